@@ -10,7 +10,8 @@ Trains a tiny model on the first 150 s of the A2929 wake epoch through the uncha
 ``hf_neuroformer.training.train`` and writes, per rank, ``REPORT_DIR/rank{r}.json`` (world size,
 step losses, a SHA-256 of the final weights, which ranks called ``save_atomically``) and
 ``REPORT_DIR/rank{r}.safetensors`` (the final weights). An extra run with ``"infonce"`` instead
-takes one contrastive forward and backward under DDP (:func:`infonce_gradients`).
+takes one contrastive forward and backward under DDP (:func:`infonce_gradients`); one with
+``"join"`` several, uneven between the ranks, under DDP's ``join()`` (:func:`infonce_under_join`).
 """
 
 import hashlib
@@ -48,12 +49,13 @@ def contrastive_config(**kw):
         bin_size=0.02)], **kw)
 
 
-def infonce_batch(data, rows):
-    """``(config, model, batch)``: a model of :func:`contrastive_config` (seed 0) and the collated
+def infonce_batch(data, rows, **config):
+    """``(config, model, batch)``: a model of :func:`contrastive_config` (``config``: its keyword
+    arguments; seed 0) and the collated
     train windows ``rows`` (indices) of 660-680 s of the wake epoch, around the start of head
     tracking at 670.6 s: train windows 0-49 hold no head direction, 50-93 do."""
     rec = recording(data, (60.0, 80.0))
-    cfg = contrastive_config()
+    cfg = contrastive_config(**config)
     tok = NeuroformerTokenizer.from_config(cfg)
     tok.add_units(rec)
     cfg.vocab_size = len(tok)
@@ -86,12 +88,43 @@ def infonce_gradients(data, report_dir, suffix, shares, compile_head=False):
         {"rank": rank, "error": None, "world_size": dist.get_world_size(), "loss": float(loss.detach())}))
 
 
-def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, catch=False, span=(0.0, 150.0)):
+def infonce_under_join(data, report_dir, suffix, batches, gather):
+    """Contrastive forwards and backwards of the windows ``batches[rank]`` (a list of batches, each a
+    list of train window indices of :func:`infonce_batch`; the ranks may hold different numbers of
+    batches) under DDP (gloo) inside ``ddp.join()``, with ``contrastive_gather_across_processes =
+    gather``: per rank, ``REPORT_DIR/rank{r}{suffix}.json`` (the contrastive loss of each batch, or the
+    ``error`` a forward raised) and ``.safetensors`` (the gradients DDP left on the parameters after
+    the rank's last batch; they are zeroed before each)."""
+    from hf_neuroformer.modeling_neuroformer import ContrastiveGatherUnderJoinError
+
+    rank = int(os.environ["RANK"])
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    _, model, _ = infonce_batch(data, batches[rank][0], contrastive_gather_across_processes=gather)
+    ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    report = {"rank": rank, "error": None, "world_size": dist.get_world_size(), "losses": []}
+    try:
+        with ddp.join():
+            for rows in batches[rank]:
+                model.zero_grad()
+                batch = infonce_batch(data, rows)[2]
+                loss = ddp(**batch, output_contrastive_loss=True).contrastive_loss
+                loss.backward()
+                report["losses"].append(float(loss.detach()))
+    except ContrastiveGatherUnderJoinError as err:
+        report["error"] = str(err)
+    grads = {n: p.grad.contiguous() for n, p in model.named_parameters() if p.grad is not None}
+    save_file(grads, str(Path(report_dir) / f"rank{rank}{suffix}.safetensors"))
+    (Path(report_dir) / f"rank{rank}{suffix}.json").write_text(json.dumps(report))
+
+
+def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, catch=False, span=(0.0, 150.0),
+        config=None):
     """One ``train()`` of DATA into OUT, reported in ``REPORT_DIR/rank{r}{suffix}.json`` (and the final
     weights in ``.safetensors``). ``overrides``: of TRAINING; ``contrastive``: head direction as a
     modality with the contrastive loss on (micro-batches too small for InfoNCE then skip it on some
     ranks); ``catch``: a ValueError of train() is reported as ``error`` instead of raised; ``span``:
-    of :func:`recording`."""
+    of :func:`recording`; ``config``: keyword arguments of :func:`contrastive_config`."""
     report_dir = Path(report_dir)
     rank = int(os.environ["RANK"])
     saves = []
@@ -105,7 +138,7 @@ def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, cat
     losses, final = [], {}
     source = data if Path(data).is_dir() else recording(data, span)
     tc = training.TrainingConfig(**{**TRAINING, **(overrides or {})})
-    cfg = contrastive_config() if contrastive else NeuroformerConfig(**TINY)
+    cfg = contrastive_config(**(config or {})) if contrastive else NeuroformerConfig(**TINY)
     report, metrics = {"rank": rank, "out": str(out), "error": None}, None
     try:
         metrics = training.train(source, out, cfg, tc, progress=False,
@@ -136,17 +169,22 @@ def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, cat
 
 def main(data, out, report_dir):
     # WORKER_EXTRA_RUNS: a JSON list of runs taken first, in the same two processes (a launch and its
-    # imports cost more than a tiny run): {"name", "data", "training" (overrides), "contrastive", "span"}, each
-    # into OUT_<name>, reported as rank{r}_<name>.json; a ValueError of train() is reported as "error";
-    # {"name", "data", "infonce": [rank 0's windows, rank 1's], "compile_head"}: infonce_gradients, reported as
-    # rank{r}_<name>
+    # imports cost more than a tiny run): {"name", "data", "training" (overrides), "contrastive", "span",
+    # "config" (of contrastive_config)}, each into OUT_<name>, reported as rank{r}_<name>.json; a ValueError of
+    # train() is reported as "error"; {"name", "data", "infonce": [rank 0's windows, rank 1's], "compile_head"}:
+    # infonce_gradients, reported as rank{r}_<name>; {"name", "data", "join": [rank 0's batches, rank 1's],
+    # "gather"}: infonce_under_join, reported as rank{r}_<name>
     for extra in json.loads(os.environ.get("WORKER_EXTRA_RUNS", "[]")):
+        if "join" in extra:
+            infonce_under_join(extra["data"], report_dir, f"_{extra['name']}", extra["join"], extra["gather"])
+            continue
         if "infonce" in extra:
             infonce_gradients(extra["data"], report_dir, f"_{extra['name']}", extra["infonce"],
                               extra.get("compile_head", False))
             continue
         run(extra["data"], f"{out}_{extra['name']}", report_dir, f"_{extra['name']}", extra.get("training"),
-            extra.get("contrastive", False), catch=True, span=extra.get("span", (0.0, 150.0)))
+            extra.get("contrastive", False), catch=True, span=extra.get("span", (0.0, 150.0)),
+            config=extra.get("config"))
     # WORKER_TRAINING: JSON overrides of TRAINING; WORKER_CONTRASTIVE=1: the contrastive modality
     run(data, out, report_dir, "", json.loads(os.environ.get("WORKER_TRAINING", "{}")),
         bool(os.environ.get("WORKER_CONTRASTIVE")))

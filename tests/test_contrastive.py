@@ -87,6 +87,36 @@ def test_contrastive_config_is_validated():
 
 
 
+def test_the_cross_process_gather_is_a_config_field_that_changes_nothing_on_one_process(batch, tmp_path):
+    """contrastive_gather_across_processes (default true: the gather of every process's embeddings;
+    false: each process its own windows, so that DDP's join() works) is a checked bool that the
+    saved config keeps and configs/default.yaml spells; on one process both give the same loss and
+    gradients, bit for bit."""
+    from hf_neuroformer.training import load_yaml_config
+
+    cfg, b = batch
+    assert cfg.contrastive_gather_across_processes is True
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.contrastive_gather_across_processes: expected true or "
+                                         r"false, got 'false'"):
+        hd_config(contrastive_gather_across_processes="false")
+    assert load_yaml_config(Path(__file__).parents[1] / "configs" / "default.yaml")[0] \
+        .contrastive_gather_across_processes is True
+    results = []
+    for gather in (True, False):
+        c = nf.NeuroformerConfig(**{**cfg.to_dict(), "contrastive_loss_weight": 0.5,
+                                    "contrastive_gather_across_processes": gather})
+        torch.manual_seed(0)
+        model = nf.NeuroformerForPreTraining(c).train()
+        assert model.contrastive.gather_across_processes is gather
+        loss = model(**b, output_contrastive_loss=True).contrastive_loss
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in model.parameters() if p.grad is not None]))
+        model.save_pretrained(tmp_path / str(gather))
+        assert nf.NeuroformerConfig.from_pretrained(tmp_path / str(gather)).contrastive_gather_across_processes is gather
+    (on, g_on), (off, g_off) = results
+    assert torch.equal(on, off) and len(g_on) == len(g_off) and all(map(torch.equal, g_on, g_off))
+
+
 def test_a_contrastive_modality_named_twice_is_refused():
     """["head_direction", "head_direction"] was accepted: the head looped over the name twice, so the
     loss weighed that modality twice against the others and held-out retrieval counted every window

@@ -70,6 +70,9 @@ INFONCE_SHARES = {"infonce_uneven": [[51, 52, 53], [48, 54, 49, 55]], "infonce_o
                   "infonce_compiled_head": [[51, 52, 53], [48, 54, 49, 55]]}
 # the runs of INFONCE_SHARES whose contrastive head is compiled (torch.compile, backend eager)
 INFONCE_COMPILED = {"infonce_compiled_head"}
+# the batches (train windows of ddp_train_worker.infonce_batch, all with head direction) of the extra runs
+# 'join_*' under DDP's join(): two on rank 0, one on rank 1
+JOIN_BATCHES = [[[50, 51, 52], [53, 54, 55]], [[56, 57, 58]]]
 UNEVEN_OVERRIDES = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None}
 # 60-100 s of the wake epoch (head direction from 70.6 s): 291 train windows in micro-batches of 20 per rank,
 # 2 a step (4 steps an epoch); the epoch's last step holds 20 windows on rank 0 and 20 on rank 1, then 11 on
@@ -192,7 +195,9 @@ def streamed_two_ranks(tmp_path_factory, shared_data):
     worker's 150 s read from the A2929 file, head direction as a modality, contrastive loss on, 2
     windows per rank and step for 3 steps: the launch's only contrastive run, its stderr in stderr.txt)
     'contrastive_one_window_per_rank' (the same with one window per rank and step) and the runs of
-    INFONCE_SHARES (one contrastive forward and backward under DDP each)."""
+    INFONCE_SHARES (one contrastive forward and backward under DDP each); 'contrastive_per_process' (the
+    run 'contrastive' with contrastive_gather_across_processes false), and 'join_per_process' and
+    'join_gathered' (JOIN_BATCHES under DDP's join(), the gather off and on)."""
     worker = _worker_module()
     tmp = tmp_path_factory.mktemp("streamed")
     rec = worker.recording(shared_data(A2929))
@@ -213,7 +218,11 @@ def streamed_two_ranks(tmp_path_factory, shared_data):
         {"name": "contrastive_one_window_per_rank", "data": str(shared_data(A2929)), "contrastive": True,
          "training": {**CONTRASTIVE_OVERRIDES, "batch_size": 2, "max_steps": 2}},
         *({"name": name, "data": str(shared_data(A2929)), "infonce": shares, "compile_head": name in INFONCE_COMPILED}
-          for name, shares in INFONCE_SHARES.items())])
+          for name, shares in INFONCE_SHARES.items()),
+        {"name": "contrastive_per_process", "data": str(shared_data(A2929)), "training": CONTRASTIVE_OVERRIDES,
+         "contrastive": True, "config": {"contrastive_gather_across_processes": False}},
+        {"name": "join_per_process", "data": str(shared_data(A2929)), "join": JOIN_BATCHES, "gather": False},
+        {"name": "join_gathered", "data": str(shared_data(A2929)), "join": JOIN_BATCHES, "gather": True}])
     return tmp
 
 
@@ -309,7 +318,75 @@ def test_contrastive_term_under_two_ranks_is_that_of_one_process_with_the_whole_
           progress=False, on_step_end=lambda step, loss: single.append(loss))
     print(f"step losses, 1 process x 4 windows {single}, 2 processes x 2 {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
-    assert "InfoNCE contrasts each window" not in stderr and "not gathered" not in stderr, stderr[-3000:]
+    # the one warning of the launch is that of its run with the gather off (test below)
+    assert stderr.count("InfoNCE contrasts each window") == 1 and stderr.count("not gathered") == 1, stderr[-3000:]
+
+
+def test_contrastive_term_without_the_gather_is_that_of_one_process_with_accumulated_micro_batches(
+        streamed_two_ranks, shared_data, tmp_path):
+    """contrastive_gather_across_processes false (the extra run 'contrastive_per_process'): each rank
+    contrasts its own micro-batch of 2 windows only, as one process taking the two micro-batches in
+    turn (gradient_accumulation_steps=2) does: the same steps, and the run says so once (main
+    process)."""
+    worker = _worker_module()
+    ranks, _ = _reports(streamed_two_ranks, "contrastive_per_process")
+    assert [r["error"] for r in ranks] == [None, None] and ranks[0]["sha256"] == ranks[1]["sha256"]
+    single = []
+    train(worker.recording(shared_data(A2929)), tmp_path / "single", worker.contrastive_config(),
+          TrainingConfig(**{**worker.TRAINING, **CONTRASTIVE_OVERRIDES, "gradient_accumulation_steps": 2}),
+          progress=False, on_step_end=lambda step, loss: single.append(loss))
+    print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes without the gather {ranks[0]['losses']}")
+    assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
+    stderr = (streamed_two_ranks / "stderr.txt").read_text()
+    warned = re.findall(r"UserWarning: contrastive_loss_weight 0.5: InfoNCE contrasts each window with the other "
+                        r"windows of its own micro-batch on its own process \(contrastive_gather_across_processes is "
+                        r"false: embeddings are not gathered across the 2 processes\), so a window has at most 1 "
+                        r"negatives \(3 with the gather, or on 1 process with gradient_accumulation_steps 1\); the "
+                        r"contrastive term is that of 1 process with 2 accumulated micro-batches of 2", stderr)
+    assert len(warned) == 1, stderr[-3000:]
+
+
+def _one_process_infonce(data, rows, **config):
+    """``(loss, gradients)`` of one contrastive forward and backward of the windows ``rows`` on one
+    process (ddp_train_worker.infonce_batch)."""
+    _, model, batch = _worker_module().infonce_batch(data, rows, **config)
+    loss = model(**batch, output_contrastive_loss=True).contrastive_loss
+    loss.backward()
+    return float(loss.detach()), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_ddp_join_with_uneven_batches_works_with_the_gather_off(streamed_two_ranks, shared_data):
+    """DDP's join() (uneven inputs: 2 batches on rank 0, 1 on rank 1) with
+    contrastive_gather_across_processes false (the extra run 'join_per_process'): every batch is
+    taken, each rank's loss is that of its own windows on one process, and the gradients are DDP's:
+    rank 1's the mean of both ranks' first batches, rank 0's half those of its second (rank 1, joined,
+    adds zeros). Without the field (the gather on, as before) rank 0's second forward waited in the
+    gather for rank 1 until the process group timed out."""
+    ranks, grads = _reports(streamed_two_ranks, "join_per_process")
+    assert [r["error"] for r in ranks] == [None, None], ranks
+    data = shared_data(A2929)
+    one = {tuple(rows): _one_process_infonce(data, rows, contrastive_gather_across_processes=False)
+           for batches in JOIN_BATCHES for rows in batches}
+    for rank, batches in enumerate(JOIN_BATCHES):
+        assert ranks[rank]["losses"] == pytest.approx([one[tuple(rows)][0] for rows in batches], rel=1e-5)
+    (a, b), (c,) = ([one[tuple(rows)][1] for rows in batches] for batches in JOIN_BATCHES)
+    for rank, want in ((0, {n: g / 2 for n, g in b.items()}), (1, {n: (g + c[n]) / 2 for n, g in a.items()})):
+        assert grads[rank].keys() == want.keys() and any(n.startswith("contrastive.") for n in want)
+        for n, g in grads[rank].items():
+            torch.testing.assert_close(g, want[n], rtol=1e-4, atol=1e-6, msg=lambda m: f"rank {rank} {n}: {m}")
+
+
+def test_ddp_join_with_the_gather_on_is_refused_not_left_to_hang(streamed_two_ranks):
+    """DDP's join() with contrastive_gather_across_processes true (the extra run 'join_gathered'): the
+    gather is a collective that join() does not stand in for, so rank 0's second forward waited in it
+    for rank 1 (joined) until the process group timed out. Every rank now refuses the first forward,
+    naming the field and what to do."""
+    ranks, _ = _reports(streamed_two_ranks, "join_gathered")
+    for r in ranks:
+        assert r["losses"] == [] and r["error"] is not None, r
+        for words in ("contrastive_gather_across_processes: True", "join() enabled",
+                      "contrastive_gather_across_processes=False"):
+            assert words in r["error"], (words, r["error"])
 
 
 def test_one_window_per_rank_is_a_micro_batch_of_two_for_infonce(streamed_two_ranks):

@@ -1390,6 +1390,46 @@ def test_a_multi_process_contrastive_checkpoint_from_before_the_gathered_negativ
     assert _contrastive_objective_changed(ckpt, one) is None and _contrastive_objective_changed(ckpt, without) is None
 
 
+def test_a_resume_is_warned_of_when_the_contrastive_gather_differs_from_the_checkpoints(finished_run):
+    """contrastive_gather_across_processes false contrasts each process's own micro-batch, the
+    objective of a multi-process contrastive checkpoint written before the gather (no
+    contrastive_negatives record): resuming such a checkpoint with the gather off is one objective,
+    not warned of; with it on the warning says how to keep the checkpoint's. A checkpoint that
+    gathered ('all processes', written before the field existed, so its config lacks it) resumed
+    with the gather off is warned of, naming both."""
+    from hf_neuroformer.training import OWN_PROCESS_NEGATIVES, _contrastive_objective_changed
+
+    ckpt = finished_run / "checkpoints" / "step-00000002"
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    older = {k: v for k, v in state.items() if k != "contrastive_negatives"}
+    older["fingerprint"] = {**state["fingerprint"], "num_processes": 2,
+                            "config": {**state["fingerprint"]["config"], "contrastive_loss_weight": 0.5}}
+    assert _contrastive_objective_changed(ckpt, older, gathered=False) is None
+    assert "set contrastive_gather_across_processes: false" in _contrastive_objective_changed(ckpt, older, gathered=True)
+    gathered = {**older, "contrastive_negatives": "all processes"}
+    warning = _contrastive_objective_changed(ckpt, gathered, gathered=False)
+    assert warning is not None and "'all processes'" in warning and f"{OWN_PROCESS_NEGATIVES!r}" in warning, warning
+    assert "contrastive_gather_across_processes False" in warning and "mixes the two objectives" in warning
+    assert _contrastive_objective_changed(ckpt, {**gathered, "contrastive_negatives": OWN_PROCESS_NEGATIVES},
+                                          gathered=False) is None
+
+
+def test_a_checkpoint_from_before_the_contrastive_gather_field_resumes_and_a_different_value_is_refused(tmp_path):
+    """contrastive_gather_across_processes is a config field added after checkpoints were written:
+    a checkpoint's config without it is not refused for it (its objective is the
+    contrastive_negatives record's business); a checkpoint that holds another value is."""
+    from hf_neuroformer.training import _check_resume_fingerprint, _config_fingerprint
+
+    now = {"config": _config_fingerprint(nf.NeuroformerConfig(**TINY))}
+    assert now["config"]["contrastive_gather_across_processes"] is True
+    older = json.loads(json.dumps(now))
+    del older["config"]["contrastive_gather_across_processes"]
+    _check_resume_fingerprint(tmp_path, older, now)
+    older["config"]["contrastive_gather_across_processes"] = False
+    with pytest.raises(ValueError, match=r"config\.contrastive_gather_across_processes=False, this run has True"):
+        _check_resume_fingerprint(tmp_path, older, now)
+
+
 def test_model_of_a_compiled_run_is_recognised_as_its_checkpoints(finished_run, tmp_path):
     # a torch.compile run selects its weights from the compiled module, whose state_dict keys start
     # with '_orig_mod.': the saved model (plain keys) did not match them, so a finished compiled run

@@ -1044,6 +1044,18 @@ class NeuroformerConfig(PreTrainedConfig):
             modality names aligned with the spikes, each named once.
         contrastive_projection_size (int or None, default None = ``hidden_size``): width of the
             shared space the separate linear projections map into.
+        contrastive_gather_across_processes (bool, default True): under several processes
+            (``torch.distributed`` initialised with a world size above 1: torchrun, ``accelerate
+            launch``, DDP), gather every process's projected embeddings, so that a window's negatives
+            are the windows of every process's micro-batch (CLIP's practice; the loss and gradients of
+            one process with the whole batch). The model's forward is then a collective whenever it
+            computes the contrastive loss: every process must call it equally often, which DDP's
+            ``join()`` for uneven inputs (Accelerate's ``join_uneven_inputs``) cannot make up for, so
+            under a DDP whose join is enabled the forward raises ``ValueError`` instead of hanging.
+            ``False``: each process contrasts the windows of its own micro-batch only (fewer negatives;
+            the term of one process with ``num_processes`` accumulated micro-batches, which
+            :func:`~hf_neuroformer.training.train` warns of), no collective in the forward, and
+            ``join()`` works. The gather uses the default process group. No effect on one process.
 
     Splits (used by :mod:`hf_neuroformer.windows`):
         split_fractions (list of 3 floats, default [0.7, 0.15, 0.15]): train, validation, test.
@@ -1204,6 +1216,7 @@ class NeuroformerConfig(PreTrainedConfig):
         contrastive_learnable_temperature: bool = False,
         contrastive_modalities=None,
         contrastive_projection_size: int | None = None,
+        contrastive_gather_across_processes: bool = True,
         pad_token_id: int = 0,
         bos_token_id: int = 1,
         eos_token_id: int = 2,
@@ -1256,7 +1269,7 @@ class NeuroformerConfig(PreTrainedConfig):
         if self.num_modality_layers < 1:
             raise ValueError(f"NeuroformerConfig.num_modality_layers: expected >= 1, got {num_modality_layers}")
         self._set_contrastive(contrastive_loss_weight, contrastive_temperature, contrastive_learnable_temperature,
-                              contrastive_modalities, contrastive_projection_size)
+                              contrastive_modalities, contrastive_projection_size, contrastive_gather_across_processes)
         _warn_unknown_fields(kwargs, type(self))
         specials = {name: _special_id(name, value) for name, value in
                     (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id), ("eos_token_id", eos_token_id))}
@@ -1264,13 +1277,14 @@ class NeuroformerConfig(PreTrainedConfig):
         _warn_generation_settings([k for k in kwargs if not hasattr(self, k)])
         self._check()
 
-    def _set_contrastive(self, weight, temperature, learnable, names, projection_size) -> None:
+    def _set_contrastive(self, weight, temperature, learnable, names, projection_size, gather) -> None:
         """Set the ``contrastive_*`` fields and check them (:meth:`_check_contrastive`; see the class docstring)."""
         self.contrastive_loss_weight = weight
         self.contrastive_temperature = temperature
         self.contrastive_learnable_temperature = learnable
         self.contrastive_modalities = names
         self.contrastive_projection_size = projection_size
+        self.contrastive_gather_across_processes = gather
         self._check_contrastive()
 
     def _check_contrastive(self) -> None:
@@ -1286,6 +1300,8 @@ class NeuroformerConfig(PreTrainedConfig):
         self.contrastive_modalities = _checked_contrastive_modalities(self.contrastive_modalities, known)
         self.contrastive_projection_size = _optional_size("contrastive_projection_size",
                                                           self.contrastive_projection_size, 1)
+        self.contrastive_gather_across_processes = checked_bool("contrastive_gather_across_processes",
+                                                                self.contrastive_gather_across_processes)
         if self.contrastive_loss_weight > 0 and not known:
             raise ValueError(f"NeuroformerConfig.contrastive_loss_weight: {self.contrastive_loss_weight} > 0 needs at "
                              "least one entry in modalities to align the spikes with")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
@@ -605,7 +606,8 @@ class NeuroformerPreTrainingOutput(ModelOutput):
         contrastive_loss: scalar symmetric InfoNCE (nats, mean over the contrastive modalities
             with at least two windows of the batch holding a token of theirs: the other windows of
             the batch are a window's negatives; under several processes the batch is that of all
-            of them, gathered, see :class:`NeuroformerContrastiveHead`) when
+            of them, gathered, unless ``config.contrastive_gather_across_processes`` is False, see
+            :class:`NeuroformerContrastiveHead`) when
             ``config.contrastive_loss_weight > 0`` and it
             was computed (training mode, or ``output_contrastive_loss=True``); ``loss`` then
             includes ``contrastive_loss_weight * contrastive_loss``. 0 (a zero term that keeps
@@ -731,13 +733,52 @@ def contrastive_world_size() -> int:
     return 1
 
 
+class ContrastiveGatherUnderJoinError(ValueError):
+    """The contrastive loss was asked to gather across processes
+    (``config.contrastive_gather_across_processes=True``) in the forward of a DDP model whose
+    ``join()`` is enabled (DDP's uneven-inputs support, Accelerate's ``join_uneven_inputs``): a
+    process that has run out of batches would not take part in the gather and leave the others
+    waiting in it until the process group times out."""
+
+
+def _refuse_under_ddp_join() -> None:
+    """Raise :class:`ContrastiveGatherUnderJoinError` when a ``DistributedDataParallel`` whose
+    ``join()`` is enabled calls this forward (found on the call stack: its ``forward`` frame; a DDP
+    compiled as a whole is not seen). DDP keeps the join setting after the ``with`` block, and its
+    forward still takes part in the join's bookkeeping then, so the refusal holds there too. Every
+    process of such a model reaches this check in the same forward (before the first gather), so
+    all refuse together."""
+    ddp_forward = torch.nn.parallel.DistributedDataParallel.forward.__code__
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is ddp_forward:
+            join = getattr(frame.f_locals.get("self"), "_join_config", None)
+            if join is not None and join.enable:
+                raise ContrastiveGatherUnderJoinError(
+                    "NeuroformerConfig.contrastive_gather_across_processes: True gathers every process's contrastive "
+                    "embeddings in the forward (a collective every process must call equally often), but this "
+                    "DistributedDataParallel has join() enabled (uneven inputs, e.g. Accelerate's join_uneven_inputs), "
+                    "which does not stand in for that gather: a process out of batches would leave the others waiting "
+                    "until the process group times out. Set contrastive_gather_across_processes=False (each process "
+                    "contrasts its own micro-batch's windows) to use join(), or give every process the same number of "
+                    "batches without join()")
+            return
+        frame = frame.f_back
+
+
 # eagerly under torch.compile too: dynamo turned this all_gather into functional collectives that were
 # never waited on ("there are still 2 unwaited collective calls" at every compiled run's exit); the
 # counts go to the host (.tolist()) anyway, a graph break in any case
 @torch.compiler.disable
 def _rows_per_process(counts: list, device) -> torch.Tensor:
     """``(world, len(counts))`` int64: every process's ``counts`` (its valid windows per modality),
-    in rank order (one ``all_gather``; every process must call it)."""
+    in rank order (one ``all_gather`` over the default process group; every process must call it).
+
+    Raises:
+        ContrastiveGatherUnderJoinError: called from the forward of a DDP model with ``join()``
+            enabled (:func:`_refuse_under_ddp_join`), before any collective.
+    """
+    _refuse_under_ddp_join()
     mine = torch.tensor(counts, dtype=torch.int64, device=device)
     every = [torch.empty_like(mine) for _ in range(torch.distributed.get_world_size())]
     torch.distributed.all_gather(every, mine)
@@ -783,8 +824,16 @@ class NeuroformerContrastiveHead(nn.Module):
     losses: DDP's mean over processes is then the gradient of the one-batch loss). The forward is
     then a collective: every process must call it, as many times and in the same order. DDP's
     ``join()`` for uneven inputs (Accelerate's ``join_uneven_inputs``) shadows DDP's own
-    collectives only, not this gather: a process that has run out of batches leaves the others
-    waiting in it until the process group times out.
+    collectives only, not this gather: a process that has run out of batches would leave the
+    others waiting in it until the process group times out, so the forward of a DDP model with
+    ``join()`` enabled raises :class:`ContrastiveGatherUnderJoinError` (when DDP's forward is on the
+    call stack, i.e. not compiled as a whole) before its first gather.
+    ``config.contrastive_gather_across_processes=False`` turns the gather off: each process
+    contrasts the windows of its own batch (as on one process), no collective, ``join()`` works.
+
+    The gather uses the default process group (``torch.distributed``'s ``WORLD``): no sub-group
+    can be chosen, since :func:`~hf_neuroformer.training.train` weighs the term by the counts it
+    reduces over every process; with model parallelism in sub-groups, turn the gather off.
     """
 
     def __init__(self, config: NeuroformerConfig):
@@ -796,6 +845,8 @@ class NeuroformerContrastiveHead(nn.Module):
         self.modality_projections = nn.ModuleDict({n: nn.Linear(h, p) for n in self.names})
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.contrastive_temperature)),
                                         requires_grad=config.contrastive_learnable_temperature)
+        #: gather the processes' embeddings (``config.contrastive_gather_across_processes``)
+        self.gather_across_processes = config.contrastive_gather_across_processes
 
     #: Range of ``logit_scale`` (the log of ``1 / temperature``): the config's temperatures, 0.01 to 100.
     LOG_SCALE_RANGE = (math.log(1.0 / CONTRASTIVE_MAX_TEMPERATURE), math.log(CONTRASTIVE_MAX_LOGIT_SCALE))
@@ -831,10 +882,16 @@ class NeuroformerContrastiveHead(nn.Module):
     def forward(self, neural: torch.Tensor, modalities: dict) -> torch.Tensor:
         """``neural (batch, hidden)`` and ``{name: (pooled (batch, hidden), valid (batch,) bool)}``
         -> 0-d loss (mean over the modalities with at least two valid windows; 0 if none). Under
-        several processes the windows of all of them (see the class docstring): every process then
-        returns the same loss, and a modality counts the valid windows of all processes."""
+        several processes, with ``gather_across_processes``, the windows of all of them (see the
+        class docstring): every process then returns the same loss, and a modality counts the valid
+        windows of all processes; without, those of this process.
+
+        Raises:
+            ContrastiveGatherUnderJoinError: gathering under several processes in the forward of a
+                DDP model with ``join()`` enabled (it would hang).
+        """
         scale = self.logit_scale_value()
-        world = contrastive_world_size()
+        world = contrastive_world_size() if self.gather_across_processes else 1
         counts = [int(modalities[name][1].sum()) for name in self.names]
         # before, each process contrasted its own windows only: 2 processes with half a batch each
         # had half the negatives, and another loss and gradient than 1 process with the whole batch

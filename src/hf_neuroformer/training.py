@@ -143,7 +143,11 @@ class TrainingConfig:
             windows in all, as CLIP does) but not across accumulated micro-batches, and the step's
             term is the mean of its micro-batches' InfoNCE (over those that have one: two windows
             with a token of a contrastive modality among those of all processes), so it depends on
-            ``batch_size / gradient_accumulation_steps``, not on the number of processes.
+            ``batch_size / gradient_accumulation_steps``, not on the number of processes. With
+            ``config.contrastive_gather_across_processes=False`` each process contrasts its own
+            micro-batch only, and the step's term is the mean over the micro-batches of every
+            process that have one: that of one process with ``gradient_accumulation_steps *
+            num_processes`` accumulated micro-batches (a run on several processes warns of it).
         save_every: write a resumable checkpoint (Accelerate ``save_state``: model, optimizer,
             scheduler, RNG states, plus the data position and the validation selection) every
             this many steps and at the last step into ``output_dir/checkpoints/step-NNNNNNNN``
@@ -1465,14 +1469,27 @@ def train(
         print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
               f"{micro_batch} windows per process per micro-batch"
               + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
-    if config is not None and config.contrastive_modality_names() and micro_batch * world < 2:
-        # InfoNCE contrasts the windows of one micro-batch (of every process together): with one window it
-        # was 0 on every step, so a run asked for the contrastive loss trained without it and said nothing
+    # the contrastive InfoNCE gathers the processes' windows (config.contrastive_gather_across_processes)
+    gathered = config is None or config.contrastive_gather_across_processes
+    contrasted_together = micro_batch * world if gathered else micro_batch
+    if config is not None and config.contrastive_modality_names() and contrasted_together < 2:
+        # InfoNCE contrasts the windows of one micro-batch (of every process together, when gathered): with one
+        # window it was 0 on every step, so a run asked for the contrastive loss trained without it and said nothing
         raise ValueError(
             f"training.batch_size: {training.batch_size} windows per step over gradient_accumulation_steps * processes "
-            f"= {ga} * {world} leaves {micro_batch} window per micro-batch; contrastive_loss_weight "
-            f"{config.contrastive_loss_weight} contrasts the windows of a micro-batch and needs at least 2 (raise "
-            "batch_size or lower gradient_accumulation_steps)")
+            f"= {ga} * {world} leaves {micro_batch} window per micro-batch"
+            + ("" if gathered or world == 1 else " and process (contrastive_gather_across_processes is false)")
+            + f"; contrastive_loss_weight {config.contrastive_loss_weight} contrasts the windows of a micro-batch and "
+            "needs at least 2 (raise batch_size or lower gradient_accumulation_steps)")
+    if main and world > 1 and not gathered and config.contrastive_modality_names():
+        # the term of such a run is another than that of one process with the same batch_size: say so
+        warnings.warn(
+            f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
+            f"windows of its own micro-batch on its own process (contrastive_gather_across_processes is false: "
+            f"embeddings are not gathered across the {world} processes), so a window has at most {micro_batch - 1} "
+            f"negatives ({training.batch_size // ga - 1} with the gather, or on 1 process with "
+            f"gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with {ga * world} accumulated "
+            f"micro-batches of {micro_batch}, not of 1 process with batch_size {training.batch_size}")
 
     if streamed:
         from datasets.distributed import split_dataset_by_node
@@ -1652,7 +1669,7 @@ def train(
         last = latest_checkpoint(output_dir)
         state = json.loads((last / "trainer_state.json").read_text())
         _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
-        mixed = _contrastive_objective_changed(last, state)
+        mixed = _contrastive_objective_changed(last, state, gathered)
         if mixed and is_main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
             warnings.warn(mixed)
         changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
@@ -1751,7 +1768,8 @@ def train(
             "n_train_windows_unused": unused_total,
             "fingerprint": fingerprint, "training": dataclasses.asdict(training),
             "training_stretches": _with_stretch(stretches, first_step + 1, step, training),
-            "contrastive_negatives": CONTRASTIVE_NEGATIVES,  # a resume of a checkpoint without it warns
+            # a resume under the other objective warns
+            "contrastive_negatives": CONTRASTIVE_NEGATIVES if gathered else OWN_PROCESS_NEGATIVES,
         }
         _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
 
@@ -1823,17 +1841,23 @@ def train(
                 filler = batch_to_device(_without_contrasted_windows(collator([train_ds[0]])), accelerator.device)
                 weights += [0.0] * (n_micro - len(group))
                 group += [dict(filler) for _ in range(n_micro - len(group))]  # each loses its labels below
+            contrasted = torch.stack([_contrasted_windows(b, contrastive_head) for b in group])
+            if not gathered:  # whether each micro-batch of this process has a term of its own
+                contrasted = (contrasted >= 2).any(1, keepdim=True).long()
             counts = torch.cat([torch.stack([_label_counts(b) * w for b, w in zip(group, weights)]).sum(0).cpu(),
-                                torch.cat([_contrasted_windows(b, contrastive_head) for b in group])])
+                                contrasted.flatten()])
             counts = counts.to(accelerator.device)
             if world > 1:
                 counts = accelerator.reduce(counts, reduction="sum")
             # labelled id and dt tokens of the whole step (every process)
             n_id, n_dt = counts[:2].clamp(min=1).float().unbind()
-            # the micro-batches with a contrastive term: two windows with a token of a contrastive modality
-            # among those of every process (InfoNCE gathers them); times the processes, which all add the term
-            contrasted = counts[2:].reshape(len(group), 0 if contrastive_head is None else len(contrastive_head.names))
-            n_groups = ((contrasted >= 2).any(1).sum() * world).clamp(min=1).float()
+            contrasted = counts[2:].reshape(len(group), contrasted.shape[1])
+            if gathered:
+                # the micro-batches with a contrastive term: two windows with a token of a contrastive modality
+                # among those of every process (InfoNCE gathers them); times the processes, which all add the term
+                n_groups = ((contrasted >= 2).any(1).sum() * world).clamp(min=1).float()
+            else:  # the micro-batches of every process that have a term of their own
+                n_groups = contrasted.sum().clamp(min=1).float()
             accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
             step_loss = torch.zeros((), device=accelerator.device)
             for batch, weight in zip(group, weights):
@@ -1849,7 +1873,8 @@ def train(
                         # term and adds 1 / num_processes of it (the gradient sync below sums them; a mean per
                         # process was num_processes times the weight given). Not times ``weight``: a filler
                         # micro-batch's process adds it too, or the gathered rows of the others lost its share
-                        # of their gradient
+                        # of their gradient. Not gathered: each process adds its own micro-batch's term (a
+                        # filler's is 0, its modality masks cleared) over the count of every process's terms
                         loss = loss + config.contrastive_loss_weight * out.contrastive_loss / n_groups
                     step_loss += loss.detach()
                     # DDP/FSDP average gradients over processes and Accelerate divides by the
@@ -2150,11 +2175,18 @@ _FIELDS_FROM_DATA = ("vocab_size", "modalities")
 _MODALITY_KEYS_ADDED_LATER = ("frame_interval",)
 
 
+#: NeuroformerConfig fields added after checkpoints were written without them: a checkpoint's config that
+#: lacks one is not compared on it (``contrastive_gather_across_processes``: what such a checkpoint's
+#: negatives were is its ``contrastive_negatives`` record, see :func:`_contrastive_objective_changed`).
+_CONFIG_FIELDS_ADDED_LATER = ("contrastive_gather_across_processes",)
+
+
 def _as_checkpoint_recorded(old_cfg: dict, new_cfg: dict) -> dict:
-    """``new_cfg`` (a config fingerprint) with the modality keys of :data:`_MODALITY_KEYS_ADDED_LATER`
-    that the checkpoint's modalities (``old_cfg``) lack taken as the checkpoint's, so that a
-    checkpoint written before such a key existed is not refused for it; a value the checkpoint
-    holds is compared."""
+    """``new_cfg`` (a config fingerprint) with the fields of :data:`_CONFIG_FIELDS_ADDED_LATER` and the
+    modality keys of :data:`_MODALITY_KEYS_ADDED_LATER` that the checkpoint's config (``old_cfg``)
+    lacks taken as the checkpoint's, so that a checkpoint written before such a field or key existed
+    is not refused for it; a value the checkpoint holds is compared."""
+    new_cfg = {k: v for k, v in new_cfg.items() if k in old_cfg or k not in _CONFIG_FIELDS_ADDED_LATER}
     old, new = old_cfg.get("modalities"), new_cfg.get("modalities")
     if not (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
             and all(isinstance(m, dict) for m in old + new)):
@@ -2207,28 +2239,42 @@ def _check_resume_config(checkpoint: Path, stored: dict, now: dict) -> dict:
 #: (``contrastive_negatives``): from the micro-batches of every process (gathered, as CLIP does). A
 #: checkpoint of several processes without it was written when each process contrasted its own windows.
 CONTRASTIVE_NEGATIVES = "all processes"
+#: ``contrastive_negatives`` of a run with ``config.contrastive_gather_across_processes=False``: from the
+#: micro-batch of the window's own process.
+OWN_PROCESS_NEGATIVES = "own process"
 
 
-def _contrastive_objective_changed(checkpoint: Path, state: dict) -> Optional[str]:
+def _contrastive_objective_changed(checkpoint: Path, state: dict, gathered: bool = True) -> Optional[str]:
     """The warning for resuming ``checkpoint`` (its ``trainer_state``) under another contrastive
-    objective than the one it was trained with, or None.
+    objective than the one it was trained with, or None. ``gathered``: this run's
+    ``config.contrastive_gather_across_processes``.
 
     A checkpoint of a contrastive run (``contrastive_loss_weight`` > 0) on several processes written
     before InfoNCE gathered its negatives across processes (no ``contrastive_negatives`` record)
-    contrasted each window with its own process's micro-batch only; its resumed steps take the
-    negatives from every process's micro-batch: another loss, which the launch-shape check does not
-    see. On one process the two are the same.
+    contrasted each window with its own process's micro-batch only, as a run with the gather off
+    does; resumed with the gather on, its steps take the negatives from every process's
+    micro-batch: another loss, which the launch-shape check does not see (the config check does not
+    either: such a checkpoint's config has no ``contrastive_gather_across_processes``). On one
+    process the two are the same.
     """
     fingerprint = state.get("fingerprint") or {}
     weight = (fingerprint.get("config") or {}).get("contrastive_loss_weight") or 0
     processes = fingerprint.get("num_processes") or 1
-    if weight <= 0 or processes <= 1 or "contrastive_negatives" in state:
+    was = state.get("contrastive_negatives", OWN_PROCESS_NEGATIVES)
+    now = CONTRASTIVE_NEGATIVES if gathered else OWN_PROCESS_NEGATIVES
+    if weight <= 0 or processes <= 1 or was == now:
         return None
-    return (f"resume: checkpoint {str(checkpoint)!r} (contrastive_loss_weight {weight}, {processes} processes) was "
-            "written before the contrastive InfoNCE gathered its negatives across processes: its steps contrasted "
-            "each window with the windows of its own process's micro-batch only, the resumed steps contrast it with "
-            "those of every process's micro-batch (more negatives, another loss), so this run mixes the two "
-            f"objectives; to train with one, {START_AFRESH}")
+    if "contrastive_negatives" not in state:
+        return (f"resume: checkpoint {str(checkpoint)!r} (contrastive_loss_weight {weight}, {processes} processes) was "
+                "written before the contrastive InfoNCE gathered its negatives across processes: its steps contrasted "
+                "each window with the windows of its own process's micro-batch only, the resumed steps contrast it "
+                "with those of every process's micro-batch (more negatives, another loss), so this run mixes the two "
+                "objectives; to train with one, set contrastive_gather_across_processes: false (the checkpoint's "
+                f"objective) or {START_AFRESH}")
+    return (f"resume: checkpoint {str(checkpoint)!r} (contrastive_loss_weight {weight}, {processes} processes) took "
+            f"its contrastive negatives from {was!r}, the resumed steps from {now!r} "
+            f"(contrastive_gather_across_processes {gathered}), so this run mixes the two objectives; to train with "
+            f"one, {START_AFRESH}")
 
 
 def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None:
