@@ -785,22 +785,37 @@ def _rows_per_process(counts: list, device) -> torch.Tensor:
     return torch.stack(every)
 
 
+class _AllGatherWithGradient(torch.autograd.Function):
+    """``x (rows, d)`` -> ``(world, rows, d)``: every process's ``x`` in rank order
+    (``torch.distributed.all_gather``, default process group; every process passes the same shape).
+    Backward: each process's loss gives a gradient for every process's rows; they are summed over
+    the processes (``all_reduce``, on every backend) and each process keeps its own rows' sum, the
+    gradient of the sum of every process's loss with respect to its ``x`` (what
+    ``torch.distributed.nn.functional.all_gather``, deprecated in torch 2.13, gave)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.contiguous()
+        parts = [torch.empty_like(x) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(parts, x)
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous()
+        torch.distributed.all_reduce(grad)  # sum over processes
+        return grad[torch.distributed.get_rank()]
+
+
 @torch.compiler.disable  # run eagerly under torch.compile, which refuses this all_gather
 def _gather_rows(x: torch.Tensor, sizes: list) -> torch.Tensor:
     """The rows of ``x (sizes[rank], d)`` of every process, concatenated in rank order
     (``(sum(sizes), d)``). ``all_gather`` needs one shape on every process, so each pads its rows
     to ``max(sizes)`` with zeros and the padding is cut off again. Gradients flow back to the
-    rows of every process: ``torch.distributed.nn.functional.all_gather`` (torch's gather with
-    autograd, on every backend and torch >= 2.6) sums in its backward, for each process's rows,
-    the gradients that every process's loss gives them. (torch 2.13 deprecates it for its private
-    functional collectives; the warning is not the user's to act on.)"""
-    from torch.distributed.nn.functional import all_gather
-
+    rows of every process (:class:`_AllGatherWithGradient`): for each process's rows, the sum of
+    the gradients that every process's loss gives them."""
     padded = F.pad(x, (0, 0, 0, max(sizes) - x.shape[0]))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
-                                category=FutureWarning)
-        parts = all_gather(padded)
+    parts = _AllGatherWithGradient.apply(padded)
     return torch.cat([part[:k] for part, k in zip(parts, sizes)])
 
 
