@@ -481,18 +481,32 @@ def test_binned_counts_bin_size_and_trial_gap_that_are_not_seconds_are_refused_b
 
 def test_a_bin_size_in_milliseconds_is_named_in_a_warning(shared_data):
     """bin_size=10 meant for the Steinmetz 10-ms bins laid the counts over 2.9 days of "seconds" without
-    a word, where every reader of spike times warns of times that look like milliseconds. The same
-    rule now names bin_size and the fix; 0.01 s gives no warning."""
+    a word, where every reader of spike times warns of times that look like milliseconds. A bin_size of
+    BIN_SIZE_WARNING_SECONDS (1 s) or more is now named in one warning with the fix, however few the
+    trials: 3 trials of 10-"s" bins span 50 min and passed without a word under the spike-time rule
+    (more than a day, or an hour at a slow rate). 0.01 s and 0.5 s give no warning; the spikes are kept."""
     import h5py
 
     with h5py.File(shared_data(STEINMETZ), "r") as f:
         counts = f["sp_count"][:100]  # 100 trials of 101 bins: 1.2 days at 10 s a bin
-    with pytest.warns(UserWarning, match=r"^bin_size = 10 s: the spike times laid out from the counts: they span "
-                                         r".* \(\d+\.\d days\).*pass bin_size \(and trial_gap\) in seconds"):
-        from_binned_counts(counts, 10)
+    for n_trials in (3, 100):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rec = from_binned_counts(counts[:n_trials], 10)
+        said = [str(w.message) for w in caught]
+        assert len(said) == 1 and re.match(r"^bin_size = 10 s: bins of 1 s or longer are probably a width in "
+                                           r"milliseconds read as seconds \(kept as given\); if so, pass bin_size "
+                                           r"\(and trial_gap\) in seconds", said[0]), said
+        assert caught[0].filename == __file__  # at the caller's line
+        assert rec.n_spikes == int(counts[:n_trials].sum())
+    from hf_neuroformer.io.binned import BIN_SIZE_WARNING_SECONDS
+
+    with pytest.warns(UserWarning, match=r"^bin_size = 1 s: bins of 1 s or longer"):
+        from_binned_counts(counts[:3], BIN_SIZE_WARNING_SECONDS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from_binned_counts(counts, 0.01)
+        from_binned_counts(counts[:3], 0.5)
 
 
 # ------------------------------------------------------------------ behaviour series given by hand

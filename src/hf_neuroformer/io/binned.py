@@ -27,7 +27,8 @@ from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
 from .arrays import text_of, warn_if_not_seconds, warnings_at_caller
 
-__all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES"]
+__all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES",
+           "BIN_SIZE_WARNING_SECONDS"]
 
 #: Silent gap between consecutive trials, seconds, when trials are laid on one clock.
 DEFAULT_TRIAL_GAP = 0.1
@@ -35,6 +36,11 @@ DEFAULT_TRIAL_GAP = 0.1
 #: about 40 bytes while it is placed). Real binned data sets hold far fewer (Steinmetz: 4.9e5);
 #: a larger total means the array is not spike counts (e.g. rates, or a wrong dtype).
 MAX_TOTAL_SPIKES = 2**31 - 1
+#: A ``bin_size`` of this many seconds or more is named in a warning (kept as given): bins of a
+#: second or longer resolve none of the spike timing Neuroformer models (its dt tokens are ms), and
+#: the bin widths binned data sets use in milliseconds (1, 5, 10, 20, 50) read as seconds are all
+#: >= 1 s, while every such width in seconds (0.001-0.5) is below it.
+BIN_SIZE_WARNING_SECONDS = 1.0
 
 
 #: Values checked at a time by :func:`_good_counts` (a block and its int64 copy stay in the CPU cache).
@@ -143,9 +149,10 @@ def from_binned_counts(
         back.
 
     Warns:
-        UserWarning: when the spikes laid out span more than a day, or more than an hour at a mean
-            below 0.05 spikes/s per unit (the rule of :func:`~hf_neuroformer.io.from_arrays`): a
-            ``bin_size`` in milliseconds (10 for 10-ms bins) read as seconds.
+        UserWarning: a ``bin_size`` of :data:`BIN_SIZE_WARNING_SECONDS` (1 s) or more, however few the
+            bins (``bin_size=10`` meant for 10-ms bins; kept as given); else when the spikes laid out
+            span more than a day, or more than an hour at a mean below 0.05 spikes/s per unit (the
+            rule of :func:`~hf_neuroformer.io.from_arrays`, e.g. a ``trial_gap`` in milliseconds).
 
     Raises:
         RecordingValidationError: ``counts`` is not 3-D, has no trial, bin or unit, is not finite, not integer-valued or
@@ -208,10 +215,17 @@ def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, 
         trial_info=dict(trial_info or {}),
         session=session,
     )
-    # bin_size=10 meant for 10-ms bins laid the Steinmetz counts over 2.9 days without a word, where every
-    # reader of spike times warns of times that look like milliseconds (the same rule)
+    fix = "pass bin_size (and trial_gap) in seconds, e.g. bin_size=0.01 for 10-ms bins"
+    if bin_size >= BIN_SIZE_WARNING_SECONDS:
+        # bin_size=10 meant for 10-ms bins was warned of only when the spikes laid out spanned more than a day
+        # (the spike-time rule below): a few trials of 10-"s" bins passed without a word
+        warnings.warn(f"bin_size = {bin_size:g} s: bins of {BIN_SIZE_WARNING_SECONDS:g} s or longer are probably a "
+                      f"width in milliseconds read as seconds (kept as given); if so, {fix}", UserWarning, stacklevel=2)
+        return rec
+    # a trial_gap in milliseconds, or a bin_size in ms over very many bins: every reader of spike times warns of
+    # times that look like milliseconds (the same rule)
     warn_if_not_seconds(rec, f"bin_size = {bin_size:g} s: the spike times laid out from the counts",
-                        "pass bin_size (and trial_gap) in seconds, e.g. bin_size=0.01 for 10-ms bins")
+                        fix)
     return rec
 
 
