@@ -1079,7 +1079,7 @@ def test_nwb_unit_names_with_whitespace_become_usable_tokens(tmp_path):
 def test_npz_unit_names_with_whitespace_become_usable_tokens(shared_data, tmp_path):
     """An .npz unit_names entry such as 'cell 1' was kept, and every unit token refused with a fix only Python
     can apply (`neuroformer train --data f.npz` has no flag to rename units); replaced by '_' with a warning, as
-    read_nwb does. Names passed as unit_names= are the caller's and kept as given."""
+    read_nwb does. Names passed as unit_names= are the caller's: refused, not renamed, as SpikeRecording does."""
     from hf_neuroformer import NeuroformerTokenizer
 
     trains = load_recording(shared_data("nelpy_hippocampus/linear-track")).spike_trains()[:2]
@@ -1094,7 +1094,9 @@ def test_npz_unit_names_with_whitespace_become_usable_tokens(shared_data, tmp_pa
     assert [w.filename for w in caught if "hold whitespace" in str(w.message)] == [__file__]
     assert rec.unit_names == ["cell_1", "cell_2"]
     assert len(NeuroformerTokenizer().add_units(rec)) == 2  # refused before: "holds whitespace"
-    assert read_npz(path, unit_names=["a b", "c"]).unit_names == ["a b", "c"]
+    with pytest.raises(RecordingValidationError, match=r"^unit_names: expected names without whitespace .*unit 0 is "
+                                                       r"'a b'"):
+        read_npz(path, unit_names=["a b", "c"])
 
 
 def test_dataframe_unit_labels_with_whitespace_become_usable_tokens(tmp_path):

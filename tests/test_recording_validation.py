@@ -72,7 +72,36 @@ def test_unit_names_empty_or_of_whitespace_only_are_refused_naming_the_units():
     with pytest.raises(RecordingValidationError, match=r"^unit_names: expected a name for every unit, unit 0 has ' ' "
                                                        r"\(2 of 3 units have none: units 0, 2\)"):
         _small(unit_names=[" ", "b", "\t"])
-    assert _small(unit_names=["a", " b", "c"]).unit_names == ["a", " b", "c"]  # a word is a name (see the tokenizer)
+
+
+def test_unit_names_holding_whitespace_are_refused_not_merged_nor_renamed(shared_data):
+    """SpikeRecording(unit_names=["a", "a "]) or ["a b"] was kept as given, while read_nwb and read_npz
+    replace whitespace in a file's names (with a warning), and the tokenizer refused the recording only
+    when its units were added. The caller's names are now refused, naming unit_names, the first such
+    unit and every one, so that no name changes behind the caller's back and "a", "a " are never one
+    unit; the fix the message gives (the readers' rule) keeps the names apart and tokenizes."""
+    import warnings
+
+    from hf_neuroformer import NeuroformerTokenizer
+    from hf_neuroformer.io import read_nwb
+    from hf_neuroformer.recording import names_without_whitespace
+
+    with pytest.raises(RecordingValidationError, match=r"^unit_names: expected names without whitespace \(a unit token "
+                                                       r"'<session>/<unit name>' cannot hold it\), unit 1 is 'a ' "
+                                                       r"\(1 of 3 units hold whitespace\); rename them"):
+        _small(unit_names=["a", "a ", "c"])
+    with pytest.raises(RecordingValidationError, match=r"unit 0 is 'a b' \(2 of 3 units hold whitespace: units 0, 2\)"):
+        _small(unit_names=["a b", "b", "c\u00a0d"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data(A2929))
+    names = list(rec.unit_names)
+    names[1] = names[0] + " "  # a padded copy of unit 0's name
+    with pytest.raises(RecordingValidationError, match=rf"unit 1 is {names[1]!r}"):
+        dataclasses.replace(rec, unit_names=names)
+    fixed = dataclasses.replace(rec, unit_names=names_without_whitespace(names)[0])  # the fix the message gives
+    assert fixed.n_units == rec.n_units and len(set(fixed.unit_names)) == rec.n_units
+    assert len(NeuroformerTokenizer().add_units(fixed)) == rec.n_units
 
 
 def test_unsorted_trials_error_says_how_to_sort():

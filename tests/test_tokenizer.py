@@ -523,9 +523,8 @@ def test_whitespace_in_a_session_or_unit_name_is_named_where_it_is(shared_data):
     with pytest.raises(ValueError, match=r"recording\.session: 'A2929 200711' holds whitespace.*"
                                          r"session='A2929_200711'"):
         NeuroformerTokenizer().add_units(rec)
-    names = list(rec.unit_names)
-    names[3] = "adn cell"
-    spaced = dataclasses.replace(rec, session="A2929", unit_names=names)
+    spaced = dataclasses.replace(rec, session="A2929", unit_names=list(rec.unit_names))
+    spaced.unit_names[3] = "adn cell"  # edited in place: SpikeRecording(unit_names=...) refuses such a name itself
     with pytest.raises(ValueError, match=r"recording\.unit_names: unit 3 \('adn cell'\) holds whitespace"):
         NeuroformerTokenizer().add_units(spaced)
     assert len(NeuroformerTokenizer().add_units(dataclasses.replace(rec, session="A2929_200711"))) == rec.n_units

@@ -167,6 +167,28 @@ def unnamed_units_message(names, what: str, fix: str, *, where: str = "", whites
             f"{len(names)} units have none{which}); {fix}")
 
 
+def spaced_names_message(names) -> Optional[str]:
+    """The error message for unit names that hold whitespace, or ``None`` when none does.
+
+    A unit token is ``"<session>/<unit name>"`` and text input splits at whitespace, so
+    :meth:`~hf_neuroformer.NeuroformerTokenizer.add_units` refuses such a name; the readers replace it
+    (:func:`file_names_without_whitespace`, with a warning) since a file's names cannot be changed from
+    the command line. Names given to :class:`SpikeRecording` are the caller's: refused here, not
+    renamed, so that no name changes behind the caller's back and two names (``"a"``, ``"a "``) are
+    never taken for one unit. The message is ``"unit_names: expected names without whitespace ...,
+    unit k is '<name>' (n of N units hold whitespace: units i, j, ...); rename them, e.g. ..."``,
+    ``k`` the first such unit; the fix given is the readers' rule (:func:`names_without_whitespace`)."""
+    names = [str(n) for n in names]
+    bad = [i for i, n in enumerate(names) if any(c.isspace() for c in n)]
+    if not bad:
+        return None
+    which = f": units {first_few(bad, 5, quote=False)}" if len(bad) > 1 else ""
+    return (f"unit_names: expected names without whitespace (a unit token '<session>/<unit name>' cannot hold it), "
+            f"unit {bad[0]} is {names[bad[0]]!r} ({len(bad)} of {len(names)} units hold whitespace{which}); rename "
+            "them, e.g. unit_names=hf_neuroformer.recording.names_without_whitespace(unit_names)[0] (each run of "
+            "whitespace replaced by '_', as the readers do; names stay distinct)")
+
+
 def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
     """``names`` with each run of whitespace replaced by ``_`` (a unit token
     ``"<session>/<unit name>"`` cannot hold whitespace), and the indices of the names changed.
@@ -561,7 +583,9 @@ class SpikeRecording:
         spike_times: ``(n_spikes,)`` float64 seconds, sorted ascending, finite, >= 0.
         unit_ids: ``(n_spikes,)`` int64 index of the unit that fired each spike, in
             ``[0, n_units)``.
-        unit_names: one name per unit, not ``""`` nor whitespace only; default ``"unit0", "unit1", ...``.
+        unit_names: one name per unit, not ``""`` and without whitespace (a unit token is
+            ``"<session>/<unit name>"``; the readers replace it, see :func:`names_without_whitespace`);
+            default ``"unit0", "unit1", ...``.
             ``n_units`` is ``len(unit_names)`` (units may have no spikes).
         unit_areas: brain area per unit (``""`` where unknown).
         time_domain: ``(start, stop)`` seconds the recording covers; default spans the spikes.
@@ -607,7 +631,8 @@ class SpikeRecording:
             ``epoch_intervals`` not a dict (``None`` is taken as empty); unsorted, negative or
             non-finite spike times, unit indices outside ``[0, n_units)`` or not integers (text,
             booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, a unit name
-            ``""`` or of whitespace only (names the units; see :func:`unnamed_units_message`), mismatched
+            ``""`` or of whitespace only (names the units; see :func:`unnamed_units_message`), a unit name
+            holding whitespace (``"a b"``, ``"a "``; see :func:`spaced_names_message`), mismatched
             lengths; epochs that are not finite or lie outside the time domain (the message names
             ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
             domain (names ``trials[i]``); ``trial_info`` without ``trials``, or a ``trial_info``
@@ -677,6 +702,11 @@ class SpikeRecording:
             "unit_names=[n.strip() or f'unit{k}' for k, n in enumerate(unit_names)]")
         if unnamed is not None:
             raise RecordingValidationError(unnamed)
+        # kept as given, while the readers replace it (with a warning); the tokenizer refused the recording only
+        # when its units were added, and 'a' with 'a ' would be one unit once the whitespace is replaced or stripped
+        spaced = spaced_names_message(self.unit_names)
+        if spaced is not None:
+            raise RecordingValidationError(spaced)
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
         self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]
@@ -1534,4 +1564,4 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
 
 __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
            "refuse_narrow_float_times", "widen_stored_times", "widen_stored_rate",
-           "names_without_whitespace"]
+           "names_without_whitespace", "spaced_names_message"]
