@@ -28,7 +28,7 @@ import torch
 
 import hf_neuroformer as nf
 from hf_neuroformer.generation import load_pretrained
-from hf_neuroformer.hub import HubPushError, card_metrics, push_to_hub
+from hf_neuroformer.hub import HubPushError, card_metrics, model_index_metrics, push_to_hub
 from hf_neuroformer.io import load_recording
 from hf_neuroformer.training import TrainingConfig, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
@@ -348,6 +348,7 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             "again": [type(again).__module__, type(again_tok).__module__, len(again_tok),
                       (again_out.logits - ref["logits"]).abs().max().item()],
             "card_metrics": {{f"{{r.dataset_split}}/{{r.metric_type}}": r.metric_value for r in card.data.eval_results}},
+            "card_dataset_types": sorted({{r.dataset_type for r in card.data.eval_results}}),
             "card_tags": card.data.tags, "card_library": card.data.library_name, "card_license": card.data.license,
             "card_datasets": card.data.datasets, "card_text_has_load": "trust_remote_code=True" in card.text,
             "processor_error": processor_error, "saved_processor_error": saved_processor_error,
@@ -398,11 +399,13 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     assert info["again"][0].startswith("transformers_modules") and info["again"][1].startswith("transformers_modules")
     assert info["again"][2] == len(tok) and info["again"][3] <= 1e-6, info["again"]
 
-    # acceptance 3: the card's model-index holds metrics.json's metrics
+    # acceptance 3: the card's model-index holds metrics.json's metrics of the model (not its baselines), on the
+    # pushed windows dataset
     on_disk = json.loads((model_dir / "metrics.json").read_text())
-    expected = card_metrics(on_disk)
-    assert "test/id_nll" in expected and "test/markov_id_nll" in expected
+    expected = model_index_metrics(on_disk)
+    assert "test/id_nll" in expected and "test/markov_id_nll" in card_metrics(on_disk)
     assert info["card_metrics"] == expected
+    assert info["card_dataset_types"] == ["lab/neuroformer-tiny-windows"]
     assert set(info["card_tags"]) >= {"neuroscience", "spikes", "neuroformer", "custom_code"}
     assert info["card_library"] == "transformers" and info["card_license"] == "other"
     assert info["card_datasets"] == ["lab/neuroformer-tiny-windows"]
@@ -907,7 +910,7 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub, tmp_pa
     assert {r.task_type for r in results} == {"behaviour-decoding"}
     assert {r.task_name for r in results} == {"Behaviour decoding: ry (circular), x (regression)"}
     got = {f"{r.dataset_split}/{r.metric_type}": r.metric_value for r in results}
-    assert got == card_metrics(metrics)
+    assert got == model_index_metrics(metrics)  # the recorded target's SD is the data's, in the card's text only
     assert {"test/loss", "test/ry/mean_angular_error_rad", "test/x/r2", "validation/x/rmse"} <= set(got), sorted(got)
     assert not [k for k in got if k.endswith("/n")], sorted(got)
     assert {r.dataset_name for r in results} == {"A2929-200711"}
@@ -1554,6 +1557,51 @@ def test_a_damaged_run_record_is_named_before_any_request(trained, loopback_hub,
     assert len(loopback_hub.requests) == n_requests
 
 
+def test_model_index_holds_only_the_models_metrics_on_a_dataset_id_that_was_pushed(trained, decoder, tmp_path):
+    """A loopback push found two faults in the card's ``model-index``: without a pushed windows dataset
+    its dataset was ``type: spike-recording``, which the Hub reads as a dataset id (one that does not
+    exist); and it listed the token baselines (``markov_id_nll`` 1.80, better than the model's 2.72
+    after 8 steps) and the chance levels as results of this model, which a leaderboard credits to it.
+    Read back with ``ModelCard.load``, the model-index now gives exactly the model's own metrics, on the
+    pushed dataset's id or else on a type that is no Hub repository id; the reference levels stay in the
+    card's text, in a table of their own."""
+    from huggingface_hub import ModelCard
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from hf_neuroformer.hub import (BASELINE_METRICS, build_model_card, eval_results_to_metrics,
+                                    is_reference_metric)
+
+    d, _, _, metrics = trained
+    reference = [k for k in card_metrics(metrics) if is_reference_metric(k)]
+    assert {f"test/{b}" for b in BASELINE_METRICS} | {"test/timing_f1_10ms_chance_poisson"} <= set(reference)
+    for datasets in (None, ["lab/tiny-windows"]):
+        path = tmp_path / "README.md"
+        build_model_card(d / "model", "lab/tiny", metrics, datasets=datasets).save(path)
+        card = ModelCard.load(path)
+        assert eval_results_to_metrics(card) == model_index_metrics(metrics)
+        assert "test/id_nll" in eval_results_to_metrics(card)
+        assert not set(reference) & set(eval_results_to_metrics(card))
+        types = {r.dataset_type for r in card.data.eval_results}
+        if datasets:
+            assert types == {"lab/tiny-windows"} and card.data.datasets == ["lab/tiny-windows"]
+        else:
+            assert card.data.datasets is None and len(types) == 1
+            with pytest.raises(HFValidationError):  # not a repository id: the Hub cannot take it for a dataset
+                validate_repo_id(types.pop())
+        # the reference levels are in the card, below the model's table and labelled as not the model's
+        table = card.text[card.text.index("Reference levels, not results of this model"):]
+        for key in reference:
+            assert f"(`{key}`) | {metrics[key]:.4f}" in table, key
+
+    out, dmetrics = decoder  # a decoder's target SD is the data's (the RMSE of predicting the mean), not a result
+    card = build_model_card(out, "lab/tiny-decoder", dmetrics)
+    listed = eval_results_to_metrics(card)
+    assert listed == model_index_metrics(dmetrics) and "test/x/r2" in listed
+    assert "test/x/target_sd" in card_metrics(dmetrics) and "test/x/target_sd" not in listed
+    assert "Reference levels, not results of this model (the SD of the recorded target)" in card.text
+
+
 def test_card_gives_the_runs_confidence_intervals_beside_the_test_metrics(trained, decoder):
     """Break test: train (and finetune) record a 95 % block-bootstrap interval for the test NLLs
     (a decoder: for every test metric) in metrics.json, but the model card stated the values
@@ -1569,7 +1617,8 @@ def test_card_gives_the_runs_confidence_intervals_beside_the_test_metrics(traine
         assert f"(`{key}`) | {metrics[key]:.4f} [{low:.4f}, {high:.4f}] |" in card.text, key
     assert f"(`validation/id_nll`) | {metrics['validation/id_nll']:.4f} |" in card.text  # none recorded
     assert f"block bootstrap over the test windows ({metrics['test/ci95_n_blocks']} blocks: " in card.text
-    assert {f"{r.dataset_split}/{r.metric_type}": r.metric_value for r in card.data.eval_results} == card_metrics(metrics)
+    assert {f"{r.dataset_split}/{r.metric_type}": r.metric_value for r in card.data.eval_results} == \
+        model_index_metrics(metrics)
 
     out, dmetrics = decoder
     card = build_model_card(out, "lab/ci-decoder", dmetrics)
@@ -1630,7 +1679,7 @@ def test_card_names_the_spike_timing_f1_and_shows_each_chance_level_with_its_sd(
             f"recorded rates, 3 draws (`{key}`) | {metrics[key]:.4f} ± {metrics[key + '_sd']:.4f} (SD over the draws, "
             f"`{key}_sd`) |") in card.text
     types = [r.metric_type for r in card.data.eval_results]
-    assert {"timing_f1_5ms", "timing_f1_25ms_chance_shuffle"} <= set(types)
+    assert "timing_f1_5ms" in types and not [t for t in types if "_chance_" in t]  # chance levels: the card's text only
     assert not [t for t in types if t.endswith("_sd")] and f"| test | {key}_sd" not in card.text
     assert "test spike-timing F1 within 25 ms (same unit, one to one)" in [r.metric_name for r in card.data.eval_results]
 
@@ -2015,7 +2064,10 @@ def test_the_model_cards_of_model_cards_parse_and_show_figures_that_exist():
 
     from huggingface_hub import ModelCard
 
-    from hf_neuroformer.hub import MODEL_CARD_LIBRARY_NAME, MODEL_CARD_TAGS, check_license
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from hf_neuroformer.hub import MODEL_CARD_LIBRARY_NAME, MODEL_CARD_TAGS, check_license, is_reference_metric
 
     root = Path(__file__).resolve().parents[1] / "model_cards"
     cards = sorted(p for p in root.glob("*.md") if not p.is_symlink())
@@ -2028,3 +2080,10 @@ def test_the_model_cards_of_model_cards_parse_and_show_figures_that_exist():
         assert figures, path.name
         for target in figures:
             assert (path.parent / target).is_file(), (path.name, target)
+        # a model-index written by hand follows the pushed cards': the model's own metrics only (no baseline or
+        # chance level), on a pushed dataset or a type that is no Hub repository id
+        for r in card.data.eval_results or []:
+            assert not is_reference_metric(f"{r.dataset_split}/{r.metric_type}"), (path.name, r.metric_type)
+            if r.dataset_type not in (card.data.datasets or []):
+                with pytest.raises(HFValidationError):
+                    validate_repo_id(r.dataset_type)

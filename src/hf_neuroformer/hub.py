@@ -30,7 +30,8 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   ``test_generation.png`` of ``train``, ``test_decoding.png`` of ``finetune``; shown in the
   model card), when present;
 - ``README.md``: a model card filled by ``ModelCardData`` from ``metrics.json``
-  (``model-index`` holds every float metric of the ``test/`` and ``validation/`` splits), its last
+  (``model-index`` holds every float metric of the model on the ``test/`` and ``validation/`` splits,
+  :func:`model_index_metrics`; baselines and chance levels only in the card's text), its last
   line an HTML comment with the sha256 of the text before it (:func:`mark_card`), by which the next
   push tells a card edited on the Hub since and says that it replaces it
   (:attr:`PushResult.edited_cards`; the edited card stays in the repository's history).
@@ -92,6 +93,17 @@ METRIC_NAMES = {
     "binned_count_corr_mean": "mean per-unit binned-count correlation",
     "bits_per_spike": "bits per spike vs Poisson units at training rates",
 }
+
+#: metric keys (without the split) of the token baselines that ``train`` scores on the test tokens
+#: (:mod:`hf_neuroformer.metrics.token_baselines`): reference levels, not results of the model
+BASELINE_METRICS = ("unigram_id_nll", "markov_id_nll", "marginal_dt_nll", "markov_dt_nll")
+
+#: the model-index ``dataset.type`` of a model whose windows were not pushed (``{session}``: the
+#: recording's session). The Hub reads ``dataset.type`` as a dataset id (``huggingface_hub.EvalResult``:
+#: "Use dataset id from https://hf.co/datasets"), and ``EvalResult`` cannot be made without one; the
+#: spaces and brackets make this one no valid repository id (``huggingface_hub.utils.validate_repo_id``
+#: refuses it), so the Hub cannot link it to a dataset, another's or a missing one.
+UNPUBLISHED_DATASET_TYPE = "{session} windows (not on the Hub)"
 
 TASK_TYPE = "next-spike-prediction"
 #: a pushed model card's ``library_name`` (transformers loads the repository with ``trust_remote_code``)
@@ -650,6 +662,26 @@ def card_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
     return {k: v for k, v in metrics.items() if _is_card_key(k) and isinstance(v, float) and math.isfinite(v)}
 
 
+def is_reference_metric(key: str) -> bool:
+    """Whether a ``metrics.json`` key is a reference level rather than a measurement of the model: a
+    token baseline (:data:`BASELINE_METRICS`, e.g. ``test/markov_id_nll``), a chance level (the
+    spike-timing F1's ``test/timing_f1_10ms_chance_poisson``, a retrieval's
+    ``test/retrieval/<modality>/chance``) or a decoder's ``<split>/<target>/target_sd`` (the SD of the
+    recorded target: the RMSE of predicting its mean, a property of the data). The model card shows
+    them in a table of their own, and they are not in its ``model-index``, where a leaderboard would
+    credit them to the model."""
+    last = key.rsplit("/", 1)[-1]
+    return (last in BASELINE_METRICS or last in ("chance", "target_sd")
+            or re.search(r"_chance_[a-z]+$", last) is not None)
+
+
+def model_index_metrics(metrics: Dict[str, object]) -> Dict[str, float]:
+    """The metrics of a model card's ``model-index`` (``card.data.eval_results``): those of
+    :func:`card_metrics` that the model itself scored, without the reference levels
+    (:func:`is_reference_metric`: baselines, chance levels, the recorded target's SD)."""
+    return {k: v for k, v in card_metrics(metrics).items() if not is_reference_metric(k)}
+
+
 def undefined_card_metrics(metrics: Dict[str, object]) -> List[str]:
     """The keys of :func:`card_metrics`' kind whose value is undefined: ``null`` in
     ``metrics.json`` (NaN when computed, e.g. R² of a target constant over the test windows) or a
@@ -713,9 +745,11 @@ def build_model_card(
     The YAML header comes from ``ModelCardData``: ``library_name`` (transformers, which loads it
     with ``trust_remote_code``), tags (neuroscience, spikes, neuroformer, custom_code,
     hf_neuroformer), ``license``, ``datasets`` and a ``model-index`` with one ``EvalResult`` per
-    entry of :func:`card_metrics` (``metric_type`` = key without the split, ``dataset_split`` =
-    the split). The body is ``templates/model_card_template.md`` (also linked from
-    ``model_cards/``).
+    entry of :func:`model_index_metrics` (the model's own metrics; ``metric_type`` = key without the
+    split, ``dataset_split`` = the split); its ``dataset.type`` is the pushed windows dataset's id
+    (``datasets[0]``), else :data:`UNPUBLISHED_DATASET_TYPE`, which is no Hub dataset id. Baselines and
+    chance levels (:func:`is_reference_metric`) are in the card's text only, in a table of reference
+    levels. The body is ``templates/model_card_template.md`` (also linked from ``model_cards/``).
 
     Args:
         license: a Hub licence id; ``"other"`` by default, since the right one is the
@@ -748,10 +782,11 @@ def build_model_card(
     units = _units_by_session(stage)
     session = _session_of(metrics, default=", ".join(units) or repo_id.split("/")[-1])
     branch = revision if revision not in (None, "main") else None
-    dataset_type = datasets[0] if datasets else "spike-recording"
+    # the Hub reads dataset.type as a dataset id: "spike-recording" named a dataset that does not exist
+    dataset_type = datasets[0] if datasets else UNPUBLISHED_DATASET_TYPE.format(session=session)
 
     results = []
-    for key, value in card_metrics(metrics).items():
+    for key, value in model_index_metrics(metrics).items():
         split, _, name = key.partition("/")
         results.append(EvalResult(
             task_type=task_type, task_name=task_name, dataset_type=dataset_type, dataset_name=session,
@@ -874,7 +909,8 @@ def build_model_card(
 
     results_note = ("One row per target and metric, on the windows of the stated split; the decoding loss\n"
                     "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE)
-    rows = ["| split | metric | value |", "|---|---|---|"]
+    header = ["| split | metric | value |", "|---|---|---|"]
+    rows, reference_rows = list(header), list(header)
     n_intervals = 0
     for key, value in card_metrics(metrics).items():
         split, _, name = key.partition("/")
@@ -886,10 +922,29 @@ def build_model_card(
         sd = metrics.get(f"{key}_sd") if "_chance_" in key else None  # a chance level's SD over its draws
         if isinstance(sd, float) and math.isfinite(sd):
             shown += f" ± {sd:.4f} (SD over the draws, `{key}_sd`)"
-        rows.append(f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} |")
+        (reference_rows if is_reference_metric(key) else rows).append(
+            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} |")
     for key in undefined_card_metrics(metrics):
         split, _, name = key.partition("/")
-        rows.append(f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json) |")
+        (reference_rows if is_reference_metric(key) else rows).append(
+            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json) |")
+    if len(rows) == 2 and len(reference_rows) > 2:
+        rows = ["No metrics of this model in metrics.json."]
+    if len(reference_rows) > 2:
+        # a leaderboard reading the model-index would credit a baseline (the Markov unit-id NLL, below the model's
+        # after a short run) to the model: they are the card's text only, labelled
+        last = {k.rsplit("/", 1)[-1] for k in [*card_metrics(metrics), *undefined_card_metrics(metrics)]
+                if is_reference_metric(k)}
+        kinds = [kind for kind, present in (
+            ("baselines fitted on the train split", bool(last & set(BASELINE_METRICS))),
+            ("chance levels", any(x == "chance" or "_chance_" in x for x in last)),
+            ("the SD of the recorded target", "target_sd" in last)) if present]
+        rows += ["", f"Reference levels, not results of this model ({', '.join(kinds)}); the `model-index` metadata "
+                 "leaves them out:", "", *reference_rows]
+    if model_index_metrics(metrics):
+        rows += ["", "The `model-index` metadata holds the defined metrics of this model's table, on the dataset "
+                 + (f"`{datasets[0]}` (the windows on the Hub)." if datasets else
+                    f"`{dataset_type}`: the windows are not on the Hub, so it names no Hub dataset.")]
     if n_intervals:
         blocks, n_blocks = metrics.get("test/ci95_blocks"), metrics.get("test/ci95_n_blocks")
         # a decoder counts its blocks per target (test/<target>/ci95_n_blocks: a target's windows without
