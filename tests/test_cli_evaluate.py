@@ -492,3 +492,38 @@ def test_generate_prints_the_past_spikes_left_out_to_fit_max_past_length(shared_
     printed = capsys.readouterr().out
     assert (f"{sum(cut)} past-window spikes left out (the oldest) in {sum(k > 0 for k in cut)} of the {len(cut)} "
             "windows, whose past windows are longer than max_past_length=4 tokens") in printed, printed
+
+
+def test_a_splits_json_with_overlapping_splits_is_refused_naming_the_file(tiny, capsys, tmp_path):
+    """A damaged or hand-edited splits.json whose test segment overlaps a train segment was read as
+    it was: generate and evaluate --model scored windows the model was trained on (GUIDE trap 6).
+    SplitPlan.read now refuses it, naming the file and the two segments."""
+    import shutil
+
+    d, _ = tiny
+    bad = tmp_path / "overlap"
+    shutil.copytree(d / "model", bad)
+    plan = json.loads((bad / "splits.json").read_text())
+    train = plan["segments"]["train"][0]
+    test = [train[0] + 1.0, train[0] + 3.0]  # inside the first train segment
+    plan["segments"]["test"] = [test] + plan["segments"]["test"]
+    (bad / "splits.json").write_text(json.dumps(plan))
+    path = str(bad / "splits.json")
+    with pytest.raises(ValueError, match=re.escape(f"{path!r}: the train segment [{train[0]:g}, {train[1]:g}) s "
+                                                   f"overlaps the test segment [{test[0]:g}, {test[1]:g}) s")):
+        SplitPlan.read(path)
+    capsys.readouterr()
+    out = tmp_path / "gen.nwb"
+    runs = {"generate": ["generate", "--model", str(bad), "--data", str(d / "real.npz"), "--output", str(out)],
+            "evaluate": ["evaluate", "--generated", str(d / "gen.nwb"), "--real", str(d / "real.npz"),
+                         "--model", str(bad), "--min-isis", "2", "--output", str(tmp_path / "eval.json")]}
+    for cmd, argv in runs.items():
+        assert cli.main(argv) == 2, cmd
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"neuroformer {cmd}: error: "), last
+        assert (f"{path!r}: the train segment [{train[0]:g}, {train[1]:g}) s overlaps the test segment "
+                f"[{test[0]:g}, {test[1]:g}) s") in last, last
+        assert "restore the file of the run that wrote this directory" in last, last
+    assert not out.exists() and not (tmp_path / "eval.json").exists()

@@ -53,7 +53,8 @@ class SplitPlan:
 
         Raises:
             ValueError: a key or split missing, or a ``mode`` other than ``"time"`` / ``"trials"``
-                (the message names ``source`` and the key).
+                (the message names ``source`` and the key); segments of two splits overlap
+                (:func:`check_splits_apart`; the message names ``source`` and the two segments).
         """
         remedy = ("; it is written by 'neuroformer train' / 'neuroformer prepare' (SplitPlan.to_dict): restore the "
                   "file of the run that wrote this directory, or run it again")
@@ -73,19 +74,22 @@ class SplitPlan:
             if missing:
                 raise ValueError(f"{source}: {key!r} has no {first_few(missing)} split (expected "
                                  f"{', '.join(map(repr, SPLITS))}){remedy}")
-        return cls(
+        plan = cls(
             d["mode"],
             {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in d["segments"].items()},
             {k: np.asarray(v, dtype=np.int64) for k, v in d["trial_index"].items()},
         )
+        # a damaged or hand-edited file with overlapping splits scored windows the model was trained on
+        check_splits_apart(plan, source, remedy)
+        return plan
 
     @classmethod
     def read(cls, path) -> "SplitPlan":
         """The plan of a ``splits.json`` file (a model's, a decoder's or a prepared directory's).
 
         Raises:
-            ValueError: the file is not JSON, or lacks a key or split (:meth:`from_dict`); the
-                message names the file.
+            ValueError: the file is not JSON, lacks a key or split, or has segments of two splits
+                that overlap (:meth:`from_dict`); the message names the file.
             OSError: the file cannot be read.
         """
         import json
@@ -629,7 +633,7 @@ def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecord
         )
 
 
-def check_splits_apart(plan: SplitPlan) -> None:
+def check_splits_apart(plan: SplitPlan, source: str = "plan", remedy: Optional[str] = None) -> None:
     """Refuse a plan in which a segment of one split overlaps a segment of another (by more than
     the 1 ns window grid, :data:`WINDOW_GRID`; segments that touch are apart).
 
@@ -638,12 +642,24 @@ def check_splits_apart(plan: SplitPlan) -> None:
     no window in two splits and no window reading another split's spikes (GUIDE trap 6).
     :func:`plan_splits` never makes such a plan; one given by a caller (``plan=`` of
     :func:`build_window_datasets` / :func:`prepare_windows`) was used as it was, and a window could
-    be trained on and scored.
+    be trained on and scored. :meth:`SplitPlan.from_dict` (so :meth:`SplitPlan.read`, which every
+    command reading a run's ``splits.json`` uses) checks the plans it reads, as a damaged or
+    hand-edited ``splits.json`` would score windows the model was trained on.
+
+    Args:
+        plan: the split plan (``segments`` in s).
+        source: what the plan is, for the message: ``"plan"`` for a Python argument, a file's
+            path for a plan read from ``splits.json``.
+        remedy: the advice ending the message; default: give segments that do not overlap, as
+            :func:`plan_splits` makes them.
 
     Raises:
-        ValueError: ``plan: the <a> segment [s, e) s overlaps the <b> segment [s, e) s``, with how
-            many segments of ``a`` overlap.
+        ValueError: ``<source>: the <a> segment [s, e) s overlaps the <b> segment [s, e) s``, with
+            how many segments of ``a`` overlap.
     """
+    if remedy is None:
+        remedy = ("; give segments of different splits that do not overlap, as plan_splits(recording, config) "
+                  "makes them (in time mode at least split_gap apart)")
     names = [s for s in SPLITS if s in plan.segments]
     for i, a in enumerate(names):
         sa = np.asarray(plan.segments[a], dtype=np.float64).reshape(-1, 2)
@@ -660,10 +676,9 @@ def check_splits_apart(plan: SplitPlan) -> None:
                 x = sa[hit[0]]
                 y = sb[np.flatnonzero((sb[:, 0] < x[1] - WINDOW_GRID) & (sb[:, 1] > x[0] + WINDOW_GRID))[0]]
                 raise ValueError(
-                    f"plan: the {a} segment [{x[0]:g}, {x[1]:g}) s overlaps the {b} segment [{y[0]:g}, {y[1]:g}) s "
-                    f"({hit.size} of the {len(sa)} {a} segments overlap {b} segments), so windows there would be in "
-                    "two splits; give segments of different splits that do not overlap, as plan_splits(recording, "
-                    "config) makes them (in time mode at least split_gap apart)")
+                    f"{source}: the {a} segment [{x[0]:g}, {x[1]:g}) s overlaps the {b} segment [{y[0]:g}, {y[1]:g}) "
+                    f"s ({hit.size} of the {len(sa)} {a} segments overlap {b} segments), so windows there would be "
+                    f"in two splits{remedy}")
 
 
 def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig, stride: Optional[float] = None):
