@@ -136,6 +136,8 @@ def test_streamed_training_resumes_like_the_uninterrupted_run(tiny_prepared, tmp
     assert metrics["n_spikes_outside_windows_by_split"] == {s: manifest[s]["n_spikes_outside_windows"] for s in SPLITS}
     assert metrics["seconds_outside_windows_by_split"] == {s: manifest[s]["seconds_outside_windows"] for s in SPLITS}
     assert metrics["n_train_windows"] == manifest["train"]["n_windows"]
+    assert metrics["n_truncated_windows_by_split"] == {s: manifest[s]["n_truncated_windows"] for s in SPLITS}
+    assert metrics["n_truncated_past_windows_by_split"] == {s: manifest[s]["n_truncated_past_windows"] for s in SPLITS}
     # the fingerprint of the spikes in the split segments: the one in-memory training of the same recording
     # and plan records, so commands that read the model with a recording can tell a re-simulated file
     from hf_neuroformer.windows import SplitPlan, split_spikes_digest
@@ -221,6 +223,8 @@ def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_pr
     manifest = json.loads((old / "manifest.json").read_text())
     assert _buffer_input_shards(load_prepared(old, "train"), manifest) == {"max_buffer_input_shards": 1}
     del manifest["train_shard_layout"]
+    for entry in manifest["splits"].values():  # nor did it count the truncated windows
+        del entry["n_truncated_windows"], entry["n_truncated_past_windows"]
     (old / "manifest.json").write_text(json.dumps(manifest))
     assert _buffer_input_shards(load_prepared(old, "train"), manifest) == {}
     one = dict(manifest, splits=dict(manifest["splits"], train=dict(manifest["splits"]["train"],
@@ -231,6 +235,8 @@ def test_a_directory_prepared_before_the_interleaved_layout_still_trains(tiny_pr
     capsys.readouterr()
     metrics = train(old, tmp_path / "m", None, tc, progress=True)
     assert metrics["data"].startswith("streamed") and metrics["total_steps"] == 2
+    # counts the manifest lacks are left out, not written as 0
+    assert "n_truncated_windows_by_split" not in metrics and "n_truncated_past_windows_by_split" not in metrics
     err = capsys.readouterr().err
     # the last step's validation pass, then the final validation and test passes: each bar with its total
     done = re.findall(r"^evaluating: 100%.* (\d+)/(\d+) \[", err, re.M)
@@ -562,6 +568,16 @@ def test_prepare_says_which_setting_cut_spikes_and_how_to_find_one_that_does_not
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("train "))
     assert (f"{train['n_truncated_spikes']} truncated" in line
             and f"{train['n_truncated_past_spikes']} past" in line), line
+    # and the windows they were cut from (only 'inspect' gave them), counted from the shards' columns
+    for split, entry in manifest["splits"].items():
+        shards = load_prepared(tmp_path / "p", split, streaming=False)
+        cut = {k: int((shards.to_pandas()[k] > 0).sum()) for k in ("n_truncated", "n_past_truncated")}
+        assert (entry["n_truncated_windows"], entry["n_truncated_past_windows"]) == (
+            cut["n_truncated"], cut["n_past_truncated"]), (split, entry, cut)
+    assert 0 < train["n_truncated_windows"] < train["n_windows"], train
+    assert (f"{train['n_truncated_spikes']} truncated in {train['n_truncated_windows']} windows, "
+            f"{train['n_truncated_past_spikes']} past-window spikes left out of {train['n_truncated_past_windows']} "
+            "windows") in line, line
     assert "max_window_length=4" in out and "max_past_length=6" in out, out
     # more past-window spikes "left out" than the split holds: each is counted once per window reading it
     assert "past-window spikes counted once per window that reads them" in out, out

@@ -301,14 +301,29 @@ def test_a_split_without_spikes_is_named_and_not_called_missing(rec, tmp_path):
 def test_past_windows_cut_at_max_past_length_are_counted_per_split_when_training_starts(rec, tmp_path, capsys):
     """Spikes left out of past windows longer than max_past_length were only summed up in
     metrics.json at the end of the run; the current-window cut was printed per split up front."""
-    cfg = nf.NeuroformerConfig(**{**TINY, "max_past_length": 8})
+    cfg = nf.NeuroformerConfig(**{**TINY, "max_past_length": 8, "max_window_length": 4})
     m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
     said = capsys.readouterr().out
-    counts = {s: int(x) for s, x in re.findall(r"\[neuroformer\] (\w+): (\d+) past-window spikes left out "
-                                                r"\(past windows longer than max_past_length=8 tokens", said)}
+    found = re.findall(r"\[neuroformer\] (\w+): (\d+) past-window spikes left out of (\d+) of (\d+) windows "
+                       r"\(past windows longer than max_past_length=8 tokens", said)
+    counts = {s: int(x) for s, x, _, _ in found}
     assert set(counts) == {"train", "validation", "test"}, said
     assert sum(counts.values()) == m["n_truncated_past_spikes"] > 0
     assert "max_past_length) that holds 99 %" in said
+    # the windows the spikes were cut from, beside the spikes (only 'inspect' gave them): as many as
+    # inspect counts from the recording, printed and in metrics.json
+    from hf_neuroformer.inspection import split_window_counts
+
+    _, per_window = split_window_counts(rec, cfg)
+    want = {s: int(np.sum(n > cfg.max_window_length - 2)) for s, (n, _) in per_window.items()}
+    want_past = {s: int(np.sum(p > cfg.max_past_length - 1)) for s, (_, p) in per_window.items()}
+    assert m["n_truncated_windows_by_split"] == want and all(want.values()), (m, want)
+    assert m["n_truncated_past_windows_by_split"] == want_past and all(want_past.values()), (m, want_past)
+    assert {s: (int(k), int(n)) for s, _, k, n in found} == {s: (want_past[s], len(per_window[s][1])) for s in want}
+    for s in want:
+        assert (f"[neuroformer] {s}: {m['n_truncated_spikes_by_split'][s]} of {m['n_spikes_by_split'][s]} "
+                f"current-window spikes truncated in {want[s]} of {len(per_window[s][0])} windows (windows longer "
+                "than max_window_length=4 tokens)") in said, said
 
 
 def test_a_past_window_of_bos_only_is_not_reported_as_a_budget_to_raise(rec, tmp_path, capsys):

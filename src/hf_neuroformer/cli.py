@@ -1089,6 +1089,7 @@ def cmd_prepare(args) -> int:
     from .training import load_yaml_config
     from .io.output_folder import check_output_folder
     from .windows import check_preparable_config, check_streamable_folder, prepare_output_spec, prepare_windows
+    from .recording import count_noun
 
     if args.num_shards < 1:  # fail before loading anything
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
@@ -1114,8 +1115,9 @@ def cmd_prepare(args) -> int:
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
     for split, entry in manifest["splits"].items():
         print(f"  {split:<10s} {entry['n_windows']:>8d} windows {entry['n_spikes']:>10d} spikes "
-              f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated, "
-              f"{entry.get('n_truncated_past_spikes', 0)} past-window spikes left out)")
+              f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated in "
+              f"{count_noun(entry['n_truncated_windows'], 'window')}, {entry['n_truncated_past_spikes']} past-window "
+              f"spikes left out of {count_noun(entry['n_truncated_past_windows'], 'window')})")
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
     _note_capped_shards(args.num_shards, {s: e["n_windows"] for s, e in manifest["splits"].items()})
     no_past = config.max_past_length == 1  # by design (ablate's state-only variant): no budget to raise, as train says

@@ -42,7 +42,7 @@ from .metrics.fidelity import spike_timing_f1_keys
 from .metrics.bootstrap import resolve_block_s
 from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
-from .recording import SpikeRecording, check_not_empty, first_few
+from .recording import SpikeRecording, check_not_empty, count_noun, first_few
 from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import events_in_no_window, fit_modalities, truncated_tokens_text, windows_without_values
@@ -1504,6 +1504,11 @@ def train(
         trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
         ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
         n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
+        # the windows they were cut from: a manifest written before 'neuroformer prepare' counted them has none
+        # (None: neither printed nor in metrics.json, rather than a 0 no one counted)
+        twin, ptwin = ({s: int(manifest["splits"][s][key]) for s in SPLITS}
+                       if all(key in manifest["splits"][s] for s in SPLITS) else None
+                       for key in ("n_truncated_windows", "n_truncated_past_windows"))
         # written by 'neuroformer prepare' since it counts them; an older manifest has none
         outside = ({s: {k: manifest["splits"][s][k] for k in ("n_spikes_outside_windows", "seconds_outside_windows")}
                     for s in SPLITS}
@@ -1529,6 +1534,9 @@ def train(
         trunc = {s: int(np.sum(dsets[s]["n_truncated"])) for s in SPLITS}
         ptrunc = {s: int(np.sum(dsets[s]["n_past_truncated"])) for s in SPLITS}
         n_spikes = {s: int(np.sum(dsets[s]["n_spikes"])) for s in SPLITS}
+        # the windows the spikes were cut from (a few bursting windows, or many a little over the budget)
+        twin = {s: int(np.count_nonzero(column_values(dsets[s], "n_truncated") > 0)) for s in SPLITS}
+        ptwin = {s: int(np.count_nonzero(column_values(dsets[s], "n_past_truncated") > 0)) for s in SPLITS}
         outside = spikes_outside_windows(recording, plan, config, starts_by_split)
     collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
     if main:
@@ -1550,7 +1558,8 @@ def train(
                       "splits, or segments too short for a window): no window reads them")
         for s in SPLITS:
             if trunc[s]:
-                print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated "
+                where = "" if twin is None else f" in {twin[s]} of {count_noun(n_windows[s], 'window')}"
+                print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated{where} "
                       f"(windows longer than max_window_length={config.max_window_length} tokens)")
         no_past = config.max_past_length == 1  # the past window holds only its BOS: no past spike is ever read
         if no_past and any(ptrunc.values()):
@@ -1559,7 +1568,8 @@ def train(
             print(no_past_note(sum(ptrunc.values())))
         for s in SPLITS:  # the past windows' cut spikes were only summed up in metrics.json at the end
             if ptrunc[s] and not no_past:
-                print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out (past windows longer than "
+                where = "" if ptwin is None else f" of {ptwin[s]} of {count_noun(n_windows[s], 'window')}"
+                print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out{where} (past windows longer than "
                       f"max_past_length={config.max_past_length} tokens; counted once per window that reads them)")
         if any(trunc.values()) or (any(ptrunc.values()) and not no_past):
             print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
@@ -2048,6 +2058,8 @@ def train(
             "n_truncated_spikes": int(sum(trunc.values())),
             "n_truncated_spikes_by_split": trunc,
             "n_truncated_past_spikes": int(sum(ptrunc.values())),
+            **({"n_truncated_windows_by_split": twin} if twin is not None else {}),
+            **({"n_truncated_past_windows_by_split": ptwin} if ptwin is not None else {}),
             **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
             **({"n_windows_without_modality_tokens": mod_empty} if mod_empty else {}),
             **({"n_events_in_no_window": ev_unread} if ev_unread else {}),

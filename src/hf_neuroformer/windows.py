@@ -1318,7 +1318,10 @@ def prepare_windows(
     are contiguous too), ``config.json``,
     ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
     and ``manifest.json`` (format, recording, the token ids of its units, per split: windows, spikes,
-    truncated spikes, the
+    truncated spikes and the windows they were cut from (``n_truncated_spikes``,
+    ``n_truncated_windows``: current windows over ``max_window_length``; ``n_truncated_past_spikes``,
+    ``n_truncated_past_windows``: past windows over ``max_past_length``; a directory prepared before
+    the window counts has only the spike counts), the
     spikes and seconds outside every current window (:func:`spikes_outside_windows`) and the
     shards with their rows and sha256). Each shard is tokenized and written on its own, so
     memory holds one shard's windows at a time. The directory is written beside its final place
@@ -1415,8 +1418,9 @@ def prepare_windows(
         for split in SPLITS:
             starts, clips = all_starts[split]
             n = max(1, min(int(num_shards), len(starts)))
-            entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0,
-                     "n_truncated_past_spikes": 0, "shards": []}
+            # the windows cut, beside the spikes cut: a few windows that burst or many a little over the budget
+            entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0, "n_truncated_windows": 0,
+                     "n_truncated_past_spikes": 0, "n_truncated_past_windows": 0, "shards": []}
             # train: window k -> shard k mod n; validation, test: contiguous blocks (rows in time order in each)
             blocks = ([np.arange(k, len(starts), n) for k in range(n)] if split == "train" else
                       np.array_split(np.arange(len(starts)), n))
@@ -1436,6 +1440,8 @@ def prepare_windows(
                 entry["n_spikes"] += int(sum(cols["n_spikes"]))
                 entry["n_truncated_spikes"] += int(sum(cols["n_truncated"]))
                 entry["n_truncated_past_spikes"] += int(sum(cols["n_past_truncated"]))
+                entry["n_truncated_windows"] += int(np.count_nonzero(np.asarray(cols["n_truncated"]) > 0))
+                entry["n_truncated_past_windows"] += int(np.count_nonzero(np.asarray(cols["n_past_truncated"]) > 0))
                 entry["shards"].append({"path": name, "n_rows": int(len(idx)),
                                         "sha256": hashlib.sha256((tmp / name).read_bytes()).hexdigest()})
             bar.close()
