@@ -1879,3 +1879,36 @@ def test_unit_lists_that_differ_are_refused_naming_the_difference():
                                                      + text):
             compare_recordings(real, with_units(names))
 
+
+
+def test_rate_corr_and_id_f1_say_why_they_are_nan_when_no_window_holds_a_spike(shared_data):
+    """Windows where neither recording has a spike: rate_corr and id_f1 were NaN with no reason,
+    while psth_corr / fano_corr / isi_ks_floor said why. Both now carry a reason key, None when
+    they are numbers."""
+    from hf_neuroformer.io import load_recording
+
+    from tiny_configs import quiet
+
+    real = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"),
+                 epoch="wake").restrict(670.0, 680.0).select_units(range(4))
+    # the longest silences of the 4 units, cut into 3 windows of a third of the shortest of them
+    gaps = np.diff(real.spike_times)
+    best = np.argsort(gaps)[-3:]
+    length = float(gaps[best].min()) / 3
+    starts = np.sort(real.spike_times[best]) + length
+    sup = np.stack([starts, starts + length], 1)
+    empty = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), unit_names=list(real.unit_names),
+                           time_domain=(float(sup[0, 0]), float(sup[-1, 1])), time_support=sup)
+    out = compare_recordings(real, empty)
+    assert out["n_real_spikes"] == 0 and out["n_generated_spikes"] == 0
+    assert math.isnan(out["rate_corr"]) and "neither recording has a spike" in out["rate_corr_reason"]
+    assert math.isnan(out["id_f1"]) and "no unit fires in any of the 3 generated windows" in out["id_f1_reason"]
+    json.dumps(out)
+    # windows holding the recorded spikes, generated = recorded: both are numbers, with no reason
+    busy = np.array([[671.0, 672.0], [672.0, 673.0], [673.0, 674.0]])
+    same = real.restrict(671.0, 674.0)
+    same = SpikeRecording(same.spike_times, same.unit_ids, unit_names=list(real.unit_names),
+                          time_domain=(671.0, 674.0), time_support=busy)
+    out = compare_recordings(real, same)
+    assert out["rate_corr"] == pytest.approx(1.0) and out["rate_corr_reason"] is None
+    assert out["id_f1"] == pytest.approx(1.0) and out["id_f1_reason"] is None

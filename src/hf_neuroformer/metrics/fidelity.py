@@ -352,6 +352,21 @@ def _as_list(values: np.ndarray) -> list[float | None]:
 
 
 # --------------------------------------------------------------------------- firing rates
+def _rate_corr_reason(r: np.ndarray, g: np.ndarray) -> str:
+    """Why :func:`_pearson` of the recorded rates ``r`` and generated rates ``g`` (``(n_units,)``,
+    Hz) is NaN: too few units, no spikes, or rates equal across units."""
+    if r.size < MIN_CORR_POINTS:
+        return f"fewer than {MIN_CORR_POINTS} units ({r.size})"
+    if not r.any() and not g.any():
+        return "neither recording has a spike in the generated windows (every rate is 0 Hz)"
+    for name, v in (("recorded", r), ("generated", g)):
+        if not v.any():
+            return f"the {name} recording has no spike in the generated windows (every {name} rate is 0 Hz)"
+        if _nearly_constant(v):
+            return f"every unit has the same {name} rate ({float(v[0]):.6g} Hz)"
+    return "the rates vary too little across units for a correlation"
+
+
 def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> dict[str, object]:
     """Recorded vs generated mean firing rates (Hz): Pearson r over units and per-unit ratios.
 
@@ -365,7 +380,8 @@ def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> 
 
     Returns:
         dict with ``rate_corr`` (Pearson r, NaN if either rate vector is constant or there are
-        fewer than 3 units),
+        fewer than 3 units), ``rate_corr_reason`` (why ``rate_corr`` is NaN, e.g. neither recording
+        has a spike in the generated windows; ``None`` when it is a number),
         ``real_rates``, ``generated_rates`` (lists, Hz), ``rate_ratio_per_unit`` (list, ``None``
         where the recorded rate is 0), ``rate_ratio_median``, ``rate_log2_ratio_mean_abs``,
         ``n_units_silent_real_only``, ``n_units_silent_generated_only``, ``n_units_silent_both``.
@@ -384,8 +400,10 @@ def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> 
     ratio[active_r] = g[active_r] / r[active_r]
     both = active_r & active_g
     log2 = np.abs(np.log2(ratio[both]))
+    corr = _pearson(r, g)
     return {
-        "rate_corr": _pearson(r, g),
+        "rate_corr": corr,
+        "rate_corr_reason": None if np.isfinite(corr) else _rate_corr_reason(r, g),
         "real_rates": r.tolist(),
         "generated_rates": g.tolist(),
         "rate_ratio_per_unit": _as_list(ratio),
@@ -901,7 +919,9 @@ def unit_id_f1(real: SpikeRecording, generated: SpikeRecording) -> dict[str, obj
     the paper's unit-id F1 (Sec. 4, "F1 score of predicted neuron ids per window").
 
     Returns:
-        ``{"id_f1": mean F1, "n_windows": ..., "n_windows_both_empty": ...}``.
+        ``{"id_f1": mean F1, "id_f1_reason": ..., "n_windows": ..., "n_windows_both_empty": ...}``;
+        ``id_f1`` is NaN when every window is empty in both recordings, and ``id_f1_reason`` then
+        says so (``None`` when ``id_f1`` is a number).
     """
     _check_pair(real, generated)
     sup = generated.support
@@ -913,6 +933,9 @@ def unit_id_f1(real: SpikeRecording, generated: SpikeRecording) -> dict[str, obj
     f1 = 2 * inter[ok] / denom[ok]
     return {
         "id_f1": float(f1.mean()) if ok.any() else float("nan"),
+        "id_f1_reason": None if ok.any() else (
+            f"no unit fires in any of the {len(sup)} generated windows in either recording (F1 is undefined for "
+            "a window empty in both)"),
         "n_windows": len(sup),
         "n_windows_both_empty": int((~ok).sum()),
     }
