@@ -939,12 +939,13 @@ def test_top_k_one_with_tied_logits_samples_among_the_ties_and_greedy_takes_the_
     assert len(set(a.tolist())) > 3 and not np.array_equal(a, c)
 
 
-def test_free_running_warns_when_a_chain_reads_recorded_spikes_of_generated_windows(shared_data):
-    """GUIDE trap 5 in part: free-running windows that tile time form a chain with a generated past,
-    and a chain's first past comes from the recording (the warm start). A chain separated from an
-    earlier window by a gap shorter than past_window read the recorded spikes of that window, which
-    the same call generated, and not its generated ones, without a word (only a call in which no two
-    windows touch warned). It is now warned of, counting the windows; gaps of past_window are not."""
+def test_free_running_past_reads_generated_spikes_of_every_window_it_overlaps(shared_data):
+    """GUIDE trap 5: free-running windows that tiled time formed a chain with a generated past, but a
+    window a gap shorter than past_window after an earlier window of the call read that window's
+    recorded spikes (which the call had just generated), and not its generated ones. Now every past
+    holds the generated spikes of the windows it overlaps and recorded spikes only of time no window
+    covers: the recorded spikes inside the windows change nothing, and the counts say so."""
+    from hf_neuroformer.binning import past_starts
     from hf_neuroformer.io import load_recording
 
     from tiny_configs import quiet, small_config, untrained_model
@@ -952,14 +953,28 @@ def test_free_running_warns_when_a_chain_reads_recorded_spikes_of_generated_wind
     rec = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"),
                 epoch="wake").restrict(670.0, 680.0)
     tok, model = untrained_model(rec, small_config(current_window=0.05, past_window=0.2, dt_resolution=0.005))
-    # chain [675.0, 675.1), gap 0.05 s, chain [675.15, 675.25): both windows of the second read [675.0, 675.1)
+    # chain [675.0, 675.1), gap 0.05 s, chain [675.15, 675.25): both windows of the second reach into the first
     starts = np.array([675.0, 675.05, 675.15, 675.2])
-    assert np.sum((rec.spike_times >= 675.0) & (rec.spike_times < 675.1)) > 0  # recorded spikes are read there
-    with pytest.warns(UserWarning, match=r"^mode='free_running': the past windows of 2 of the 4 windows read recorded "
-                                         r"spikes from time that other windows of this call generate: a gap shorter "
-                                         r"than past_window \(0\.2 s\)"):
-        nf.generate_spikes(model, tok, rec, starts, mode="free_running", max_spikes=2, progress=False)
-    apart = np.array([675.0, 675.05, 675.3, 675.35])  # a gap of past_window: the warm start reads no generated time
+    covered = [(675.0, 675.1), (675.15, 675.25)]
+    inside = np.zeros(rec.n_spikes, dtype=bool)
+    for a, b in covered:
+        inside |= (rec.spike_times >= a) & (rec.spike_times < b)
+    assert inside.sum() > 0  # recorded spikes the pasts of windows 2 and 3 read before
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        nf.generate_spikes(model, tok, rec, apart, mode="free_running", max_spikes=2, progress=False)
+        warnings.simplefilter("error")  # reads no recorded spike of a generated window: nothing to warn of
+        g = nf.generate_spikes(model, tok, rec, starts, mode="free_running", max_spikes=6, seed=0, progress=False)
+    st = g.generation_stats
+    for i, s in enumerate(starts):
+        lo = float(past_starts(s, tok.past_window))
+        gen_past = (g.spike_times >= lo) & (g.spike_times < s)
+        rec_past = (rec.spike_times >= lo) & (rec.spike_times < s) & ~inside
+        assert st["n_past_generated"][i] == gen_past.sum() and st["n_past_recorded"][i] == rec_past.sum(), i
+    assert st["n_past_generated"][2] > 0 and st["n_past_recorded"][2] > 0  # the gap [675.1, 675.15) is recorded
+    # the same seed without the recorded spikes inside the windows: the same spikes (they are never read)
+    kept = nf.SpikeRecording(spike_times=rec.spike_times[~inside], unit_ids=rec.unit_ids[~inside],
+                             unit_names=list(rec.unit_names), unit_areas=list(rec.unit_areas),
+                             time_domain=rec.time_domain, time_support=rec.time_support, session=rec.session)
+    h = nf.generate_spikes(model, tok, kept, starts, mode="free_running", max_spikes=6, seed=0, progress=False)
+    np.testing.assert_array_equal(h.spike_times, g.spike_times)
+    np.testing.assert_array_equal(h.unit_ids, g.unit_ids)
+    assert h.generation_stats["n_past_recorded"] == st["n_past_recorded"]

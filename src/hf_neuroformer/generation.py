@@ -30,15 +30,16 @@ The engine (paper Sec. 3.3, "next spike prediction", run forwards):
 Two sources for each window's past window:
 
 * ``mode="teacher_forced"``: the recorded spikes before the window (the past is data);
-* ``mode="free_running"``: the spikes generated before the window. Windows that tile a stretch of
-  time without gaps (and share a ``past_clip_starts`` value, e.g. one trial) form a *chain*
-  generated in time order; each window's past is the chain's generated spikes, plus recorded
-  spikes only from before the chain's first window (the warm start; in trial mode the past is
-  clipped at the trial start, so nothing recorded is used at all). A warm start that reaches back
-  across a gap shorter than ``past_window`` into an earlier window of the call reads the recorded
-  spikes of that window, not its generated ones: a warning counts such windows. The original's "generated
-  past" silently used the recorded past (GUIDE trap 5); here ``generation_stats`` counts, per
-  window, how many past spikes came from each source.
+* ``mode="free_running"``: the spikes generated before the window. Wherever a window's past window
+  overlaps time that a window of the same call covers, the past holds that window's generated
+  spikes; recorded spikes are read only for time that no window of the call covers (the warm start
+  before the first window, and gaps between windows; in trial mode the past is clipped at the trial
+  start, so the windows of a trial whose first window starts there read nothing recorded). Windows are generated in time order as far as
+  needed: a window waits for every earlier window its past window overlaps, and windows whose pasts
+  overlap no window still to be generated go in one batch (windows that tile a stretch of time form
+  a chain generated one window per step, as before; windows a gap of at least ``past_window``
+  apart are independent). The original's "generated past" silently used the recorded past (GUIDE
+  trap 5); here ``generation_stats`` counts, per window, how many past spikes came from each source.
 """
 
 from __future__ import annotations
@@ -330,44 +331,38 @@ def _check_conditioning(model, conditioning: Optional[Mapping[str, object]]) -> 
         )
 
 
-def _chains(starts: np.ndarray, clips: Optional[np.ndarray], window: float) -> List[List[int]]:
-    """Group window indices (sorted by start) into chains of windows that tile time without gaps."""
-    order = np.argsort(starts, kind="stable")
-    chains: List[List[int]] = []
-    for i in order:
-        if chains:
-            j = chains[-1][-1]
-            same_clip = clips is None or (np.isnan(clips[i]) and np.isnan(clips[j])) or clips[i] == clips[j]
-            if abs(starts[i] - window_ends(starts[j], window)) < 1e-9 and same_clip:
-                chains[-1].append(int(i))
-                continue
-        chains.append([int(i)])
-    return chains
+def _past_dependencies(starts: np.ndarray, clips: Optional[np.ndarray], past_window: float, window: float):
+    """Which earlier windows of a free-running call each window's past window reaches into.
 
+    Args:
+        starts: ``(n,)`` float64 window starts, s, non-overlapping (any order).
+        clips: ``(n,)`` past clips, s (NaN: none), or None.
+        past_window / window: s.
 
-def _warm_starts_over_generated(starts: np.ndarray, chains: List[List[int]], clips: Optional[np.ndarray],
-                                past_window: float, window: float) -> int:
-    """How many windows of a free-running call read, in their past window, recorded spikes of a time
-    that another window of the call covers (and so generates).
-
-    A window's recorded past is ``[past start, its chain's first window start)`` (after its past clip,
-    ``clips``; NaN or None: none), as :func:`generate_spikes` reads it; ``starts``: ``(n,)`` window
-    starts, s, non-overlapping; ``chains``: :func:`_chains`' groups; ``past_window`` / ``window``: s.
-    A window overlaps that span when it starts before its end and ends after its start."""
+    Returns:
+        ``(order, lo_w, hi_w, first_dep, levels)``: ``order`` the window indices by start; ``lo_w`` /
+        ``hi_w`` ``(n,)`` their starts and ends on the 1 ns grid, in that order (an end never after
+        the next start); ``first_dep[p]`` the first position (in ``order``) of a window ending after
+        the (clipped) past start of the window at position ``p``, so positions ``first_dep[p]:p``
+        are the windows its past overlaps; ``levels[p]`` 0 for a window whose past overlaps no
+        window, else one more than the highest level among those it overlaps (windows of one level
+        are independent and are generated in one batch, after every lower level).
+    """
     order = np.argsort(starts, kind="stable")
     lo_w, hi_w = on_time_grid(starts[order]), window_ends(starts[order], window)
-    count = 0
-    for ch in chains:
-        first = float(on_time_grid(starts[ch[0]]))
-        for i in ch:
-            lo = float(past_starts(starts[i], past_window))
-            if clips is not None and not np.isnan(clips[i]):
-                lo = max(lo, float(on_time_grid(clips[i])))
-            hi = min(first, float(on_time_grid(starts[i])))
-            k = int(np.searchsorted(lo_w, hi, side="left")) - 1  # the last window starting before hi
-            if lo < hi and k >= 0 and hi_w[k] > lo:
-                count += 1
-    return count
+    if len(order) > 1:  # float round-off: a window ends where the next begins, never after
+        hi_w[:-1] = np.minimum(hi_w[:-1], lo_w[1:])
+    lo_past = past_starts(starts[order], past_window)
+    if clips is not None:
+        c = on_time_grid(clips[order])
+        lo_past = np.where(np.isnan(c), lo_past, np.maximum(lo_past, c))
+    first_dep = np.zeros(len(order), dtype=np.int64)
+    levels = np.zeros(len(order), dtype=np.int64)
+    for p in range(len(order)):
+        q = int(np.searchsorted(hi_w[:p], lo_past[p], side="right"))  # the windows ending after the past start
+        first_dep[p] = q
+        levels[p] = 1 + int(levels[q:p].max()) if q < p else 0
+    return order, lo_w, hi_w, first_dep, levels
 
 
 def max_spikes_limit(config) -> int:
@@ -408,8 +403,8 @@ def generate_spikes(
     Args:
         model: a :class:`NeuroformerForPreTraining`.
         tokenizer: the model's tokenizer (same windows and vocabulary).
-        recording: supplies the past windows (teacher-forced; or the warm start before each chain
-            when free-running) and the unit list of the output.
+        recording: supplies the past windows (teacher-forced; free-running: only the past time that
+            no window of the call covers, see the module docstring) and the unit list of the output.
         window_starts: ``(n_windows,)`` current-window starts, s, at least one; windows must not
             overlap. Empty is an error, as for the processor, the likelihood and the attention
             analyses (an empty result would read as "the model generated no spikes").
@@ -467,12 +462,9 @@ def generate_spikes(
         inside the windows too; :func:`generate_split` counts those of its split's segments instead).
 
     Warns:
-        UserWarning: ``mode="free_running"`` on windows of which none touches another (every
-            past would then come from the recording; windows that start at their past clip, a
-            trial of one window, have none, and the warning says so); ``mode="free_running"`` where a
-            chain's warm start reaches back into another window of the call (a gap shorter than
-            ``past_window`` before the chain), counting the windows whose past then holds recorded
-            spikes of a time the call generates; a modality of which none of
+        UserWarning: ``mode="free_running"`` on windows whose past windows reach into no other window
+            (every past would then come from the recording; windows that start at their past clip, a
+            trial of one window, have none, and the warning says so); a modality of which none of
             the windows holds a value (all generated from its learned null token), naming it and
             counting the windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`).
 
@@ -663,8 +655,8 @@ def generate_spikes(
         for k, row in enumerate(rows):
             store(k // n, k % n, *row)
     else:
-        chains = _chains(starts, clips, w)
-        depth = max((len(c) for c in chains), default=0)
+        order_w, lo_w, hi_w, first_dep, levels = _past_dependencies(starts, clips, tokenizer.past_window, w)
+        depth = int(levels.max()) + 1 if n else 0
         if n and depth == 1:
             # a window clipped at its own start (trial mode, a trial of one window) has no past at all: "every
             # window's past comes from the recording" was false for it
@@ -675,48 +667,39 @@ def generate_spikes(
                     f"every window's past comes from the recording, and {n_bare} of the {n} windows have none "
                     "(they start at their past clip, past_clip_starts: a trial of a single window)")
             warnings.warn(
-                f"mode='free_running': no two windows touch (each starts where another ends), so {past}, as in "
-                "teacher-forced mode; give contiguous windows to chain them",
+                "mode='free_running': no window's past window reaches into another window (no two windows touch "
+                f"or lie less than past_window apart), so {past}, as in teacher-forced mode; give contiguous "
+                "windows to chain them",
                 stacklevel=2,
             )
-        elif n:
-            # a chain's warm start (recorded spikes before its first window) that reaches back into a window of
-            # another chain (a gap shorter than past_window) fed recorded spikes of a time the model generated in
-            # this call, while the generated ones there were not read, without a word
-            mixed = _warm_starts_over_generated(starts, chains, clips, tokenizer.past_window, w)
-            if mixed:
-                warnings.warn(
-                    f"mode='free_running': the past windows of {mixed} of the {n} windows read recorded spikes from "
-                    "time that other windows of this call generate: a gap shorter than past_window "
-                    f"({tokenizer.past_window} s) separates their chain from an earlier window, and only windows that "
-                    "tile time (each starts where the previous ends) form a chain whose past is generated; the "
-                    "recorded spikes there stand in for the generated ones (counted in n_past_recorded); give "
-                    "windows that tile time, or gaps of at least past_window between chains",
-                    stacklevel=2,
-                )
-        # each chain's window ends, in time order (a chain's windows tile time): the windows that reach into
-        # a past start are a run of the latest ones, found by bisection (a scan of every earlier window per
-        # step was quadratic in the chain length: 3 s per sample of a 5000-window chain)
-        chain_ends = [starts[ch] + w for ch in chains]
-        for step in range(depth):
+        # windows in levels (_past_dependencies): a window waits for every earlier window its past window
+        # overlaps and reads their generated spikes there, and recorded spikes only where no window of this
+        # call lies (before the first window, in gaps between windows). Before, only windows that tiled time
+        # exactly read each other's spikes; a gap shorter than past_window read the recorded spikes of a window
+        # the call had just generated (GUIDE trap 5). Windows of one level go in one batch, by start
+        for level in range(depth):
             jobs, pasts = [], []
-            for ch, ends in zip(chains, chain_ends):
-                if step >= len(ch):
-                    continue
-                i, first = ch[step], ch[0]
+            for pos in np.flatnonzero(levels == level):
+                i = int(order_w[pos])
                 lo = float(past_starts(starts[i], tokenizer.past_window))  # the tokenizer's past start
                 c = clip_of(i)
                 lo_c = lo if c is None else max(lo, c)
-                a, b = np.searchsorted(recording.spike_times, [lo_c, min(grid_starts[first], grid_starts[i])])
+                a, b = np.searchsorted(recording.spike_times, [lo_c, grid_starts[i]])
                 rec_t, rec_tok = recording.spike_times[a:b], spike_tokens[a:b]
-                prev = ch[int(np.searchsorted(ends[:step], lo_c, side="right")):step]  # those ending after lo_c
+                k = np.searchsorted(lo_w, rec_t, side="right") - 1  # the last window starting at or before each spike
+                covered = (k >= 0) & (rec_t < hi_w[np.maximum(k, 0)])
+                rec_t, rec_tok = rec_t[~covered], rec_tok[~covered]
+                prev = order_w[first_dep[pos]:pos]  # the windows this one's past overlaps, in time order
                 for r in range(num_samples):
-                    g_t = np.concatenate([gen_t[r][j] for j in prev]) if prev else np.zeros(0)
-                    g_tok = np.concatenate([gen_tok[r][j] for j in prev]) if prev else np.zeros(0, dtype=np.int64)
+                    g_t = np.concatenate([gen_t[r][j] for j in prev]) if len(prev) else np.zeros(0)
+                    g_tok = (np.concatenate([gen_tok[r][j] for j in prev]) if len(prev)
+                             else np.zeros(0, dtype=np.int64))
                     keep = g_t >= lo_c
                     all_t = np.concatenate([rec_t, g_t[keep]])
                     all_tok = np.concatenate([rec_tok, g_tok[keep]])
-                    enc = tokenizer.encode_window(all_t, all_tok, float(starts[i]), past_clip_start=c)
+                    by_time = np.argsort(all_t, kind="stable")  # recorded gap spikes and generated ones interleave
+                    enc = tokenizer.encode_window(all_t[by_time], all_tok[by_time], float(starts[i]),
+                                                  past_clip_start=c)
                     n_past_rec[r, i] = len(rec_t)
                     n_past_gen[r, i] = int(keep.sum())
                     n_past_trunc[r, i] = enc["n_past_truncated"]
