@@ -1075,6 +1075,43 @@ def test_a_splits_file_without_mode_or_a_split_names_the_file_and_the_key(trial_
         SplitPlan.read(path)
 
 
+def test_a_splits_file_with_a_malformed_segment_names_the_file_split_and_segment(sim, tmp_path):
+    """A segment of three numbers failed with numpy's bare 'cannot reshape array of size 3 into
+    shape (2)', and a segment stopping before it starts or with a NaN / infinite bound was read as
+    it was; each now gives a ValueError naming the file, the split, the segment's index and value,
+    and the expectation. The plan plan_splits made reads back as written."""
+    import json
+
+    plan = plan_splits(sim, small_config())
+    path = tmp_path / "my run" / "splits.json"
+    path.parent.mkdir()
+    good = plan.to_dict()
+    path.write_text(json.dumps(good))
+    back = SplitPlan.read(path)
+    for s in SPLITS:
+        np.testing.assert_array_equal(back.segments[s], plan.segments[s])
+    start, stop = good["segments"]["test"][0]
+    cases = [
+        ([start, stop, stop + 1.0], r"expected a \[start, stop\] pair of numbers"),
+        ([stop, start], r"expected start <= stop"),
+        ([float("nan"), stop], r"expected finite start and stop"),
+        ([start, float("inf")], r"expected finite start and stop"),
+        ([start, "1"], r"expected a \[start, stop\] pair of numbers"),
+    ]
+    for segment, expectation in cases:
+        bad = json.loads(json.dumps(good))
+        bad["segments"]["test"][0] = segment
+        path.write_text(json.dumps(bad))  # json writes NaN / Infinity, as a hand-edited file may hold
+        with pytest.raises(ValueError, match=r"my run/splits\.json': segments\['test'\]\[0\] is .*; "
+                           + expectation + r".*neuroformer train") as err:
+            SplitPlan.read(path)
+        assert repr(segment) in str(err.value)
+    not_a_list = json.loads(json.dumps(good))
+    not_a_list["segments"]["validation"] = 5.0
+    with pytest.raises(ValueError, match=r"segments\['validation'\] is 5\.0; expected a list of \[start, stop\]"):
+        SplitPlan.from_dict(not_a_list)
+
+
 def test_the_overlap_warning_of_prepare_windows_points_at_its_caller(tmp_path):
     """Under prepare_windows the warning for overlapping trials pointed into windows.py (the dict
     comprehension that built the splits' windows added a frame), under build_window_datasets at the

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .argument_checks import is_finite_number
 from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, first_few, inside_one_interval
@@ -53,8 +54,11 @@ class SplitPlan:
 
         Raises:
             ValueError: a key or split missing, or a ``mode`` other than ``"time"`` / ``"trials"``
-                (the message names ``source`` and the key); segments of two splits overlap
-                (:func:`check_splits_apart`; the message names ``source`` and the two segments).
+                (the message names ``source`` and the key); a split's segments not a list of
+                ``[start, stop]`` pairs of finite numbers (s) with ``start <= stop`` (the message
+                names ``source``, the split, the segment's index and its value); segments of two
+                splits overlap (:func:`check_splits_apart`; the message names ``source`` and the two
+                segments).
         """
         remedy = ("; it is written by 'neuroformer train' / 'neuroformer prepare' (SplitPlan.to_dict): restore the "
                   "file of the run that wrote this directory, or run it again")
@@ -76,7 +80,7 @@ class SplitPlan:
                                  f"{', '.join(map(repr, SPLITS))}){remedy}")
         plan = cls(
             d["mode"],
-            {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in d["segments"].items()},
+            {k: _segments_from_json(k, v, source, remedy) for k, v in d["segments"].items()},
             {k: np.asarray(v, dtype=np.int64) for k, v in d["trial_index"].items()},
         )
         # a damaged or hand-edited file with overlapping splits scored windows the model was trained on
@@ -88,8 +92,9 @@ class SplitPlan:
         """The plan of a ``splits.json`` file (a model's, a decoder's or a prepared directory's).
 
         Raises:
-            ValueError: the file is not JSON, lacks a key or split, or has segments of two splits
-                that overlap (:meth:`from_dict`); the message names the file.
+            ValueError: the file is not JSON, lacks a key or split, has a segment that is not a
+                ``[start, stop]`` pair of finite seconds with ``start <= stop``, or has segments of
+                two splits that overlap (:meth:`from_dict`); the message names the file.
             OSError: the file cannot be read.
         """
         import json
@@ -109,6 +114,37 @@ class SplitPlan:
             "segments": {k: v.tolist() for k, v in self.segments.items()},
             "trial_index": {k: v.tolist() for k, v in self.trial_index.items()},
         }
+
+
+def _segments_from_json(split, value, source: str, remedy: str) -> np.ndarray:
+    """One split's ``segments`` entry of ``splits.json`` (``[[start, stop], ...]`` s, as
+    :meth:`SplitPlan.to_dict` writes it) as an ``(n, 2)`` float64 array.
+
+    ``np.asarray(value).reshape(-1, 2)`` failed on ``[[0, 1, 2]]`` with numpy's bare "cannot
+    reshape array of size 3 into shape (2)", naming neither the file nor the split, paired up the
+    numbers of a flat list, and took ``[[5, 1]]`` (stop before start) or NaN / inf bounds as they
+    were.
+
+    Raises:
+        ValueError: ``<source>: segments[<split>][<i>] is <value>; expected ...`` for a value that is
+            not a list, a segment that is not a list of two real numbers (booleans and text
+            refused), a NaN or infinite bound, or a stop before its start.
+    """
+    where = f"{source}: segments[{split!r}]"
+    if isinstance(value, np.ndarray):  # a plan's own arrays given back to from_dict
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where} is {value!r}; expected a list of [start, stop] segments (s){remedy}")
+    for i, seg in enumerate(value):
+        at = f"{where}[{i}] is {seg!r}"
+        if not (isinstance(seg, (list, tuple)) and len(seg) == 2 and all(is_real_number(x) for x in seg)):
+            raise ValueError(f"{at}; expected a [start, stop] pair of numbers (s){remedy}")
+        if not all(is_finite_number(x) for x in seg):
+            raise ValueError(f"{at}; expected finite start and stop times (s), not NaN or infinite{remedy}")
+        if float(seg[1]) < float(seg[0]):
+            raise ValueError(f"{at}; expected start <= stop (s), but the segment stops "
+                             f"{float(seg[0]) - float(seg[1]):g} s before it starts{remedy}")
+    return np.asarray(value, dtype=np.float64).reshape(-1, 2)
 
 
 def window_reach(config: NeuroformerConfig) -> float:
