@@ -104,6 +104,36 @@ def test_unit_names_holding_whitespace_are_refused_not_merged_nor_renamed(shared
     assert len(NeuroformerTokenizer().add_units(fixed)) == rec.n_units
 
 
+def test_a_session_holding_whitespace_is_refused_like_a_unit_name(shared_data):
+    """SpikeRecording(session="a b") was kept, while the readers replace whitespace in a session read
+    from a file and the constructor refuses unit names holding it: the tokenizer refused the recording
+    only when its units were added. The session is now refused, naming session and the fix (the
+    readers' rule), which tokenizes; sessions the readers make from a file still construct."""
+    from hf_neuroformer import NeuroformerTokenizer
+
+    with pytest.raises(RecordingValidationError, match=r"^session: expected a name without whitespace \(a unit token "
+                                                       r"'<session>/<unit name>' cannot hold it\), got 'a b'; "
+                                                       r"rename it, e.g. session='a_b'"):
+        _small(session="a b")
+    with pytest.raises(RecordingValidationError, match=r"got ' Mouse 12\\tday 3 '; rename it, e.g. "
+                                                       r"session='Mouse_12_day_3'"):
+        _small(session=" Mouse 12\tday 3 ")
+    with pytest.raises(RecordingValidationError, match=r"got '   '; rename it, e.g. session='session0'"):
+        _small(session="   ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data(A2929))
+    assert not any(c.isspace() for c in rec.session)
+    with pytest.raises(RecordingValidationError, match=rf"got '{rec.session} copy'; rename it, e.g. "
+                                                       rf"session='{rec.session}_copy'"):
+        dataclasses.replace(rec, session=f"{rec.session} copy")
+    with warnings.catch_warnings(), pytest.raises(RecordingValidationError, match=r"^session: .* got 'A2929 200711'"):
+        warnings.simplefilter("ignore")
+        read_nwb(shared_data(A2929), session="A2929 200711")  # a session= given is kept as given, so refused
+    fixed = dataclasses.replace(rec, session=f"{rec.session}_copy")  # the fix the message gives
+    assert len(NeuroformerTokenizer().add_units(fixed)) == rec.n_units
+
+
 def test_unsorted_trials_error_says_how_to_sort():
     with pytest.raises(RecordingValidationError, match="ordered by start") as e:
         _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})

@@ -613,7 +613,9 @@ class SpikeRecording:
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.
         events: name -> :class:`EventSeries` (point events: times in s, optional labels).
-        session: session identifier, prefixes unit tokens in a multi-session vocabulary.
+        session: session identifier, prefixes unit tokens in a multi-session vocabulary; without
+            whitespace, as unit names (the readers replace it in a session read from a file, see
+            :func:`session_from_file`).
         time_support: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds where the recording
             is defined (e.g. the windows a generator filled), sorted and non-overlapping;
             ``None`` means the whole ``time_domain``.
@@ -632,7 +634,8 @@ class SpikeRecording:
             non-finite spike times, unit indices outside ``[0, n_units)`` or not integers (text,
             booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, a unit name
             ``""`` or of whitespace only (names the units; see :func:`unnamed_units_message`), a unit name
-            holding whitespace (``"a b"``, ``"a "``; see :func:`spaced_names_message`), mismatched
+            holding whitespace (``"a b"``, ``"a "``; see :func:`spaced_names_message`), a ``session``
+            holding whitespace (the message suggests the name with each run replaced by ``_``), mismatched
             lengths; epochs that are not finite or lie outside the time domain (the message names
             ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
             domain (names ``trials[i]``); ``trial_info`` without ``trials``, or a ``trial_info``
@@ -707,6 +710,13 @@ class SpikeRecording:
         spaced = spaced_names_message(self.unit_names)
         if spaced is not None:
             raise RecordingValidationError(spaced)
+        # the same for the session, the other half of the token: 'a b' was kept and refused only when tokenized
+        if any(c.isspace() for c in str(self.session)):
+            fixed = "_".join(str(self.session).split()) or "session0"  # whitespace only: the default name
+            raise RecordingValidationError(
+                f"session: expected a name without whitespace (a unit token '<session>/<unit name>' cannot hold it), "
+                f"got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each run of whitespace replaced by "
+                "'_', as the readers do with a session read from a file)")
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
         self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]
