@@ -1765,6 +1765,7 @@ def test_a_repeated_push_says_the_windows_dataset_is_unchanged(trained, loopback
     assert code == 0, err[-2000:]
     assert "lab/again-windows already holds these windows; no new commit" in out, out
     assert "pushed the windows dataset" not in out, out
+    assert "replaced by this push's card" not in out, out  # the cards it wrote itself are not taken for edited ones
     assert len(api.list_repo_commits("lab/again-windows", repo_type="dataset")) == n_commits
 
 
