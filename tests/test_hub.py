@@ -2088,3 +2088,26 @@ def test_the_model_cards_of_model_cards_parse_and_show_figures_that_exist():
             if r.dataset_type not in (card.data.datasets or []):
                 with pytest.raises(HFValidationError):
                     validate_repo_id(r.dataset_type)
+
+
+def test_a_marked_card_with_crlf_line_breaks_is_not_taken_for_an_edited_one(loopback_hub, tmp_path):
+    """save_card writes a card's line breaks as they are (``\\r\\n`` kept, newline=""), and the mark
+    hashes those bytes; the next push read the card back with universal newlines (``\\r\\n`` ->
+    ``\\n``), so an unedited card with ``\\r\\n`` (or a lone ``\\r``) was said to be edited and
+    replaced. It is read as the bytes it is."""
+    from huggingface_hub import HfApi
+
+    from hf_neuroformer.hub import _replaced_card_note, card_mark_state, mark_card
+
+    api = HfApi(endpoint=loopback_hub.url, token="hf_loopback_token")
+    card = mark_card("---\r\ntags:\r\n- neuroformer\r\n---\r\n\r\n# windows\r\n\r\nSession A\rB.\r\n")
+    assert card_mark_state(card) == "unedited"
+    for rtype in ("model", "dataset"):
+        api.create_repo("lab/crlf", repo_type=rtype)
+        api.upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id="lab/crlf", repo_type=rtype)
+        info = api.repo_info("lab/crlf", repo_type=rtype)
+        assert _replaced_card_note(api, "lab/crlf", rtype, info, None, tmp_path) is None, rtype
+        edited = card.replace("# windows", "# our windows")
+        api.upload_file(path_or_fileobj=edited.encode(), path_in_repo="README.md", repo_id="lab/crlf", repo_type=rtype)
+        note = _replaced_card_note(api, "lab/crlf", rtype, api.repo_info("lab/crlf", repo_type=rtype), None, tmp_path)
+        assert note is not None and "was edited after hf_neuroformer wrote it" in note, note

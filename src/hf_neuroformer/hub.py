@@ -1378,7 +1378,9 @@ def _replaced_card_note(api, repo_id: str, repo_type: str, info, revision: Optio
             _hub_errors(f"reading the {repo_type} repository's README.md", repo_id, api, model_dir):
         path = hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=info.sha, cache_dir=cache,
                                endpoint=api.endpoint, token=api.token)
-        state = "foreign" if foreign else card_mark_state(Path(path).read_text(encoding="utf-8", errors="replace"))
+        # the bytes as they are: read_text's universal newlines turned a card's "\r\n" (kept by save_card and hashed
+        # by mark_card) into "\n", so an unedited card was taken for an edited one
+        state = "foreign" if foreign else card_mark_state(Path(path).read_bytes().decode("utf-8", errors="replace"))
     if state == "unedited":
         return None
     why = {"edited": "was edited after hf_neuroformer wrote it",
