@@ -193,6 +193,24 @@ def test_glm_kind_memory_does_not_grow_with_the_duration():
     assert peak(8.0) - peak(2.0) < extra_uniforms / 2
 
 
+def test_glm_spikes_do_not_depend_on_the_chunk_of_uniforms_drawn_at_a_time(monkeypatch):
+    """The glm kind draws its per-bin uniforms ``_GLM_CHUNK`` bins at a time (consecutive draws of one
+    generator continue its stream), so the chunk is a memory setting only: the same seed gives the
+    same spikes with a chunk of 1000 bins, of 7 bins (a boundary inside the run) and of the whole run."""
+    from hf_neuroformer import simulation
+
+    def spikes(chunk):
+        monkeypatch.setattr(simulation, "_GLM_CHUNK", chunk)
+        rec = simulation.simulate_coupled_network(n_units=6, duration=3.0, seed=3).recording
+        return rec.spike_times, rec.unit_ids
+
+    ref_t, ref_u = spikes(1000)
+    assert ref_t.size > 20
+    for chunk in (7, 1500):  # 3 s of 2-ms bins = 1500 bins: one draw for the whole run
+        t, u = spikes(chunk)
+        assert np.array_equal(t, ref_t) and np.array_equal(u, ref_u), chunk
+
+
 def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_network(p, duration=2.0, seed=2)
