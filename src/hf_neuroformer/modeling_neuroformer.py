@@ -802,7 +802,8 @@ class _AllGatherWithGradient(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        grad = grad.contiguous()
+        # a copy: autograd may hand the same gradient tensor to another consumer, so it is not reduced in place
+        grad = grad.clone(memory_format=torch.contiguous_format)
         torch.distributed.all_reduce(grad)  # sum over processes
         return grad[torch.distributed.get_rank()]
 
