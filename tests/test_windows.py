@@ -1112,6 +1112,43 @@ def test_a_splits_file_with_a_malformed_segment_names_the_file_split_and_segment
         SplitPlan.from_dict(not_a_list)
 
 
+def test_a_splits_file_with_a_malformed_trial_index_names_the_file_split_and_position(trial_rec, tmp_path):
+    """trial_index went through np.asarray(v, dtype=np.int64), which read 1.5 as trial 1, "1" or
+    true as trial 1 and -1 as it was, and a trial listed in two splits (trained on and scored) was
+    kept; each now gives a ValueError naming the file, the split, the position and value, and the
+    expectation. The plan plan_splits made reads back as written."""
+    import json
+
+    plan = plan_splits(trial_rec, small_config(current_window=0.1, past_window=0.3, split_by="trials"))
+    path = tmp_path / "my run" / "splits.json"
+    path.parent.mkdir()
+    good = plan.to_dict()
+    path.write_text(json.dumps(good))
+    back = SplitPlan.read(path)
+    for s in SPLITS:
+        np.testing.assert_array_equal(back.trial_index[s], plan.trial_index[s])
+        assert back.trial_index[s].dtype == np.int64
+    first = good["trial_index"]["test"][0]
+    for entry in [first + 0.5, float(first), str(first), True, -1, None]:
+        bad = json.loads(json.dumps(good))
+        bad["trial_index"]["test"][0] = entry
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=r"my run/splits\.json': trial_index\['test'\]\[0\] is .*; expected a "
+                           r"trial index, an integer >= 0.*neuroformer train") as err:
+            SplitPlan.read(path)
+        assert f"[0] is {entry!r};" in str(err.value)
+    twice = json.loads(json.dumps(good))
+    twice["trial_index"]["test"].append(good["trial_index"]["train"][1])
+    path.write_text(json.dumps(twice))
+    with pytest.raises(ValueError, match=rf"splits\.json': trial {good['trial_index']['train'][1]} is in both the "
+                       r"train and the test split of trial_index; expected each trial in at most one split"):
+        SplitPlan.read(path)
+    not_a_list = json.loads(json.dumps(good))
+    not_a_list["trial_index"]["validation"] = 3
+    with pytest.raises(ValueError, match=r"trial_index\['validation'\] is 3; expected a list of trial indices"):
+        SplitPlan.from_dict(not_a_list)
+
+
 def test_the_overlap_warning_of_prepare_windows_points_at_its_caller(tmp_path):
     """Under prepare_windows the warning for overlapping trials pointed into windows.py (the dict
     comprehension that built the splits' windows added a frame), under build_window_datasets at the

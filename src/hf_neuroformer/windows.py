@@ -58,7 +58,10 @@ class SplitPlan:
                 ``[start, stop]`` pairs of finite numbers (s) with ``start <= stop`` (the message
                 names ``source``, the split, the segment's index and its value); segments of two
                 splits overlap (:func:`check_splits_apart`; the message names ``source`` and the two
-                segments).
+                segments); a split's ``trial_index`` not a list of non-negative integers (booleans,
+                text and fractions refused; the message names ``source``, the split, the position
+                and its value), or a trial listed twice (in two splits or twice in one; the message
+                names ``source``, the trial and the splits).
         """
         remedy = ("; it is written by 'neuroformer train' / 'neuroformer prepare' (SplitPlan.to_dict): restore the "
                   "file of the run that wrote this directory, or run it again")
@@ -81,8 +84,9 @@ class SplitPlan:
         plan = cls(
             d["mode"],
             {k: _segments_from_json(k, v, source, remedy) for k, v in d["segments"].items()},
-            {k: np.asarray(v, dtype=np.int64) for k, v in d["trial_index"].items()},
+            {k: _trial_index_from_json(k, v, source, remedy) for k, v in d["trial_index"].items()},
         )
+        _check_trials_apart(plan.trial_index, source, remedy)
         # a damaged or hand-edited file with overlapping splits scored windows the model was trained on
         check_splits_apart(plan, source, remedy)
         return plan
@@ -145,6 +149,46 @@ def _segments_from_json(split, value, source: str, remedy: str) -> np.ndarray:
             raise ValueError(f"{at}; expected start <= stop (s), but the segment stops "
                              f"{float(seg[0]) - float(seg[1]):g} s before it starts{remedy}")
     return np.asarray(value, dtype=np.float64).reshape(-1, 2)
+
+
+def _trial_index_from_json(split, value, source: str, remedy: str) -> np.ndarray:
+    """One split's ``trial_index`` entry of ``splits.json`` (``[i, ...]``, as :meth:`SplitPlan.to_dict`
+    writes it) as an ``(n,)`` int64 array of trial indices (0-based rows of ``recording.trials``).
+
+    ``np.asarray(value, dtype=np.int64)`` read ``1.5`` as trial 1 and ``"1"`` or ``true`` as trial 1,
+    and took ``-1`` (the last trial) as it was.
+
+    Raises:
+        ValueError: ``<source>: trial_index[<split>][<i>] is <value>; expected ...`` for a value that
+            is not a list, or an entry that is not a non-negative integer (booleans, text and
+            fractions, ``2.0`` included, refused).
+    """
+    where = f"{source}: trial_index[{split!r}]"
+    if isinstance(value, np.ndarray):  # a plan's own arrays given back to from_dict
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where} is {value!r}; expected a list of trial indices (integers >= 0){remedy}")
+    for i, t in enumerate(value):
+        if not is_whole_number(t):
+            raise ValueError(f"{where}[{i}] is {t!r}; expected a trial index, an integer >= 0 (not a bool, "
+                             f"text or a fraction){remedy}")
+        if t < 0:
+            raise ValueError(f"{where}[{i}] is {t!r}; expected a trial index, an integer >= 0{remedy}")
+    return np.asarray(value, dtype=np.int64).reshape(-1)
+
+
+def _check_trials_apart(trial_index: Dict[str, np.ndarray], source: str, remedy: str) -> None:
+    """Refuse a trial listed twice in a plan's ``trial_index`` (in two splits, whose windows would
+    be trained on and scored, GUIDE trap 6, or twice in one split, whose windows would count
+    twice). Raises ValueError naming ``source``, the trial and the splits."""
+    seen: Dict[int, str] = {}
+    for split in [s for s in SPLITS if s in trial_index] + [s for s in trial_index if s not in SPLITS]:
+        for t in trial_index[split].tolist():
+            if t in seen:
+                where = f"both the {seen[t]} and the {split} split" if seen[t] != split else f"the {split} split twice"
+                raise ValueError(f"{source}: trial {t} is in {where} of trial_index; expected each trial in at "
+                                 f"most one split, once{remedy}")
+            seen[t] = split
 
 
 def window_reach(config: NeuroformerConfig) -> float:
