@@ -134,6 +134,37 @@ def test_a_session_holding_whitespace_is_refused_like_a_unit_name(shared_data):
     assert len(NeuroformerTokenizer().add_units(fixed)) == rec.n_units
 
 
+def test_a_session_holding_a_slash_is_refused_and_unit_names_may_hold_one(shared_data, tmp_path):
+    """SpikeRecording(session="a/b") was kept and refused only when the tokenizer added its units:
+    '/' ends the session in a unit token '<session>/<unit name>', so session 'm/1' with unit '2' and
+    session 'm' with unit '1/2' gave one token 'm/1/2'. The session is now refused, naming session,
+    the value and the fix (the readers' rule). A unit name may hold '/' (the session is read back up
+    to a token's first '/'): the constructor and the readers keep 'shank1/c1' as it is, and it
+    tokenizes."""
+    from hf_neuroformer import NeuroformerTokenizer
+
+    with pytest.raises(RecordingValidationError, match=r"^session: expected a name without '/' \(it separates the "
+                                                       r"session from the unit name in a unit token '<session>/<unit "
+                                                       r"name>'\), got 'a/b'; rename it, e.g. session='a_b'"):
+        _small(session="a/b")
+    # whitespace and '/': the fix the message gives replaces both, so it is not refused in turn
+    with pytest.raises(RecordingValidationError, match=r"got 'm 1/2'; rename it, e.g. session='m_1_2'"):
+        _small(session="m 1/2")
+    with warnings.catch_warnings(), pytest.raises(RecordingValidationError, match=r"^session: .* got 'A2929/200711'"):
+        warnings.simplefilter("ignore")
+        read_nwb(shared_data(A2929), session="A2929/200711")  # a session= given is kept as given, so refused
+    rec = from_arrays([0.1, 0.2, 0.3], [0, 1, 2], unit_names=["shank1/c1", "1/2", "c3"], session="m",
+                      time_domain=(0.0, 1.0))
+    assert rec.unit_names == ["shank1/c1", "1/2", "c3"]
+    back = read_npz(write_npz(rec, tmp_path / "r.npz"))
+    assert (back.session, back.unit_names) == ("m", rec.unit_names)
+    tok = NeuroformerTokenizer()
+    tok.add_units(back)
+    tokens = tok.recording_unit_tokens(back)
+    assert tokens == ["m/shank1/c1", "m/1/2", "m/c3"]
+    assert {NeuroformerTokenizer.session_of(t) for t in tokens} == {"m"}
+
+
 def test_unsorted_trials_error_says_how_to_sort():
     with pytest.raises(RecordingValidationError, match="ordered by start") as e:
         _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})

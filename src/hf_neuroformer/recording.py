@@ -585,7 +585,7 @@ class SpikeRecording:
             ``[0, n_units)``.
         unit_names: one name per unit, not ``""`` and without whitespace (a unit token is
             ``"<session>/<unit name>"``; the readers replace it, see :func:`names_without_whitespace`);
-            default ``"unit0", "unit1", ...``.
+            ``/`` is allowed (``"shank1/c1"``, token ``"<session>/shank1/c1"``); default ``"unit0", "unit1", ...``.
             ``n_units`` is ``len(unit_names)`` (units may have no spikes).
         unit_areas: brain area per unit (``""`` where unknown).
         time_domain: ``(start, stop)`` seconds the recording covers; default spans the spikes.
@@ -614,8 +614,8 @@ class SpikeRecording:
         stimulus: optional :class:`Stimulus`.
         events: name -> :class:`EventSeries` (point events: times in s, optional labels).
         session: session identifier, prefixes unit tokens in a multi-session vocabulary; without
-            whitespace, as unit names (the readers replace it in a session read from a file, see
-            :func:`session_from_file`).
+            whitespace, as unit names, and without ``/``, which ends the session in a unit token
+            (the readers replace both in a session read from a file, see :func:`session_from_file`).
         time_support: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds where the recording
             is defined (e.g. the windows a generator filled), sorted and non-overlapping;
             ``None`` means the whole ``time_domain``.
@@ -635,7 +635,8 @@ class SpikeRecording:
             booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, a unit name
             ``""`` or of whitespace only (names the units; see :func:`unnamed_units_message`), a unit name
             holding whitespace (``"a b"``, ``"a "``; see :func:`spaced_names_message`), a ``session``
-            holding whitespace (the message suggests the name with each run replaced by ``_``), mismatched
+            holding whitespace (the message suggests the name with each run replaced by ``_``) or ``/``
+            (the session ends at the first ``/`` of a unit token; unit names may hold ``/``), mismatched
             lengths; epochs that are not finite or lie outside the time domain (the message names
             ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
             domain (names ``trials[i]``); ``trial_info`` without ``trials``, or a ``trial_info``
@@ -712,11 +713,21 @@ class SpikeRecording:
             raise RecordingValidationError(spaced)
         # the same for the session, the other half of the token: 'a b' was kept and refused only when tokenized
         if any(c.isspace() for c in str(self.session)):
-            fixed = "_".join(str(self.session).split()) or "session0"  # whitespace only: the default name
+            # whitespace only: the default name; a '/' is replaced too, or the fix would be refused for it
+            fixed = "_".join(str(self.session).split()).replace("/", "_") or "session0"
             raise RecordingValidationError(
                 f"session: expected a name without whitespace (a unit token '<session>/<unit name>' cannot hold it), "
                 f"got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each run of whitespace replaced by "
                 "'_', as the readers do with a session read from a file)")
+        # '/' too: it ends the session in a unit token, so session 'm' with unit '1/2' and session 'm/1' with unit
+        # '2' gave the same token 'm/1/2'; 'a/b' was kept and refused only when tokenized. A unit name may hold '/'
+        # ('shank1/c1'): the session is read back from a token up to its first '/' (NeuroformerTokenizer.session_of)
+        if "/" in str(self.session):
+            fixed = str(self.session).replace("/", "_")
+            raise RecordingValidationError(
+                f"session: expected a name without '/' (it separates the session from the unit name in a unit token "
+                f"'<session>/<unit name>'), got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each '/' "
+                "replaced by '_', as the readers do with a session read from a file)")
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
         self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]
