@@ -3118,10 +3118,31 @@ def test_event_stream_with_no_samples_as_target_says_so(a2929, pretrained, tmp_p
     # sleep_ripples is a behaviour series with no samples in the wake epoch and an event stream: the
     # error named only the dropped-window counts (README walkthrough)
     assert a2929.behaviour["sleep_ripples"].timestamps.size == 0 and "sleep_ripples" in a2929.events
-    with pytest.raises(DecodingTargetError, match=r"no training window left.*'sleep_ripples' has no samples in this "
-                                                  r"recording \(epoch\); it is also an event stream"):
+    # (refused by check_targets_sampled before any window is tokenized, as `neuroformer finetune` does)
+    with pytest.raises(DecodingTargetError, match=r"^target 'sleep_ripples': the behaviour series 'sleep_ripples' has "
+                                                  r"no sample in recording \(670.000-850.000 s\); expected a variable "
+                                                  r"recorded there \(it is an event stream"):
         finetune(pretrained, a2929, [DecodingTarget("sleep_ripples", "regression")], output_dir=tmp_path / "d",
                  max_steps=1)
+    assert not (tmp_path / "d").exists()
+
+
+def test_finetune_target_without_a_sample_in_the_epoch_fails_early(shared_data, pretrained, tmp_path):
+    """Break test: finetune(model, sleep_recording, [DecodingTarget('ry', 'circular')]) (head direction, recorded only
+    in wake) tokenized every window, then failed with "targets ['ry']: no training window left with a value of this
+    target after the window mask ({...the whole split report...})"; `neuroformer finetune --epoch sleep --target ry`
+    already refused it up front. The API now does too (check_targets_sampled, the one check both use), naming the
+    target, the recording's time and how to select the epoch the series was recorded in, before output_dir is made."""
+    from hf_neuroformer.io import load_recording
+
+    sleep = load_recording(shared_data(A2929), epoch="sleep").restrict(0.0, 180.0)
+    assert sleep.behaviour["ry"].timestamps.size == 0
+    with pytest.raises(DecodingTargetError) as e:
+        finetune(pretrained, sleep, [DecodingTarget("ry", "circular")],
+                 output_dir=tmp_path / "d", max_steps=1)
+    assert str(e.value) == ("target 'ry': the behaviour series 'ry' has no sample in recording (0.000-180.000 s); "
+                            "expected a variable recorded there, or a recording of the epoch it was recorded in "
+                            "(load_recording(path, epoch=...) or recording.select_epoch(...))"), e.value
     assert not (tmp_path / "d").exists()
 
 

@@ -1228,8 +1228,8 @@ def cmd_finetune(args) -> int:
                             fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
     check_ema_decay(args.ema_decay, "--ema-decay")
     check_spike_dropout(args.spike_dropout, "--spike-dropout")
-    from .decoding import DecodingTarget, DecodingTargetError, expand_columns, infer_kind, kind_problem, \
-        parse_target_label, target_label
+    from .decoding import DecodingTarget, DecodingTargetError, check_targets_sampled, expand_columns, infer_kind, \
+        kind_problem, parse_target_label, target_label
     from .finetuning import apply_config_overrides, check_finetune_output_dir, check_output_not_model, finetune
     from .generation import _read_model_config, check_model_dir
     from .tokenization_neuroformer import NeuroformerTokenizer
@@ -1262,17 +1262,10 @@ def cmd_finetune(args) -> int:
             raise ValueError(f"--kind {t.kind} for --target {t.label!r}: {problem}" if kinds else
                              f"--target {t.label!r}: the default kind {t.kind!r} (trial columns classification, series "
                              f"in rad circular, else regression) does not fit: {problem}; choose one with --kind")
-    for t in targets:  # a series without samples here (head direction in --epoch sleep) failed after every window was
-        # tokenized, as "targets ['ry']: no training window left ..." with the split report, naming no flag
-        if t.name.startswith("trial:") or t.name not in rec.behaviour or len(rec.behaviour[t.name].timestamps):
-            continue
-        where = f"--epoch {args.epoch!r} of --data" if args.epoch else "--data"
-        if t.name in (rec.events or {}):
-            hint = " (it is an event stream of the recording, not a behaviour to decode)"
-        else:
-            hint = ", or the --epoch it was recorded in" if args.epoch else ""
-        raise ValueError(f"--target {t.label!r}: the behaviour series {t.name!r} has no sample in {where}; expected "
-                         f"a variable recorded there{hint}")
+    # a series without samples here (head direction in --epoch sleep), before the model is read: the library's
+    # check (finetune() makes it too), named by the flags
+    check_targets_sampled(rec, targets, epoch=args.epoch, epoch_known=True,
+                          label={"target": "--target", "epoch": "--epoch", "recording": "--data"}.get)
     if len(targets) > len(items):
         print(f"[neuroformer] targets: {', '.join(f'{t.label} ({t.kind})' for t in targets)}")
     # the folder's files before the run: an --overwrite folder may hold others (an evaluate --output

@@ -334,6 +334,56 @@ def check_each_column_once(targets: Sequence[DecodingTarget], given: Optional[Se
         seen[key] = said
 
 
+def check_targets_sampled(recording, targets: Sequence[DecodingTarget], *, epoch: Optional[str] = None,
+                          epoch_known: bool = False, label: Callable[[str], str] = lambda name: name) -> None:
+    """Refuse a target whose behaviour series has no sample in ``recording`` (head direction
+    ``ry`` in the sleep epoch of A2929, recorded only in wake), before any window is tokenized.
+
+    Without this check such a target reached :func:`build_decoding_datasets`, which tokenized every
+    window and then failed with "no training window left" and the whole split report. Trial
+    columns (``trial:<name>``) and names the recording lacks are left to the later checks (which
+    list the available targets).
+
+    Args:
+        recording: the :class:`~hf_neuroformer.recording.SpikeRecording` to decode from.
+        targets: the :class:`DecodingTarget` list (columns already expanded or not).
+        epoch: the epoch ``recording`` was selected to, when the caller knows it (``neuroformer
+            finetune --epoch``), else None.
+        epoch_known: whether ``epoch`` is known (None then means the whole recording, and an epoch
+            cannot help); False (Python callers: the recording may already be one epoch) adds how to
+            select the epoch a series was recorded in.
+        label: maps the argument names ``"target"``, ``"epoch"`` and ``"recording"`` to the names the
+            message uses (identity for Python callers; ``neuroformer finetune`` gives ``--target``,
+            ``--epoch`` and ``--data``).
+
+    Raises:
+        DecodingTargetError: (a ``ValueError``) naming the first such target, its series and where
+            it has no sample, and saying when the series is an event stream (``recording.events``)
+            rather than a behaviour to decode.
+    """
+    for t in targets:
+        if t.name.startswith("trial:") or t.name not in recording.behaviour or len(recording.behaviour[t.name].timestamps):
+            continue
+        if epoch is not None:
+            where = f"{label('epoch')} {epoch!r} of {label('recording')}"
+        elif epoch_known:
+            where = label("recording")
+        else:  # the recording may be an epoch already: its time says which
+            lo, hi = recording.time_domain
+            where = f"{label('recording')} ({lo:.3f}-{hi:.3f} s)"
+        if t.name in (recording.events or {}):
+            hint = " (it is an event stream of the recording, not a behaviour to decode)"
+        elif epoch is not None:
+            hint = f", or the {label('epoch')} it was recorded in"
+        elif not epoch_known:
+            hint = (f", or a recording of the {label('epoch')} it was recorded in (load_recording(path, "
+                    f"epoch=...) or recording.select_epoch(...))")
+        else:
+            hint = ""
+        raise DecodingTargetError(f"{label('target')} {t.label!r}: the behaviour series {t.name!r} has no sample in "
+                                  f"{where}; expected a variable recorded there{hint}")
+
+
 def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
     """Why ``target.kind`` does not fit the target's recorded values, or None when it may.
 

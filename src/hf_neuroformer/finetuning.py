@@ -60,6 +60,7 @@ from .decoding import (
     DecodingTarget,
     DecodingTargetError,
     build_decoding_datasets,
+    check_targets_sampled,
     expand_columns,
     fraction_of_train,
     prediction_table,
@@ -1169,6 +1170,9 @@ def finetune(
         ValueError: ``model_dir`` is a fine-tuned decoder whose classification head was trained on
             other class labels than this recording's training windows hold (its outputs would be
             read as other classes).
+        DecodingTargetError: a target whose behaviour series has no sample in ``recording`` (an epoch
+            it was not recorded in; :func:`~hf_neuroformer.decoding.check_targets_sampled`, before
+            ``output_dir`` is touched).
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a column out of range, two targets reading one column (``position`` and
             ``position[0]``), ... (a class label of validation / test that train lacks is no error:
@@ -1207,6 +1211,9 @@ def finetune(
     targets = expand_columns(recording, targets)
     # a select_on naming no target (or a metric its kind lacks) fails now, not after tokenizing and loading
     selection_metric([{"name": t.name, "kind": t.kind, "column": t.column} for t in targets], select_on)
+    # a series without samples in this recording (head direction in the sleep epoch) failed only after every window
+    # was tokenized, as "no training window left" with the whole split report: refused here, as the command does
+    check_targets_sampled(recording, targets)
     if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
         check_model_dir(model_dir, "model_dir", weights=not from_scratch)
     check_output_not_model(output_dir, model_dir)
