@@ -1199,3 +1199,26 @@ def test_a_model_folder_not_there_yet_beside_local_folders_is_not_sent_to_the_hu
     err = err_of(capsys, "generate", "--model", "lab/quickstart", "--output", "g.nwb")
     assert "hf download lab/quickstart --local-dir quickstart" in err, err
     assert not (tmp_path / "g.nwb").exists()
+
+
+def test_decode_split_of_another_epoch_says_the_splits_are_the_decoders_and_to_drop_split(models, capsys, tmp_path):
+    """Break test: `decode --epoch sleep --split test` with a decoder fine-tuned on wake blamed only --data ("the test
+    windows of this model span [...] s but the recording covers [0.000, 600.000] s"); it now also says that --split
+    picks among the decoder's own splits (of the epoch it was fine-tuned on) and that dropping --split decodes the
+    whole --epoch, which then works."""
+    d, nwb, rec = models
+    out = tmp_path / "dec.csv"
+    err = err_of(capsys, "decode", "--model", d / "dec", "--data", nwb, "--epoch", "sleep", "--split", "test",
+                 "--output", out)
+    assert "--data: the test windows of this model span [" in err, err
+    assert err.endswith("; --split picks among the decoder's splits, which are of the recording (and --epoch) it was "
+                        "fine-tuned on: drop --split to decode every window of --epoch 'sleep' of --data"), err
+    assert not out.exists()
+    # the advice holds: without --split the sleep epoch is decoded (its windows lie outside every split)
+    sleep = load_recording(nwb, epoch="sleep").restrict(0.0, 30.0)
+    short = tmp_path / "sleep.npz"
+    from hf_neuroformer.io.arrays import write_npz
+
+    write_npz(sleep, short)
+    assert cli.main([str(a) for a in ("decode", "--model", d / "dec", "--data", short, "--output", out)]) == 0
+    assert out.exists()

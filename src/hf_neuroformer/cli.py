@@ -1359,7 +1359,12 @@ def cmd_decode(args) -> int:
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=cfg)
     if args.split:
-        check_split_in_recording(plan, args.split, rec, flag="--data")
+        try:
+            check_split_in_recording(plan, args.split, rec, flag="--data")
+        except ValueError as err:  # blamed --data only: --split itself asks for the windows of the decoder's own epoch
+            whole = f"--epoch {args.epoch!r} of --data" if args.epoch else "--data"
+            raise ValueError(f"{err}; --split picks among the decoder's splits, which are of the recording (and --epoch) "
+                             f"it was fine-tuned on: drop --split to decode every window of {whole}") from None
         # as finetune scored them: one window per stretch of overlapping trials (a trial listed twice decoded once)
         starts, clips = tiling_windows(plan, args.split, cfg, use="decoded")
         where = f"the decoder's {args.split} windows"
