@@ -1222,3 +1222,14 @@ def test_decode_split_of_another_epoch_says_the_splits_are_the_decoders_and_to_d
     write_npz(sleep, short)
     assert cli.main([str(a) for a in ("decode", "--model", d / "dec", "--data", short, "--output", out)]) == 0
     assert out.exists()
+
+
+def test_finetune_a_decoder_for_other_targets_names_the_flag_then_the_argument(models, capsys, tmp_path):
+    """The library's advice read 'pass from_scratch=True (--from-scratch)' while its other advice (and train's) reads
+    '--overwrite (overwrite=True)': one order now, the flag first and the Python argument in brackets."""
+    d, nwb, _ = models
+    err = err_of(capsys, "finetune", "--model", d / "dec", "--data", nwb, "--epoch", "wake", "--target", "x",
+                 "--max-steps", 1, "--output-dir", tmp_path / "dec2")
+    assert "is a decoder fine-tuned for [('ry', 'circular')], not for [('x', 'regression')]" in err, err
+    assert err.endswith("or pass --from-scratch (from_scratch=True) for random weights"), err
+    assert not (tmp_path / "dec2").exists()

@@ -820,7 +820,7 @@ def _check_same_classes(before: Sequence[dict], tdicts: Sequence[dict], model_di
                 f"model_dir: {str(model_dir)!r} is a decoder whose head for {target_label(new['name'], new.get('column'))!r} "
                 f"was trained on {had}, but this recording's training windows hold the classes {now}; its "
                 "head outputs would be read as other classes. Fine-tune the pretrained model it came from (neuroformer "
-                "train output), or pass from_scratch=True (--from-scratch)")
+                "train output), or pass --from-scratch (from_scratch=True)")
 
 
 def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) -> List[int]:
@@ -1238,7 +1238,7 @@ def finetune(
             raise ValueError(
                 f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, not for {wanted}; fine-tune the "
                 "pretrained model it came from (neuroformer train output) for new targets, give the same targets "
-                "to continue fine-tuning this one, or pass from_scratch=True (--from-scratch) for random weights"
+                "to continue fine-tuning this one, or pass --from-scratch (from_scratch=True) for random weights"
             )
         tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
         # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
@@ -1276,7 +1276,7 @@ def finetune(
             + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items()) + "; "
             + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
             + " would need other heads, so its trained ones could not be loaded. Fine-tune the pretrained model it "
-              "came from (neuroformer train output) with this setting, or pass from_scratch=True (--from-scratch)")
+              "came from (neuroformer train output) with this setting, or pass --from-scratch (from_scratch=True)")
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
