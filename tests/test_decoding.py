@@ -4034,7 +4034,7 @@ def test_a_decoder_folder_serves_other_targets_from_scratch(a2929, finetuned, tm
     loaded from scratch (only its architecture, tokenizer and splits). It trains now; without
     from_scratch the refusal stays and says how to get this."""
     out, _ = finetuned
-    with pytest.raises(ValueError, match=r"not for \[\('x', 'regression'\)\].*from_scratch=True \(--from-scratch\)"):
+    with pytest.raises(ValueError, match=r"not for \[\('x', 'regression'\)\].*--from-scratch \(from_scratch=True\)"):
         finetune(out, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "e", max_steps=1,
                  eval_steps=1, batch_size=16)
     m = finetune(out, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "e", max_steps=1,

@@ -60,8 +60,8 @@ class SplitPlan:
                 splits overlap (:func:`check_splits_apart`; the message names ``source`` and the two
                 segments); a split's ``trial_index`` not a list of non-negative integers (booleans,
                 text and fractions refused; the message names ``source``, the split, the position
-                and its value), or a trial listed twice (in two splits or twice in one; the message
-                names ``source``, the trial and the splits).
+                and its value), or a trial listed in two splits (the message names ``source``, the
+                trial and the splits; twice in one split is windowed once, with a warning).
         """
         remedy = ("; it is written by 'neuroformer train' / 'neuroformer prepare' (SplitPlan.to_dict): restore the "
                   "file of the run that wrote this directory, or run it again")
@@ -178,16 +178,16 @@ def _trial_index_from_json(split, value, source: str, remedy: str) -> np.ndarray
 
 
 def _check_trials_apart(trial_index: Dict[str, np.ndarray], source: str, remedy: str) -> None:
-    """Refuse a trial listed twice in a plan's ``trial_index`` (in two splits, whose windows would
-    be trained on and scored, GUIDE trap 6, or twice in one split, whose windows would count
-    twice). Raises ValueError naming ``source``, the trial and the splits."""
+    """Refuse a trial listed in two splits of a plan's ``trial_index`` (its windows would be trained
+    on and scored, GUIDE trap 6). Raises ValueError naming ``source``, the trial and the splits. A
+    trial listed twice in one split is left to the windowing, which tiles the split's time once and
+    warns of the overlap (:func:`tiling_windows`), as it does for overlapping trials."""
     seen: Dict[int, str] = {}
     for split in [s for s in SPLITS if s in trial_index] + [s for s in trial_index if s not in SPLITS]:
         for t in trial_index[split].tolist():
-            if t in seen:
-                where = f"both the {seen[t]} and the {split} split" if seen[t] != split else f"the {split} split twice"
-                raise ValueError(f"{source}: trial {t} is in {where} of trial_index; expected each trial in at "
-                                 f"most one split, once{remedy}")
+            if seen.get(t, split) != split:
+                raise ValueError(f"{source}: trial {t} is in both the {seen[t]} and the {split} split of "
+                                 f"trial_index; expected each trial in at most one split{remedy}")
             seen[t] = split
 
 
