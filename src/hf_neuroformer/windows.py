@@ -120,6 +120,17 @@ class SplitPlan:
         }
 
 
+def _json_list(value, where: str, expected: str, remedy: str) -> list:
+    """``value`` of a ``splits.json`` entry as a list (a plan's own numpy array, given back to
+    :meth:`SplitPlan.from_dict`, as its list). Raises ValueError ``<where> is <value>; expected
+    <expected>`` when it is no list."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where} is {value!r}; expected {expected}{remedy}")
+    return value
+
+
 def _segments_from_json(split, value, source: str, remedy: str) -> np.ndarray:
     """One split's ``segments`` entry of ``splits.json`` (``[[start, stop], ...]`` s, as
     :meth:`SplitPlan.to_dict` writes it) as an ``(n, 2)`` float64 array.
@@ -135,10 +146,7 @@ def _segments_from_json(split, value, source: str, remedy: str) -> np.ndarray:
             refused), a NaN or infinite bound, or a stop before its start.
     """
     where = f"{source}: segments[{split!r}]"
-    if isinstance(value, np.ndarray):  # a plan's own arrays given back to from_dict
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{where} is {value!r}; expected a list of [start, stop] segments (s){remedy}")
+    value = _json_list(value, where, "a list of [start, stop] segments (s)", remedy)
     for i, seg in enumerate(value):
         at = f"{where}[{i}] is {seg!r}"
         if not (isinstance(seg, (list, tuple)) and len(seg) == 2 and all(is_real_number(x) for x in seg)):
@@ -164,10 +172,7 @@ def _trial_index_from_json(split, value, source: str, remedy: str) -> np.ndarray
             fractions, ``2.0`` included, refused).
     """
     where = f"{source}: trial_index[{split!r}]"
-    if isinstance(value, np.ndarray):  # a plan's own arrays given back to from_dict
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{where} is {value!r}; expected a list of trial indices (integers >= 0){remedy}")
+    value = _json_list(value, where, "a list of trial indices (integers >= 0)", remedy)
     for i, t in enumerate(value):
         if not is_whole_number(t):
             raise ValueError(f"{where}[{i}] is {t!r}; expected a trial index, an integer >= 0 (not a bool, "
