@@ -1016,6 +1016,32 @@ def test_bits_per_spike_inputs_that_are_not_numbers_are_refused_by_name():
         pytest.approx(1 / math.log(2))
 
 
+
+def test_float32_window_starts_are_refused_as_the_model_side_refuses_them():
+    """Break test: float32 window starts keep their rounding when widened (700.05 is
+    700.0499877929688 s), so the null's windows started 12 us early and overlapped the next one: a
+    spike at 700.04999 s was counted in both windows [700.0, 700.05) and [700.05, 700.1) (5 spikes
+    instead of 4), while window_log_likelihoods (window_starts_array) refuses such starts, so the
+    two sides of bits per spike would score other windows. Refused here too, with the same words."""
+    from hf_neuroformer.windows import window_starts_array
+
+    real = rec([(700.0, 0), (700.04999, 0), (700.05, 0), (700.07, 1)], (0.0, 800.0))
+    s64 = np.array([700.0, 700.05])
+    np.testing.assert_array_equal(window_spike_counts(real, s64, 0.05), [2, 2])
+    s32 = s64.astype(np.float32)
+    with pytest.raises(ValueError) as model_side:
+        window_starts_array(s32)
+    for call in (lambda: window_spike_counts(real, s32, 0.05),
+                 lambda: poisson_rates_from_windows(real, s32, 0.05),
+                 lambda: homogeneous_poisson_log_likelihood(real, s32, 0.05, 0.01, [10.0, 10.0, 10.0])):
+        with pytest.raises(BitsPerSpikeInputError) as err:
+            call()
+        assert str(err.value) == str(model_side.value)
+    # Python floats, float64 and integer starts are taken as before
+    np.testing.assert_array_equal(window_spike_counts(real, [700.0, 700.05], 0.05), [2, 2])
+    np.testing.assert_array_equal(window_spike_counts(real, np.array([700]), 1), [4])
+
+
 # --------------------------------------------------------------------------- real data
 N_TRIALS, N_UNITS = 12, 30
 

@@ -72,7 +72,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from ..binning import bin_index, n_bins_covering, on_time_grid, window_ends
+from ..binning import bin_index, n_bins_covering, narrow_float_times_message, on_time_grid, window_ends
 from ..configuration_neuroformer import is_finite_number
 from ..recording import SpikeRecording
 
@@ -111,6 +111,12 @@ def _positive(value: float, field: str) -> float:
 
 def _starts(window_starts) -> np.ndarray:
     s = _real_array(window_starts, "window_starts")
+    # float32 starts keep their rounding when widened (700.05 is 700.0499877929688 s): the null and the
+    # spike counts were taken over windows 12 us early, overlapping the next one, while the model's
+    # side (window_starts_array) refuses them, so the two sides of bits per spike scored other windows
+    narrow = narrow_float_times_message(window_starts, "window_starts", item="window")
+    if narrow is not None:
+        raise BitsPerSpikeInputError(narrow)
     if s.ndim != 1:
         raise BitsPerSpikeInputError(f"window_starts: expected a 1-D array of seconds, got shape {s.shape}")
     bad = np.flatnonzero(~np.isfinite(s))
@@ -141,7 +147,8 @@ def window_spike_counts(recording: SpikeRecording, window_starts, window_length:
     :func:`bits_per_spike` divides by.
 
     Raises:
-        BitsPerSpikeInputError: non-finite or non-1-D ``window_starts``, or a non-positive
+        BitsPerSpikeInputError: non-finite, non-1-D or float32 / float16 ``window_starts`` (as
+            :func:`hf_neuroformer.windows.window_starts_array` refuses them), or a non-positive
             ``window_length``.
     """
     starts = _starts(window_starts)
@@ -171,8 +178,8 @@ def poisson_rates_from_windows(recording: SpikeRecording, window_starts, window_
         ``(n_units,)`` float64 rates, Hz.
 
     Raises:
-        BitsPerSpikeInputError: no windows, bad ``window_starts`` or ``window_length``, or a
-            negative / non-finite ``floor_count``.
+        BitsPerSpikeInputError: no windows, bad ``window_starts`` (non-finite, not 1-D, or held as
+            float32 / float16) or ``window_length``, or a negative / non-finite ``floor_count``.
     """
     starts = _starts(window_starts)
     window_length = _positive(window_length, "window_length")
@@ -217,7 +224,8 @@ def homogeneous_poisson_log_likelihood(recording: SpikeRecording, window_starts,
 
     Raises:
         BitsPerSpikeInputError: ``rates_hz`` of the wrong length, negative or non-finite; bad
-            ``window_starts``, ``window_length`` or ``dt_resolution``.
+            ``window_starts`` (non-finite, not 1-D, or held as float32 / float16), ``window_length``
+            or ``dt_resolution``.
     """
     starts = _starts(window_starts)
     widths = dt_bin_widths(window_length, dt_resolution)
