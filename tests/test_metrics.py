@@ -770,6 +770,23 @@ def test_psth_two_trials_by_hand():
     json.dumps(out)
 
 
+def test_trial_psth_refuses_trials_it_cannot_align_on():
+    """Break test: trial_psth, public, read its trials as np.asarray(...).reshape(-1, 2): a trial with
+    a NaN start was a trial without spikes in the average (one unit firing once 0.05 s after each of
+    its two trials, a 10 Hz first bin, came out 5 Hz with a NaN trial beside one of them) and an
+    (n, 3) array of 2 rows was read as 3 rows of two, without a word. Refused as usable_trials
+    refuses them; no trial (an empty list) is still all zeros."""
+    one = SpikeRecording.from_unsorted([0.05, 1.05], [0, 0], unit_names=list(NAMES), time_domain=(0.0, 3.0))
+    np.testing.assert_allclose(trial_psth(one, [[0.0, 1.0], [1.0, 2.0]], 0.1, 0.3)[:, 0], [10.0, 0.0, 0.0])
+    for bad, said in (([[0.0, 1.0], [np.nan, np.nan]], "trials: expected finite rows with stop > start, trial 1"),
+                      ([[0.0, 1.0], [1.0, 1.0]], "trials: expected finite rows with stop > start, trial 1"),
+                      (np.array([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]), r"trials: expected an \(n_trials, 2\) array")):
+        with pytest.raises(FidelityInputError, match=said):
+            trial_psth(one, bad, 0.1, 0.3)
+    for none in ([], np.zeros((0, 2))):
+        np.testing.assert_array_equal(trial_psth(one, none, 0.1, 0.3), np.zeros((3, 3)))
+
+
 def test_psth_without_usable_trials_is_nan_with_a_reason():
     sup = np.array([[0.0, 0.2], [0.2, 0.4]])
     gen = rec([(0.1, 0)], (0.0, 0.4), sup)

@@ -253,6 +253,19 @@ def check_min_coverage(min_coverage, field: str = "min_coverage") -> float:
     return _check_min_coverage(min_coverage, field, FidelityInputError)
 
 
+def _trial_rows(trials) -> np.ndarray:
+    """``trials`` as an ``(n_trials, 2)`` float64 array of ``[start, stop)`` s, or a
+    :class:`FidelityInputError` naming ``trials``: not that shape, or a row not finite or with
+    stop <= start (the first named)."""
+    trials = np.asarray(trials, dtype=np.float64)
+    if trials.ndim != 2 or trials.shape[1] != 2:
+        raise FidelityInputError(f"trials: expected an (n_trials, 2) array of [start, stop) s, got shape {trials.shape}")
+    bad = np.flatnonzero(~np.isfinite(trials).all(1) | (trials[:, 1] <= trials[:, 0]))
+    if bad.size:
+        raise FidelityInputError(f"trials: expected finite rows with stop > start, trial {bad[0]} is {trials[bad[0]].tolist()}")
+    return trials
+
+
 def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float = 0.95, field: str = "min_coverage"):
     """The trials a trial-aligned metric can use on a generated support, and their common length.
 
@@ -277,12 +290,7 @@ def usable_trials(trials: np.ndarray, support: np.ndarray, min_coverage: float =
         FidelityInputError: ``trials`` is not ``(n, 2)`` finite rows with stop > start, or
             ``min_coverage`` is not in ``(0, 1]``.
     """
-    trials = np.asarray(trials, dtype=np.float64)
-    if trials.ndim != 2 or trials.shape[1] != 2:
-        raise FidelityInputError(f"trials: expected an (n_trials, 2) array of [start, stop) s, got shape {trials.shape}")
-    bad = np.flatnonzero(~np.isfinite(trials).all(1) | (trials[:, 1] <= trials[:, 0]))
-    if bad.size:
-        raise FidelityInputError(f"trials: expected finite rows with stop > start, trial {bad[0]} is {trials[bad[0]].tolist()}")
+    trials = _trial_rows(trials)
     check_min_coverage(min_coverage, field)
     frac, covered = _trial_coverage(trials, support_segments(support))
     ok = frac >= min_coverage - 1e-9
@@ -471,11 +479,15 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
         when there are no trials.
 
     Raises:
-        FidelityInputError: ``bin_size`` or ``duration`` is not a positive number of seconds.
+        FidelityInputError: ``bin_size`` or ``duration`` is not a positive number of seconds;
+            ``trials`` not ``(n_trials, 2)``, or a row not finite or with stop <= start (as
+            :func:`usable_trials` refuses them).
     """
     bin_size = _check_bin_size(bin_size)
     duration = _check_bin_size(duration, "duration")
-    trials = np.asarray(trials, dtype=np.float64).reshape(-1, 2)
+    # checked as usable_trials checks them: a NaN start was a trial without spikes (the PSTH of two trials, one
+    # of them NaN, was half the rate) and an (n, 3) array was read as rows of two, without a word
+    trials = np.zeros((0, 2)) if np.size(trials) == 0 else _trial_rows(trials)
     n_bins = n_full_bins(duration, bin_size)
     counts = np.zeros((n_bins, recording.n_units), dtype=np.float64)
     if n_bins == 0 or len(trials) == 0:
