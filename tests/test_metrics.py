@@ -127,6 +127,19 @@ def test_match_spike_times_by_hand():
     assert len(match_spike_times(real, gen, np.float64(0.005))) == 3
 
 
+def test_match_spike_times_refuses_float32_trains():
+    """Break test: a float32 train was widened without a word, keeping its rounding: 700.005 as float32
+    is 700.0050048828125 s, so a generated spike exactly 5 ms after a recorded one (a pair at a 5 ms
+    tolerance, as in float64) was left unpaired. Refused with the words every recording's float32
+    spike times get."""
+    assert match_spike_times([700.0], [700.005], 0.005).tolist() == [[0, 0]]
+    for real, gen, name in (([700.0], np.array([700.005], dtype=np.float32), "generated_times"),
+                            (np.array([700.0], dtype=np.float32), [700.005], "real_times")):
+        with pytest.raises(FidelityInputError, match=f"^{name}: expected float64 times"):
+            match_spike_times(real, gen, 0.005)
+    assert match_spike_times(np.array([700]), [700.005], 0.005).tolist() == [[0, 0]]  # integer seconds still taken
+
+
 def test_match_spike_times_is_as_large_as_an_optimal_assignment():
     """The time walk pairs as many spikes as scipy's maximum bipartite matching of the
     within-tolerance graph, on random trains dense enough that spikes compete for partners."""

@@ -41,7 +41,7 @@ from scipy import stats
 
 from ..argument_checks import check_bin_size, check_min_isis, check_whole, check_min_coverage as _check_min_coverage
 from ..argument_checks import check_spike_tolerances as _check_spike_tolerances, tolerance_label as _tolerance_label
-from ..binning import bin_index, n_full_bins, on_time_grid
+from ..binning import bin_index, n_full_bins, narrow_float_times_message, on_time_grid
 from ..configuration_neuroformer import is_real_number
 from ..recording import SpikeRecording, in_intervals
 from .bits_per_spike import dt_bin_widths
@@ -1000,13 +1000,18 @@ def match_spike_times(real_times, generated_times, tolerance: float) -> np.ndarr
     Raises:
         FidelityInputError: ``tolerance`` is not one number from 0.0001 s up to 1 s (a list of
             several is refused, not cut to its first), or a train is not a sorted 1-D array of
-            finite times.
+            finite times, or is held as float32 / float16 (as a recording's spike times are refused).
     """
     if not is_real_number(tolerance):  # check_spike_tolerances takes a list, whose first alone was used
         raise FidelityInputError(f"tolerance: expected one positive finite number of seconds, got {tolerance!r}")
     tolerance = check_spike_tolerances(tolerance, "tolerance")[0]
     trains = []
     for name, x in (("real_times", real_times), ("generated_times", generated_times)):
+        # float32 700.005 is 700.0050048828125 s: widened, a pair exactly at the tolerance was lost (or one
+        # just beyond it kept) without a word, where every recording refuses such times
+        narrow = narrow_float_times_message(x, name, item="spike")
+        if narrow is not None:
+            raise FidelityInputError(narrow)
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 1 or not np.all(np.isfinite(x)) or np.any(np.diff(x) < 0):
             raise FidelityInputError(f"{name}: expected a 1-D array of finite spike times (s) sorted ascending")
