@@ -644,6 +644,26 @@ def test_support_segments_merge_touching_windows_only():
     assert support_segments(np.zeros((0, 2))).shape == (0, 2)
 
 
+def test_isis_refuse_segments_that_are_not_sorted_and_disjoint():
+    """Break test: interspike_intervals (public) looked its spikes up by bisection over the segment
+    starts, so segments given out of order, or overlapping, lost ISIs without a word: a unit firing
+    at 0.1, 0.3 (segment [0, 1)) and 5.2, 5.5 (segment [5, 6)) had ISIs (0.2, 0.3) with the segments
+    in order and only (0.2,) with them swapped. Refused, naming segments; in order (touching rows
+    included) as before, and no segment gives no ISI."""
+    real = rec([(0.1, 0), (0.3, 0), (5.2, 0), (5.5, 0)], (0.0, 7.0))
+    np.testing.assert_allclose(interspike_intervals(real, [[0.0, 1.0], [5.0, 6.0]])[0], [0.2, 0.3])
+    for bad, said in (([[5.0, 6.0], [0.0, 1.0]], "row 1 .* starts before row 0"),
+                      ([[0.0, 6.0], [0.5, 5.3]], "row 1 .* starts before row 0"),
+                      ([[0.0, np.nan]], "expected finite rows"), ([[1.0, 1.0]], "expected finite rows"),
+                      ([0.0, 1.0, 2.0, 3.0], r"expected an \(n, 2\) array")):
+        with pytest.raises(FidelityInputError, match=f"^segments: .*{said}"):
+            interspike_intervals(real, bad)
+    np.testing.assert_allclose(interspike_intervals(real, [[0.0, 0.2], [0.2, 1.0], [5.0, 6.0]])[0], [0.3])
+    # touching rows whose shared edge float round-off puts a hair inside the previous row are still disjoint
+    np.testing.assert_allclose(interspike_intervals(real, [[0.0, 0.1 + 0.2], [0.3, 1.0], [5.0, 6.0]])[0], [0.3])
+    assert interspike_intervals(real, np.zeros((0, 2)))[0].size == 0
+
+
 def test_isis_never_cross_a_gap_by_hand():
     sup = np.array([[0.0, 1.0], [1.0, 2.0], [3.0, 4.0]])  # segments [0, 2) and [3, 4)
     # unit a: 0.5 -> 1.5 spans two touching windows (kept: 1.0); 1.5 -> 3.2 crosses the gap

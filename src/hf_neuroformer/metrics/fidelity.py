@@ -571,6 +571,27 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
 
 
 # --------------------------------------------------------------------------- ISI
+def _sorted_disjoint_rows(rows, field: str) -> np.ndarray:
+    """``rows`` as an ``(n, 2)`` float64 array of ``[start, stop)`` s (an empty one for no rows), or a
+    :class:`FidelityInputError` naming ``field``: not that shape, a row not finite or with stop <=
+    start, or a row starting more than :data:`EDGE_TOLERANCE` (1 ns) before the previous one stops
+    (rows touching are disjoint, also where float round-off puts the shared edge a hair inside)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.size == 0:
+        return rows.reshape(0, 2)
+    if rows.ndim != 2 or rows.shape[1] != 2:
+        raise FidelityInputError(f"{field}: expected an (n, 2) array of [start, stop) s, got shape {rows.shape}")
+    bad = np.flatnonzero(~np.isfinite(rows).all(1) | (rows[:, 1] <= rows[:, 0]))
+    if bad.size:
+        raise FidelityInputError(f"{field}: expected finite rows with stop > start, row {bad[0]} is {rows[bad[0]].tolist()}")
+    back = np.flatnonzero(rows[1:, 0] < rows[:-1, 1] - EDGE_TOLERANCE)
+    if back.size:
+        i = int(back[0])
+        raise FidelityInputError(f"{field}: expected rows sorted by start and disjoint, row {i + 1} "
+                                 f"{rows[i + 1].tolist()} starts before row {i} {rows[i].tolist()} stops")
+    return rows
+
+
 def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> list[np.ndarray]:
     """ISIs of every unit inside contiguous segments, never across a gap between segments.
 
@@ -582,8 +603,13 @@ def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> lis
     Returns:
         one ``(n_isis_u,)`` float64 array of intervals (s) per unit: the differences of
         consecutive spike times of that unit inside the same segment.
+
+    Raises:
+        FidelityInputError: ``segments`` not ``(n_segments, 2)``, a row not finite or with stop <=
+            start, or rows not sorted and disjoint (unsorted or overlapping rows lost ISIs without a
+            word: the spikes were looked up by bisection over the starts).
     """
-    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    segments = _sorted_disjoint_rows(segments, "segments")
     t, u = recording.spike_times, recording.unit_ids
     empty = [np.zeros(0) for _ in range(recording.n_units)]
     if t.size == 0 or len(segments) == 0:
