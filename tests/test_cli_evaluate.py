@@ -187,6 +187,22 @@ def test_isi_ks_floor_without_a_grid_says_so(tiny, capsys):
     assert "--model" in ev["isi_ks_floor_reason"] and "isi_ks_floor_mean is NaN" in printed
 
 
+def test_default_timing_tolerances_below_half_the_dt_bin_are_said_to_be_the_default(tiny, capsys):
+    """Break test: with 20 ms dt bins the default 5 ms tolerance is out of reach, and evaluate warned
+    '--timing-tolerances: 0.005 s is less than half the generator's dt bin ...' to a user who never
+    passed --timing-tolerances. The warning now says the tolerances are the default; one passed is
+    named as before."""
+    d, _ = tiny
+    base = ["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"), "--model", str(d / "model"),
+            "--min-isis", "2"]
+    with pytest.warns(UserWarning, match=r"^--timing-tolerances \(not given: the default 0\.005,0\.01,0\.025 s\): "
+                                         r"0\.005 s is less than half the generator's dt bin \(0\.02 s"):
+        assert cli.main(base) == 0
+    with pytest.warns(UserWarning, match=r"^--timing-tolerances: 0\.005 s is less than half the generator's dt bin"):
+        assert cli.main(base + ["--timing-tolerances", "0.005,0.01"]) == 0
+    capsys.readouterr()
+
+
 def test_isi_ks_floor_with_no_unit_to_score_says_why(tiny, capsys):
     """The floor was computed but every unit had too few ISIs: NaN with a reason, not a NaN
     printed as if the floor existed (break test)."""

@@ -651,11 +651,12 @@ def _timing_tolerances(text: Optional[str]) -> Optional[tuple]:
     return check_spike_tolerances(values, "--timing-tolerances")
 
 
-def _warn_unreachable_timing(tolerances, grid, source) -> None:
+def _warn_unreachable_timing(tolerances, grid, source, given: bool = True) -> None:
     """Warn about spike-timing tolerances below half the generator's dt bin (``grid``:
     ``(current_window, dt_resolution)`` or None): generated spikes sit at dt-bin centres, so there even
     a model that put every recorded spike in its right bin misses the spikes far from their bin's
-    centre, and the F1 was read against 1."""
+    centre, and the F1 was read against 1. ``given``: the user passed ``--timing-tolerances``; if not,
+    the warning says the tolerances are its default (it read as if the user had passed 0.005)."""
     from .metrics.fidelity import EDGE_TOLERANCE
 
     if grid is None:
@@ -663,7 +664,9 @@ def _warn_unreachable_timing(tolerances, grid, source) -> None:
     dt = grid[1]
     low = [t for t in tolerances if t < dt / 2 - EDGE_TOLERANCE]
     if low:
-        warnings.warn(f"--timing-tolerances: {', '.join(f'{t:g}' for t in low)} s is less than half the generator's dt "
+        flag = "--timing-tolerances" if given else (
+            f"--timing-tolerances (not given: the default {','.join(f'{t:g}' for t in tolerances)} s)")
+        warnings.warn(f"{flag}: {', '.join(f'{t:g}' for t in low)} s is less than half the generator's dt "
                       f"bin ({dt:g} s, from {source}); generated spikes sit at dt-bin centres, so there even a model "
                       "that put every recorded spike in its right bin misses the recorded spikes far from their bin's "
                       f"centre (its timing F1 is below 1); pass tolerances of at least {dt / 2:g} s", UserWarning,
@@ -1008,7 +1011,7 @@ def cmd_evaluate(args) -> int:
         metrics["psth_reason"] += (f"; pass a --psth-bin-size of at most "
                                    f"{width_at_most(metrics['psth_duration_s'] / MIN_CORR_POINTS)} s")
     metrics["isi_ks_floor_source"] = source
-    _warn_unreachable_timing(timing_tolerances, grid, source)
+    _warn_unreachable_timing(timing_tolerances, grid, source, given=args.timing_tolerances is not None)
     same_source = source_matches(real, generated.support, scratch)
     metrics["real_is_generation_source"] = same_source  # None: the file does not record it
     metrics["generation_settings"] = settings  # model, split, mode, ... (None: not recorded)
