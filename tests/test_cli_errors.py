@@ -724,6 +724,11 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 ("train", "--max-steps", "-5"): "--max-steps: expected an integer >= 1, got -5",
                 ("train", "--save-every", "0"): "--save-every: expected an integer >= 1, got 0",
                 ("train", "--seed", "-1"): "--seed: expected an integer >= 0, got -1",
+                # numpy's legacy seed range (Accelerate's set_seed): refused after the recording was read, unnamed
+                ("train", "--seed", str(2 ** 32)): "--seed: expected an integer in [0, 4294967295]",
+                ("ablate", "--config", "c.yaml", "--output", "t.md", "--seeds", f"0,{2 ** 32}"): "--seeds: expected "
+                                                                                                "integers in [0, "
+                                                                                                "4294967295]",
                 ("finetune", "--model", "m", "--target", "x", "--set", "badkey=1"): "--set: config_overrides: "
                                                                                     "['badkey'] cannot be changed",
                 ("finetune", "--model", "m", "--target", "x", "--set", "hidden_dropout=0.1", "--set",

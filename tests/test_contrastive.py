@@ -519,6 +519,32 @@ def test_ablate_cli_trains_the_variants_that_apply(a2929, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def test_an_ablation_seed_numpy_cannot_take_is_refused_before_any_variant_trains(tmp_path, capsys):
+    # --seeds 0,4294967296 trained every variant of seed 0, then failed at the next seed with numpy's
+    # bare "Seed must be between 0 and 2**32 - 1" (Accelerate's set_seed), the table never written;
+    # run_ablation took such a seed (or -1) as far as its turn too
+    from hf_neuroformer.ablation import run_ablation
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("hidden_size: 16\nnum_attention_heads: 2\nintermediate_size: 32\n")
+    out = tmp_path / "ablation.md"
+    for flag, value, said in (("--seeds", f"0,{2**32}", "--seeds: expected integers in [0, 4294967295]"),
+                              ("--seed", str(2**32), "--seed: expected an integer in [0, 4294967295]")):
+        assert main(["ablate", "--config", str(cfg), "--data", str(tmp_path / "not_there.nwb"), flag, value,
+                     "--output", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "not_there" not in err, err
+    rec = nf.simulate_coupled_network(n_units=4, duration=30.0, seed=1).recording
+    config = nf.NeuroformerConfig(current_window=0.1, past_window=0.2, dt_resolution=0.01, max_window_length=16,
+                                  max_past_length=32, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                                  split_block_length=5.0)
+    for seeds in ([0, 2**32], [0, -1]):
+        with pytest.raises(ValueError, match=r"training\.seed: expected an integer in \[0, 4294967295\]"):
+            run_ablation(rec, config, TrainingConfig(max_steps=1, batch_size=8), work_dir=tmp_path / "w", seeds=seeds)
+        assert not (tmp_path / "w").exists()
+    assert not out.exists()
+
+
 def test_an_ablation_run_that_diverged_is_named_under_the_table(a2929, tmp_path):
     """Break test: at a learning rate of 1e6 every variant diverged; the table showed 'nan' and
     'n/a' in each row and nothing said why, and train's warning was said for the first variant

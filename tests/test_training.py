@@ -977,6 +977,29 @@ def test_cli_resume_without_flags_of_a_run_stopped_before_its_first_checkpoint_s
     assert "nothing to resume from" in err and "without --resume" in err, err
 
 
+def test_a_seed_numpy_cannot_take_is_refused_by_name_before_the_recording_is_read(tmp_path, capsys):
+    # Accelerate's set_seed seeds numpy's legacy generator: `train --seed 4294967296` (or training.seed in
+    # a --config) read the recording and then failed with numpy's bare "Seed must be between 0 and
+    # 2**32 - 1", naming no flag or field
+    from hf_neuroformer.cli import main
+
+    assert TrainingConfig(seed=2**32 - 1).seed == 2**32 - 1
+    with pytest.raises(ValueError, match=r"training\.seed: expected an integer in \[0, 4294967295\].*got 4294967296"):
+        TrainingConfig(seed=2**32)
+    missing = tmp_path / "not_there.nwb"  # read after the seed is checked: its error would come first otherwise
+    args = ["train", "--data", str(missing), "--output-dir", str(tmp_path / "run")]
+    assert main(args + ["--seed", str(2**32)]) == 2
+    err = capsys.readouterr().err
+    assert "--seed: expected an integer in [0, 4294967295]" in err and "got 4294967296" in err, err
+    assert "not_there" not in err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"training:\n  seed: {2**40}\n")
+    assert main(args + ["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "training.seed: expected an integer in [0, 4294967295]" in err and "not_there" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_fp16_on_cpu_is_refused_not_silently_fp32(rec, tmp_path):
     with pytest.raises(ValueError, match="bf16"):
         train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, mixed_precision="fp16"),

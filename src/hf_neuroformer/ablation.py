@@ -216,7 +216,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
         ``contrastive_temperature`` and ``contrastive_learnable_temperature``, which the table names.
 
     Raises:
-        ValueError: ``seeds`` empty, repeated or not integers; variants whose windows differ
+        ValueError: ``seeds`` empty, repeated or not integers, or one outside ``training.seed``'s
+            range (``training.seed: ...``, before any variant trains); variants whose windows differ
             (:func:`check_same_windows`: a modality window past the current window in time
             blocks); a modality of ``config`` whose source
             is not in ``recording`` or has no value in the training split (checked before any
@@ -231,6 +232,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
     if (not seeds or any(not isinstance(x, int) or isinstance(x, bool) for x in seeds)
             or len(set(seeds)) != len(seeds)):
         raise ValueError(f"seeds: expected distinct integers (at least one), got {seeds!r}")
+    for seed in seeds:  # refused (training.seed) only once the variants of the seeds before it had trained
+        dataclasses.replace(training, seed=seed)
     variants, skipped = ablation_variants(config, contrastive_loss_weight)
     check_same_windows(recording, variants)
     full = copy.deepcopy(variants[-1][1])  # every modality of the config (the last variant holds them all)

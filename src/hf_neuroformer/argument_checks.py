@@ -15,7 +15,8 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
 :mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_whole`, :func:`check_min_isis`, :func:`check_bin_size`,
 :func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`), and
-:mod:`~hf_neuroformer.training` (:func:`is_main_rank`, which the command also reads before torch).
+:mod:`~hf_neuroformer.training` (:func:`is_main_rank`, which the command also reads before torch, and
+:data:`MAX_TRAINING_SEED`).
 
 :func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` are also imported by
 :mod:`~hf_neuroformer.configuration_neuroformer`, which is Hub remote code: so this module travels
@@ -54,6 +55,11 @@ MAX_CLI_DURATION = 3600.0
 #: The largest seed :func:`hf_neuroformer.simulation.simulate_hub_network` takes (``brian2.seed``: numpy's
 #: legacy generator).
 MAX_BRIAN2_SEED = 2**32 - 1
+
+#: The largest training seed (``TrainingConfig.seed``, ``neuroformer train --seed``, ``ablate --seed(s)``):
+#: Accelerate's ``set_seed`` seeds numpy's legacy generator, which takes ``[0, 2**32 - 1]`` (a larger
+#: seed failed with numpy's bare "Seed must be between 0 and 2**32 - 1" once the recording was read).
+MAX_TRAINING_SEED = 2**32 - 1
 
 #: The defaults of :class:`hf_neuroformer.simulation.HubNetworkParams` ``n_hubs`` and ``targets_per_hub``, here
 #: so that ``neuroformer simulate`` checks its hub layout before the simulators (and the package) are imported.
@@ -429,7 +435,7 @@ def is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
+__all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_TRAINING_SEED", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
            "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
 
-from .argument_checks import is_main_rank
+from .argument_checks import MAX_TRAINING_SEED, is_main_rank
 from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
                                       saved_modalities_without_ignored_keys)
 from .generation import generate_spikes, generation_windows
@@ -125,7 +125,8 @@ class TrainingConfig:
             figures), so ``training_curves.png`` draws the training loss of every run.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (Accelerate). ``False`` is taken as
             ``"no"``: YAML 1.1 reads an unquoted ``mixed_precision: no`` as the boolean False.
-        seed: seed of initialisation, shuffling and sampling.
+        seed: seed of initialisation, shuffling and sampling, in ``[0, 2**32 - 1]`` (Accelerate's
+            ``set_seed`` seeds numpy's legacy generator).
         generation_temperature, generation_top_p: sampling for the test-split generation.
         generation_batch_size: windows generated in parallel.
         eval_batch_size: windows per evaluation batch.
@@ -224,7 +225,10 @@ class TrainingConfig:
             if getattr(self, name) is not None:
                 setattr(self, name, checked_int(name, getattr(self, name), "an integer >= 1 or None",
                                                 lambda v: v >= 1, owner="training"))
-        self.seed = checked_int("seed", self.seed, "an integer >= 0", lambda v: v >= 0, owner="training")
+        # Accelerate's set_seed seeds numpy's legacy generator: above 2**32 - 1 the run failed once the data
+        # was read, with numpy's "Seed must be between 0 and 2**32 - 1" naming no field
+        self.seed = checked_int("seed", self.seed, f"an integer in [0, {MAX_TRAINING_SEED}] (Accelerate's set_seed "
+                                "seeds numpy's legacy generator)", lambda v: 0 <= v <= MAX_TRAINING_SEED, owner="training")
         self.learning_rate = checked_float("learning_rate", self.learning_rate, "a positive number",
                                            lambda v: v > 0, owner="training")
         self.weight_decay = checked_float("weight_decay", self.weight_decay, "a finite number >= 0",
