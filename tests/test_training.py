@@ -737,6 +737,29 @@ def test_accumulation_needs_a_batch_that_divides(rec, tmp_path):
               TrainingConfig(max_steps=1, batch_size=10, gradient_accumulation_steps=4), progress=False)
 
 
+def test_train_cli_refuses_accumulation_that_does_not_divide_the_batch_by_its_flags_before_reading(tmp_path, capsys):
+    # `train --gradient-accumulation-steps 3` with the default batch of 32 read the recording and then
+    # failed as "training.batch_size: expected a multiple of ...", naming a field the user had not set
+    from hf_neuroformer.cli import main
+
+    missing = tmp_path / "not_there.nwb"  # read after the check: its error would come first otherwise
+    args = ["train", "--data", str(missing), "--output-dir", str(tmp_path / "run"), "--gradient-accumulation-steps", "3"]
+    for extra, said in (([], "--gradient-accumulation-steps: 3 micro-batches do not divide the 32 windows of a step "
+                             "(training.batch_size (default))"),
+                        (["--batch-size", "16"], "--gradient-accumulation-steps: 3 micro-batches do not divide the 16 "
+                                                 "windows of a step (--batch-size)")):
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert said in err and "not_there" not in err, err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("training:\n  batch_size: 10\n  gradient_accumulation_steps: 4\n")
+    assert main(args[:-2] + ["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert (f"training.gradient_accumulation_steps (--config {cfg}): 4 micro-batches do not divide the 10 windows of a "
+            f"step (training.batch_size (--config {cfg}))") in err and "not_there" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path, capsys):
     from safetensors.torch import load_file
 

@@ -353,6 +353,7 @@ def cmd_train(args) -> int:
     given = ()  # the training fields that --config's training: section sets
     config_given = ()  # the model config fields that --config sets
     from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
+    stored = None  # resume: the checkpoint's training settings
     if args.config:
         config, training, given, config_given = load_yaml_config(args.config, training_fields=True,
                                                                  config_fields=True)
@@ -393,6 +394,20 @@ def cmd_train(args) -> int:
                            else "training.mixed_precision" + (f" (--config {args.config})" if "mixed_precision" in given
                                                               else ""))
     from_file_changed = {k: v for k, v in from_file_changed.items() if k not in overrides}
+    if training.batch_size % training.gradient_accumulation_steps:
+        # refused inside train() too (times the processes there), but only once the recording was read, and as
+        # 'training.batch_size' where the flags had set both numbers
+        def source(field):
+            if field in overrides:
+                return _flag(field)
+            if field in given:
+                return f"training.{field} (--config {args.config})"
+            return f"training.{field}" + (" (the checkpoint's)" if stored is not None else " (default)")
+
+        raise ValueError(
+            f"{source('gradient_accumulation_steps')}: {training.gradient_accumulation_steps} micro-batches do not divide "
+            f"the {training.batch_size} windows of a step ({source('batch_size')}); batch_size counts the windows of "
+            "one optimisation step over all micro-batches and processes: give a batch size that is a multiple of it")
     if from_file_changed and is_main_rank():  # e.g. a run started with --max-steps 6 over the file's 30, resumed without the flag
         flagged = [k for k in from_file_changed if k in _TRAIN_FLAG_FIELDS]
         hint = (f"a flag wins over the file (e.g. {_flag(flagged[0])} {from_file_changed[flagged[0]][0]!r} keeps the "
