@@ -559,6 +559,29 @@ def test_fp16_on_a_cpu_is_refused_by_its_flag_before_the_data_is_read(capsys, tm
     assert not (tmp_path / "m").exists()
 
 
+def test_an_explicit_no_mixed_precision_under_a_launchers_bf16_is_refused_not_trained_in_bf16(capsys, tmp_path,
+                                                                                             monkeypatch):
+    """Break test: 'accelerate launch --mixed_precision bf16 ... train --mixed-precision no' trained in bf16
+    (train() takes the launcher's precision over a "no" it cannot tell from the default) and said so in
+    one printed line, while bf16 against fp16 is refused as two precisions. The explicit "no", by the flag
+    or by --config's training: section, is refused now, before the data is read; left out, the launcher's
+    precision is still taken (test_training: test_accelerate_launch_mixed_precision_is_used)."""
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    missing = tmp_path / "absent.nwb"
+    err = err_of(capsys, "train", "--data", missing, "--mixed-precision", "no", "--output-dir", tmp_path / "m")
+    assert err.split(": error: ")[1].startswith("--mixed-precision: 'no', but the launcher asks for 'bf16'"), err
+    assert "leave --mixed-precision out to train in bf16" in err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("training:\n  mixed_precision: no\n")  # YAML 1.1's False, taken as "no"
+    err = err_of(capsys, "train", "--config", cfg, "--data", missing, "--output-dir", tmp_path / "m")
+    assert f"training.mixed_precision (--config {cfg}): 'no', but the launcher asks for 'bf16'" in err, err
+    # the same precision as the launcher's, or none given: on to the data (missing here)
+    for extra in (["--mixed-precision", "bf16"], []):
+        err = err_of(capsys, "train", "--data", missing, "--output-dir", tmp_path / "m", *extra)
+        assert "--data: no such file" in err, err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["--kind", "hub-glm", "--units", "20", "--hubs", "1", "--targets-per-hub", "5", "--duration", "inf"],
      "--duration: expected a finite number of seconds in (0, 3600]"),

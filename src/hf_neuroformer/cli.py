@@ -389,10 +389,21 @@ def cmd_train(args) -> int:
         raise ValueError(f"{flag}:{str(err).split(':', 1)[1]}") from None
     from .training import check_precision_device
 
+    precision_name = ("--mixed-precision" if "mixed_precision" in overrides
+                      else "training.mixed_precision" + (f" (--config {args.config})" if "mixed_precision" in given
+                                                         else ""))
     # fp16 on a CPU: refused now, by the flag or field that asked for it, not after the data is read
-    check_precision_device(training.mixed_precision, "--mixed-precision" if "mixed_precision" in overrides
-                           else "training.mixed_precision" + (f" (--config {args.config})" if "mixed_precision" in given
-                                                              else ""))
+    check_precision_device(training.mixed_precision, precision_name)
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "").strip().lower()
+    if (launcher in ("bf16", "fp16") and training.mixed_precision == "no"
+            and ("mixed_precision" in overrides or "mixed_precision" in given)):
+        # train() takes the launcher's precision over a "no" it cannot tell from the default: an explicit
+        # '--mixed-precision no' under 'accelerate launch --mixed_precision bf16' (or an accelerate config
+        # file's bf16) trained in bf16, where bf16 against fp16 is refused as two precisions
+        raise ValueError(f"{precision_name}: 'no', but the launcher asks for {launcher!r} (accelerate launch "
+                         "--mixed_precision or its config file, ACCELERATE_MIXED_PRECISION); give one precision: "
+                         f"leave {precision_name.split(' ')[0]} out to train in {launcher}, or launch with "
+                         "--mixed_precision no")
     from_file_changed = {k: v for k, v in from_file_changed.items() if k not in overrides}
     if training.batch_size % training.gradient_accumulation_steps:
         # refused inside train() too (times the processes there), but only once the recording was read, and as
@@ -2137,7 +2148,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the config's training.seed, 0)")
     t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
                    help="bf16 on CPUs and recent GPUs; fp16 (GPU only) with Accelerate's loss scaling (default: the "
-                        "config's training.mixed_precision, no = float32)")
+                        "config's training.mixed_precision, no = float32, or accelerate launch --mixed_precision; "
+                        "an explicit no under a launcher's bf16 / fp16 is refused)")
     t.add_argument("--batch-size", type=int, help="windows per optimisation step, over all processes (default: the "
                    "config's training.batch_size, 32)")
     t.add_argument("--gradient-accumulation-steps", type=int,
