@@ -454,6 +454,34 @@ def test_embed_refuses_an_unknown_projection_before_reading_the_recording(traine
     assert "not_there" not in err and not list(tmp_path.iterdir())
 
 
+def test_embed_refuses_a_projection_narrower_than_its_3d_pca_before_reading_the_recording(trained, tmp_path, capsys):
+    """A model with contrastive_projection_size 2 (a 2-D latent, to plot as it is): 'embed --projected' read the
+    recording, embedded every window and then failed in scikit-learn's PCA ("n_components=3 must be between 0
+    and min(n_samples, n_features)=2"), naming no flag and writing nothing. Refused now after the model is read."""
+    import shutil
+
+    from hf_neuroformer.generation import load_pretrained
+
+    src, _ = trained
+    narrow = tmp_path / "narrow"
+    shutil.copytree(src, narrow)
+    model = load_pretrained(src)[0]
+    model.config.contrastive_projection_size = 2
+    two = nf.NeuroformerForPreTraining(model.config)
+    own = two.state_dict()
+    two.load_state_dict({k: v for k, v in model.state_dict().items() if own[k].shape == v.shape}, strict=False)
+    assert two.contrastive.neural_projections["head_direction"].out_features == 2
+    two.save_pretrained(narrow)
+    args = ["embed", "--model", str(narrow), "--data", str(tmp_path / "not_there.nwb"), "--color-by", "ry",
+            "--projected", "head_direction", "--output", str(tmp_path / "x.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert ("--projected: 'head_direction' projects to 2 dimension(s) (the model's contrastive_projection_size), "
+            "fewer than the 3 principal components this command draws; embed without --projected (the pooled "
+            "decoder states, 32 dimensions)") in err, err
+    assert "not_there" not in err and not list(tmp_path.glob("x.*"))
+
+
 def test_embed_color_scale_picks_categorical_or_continuous_colours_and_refuses_too_many_categories(
         trained, a2929, tmp_path, capsys):
     """The Python API had ``categorical=``; the command could only take the automatic choice, so a

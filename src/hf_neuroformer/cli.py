@@ -1567,7 +1567,17 @@ def cmd_embed(args) -> int:
     # NaN latents failed in scikit-learn's PCA
     check_finite_weights(model, args.model, learning_rate_option=_learning_rate_option(model.config))
     # an unknown name was refused only after the recording was read and its windows built (and warned of)
-    latent_width(model, args.projected, flag="--projected")
+    width = latent_width(model, args.projected, flag="--projected")
+    if width < 3:
+        # scikit-learn's PCA failed after every window was embedded ("n_components=3 must be between 0 and
+        # min(n_samples, n_features)=2"), naming no flag, and nothing was written
+        what = (f"--projected: {args.projected!r} projects to {width} dimension(s) (the model's "
+                f"contrastive_projection_size)" if args.projected else
+                f"--model: the pooled decoder states have {width} dimension(s) (the model's hidden_size)")
+        raise ValueError(f"{what}, fewer than the 3 principal components this command draws"
+                         + (f"; embed without --projected (the pooled decoder states, {model.config.hidden_size} "
+                            "dimensions)" if args.projected else "")
+                         + f", or take the {width}-D latents themselves from hf_neuroformer.contrastive.window_latents")
     config = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read
