@@ -38,10 +38,16 @@ A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shared_data):
-    """A tiny model trained for 8 steps on A2929's wake epoch (metrics.json included)."""
+    """A tiny model trained for 8 steps on the first 360 s of A2929's wake epoch ([600, 960) s;
+    metrics.json included). The whole epoch (600 s) cost every push with windows, and the run's
+    evaluation and test generation, 5/3 as many windows; 360 s still gives each split two or
+    three segments and the test split six 10 s bootstrap blocks (5 are needed for an interval). A push
+    with ``--data NWB --epoch wake`` (the whole epoch) gives the same windows: they lie in the
+    model's splits, as in test_push_says_when_a_split_has_fewer_windows_than_num_shards."""
     d = tmp_path_factory.mktemp("hub")
     nwb = shared_data(A2929)
-    rec = load_recording(nwb, epoch="wake")
+    rec = load_recording(nwb, epoch="wake").restrict(600.0, 960.0)
+    assert tuple(map(float, rec.time_domain)) == (600.0, 960.0), rec.time_domain  # wake starts at 600 s
     cfg = nf.NeuroformerConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64, max_past_length=128)
     metrics = train(rec, d / "model", cfg, TrainingConfig(max_steps=8, batch_size=32, eval_batch_size=256,
                                                           generation_batch_size=512), progress=False)
