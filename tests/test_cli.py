@@ -436,6 +436,34 @@ def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(tmp_path, 
     assert "test/ci95_block_s                  2.0" in stdout
 
 
+def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_data):
+    """Break test: on a recording of 2 units the test generation's firing-rate correlation is
+    undefined (a Pearson r over units needs 3), and metrics.json held ``test/rate_corr: null``
+    with no reason, though ``neuroformer evaluate`` on the same windows says why
+    (``rate_corr_reason``). It now carries ``test/rate_corr_reason`` in evaluate's words, printed
+    with the other metrics; a defined ``test/id_f1`` has no ``test/id_f1_reason``."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.io.arrays import write_npz
+    from hf_neuroformer.metrics.fidelity import firing_rate_correlation
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    two = rec.select_units(np.argsort(rec.firing_rates)[-2:]).restrict(600.0, 640.0)  # the 2 busiest units
+    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
+        warnings.simplefilter("ignore")
+        write_npz(two, tmp_path / "two_units.npz")
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML + "split_block_length: 4\n")
+    code, stdout, err = main_cli(capsys, "train", "--config", tmp_path / "tiny.yaml", "--data",
+                                 tmp_path / "two_units.npz", "--output-dir", tmp_path / "model", "--max-steps", "1")
+    assert code == 0, err[-3000:]
+    m = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert m["test/rate_corr"] is None
+    # evaluate's reason for these units: it depends on the unit count only, not on the generated spikes
+    expected = firing_rate_correlation(two, two)["rate_corr_reason"]
+    assert expected and m["test/rate_corr_reason"] == expected
+    assert any(line.split(None, 1) == ["test/rate_corr_reason", expected] for line in stdout.splitlines())
+    assert m["test/id_f1"] is not None and "test/id_f1_reason" not in m
+
+
 def test_resume_with_nothing_to_do_says_the_block_length_is_not_applied(tmp_path, capsys):
     """Break test: 'train --resume --ci-block-s 5' on a run that finished at its --max-steps has
     nothing to do, so nothing is scored: metrics.json kept its 2-s intervals while the command said

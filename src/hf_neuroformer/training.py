@@ -2041,11 +2041,15 @@ def train(
             figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording, generated)
             metrics.update({
                 "test/id_f1": fid["id_f1"],
+                # why a figure is null, in evaluate's words (its report's id_f1_reason / rate_corr_reason);
+                # only beside a null figure, as a bootstrap interval's ..._ci95_reason
+                **_undefined_reason(fid, "id_f1"),
                 # the spike-timing F1 at the default 5 / 10 / 25 ms, beside its chance levels and their SD over
                 # the draws (an F1 alone does not say whether the rates explain it)
                 **{f"test/{k}": fid[k] for k in spike_timing_f1_keys(fid["timing_tolerances_s"])},
                 "timing_chance_draws": fid["timing_chance_draws"],
                 "test/rate_corr": fid["rate_corr"],
+                **_undefined_reason(fid, "rate_corr"),
                 "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
                 # its bin width, for the model card (not under test/: the card lists those as metrics)
                 "binned_count_bin_size_s": fid["bin_size_s"],
@@ -2169,6 +2173,16 @@ def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
     print(f"[neuroformer] {message}")
     path = output_dir / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _undefined_reason(fidelity: Dict[str, object], key: str) -> Dict[str, str]:
+    """``{"test/<key>_reason": why}`` when the test generation's ``<key>`` (``"rate_corr"`` or
+    ``"id_f1"`` of :func:`~hf_neuroformer.metrics.compare_recordings`) is NaN (null in
+    ``metrics.json``), in the words of ``neuroformer evaluate``'s ``<key>_reason``; ``{}`` when it
+    is a number. A null figure without it did not say why (fewer than 3 units, no spike in the
+    test windows ...), though evaluate's report on the same windows did."""
+    reason = fidelity.get(f"{key}_reason")
+    return {f"test/{key}_reason": reason} if reason else {}
 
 
 def draw_figure(name: str, plot: Callable, *args, **kwargs):
