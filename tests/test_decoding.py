@@ -3146,6 +3146,25 @@ def test_finetune_target_without_a_sample_in_the_epoch_fails_early(shared_data, 
     assert not (tmp_path / "d").exists()
 
 
+def test_a_column_of_a_2d_series_without_a_sample_fails_early(a2929, pretrained, tmp_path):
+    """A target naming a column of a 2-D series (position[1]) or the whole series (one target per column)
+    in a stretch where that series has no sample is refused by check_targets_sampled, as a 1-D series is,
+    naming the column's target, before output_dir is made (not as "no training window left")."""
+    x, y = a2929.behaviour["x"], a2929.behaviour["y"]
+    first = x.timestamps < 760.0
+    rec = copy.copy(a2929)
+    rec.behaviour = {**a2929.behaviour, "position": nf.BehaviourSeries(
+        x.timestamps[first], np.stack([x.values[first], y.values[first]], 1), x.unit)}
+    late = rec.restrict(760.0, 850.0)
+    assert late.behaviour["position"].values.shape == (0, 2)
+    for target, label in ((DecodingTarget("position", "regression", column=1), "position[1]"),
+                          (DecodingTarget("position", "regression"), "position[0]")):
+        with pytest.raises(DecodingTargetError, match=rf"^target '{re.escape(label)}': the behaviour series "
+                                                      r"'position' has no sample in recording \(760.000-850.000 s\)"):
+            finetune(pretrained, late, [target], output_dir=tmp_path / "d", max_steps=1)
+        assert not (tmp_path / "d").exists()
+
+
 def test_decoding_figure_panels_do_not_overlap():
     """A confusion matrix below a time-series panel (multitask decoder) stays in its own row: with
     the panels on two different grids the square matrix was drawn over the regression panel."""
