@@ -884,6 +884,43 @@ def test_a_plan_whose_splits_overlap_is_refused_not_windowed_into_two_splits(a29
     assert all(starts) and not (starts[0] & starts[1] or starts[0] & starts[2] or starts[1] & starts[2])
 
 
+def test_a_plan_whose_splits_are_closer_than_split_gap_is_used_and_warned_about(a2929, tmp_path):
+    """A caller's time plan whose test segment starts split_gap / 2 after the train segment ends (split_gap: the
+    past window) was used without a word. It is still used: each window's past lies in its own segment,
+    so no test window reads a training spike; but the splits' data abut (activity outlasting the boundary is
+    in both), so build_window_datasets and prepare_windows now warn, naming the two segments, the gap found
+    and split_gap. A plan with split_gap between its splits says nothing; a trial plan is not checked."""
+    from hf_neuroformer.windows import prepare_windows
+
+    rec = a2929.restrict(700.0, 760.0)
+    cfg = small_config()
+    tok = tokenizer_for(rec, cfg)
+    empty = np.zeros(0, dtype=np.int64)
+
+    def plan(train, validation, test, mode="time"):
+        return SplitPlan(mode, {"train": np.array([train]), "validation": np.array([validation]),
+                                "test": np.array([test])}, {s: empty for s in SPLITS})
+
+    gap = cfg.split_gap / 2
+    close = plan([700.0, 740.0], [750.0 + gap, 760.0], [740.0 + gap, 750.0])
+    match = (rf"^plan: the train segment \[700, 740\) s and the test segment \[{740.0 + gap:g}, 750\) s are {gap:g} s "
+             rf"apart, less than split_gap \({cfg.split_gap:g} s\) that plan_splits leaves between splits \(2 of the "
+             r"boundaries between splits are closer than it\); no window reads the other split's spikes")
+    with pytest.warns(UserWarning, match=match):
+        data, _ = build_window_datasets(rec, tok, cfg, close)
+    # used as given: the first test window's past starts at its segment's start, after the training data
+    first_test = min(data["test"]["window_start"])
+    assert first_test - cfg.past_window >= 740.0 + gap - 1e-9
+    with pytest.warns(UserWarning, match=match):
+        prepare_windows(rec, tmp_path / "prep", cfg, tok, close, progress=False)
+    apart = plan([700.0, 740.0], [750.0 + cfg.split_gap, 760.0], [740.0 + cfg.split_gap, 750.0])
+    trials = plan([700.0, 740.0], [750.0, 760.0], [740.0, 750.0], mode="trials")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ok in (apart, trials):
+            build_window_datasets(rec, tok, cfg, ok)
+
+
 def test_a_plan_of_another_recording_is_refused_where_its_windows_have_no_recorded_time(tmp_path):
     """build_window_datasets / prepare_windows with a plan of a 60-s recording, given a 30-s cut of
     it, tokenized half the windows (192 of 388 train windows) past the recording's end as silence."""

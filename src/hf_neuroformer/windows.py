@@ -725,9 +725,11 @@ def check_splits_apart(plan: SplitPlan, source: str = "plan", remedy: Optional[s
     Every window (its past included in time mode; clipped to its trial in trial mode) lies inside
     a segment of its split (:func:`window_starts_for_split`), so segments that do not overlap give
     no window in two splits and no window reading another split's spikes (GUIDE trap 6).
-    :func:`plan_splits` never makes such a plan; one given by a caller (``plan=`` of
-    :func:`build_window_datasets` / :func:`prepare_windows`) was used as it was, and a window could
-    be trained on and scored. :meth:`SplitPlan.from_dict` (so :meth:`SplitPlan.read`, which every
+    Segments closer than ``split_gap`` are apart too (the gap :func:`plan_splits` leaves is a margin,
+    not what keeps a window's past out of another split): :func:`warn_splits_closer_than_gap` says
+    so for a caller's plan. :func:`plan_splits` never makes an overlapping plan; one given by a
+    caller (``plan=`` of :func:`build_window_datasets` / :func:`prepare_windows`) was used as it
+    was, and a window could be trained on and scored. :meth:`SplitPlan.from_dict` (so :meth:`SplitPlan.read`, which every
     command reading a run's ``splits.json`` uses) checks the plans it reads, as a damaged or
     hand-edited ``splits.json`` would score windows the model was trained on.
 
@@ -764,6 +766,59 @@ def check_splits_apart(plan: SplitPlan, source: str = "plan", remedy: Optional[s
                     f"{source}: the {a} segment [{x[0]:g}, {x[1]:g}) s overlaps the {b} segment [{y[0]:g}, {y[1]:g}) "
                     f"s ({hit.size} of the {len(sa)} {a} segments overlap {b} segments), so windows there would be "
                     f"in two splits{remedy}")
+
+
+def warn_splits_closer_than_gap(plan: SplitPlan, config: NeuroformerConfig, source: str = "plan",
+                                stacklevel: int = 3) -> None:
+    """Warn when segments of two splits of a caller's time-mode ``plan`` lie closer than
+    ``config.split_gap`` (s), which :func:`plan_splits` leaves at every boundary between splits.
+
+    Such a plan is used, not refused: each window's past lies inside its own split's segment
+    (:func:`window_starts_for_split` starts the first window ``past_window`` after the segment's
+    start), so no window reads a spike of another split, even where segments touch (GUIDE trap 6
+    asks for no more). But the data of the two splits then abut: activity that outlasts the
+    boundary (a burst, a slow drift of the firing rates, a bout of behaviour) is in both, which the
+    split gap keeps apart. A trial-mode plan is not checked (trials of different splits may abut;
+    ``split_gap`` is ignored there).
+
+    Args:
+        plan: the split plan (``segments`` in s); segments of different splits do not overlap
+            (:func:`check_splits_apart` comes first).
+        config: the config whose ``split_gap`` (s) is required.
+        source: what the plan is, for the message.
+        stacklevel: of the warning (3: the caller of the function that calls this one).
+
+    Warns:
+        UserWarning: naming the two closest such segments (splits and times), the gap found and
+            ``split_gap``, and how many boundaries between splits are closer than it.
+    """
+    if plan.mode != "time":
+        return
+    rows = [(float(a), float(b), name) for name in SPLITS if name in plan.segments
+            for a, b in np.asarray(plan.segments[name], dtype=np.float64).reshape(-1, 2)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    latest: Dict[str, tuple] = {}  # split -> its segment ending latest among those started so far
+    close = []
+    for a, b, name in rows:
+        before = [seg for other, seg in latest.items() if other != name]
+        if before:
+            prev = max(before, key=lambda seg: seg[1])
+            if a - prev[1] < config.split_gap - BIN_EDGE_SECONDS:
+                close.append((a - prev[1], prev, (a, b, name)))
+        if name not in latest or b > latest[name][1]:
+            latest[name] = (a, b, name)
+    if not close:
+        return
+    import warnings
+
+    gap, x, y = min(close, key=lambda c: c[0])
+    warnings.warn(
+        f"{source}: the {x[2]} segment [{x[0]:g}, {x[1]:g}) s and the {y[2]} segment [{y[0]:g}, {y[1]:g}) s are "
+        f"{max(gap, 0.0):g} s apart, less than split_gap ({config.split_gap:g} s) that plan_splits leaves between "
+        f"splits ({len(close)} of the boundaries between splits {'is' if len(close) == 1 else 'are'} closer than it); no window reads the other split's spikes "
+        f"(a window's past lies in its own segment), but activity that outlasts the boundary (bursts, slow rate "
+        f"drifts) is in both splits; leave split_gap between segments of different splits, as "
+        f"plan_splits(recording, config) does", stacklevel=stacklevel)
 
 
 def window_starts_for_split(plan: SplitPlan, split: str, config: NeuroformerConfig, stride: Optional[float] = None):
@@ -1235,7 +1290,9 @@ def build_window_datasets(
 
     Warns:
         UserWarning: a modality that no window of the validation or test split holds a value of
-            (they read only its null token), naming the split and its window count.
+            (they read only its null token), naming the split and its window count; segments of two
+            splits of a time-mode ``plan`` given here closer than ``config.split_gap``
+            (:func:`warn_splits_closer_than_gap`: used, as no window reads another split's spikes).
 
     Raises:
         RecordingValidationError: if the recording has no spikes.
@@ -1255,8 +1312,11 @@ def build_window_datasets(
     check_not_empty(recording)
     # the windows are placed by the config and cut by the tokenizer: another current_window silently kept part
     check_tokenizer_windows(tokenizer, config, "make it with NeuroformerTokenizer.from_config(config) and add_units(recording)")
+    given = plan is not None
     plan = plan or plan_splits(recording, config)
     check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
+    if given:  # closer than split_gap: used (no window reads another split's spikes), but said
+        warn_splits_closer_than_gap(plan, config)
     if config.modalities:
         from .modalities import fit_modalities
 
@@ -1430,7 +1490,9 @@ def prepare_windows(
 
     Warns:
         UserWarning: hidden folders that an interrupted earlier run into ``output_dir`` left beside
-            it (:func:`hf_neuroformer.io.output_folder.warn_leftovers`).
+            it (:func:`hf_neuroformer.io.output_folder.warn_leftovers`); segments of two splits of a
+            time-mode ``plan`` given here closer than ``config.split_gap``
+            (:func:`warn_splits_closer_than_gap`).
 
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
@@ -1473,8 +1535,11 @@ def prepare_windows(
     # as train does in memory: a vocab_size the config brought along (another model's, 50 for 8 tokens) was kept,
     # and the model trained on these windows then refused its own tokenizer ('not the model's tokenizer')
     config.vocab_size = len(tokenizer)
+    given = plan is not None
     plan = plan or plan_splits(recording, config)
     check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
+    if given:  # closer than split_gap: used (no window reads another split's spikes), but said
+        warn_splits_closer_than_gap(plan, config)
     if config.modalities:
         from .modalities import fit_modalities
 
