@@ -165,6 +165,28 @@ def test_a_session_holding_a_slash_is_refused_and_unit_names_may_hold_one(shared
     assert {NeuroformerTokenizer.session_of(t) for t in tokens} == {"m"}
 
 
+def test_an_empty_session_is_refused_and_an_older_files_empty_session_reads_as_its_stem(tmp_path):
+    """SpikeRecording(session="") was kept, and its unit tokens were '/unit0', ... (no session), refused
+    only when the tokenizer added its units; a session of whitespace was already refused here. It is now
+    refused the same way, naming session, the token it would give and a fix. write_nwb / write_npz kept an
+    empty session before: such a file reads back with the file's stem, as one with an empty identifier."""
+    from hf_neuroformer import NeuroformerTokenizer
+
+    match = (r"^session: expected a session name, got '', which gives unit tokens without a session \('/unit0'; a "
+             r"unit token is '<session>/<unit name>'\); name it, e.g. session='session0'")
+    with pytest.raises(RecordingValidationError, match=match):
+        _small(session="")
+    rec = _small(session="m")
+    with pytest.raises(RecordingValidationError, match=match):
+        dataclasses.replace(rec, session="")
+    older = dataclasses.replace(rec)
+    older.session = ""  # set in place, as a file written before holds it
+    for path in (write_npz(older, tmp_path / "older.npz"), quiet(write_nwb, older, tmp_path / "older.nwb")):
+        back = quiet(read_npz if path.suffix == ".npz" else read_nwb, path)
+        assert back.session == "older", path
+        assert NeuroformerTokenizer().add_units(back) == [3, 4, 5]
+
+
 def test_unsorted_trials_error_says_how_to_sort():
     with pytest.raises(RecordingValidationError, match="ordered by start") as e:
         _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})
@@ -406,14 +428,14 @@ def _assert_same(a: SpikeRecording, b: SpikeRecording):
         np.testing.assert_array_equal(a.events[k].times, b.events[k].times)
 
 
-def test_nwb_round_trip_is_exact_for_digit_and_empty_names_and_sessions(shared_data, tmp_path):
+def test_nwb_round_trip_is_exact_for_digit_and_empty_names_and_a_digit_session(shared_data, tmp_path):
     allen = load_recording(shared_data(ALLEN)).select_units(range(20)).restrict(0.0, 4.0)  # trials 0..19
     stim = allen.stimulus
     keep = stim.ids != 1  # id 1 ("45deg") keeps its name but no interval
     rec = dataclasses.replace(
         allen,
         epochs={"1": (0.0, 2.0), "2": (2.0, 4.0), "": (1.0, 3.0), "007": (0.5, 0.7)},
-        session="",
+        session="0",
         stimulus=Stimulus(ids=stim.ids[keep], intervals=stim.intervals[keep], names=stim.names,
                           description="drifting gratings, 4 orientations"),
         events={"onsets": EventSeries(allen.trials[:, 0], allen.trial_info["orientation_deg"]),
@@ -423,7 +445,7 @@ def test_nwb_round_trip_is_exact_for_digit_and_empty_names_and_sessions(shared_d
     back = quiet(read_nwb, write_nwb(rec, tmp_path / "allen.nwb"))
     _assert_same(rec, back)
     assert back.select_epoch("1").trials.shape == (10, 2) and back.select_epoch("").n_spikes > 0
-    assert back.session == ""
+    assert back.session == "0"  # an all-digit session stays text (an empty one is refused: see below)
 
 
 def test_nwb_round_trip_keeps_trial_order_of_the_zheng_tasks(shared_data, tmp_path):

@@ -229,10 +229,11 @@ def session_from_file(session: str, stem: str) -> str:
     """A session name read from a file (an NWB identifier, a ``.npz`` ``session`` key) made fit for
     a unit token ``"<session>/<unit name>"``: each run of whitespace and each ``/`` replaced by
     ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``, ``"mouse12/day3"`` -> ``"mouse12_day3"``),
-    since the command-line user cannot rename it; one of whitespace only gives the file's
-    ``stem`` instead (its whitespace replaced too); an empty one stays ``""``."""
+    since the command-line user cannot rename it; an empty one or one of whitespace only gives the
+    file's ``stem`` instead (its whitespace replaced too), as :class:`SpikeRecording` refuses ``""``
+    (unit tokens ``"/<unit name>"`` without a session; ``write_nwb`` / ``write_npz`` kept one before)."""
     session = str(session)
-    session = names_without_whitespace([session if session.strip() or not session else stem])[0][0]
+    session = names_without_whitespace([session if session.strip() else stem])[0][0]
     return session.replace("/", "_")
 
 
@@ -613,9 +614,10 @@ class SpikeRecording:
         behaviour: name -> :class:`BehaviourSeries`.
         stimulus: optional :class:`Stimulus`.
         events: name -> :class:`EventSeries` (point events: times in s, optional labels).
-        session: session identifier, prefixes unit tokens in a multi-session vocabulary; without
-            whitespace, as unit names, and without ``/``, which ends the session in a unit token
-            (the readers replace both in a session read from a file, see :func:`session_from_file`).
+        session: session identifier, prefixes unit tokens in a multi-session vocabulary; not ``""``,
+            without whitespace, as unit names, and without ``/``, which ends the session in a unit
+            token (the readers replace both in a session read from a file, and name an empty one
+            after the file, see :func:`session_from_file`).
         time_support: ``(n_intervals, 2)`` float64 ``[start, stop)`` seconds where the recording
             is defined (e.g. the windows a generator filled), sorted and non-overlapping;
             ``None`` means the whole ``time_domain``.
@@ -635,7 +637,8 @@ class SpikeRecording:
             booleans, fractions), ``unit_names`` / ``unit_areas`` given as one string, a unit name
             ``""`` or of whitespace only (names the units; see :func:`unnamed_units_message`), a unit name
             holding whitespace (``"a b"``, ``"a "``; see :func:`spaced_names_message`), a ``session``
-            holding whitespace (the message suggests the name with each run replaced by ``_``) or ``/``
+            ``""`` (its unit tokens ``"/<unit name>"`` would have no session) or holding whitespace (the
+            message suggests the name with each run replaced by ``_``) or ``/``
             (the session ends at the first ``/`` of a unit token; unit names may hold ``/``), mismatched
             lengths; epochs that are not finite or lie outside the time domain (the message names
             ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
@@ -711,7 +714,13 @@ class SpikeRecording:
         spaced = spaced_names_message(self.unit_names)
         if spaced is not None:
             raise RecordingValidationError(spaced)
-        # the same for the session, the other half of the token: 'a b' was kept and refused only when tokenized
+        # the same for the session, the other half of the token: 'a b' was kept and refused only when tokenized;
+        # '' too, whose unit tokens '/unit0' have no session (read_nwb / read_npz give the file's stem instead)
+        if str(self.session) == "":
+            raise RecordingValidationError(
+                "session: expected a session name, got '', which gives unit tokens without a session "
+                f"('/{self.unit_names[0] if self.unit_names else 'unit0'}'; a unit token is '<session>/<unit name>'); "
+                "name it, e.g. session='session0' (the readers name a file's empty session after the file)")
         if any(c.isspace() for c in str(self.session)):
             # whitespace only: the default name; a '/' is replaced too, or the fix would be refused for it
             fixed = "_".join(str(self.session).split()).replace("/", "_") or "session0"

@@ -1041,12 +1041,12 @@ def read_nwb(
         bounds.warn()  # one warning per float32 column of an interval table, naming what it was read as
 
         if session is None:
-            if ours and nwb.session_id is not None:  # write_nwb stores the session there ("" included)
+            if ours and nwb.session_id is not None:  # write_nwb stores the session there ("" in an older file)
                 session = str(nwb.session_id)
             else:
                 session = str(nwb.identifier or "") or path.stem
             # an identifier such as "Mouse 12 day 3" (or "mouse12/day3") made every unit token refused, and
-            # `neuroformer train --data` had no way to rename it (an empty session stored by write_nwb stays "")
+            # `neuroformer train --data` had no way to rename it (an empty session stored by write_nwb: the stem)
             session = session_from_file(session, path.stem)
 
     if time_domain is None:
@@ -1200,7 +1200,8 @@ def write_nwb(
       trial (the column's description ends with :data:`TRIAL_JSON_NOTE`; other readers see
       ``"true"``, ``"1"``, ``"NaN"``, ``"null"``) and read back as the same object array;
     * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too); ``events`` (times, labels,
-      description); ``time_domain``; ``time_support``; ``session`` (``""`` too);
+      description); ``time_domain``; ``time_support``; ``session`` (a file holding an empty one, as
+      write_nwb wrote before :class:`SpikeRecording` refused it, reads as the file's stem);
     * ``stimulus``: ``ids``, ``intervals``, ``names`` (names of ids with no interval too) and
       ``description``; frames, frame times and ``field_of_view``.
 
