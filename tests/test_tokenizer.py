@@ -177,6 +177,38 @@ def test_special_ids_and_text_call():
     assert tok.convert_tokens_to_string(tok.convert_ids_to_tokens([4, 5])) == "sess/u1 sess/u2"
 
 
+def test_convert_ids_to_tokens_takes_numpy_and_torch_integers_and_refuses_floats_and_bools():
+    """transformers' convert_ids_to_tokens takes an int or a list: np.int64(4) failed with "'numpy.int64'
+    object is not iterable", a float id was truncated ([4.7] read as id 4) and a bool read as id 0 / 1.
+    numpy / torch integer scalars and 1-D arrays now give what the same Python ints give; floats, bools,
+    text and 2-D arrays are refused, naming the id."""
+    import torch
+
+    tok = make_tok()
+    one, two = tok.convert_ids_to_tokens(4), tok.convert_ids_to_tokens([4, 5])
+    for x in (np.int64(4), np.int32(4), np.uint8(4), np.array(4), torch.tensor(4)):
+        assert tok.convert_ids_to_tokens(x) == one, repr(x)
+    for x in (np.array([4, 5]), np.array([4, 5], dtype=np.int32), (4, 5), [np.int64(4), np.int64(5)],
+              torch.tensor([4, 5]), list(torch.tensor([4, 5]))):
+        assert tok.convert_ids_to_tokens(x) == two, repr(x)
+    assert tok.convert_ids_to_tokens(np.array([1, 4, 2]), skip_special_tokens=True) == [one]
+    assert tok.decode(np.array([4, 5])) == tok.decode([4, 5])
+    from hf_neuroformer.tokenization_neuroformer import TokenIdError
+
+    for x, match in ((4.0, r"^ids: expected a token id \(an integer\).*got float 4\.0"),
+                     (True, r"^ids: .*got bool True"),
+                     ("4", r"^ids: .*got str '4'"),
+                     ([4, 4.7], r"^ids\[1\]: expected an integer token id, got float 4\.7"),
+                     ([np.True_], r"^ids\[0\]: expected an integer token id, got bool"),
+                     (np.array([4.0, 5.0]), r"^ids: expected integer token ids, got an array of dtype float64"),
+                     (torch.tensor([4.0]), r"dtype float32"),
+                     (np.array([True]), r"dtype bool"),
+                     (np.array([[4, 5]]), r"^ids: expected one token id or a 1-D sequence of them, got an array of "
+                                          r"shape \(1, 2\)")):
+        with pytest.raises(TokenIdError, match=match):
+            tok.convert_ids_to_tokens(x)
+
+
 def test_the_first_unit_id_is_the_number_of_special_tokens():
     """The tokenizer checked unit ids against a literal 3; the first unit id is a named constant,
     FIRST_UNIT_ID, the number of special tokens, shared with the config (num_special_tokens)."""

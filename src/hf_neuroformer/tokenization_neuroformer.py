@@ -40,6 +40,54 @@ class UnknownUnitError(ValueError):
     """A unit that is not in the tokenizer's vocabulary."""
 
 
+class TokenIdError(ValueError):
+    """A token id that is not an integer (a float, a bool, text), or ids given in another shape than
+    one id or a 1-D sequence of ids."""
+
+
+def _is_token_id(x) -> bool:
+    """An integer, Python's or numpy's, that is not a bool (``True`` is an ``int``)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _as_token_ids(ids):
+    """``ids`` as transformers' ``convert_ids_to_tokens`` takes them: one ``int``, or a list of them.
+
+    Accepts an integer (``int``, a numpy integer scalar, a 0-d integer array or tensor) or a 1-D
+    sequence of them (list, tuple, numpy integer array, integer tensor).
+
+    Raises:
+        TokenIdError: (a ``ValueError``) a float or bool id (transformers' ``int(index)`` read
+            ``1.7`` as id 1 and ``True`` as id 1), text, an array or tensor of a float or bool dtype,
+            or of more than 1 dimension, naming the id (its index) and what was expected.
+    """
+    if hasattr(ids, "detach") and hasattr(ids, "cpu"):  # a torch tensor (this module does not import torch)
+        ids = ids.detach().cpu().numpy()
+    if isinstance(ids, np.ndarray):
+        if ids.dtype.kind not in "iu":
+            raise TokenIdError(f"ids: expected integer token ids, got an array of dtype {ids.dtype}"
+                               + ("; round them and cast to int64 first" if ids.dtype.kind == "f" else ""))
+        if ids.ndim > 1:
+            raise TokenIdError(f"ids: expected one token id or a 1-D sequence of them, got an array of shape "
+                               f"{ids.shape}; convert one row at a time")
+        return int(ids) if ids.ndim == 0 else ids.tolist()
+    if _is_token_id(ids):
+        return int(ids)
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TokenIdError(f"ids: expected a token id (an integer) or a 1-D sequence of them, got "
+                           f"{type(ids).__name__} {ids!r}")
+    out = []
+    for i, x in enumerate(ids):
+        if hasattr(x, "detach") and hasattr(x, "cpu"):
+            x = x.detach().cpu().numpy()
+        if isinstance(x, np.ndarray) and x.ndim == 0:
+            x = x[()]
+        if not _is_token_id(x):
+            raise TokenIdError(f"ids[{i}]: expected an integer token id, got {type(x).__name__} {x!r}")
+        out.append(int(x))
+    return out
+
+
 class NeuroformerTokenizer(PreTrainedTokenizer):
     r"""Unit-id vocabulary plus dt quantisation for Neuroformer windows (Antoniades et al. 2024,
     arXiv 2311.00136, Sec. 3.1; the rules are in the module docstring).
@@ -427,6 +475,28 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         if token not in self.vocab:
             raise UnknownUnitError(f"token {token!r}: not in the vocabulary (known units: {len(self.vocab) - FIRST_UNIT_ID})")
         return self.vocab[token]
+
+    def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
+        """The token of one id, or the tokens of a 1-D sequence of ids (transformers'
+        ``PreTrainedTokenizer.convert_ids_to_tokens``, which takes a Python ``int`` or a list).
+
+        Args:
+            ids: an integer id (``int``, a numpy integer such as ``np.int64(3)``, a 0-d integer
+                array or tensor), or a 1-D sequence of them (list, tuple, numpy integer array,
+                integer tensor). A numpy integer failed with "'numpy.int64' object is not
+                iterable"; a float id was truncated (``[1.7]`` read as id 1) and a bool read as
+                id 0 / 1.
+            skip_special_tokens: leave out pad, BOS and EOS (sequences only, as transformers does).
+
+        Returns:
+            ``str`` for one id, ``list[str]`` for a sequence.
+
+        Raises:
+            TokenIdError: (a ``ValueError``) a float, bool or text id, or an array of a float or
+                bool dtype or of more than 1 dimension.
+            UnknownUnitError: an id outside ``[0, len(tokenizer))``.
+        """
+        return super().convert_ids_to_tokens(_as_token_ids(ids), skip_special_tokens=skip_special_tokens)
 
     def _convert_id_to_token(self, index: int) -> str:
         if index not in self.ids_to_tokens:
