@@ -141,7 +141,8 @@ def run(data, out, report_dir, suffix="", overrides=None, contrastive=False, cat
     cfg = contrastive_config(**(config or {})) if contrastive else NeuroformerConfig(**TINY)
     report, metrics = {"rank": rank, "out": str(out), "error": None}, None
     try:
-        metrics = training.train(source, out, cfg, tc, progress=False,
+        # no figures: no test reads them, and drawing them took about half of a run's time
+        metrics = training.train(source, out, cfg, tc, progress=False, write_figures=False,
                                  on_step_end=lambda step, loss: losses.append(loss),
                                  on_train_end=lambda model: final.update(model.state_dict()))
     except ValueError as err:

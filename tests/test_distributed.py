@@ -119,6 +119,9 @@ def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
     assert ranks[0]["save_atomically_calls"] == [str(run / "out")]
     assert ranks[1]["save_atomically_calls"] == []
     assert (run / "out" / "model.safetensors").is_file()
+    # write_figures=False (the worker's and this file's runs: no test here reads a figure, and drawing them was
+    # about half of a run's time): neither figure, the test split still generated (its metrics below)
+    assert not {"training_curves.png", "test_generation.png"} & {p.name for p in (run / "out").iterdir()}
     ckpt = run / "out" / "checkpoints" / "step-00000008"
     assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors"} <= {p.name for p in ckpt.iterdir()}
 
@@ -126,8 +129,8 @@ def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
     worker = _worker_module()
     single, single_losses = {}, []
     one = train(worker.recording(data), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
-          TrainingConfig(**worker.TRAINING), progress=False, on_train_end=lambda m: single.update(m.state_dict()),
-          on_step_end=lambda step, loss: single_losses.append(loss))
+          TrainingConfig(**worker.TRAINING), progress=False, write_figures=False,
+          on_train_end=lambda m: single.update(m.state_dict()), on_step_end=lambda step, loss: single_losses.append(loss))
     one_vs_two = max((single[k] - w[0][k]).abs().max().item() for k in w[0])
     print(f"max |param 1 process - 2 processes|: {one_vs_two:.3g}; step losses {[round(x, 4) for x in losses]}")
     assert single_losses == pytest.approx(losses, abs=1e-4)
@@ -138,6 +141,7 @@ def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
                 "test/markov_id_nll", "best_step"):
         print(key, one[key], two[key])
         assert two[key] == pytest.approx(one[key], abs=1e-4), key
+    assert two["test/n_generated_spikes"] > 0 and not list((tmp_path / "single").glob("*.png"))
 
 
 def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_does(file_two_ranks, shared_data,
@@ -154,7 +158,7 @@ def test_two_cpu_processes_take_an_uneven_last_step_of_an_epoch_as_one_process_d
     worker = _worker_module()
     single_losses = []
     train(worker.recording(shared_data(A2929)), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
-          TrainingConfig(**{**worker.TRAINING, **overrides}), progress=False,
+          TrainingConfig(**{**worker.TRAINING, **overrides}), progress=False, write_figures=False,
           on_step_end=lambda step, loss: single_losses.append(loss))
     print(f"step losses, 1 process {[round(x, 4) for x in single_losses]}, 2 {[round(x, 4) for x in ranks[0]['losses']]}")
     assert len(single_losses) == 7
@@ -176,6 +180,7 @@ def test_two_cpu_processes_gather_infonce_over_an_uneven_last_step_as_one_proces
     single_losses = []
     train(worker.recording(shared_data(A2929), UNEVEN_CONTRASTIVE_SPAN), tmp_path / "single", worker.contrastive_config(),
           TrainingConfig(**{**worker.TRAINING, **UNEVEN_CONTRASTIVE_OVERRIDES}), progress=False,
+          write_figures=False,
           on_step_end=lambda step, loss: single_losses.append(loss))
     print(f"step losses, 1 process {[round(x, 4) for x in single_losses]}, 2 {[round(x, 4) for x in ranks[0]['losses']]}")
     assert len(single_losses) == 5
@@ -315,7 +320,7 @@ def test_contrastive_term_under_two_ranks_is_that_of_one_process_with_the_whole_
     single = []
     train(worker.recording(shared_data(A2929)), tmp_path / "single", worker.contrastive_config(),
           TrainingConfig(**{**worker.TRAINING, **CONTRASTIVE_OVERRIDES}),
-          progress=False, on_step_end=lambda step, loss: single.append(loss))
+          progress=False, write_figures=False, on_step_end=lambda step, loss: single.append(loss))
     print(f"step losses, 1 process x 4 windows {single}, 2 processes x 2 {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
     # the one warning of the launch is that of its run with the gather off (test below)
@@ -334,7 +339,7 @@ def test_contrastive_term_without_the_gather_is_that_of_one_process_with_accumul
     single = []
     train(worker.recording(shared_data(A2929)), tmp_path / "single", worker.contrastive_config(),
           TrainingConfig(**{**worker.TRAINING, **CONTRASTIVE_OVERRIDES, "gradient_accumulation_steps": 2}),
-          progress=False, on_step_end=lambda step, loss: single.append(loss))
+          progress=False, write_figures=False, on_step_end=lambda step, loss: single.append(loss))
     print(f"step losses, 1 process x 2 micro-batches {single}, 2 processes without the gather {ranks[0]['losses']}")
     assert ranks[0]["losses"] == pytest.approx(single, abs=1e-4)
     stderr = (streamed_two_ranks / "stderr.txt").read_text()
@@ -533,7 +538,8 @@ def decoding_two_ranks(shared_data, tmp_path_factory):
     spec.loader.exec_module(worker)
     rec = load_recording(shared_data(A2929), epoch="wake").restrict(670.0, 850.0)
     pre = tmp_path / "pre"
-    train(rec, pre, nf.NeuroformerConfig(**DECODING_TINY), TrainingConfig(max_steps=3, batch_size=16), progress=False)
+    train(rec, pre, nf.NeuroformerConfig(**DECODING_TINY), TrainingConfig(max_steps=3, batch_size=16), progress=False,
+          write_figures=False)
     targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression", weight=0.5)]
     dsd, report = build_decoding_datasets(rec, nf.NeuroformerTokenizer.from_pretrained(pre),
                                           nf.NeuroformerConfig.from_pretrained(pre), None, targets)
@@ -612,7 +618,8 @@ def test_the_cli_under_torchrun_says_once_that_a_resume_has_nothing_to_do(tmp_pa
     worker = _worker_module()
     out = tmp_path / "out"
     train(nf.simulate_coupled_network(n_units=5, duration=20.0, seed=7).recording, out,
-          nf.NeuroformerConfig(**worker.TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2), progress=False)
+          nf.NeuroformerConfig(**worker.TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=2), progress=False,
+          write_figures=False)
     (tmp_path / "c.yaml").write_text("training:\n  eval_every: 5\n")
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

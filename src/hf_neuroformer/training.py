@@ -1228,6 +1228,7 @@ def train(
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
     learning_rate_option: str = "learning_rate",
+    write_figures: bool = True,
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
 
@@ -1304,6 +1305,12 @@ def train(
             names the ``training.learning_rate`` field of its ``--config`` file). A resumed run
             cannot take another rate (:data:`STATE_TRAINING_FIELDS`), so its advice also says to
             start afresh (``--overwrite``, ``overwrite=True``, or another output directory).
+        write_figures: draw and write ``training_curves.png`` and ``test_generation.png``
+            (default). False writes neither (and, as always, removes those an earlier run left in
+            ``output_dir``): drawing and saving them with matplotlib took about half of a short CPU
+            run's time after its last step (a tiny model on 150 s of A2929), wasted in sweeps and
+            tests that read only the metrics. The metrics, the generation and every other file are
+            the same either way.
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
@@ -2038,7 +2045,9 @@ def train(
                 progress=progress,
             )
             fid = compare_recordings(recording, generated)
-            figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording, generated)
+            if write_figures:
+                figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording,
+                                                             generated)
             metrics.update({
                 "test/id_f1": fid["id_f1"],
                 # why a figure is null, in evaluate's words (its report's id_f1_reason / rate_corr_reason);
@@ -2102,7 +2111,7 @@ def train(
             "training_stretches": ran,
         })
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
-        if log:
+        if log and write_figures:
             # without a validation split no step was chosen (the last one is kept): no mark
             figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
                                                          best_step=best_step if has_val else None,
