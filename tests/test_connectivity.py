@@ -1907,3 +1907,23 @@ def test_the_control_note_says_neither_is_above_chance_when_both_are_measured_at
     assert control_note({"truth": truth, "attention_mean": truth, "uniform_control": flat}) is None
     nothing = score_connectivity(np.zeros((n, n)), w, kind, unmeasured="no query rows")
     assert control_note({"truth": truth, "attention_mean": flat, "uniform_control": nothing}) is None
+
+
+@pytest.mark.parametrize("clips,what", [(np.array([0.95, 0.95], dtype=np.float32), "float64 times"),
+                                        ([True, True], "window starts as real numbers"), (["0.95", "0.95"], "window starts as real numbers")])
+def test_attention_connectivity_refuses_past_clips_that_generation_refuses_naming_them(clips, what):
+    """attention_connectivity widened past_clip_starts with np.asarray(..., dtype=float64): the text
+    "0.95", True (1.0 s) and float32 clips (0.95 -> 0.949999988 s, off the window grid) were taken
+    without a word, where generate_spikes and the processor refuse them naming past_clip_starts."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer import generate_spikes
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_coupled_network(n_units=5, duration=3.0, seed=0).recording
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
+    for run in (lambda: generate_spikes(model, tok, rec, [1.0, 1.02], past_clip_starts=clips, progress=False),
+                lambda: attention_connectivity(model, tok, rec, [1.0, 1.02], past_clip_starts=clips)):
+        with pytest.raises(ValueError, match=rf"^past_clip_starts: expected {what}"):
+            run()
+    ok = attention_connectivity(model, tok, rec, [1.0, 1.02], past_clip_starts=[0.95, np.nan])
+    assert ok["n_windows"] == 2

@@ -660,3 +660,19 @@ def test_attention_map_reads_a_trial_listed_twice_once(trained, allen_video, tmp
     rep = json.loads((tmp_path / "a.json").read_text())
     assert rep["n_windows_available"] == n_before and rep["n_windows"] == 12
     assert len(set(rep["window_starts_s"])) == 12
+
+
+def test_maps_refuse_past_clips_that_generation_refuses_naming_them():
+    """visual_attention_maps widened past_clip_starts with np.asarray(..., dtype=float64): float32
+    clips (0.95 -> 0.949999988 s, off the window grid), True (1.0 s) and the text "0.95" were taken
+    without a word (refused by generate_spikes and the processor), and are now refused before any
+    pass, naming past_clip_starts."""
+    from tiny_configs import untrained_model
+
+    rec = nf.SpikeRecording(spike_times=np.array([0.05, 0.5, 0.99]), unit_ids=np.array([0, 1, 0]),
+                            time_domain=(0.0, 2.0), session="mine")
+    tok, model = untrained_model(rec, small_config(modalities=[VIDEO]))
+    for clips, what in ((np.array([0.95], dtype=np.float32), "float64 times"), ([True], "window starts as real numbers"),
+                        (["0.95"], "window starts as real numbers")):
+        with pytest.raises(ValueError, match=rf"^past_clip_starts: expected {what}"):
+            visual_attention_maps(model, tok, rec, [1.0], past_clip_starts=clips)

@@ -180,7 +180,9 @@ def attention_connectivity(
 
     Raises:
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
-            ``(n_trials, k)`` grid is refused, not flattened); no windows; ``batch_size`` not an
+            ``(n_trials, k)`` grid is refused, not flattened); no windows; ``past_clip_starts`` that are
+            not float64 real numbers (text, booleans, float32), not one per window, or after their window's
+            start (named ``past_clip_starts``, as :func:`~hf_neuroformer.generation.generate_spikes` does); ``batch_size`` not an
             integer >= 1; a recording with a unit the model was not trained on (``UnknownUnitError``,
             naming the model's sessions) or a tokenizer that is not the model's (grown with
             ``add_units``: see :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
@@ -188,7 +190,10 @@ def attention_connectivity(
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
     starts = window_starts_array(window_starts)
-    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
+    # checked as generate_spikes checks them: np.asarray(..., dtype=float64) took the text "0.9", True (1.0 s) and
+    # float32 clips (700.05 -> 700.0499877929688 s) without a word, where the other consumers refuse them
+    clips = (None if past_clip_starts is None
+             else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
     if device is None:
         device = next(model.parameters()).device
     cfg = model.config

@@ -193,7 +193,9 @@ def visual_attention_maps(
 
     Raises:
         ValueError: the model has no video modality; a unit index outside ``recording``;
-            ``window_starts`` that are not 1-D (refused, not flattened); no windows; ``batch_size``
+            ``window_starts`` that are not 1-D (refused, not flattened); no windows; ``past_clip_starts``
+            that are not float64 real numbers (text, booleans, float32), not one per window, or after
+            their window's start (named ``past_clip_starts``); ``batch_size``
             not an integer >= 1; a recording with a unit the model was not trained on
             (``UnknownUnitError``) or a tokenizer that is not the model's (see
             :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
@@ -206,7 +208,10 @@ def visual_attention_maps(
         bad = [u for u in units if not 0 <= u < n]
         if not units or bad:
             raise ValueError(f"units: expected unit indices in 0..{n - 1} of the recording, got {bad or units}")
-    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64)
+    # checked as generate_spikes checks them: np.asarray(..., dtype=float64) took the text "0.9", True (1.0 s) and
+    # float32 clips (700.05 -> 700.0499877929688 s) without a word, where the other consumers refuse them
+    clips = (None if past_clip_starts is None
+             else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
     if device is None:
         device = next(model.parameters()).device
     lut = torch.as_tensor(model_unit_lookup(tokenizer, recording, model.config), device=device)
