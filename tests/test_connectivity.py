@@ -1927,3 +1927,20 @@ def test_attention_connectivity_refuses_past_clips_that_generation_refuses_namin
             run()
     ok = attention_connectivity(model, tok, rec, [1.0, 1.02], past_clip_starts=[0.95, np.nan])
     assert ok["n_windows"] == 2
+
+
+def test_the_truncation_warning_of_attention_connectivity_points_at_its_caller():
+    """The TruncatedWindowsWarning of attention_connectivity (and visual_attention_maps) was attributed to
+    torch/utils/_contextlib.py (the torch.no_grad wrapper), one frame short of the caller's line, unlike
+    the other warnings of these functions."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.processing_neuroformer import TruncatedWindowsWarning
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_coupled_network(n_units=5, duration=3.0, seed=0).recording
+    tok, model = untrained_model(rec, small_config(current_window=0.1, past_window=0.1, dt_resolution=0.01,
+                                                   max_window_length=3, max_past_length=96))
+    with pytest.warns(TruncatedWindowsWarning, match="held more spikes than max_window_length - 2") as rec_w:
+        attention_connectivity(model, tok, rec, 1.0 + 0.1 * np.arange(10))
+    cut = [w for w in rec_w if issubclass(w.category, TruncatedWindowsWarning)]
+    assert [w.filename for w in cut] == [__file__] * len(cut), [w.filename for w in cut]

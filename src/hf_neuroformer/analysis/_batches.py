@@ -159,7 +159,10 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
         TruncatedWindowsWarning: windows held more spikes than the model's token blocks (or more
             modality tokens than a modality keeps), with the counts, once, before the first batch
             (:meth:`~hf_neuroformer.NeuroformerProcessor.warn_truncated`): the attention of such a
-            window is over its kept tokens only, which was not said.
+            window is over its kept tokens only, which was not said. It points at the line that called
+            the generator's caller, which must be a ``torch.no_grad``-decorated function (as
+            :func:`~hf_neuroformer.analysis.connectivity.attention_connectivity` and
+            :func:`~hf_neuroformer.analysis.visual_attention.visual_attention_maps` are).
 
     Raises:
         ValueError: ``batch_size`` not an integer >= 1 (at the first batch, before any pass): -1
@@ -171,7 +174,9 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
 
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)
     cols = processor.tokenize(recording, starts, past_clip_starts)
-    processor.warn_truncated(cols, stacklevel=3)  # this generator's caller is attention_connectivity & co
+    # to the line that called attention_connectivity / visual_attention_maps: past this generator, its caller and
+    # the caller's torch.no_grad wrapper (3 pointed at torch/utils/_contextlib.py)
+    processor.warn_truncated(cols, stacklevel=4)
     from ..progress import progress_bar
 
     was_training = model.training
