@@ -453,8 +453,10 @@ def test_stats_are_per_sample_and_count_past_truncation():
 
 def test_free_running_without_touching_windows_warns():
     rec, tok, model = _trial_setup()
-    with pytest.warns(UserWarning, match="no two windows touch"):
+    with pytest.warns(UserWarning, match="no two windows touch") as rec_w:
         nf.generate_spikes(model, tok, rec, [2.0, 2.5, 3.0], mode="free_running", progress=False)
+    # at the caller's line: it named torch/utils/_contextlib.py (generate_spikes' torch.no_grad wrapper)
+    assert [w.filename for w in rec_w if "no two windows touch" in str(w.message)] == [__file__]
 
 
 def test_free_running_warning_on_single_window_trials_says_they_have_no_past():

@@ -670,7 +670,9 @@ def generate_spikes(
                 "mode='free_running': no window's past window reaches into another window (no two windows touch "
                 f"or lie less than past_window apart), so {past}, as in teacher-forced mode; give contiguous "
                 "windows to chain them",
-                stacklevel=2,
+                # the caller's line, past the torch.no_grad and keeps_training_mode wrappers (2 named
+                # torch/utils/_contextlib.py as the warning's source)
+                stacklevel=4,
             )
         # windows in levels (_past_dependencies): a window waits for every earlier window its past window
         # overlaps and reads their generated spikes there, and recorded spikes only where no window of this
