@@ -419,14 +419,28 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
     assert "windows.py" not in res.stderr and "warnings.warn(" not in res.stderr
 
 
-def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def builtin_ci2(tmp_path_factory):
+    """``(folder, result)``: ``neuroformer train --max-steps 2 --save-every 2 --ci-block-s 2`` on the
+    built-in recording, run in this process (``result`` as ``run_cli`` gives it). The test of the
+    printed intervals and the test of a resume with nothing to do share this one run (each ran it)."""
+    from hf_neuroformer.cli import main
+
+    d = tmp_path_factory.mktemp("cli_ci2") / "qs"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["train", "--output-dir", str(d), "--max-steps", "2", "--save-every", "2", "--ci-block-s", "2"])
+    return d, subprocess.CompletedProcess(["neuroformer", "train"], code, out.getvalue(), err.getvalue())
+
+
+def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(builtin_ci2):
     """`neuroformer train --ci-block-s 2` on the 140-s built-in recording: its test split (two 9-s
     segments) is only 2 blocks of the default 10 s (no interval), 10 blocks of 2 s, and the test NLLs get
     intervals that hold their point values; the block length is recorded and printed."""
-    code, stdout, err = main_cli(capsys, "train", "--output-dir", tmp_path / "qs", "--max-steps", "2",
-                                 "--ci-block-s", "2")
+    d, res = builtin_ci2
+    code, stdout, err = res.returncode, res.stdout, res.stderr
     assert code == 0, err[-3000:]
-    m = json.loads((tmp_path / "qs" / "metrics.json").read_text())
+    m = json.loads((d / "metrics.json").read_text())
     assert m["test/ci95_block_s"] == 2.0 and m["test/ci95_n_blocks"] == 10
     assert "consecutive 2 s of window starts" in m["test/ci95_blocks"]
     for key in ("test/id_nll", "test/dt_nll"):
@@ -464,7 +478,7 @@ def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_d
     assert m["test/id_f1"] is not None and "test/id_f1_reason" not in m
 
 
-def test_resume_with_nothing_to_do_says_the_block_length_is_not_applied(tmp_path, capsys):
+def test_resume_with_nothing_to_do_says_the_block_length_is_not_applied(builtin_ci2, capsys):
     """Break test: 'train --resume --ci-block-s 5' on a run that finished at its --max-steps has
     nothing to do, so nothing is scored: metrics.json kept its 2-s intervals while the command said
     only 'nothing to do', as if the 5 had been taken. It now warns that the length is not applied
@@ -472,10 +486,8 @@ def test_resume_with_nothing_to_do_says_the_block_length_is_not_applied(tmp_path
     from hf_neuroformer.simulation import default_recording
     from hf_neuroformer.training import TrainingConfig, train
 
-    out = tmp_path / "qs"
-    code, _, err = main_cli(capsys, "train", "--output-dir", out, "--max-steps", "2", "--save-every", "2",
-                            "--ci-block-s", "2")
-    assert code == 0, err[-3000:]
+    out, res = builtin_ci2
+    assert res.returncode == 0, res.stderr[-3000:]
     with pytest.warns(UserWarning, match=r"^--ci-block-s 5 not applied: the resumed run has nothing to do.* blocks "
                                          r"of 2 s \(test/ci95_block_s\)"):
         code, stdout, _ = main_cli(capsys, "train", "--output-dir", out, "--max-steps", "2", "--resume",
