@@ -7,6 +7,8 @@ The calls go through ``cli.main`` in this process (the code of the console scrip
 would be read is a missing file, so an error about it means the flag was checked too late.
 """
 
+import contextlib
+import io
 import json
 import re
 
@@ -52,18 +54,31 @@ def test_ablate_output_of_another_format_is_refused(capsys, tmp_path):
         assert not out.exists()
 
 
-def test_ablate_writes_its_table_into_a_new_folder(capsys, tmp_path, shared_data):
-    """Break test: 'ablate --output new/t.md' passed the output checks (a new folder may be made)
-    and failed after every variant had trained with "[Errno 2] No such file or directory:
-    '.../new/.t.md.<pid>.tmp'", no flag named, nothing written."""
-    cfg = tmp_path / "c.yaml"
+@pytest.fixture(scope="module")
+def ablation_run(tmp_path_factory, shared_data):
+    """``(table path, exit status, standard error)`` of one ``neuroformer ablate`` (2 steps, A2929 wake,
+    a tiny network) run in this process with tqdm's bars on, its table in a folder that did not exist.
+    The test of the new folder and the test of the training bars share it (each ran its own ablation)."""
+    d = tmp_path_factory.mktemp("cli_outputs_ablate")
+    cfg = d / "c.yaml"
     cfg.write_text("current_window: 0.1\npast_window: 0.3\ndt_resolution: 0.01\nmax_window_length: 24\n"
                    "max_past_length: 48\nhidden_size: 16\nnum_attention_heads: 1\nintermediate_size: 32\n"
                    "num_hidden_layers: 1\nsplit_block_length: 15.0\n")
-    out = tmp_path / "new" / "a" / "t.md"
-    rc = cli.main([str(a) for a in ("ablate", "--config", cfg, "--data", shared_data(A2929), "--epoch", "wake",
-                                    "--max-steps", 1, "--output", out, "--work-dir", tmp_path / "w")])
-    assert rc == 0, capsys.readouterr().err
+    out = d / "new" / "a" / "t.md"
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        mp.delenv("TQDM_DISABLE", raising=False)
+        rc = cli.main([str(a) for a in ("ablate", "--config", cfg, "--data", shared_data(A2929), "--epoch", "wake",
+                                        "--max-steps", 2, "--output", out, "--work-dir", d / "w")])
+    return out, rc, err.getvalue()
+
+
+def test_ablate_writes_its_table_into_a_new_folder(ablation_run):
+    """Break test: 'ablate --output new/t.md' passed the output checks (a new folder may be made)
+    and failed after every variant had trained with "[Errno 2] No such file or directory:
+    '.../new/.t.md.<pid>.tmp'", no flag named, nothing written."""
+    out, rc, err = ablation_run
+    assert rc == 0, err
     assert "|" in out.read_text()  # the markdown table
     assert out.with_suffix(".json").read_text().startswith("{")
 
@@ -499,20 +514,12 @@ def test_finetune_decodes_a_trial_column_whose_own_name_has_brackets(capsys, tmp
         ("trial:choice[0]", None)]
 
 
-def test_ablate_shows_the_training_bar_of_every_variant(capsys, tmp_path, shared_data, monkeypatch):
+def test_ablate_shows_the_training_bar_of_every_variant(ablation_run):
     """Walk of 'neuroformer ablate' (README: 300 steps x 4 variants x 3 seeds): train shows a bar,
     but ablate called run_ablation with progress off, so a run of many minutes printed only one
     'training <variant>' line per model and, with the default eval_every (once per epoch), nothing
     else for minutes. Each variant's training now has its bar on standard error."""
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("current_window: 0.1\npast_window: 0.3\ndt_resolution: 0.01\nmax_window_length: 24\n"
-                   "max_past_length: 48\nhidden_size: 16\nnum_attention_heads: 1\nintermediate_size: 32\n"
-                   "num_hidden_layers: 1\nsplit_block_length: 15.0\n")
-    out = tmp_path / "t.md"
-    rc = cli.main([str(a) for a in ("ablate", "--config", cfg, "--data", shared_data(A2929), "--epoch", "wake",
-                                    "--max-steps", 2, "--output", out)])
-    err = capsys.readouterr().err
+    _, rc, err = ablation_run
     assert rc == 0, err
     # state-only and +past: one finished training bar each (tqdm's "training: 100%|...| 2/2")
     assert err.count("| 2/2 [") >= 2 and "training: 100%" in err, err
