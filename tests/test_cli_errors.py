@@ -752,6 +752,9 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                 ("ablate", "--config", "c.yaml", "--output", "t.md", "--seeds", f"0,{2 ** 32}"): "--seeds: expected "
                                                                                                 "integers in [0, "
                                                                                                 "4294967295]",
+                # set_seed's range: refused only once the model and the recording were read, unnamed
+                ("finetune", "--model", "m", "--target", "x", "--seed", str(2 ** 32)): "--seed: expected an integer "
+                                                                                        "in [0, 4294967295]",
                 ("finetune", "--model", "m", "--target", "x", "--set", "badkey=1"): "--set: config_overrides: "
                                                                                     "['badkey'] cannot be changed",
                 ("finetune", "--model", "m", "--target", "x", "--set", "hidden_dropout=0.1", "--set",

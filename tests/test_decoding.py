@@ -3033,7 +3033,11 @@ def test_finetune_settings_are_checked_before_the_output_folder_is_touched(a2929
             r"freeze_backbone_steps: expected a whole number from 0 \(off\) to max_steps=4 \(the backbone never trains\), got 5"),
            ({"freeze_backbone_steps": -1}, r"freeze_backbone_steps: expected a whole number from 0"),
            # the warm-up outlasting the run: it trained below learning_rate throughout, without a word
-           ({"warmup_steps": 10, "max_steps": 4}, r"warmup_steps: expected fewer than max_steps=4 .* got 10")]
+           ({"warmup_steps": 10, "max_steps": 4}, r"warmup_steps: expected fewer than max_steps=4 .* got 10"),
+           # set_seed (numpy's legacy generator) refused these only after the model and windows were read, as
+           # "Seed must be between 0 and 2**32 - 1", naming no argument
+           ({"seed": 2**32}, r"^seed: expected an integer in \[0, 4294967295\] .*got 4294967296$"),
+           ({"seed": -1}, r"^seed: expected an integer in \[0, 4294967295\] .*got -1$")]
     for kw, msg in bad:
         out = tmp_path / "never"
         with pytest.raises(ValueError, match=msg):

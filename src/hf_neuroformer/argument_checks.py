@@ -266,6 +266,18 @@ def check_spike_dropout(p, name: str = "spike_dropout") -> None:
                          f"a number in [0, 1) (0: off), got {p!r}")
 
 
+def check_training_seed(seed, name: str = "seed") -> None:
+    """A seed that Accelerate's / transformers' ``set_seed`` takes: a whole number in
+    ``[0,`` :data:`MAX_TRAINING_SEED` ``]`` (both seed numpy's legacy generator).
+
+    Raises:
+        ValueError: naming ``name``, the range and the value (a bool, float or string is refused
+            too); numpy's own "Seed must be between 0 and 2**32 - 1" named no argument."""
+    if not is_whole_number(seed) or not 0 <= seed <= MAX_TRAINING_SEED:
+        raise ValueError(f"{name}: expected an integer in [0, {MAX_TRAINING_SEED}] (set_seed seeds numpy's legacy "
+                         f"generator), got {seed!r}")
+
+
 def check_block_s(block_s, name: str = "ci_block_s", error: type = ValueError) -> float:
     """``block_s`` as a float after checking it is a finite number of seconds > 0 (the rule of
     :func:`hf_neuroformer.metrics.bootstrap.check_block_s`, which raises its
@@ -436,7 +448,7 @@ def is_main_rank() -> bool:
 
 
 __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_TRAINING_SEED", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
-           "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_min_coverage",
+           "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_training_seed", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label"]

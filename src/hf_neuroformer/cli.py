@@ -69,7 +69,7 @@ from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX
     MAX_TRAINING_SEED, \
     SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
     check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_dropout, \
-    check_spike_tolerances, \
+    check_spike_tolerances, check_training_seed, \
     check_whole, config_settings, is_main_rank, override_keys, target_label_form, tolerance_label
 
 
@@ -1270,6 +1270,7 @@ def cmd_finetune(args) -> int:
                             fraction=args.fraction, freeze_backbone_steps=args.freeze_backbone_steps, label=_flag)
     check_ema_decay(args.ema_decay, "--ema-decay")
     check_spike_dropout(args.spike_dropout, "--spike-dropout")
+    check_training_seed(args.seed, "--seed")  # -1 or 2**32 failed in set_seed once the model and data were read
     from .decoding import DecodingTarget, DecodingTargetError, check_targets_sampled, expand_columns, infer_kind, \
         kind_problem, parse_target_label, target_label
     from .finetuning import apply_config_overrides, check_finetune_output_dir, check_output_not_model, finetune

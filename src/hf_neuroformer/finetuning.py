@@ -52,6 +52,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema_decay, check_finetune_settings, check_spike_dropout, \
+    check_training_seed, \
     config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
@@ -1071,7 +1072,8 @@ def finetune(
             (decoded vs recorded behaviour on them, :func:`~hf_neuroformer.plotting.plot_decoding`).
         fraction: share of the training windows used, as the first contiguous block in time
             (few-shot protocol), in ``(0, 1]``.
-        seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout.
+        seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout,
+            in ``[0, 2**32 - 1]`` (``set_seed`` seeds numpy's legacy generator).
         max_steps: optimisation steps.
         from_scratch: with ``model_dir``: its architecture, tokenizer and split plan, but random
             weights (the few-shot comparison); a decoder's ``model_dir`` serves any targets then.
@@ -1182,7 +1184,7 @@ def finetune(
             is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
-            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
+            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``seed`` (in ``[0, 2**32 - 1]``), ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows (for a
             target: none with a value of it).
@@ -1201,6 +1203,8 @@ def finetune(
                             freeze_backbone_steps=freeze_backbone_steps)
     check_ema_decay(ema_decay)
     check_spike_dropout(spike_dropout)
+    # set_seed (numpy's legacy generator) refused 2**32 or -1 only once the model and windows were read, unnamed
+    check_training_seed(seed)
     check_anchor_decay(anchor_decay, learning_rate=learning_rate)
     check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
                           training_args.get("lr_scheduler_kwargs"))
