@@ -1578,7 +1578,9 @@ def cmd_embed(args) -> int:
         raise ValueError(f"{what}, fewer than the 3 principal components this command draws"
                          + (f"; embed without --projected (the pooled decoder states, {model.config.hidden_size} "
                             "dimensions)" if args.projected else "")
-                         + f", or take the {width}-D latents themselves from hf_neuroformer.contrastive.window_latents")
+                         + ("," if args.projected else ";")
+                         + f" {'or ' if args.projected else ''}take the {width}-D latents themselves from "
+                           "hf_neuroformer.contrastive.window_latents")
     config = model.config
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read
