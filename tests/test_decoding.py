@@ -2535,12 +2535,16 @@ def test_config_overrides_of_the_wrong_type_are_refused_by_name(a2929, pretraine
             apply_config_overrides(cfg, overrides)
     # numpy scalars are stored as Python numbers, so the config (and metrics.json) serialise; before, an
     # np.int64 head width failed in json.dumps inside from_pretrained and an np.float32 stride was refused
-    got = apply_config_overrides(cfg, {"decoding_head_hidden_size": np.int64(8), "window_stride": np.float32(0.05),
+    got = apply_config_overrides(cfg, {"decoding_head_hidden_size": np.int64(8), "window_stride": np.float64(0.05),
                                        "hidden_dropout": np.float64(0.1)})
     assert {k: type(v) for k, v in got.items()} == {"decoding_head_hidden_size": int, "window_stride": float,
                                                      "hidden_dropout": float}
     assert type(cfg.decoding_head_hidden_size) is int and cfg.window_stride == pytest.approx(0.05)
     assert json.loads(cfg.to_json_string())["decoding_head_hidden_size"] == 8
+    # a float32 stride kept its rounding (0.05000000074505806 s) once made a Python float: refused, config unchanged
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig\.window_stride: expected a Python float or float64"):
+        apply_config_overrides(cfg, {"window_stride": np.float32(0.025)})
+    assert cfg.window_stride == 0.05
 
 
 def test_attention_pool_loads_initialised_ignores_padding_and_reloads(a2929, pretrained, tmp_path):

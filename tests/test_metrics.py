@@ -1059,12 +1059,44 @@ def test_bits_per_spike_inputs_that_are_not_numbers_are_refused_by_name():
     ):
         with pytest.raises(BitsPerSpikeInputError, match=f"^{field}: expected"):
             call()
-    # numbers of any numpy kind still work: a 0-d array, a float32, ints
-    np.testing.assert_allclose(dt_bin_widths(np.array(0.1), np.float32(0.05)), [0.05, 0.05], rtol=1e-6)
+    # numbers of any numpy kind still work: a 0-d array, a float64 scalar, ints (float32 lengths are refused,
+    # test_float32_window_lengths_are_refused)
+    np.testing.assert_allclose(dt_bin_widths(np.array(0.1), np.float64(0.05)), [0.05, 0.05], rtol=1e-6)
     np.testing.assert_array_equal(window_spike_counts(real, np.array([0, 1]), 1), [3, 0])
     assert bits_per_spike(np.array([-1], dtype=np.int64), [-2.0], np.array([1], dtype=np.uint8)) == \
         pytest.approx(1 / math.log(2))
 
+
+
+def test_float32_window_lengths_are_refused():
+    """Break test: np.float32(0.05) as window_length is 0.05000000074505806 s once widened, so the window
+    [0, 0.05) reached past the next one's start and the spike at 0.05 s was counted in both: [3 2] for
+    [2 2]. A window_length / dt_resolution held as a numpy or torch float32 / float16 is refused by name
+    (as NeuroformerConfig refuses it); a Python float or float64 counts [2 2]."""
+    import torch
+
+    real = rec([(0.0, 0), (0.01, 1), (0.05, 0), (0.06, 2)], (0.0, 0.2))
+    np.testing.assert_array_equal(window_spike_counts(real, [0.0, 0.05], 0.05), [2, 2])
+    np.testing.assert_array_equal(window_spike_counts(real, [0.0, 0.05], np.float64(0.05)), [2, 2])
+    words = r"expected a Python float or float64 length \(s\), got float(32|16) .*give a Python float or float64"
+    for narrow in (np.float32(0.05), np.float16(0.05), torch.tensor(0.05), np.array(0.05, dtype=np.float32)):
+        for field, call in (
+            ("window_length", lambda: window_spike_counts(real, [0.0, 0.05], narrow)),
+            ("window_length", lambda: poisson_rates_from_windows(real, [0.0, 0.05], narrow)),
+            ("window_length", lambda: homogeneous_poisson_log_likelihood(real, [0.0], narrow, 0.01, [1.0] * 3)),
+            ("dt_resolution", lambda: homogeneous_poisson_log_likelihood(real, [0.0], 0.05, narrow / 5, [1.0] * 3)),
+            ("dt_resolution", lambda: dt_bin_widths(0.1, narrow)),
+        ):
+            with pytest.raises(BitsPerSpikeInputError, match=f"^{field}: {words}"):
+                call()
+        sup = np.array([[0.0, 0.05], [0.05, 0.1]])
+        for field, call in (
+            ("window_length", lambda: snap_to_dt_bin_centres(real, sup, narrow, 0.01)),
+            ("dt_resolution", lambda: snap_to_dt_bin_centres(real, sup, 0.05, narrow / 5)),
+            ("window_length", lambda: isi_distance(real, real, window_length=narrow, dt_resolution=0.01)),
+        ):
+            with pytest.raises(FidelityInputError, match=f"^{field}: {words}"):
+                call()
 
 
 def test_float32_window_starts_are_refused_as_the_model_side_refuses_them():

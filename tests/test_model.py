@@ -1096,3 +1096,36 @@ def test_checks_of_a_finite_number_refuse_one_past_float_range_by_name(shared_da
         binned_count_correlation(rec, rec, bin_size=10**400)
     with pytest.raises(FidelityInputError, match=r"min_isis: expected an integer >= 1"):
         isi_distance(rec, rec, min_isis=10**400)
+
+
+def test_config_and_tokenizer_refuse_float32_lengths_in_seconds(tmp_path):
+    """NeuroformerConfig(current_window=np.float32(0.05)) stored 0.05000000074505806 s (float32's
+    rounding, widened), so a window reached past the next window's start and a spike on it was counted
+    in both windows. Every length in seconds given as a numpy / torch float32 or float16 is refused,
+    naming the field, the value and the fix, as recordings refuse float32 spike times; float64 numpy
+    scalars are still taken (stored as Python floats)."""
+    fine = {"current_window": 0.1, "past_window": 0.5, "window_stride": 0.05, "dt_resolution": 0.01,
+            "temporal_min_period": 0.01, "temporal_max_period": 4.0, "split_block_length": 30.0, "split_gap": 1.5}
+    for name, value in fine.items():
+        for narrow in (np.float32(value), np.float16(value), torch.tensor(value), np.array(value, dtype=np.float32)):
+            with pytest.raises(ValueError, match=rf"^NeuroformerConfig\.{name}: expected a Python float or float64 "
+                                                 rf"length \(s\), got float(32|16) .*give a Python float or float64"):
+                nf.NeuroformerConfig(**{name: narrow})
+        cfg = nf.NeuroformerConfig(**{name: np.float64(value)})
+        assert getattr(cfg, name) == value and type(getattr(cfg, name)) is float
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig\.current_window: .*got float32 np\.float32\(0\.05\), "
+                                         r"which is 0\.05000000074505806 s as float64"):
+        nf.NeuroformerConfig(current_window=np.float32(0.05))
+    for name in ("current_window", "past_window", "dt_resolution"):  # the tokenizer's windows: the same rule
+        with pytest.raises(ValueError, match=rf"^NeuroformerTokenizer\.{name}: expected a Python float or float64"):
+            nf.NeuroformerTokenizer(**{name: np.float32(fine[name])})
+    # set after construction: validate() made it a Python float, rounding kept; now refused before the save
+    cfg = nf.NeuroformerConfig()
+    cfg.current_window = np.float32(0.05)
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.current_window: expected a Python float or float64"):
+        cfg.save_pretrained(tmp_path)
+    assert not (tmp_path / "config.json").exists()
+    cfg = nf.NeuroformerConfig()
+    cfg.split_block_length = torch.tensor(30.0)
+    with pytest.raises(ValueError, match=r"NeuroformerConfig\.split_block_length: expected a Python float or float64"):
+        cfg._check()

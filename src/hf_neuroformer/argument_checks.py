@@ -155,6 +155,43 @@ def is_finite_number(value) -> bool:
         return False
 
 
+#: float types narrower than float64, as numpy and torch name them (``str(value.dtype)``, ``torch.`` dropped)
+NARROW_FLOAT_TYPES = ("float32", "float16", "bfloat16")
+
+
+def narrow_float_seconds_message(name: str, value) -> str | None:
+    """The refusal of a length in seconds (a window, a dt bin width) given as a numpy or torch float
+    narrower than float64 (float32, float16, bfloat16; scalars and 0-d arrays or tensors), naming
+    ``name``; None for anything else (Python floats and ints, float64 numpy scalars, which the caller
+    may convert with ``float()``, and non-numbers, left to the caller's own check).
+
+    Widened to float64 such a length keeps the narrow type's rounding: ``np.float32(0.05)`` is
+    0.05000000074505806 s, so a window ``[s, s + W)`` reached past the next window's start and a spike
+    on that start was counted in both windows (``window_spike_counts`` gave [3 2] for [2 2]). The
+    same rule as the refusal of float32 spike times by :class:`~hf_neuroformer.recording.SpikeRecording`
+    (:func:`hf_neuroformer.binning.narrow_float_times_message`). Standard library only: the dtype is
+    read by its name.
+
+    Returns:
+        ``"<name>: expected a Python float or float64 length (s), got float32 np.float32(0.05), which is
+        0.05000000074505806 s as float64 ...; give a Python float or float64 ..."``, or None.
+    """
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return None
+    kind = str(dtype).removeprefix("torch.")
+    if kind not in NARROW_FLOAT_TYPES:
+        return None
+    try:
+        wide = f", which is {float(value)!r} s as float64"
+    except (TypeError, ValueError, RuntimeError):  # an array or tensor of several values: the caller's shape check
+        wide = ""
+    return (f"{name}: expected a Python float or float64 length (s), got {kind} {value!r}{wide} (widened, it keeps "
+            f"the {kind} rounding, so a spike on a window or bin edge is counted on the other side, or in two "
+            f"windows); give a Python float or float64 (the value as written, or computed in float64; float(x) "
+            f"keeps the rounding)")
+
+
 def check_sampling_ranges(temperature, top_k, top_p, dt_temperature=None, dt_top_k=None, dt_top_p=None) -> None:
     """The ranges of :class:`~hf_neuroformer.generation.SamplingSettings`' values, real numbers
     (Python or numpy; the caller checks the type), ``dt_*`` None for "as the unit-id head's".

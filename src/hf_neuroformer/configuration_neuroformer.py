@@ -19,7 +19,7 @@ import re
 
 from transformers import PreTrainedConfig
 
-from .argument_checks import is_finite_number, is_real_number, is_whole_number
+from .argument_checks import is_finite_number, is_real_number, is_whole_number, narrow_float_seconds_message
 from .binning import n_bins_covering
 
 
@@ -628,6 +628,32 @@ def _number(name: str, value) -> float:
     return float(value)
 
 
+#: Config fields that hold a length in seconds: refused as float32 / float16 (:func:`_seconds`).
+SECONDS_FIELDS = ("current_window", "past_window", "window_stride", "dt_resolution", "temporal_min_period",
+                  "temporal_max_period", "split_block_length", "split_gap")
+
+
+def refuse_narrow_seconds(name: str, value, owner: str = "NeuroformerConfig") -> None:
+    """Refuse a length in seconds given as a numpy / torch float32, float16 or bfloat16 (Python
+    floats, ints and float64 pass): ``np.float32(0.05)`` was stored as 0.05000000074505806 s and a
+    spike on the next window's start was counted in both windows
+    (:func:`~hf_neuroformer.argument_checks.narrow_float_seconds_message`).
+
+    Raises:
+        ValueError: ``"<owner>.<name>: expected a Python float or float64 length (s), got float32 ...;
+            give a Python float or float64 ..."``.
+    """
+    message = narrow_float_seconds_message(name, value)
+    if message is not None:
+        raise ValueError(f"{owner + '.' if owner else ''}{message}")
+
+
+def _seconds(name: str, value) -> float:
+    """:func:`_number` for a length in seconds, float32 / float16 refused (:func:`refuse_narrow_seconds`)."""
+    refuse_narrow_seconds(name, value)
+    return _number(name, value)
+
+
 def checked_float(name: str, value, expectation: str, ok=None, owner: str = "NeuroformerConfig") -> float:
     """``value`` of the float field ``name`` as a ``float``, refused unless it is a real number
     (numpy ones too; not a bool, not text), finite and ``ok(value)``.
@@ -674,8 +700,12 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
         ``{field: value}`` for :data:`WINDOW_FIELDS` (floats in seconds, ints).
 
     Raises:
-        ValueError: naming ``<owner>.<field>``, the value and the expectation (NaN and inf included).
+        ValueError: naming ``<owner>.<field>``, the value and the expectation (NaN and inf included;
+            a window or dt width given as a numpy / torch float32 or float16, :func:`refuse_narrow_seconds`).
     """
+    for name, value in (("current_window", current_window), ("past_window", past_window),
+                        ("dt_resolution", dt_resolution)):
+        refuse_narrow_seconds(name, value, owner)
     out = {
         "current_window": checked_float("current_window", current_window, "a positive number", lambda v: v > 0, owner),
         "past_window": checked_float("past_window", past_window, "a finite number >= 0 (s)", lambda v: v >= 0, owner),
@@ -880,7 +910,9 @@ def _checked_contrastive_modalities(names, known: list):
 class NeuroformerConfig(PreTrainedConfig):
     r"""Configuration of a Neuroformer.
 
-    Windows and tokens (times in seconds):
+    Windows and tokens (times in seconds; every length in seconds, :data:`SECONDS_FIELDS`, is a Python
+    float or int or a float64, and a numpy / torch float32 or float16 is refused with a ``ValueError``
+    naming the field: widened, ``np.float32(0.05)`` is 0.05000000074505806 s):
         current_window (float, default 0.1): length of the current window whose spikes are
             predicted token by token, s. The paper's visual-cortex runs used 0.05 s.
         past_window (float, default 1.0): length of the past window that precedes the current
@@ -1222,10 +1254,10 @@ class NeuroformerConfig(PreTrainedConfig):
         eos_token_id: int = 2,
         **kwargs,
     ):
-        self.current_window = _number("current_window", current_window)
-        self.past_window = _number("past_window", past_window)
-        self.window_stride = None if window_stride is None else _number("window_stride", window_stride)
-        self.dt_resolution = _number("dt_resolution", dt_resolution)
+        self.current_window = _seconds("current_window", current_window)
+        self.past_window = _seconds("past_window", past_window)
+        self.window_stride = None if window_stride is None else _seconds("window_stride", window_stride)
+        self.dt_resolution = _seconds("dt_resolution", dt_resolution)
         self.max_window_length = checked_int("max_window_length", max_window_length)
         self.max_past_length = checked_int("max_past_length", max_past_length)
         # the windows first: the defaults below and the modality windows are built from them
@@ -1241,10 +1273,10 @@ class NeuroformerConfig(PreTrainedConfig):
         self.attention_dropout = _number("attention_dropout", attention_dropout)
         self.layer_norm_eps = _number("layer_norm_eps", layer_norm_eps)
         self.initializer_range = _number("initializer_range", initializer_range)
-        self.temporal_min_period = (_number("temporal_min_period", temporal_min_period) if temporal_min_period is not None
+        self.temporal_min_period = (_seconds("temporal_min_period", temporal_min_period) if temporal_min_period is not None
                                     else self.dt_resolution)
         self.temporal_max_period = (
-            _number("temporal_max_period", temporal_max_period)
+            _seconds("temporal_max_period", temporal_max_period)
             if temporal_max_period is not None
             else 4.0 * (self.past_window + self.current_window)
         )
@@ -1255,8 +1287,8 @@ class NeuroformerConfig(PreTrainedConfig):
             raise ValueError(f"NeuroformerConfig.split_fractions: expected three fractions (train, validation, test), "
                              f"e.g. [0.7, 0.15, 0.15], got {split_fractions!r}")
         self.split_fractions = [_number(f"split_fractions[{i}]", x) for i, x in enumerate(split_fractions)]
-        self.split_block_length = _number("split_block_length", split_block_length)
-        self.split_gap = _number("split_gap", split_gap) if split_gap is not None else self.past_window
+        self.split_block_length = _seconds("split_block_length", split_block_length)
+        self.split_gap = _seconds("split_gap", split_gap) if split_gap is not None else self.past_window
         self.split_by = split_by
         self.split_seed = checked_int("split_seed", split_seed)
         self.split_stratify_by = _checked_stratify_by(split_stratify_by)
@@ -1369,6 +1401,8 @@ class NeuroformerConfig(PreTrainedConfig):
             huggingface_hub.errors.StrictDataclassClassValidationError: transformers' own
                 validators (not a ``ValueError``), as before this override.
         """
+        for name in SECONDS_FIELDS:  # before the numpy scalars below become Python floats, rounding kept
+            refuse_narrow_seconds(name, getattr(self, name, None))
         for name, value in list(vars(self).items()):
             # a numpy scalar set after construction (config.vocab_size = ids.max() + 1) passed the checks, and
             # json then failed on it halfway through writing config.json, which was left empty
@@ -1387,6 +1421,8 @@ class NeuroformerConfig(PreTrainedConfig):
 
         # a value set after construction (apply_config_overrides) meets the same rules as the constructor's, and
         # is stored as the constructor stores it (hidden_size = 64.0 as 64: config.json then holds an integer)
+        for name in SECONDS_FIELDS:
+            refuse_narrow_seconds(name, getattr(self, name, None))
         for name, value in check_window_settings("NeuroformerConfig",
                                                  **{f: getattr(self, f) for f in WINDOW_FIELDS}).items():
             setattr(self, name, value)

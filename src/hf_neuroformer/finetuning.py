@@ -55,7 +55,8 @@ from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema
     check_training_seed, \
     config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
-from .configuration_neuroformer import NeuroformerConfig, is_finite_number, is_real_number, is_whole_number
+from .configuration_neuroformer import SECONDS_FIELDS, NeuroformerConfig, is_finite_number, is_real_number, is_whole_number, \
+    refuse_narrow_seconds
 from .decoding import (
     DecodingCollator,
     DecodingTarget,
@@ -104,7 +105,7 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
             :data:`FINETUNE_CONFIG_KEYS`: ``hidden_dropout`` / ``attention_dropout`` (a
             probability in [0, 1)), ``decoding_pool`` (``"current"`` or ``"current+past"``),
             ``decoding_head_hidden_size`` (an integer >= 0 or None), ``window_stride`` (s, > 0,
-            or None: the step of the TRAINING windows only; validation and test windows tile
+            a Python float or float64, or None: the step of the TRAINING windows only; validation and test windows tile
             their split whatever it is).
 
     Returns:
@@ -116,7 +117,11 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
         ValueError: ``overrides`` is not a mapping, a key is outside :data:`FINETUNE_CONFIG_KEYS`,
             or a value the config refuses (the message names the field and the expectation).
     """
-    overrides = {k: _plain_number(v) for k, v in _override_keys(overrides).items()}
+    overrides = _override_keys(overrides)
+    for k in SECONDS_FIELDS:  # window_stride: np.float32(0.05) became 0.05000000074505806 s below, rounding kept
+        if k in overrides:
+            refuse_narrow_seconds(k, overrides[k])
+    overrides = {k: _plain_number(v) for k, v in overrides.items()}
     trial = copy.deepcopy(config)
     for k, v in overrides.items():
         setattr(trial, k, v)

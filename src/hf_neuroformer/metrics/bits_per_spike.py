@@ -74,6 +74,7 @@ from scipy.special import gammaln
 
 from ..binning import bin_index, n_bins_covering, narrow_float_times_message, on_time_grid, window_ends
 from ..configuration_neuroformer import is_finite_number
+from ..argument_checks import narrow_float_seconds_message
 from ..recording import SpikeRecording
 
 
@@ -101,6 +102,12 @@ def _real_array(value, field: str) -> np.ndarray:
 
 
 def _positive(value: float, field: str) -> float:
+    """``value`` (a length in seconds: ``window_length``, ``dt_resolution``) as a float, refused unless a
+    positive finite number held as a Python number or float64 (a float32 0.05 is 0.05000000074505806 s:
+    a spike on the next window's start was counted in both windows, :func:`narrow_float_seconds_message`)."""
+    narrow = narrow_float_seconds_message(field, value)
+    if narrow is not None:
+        raise BitsPerSpikeInputError(narrow)
     if np.asarray(value).dtype.kind not in "iuf" or np.ndim(value) != 0:
         # None or "0.1" failed inside np.isfinite (TypeError naming no argument), True passed as 1 s
         raise BitsPerSpikeInputError(f"{field}: expected a positive finite number of seconds, got {value!r}")

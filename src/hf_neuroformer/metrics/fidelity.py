@@ -41,6 +41,7 @@ from scipy import stats
 
 from ..argument_checks import check_bin_size, check_min_isis, check_whole, check_min_coverage as _check_min_coverage
 from ..argument_checks import check_spike_tolerances as _check_spike_tolerances, tolerance_label as _tolerance_label
+from ..argument_checks import narrow_float_seconds_message
 from ..binning import bin_index, n_full_bins, narrow_float_times_message, on_time_grid
 from ..configuration_neuroformer import is_real_number
 from ..recording import SpikeRecording, in_intervals
@@ -627,8 +628,12 @@ def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> lis
 
 
 def _dt_grid(window_length: float, dt_resolution: float) -> tuple[float, float]:
-    """Check a window length and dt resolution; ``(W, dt)`` as floats."""
+    """Check a window length and dt resolution (positive finite seconds, not float32 / float16:
+    :func:`narrow_float_seconds_message`); ``(W, dt)`` as floats."""
     for name, v in (("window_length", window_length), ("dt_resolution", dt_resolution)):
+        narrow = narrow_float_seconds_message(name, v)
+        if narrow is not None:
+            raise FidelityInputError(narrow)
         if not (np.isfinite(v) and v > 0):
             raise FidelityInputError(f"{name}: expected a positive finite number of seconds, got {v}")
     return float(window_length), float(dt_resolution)
