@@ -2020,3 +2020,40 @@ def test_rate_corr_and_id_f1_say_why_they_are_nan_when_no_window_holds_a_spike(s
     out = compare_recordings(real, same)
     assert out["rate_corr"] == pytest.approx(1.0) and out["rate_corr_reason"] is None
     assert out["id_f1"] == pytest.approx(1.0) and out["id_f1_reason"] is None
+
+
+def test_fano_corr_and_pairwise_corr_r_say_why_they_are_nan(shared_data, capsys):
+    """With fewer than 3 units (or unit pairs) fano_corr and pairwise_corr_r were NaN with no reason
+    key in compare_recordings (evaluate's metrics.json), while rate_corr had rate_corr_reason. They now
+    carry fano_corr_reason / pairwise_corr_r_reason in the same wording, None when they are numbers,
+    and evaluate prints them beside rate_corr's."""
+    from hf_neuroformer.cli import _print_fidelity
+    from hf_neuroformer.io import load_recording
+
+    from tiny_configs import quiet
+
+    full = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    sup = np.stack([np.arange(670.0, 700.0, 1.0), np.arange(671.0, 701.0, 1.0)], 1)
+
+    def scored(n_units):
+        real = full.restrict(660.0, 710.0).select_units(range(n_units))
+        window = real.restrict(670.0, 700.0)
+        same = SpikeRecording(window.spike_times, window.unit_ids, unit_names=list(real.unit_names),
+                              time_domain=(670.0, 700.0), time_support=sup)
+        return compare_recordings(real, same, bin_size=0.5)
+
+    two = scored(2)
+    assert two["fano_n_units_undefined"] == 0 and two["fano_reason"] is None
+    assert math.isnan(two["fano_corr"])
+    assert two["fano_corr_reason"] == "fewer than 3 units with a Fano factor in both recordings (2)"
+    assert math.isnan(two["pairwise_corr_r"]) and two["pairwise_n_pairs"] == 1
+    assert two["pairwise_corr_r_reason"] == "fewer than 3 unit pairs (1; 2 of 2 units have counts that vary in both recordings)"
+    json.dumps(two)
+    _print_fidelity(two)
+    printed = capsys.readouterr().out
+    assert "(fano_corr is NaN: fewer than 3 units with a Fano factor" in printed
+    assert "(pairwise_corr_r is NaN: fewer than 3 unit pairs (1;" in printed
+    # enough units, generated = recorded: both are numbers (r = 1), with no reason
+    four = scored(4)
+    assert four["fano_corr"] == pytest.approx(1.0) and four["fano_corr_reason"] is None
+    assert four["pairwise_corr_r"] == pytest.approx(1.0) and four["pairwise_corr_r_reason"] is None

@@ -360,20 +360,31 @@ def _as_list(values: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
 
 
+def _corr_reason(x: np.ndarray, y: np.ndarray, points: str, one: str, value: str, unit: str = "") -> str:
+    """Why :func:`_pearson` of the recorded ``x`` and generated ``y`` values (one per ``one`` of the
+    ``points``: ``"unit"`` of the ``"units"``, ``"pair"`` of the ``"unit pairs"``) is NaN: fewer than :data:`MIN_CORR_POINTS` of them, or the same
+    ``value`` (``"Fano factor"``) for every one in either recording (``unit`` follows the value: ``" Hz"``).
+    The wording of ``rate_corr_reason``, for ``fano_corr_reason`` and ``pairwise_corr_r_reason``."""
+    if x.size < MIN_CORR_POINTS:
+        return f"fewer than {MIN_CORR_POINTS} {points} ({x.size})"
+    for name, v in (("recorded", x), ("generated", y)):
+        if _nearly_constant(v):
+            return f"every {one} has the same {name} {value} ({float(v[0]):.6g}{unit})"
+    return f"the {value}s vary too little across {points} for a correlation"
+
+
 # --------------------------------------------------------------------------- firing rates
 def _rate_corr_reason(r: np.ndarray, g: np.ndarray) -> str:
     """Why :func:`_pearson` of the recorded rates ``r`` and generated rates ``g`` (``(n_units,)``,
     Hz) is NaN: too few units, no spikes, or rates equal across units."""
     if r.size < MIN_CORR_POINTS:
-        return f"fewer than {MIN_CORR_POINTS} units ({r.size})"
+        return _corr_reason(r, g, "units", "unit", "rate")
     if not r.any() and not g.any():
         return "neither recording has a spike in the generated windows (every rate is 0 Hz)"
     for name, v in (("recorded", r), ("generated", g)):
         if not v.any():
             return f"the {name} recording has no spike in the generated windows (every {name} rate is 0 Hz)"
-        if _nearly_constant(v):
-            return f"every unit has the same {name} rate ({float(v[0]):.6g} Hz)"
-    return "the rates vary too little across units for a correlation"
+    return _corr_reason(r, g, "units", "unit", "rate", " Hz")
 
 
 def firing_rate_correlation(real: SpikeRecording, generated: SpikeRecording) -> dict[str, object]:
@@ -847,7 +858,10 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
 
     Returns:
         dict with ``fano_real_per_unit``, ``fano_generated_per_unit``, ``fano_corr`` (Pearson r
-        over units defined in both; NaN with fewer than 3), ``fano_mean_abs_diff`` (mean ``|F_gen - F_real|`` over
+        over units defined in both; NaN with fewer than 3 or Fano factors equal across them),
+        ``fano_corr_reason`` (why ``fano_corr`` is NaN, as ``rate_corr_reason``: ``fano_reason``
+        when everything is NaN, else e.g. "fewer than 3 units with a Fano factor in both recordings
+        (2)"; ``None`` when it is a number), ``fano_mean_abs_diff`` (mean ``|F_gen - F_real|`` over
         those units), ``fano_real_mean``, ``fano_generated_mean``, ``fano_n_units_undefined``
         (units undefined in either), ``fano_mode``, ``fano_bin_size_s`` (``None`` in trial
         mode), ``fano_n_samples`` (bins or trials), ``fano_n_partial_bins_dropped``,
@@ -884,10 +898,13 @@ def fano_factor(real: SpikeRecording, generated: SpikeRecording, bin_size: float
     both = np.isfinite(fr) & np.isfinite(fg)
     if reason is None and not both.any():
         reason = "no unit has a defined Fano factor (mean count > 0) in both recordings"
+    corr = _pearson(fr[both], fg[both])
     return {
         "fano_real_per_unit": _as_list(fr),
         "fano_generated_per_unit": _as_list(fg),
-        "fano_corr": _pearson(fr[both], fg[both]),
+        "fano_corr": corr,
+        "fano_corr_reason": None if np.isfinite(corr) else reason or _corr_reason(
+            fr[both], fg[both], "units with a Fano factor in both recordings", "unit", "Fano factor"),
         "fano_mean_abs_diff": float(np.mean(np.abs(fg[both] - fr[both]))) if both.any() else float("nan"),
         "fano_real_mean": float(np.mean(fr[both])) if both.any() else float("nan"),
         "fano_generated_mean": float(np.mean(fg[both])) if both.any() else float("nan"),
@@ -914,7 +931,9 @@ def pairwise_correlation_structure(real: SpikeRecording, generated: SpikeRecordi
 
     Returns:
         dict with ``pairwise_corr_r`` (Pearson r between the two upper triangles; NaN with
-        fewer than 3 pairs or a constant triangle), ``pairwise_corr_mean_abs_diff`` (mean
+        fewer than 3 pairs or a constant triangle), ``pairwise_corr_r_reason`` (why it is NaN, as
+        ``rate_corr_reason``, e.g. "fewer than 3 unit pairs (1; 2 of 3 units have counts that vary in
+        both recordings)"; ``None`` when it is a number), ``pairwise_corr_mean_abs_diff`` (mean
         ``|c_gen - c_real|`` over pairs), ``pairwise_corr_real_mean``,
         ``pairwise_corr_generated_mean``, ``pairwise_n_pairs``, ``pairwise_n_units_used``,
         ``pairwise_n_units_excluded``, ``pairwise_n_bins``, ``pairwise_bin_size_s``,
@@ -932,19 +951,29 @@ def pairwise_correlation_structure(real: SpikeRecording, generated: SpikeRecordi
     n_used = int(keep.sum())
     nan = float("nan")
     out: dict[str, object] = {
-        "pairwise_corr_r": nan, "pairwise_corr_mean_abs_diff": nan,
+        "pairwise_corr_r": nan, "pairwise_corr_r_reason": None, "pairwise_corr_mean_abs_diff": nan,
         "pairwise_corr_real_mean": nan, "pairwise_corr_generated_mean": nan,
         "pairwise_n_pairs": n_used * (n_used - 1) // 2, "pairwise_n_units_used": n_used,
         "pairwise_n_units_excluded": int(real.n_units - n_used), "pairwise_n_bins": len(bins),
         "pairwise_bin_size_s": bin_size, "pairwise_n_partial_bins_dropped": int(partial),
     }
-    if n_used < 2:
-        return out
+    n_pairs = out["pairwise_n_pairs"]
+    if n_pairs < MIN_CORR_POINTS:
+        out["pairwise_corr_r_reason"] = (
+            f"fewer than 2 count bins ({len(bins)} of {bin_size} s in the generated windows)" if len(bins) < 2 else
+            f"fewer than {MIN_CORR_POINTS} unit pairs ({n_pairs}; {n_used} of {real.n_units} units have counts that "
+            f"vary in both recordings)")
+        if n_used < 2:
+            return out
     iu = np.triu_indices(n_used, k=1)
     cr = np.corrcoef(rc[:, keep], rowvar=False)[iu]
     cg = np.corrcoef(gc[:, keep], rowvar=False)[iu]
+    corr = _pearson(cr, cg)
+    if n_pairs >= MIN_CORR_POINTS:
+        out["pairwise_corr_r_reason"] = None if np.isfinite(corr) else _corr_reason(cr, cg, "unit pairs", "pair",
+                                                                                    "count correlation")
     out.update(
-        pairwise_corr_r=_pearson(cr, cg),
+        pairwise_corr_r=corr,
         pairwise_corr_mean_abs_diff=float(np.mean(np.abs(cg - cr))),
         pairwise_corr_real_mean=float(np.mean(cr)),
         pairwise_corr_generated_mean=float(np.mean(cg)),
