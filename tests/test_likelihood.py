@@ -458,3 +458,61 @@ def test_a_unit_silent_in_the_fit_split_is_floored_and_said(small):
     fitted = n_train / (len(train_starts) * w)
     diff = poisson.logpmf(per_bin, fitted * dt).sum() - poisson.logpmf(per_bin, floor * dt).sum()
     assert full["null_log_likelihood_nats"] - out["null_log_likelihood_nats"] == pytest.approx(diff, rel=1e-9)
+
+
+def test_split_bits_per_spike_warns_of_other_spikes_than_the_training_ones(shared_data, tmp_path, capsys):
+    """split_bits_per_spike scored a recording with the model's unit names that covered the split but
+    held other spikes (one test spike moved by 1 ms) without a word: only `neuroformer evaluate` warned,
+    through the model's record of its training spikes (split_spikes in metrics.json). The library
+    function now warns the same way, once; evaluate --model still warns once, not twice."""
+    import json
+    import warnings
+
+    from hf_neuroformer import cli
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.io import load_recording, write_npz, write_nwb
+    from hf_neuroformer.windows import split_spikes_digest
+
+    from tiny_configs import quiet
+
+    rec = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"),
+                epoch="wake").restrict(640.0, 700.0).select_units(range(4))
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=32,
+                               max_past_length=64, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0)
+    tok, model = untrained_model(rec, cfg)
+    plan = plan_splits(rec, cfg)
+    d = tmp_path / "model"
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    (d / "splits.json").write_text(json.dumps(plan.to_dict()))
+    (d / "metrics.json").write_text(json.dumps({"split_spikes": split_spikes_digest(rec, plan)}))
+    model, tok, plan = load_pretrained(d)
+    seg = plan.segments["test"]
+    t = rec.spike_times.copy()
+    k = int(np.searchsorted(t, seg[0, 0] + 0.5))  # a spike inside the first test segment
+    assert t[k] + 0.001 < seg[0, 1]
+    t[k] += 0.001
+    moved = nf.SpikeRecording.from_unsorted(t, rec.unit_ids, unit_names=list(rec.unit_names),
+                                            time_domain=rec.time_domain, session=rec.session)
+
+    def warned(call):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        return [str(w.message) for w in caught if "not the spikes it was trained on" in str(w.message)]
+
+    assert warned(lambda: split_bits_per_spike(model, tok, rec, plan, "test", progress=False)) == []
+    got = warned(lambda: split_bits_per_spike(model, tok, moved, plan, "test", progress=False))
+    assert len(got) == 1 and got[0].startswith("recording: this recording has the units of the model")
+    assert "in its test split" in got[0]
+    assert warned(lambda: split_bits_per_spike(model, tok, moved, plan, "test", progress=False,
+                                               check_training_spikes=False)) == []
+    # the command compares once (--real) and passes check_training_spikes=False: one warning, not two
+    starts, _ = window_starts_for_split(plan, "test", cfg)
+    write_nwb(nf.generate_spikes(model, tok, rec, starts[:5], seed=0, progress=False), tmp_path / "gen.nwb")
+    write_npz(moved, tmp_path / "moved.npz")
+    got = warned(lambda: cli.main(["evaluate", "--real", str(tmp_path / "moved.npz"), "--generated",
+                                   str(tmp_path / "gen.nwb"), "--model", str(d), "--min-isis", "2"]))
+    assert len(got) == 1 and got[0].startswith("--real: this recording has the units of the model"), got
+    capsys.readouterr()

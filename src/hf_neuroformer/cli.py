@@ -1075,7 +1075,8 @@ def cmd_evaluate(args) -> int:
 
         bps = split_bits_per_spike(model, tokenizer, real, plan, args.split, ci_block_s=ci_block_s,
                                    ci_block_s_option=CI_BLOCK_S_FLAG,
-                                   check_modalities=False)  # _check_units checked --real's modalities
+                                   check_modalities=False,  # _check_units checked --real's modalities
+                                   check_training_spikes=False)  # and its spikes (spikes_check): one warning
         metrics.update(_bits_per_spike_keys(bps, args.split))
         _print_bits_per_spike(bps, args.model, args.split)
     made = (f", {settings['split']} windows, {settings['mode'].replace('_', '-')} past, by {settings['model']}"

@@ -1188,7 +1188,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     foreign = [t for t in tokens if t not in vocab]
     if not foreign:
         _warn_missing_units(tokenizer, recording, model_dir, flag)
-        return None if model_dir is None else _check_training_spikes(recording, model_dir, flag)
+        return None if model_dir is None else warn_other_training_spikes(recording, model_dir, flag)
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
     sessions = sorted({NeuroformerTokenizer.session_of(t) for t in known if "/" in t})
@@ -1291,8 +1291,20 @@ def compare_with_training_spikes(recording: SpikeRecording, model_dir) -> dict:
     return compare_split_spikes(recording, plan, stored)
 
 
-def _check_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> dict:
-    """The ``split_spikes`` check of :func:`check_recording_units` (see there)."""
+def warn_other_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> dict:
+    """The ``split_spikes`` check of :func:`check_recording_units` (see there), and of
+    :func:`hf_neuroformer.likelihood.split_bits_per_spike`: ``recording`` compared with the
+    fingerprint of the training spikes in ``model_dir``'s ``metrics.json``
+    (:func:`compare_with_training_spikes`).
+
+    Warns:
+        UserWarning: ``"<flag>: this recording has the units of the model ... but not the spikes it
+            was trained on, in its <split> split (...)"`` when a split it covers differs; the warning
+            points at the caller of the function that called this one.
+
+    Returns:
+        :func:`compare_with_training_spikes`'s dict.
+    """
     result = compare_with_training_spikes(recording, model_dir)
     if result["status"] == "other spikes":
         counts = "; ".join(f"{s}: {a} here, {b} at training" + (" (same count, other times or units)" if a == b else "")

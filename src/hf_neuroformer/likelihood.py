@@ -24,6 +24,7 @@ NLB's reference code, on the scored windows themselves (``bits_per_spike_scored_
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -169,6 +170,7 @@ def split_bits_per_spike(
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
     check_modalities: bool = True,
+    check_training_spikes: bool = True,
 ) -> Dict[str, float]:
     """Held-out bits per spike of the model against two homogeneous Poisson nulls.
 
@@ -212,6 +214,13 @@ def split_bits_per_spike(
             no effect); see :mod:`hf_neuroformer.metrics.bootstrap`.
         ci_block_s_option: how a null interval's reason names the block length to shorten
             (``"ci_block_s="``; ``neuroformer evaluate`` passes ``"--ci-block-s"``).
+        check_training_spikes: when the model was read from a local directory
+            (``model.name_or_path``) whose ``metrics.json`` records the fingerprint of its training
+            spikes (``split_spikes``), compare ``recording`` with it and warn, as the commands do
+            (:func:`hf_neuroformer.generation.check_recording_units`), when a split it covers holds
+            other spikes: a recording with the model's unit names that covers the split (e.g. a
+            network re-simulated over the training file) was scored without a word. False where the
+            caller has compared them (``neuroformer evaluate --model``), so that it warns once.
 
     Returns:
         dict with ``bits_per_spike`` (train-rate null), ``bits_per_spike_scored_rates_null``,
@@ -229,6 +238,11 @@ def split_bits_per_spike(
         (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`: the per-block log-likelihood
         gains and spike counts are resampled in whole blocks and bits per spike recomputed from
         their sums; the nulls' rates are held at their fitted values).
+
+    Warns:
+        UserWarning: ``recording`` has the model's units but not the spikes it was trained on in a
+            split it covers (``check_training_spikes``; the warning of
+            :func:`~hf_neuroformer.generation.check_recording_units`).
 
     Raises:
         ValueError: a tokenizer that does not match the model (see :func:`window_log_likelihoods`),
@@ -254,6 +268,11 @@ def split_bits_per_spike(
         if value not in plan.segments:
             raise ValueError(f"{name}: expected one of {sorted(plan.segments)}, got {value!r}")
         check_split_in_recording(plan, value, recording)
+    model_dir = getattr(model, "name_or_path", None) or ""  # "" for a model not read from a directory
+    if check_training_spikes and model_dir and Path(model_dir).is_dir():
+        from .generation import warn_other_training_spikes
+
+        warn_other_training_spikes(recording, model_dir, "recording")
     cfg = model.config
     # non-overlapping windows (one per stretch of overlapping trials), so that every spike is scored once, on the
     # windows train scores
