@@ -448,9 +448,13 @@ def test_decode_windows_warns_of_a_recording_holding_only_some_of_the_decoders_u
         _, info = decode_windows(model, tok, a2929, starts)
     assert info["absent_units"] == []
     with pytest.warns(UserWarning, match=r"recording: 5 of the decoder's units of this session are not in it "
-                                         r"\('A2929-200711/unit10', .*they are read as silent"):
+                                         r"\('A2929-200711/unit10', .*they are read as silent") as caught:
         _, info = decode_windows(model, tok, a2929.select_units(range(10)), starts)
     assert info["absent_units"] == [f"A2929-200711/unit{i}" for i in range(10, 15)]
+    # the warning names the caller's line, past the torch.no_grad and keeps_training_mode wrappers
+    # (stacklevel 3 named windows.py's keeps_training_mode wrapper as its source)
+    absent = [w for w in caught if "are not in it" in str(w.message)]
+    assert [w.filename for w in absent] == [__file__]
 
 
 def test_split_of_windows_gives_overlapping_trials_windows_their_own_trials_split():

@@ -1825,12 +1825,14 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                                                                        clip_starts=True)
     cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities)
     absent = units_absent(tokenizer, recording)
+    # the warnings below use stacklevel 4: the caller's line, past the torch.no_grad and
+    # keeps_training_mode wrappers (3 named windows.py's keeps_training_mode wrapper)
     if absent and warn_absent_units:  # the command has warned already (check_recording_units)
         shown = first_few(absent, count_rest=False)
         warnings.warn(f"recording: {len(absent)} of the decoder's units of this session are not in it ({shown}); "
                       "they are read as silent in every window, so the decoded values are not those of the "
                       "recording the decoder was fine-tuned on: pass a recording with all of its units",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)
     # tokens (video: frames) beyond max_tokens / num_frames left out, the earliest, as fine-tuning counted them
     mod_trunc = {m["name"]: truncated_modality_tokens(cols, m) for m in cfg.modalities or []}
     no_input = {}  # input modalities with no value in a window: the decoder sees no input there
@@ -1844,7 +1846,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             f"{k} of {len(starts)} windows have no value of the decoder's input modality {name!r} (source "
             f"{cfg.modality(name).get('source')!r})" for name, k in no_input.items())
             + ": the decoder is given no input there (as in an epoch without tracking); their decoded values rest "
-              "on the spikes alone", UserWarning, stacklevel=3)
+              "on the spikes alone", UserWarning, stacklevel=4)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     n = len(starts)
@@ -1870,7 +1872,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                 warnings.warn(f"recording: {target.label!r} is in {here!r}, but the decoder was fine-tuned on it in "
                               f"{t['unit']!r}: its decoded values are in {t['unit']!r}, and compared with recorded "
                               f"values in {here!r} (if these are different units, convert the series first)",
-                              UserWarning, stacklevel=3)
+                              UserWarning, stacklevel=4)
             try:
                 rec_values[:, j] = target_values(recording, target, starts, cfg.current_window)
                 have.append(target.label)
