@@ -193,7 +193,11 @@ def test_convert_ids_to_tokens_takes_numpy_and_torch_integers_and_refuses_floats
         assert tok.convert_ids_to_tokens(x) == two, repr(x)
     assert tok.convert_ids_to_tokens(np.array([1, 4, 2]), skip_special_tokens=True) == [one]
     assert tok.decode(np.array([4, 5])) == tok.decode([4, 5])
-    from hf_neuroformer.tokenization_neuroformer import TokenIdError
+    # exported from the package, as UnknownUnitError is (it was reachable only from the module)
+    import hf_neuroformer
+    from hf_neuroformer import TokenIdError
+
+    assert "TokenIdError" in hf_neuroformer.__all__
 
     for x, match in ((4.0, r"^ids: expected a token id \(an integer\).*got float 4\.0"),
                      (True, r"^ids: .*got bool True"),

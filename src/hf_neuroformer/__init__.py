@@ -42,7 +42,7 @@ from .simulation import (
     simulate_hub_network,
     write_network,
 )
-from .tokenization_neuroformer import NeuroformerTokenizer, UnknownUnitError
+from .tokenization_neuroformer import NeuroformerTokenizer, TokenIdError, UnknownUnitError
 from .windows import NeuroformerCollator, build_window_datasets, plan_splits
 
 __version__ = "0.1.0"
@@ -60,6 +60,7 @@ __all__ = [
     "NeuroformerConfig",
     "NeuroformerTokenizer",
     "UnknownUnitError",
+    "TokenIdError",
     "NeuroformerProcessor",
     "TruncatedWindowsWarning",
     "NeuroformerModel",
