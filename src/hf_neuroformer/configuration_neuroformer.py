@@ -1094,7 +1094,12 @@ class NeuroformerConfig(PreTrainedConfig):
         split_block_length (float, default 30.0): length of the contiguous time blocks that are
             assigned to splits, s (ignored when splitting by trials).
         split_gap (float or None): seconds left out at each boundary between splits; default
-            and minimum ``past_window``, so no window of one split reads spikes of another.
+            and minimum ``past_window``. What keeps a window from reading another split's spikes
+            is each segment's lead-in: the first window of a segment starts ``past_window`` after
+            the segment's start (:func:`~hf_neuroformer.windows.window_starts_for_split`), so
+            every window's past lies inside its own split's segment. The gap is an extra margin:
+            activity that outlasts a boundary (a burst, a slow drift of the firing rates, a bout
+            of behaviour) does not reach both splits.
             Ignored when splitting by trials: whole trials are the units, each window lies inside
             its trial and its past is clipped at the trial's start (trials of different splits
             can then lie closer than ``split_gap``, e.g. 0.1 s apart on Steinmetz).

@@ -3,11 +3,15 @@
 Splits (GUIDE trap 6 and 7): the original Neuroformer drew train and test windows interleaved in
 time. Here a recording is cut into contiguous time blocks of ``config.split_block_length`` s
 (or into whole trials when it has trials), blocks are assigned to train / validation / test by
-a seeded permutation, and at every boundary between splits ``config.split_gap`` s (at least the
-past window) are left out, so no window of one split (past window included) reads a spike of
-another split. In trial mode trials that overlap in time go to the same split, and each window's
-past is clipped to its own trial. A modality window that reads past the current window
-(``allow_future``) stays inside the window's block (time mode, :func:`window_reach`) or trial.
+a seeded permutation. No window of one split (past window included) reads a spike of another
+split because the first window of each segment starts ``config.past_window`` after the segment's
+start (:func:`window_starts_for_split`), so every window's past lies inside its own segment. At
+every boundary between splits ``config.split_gap`` s (at least the past window) are left out as
+well: a margin so that activity outlasting the boundary (a burst, a slow drift of the firing
+rates) is not in both splits. In trial mode trials that overlap in time go to the same split,
+and each window's past is clipped to its own trial. A modality window that reads past the
+current window (``allow_future``) stays inside the window's block (time mode,
+:func:`window_reach`) or trial.
 """
 
 from __future__ import annotations

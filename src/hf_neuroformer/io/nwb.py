@@ -1182,8 +1182,10 @@ def write_nwb(
     ``EventsTable`` of its name in ``nwbfile.events`` (see :mod:`hf_neuroformer.io.nwb_events`);
     interval tables ``time_domain`` (one row), ``time_support`` and ``epoch_intervals`` (the
     rows of :attr:`SpikeRecording.epoch_intervals`, tag = epoch name); the session as
-    ``session_id`` (and ``identifier``; a random UUID there when the session is ``""``, which
-    NWB does not allow as an identifier); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
+    ``session_id`` and ``identifier`` (:class:`SpikeRecording` refuses an empty session when it
+    is made; only one set to ``""`` afterwards, which :meth:`SpikeRecording.validate` does not
+    check, is written with an empty ``session_id`` and a random UUID as ``identifier``, which NWB
+    needs non-empty); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
     which tells :func:`read_nwb` the file is its own; :attr:`SpikeRecording.session_info` as JSON
     text in the scratch entry ``hf_neuroformer_session_info`` (read back by :func:`read_nwb`).
 
