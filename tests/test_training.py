@@ -1939,3 +1939,23 @@ def test_train_names_what_it_takes_for_a_recording_file_or_a_dict(rec, tmp_path,
     with pytest.raises(TypeError, match=r"^output_dir: expected the path \(str or os\.PathLike\) .* got dict"):
         train(rec, {"path": "out"}, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_training_log_gives_the_learning_rate_of_each_logged_step(rec, tmp_path):
+    # the warm-up and cosine decay could not be checked from the outputs: the log had no rate
+    tc = TrainingConfig(max_steps=8, batch_size=16, eval_every=1, warmup_ratio=0.25, learning_rate=2e-3)
+    train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), tc, progress=False)
+    log = json.loads((tmp_path / "m" / "training_log.json").read_text())
+    total, warmup = tc.max_steps, int(tc.warmup_ratio * tc.max_steps)
+
+    def scheduled(updates_before):  # transformers' linear warm-up, then cosine decay to 0
+        if updates_before < warmup:
+            return tc.learning_rate * updates_before / warmup
+        return tc.learning_rate * 0.5 * (1 + math.cos(math.pi * (updates_before - warmup) / (total - warmup)))
+
+    assert [e["step"] for e in log] == list(range(1, total + 1))
+    assert [e["learning_rate"] for e in log] == pytest.approx([scheduled(e["step"] - 1) for e in log], rel=1e-9)
+    rates = [e["learning_rate"] for e in log]
+    peak = rates.index(max(rates))
+    assert 0 < peak < total - 1 and rates[:peak + 1] == sorted(rates[:peak + 1])
+    assert rates[peak:] == sorted(rates[peak:], reverse=True)

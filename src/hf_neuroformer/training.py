@@ -1255,7 +1255,10 @@ def train(
             ``metrics.json``, ``splits.json``, ``training_config.json``, ``training_log.json``
             (an entry every ``training.eval_every`` steps and at the last step: ``step``,
             ``epoch``, ``train_loss``, the running mean of the step losses that the progress bar
-            shows (exponential, weight 0.05 per step), nats, and with a validation split
+            shows (exponential, weight 0.05 per step), nats, ``learning_rate``, the AdamW rate
+            that step updated with (linear warm-up over ``training.warmup_ratio`` of the steps,
+            then cosine decay to 0: transformers' ``get_cosine_schedule_with_warmup``; step ``k``
+            takes the schedule's value after ``k - 1`` updates), and with a validation split
             ``validation/loss``, ``validation/id_nll``, ``validation/dt_nll``), the figures
             ``training_curves.png`` (:func:`~hf_neuroformer.plotting.plot_training_curves`; the
             training loss alone without a validation split) and ``test_generation.png`` (when
@@ -1678,6 +1681,7 @@ def train(
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
     step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
+    step_lr = None  # the learning rate of the last optimisation step, for training_log.json
     stretches = []  # the steps of earlier runs (a resumed run's checkpoint) by the settings they ran with
     first_nonfinite_step = None  # the first step whose training loss was NaN or infinite (training diverged)
     # the spikes of every split (and, streamed, the shards): resuming on other data would train the
@@ -1799,7 +1803,7 @@ def train(
         validation split, its figures (the lowest validation loss keeps its weights)."""
         nonlocal best_val, best_step, best_state
         if not has_val:  # nothing to validate on: the running training loss alone, for the loss curve
-            log.append({"step": step, "epoch": step_epoch, "train_loss": running})
+            log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr})
             return
         with _float32_forward(accelerator, model) as fp32_model:
             # a bar over its batches below the step bar, which stood still while the validation ran
@@ -1808,7 +1812,7 @@ def train(
         if streamed:
             shards_unchanged()
         model.train()
-        log.append({"step": step, "epoch": step_epoch, "train_loss": running,
+        log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr,
                     **{f"validation/{k}": v for k, v in val.items()}})
         if val["loss"] < best_val:
             best_val, best_step = val["loss"], step
@@ -1903,6 +1907,8 @@ def train(
                     accelerator.backward(loss * (world * ga))
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+                        # the rate this step updates with (the scheduler then sets the next step's)
+                        step_lr = optimizer.param_groups[0]["lr"]
                         optimizer.step()
                         if learned_temperature is not None:  # back within 0.01..100, where the loss gives it a gradient
                             learned_temperature.cap_logit_scale_()
