@@ -150,7 +150,7 @@ def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
     # without validation the log still records the running training loss every eval_every steps
     # and at the last one (it was empty, and no training_curves.png was written)
     log = json.loads((tmp_path / "m" / "training_log.json").read_text())
-    assert [e["step"] for e in log] == [2, 4, 5] and all(set(e) == {"step", "epoch", "train_loss"} for e in log)
+    assert [e["step"] for e in log] == [2, 4, 5] and all(set(e) == {"step", "epoch", "train_loss", "learning_rate"} for e in log)
     running = [losses[0]]
     for x in losses[1:]:
         running.append(0.95 * running[-1] + 0.05 * x)
