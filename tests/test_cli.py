@@ -761,3 +761,44 @@ def test_prepare_says_when_a_split_has_fewer_windows_than_num_shards(tmp_path, c
     assert capped == ["validation", "test"] and len(manifest["splits"]["train"]["shards"]) == 200
     assert ("note: --num-shards 200: validation, test have fewer windows than that, so one shard per window"
             in stdout), stdout
+
+
+def test_generate_greedy_and_num_samples(trained, tmp_path, capsys):
+    """generate_spikes' greedy decoding and num_samples had no flags: --greedy gives the same spikes
+    whatever the seed, recorded in the file; --num-samples 2 writes one file per sample
+    (<stem>-sample<r>.nwb), each recording which sample it is; both together are refused."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.generation import read_settings_scratch
+    from hf_neuroformer.io import read_nwb, read_nwb_scratch
+
+    d, nwb, _ = trained
+    common = ["generate", "--model", str(d / "model"), "--data", str(nwb), "--epoch", "wake", "--max-spikes", "8"]
+    greedy = []
+    for seed in ("0", "5"):
+        out = tmp_path / f"greedy{seed}.nwb"
+        assert main(common + ["--output", str(out), "--greedy", "--seed", seed]) == 0, capsys.readouterr().err
+        greedy.append(read_nwb(out))
+        s = read_settings_scratch(read_nwb_scratch(out))
+        assert s["greedy"] is True and s["num_samples"] == 1 and "sample" not in s
+    assert greedy[0].n_spikes > 0 and np.array_equal(greedy[0].spike_times, greedy[1].spike_times)
+    assert np.array_equal(greedy[0].unit_ids, greedy[1].unit_ids)
+    assert "greedy decoding" in capsys.readouterr().out
+
+    out = tmp_path / "g.nwb"
+    assert main(common + ["--output", str(out), "--num-samples", "2"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert not out.exists()
+    samples = []
+    for r in range(2):
+        path = tmp_path / f"g-sample{r}.nwb"
+        assert f"sample {r} of 2" in printed and str(path) in printed, printed
+        samples.append(read_nwb(path))
+        s = read_settings_scratch(read_nwb_scratch(path))
+        assert (s["sample"], s["num_samples"], s["greedy"]) == (r, 2, False)
+    assert not (samples[0].n_spikes == samples[1].n_spikes
+                and np.array_equal(samples[0].spike_times, samples[1].spike_times))
+
+    assert main(common + ["--output", str(tmp_path / "x.nwb"), "--greedy", "--num-samples", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--num-samples: greedy decoding (--greedy) gives the same spikes in every sample" in err, err
+    assert not list(tmp_path.glob("x*.nwb"))

@@ -518,6 +518,16 @@ def _check_sampling_flags(args) -> None:
         raise ValueError(f"--seed: expected an integer in [-2**63, 2**64), got {args.seed}")
 
 
+def sample_output_paths(output, num_samples: int) -> list:
+    """The files ``neuroformer generate --output OUTPUT --num-samples N`` writes, one per sample (an
+    NWB file holds one spike train per unit): ``[OUTPUT]`` for N = 1, else
+    ``<stem>-sample<r><suffix>`` beside it for r = 0 .. N-1 (``gen.nwb`` -> ``gen-sample0.nwb``, ...)."""
+    out = Path(output)
+    if num_samples == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-sample{r}{out.suffix}") for r in range(num_samples)]
+
+
 def cmd_generate(args) -> int:
     # the numbers that need no library: usage errors, before torch is imported
     if args.max_spikes is not None and args.max_spikes < 1:
@@ -525,14 +535,27 @@ def cmd_generate(args) -> int:
                          f"got {args.max_spikes}")
     if args.batch_size < 1:  # it was refused as 'batch_size:' after the model and the recording were read
         raise ValueError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
+    if args.num_samples < 1:
+        raise ValueError(f"--num-samples: expected an integer >= 1, got {args.num_samples}")
+    if args.greedy and args.num_samples > 1:  # greedy decoding draws nothing: every sample is the same spikes
+        raise ValueError(f"--num-samples: greedy decoding (--greedy) gives the same spikes in every sample, so "
+                         f"--num-samples {args.num_samples} would write {args.num_samples} identical files; "
+                         "drop --greedy to sample, or --num-samples")
     _check_sampling_flags(args)  # named by their flags (--top-p 7 imported torch first, 5-10 s)
     from .generation import generate_split, grid_scratch, settings_scratch, source_scratch
     from .io import write_nwb
     from .modalities import truncated_tokens_text
 
-    out = Path(args.output)
-    _check_not_an_input(args.output, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
-    _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
+    if args.num_samples > 1:  # "x.nwb/" (Path drops the slash): the sample files are named from --output
+        from .io.output_folder import check_file_name
+
+        check_file_name(args.output, "--output")
+    # one file per sample (an NWB file holds one spike train per unit): --output itself, or with
+    # --num-samples N > 1 <stem>-sample<r>.nwb beside it, r = 0 .. N-1
+    outputs = sample_output_paths(args.output, args.num_samples)
+    for path in outputs:
+        _check_not_an_input(str(path), "--output", {"--data": args.data})  # before "exists; pass --overwrite"
+        _check_new_file(str(path), "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
     from .windows import check_split_in_recording
 
     model, tokenizer, plan = _load_model(args)
@@ -548,8 +571,9 @@ def cmd_generate(args) -> int:
         model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
-        max_spikes=args.max_spikes,
+        max_spikes=args.max_spikes, greedy=args.greedy, num_samples=args.num_samples,
     )
+    samples = generated if isinstance(generated, list) else [generated]
     # for evaluate: the grid (ISI floor), which recorded spikes these windows came from, and how.
     # The settings used, not the flags: an unset --dt-* (the unit-id head's value) or --max-spikes
     # (max_window_length - 1) was recorded as null, which reads as "off" / "no cap"
@@ -570,17 +594,22 @@ def cmd_generate(args) -> int:
                 # the seed's draws are shared by the rows of a batch, so the same seed with another
                 # --batch-size gives other spikes: without it the record did not say how to reproduce them
                 "batch_size": args.batch_size,
-                # a result, not a setting, but evaluate needs it: windows cut at the cap bias every metric low
-                "n_capped_windows": int(generated.generation_stats["n_capped_windows"]),
-                "n_windows": int(generated.generation_stats["n_windows"])}
-    write_nwb(generated, out, overwrite=args.overwrite,
-              scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
-                       **settings_scratch(settings)})
-    st = generated.generation_stats
-    print(f"[neuroformer] generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
-          f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, sampled at {st['spikes_per_second']:.0f} "
-          "generated spikes per second of compute; "
-          f"{st['n_capped_windows']} windows cut by the spike cap); wrote {out}")
+                # greedy decoding ignores the temperatures and top-k / top-p above
+                "greedy": args.greedy, "num_samples": args.num_samples}
+    for r, (generated, out) in enumerate(zip(samples, outputs)):
+        # a result, not a setting, but evaluate needs it: windows cut at the cap bias every metric low
+        st = generated.generation_stats
+        counts = {"n_capped_windows": int(st["n_capped_windows"]), "n_windows": int(st["n_windows"])}
+        write_nwb(generated, out, overwrite=args.overwrite,
+                  scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
+                           **settings_scratch({**settings, **counts, **({"sample": r} if len(samples) > 1 else {})})})
+        what = f"sample {r} of {len(samples)}: " if len(samples) > 1 else ""
+        print(f"[neuroformer] {what}generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
+              f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, "
+              f"{'greedy decoding' if args.greedy else 'sampled'} at {st['spikes_per_second']:.0f} "
+              "generated spikes per second of compute; "
+              f"{st['n_capped_windows']} windows cut by the spike cap); wrote {out}")
+    st = samples[0].generation_stats  # the past and modality counts below are the same in every sample
     # the past spikes dropped to fit max_past_length were counted in generation_stats and never printed: the
     # windows were generated from shortened pasts without a word (train and prepare print the same count)
     n_past_cut = sum(st["n_past_truncated"])
@@ -2191,7 +2220,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Samples spike trains (unit id and dt, times in seconds) with a model written by 'neuroformer train' "
                        "for the windows of one split of --data (the splits the model recorded in splits.json), with "
                        "the past window from the recording or from the spikes generated before it, and writes them, "
-                       "with the sampler's settings, to one .nwb file for 'neuroformer evaluate'. Example: neuroformer "
+                       "with the sampler's settings, to one .nwb file (one per sample with --num-samples) for 'neuroformer evaluate'. Example: neuroformer "
                        "generate --model runs/rec --data rec.nwb --output runs/rec/gen.nwb")
     g.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     g.add_argument("--data", help="the recording the model was trained on (default: built-in simulated)")
@@ -2222,6 +2251,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-spikes", type=int,
                    help="cap on spikes per generated window, 1 .. the model's max_window_length - 1 (default: "
                         "the latter); capped windows are counted in the summary line")
+    g.add_argument("--greedy", action="store_true",
+                   help="take the most likely unit and dt at every token instead of sampling (the temperatures, "
+                        "top-k and top-p are then not used); recorded in the file")
+    g.add_argument("--num-samples", type=int, default=1, metavar="N",
+                   help="independent samples of every window, generated in the same batches; N > 1 writes one file "
+                        "per sample beside --output, named <stem>-sample<r>.nwb (r = 0 .. N-1; --output itself is not "
+                        "written), each for 'neuroformer evaluate'; refused with --greedy (default: 1)")
     _add_overwrite(g)
     g.set_defaults(func=cmd_generate)
 
