@@ -413,6 +413,42 @@ def test_a_finished_diverged_run_is_its_checkpoints_model(rec, tmp_path, capsys)
     assert file_identity(tmp_path / "m" / "model.safetensors") == before
 
 
+def test_generate_test_false_skips_only_the_test_generation(rec, tmp_path):
+    """Generating the whole test split after training was most of a short run's time (97 of 198 s of
+    an 8-step run on 860 test windows) and could not be turned off. ``training.generate_test: false``
+    skips it: no fidelity metrics, no ``test_generation.png``, ``test/generation`` and the model card
+    say why; the test losses, baselines and intervals are those of the run that generates."""
+    from hf_neuroformer.hub import build_model_card
+
+    cfg = nf.NeuroformerConfig(**TINY)
+    yaml_path = tmp_path / "run.yaml"
+    yaml_path.write_text("training:\n  max_steps: 2\n  batch_size: 16\n  generate_test: false\n")
+    tc = load_yaml_config(yaml_path, training_fields=True)[1]
+    assert tc.generate_test is False
+    with pytest.raises(ValueError, match=r"training\.generate_test: .*'false'"):
+        TrainingConfig(generate_test="false")
+    skipped = train(rec, tmp_path / "skip", cfg, tc, progress=False)
+    full = train(rec, tmp_path / "full", cfg, dataclasses.replace(tc, generate_test=True), progress=False)
+    assert skipped["test/generation"].startswith("not run: training.generate_test is false; run 'neuroformer "
+                                                 "generate' and 'neuroformer evaluate'")
+    generated = {k for k in full if k not in skipped}
+    assert {"test/id_f1", "test/rate_corr", "test/n_generated_spikes", "timing_chance_draws"} <= generated
+    assert set(skipped) - set(full) == {"test/generation"}
+    assert (tmp_path / "full" / "test_generation.png").is_file()
+    assert not (tmp_path / "skip" / "test_generation.png").exists()
+    assert (tmp_path / "skip" / "training_curves.png").is_file()
+    assert (tmp_path / "skip" / "model.safetensors").is_file()
+    timed = {"train_time_s", "total_time_s", "training_stretches"}
+    for k in set(skipped) - {"test/generation"} - timed:
+        assert skipped[k] == full[k] or (isinstance(skipped[k], float) and math.isnan(skipped[k])
+                                         and math.isnan(full[k])), k
+    on_disk = json.loads((tmp_path / "skip" / "metrics.json").read_text())
+    assert on_disk["test/generation"] == skipped["test/generation"] and "test/id_f1" not in on_disk
+    assert json.loads((tmp_path / "skip" / "training_config.json").read_text())["generate_test"] is False
+    card = str(build_model_card(tmp_path / "skip", "lab/no-generation", skipped))
+    assert "training.generate_test is false" in card and "test_generation.png" in card
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

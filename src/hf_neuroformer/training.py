@@ -127,6 +127,13 @@ class TrainingConfig:
             ``"no"``: YAML 1.1 reads an unquoted ``mixed_precision: no`` as the boolean False.
         seed: seed of initialisation, shuffling and sampling, in ``[0, 2**32 - 1]`` (Accelerate's
             ``set_seed`` seeds numpy's legacy generator).
+        generate_test: after the last step, generate the whole test split (teacher-forced past)
+            and score its fidelity (``test/id_f1``, spike-timing F1, ``test/rate_corr`` ...) and
+            draw ``test_generation.png``. ``False`` skips it (the slowest part of a short run:
+            97 of 198 s of an 8-step run on 860 test windows): ``metrics.json`` then says so in
+            ``test/generation``, and the test losses, baselines, NLL intervals and retrieval are
+            written as before; ``neuroformer generate`` and ``neuroformer evaluate`` score the
+            model later.
         generation_temperature, generation_top_p: sampling for the test-split generation.
         generation_batch_size: windows generated in parallel.
         eval_batch_size: windows per evaluation batch.
@@ -202,6 +209,7 @@ class TrainingConfig:
     torch_compile: bool = False
     torch_compile_backend: str = "inductor"
     shuffle_buffer_size: int = 2048
+    generate_test: bool = True
 
     def __post_init__(self):
         # one rule per type (configuration_neuroformer's checked_*): a string is never a bool
@@ -215,7 +223,7 @@ class TrainingConfig:
                              f"got {self.attn_implementation!r}")
         if not (isinstance(self.torch_compile_backend, str) and self.torch_compile_backend):
             raise ValueError(f"training.torch_compile_backend: expected a backend name, got {self.torch_compile_backend!r}")
-        for name in ("activation_checkpointing", "torch_compile"):
+        for name in ("activation_checkpointing", "torch_compile", "generate_test"):
             setattr(self, name, checked_bool(name, getattr(self, name), owner="training"))
         for name in ("batch_size", "max_epochs", "max_steps", "eval_batch_size", "generation_batch_size",
                      "gradient_accumulation_steps", "save_total_limit", "shuffle_buffer_size"):
@@ -1262,7 +1270,7 @@ def train(
             ``validation/loss``, ``validation/id_nll``, ``validation/dt_nll``), the figures
             ``training_curves.png`` (:func:`~hf_neuroformer.plotting.plot_training_curves`; the
             training loss alone without a validation split) and ``test_generation.png`` (when
-            the test split was generated) (main process only), and with ``training.save_every``
+            the test split was generated: not with ``training.generate_test`` false) (main process only), and with ``training.save_every``
             the resumable checkpoints in ``checkpoints/``.
         config: model and window settings (default :class:`NeuroformerConfig`).
         training: optimisation settings (default :class:`TrainingConfig`).
@@ -2037,6 +2045,9 @@ def train(
                                           f"in training_log.json; {lower_rate})")
             warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
                           f"not generated; the model is saved as it is for inspection; {lower_rate}")
+        elif has_test and not training.generate_test:
+            metrics["test/generation"] = ("not run: training.generate_test is false; run 'neuroformer generate' and "
+                                          "'neuroformer evaluate' on the recording")
         elif has_test:
             # generation tiles the test split with non-overlapping windows, whatever the training stride (and
             # whatever overlapping trials)
