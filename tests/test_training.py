@@ -449,6 +449,22 @@ def test_generate_test_false_skips_only_the_test_generation(rec, tmp_path):
     assert "training.generate_test is false" in card and "test_generation.png" in card
 
 
+def test_train_cli_no_test_generation_sets_generate_test_false(tmp_path, capsys):
+    """`neuroformer train --no-test-generation` (on the built-in recording) is training.generate_test false."""
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--output-dir", str(out), "--max-steps", "1", "--batch-size", "8",
+                 "--no-test-generation"]) == 0
+    printed = capsys.readouterr().out
+    assert "not run: training.generate_test is false" in printed, printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test/generation"].startswith("not run: training.generate_test is false")
+    assert "test/id_nll" in metrics and "test/id_f1" not in metrics
+    assert json.loads((out / "training_config.json").read_text())["generate_test"] is False
+    assert not (out / "test_generation.png").exists()
+
+
 def test_no_test_split_still_saves_the_model(rec, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "split_fractions": [0.85, 0.15, 0.0]})
     from safetensors.torch import load_file

@@ -316,7 +316,8 @@ def _print_metrics(metrics: dict) -> None:
 
 
 #: TrainingConfig fields that a ``neuroformer train`` flag of the same name sets to its value
-#: (``--max-steps`` ...); ``--activation-checkpointing`` and ``--compile`` only switch theirs on.
+#: (``--max-steps`` ...); ``--activation-checkpointing`` and ``--compile`` only switch theirs on,
+#: ``--no-test-generation`` only switches ``generate_test`` off.
 _TRAIN_FLAG_FIELDS = ("max_steps", "max_epochs", "seed", "mixed_precision", "gradient_accumulation_steps", "batch_size",
                       "save_every", "attn_implementation")
 
@@ -379,6 +380,8 @@ def cmd_train(args) -> int:
         overrides["activation_checkpointing"] = True
     if args.compile:
         overrides["torch_compile"] = True
+    if args.no_test_generation:
+        overrides["generate_test"] = False
     try:
         training = dataclasses.replace(training, **overrides)
     except ValueError as err:  # "training.max_steps: expected ..." -> "--max-steps: expected ..." for a flag's value
@@ -2212,6 +2215,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute activations in the backward pass (less memory, more compute)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (training.torch_compile_backend)")
+    t.add_argument("--no-test-generation", action="store_true",
+                   help="do not generate the test split after training (training.generate_test false): no fidelity "
+                        "metrics and no test_generation.png, the test losses and baselines as always; 'neuroformer "
+                        "generate' and 'neuroformer evaluate' score the model later")
     t.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
     _add_overwrite(t, "replace a model (and checkpoints) already in --output-dir")
     t.set_defaults(func=cmd_train)
