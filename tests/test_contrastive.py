@@ -352,8 +352,8 @@ def test_contrasts_and_the_pooled_embeddings_valid_follow_one_rule_of_windows_wi
 def trained(a2929, tmp_path_factory):
     out = tmp_path_factory.mktemp("contrastive") / "model"
     cfg = hd_config(contrastive_loss_weight=0.5)
-    metrics = train(a2929, out, cfg, TrainingConfig(max_steps=30, batch_size=16, eval_every=15, seed=0),
-                    progress=False)
+    metrics = train(a2929, out, cfg, TrainingConfig(max_steps=30, batch_size=16, eval_every=15, seed=0,
+                                                    generate_test=False), progress=False)
     return out, metrics
 
 
@@ -1217,7 +1217,7 @@ def test_a_learned_logit_scale_above_the_cap_is_put_back_on_it_after_each_step(a
     cfg = hd_config(contrastive_loss_weight=0.5, contrastive_learnable_temperature=True, split_block_length=2.0)
     start = {"contrastive.logit_scale": torch.tensor(math.log(1000.0))}
     train(a2929.restrict(700.0, 712.0), tmp_path / "m", cfg,
-          TrainingConfig(max_steps=1, batch_size=16, generation_batch_size=512), progress=False, initial_state=start)
+          TrainingConfig(max_steps=1, batch_size=16, generate_test=False), progress=False, initial_state=start)
     model = load_pretrained(tmp_path / "m")[0]
     assert float(model.contrastive.logit_scale) <= math.log(100.0) + 1e-6
 
@@ -1359,7 +1359,7 @@ def test_a_micro_batch_without_a_contrastive_term_does_not_halve_the_others(a292
     rec = a2929.restrict(700.0, 712.0)
     began, losses = {}, []
     train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=152, gradient_accumulation_steps=2,
-                                                   eval_every=100, generation_batch_size=512), progress=False,
+                                                   eval_every=100, generate_test=False), progress=False,
           on_train_start=lambda model: began.update({k: v.detach().clone() for k, v in model.state_dict().items()}),
           on_step_end=lambda step, loss: losses.append(loss))
     model, tok, plan = load_pretrained(tmp_path / "m")

@@ -56,7 +56,8 @@ def a2929(shared_data):
 def pretrained(a2929, tmp_path_factory):
     """A tiny NeuroformerForPreTraining trained for 3 steps on the same recording (`neuroformer train` output)."""
     d = tmp_path_factory.mktemp("pre") / "model"
-    train(a2929, d, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=3, batch_size=16), progress=False)
+    train(a2929, d, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=3, batch_size=16, generate_test=False),
+          progress=False)
     return d
 
 
