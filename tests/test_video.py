@@ -498,7 +498,8 @@ def trained(allen_video, tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         metrics = train(allen_video, out, cfg, TrainingConfig(max_steps=6, batch_size=16, eval_every=3,
-                                                              learning_rate=3e-3), overwrite=True, progress=False)
+                                                              learning_rate=3e-3, generate_test=False),
+                        overwrite=True, progress=False)
     TRAIN_PRINTED[:] = [printed.getvalue()]
     return out, metrics
 
@@ -998,7 +999,7 @@ def test_a_checkpoint_written_before_frame_interval_existed_resumes(allen_video,
     torch.set_num_threads(1)
     out = tmp_path / "run"
     cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO])
-    tc = TrainingConfig(max_steps=1, batch_size=8, eval_every=1, save_every=1, learning_rate=3e-3)
+    tc = TrainingConfig(max_steps=1, batch_size=8, eval_every=1, save_every=1, learning_rate=3e-3, generate_test=False)
     quiet(train, allen_video, out, cfg, tc, overwrite=True, progress=False)
     state_file = next((out / "checkpoints").glob("step-*")) / "trainer_state.json"
     state = json.loads(state_file.read_text())
