@@ -291,7 +291,8 @@ def test_a_split_without_spikes_is_named_and_not_called_missing(rec, tmp_path):
     # seed 1: train [0, 199.5) s holds the 40 s of spikes; validation [199.8, 299.3) s none
     cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 100.0, "split_seed": 1})
     with pytest.warns(UserWarning) as got:
-        m = train(stray, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+        m = train(stray, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16, generate_test=False),
+                  progress=False)
     said = [str(w.message) for w in got]
     assert any(x.startswith("split(s) ['validation'") and "hold no spike" in x and "--epoch" in x for x in said), said
     assert not any("no validation windows" in x for x in said), said
@@ -302,7 +303,7 @@ def test_past_windows_cut_at_max_past_length_are_counted_per_split_when_training
     """Spikes left out of past windows longer than max_past_length were only summed up in
     metrics.json at the end of the run; the current-window cut was printed per split up front."""
     cfg = nf.NeuroformerConfig(**{**TINY, "max_past_length": 8, "max_window_length": 4})
-    m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+    m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16, generate_test=False), progress=False)
     said = capsys.readouterr().out
     found = re.findall(r"\[neuroformer\] (\w+): (\d+) past-window spikes left out of (\d+) of (\d+) windows "
                        r"\(past windows longer than max_past_length=8 tokens", said)
@@ -332,7 +333,7 @@ def test_a_past_window_of_bos_only_is_not_reported_as_a_budget_to_raise(rec, tmp
     sent the user to 'neuroformer inspect' for a max_past_length that holds the past windows whole:
     advice to undo the ablation. It now says the past is empty by design."""
     cfg = nf.NeuroformerConfig(**{**TINY, "max_past_length": 1})
-    m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16), progress=False)
+    m = train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16, generate_test=False), progress=False)
     said = capsys.readouterr().out
     assert m["n_truncated_past_spikes"] > 0
     assert "past-window spikes left out" not in said and "holds 99 %" not in said, said
@@ -600,7 +601,7 @@ def fp32_and_bf16_runs(rec, tmp_path_factory):
     got, m = {}, {}
     for mp in ("no", "bf16"):
         m[mp] = train(rec, tmp / mp, nf.NeuroformerConfig(**TINY, hidden_dropout=0.0),
-                      TrainingConfig(max_steps=3, batch_size=16, mixed_precision=mp), progress=False,
+                      TrainingConfig(max_steps=3, batch_size=16, mixed_precision=mp, generate_test=False), progress=False,
                       on_train_end=_weights(got, mp))
     return got, m
 
@@ -630,7 +631,7 @@ def test_bf16_stays_on_after_validation_and_resumes_like_the_uninterrupted_run(r
         model.id_head.register_forward_hook(lambda mod, inp, out: dtypes.append((mod.training, out.dtype)))
 
     tc = TrainingConfig(max_steps=4, batch_size=16, mixed_precision="bf16", eval_every=1, save_every=2,
-                        generation_batch_size=64)
+                        generate_test=False)
     train(rec, tmp_path / "full", nf.NeuroformerConfig(**TINY), tc, progress=False, on_train_start=watch,
           on_step_end=lambda step, loss: dtypes.append(("step", step)))
     steps = [d for d in dtypes if d[0] == "step"]
@@ -656,8 +657,9 @@ def test_accelerate_launch_mixed_precision_is_used(rec, fp32_and_bf16_runs, tmp_
     cfg = {**TINY, "hidden_dropout": 0.0}
     got = {"bf16": fp32_and_bf16_runs[0]["bf16"]}  # the same run with mixed_precision="bf16"
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
-    train(rec, tmp_path / "launch", nf.NeuroformerConfig(**cfg), TrainingConfig(max_steps=3, batch_size=16),
-          progress=False, on_train_end=_weights(got, "launch"))
+    train(rec, tmp_path / "launch", nf.NeuroformerConfig(**cfg),
+          TrainingConfig(max_steps=3, batch_size=16, generate_test=False), progress=False,
+          on_train_end=_weights(got, "launch"))
     assert json.loads((tmp_path / "launch" / "training_config.json").read_text())["mixed_precision"] == "bf16"
     assert all(torch.equal(got["bf16"][k], got["launch"][k]) for k in got["bf16"])
     # the launcher and the training config asking for two different precisions: refused, naming both
@@ -772,7 +774,8 @@ def test_gradient_accumulation_is_the_same_update_as_one_large_batch(rec, tmp_pa
     for ga in (1, 4):
         with _training_attention_calls() as calls[ga]:
             train(rec, tmp_path / f"ga{ga}", cfg,
-                  TrainingConfig(max_steps=2, batch_size=16, warmup_ratio=0.0, gradient_accumulation_steps=ga),
+                  TrainingConfig(max_steps=2, batch_size=16, warmup_ratio=0.0, gradient_accumulation_steps=ga,
+                                 generate_test=False),
                   progress=False, on_train_end=_weights(got, ga))
     # the accumulated run really fed micro-batches of 4, four times as many (equal weights alone
     # also came out of a run that ignored gradient_accumulation_steps and fed the 16 at once)
