@@ -1944,3 +1944,23 @@ def test_the_truncation_warning_of_attention_connectivity_points_at_its_caller()
         attention_connectivity(model, tok, rec, 1.0 + 0.1 * np.arange(10))
     cut = [w for w in rec_w if issubclass(w.category, TruncatedWindowsWarning)]
     assert [w.filename for w in cut] == [__file__] * len(cut), [w.filename for w in cut]
+
+
+@pytest.mark.parametrize("starts", [[1.0, 1.0], [1.0, 1.04, 1.01]])
+def test_attention_connectivity_refuses_duplicate_or_overlapping_windows_as_generation_does(starts):
+    """attention_connectivity took duplicate starts ([1.0, 1.0]: every query of the window counted twice
+    in the averages) and overlapping windows (the shared spikes' queries counted once per window) without
+    a word, where generate_spikes refuses them. Now it refuses them with generate_spikes' message."""
+    from hf_neuroformer import generate_spikes
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_coupled_network(n_units=5, duration=3.0, seed=0).recording
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
+    with pytest.raises(ValueError) as gen:
+        generate_spikes(model, tok, rec, starts, progress=False)
+    with pytest.raises(ValueError, match=r"^window_starts: expected non-overlapping current windows") as att:
+        attention_connectivity(model, tok, rec, starts)
+    assert str(att.value) == str(gen.value)
+    assert "1.0 s and 1.0" in str(att.value) and "current_window 0.02 s" in str(att.value)
+    assert attention_connectivity(model, tok, rec, [1.0, 1.04, 1.02])["n_windows"] == 3  # a window apart, any order

@@ -676,3 +676,30 @@ def test_maps_refuse_past_clips_that_generation_refuses_naming_them():
                         (["0.95"], "window starts as real numbers")):
         with pytest.raises(ValueError, match=rf"^past_clip_starts: expected {what}"):
             visual_attention_maps(model, tok, rec, [1.0], past_clip_starts=clips)
+
+
+@pytest.mark.parametrize("offsets", [[0.0, 0.0], [0.0, 0.005]])
+def test_maps_refuse_duplicate_or_overlapping_windows_as_generation_does(offsets, allen_video):
+    """visual_attention_maps took duplicate starts ([t, t]: the window's queries counted twice in the
+    pooled maps) and overlapping windows without a word, where generate_spikes refuses them. Now it
+    refuses them with generate_spikes' message."""
+    from tiny_configs import untrained_model
+
+    from hf_neuroformer.modalities import fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    cfg = small_config(modalities=[VIDEO])
+    fit_modalities(allen_video, cfg, plan_splits(allen_video, cfg))  # the pixel statistics train() writes
+    tok, model = untrained_model(allen_video, cfg)
+    w = model.config.current_window
+    t0 = 10.0  # inside the recording (generate_spikes checks that first)
+    starts = [t0 + o for o in offsets]
+    assert starts[1] - starts[0] < w  # the premise: the windows repeat or overlap
+    plain_tok, plain = untrained_model(allen_video, small_config())  # the same current window, no video to generate
+    assert plain.config.current_window == w
+    with pytest.raises(ValueError) as gen:
+        nf.generate_spikes(plain, plain_tok, allen_video, starts, progress=False)
+    with pytest.raises(ValueError, match=r"^window_starts: expected non-overlapping current windows") as att:
+        visual_attention_maps(model, tok, allen_video, starts)
+    assert str(att.value) == str(gen.value)
+    assert visual_attention_maps(model, tok, allen_video, [t0, t0 + w])["n_queries"].shape == (2,)  # a window apart

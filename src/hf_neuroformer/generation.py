@@ -62,8 +62,8 @@ from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import (NeuroformerCollator, and_epoch, check_windows_in_support, keeps_training_mode, tokenize_windows,
-                      window_starts_array, windows_apart)
+from .windows import (NeuroformerCollator, and_epoch, check_windows_apart, check_windows_in_support,
+                      keeps_training_mode, tokenize_windows, window_starts_array)
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -537,19 +537,14 @@ def generate_spikes(
         # holds no spikes there, so the past would be read as silence (window_log_likelihoods refuses
         # the same windows)
         check_windows_in_support(recording.support, starts, w)
-    srt = np.sort(starts)
-    close = np.flatnonzero(~windows_apart(srt[1:], srt[:-1], w))
-    if close.size:
-        k = int(close[0])
-        # (float32 starts, 0.3 and 0.4 -> 0.30000001 and 0.40000001, 6e-9 s short of a window apart, are
-        # refused by window_starts_array)
-        raise ValueError(
-            "window_starts: expected non-overlapping current windows (starts at least current_window apart); "
-            f"{float(srt[k])!r} s and {float(srt[k + 1])!r} s are {srt[k + 1] - srt[k]:.9g} s apart, current_window {w} s"
-            # window_starts_for_split's windows of trials that overlap in time (README's trial-mode example)
-            + ("; for the windows of a trial split whose trials overlap, take them from generation_windows(plan, "
-               "split, config) (hf_neuroformer.generation): it leaves out the windows that overlap"
-               if past_clip_starts is not None else ""))
+    # (float32 starts, 0.3 and 0.4 -> 0.30000001 and 0.40000001, 6e-9 s short of a window apart, are
+    # refused by window_starts_array)
+    check_windows_apart(
+        starts, w,
+        # window_starts_for_split's windows of trials that overlap in time (README's trial-mode example)
+        hint=("; for the windows of a trial split whose trials overlap, take them from generation_windows(plan, "
+              "split, config) (hf_neuroformer.generation): it leaves out the windows that overlap"
+              if past_clip_starts is not None else ""))
     clips = (None if past_clip_starts is None
              else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
     if clips is not None:

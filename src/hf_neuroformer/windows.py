@@ -884,6 +884,29 @@ def windows_apart(later, earlier, window: float):
     return np.asarray(later) - np.asarray(earlier) >= window - WINDOW_GRID
 
 
+def check_windows_apart(starts, window: float, hint: str = "") -> None:
+    """Refuse current windows that overlap or repeat: ``starts`` (``(n,)`` float64 s, any order) must be
+    at least ``window`` s apart (:func:`windows_apart`). One check, one message, for
+    :func:`~hf_neuroformer.generation.generate_spikes` (one generated recording cannot hold two windows
+    over the same time) and the attention analyses
+    (:func:`~hf_neuroformer.analysis.connectivity.attention_connectivity`,
+    :func:`~hf_neuroformer.analysis.visual_attention.visual_attention_maps`), whose averages would count
+    every spike in the shared time once per window (a duplicate start counted each query twice).
+
+    Raises:
+        ValueError: two starts less than ``window`` s apart, naming ``window_starts``, the two starts,
+            their distance and ``current_window``; ``hint`` is appended to the message.
+    """
+    srt = np.sort(np.asarray(starts, dtype=np.float64))
+    close = np.flatnonzero(~windows_apart(srt[1:], srt[:-1], window))
+    if close.size:
+        k = int(close[0])
+        raise ValueError(
+            "window_starts: expected non-overlapping current windows (starts at least current_window apart); "
+            f"{float(srt[k])!r} s and {float(srt[k + 1])!r} s are {srt[k + 1] - srt[k]:.9g} s apart, "
+            f"current_window {window} s" + hint)
+
+
 def tiling_windows(plan: SplitPlan, split: str, config: NeuroformerConfig, *, use: str = "scored",
                    stacklevel: int = 2, subject: Optional[str] = None):
     """``(starts, clip_starts)``: ``split`` of ``plan`` tiled with non-overlapping current windows

@@ -104,7 +104,7 @@ from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..metrics.bootstrap import merge_segments
 from ..recording import SpikeRecording
-from ..windows import window_starts_array
+from ..windows import check_windows_apart, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
                        is_whole_number, model_unit_lookup)
 
@@ -151,7 +151,8 @@ def attention_connectivity(
         model: a :class:`~hf_neuroformer.NeuroformerForPreTraining` (or ``NeuroformerModel``).
         tokenizer: its tokenizer (knows ``recording``'s units).
         recording: the spikes.
-        window_starts: ``(n_windows,)`` current-window starts, s.
+        window_starts: ``(n_windows,)`` current-window starts, s, at least ``current_window`` apart
+            (any order).
         past_clip_starts: optional per-window clip of the past (trial mode), s.
         batch_size: windows per forward pass.
         query: ``"predicted"`` (row = the unit the query predicts, default) or ``"input"``
@@ -180,7 +181,10 @@ def attention_connectivity(
 
     Raises:
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
-            ``(n_trials, k)`` grid is refused, not flattened); no windows; ``past_clip_starts`` that are
+            ``(n_trials, k)`` grid is refused, not flattened); no windows; windows that overlap or repeat
+            (starts less than ``current_window`` apart: the shared spikes' queries would count once per
+            window; refused as :func:`~hf_neuroformer.generation.generate_spikes` refuses them,
+            :func:`~hf_neuroformer.windows.check_windows_apart`); ``past_clip_starts`` that are
             not float64 real numbers (text, booleans, float32), not one per window, or after their window's
             start (named ``past_clip_starts``, as :func:`~hf_neuroformer.generation.generate_spikes` does); ``batch_size`` not an
             integer >= 1; a recording with a unit the model was not trained on (``UnknownUnitError``,
@@ -190,6 +194,9 @@ def attention_connectivity(
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
     starts = window_starts_array(window_starts)
+    # refused as generate_spikes refuses them: a duplicate start ([10.0, 10.0]) counted every query of the window
+    # twice, and overlapping windows the spikes of the shared time once per window, without a word
+    check_windows_apart(starts, model.config.current_window)
     # checked as generate_spikes checks them: np.asarray(..., dtype=float64) took the text "0.9", True (1.0 s) and
     # float32 clips (700.05 -> 700.0499877929688 s) without a word, where the other consumers refuse them
     clips = (None if past_clip_starts is None

@@ -62,7 +62,7 @@ import torch
 
 from ..jsonio import json_safe
 from ..recording import SpikeRecording
-from ..windows import window_starts_array
+from ..windows import check_windows_apart, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
                        check_unit_indices, is_whole_number, model_unit_lookup)
 
@@ -170,7 +170,8 @@ def visual_attention_maps(
             ``NeuroformerModel``).
         tokenizer: its tokenizer (knows ``recording``'s units).
         recording: the spikes and the stimulus frames (the recording the model was trained on).
-        window_starts: ``(n_windows,)`` current-window starts, s.
+        window_starts: ``(n_windows,)`` current-window starts, s, at least ``current_window`` apart
+            (any order).
         past_clip_starts: optional per-window clip of the past (trial mode), s.
         units: unit indices into ``recording`` (``0 .. n_units - 1``) whose spike tokens are the
             queries; ``None``: every unit (the population).
@@ -193,7 +194,10 @@ def visual_attention_maps(
 
     Raises:
         ValueError: the model has no video modality; a unit index outside ``recording``;
-            ``window_starts`` that are not 1-D (refused, not flattened); no windows; ``past_clip_starts``
+            ``window_starts`` that are not 1-D (refused, not flattened); no windows; windows that overlap
+            or repeat (starts less than ``current_window`` apart: the pooled maps would count the shared
+            spikes once per window; refused as :func:`~hf_neuroformer.generation.generate_spikes` refuses
+            them, :func:`~hf_neuroformer.windows.check_windows_apart`); ``past_clip_starts``
             that are not float64 real numbers (text, booleans, float32), not one per window, or after
             their window's start (named ``past_clip_starts``); ``batch_size``
             not an integer >= 1; a recording with a unit the model was not trained on
@@ -202,6 +206,9 @@ def visual_attention_maps(
     """
     video = video_modality(model.config, modality)
     starts = window_starts_array(window_starts)
+    # refused as generate_spikes refuses them: a duplicate start ([10.0, 10.0]) counted every query of the window
+    # twice, and overlapping windows the spikes of the shared time once per window, without a word
+    check_windows_apart(starts, model.config.current_window)
     n = recording.n_units
     if units is not None:
         units = check_unit_indices(units)
