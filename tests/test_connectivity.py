@@ -1964,3 +1964,24 @@ def test_attention_connectivity_refuses_duplicate_or_overlapping_windows_as_gene
     assert str(att.value) == str(gen.value)
     assert "1.0 s and 1.0" in str(att.value) and "current_window 0.02 s" in str(att.value)
     assert attention_connectivity(model, tok, rec, [1.0, 1.04, 1.02])["n_windows"] == 3  # a window apart, any order
+
+
+def test_scores_json_names_the_units_of_the_matrix_rows_and_silent_units(tmp_path):
+    """scores.json gave units_without_spikes and the .npy matrices' rows and columns as unit indices
+    only: a reader could not tell which unit was which without reopening the recording. It now holds
+    unit_names (matrix row / column order, the recording's) and units_without_spikes_names beside the
+    indices, and matrix_convention says which axis is the target and which the source."""
+    from hf_neuroformer.analysis.connectivity import run_connectivity
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=8, n_hubs=1, targets_per_hub=3), duration=8.0, seed=0)
+    nwb = write_network(net, tmp_path / "hub.nwb")
+    model = _untrained_model_dir(net.recording, tmp_path / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 'only 0 of the recording's 8 units have query rows'
+        run_connectivity(model, nwb, tmp_path / "c", max_windows=1, progress=False)
+        names = read_nwb(nwb).unit_names
+    report = json.loads((tmp_path / "c" / "scores.json").read_text())
+    assert report["unit_names"] == list(names) and len(names) == np.load(tmp_path / "c" / "glm.npy").shape[0]
+    assert report["units_without_spikes"] == list(range(8))  # kept as indices
+    assert report["units_without_spikes_names"] == [names[i] for i in report["units_without_spikes"]]
+    assert "target" in report["matrix_convention"] and "unit_names[k]" in report["matrix_convention"]

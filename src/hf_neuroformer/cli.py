@@ -2569,7 +2569,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a file written by 'neuroformer simulate' (at least 4 units): AUROC / AUPRC of hub "
                                    "and excitatory edges against unconnected pairs, and direction accuracy. Writes "
                                    "into --output one .npy per matrix (target x source: M[i, j] = influence of unit j "
-                                   "on unit i), scores.json and connectivity.png. Example: neuroformer connectivity "
+                                   "on unit i; row and column k are the unit named unit_names[k] in scores.json), scores.json and "
+                                   "connectivity.png. Example: neuroformer connectivity "
                                    "--model runs/hub-model --data hub.nwb --output runs/hub-connectivity")
     c.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     c.add_argument("--data", required=True, help=".nwb written by 'neuroformer simulate' (ground truth in scratch)")

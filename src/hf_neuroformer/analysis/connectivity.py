@@ -965,7 +965,10 @@ def run_connectivity(
 
     Returns:
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
-        ``units_without_spikes``: units with no spike in the current windows the attention pass
+        ``unit_names``: the recording's unit names in the matrices' row (target) and column (source)
+        order, ``M[i, j]`` the influence of unit ``unit_names[j]`` on unit ``unit_names[i]``
+        (``matrix_convention``);
+        ``units_without_spikes`` (unit indices; their names in ``units_without_spikes_names``): units with no spike in the current windows the attention pass
         queries (a segment's first past window, which only the baselines bin, is not counted),
         whose rows of the attention matrices are 0 (no query predicts them) and whose true edges,
         counted in ``n_excitatory_edges_of_silent_units`` / ``n_hub_edges_of_silent_units``,
@@ -1294,6 +1297,10 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "n_low_data_estimates": len(low_data),
         "n_pairs_unseen": att["n_pairs_unseen"],
         "units_without_spikes": silent.tolist(),
+        # the indices above and the matrices' rows / columns are the recording's unit indices: a reader of
+        # scores.json could not tell which unit was which without reopening the NWB file
+        "units_without_spikes_names": [rec.unit_names[int(i)] for i in silent],
+        "unit_names": list(rec.unit_names),
         "n_excitatory_edges_of_silent_units": int(((net.weights > 0) & off & touch).sum()),
         "n_hub_edges_of_silent_units": int(((kind == 1) & off & touch).sum()),
         "segments_s": segments.tolist(),
@@ -1307,7 +1314,8 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")},
                        # a hub (brian2) file's: another brian2 release may draw other spikes for the seed
                        **{k: net.params[k] for k in ("brian2_version", "codegen_target") if k in net.params}},
-        "matrix_convention": "target x source: M[i, j] = influence of unit j on unit i",
+        "matrix_convention": "target x source: M[i, j] = influence of unit j (source, column) on unit i (target, "
+                             "row); row and column k are unit_names[k]",
     }
     write_json(out / "scores.json", report, indent=1)
     import textwrap
