@@ -1951,8 +1951,30 @@ def test_a_bin_width_that_is_not_a_number_is_refused_by_name():
                 fn(real, real, bad)
         with pytest.raises(FidelityInputError, match=r"^psth_bin_size: expected a positive finite number"):
             compare_recordings(real, real, psth_bin_size=bad)
-    assert binned_count_correlation(real, real, np.float32(0.5))["n_bins"] == 4  # numpy numbers still taken
+    assert binned_count_correlation(real, real, np.float64(0.5))["n_bins"] == 4  # numpy numbers still taken
     assert binned_count_correlation(real, real, 1)["n_bins"] == 2
+
+
+def test_float32_bin_widths_are_refused_as_the_config_refuses_float32_windows():
+    """Break test: bin_size / psth_bin_size (and trial_psth's duration) went through float(), so
+    np.float32(0.1) was taken as 0.10000000149011612 s (bin_size_s said so) and a spike on a bin edge fell
+    in the bin after its own. Refused with the message of every other length in seconds, by name;
+    numpy float64 still taken."""
+    import torch
+
+    real = rec([(0.5, 0), (1.2, 0), (1.3, 1)], (0.0, 2.0))
+    narrow = r": expected a Python float or float64 length \(s\), got (float32|float16|bfloat16) "
+    for bad in (np.float32(0.1), np.float16(0.1), torch.tensor(0.1), torch.tensor(0.1, dtype=torch.bfloat16)):
+        for fn in (binned_count_correlation, fano_factor, pairwise_correlation_structure):
+            with pytest.raises(FidelityInputError, match=r"^bin_size" + narrow):
+                fn(real, real, bad)
+        with pytest.raises(FidelityInputError, match=r"^psth_bin_size" + narrow):
+            compare_recordings(real, real, psth_bin_size=bad)
+        with pytest.raises(FidelityInputError, match=r"^bin_size" + narrow):
+            compare_recordings(real, real, bin_size=bad)
+        with pytest.raises(FidelityInputError, match=r"^duration" + narrow):
+            trial_psth(real, np.array([[0.0, 1.0]]), 0.1, bad)
+    assert binned_count_correlation(real, real, np.float64(0.1))["bin_size_s"] == 0.1
 
 
 def test_min_isis_and_min_trial_coverage_that_are_not_numbers_are_refused_by_name():

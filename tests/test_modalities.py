@@ -691,6 +691,32 @@ def test_modality_integer_fields_take_a_yaml_float_as_an_int_and_refuse_fraction
             nf.NeuroformerConfig(modalities=[{**base, key: bad}])
 
 
+@pytest.mark.parametrize("base, key, seconds", [
+    (HD, "window", [-0.05, 0.0]), (HD, "window", [0.0, 0.05]), (HD, "bin_size", 0.05), (VIDEO, "frame_interval", 0.05)])
+def test_modality_lengths_in_seconds_held_as_float32_are_refused_by_name(base, key, seconds):
+    """Break test: a modality's ``window``, ``bin_size`` and ``frame_interval`` went through ``float()``, so
+    np.float32(0.05) was stored as 0.05000000074505806 s (the config's own windows refuse it: a spike on a
+    window or bin edge then falls on the other side). Refused now with the config's message, naming the
+    field (and the window's end); numpy float64 and Python numbers are still taken, stored exactly."""
+    def given(cast):
+        if key != "window":
+            return cast(seconds)
+        i = next(i for i, v in enumerate(seconds) if v)  # the end that is not 0
+        return [cast(v) if j == i else v for j, v in enumerate(seconds)]
+
+    where = rf"modalities\[0\] \('{base['name']}'\)\.{key}"
+    for cast in (np.float32, np.float16, lambda v: torch.tensor(v), lambda v: torch.tensor(v, dtype=torch.bfloat16)):
+        bad = given(cast)
+        index = rf"\[{next(i for i, v in enumerate(seconds) if v)}\]" if key == "window" else ""
+        with pytest.raises(ValueError, match=where + index + r": expected a Python float or float64 length \(s\), got "
+                                             r"(float32|float16|bfloat16) .*give a Python float or float64"):
+            nf.NeuroformerConfig(current_window=0.05, past_window=0.1, modalities=[{**base, key: bad}])
+    for cast in (np.float64, float):
+        m = nf.NeuroformerConfig(current_window=0.05, past_window=0.1, modalities=[{**base, key: given(cast)}])
+        assert m.modalities[0][key] == seconds and type(m.modalities[0][key] if key != "window"
+                                                         else m.modalities[0][key][0]) is float
+
+
 def test_neuroformer_train_reads_yaml_floats_as_ints_and_saves_them_as_ints(a2929, tmp_path, capsys):
     """``neuroformer train --config`` with the integer fields written as YAML floats (``32.0``, a
     modality's ``block: 0.0`` / ``max_tokens: 4.0``; a config written by a tool that keeps every number

@@ -354,8 +354,14 @@ def check_bin_size(bin_size, field: str = "bin_size", error: type = ValueError) 
     metrics' bin sizes, :mod:`hf_neuroformer.metrics.fidelity`).
 
     Raises:
-        ValueError (``error``): ``<field>: expected a positive finite number of seconds, got ...``.
+        ValueError (``error``): ``<field>: expected a positive finite number of seconds, got ...``;
+            ``<field>: expected a Python float or float64 length (s), got float32 ...`` for a numpy /
+            torch float32, float16 or bfloat16 (:func:`narrow_float_seconds_message`).
     """
+    # np.float32(0.1) was taken as 0.10000000149011612 s: bins a hair wider than asked, the rounding kept
+    narrow = narrow_float_seconds_message(field, bin_size)
+    if narrow is not None:
+        raise error(narrow)
     if not is_real_number(bin_size):
         # the text '0.1' or None failed inside np.isfinite (TypeError naming no argument), an array with
         # 'truth value ... ambiguous', and True was taken as a 1-s bin

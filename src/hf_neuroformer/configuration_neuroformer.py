@@ -378,7 +378,9 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     Raises:
         ValueError: naming ``modalities[index].<key>`` for an unknown key, a missing or badly
             typed value, a kind or role not supported, a window that reaches into the future
-            without ``allow_future``, or statistics of the wrong length.
+            without ``allow_future``, or statistics of the wrong length; a length in seconds
+            (``window``, ``bin_size``, ``frame_interval``) given as a numpy / torch float32,
+            float16 or bfloat16 (:func:`refuse_narrow_seconds`: widened, it keeps its rounding).
     """
     where = f"NeuroformerConfig.modalities[{index}]"
     if not isinstance(spec, dict):
@@ -427,6 +429,11 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     window = m.get("window")
     if window is None:
         window = [0.0, current_window]
+    if isinstance(window, (list, tuple)):
+        # np.float32(-0.05) was widened by float() to -0.05000000074505806 s, its rounding kept: the
+        # modality's values were read from a window reaching past the one asked for
+        for i, v in enumerate(window):
+            refuse_narrow_seconds(f"window[{i}]", v, owner=where)
     if not (isinstance(window, (list, tuple)) and len(window) == 2
             and all(is_finite_number(v) for v in window)):
         raise ValueError(f"{where}.window: expected [start, end] in seconds relative to the current window's start, got {window!r}")
@@ -501,6 +508,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     m["max_tokens"] = checked_int("max_tokens", m.get("max_tokens", 32), "an integer >= 1", lambda v: v >= 1,
                                   owner=where)
     bs = m.get("bin_size")
+    refuse_narrow_seconds("bin_size", bs, owner=where)  # float32 0.05 was kept as 0.05000000074505806 s
     if bs is not None:
         if not (is_finite_number(bs) and bs > 0):
             raise ValueError(f"{where}.bin_size: expected None or a positive number of seconds, got {bs!r}")
@@ -548,6 +556,7 @@ def _normalize_video(m: dict, where: str) -> None:
                                   "an integer >= 0 (self-attention layers over the frame patches)",
                                   lambda v: v >= 0, owner=where)
     fi = m.get("frame_interval")  # fitted; absent from configs saved before it was
+    refuse_narrow_seconds("frame_interval", fi, owner=where)  # float() kept a float32's rounding
     if fi is not None and not (is_finite_number(fi) and fi > 0):
         raise ValueError(f"{where}.frame_interval: expected None or the training frames' median interval, a positive "
                          f"number of seconds, got {fi!r}")
