@@ -1179,6 +1179,25 @@ def test_training_config_checks_bool_int_and_float_fields(tmp_path):
         load_yaml_config(p)
 
 
+def test_train_and_finetune_refuse_flags_that_are_not_bools_before_reading_anything(rec, tmp_path):
+    """Break test: train(write_figures="False") drew the figures (the text is truthy), resume="no" resumed;
+    finetune's from_scratch, keep_checkpoints, ... the same. Each flag is refused by name unless a bool,
+    before the recording (here a path never read) or the output folder is touched."""
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+
+    out = tmp_path / "out"
+    for name in ("overwrite", "progress", "resume", "write_figures"):
+        for bad in ("False", "no", 0, None):
+            with pytest.raises(ValueError, match=rf"^train\.{name}: expected true or false, got {re.escape(repr(bad))}"):
+                train(tmp_path / "never_read", out, **{name: bad})
+    for name in ("from_scratch", "overwrite", "keep_checkpoints", "progress", "log_evaluations", "step_bar"):
+        for bad in ("False", 1):
+            with pytest.raises(ValueError, match=rf"^finetune\.{name}: expected true or false, got {re.escape(repr(bad))}"):
+                finetune(None, rec, [DecodingTarget("wave", "regression")], output_dir=out, **{name: bad})
+    assert not out.exists()
+
+
 def test_progress_false_prints_no_transformers_bars(rec, tmp_path, capfd):
     """progress=False means quiet: transformers' own "Writing model shards" (save_pretrained) and
     "Loading weights" (from_pretrained) bars printed anyway (README walk)."""

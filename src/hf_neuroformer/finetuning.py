@@ -55,7 +55,7 @@ from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema
     check_training_seed, \
     config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
-from .configuration_neuroformer import SECONDS_FIELDS, NeuroformerConfig, is_finite_number, is_real_number, is_whole_number, \
+from .configuration_neuroformer import SECONDS_FIELDS, NeuroformerConfig, checked_bool, is_finite_number, is_real_number, is_whole_number, \
     refuse_narrow_seconds
 from .decoding import (
     DecodingCollator,
@@ -1187,6 +1187,8 @@ def finetune(
             ``decoding_report.json`` and warned about)
         ValueError: ``select_on`` naming no target or a metric its kind lacks (before anything
             is read or written).
+        ValueError: ``from_scratch``, ``overwrite``, ``keep_checkpoints``, ``progress``, ``log_evaluations`` or
+            ``step_bar`` not a ``bool`` (the text ``"False"`` is truthy; before anything is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
             ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``seed`` (in ``[0, 2**32 - 1]``), ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
@@ -1201,7 +1203,11 @@ def finetune(
     """
     from transformers import set_seed
 
-    # every setting is checked before the output folder is claimed or anything is read
+    # every setting is checked before the output folder is claimed or anything is read; a flag given as text
+    # ("False") was truthy
+    for name, flag in (("from_scratch", from_scratch), ("overwrite", overwrite), ("keep_checkpoints", keep_checkpoints),
+                       ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar)):
+        checked_bool(name, flag, owner="finetune")
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,

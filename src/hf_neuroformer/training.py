@@ -1353,6 +1353,9 @@ def train(
             run would silently be float32; use bf16).
         ValueError: ``resume`` from a checkpoint one of whose files cannot be read (cut short, damaged),
             naming it and the older one to fall back to (:func:`_load_checkpoint`).
+        ValueError: ``overwrite``, ``progress``, ``resume`` or ``write_figures`` not a ``bool`` (the
+            text ``"False"`` is truthy; :func:`~hf_neuroformer.configuration_neuroformer.checked_bool`,
+            before anything is read or written).
         ValueError: ``resume`` and ``overwrite`` both True; a train split without windows, or
             (streamed from a prepared directory) with fewer windows than processes;
             ``ci_block_s`` not a finite number > 0 (before anything is read or written);
@@ -1393,6 +1396,11 @@ def train(
     if not isinstance(output_dir, (str, os.PathLike)):
         raise TypeError(f"output_dir: expected the path (str or os.PathLike) of the folder to write the model to, got "
                         f"{type(output_dir).__name__}")
+    # write_figures="False" (a string) was truthy and drew the figures; resume="no" resumed: each a real bool,
+    # checked before the recording is read or the output folder touched
+    for name, flag in (("overwrite", overwrite), ("progress", progress), ("resume", resume),
+                       ("write_figures", write_figures)):
+        checked_bool(name, flag, owner="train")
     given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
     # a diverged run's advice: a resumed run cannot take another rate (STATE_TRAINING_FIELDS: its
     # checkpoint's optimizer and schedule keep theirs), so "lower it" alone led to a refusal
