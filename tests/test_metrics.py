@@ -664,6 +664,27 @@ def test_isis_refuse_segments_that_are_not_sorted_and_disjoint():
     assert interspike_intervals(real, np.zeros((0, 2)))[0].size == 0
 
 
+def test_isis_refuse_segments_that_are_float32_or_not_numbers():
+    """Break test: interspike_intervals converted its segments with np.asarray(..., float64), so float32
+    rows kept their rounding (0.3 as float32 is 0.30000001192092896 s: the spike at 0.3 s fell before the
+    segment and its ISI was lost without a word), bools were read as 0 / 1 s and the text '1' as 1 s.
+    Refused, naming segments, as a recording refuses float32 spike times; float64 and integer rows as before."""
+    import torch
+
+    real = rec([(0.3, 0), (0.35, 0), (0.9, 0)], (0.0, 2.0))
+    np.testing.assert_allclose(interspike_intervals(real, np.array([[0.3, 1.0]]))[0], [0.05, 0.55])
+    for bad in (np.array([[0.3, 1.0]], dtype=np.float32), np.array([[0.3, 1.0]], dtype=np.float16),
+                torch.tensor([[0.3, 1.0]])):
+        with pytest.raises(FidelityInputError, match=r"^segments: expected float64 times \(s\), got float(32|16)"):
+            interspike_intervals(real, bad)
+    for bad in (np.array([[False, True]]), [[False, True]], [["0", "1"]], [[0.0, None]]):
+        with pytest.raises(FidelityInputError, match=r"^segments: expected an \(n, 2\) array of real numbers"):
+            interspike_intervals(real, bad)
+    with pytest.raises(FidelityInputError, match=r"^segments: expected an \(n, 2\) array .*ragged"):
+        interspike_intervals(real, [[0.0, 1.0], [1.5]])
+    np.testing.assert_allclose(interspike_intervals(real, [[0, 1]])[0], [0.05, 0.55])
+
+
 def test_isis_never_cross_a_gap_by_hand():
     sup = np.array([[0.0, 1.0], [1.0, 2.0], [3.0, 4.0]])  # segments [0, 2) and [3, 4)
     # unit a: 0.5 -> 1.5 spans two touching windows (kept: 1.0); 1.5 -> 3.2 crosses the gap

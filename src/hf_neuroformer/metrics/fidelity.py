@@ -587,8 +587,22 @@ def _sorted_disjoint_rows(rows, field: str) -> np.ndarray:
     """``rows`` as an ``(n, 2)`` float64 array of ``[start, stop)`` s (an empty one for no rows), or a
     :class:`FidelityInputError` naming ``field``: not that shape, a row not finite or with stop <=
     start, or a row starting more than :data:`EDGE_TOLERANCE` (1 ns) before the previous one stops
-    (rows touching are disjoint, also where float round-off puts the shared edge a hair inside)."""
-    rows = np.asarray(rows, dtype=np.float64)
+    (rows touching are disjoint, also where float round-off puts the shared edge a hair inside); rows
+    that are not real numbers (bool, text, None) or are held as float32 / float16 (as a recording's
+    spike times are refused, :func:`~hf_neuroformer.binning.narrow_float_times_message`)."""
+    # np.asarray(..., float64) took float32 rows with their rounding (700.05 is 700.0499877929688 s: a spike
+    # at 700.05 s fell outside the segment starting there), bools as 0 / 1 s and the text '0.5' as 0.5 s
+    narrow = narrow_float_times_message(rows, field, item="edge")
+    if narrow is not None:
+        raise FidelityInputError(narrow)
+    try:
+        raw = np.asarray(rows)
+    except ValueError:  # ragged rows
+        raise FidelityInputError(f"{field}: expected an (n, 2) array of [start, stop) s, got ragged rows") from None
+    if raw.size and raw.dtype.kind not in "iuf":
+        raise FidelityInputError(f"{field}: expected an (n, 2) array of real numbers ([start, stop) s), got dtype "
+                                 f"{raw.dtype} ({type(rows).__name__})")
+    rows = raw.astype(np.float64)
     if rows.size == 0:
         return rows.reshape(0, 2)
     if rows.ndim != 2 or rows.shape[1] != 2:
@@ -619,7 +633,9 @@ def interspike_intervals(recording: SpikeRecording, segments: np.ndarray) -> lis
     Raises:
         FidelityInputError: ``segments`` not ``(n_segments, 2)``, a row not finite or with stop <=
             start, or rows not sorted and disjoint (unsorted or overlapping rows lost ISIs without a
-            word: the spikes were looked up by bisection over the starts).
+            word: the spikes were looked up by bisection over the starts); ``segments`` not real
+            numbers (bool, text) or held as float32 / float16 (as :class:`SpikeRecording` refuses
+            float32 spike times: widened, they keep their rounding).
     """
     segments = _sorted_disjoint_rows(segments, "segments")
     t, u = recording.spike_times, recording.unit_ids
