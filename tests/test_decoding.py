@@ -3064,6 +3064,10 @@ def test_finetune_over_a_train_directory_leaves_none_of_its_run_files(a2929, pre
 
     out = tmp_path / "dir"
     shutil.copytree(pretrained, out)
+    # the pretrained fixture skips the test-split generation (training.generate_test false), so it wrote no
+    # test_generation.png: put the figure a run with generation leaves (its curves' PNG bytes stand in for it)
+    # where 'neuroformer train' writes it
+    shutil.copyfile(out / "training_curves.png", out / "test_generation.png")
     before = {p.name for p in out.iterdir()}
     assert {"training_curves.png", "test_generation.png", "training_config.json"} <= before, before
     finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=2, eval_steps=2,

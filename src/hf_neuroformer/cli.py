@@ -556,9 +556,11 @@ def cmd_generate(args) -> int:
     # one file per sample (an NWB file holds one spike train per unit): --output itself, or with
     # --num-samples N > 1 <stem>-sample<r>.nwb beside it, r = 0 .. N-1
     outputs = sample_output_paths(args.output, args.num_samples)
-    for path in outputs:
-        _check_not_an_input(str(path), "--output", {"--data": args.data})  # before "exists; pass --overwrite"
-        _check_new_file(str(path), "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
+    # --output as given for one sample: Path drops a trailing slash, so "x.nwb/" (a directory) was no longer
+    # refused as one, and the command read the model first
+    for path in ([args.output] if args.num_samples == 1 else [str(p) for p in outputs]):
+        _check_not_an_input(path, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
+        _check_new_file(path, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
     from .windows import check_split_in_recording
 
     model, tokenizer, plan = _load_model(args)
