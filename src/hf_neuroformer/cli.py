@@ -328,17 +328,6 @@ _TRAIN_FLAG_LEAST = {"max_steps": 1, "max_epochs": 1, "batch_size": 1, "gradient
                      "save_every": 1, "seed": 0}
 
 
-def _check_training_seed(seed, flag: str, got: str = "") -> None:
-    """Refuse a training seed above :data:`~hf_neuroformer.argument_checks.MAX_TRAINING_SEED` before
-    torch is imported (``TrainingConfig`` refuses it too, as ``training.seed``): Accelerate's
-    ``set_seed`` seeds numpy's legacy generator, so ``--seed 4294967296`` failed once the recording was
-    read, with numpy's "Seed must be between 0 and 2**32 - 1" naming no flag. ``None``: nothing given."""
-    if seed is not None and seed > MAX_TRAINING_SEED:
-        what = "integers" if got else "an integer"
-        raise ValueError(f"{flag}: expected {what} in [0, {MAX_TRAINING_SEED}] (Accelerate's set_seed seeds numpy's "
-                         f"legacy generator){got or f', got {seed}'}")
-
-
 def cmd_train(args) -> int:
     # usage errors: before the library (torch) is imported
     if args.resume and args.overwrite:
@@ -346,7 +335,8 @@ def cmd_train(args) -> int:
     for name, least in _TRAIN_FLAG_LEAST.items():  # --max-steps -5 imported torch first (5-10 s)
         if getattr(args, name) is not None:
             check_whole(getattr(args, name), _flag(name), least)
-    _check_training_seed(args.seed, "--seed")
+    if args.seed is not None:  # Accelerate's set_seed failed on 2**32 once the recording was read
+        check_training_seed(args.seed, "--seed")
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
         check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
@@ -1697,8 +1687,11 @@ def cmd_ablate(args) -> int:
         if min(seeds) < 0:  # TrainingConfig refused it only after the recording was read, as 'training.seed'
             raise ValueError(f"--seeds: expected integers >= 0 (as --seed), got {args.seeds!r}")
         # a seed above it failed after the variants of the seeds before it had trained (numpy's bare message)
-        _check_training_seed(max(seeds), "--seeds", f", as --seed; got {args.seeds!r}")
-    _check_training_seed(args.seed, "--seed")
+        if max(seeds) > MAX_TRAINING_SEED:
+            raise ValueError(f"--seeds: expected integers in [0, {MAX_TRAINING_SEED}] (set_seed seeds numpy's legacy "
+                             f"generator), as --seed; got {args.seeds!r}")
+    if args.seed is not None:
+        check_training_seed(args.seed, "--seed")
     from .ablation import ablation_markdown, check_contrastive_loss_weight, checkpoint_choice, run_ablation
     from .jsonio import write_atomic, write_json
     from .io.output_folder import check_file_name
