@@ -543,3 +543,32 @@ def test_a_splits_json_with_overlapping_splits_is_refused_naming_the_file(tiny, 
                 f"[{test[0]:g}, {test[1]:g}) s") in last, last
         assert "restore the file of the run that wrote this directory" in last, last
     assert not out.exists() and not (tmp_path / "eval.json").exists()
+
+
+def test_greedy_generation_is_recorded_as_greedy_with_the_sampling_settings_not_used(tiny, capsys):
+    """``generate --greedy`` recorded the temperatures and top-k / top-p in the file as if it had
+    sampled with them, and evaluate's line on how the file was made did not say greedy: the file now
+    records them as null (not used) beside greedy true, and evaluate prints 'greedy decoding' (or
+    'sampled' for a sampled file)."""
+    from hf_neuroformer.generation import read_settings_scratch
+    from hf_neuroformer.io import read_nwb_scratch
+
+    d, _ = tiny
+    sampling = ("temperature", "top_p", "top_k", "dt_temperature", "dt_top_p", "dt_top_k")
+    lines = {}
+    for how, flags in (("greedy", ["--greedy", "--temperature", "0.5", "--top-k", "3"]), ("sampled", [])):
+        gen = d / f"gen_{how}.nwb"
+        assert cli.main(["generate", "--model", str(d / "model"), "--data", str(d / "real.npz"), "--output", str(gen),
+                         "--max-spikes", "2", *flags]) == 0
+        settings = read_settings_scratch(read_nwb_scratch(gen))
+        assert settings["greedy"] is (how == "greedy")
+        used = {k: settings[k] for k in sampling}
+        if how == "greedy":
+            assert used == dict.fromkeys(sampling), used
+        else:
+            assert used["temperature"] == 1.0 and used["dt_temperature"] == 1.0, used
+        capsys.readouterr()
+        assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(gen)]) == 0
+        lines[how] = next(ln for ln in capsys.readouterr().out.splitlines() if " of generated windows (" in ln)
+    assert "past, greedy decoding, by " in lines["greedy"], lines
+    assert "past, sampled, by " in lines["sampled"], lines

@@ -521,6 +521,19 @@ def sample_output_paths(output, num_samples: int) -> list:
     return [out.with_name(f"{out.stem}-sample{r}{out.suffix}") for r in range(num_samples)]
 
 
+#: The sampling settings a ``generate --greedy`` file records as null (not used): greedy decoding takes
+#: the most likely unit id and dt bin, whatever the temperatures and top-k / top-p say.
+GREEDY_UNUSED_SETTINGS = ("temperature", "top_p", "top_k", "dt_temperature", "dt_top_p", "dt_top_k")
+
+
+def _decoding_text(settings: dict) -> str:
+    """``", greedy decoding"`` or ``", sampled"`` for evaluate's line on how a generated file was
+    made, from its recorded ``greedy`` setting; ``""`` for a file that does not record it."""
+    if "greedy" not in settings:
+        return ""
+    return ", greedy decoding" if settings["greedy"] else ", sampled"
+
+
 def cmd_generate(args) -> int:
     # the numbers that need no library: usage errors, before torch is imported
     if args.max_spikes is not None and args.max_spikes < 1:
@@ -589,8 +602,9 @@ def cmd_generate(args) -> int:
                 # the seed's draws are shared by the rows of a batch, so the same seed with another
                 # --batch-size gives other spikes: without it the record did not say how to reproduce them
                 "batch_size": args.batch_size,
-                # greedy decoding ignores the temperatures and top-k / top-p above
                 "greedy": args.greedy, "num_samples": args.num_samples}
+    if args.greedy:  # argmax of both heads: the temperatures and top-k / top-p were recorded as if they had been used
+        settings.update(dict.fromkeys(GREEDY_UNUSED_SETTINGS))
     for r, (generated, out) in enumerate(zip(samples, outputs)):
         # a result, not a setting, but evaluate needs it: windows cut at the cap bias every metric low
         st = generated.generation_stats
@@ -1103,8 +1117,8 @@ def cmd_evaluate(args) -> int:
                                    check_training_spikes=False)  # and its spikes (spikes_check): one warning
         metrics.update(_bits_per_spike_keys(bps, args.split))
         _print_bits_per_spike(bps, args.model, args.split)
-    made = (f", {settings['split']} windows, {settings['mode'].replace('_', '-')} past, by {settings['model']}"
-            if settings is not None else "")
+    made = (f", {settings['split']} windows, {settings['mode'].replace('_', '-')} past{_decoding_text(settings)}, "
+            f"by {settings['model']}" if settings is not None else "")
     print(f"[neuroformer] {args.generated} vs {args.real or 'built-in simulated recording'} "
           f"over {metrics['support_duration_s']:.1f} s of generated windows ({metrics['n_units']} units{made}):")
     _print_fidelity(metrics)
