@@ -27,7 +27,7 @@ from hf_neuroformer.io import (
 )
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-from tiny_configs import quiet, store_as_float32
+from tiny_configs import quiet, set_nwb_session_id, store_as_float32
 
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 ZHENG = "zheng2022_human_mtl/sub-4_ses-4_ecephys+image.nwb"
@@ -717,9 +717,9 @@ def test_nwb_identifier_with_whitespace_becomes_a_usable_session(tmp_path):
     assert rec.session == "Mouse_12_day_3"
     NeuroformerTokenizer().add_units(rec)  # refused before: "recording.session: ... holds whitespace"
     assert read_nwb(path, session="mine").session == "mine"  # a given session is kept as given
-    spaced = replace(rec)
-    spaced.session = "a b"  # set in place: SpikeRecording(session="a b") is refused, an older file may hold one
-    ours = write_nwb(spaced, tmp_path / "ours.nwb")  # write_nwb's session_id too
+    # SpikeRecording(session="a b") is refused (validate() too, so write_nwb does not write it): an older
+    # write_nwb wrote one in its session_id, read back with its whitespace replaced too
+    ours = set_nwb_session_id(write_nwb(rec, tmp_path / "ours.nwb"), "a b")
     assert read_nwb(ours).session == "a_b"
     # an identifier of whitespace only gave the session "   ", refused the same way (and the message could
     # only suggest session=''): the file stem instead, with its whitespace replaced too, as a stem taken

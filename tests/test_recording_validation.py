@@ -21,7 +21,7 @@ from hf_neuroformer.io import from_arrays, from_binned_counts, from_dataframe, l
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-from tiny_configs import float32_notes, quiet, store_as_float32
+from tiny_configs import float32_notes, quiet, set_nwb_session_id, store_as_float32
 
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -181,10 +181,37 @@ def test_an_empty_session_is_refused_and_an_older_files_empty_session_reads_as_i
         dataclasses.replace(rec, session="")
     older = dataclasses.replace(rec)
     older.session = ""  # set in place, as a file written before holds it
-    for path in (write_npz(older, tmp_path / "older.npz"), quiet(write_nwb, older, tmp_path / "older.nwb")):
+    with pytest.raises(RecordingValidationError, match=match):  # validate() checks it too: write_nwb wrote it
+        older.validate()
+    nwb_path = quiet(write_nwb, rec, tmp_path / "older.nwb")
+    set_nwb_session_id(nwb_path, "")  # as write_nwb wrote an empty session before validate() refused it
+    for path in (write_npz(older, tmp_path / "older.npz"), nwb_path):
         back = quiet(read_npz if path.suffix == ".npz" else read_nwb, path)
         assert back.session == "older", path
         assert NeuroformerTokenizer().add_units(back) == [3, 4, 5]
+
+
+def test_validate_refuses_a_session_set_after_construction_as_the_constructor_does(tmp_path):
+    """SpikeRecording(session="") (or "a b", "a/b") is refused, but the same session set afterwards
+    passed validate(), and write_nwb (which validates) wrote it; validate() now refuses it with the
+    constructor's message. A file whose session is empty and whose stem is whitespace only read back
+    with the session "unit" (a unit's name, from the unit-name rule): it is "session0" now, the
+    constructor's default and the name its message suggests."""
+    rec = _small(session="m")
+    for bad, said in (("", r"^session: expected a session name, got ''"),
+                      ("a b", r"^session: expected a name without whitespace .* session='a_b'"),
+                      ("a/b", r"^session: expected a name without '/' .* session='a_b'")):
+        changed = dataclasses.replace(rec)
+        changed.session = bad
+        with pytest.raises(RecordingValidationError, match=said):
+            changed.validate()
+        with pytest.raises(RecordingValidationError, match=said):
+            write_nwb(changed, tmp_path / "never.nwb")
+        assert not (tmp_path / "never.nwb").exists()
+    older = dataclasses.replace(rec)
+    older.session = ""  # as an older file holds it (write_npz stores the session as given)
+    back = read_npz(write_npz(older, tmp_path / "  .npz"))
+    assert back.session == "session0"
 
 
 def test_unsorted_trials_error_says_how_to_sort():

@@ -56,6 +56,20 @@ def store_as_float32(path, keys):
             f[key].attrs.update(attrs)
 
 
+def set_nwb_session_id(path, session: str):
+    """Overwrite the ``session_id`` of the NWB file ``path`` in place (h5py), keeping its attributes,
+    as an older ``write_nwb`` wrote a session (``""``, ``"a b"``, ``"m/1"``) that
+    :meth:`SpikeRecording.validate` now refuses; returns ``path``."""
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        attrs = dict(f["general/session_id"].attrs)
+        del f["general/session_id"]
+        f.create_dataset("general/session_id", data=session, dtype=h5py.string_dtype())
+        f["general/session_id"].attrs.update(attrs)
+    return path
+
+
 def float32_notes(read, path):
     """``(read(path), notes)``: what the reader ``read`` gives for ``path`` and the messages of the
     ``"stored as float32"`` warnings it gave (every warning caught, ``"always"``)."""

@@ -231,9 +231,13 @@ def session_from_file(session: str, stem: str) -> str:
     ``_`` (``"Mouse 12 day 3"`` -> ``"Mouse_12_day_3"``, ``"mouse12/day3"`` -> ``"mouse12_day3"``),
     since the command-line user cannot rename it; an empty one or one of whitespace only gives the
     file's ``stem`` instead (its whitespace replaced too), as :class:`SpikeRecording` refuses ``""``
-    (unit tokens ``"/<unit name>"`` without a session; ``write_nwb`` / ``write_npz`` kept one before)."""
+    (unit tokens ``"/<unit name>"`` without a session; ``write_nwb`` / ``write_npz`` kept one before);
+    a stem of whitespace only too gives ``"session0"``, :class:`SpikeRecording`'s default and the name
+    its message suggests for such a session (the whitespace rule made it ``"unit"``, a unit's name)."""
     session = str(session)
-    session = names_without_whitespace([session if session.strip() else stem])[0][0]
+    if not session.strip():
+        session = stem if str(stem).strip() else "session0"
+    session = names_without_whitespace([session])[0][0]
     return session.replace("/", "_")
 
 
@@ -714,29 +718,7 @@ class SpikeRecording:
         spaced = spaced_names_message(self.unit_names)
         if spaced is not None:
             raise RecordingValidationError(spaced)
-        # the same for the session, the other half of the token: 'a b' was kept and refused only when tokenized;
-        # '' too, whose unit tokens '/unit0' have no session (read_nwb / read_npz give the file's stem instead)
-        if str(self.session) == "":
-            raise RecordingValidationError(
-                "session: expected a session name, got '', which gives unit tokens without a session "
-                f"('/{self.unit_names[0] if self.unit_names else 'unit0'}'; a unit token is '<session>/<unit name>'); "
-                "name it, e.g. session='session0' (the readers name a file's empty session after the file)")
-        if any(c.isspace() for c in str(self.session)):
-            # whitespace only: the default name; a '/' is replaced too, or the fix would be refused for it
-            fixed = "_".join(str(self.session).split()).replace("/", "_") or "session0"
-            raise RecordingValidationError(
-                f"session: expected a name without whitespace (a unit token '<session>/<unit name>' cannot hold it), "
-                f"got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each run of whitespace replaced by "
-                "'_', as the readers do with a session read from a file)")
-        # '/' too: it ends the session in a unit token, so session 'm' with unit '1/2' and session 'm/1' with unit
-        # '2' gave the same token 'm/1/2'; 'a/b' was kept and refused only when tokenized. A unit name may hold '/'
-        # ('shank1/c1'): the session is read back from a token up to its first '/' (NeuroformerTokenizer.session_of)
-        if "/" in str(self.session):
-            fixed = str(self.session).replace("/", "_")
-            raise RecordingValidationError(
-                f"session: expected a name without '/' (it separates the session from the unit name in a unit token "
-                f"'<session>/<unit name>'), got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each '/' "
-                "replaced by '_', as the readers do with a session read from a file)")
+        self._check_session()
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
         self.unit_areas = [str(a) for a in _as_name_list(self.unit_areas, "unit_areas")]
@@ -774,9 +756,39 @@ class SpikeRecording:
                                                                                  "frame onsets in seconds (real numbers)"))
         self.validate()
 
+    def _check_session(self) -> None:
+        """Refuse a ``session`` that cannot start a unit token ``"<session>/<unit name>"``: ``""``,
+        one holding whitespace or ``/``; raise :class:`RecordingValidationError` naming ``session``,
+        the value and a fix. Called by the constructor and by :meth:`validate` (a session set to ``""``
+        after construction passed ``validate()``)."""
+        # the same for the session, the other half of the token: 'a b' was kept and refused only when tokenized;
+        # '' too, whose unit tokens '/unit0' have no session (read_nwb / read_npz give the file's stem instead)
+        if str(self.session) == "":
+            raise RecordingValidationError(
+                "session: expected a session name, got '', which gives unit tokens without a session "
+                f"('/{self.unit_names[0] if self.unit_names else 'unit0'}'; a unit token is '<session>/<unit name>'); "
+                "name it, e.g. session='session0' (the readers name a file's empty session after the file)")
+        if any(c.isspace() for c in str(self.session)):
+            # whitespace only: the default name; a '/' is replaced too, or the fix would be refused for it
+            fixed = "_".join(str(self.session).split()).replace("/", "_") or "session0"
+            raise RecordingValidationError(
+                f"session: expected a name without whitespace (a unit token '<session>/<unit name>' cannot hold it), "
+                f"got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each run of whitespace replaced by "
+                "'_', as the readers do with a session read from a file)")
+        # '/' too: it ends the session in a unit token, so session 'm' with unit '1/2' and session 'm/1' with unit
+        # '2' gave the same token 'm/1/2'; 'a/b' was kept and refused only when tokenized. A unit name may hold '/'
+        # ('shank1/c1'): the session is read back from a token up to its first '/' (NeuroformerTokenizer.session_of)
+        if "/" in str(self.session):
+            fixed = str(self.session).replace("/", "_")
+            raise RecordingValidationError(
+                f"session: expected a name without '/' (it separates the session from the unit name in a unit token "
+                f"'<session>/<unit name>'), got {str(self.session)!r}; rename it, e.g. session={fixed!r} (each '/' "
+                "replaced by '_', as the readers do with a session read from a file)")
+
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Check every invariant; raise :class:`RecordingValidationError` naming the field."""
+        self._check_session()
         st, ui = self.spike_times, self.unit_ids
         if st.shape != ui.shape:
             raise RecordingValidationError(

@@ -156,7 +156,6 @@ import dataclasses
 import json
 import os
 import tempfile
-import uuid
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -1182,10 +1181,10 @@ def write_nwb(
     ``EventsTable`` of its name in ``nwbfile.events`` (see :mod:`hf_neuroformer.io.nwb_events`);
     interval tables ``time_domain`` (one row), ``time_support`` and ``epoch_intervals`` (the
     rows of :attr:`SpikeRecording.epoch_intervals`, tag = epoch name); the session as
-    ``session_id`` and ``identifier`` (:class:`SpikeRecording` refuses an empty session when it
-    is made; only one set to ``""`` afterwards, which :meth:`SpikeRecording.validate` does not
-    check, is written with an empty ``session_id`` and a random UUID as ``identifier``, which NWB
-    needs non-empty); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
+    ``session_id`` and ``identifier`` (an empty session, or one holding whitespace or ``/``, is
+    refused by :meth:`SpikeRecording.validate`, also when set after the recording was made; an older
+    version wrote one set to ``""`` afterwards with a random UUID as ``identifier``, read back as the
+    file's stem); ``source_script`` = ``"hf_neuroformer.io.write_nwb"``,
     which tells :func:`read_nwb` the file is its own; :attr:`SpikeRecording.session_info` as JSON
     text in the scratch entry ``hf_neuroformer_session_info`` (read back by :func:`read_nwb`).
 
@@ -1272,7 +1271,7 @@ def write_nwb(
                 raise ValueError(f"{field}[{name!r}]: NWB names cannot {problem}; rename the {field} entry")
     nwb = NWBFile(
         session_description=description,
-        identifier=str(recording.session) or str(uuid.uuid4()),
+        identifier=str(recording.session),  # never '' (validate() refuses it)
         session_id=str(recording.session),
         session_start_time=session_start_time or datetime.now(timezone.utc),
         source_script=WRITER_MARK,
