@@ -348,6 +348,27 @@ def test_config_bool_fields_take_only_true_or_false():
         c._check()
 
 
+def test_a_text_bool_says_yaml_for_a_config_field_and_python_for_a_keyword_argument(tmp_path):
+    """checked_bool's hint "(quoted in the YAML file? ...)" was given for train / finetune keyword
+    arguments too (train(write_figures="False")), which no YAML file holds: they now say that text is
+    not a bool; a config field (read from YAML) keeps the YAML hint."""
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+    from hf_neuroformer.training import train
+
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig\.dt_conditioned_on_unit: expected true or false, got "
+                                         r"'no' \(quoted in the YAML file\? write true or false without quotes\)$"):
+        nf.NeuroformerConfig(dt_conditioned_on_unit="no")
+    out = tmp_path / "out"
+    keyword = r" \(text, not a bool: pass True or False without quotes\)$"
+    with pytest.raises(ValueError, match=r"^train\.write_figures: expected true or false, got 'False'" + keyword):
+        train(tmp_path / "never_read", out, write_figures="False")  # refused before the recording is read
+    rec = nf.simulate_coupled_network(n_units=2, duration=1.0, seed=0).recording
+    with pytest.raises(ValueError, match=r"^finetune\.from_scratch: expected true or false, got 'no'" + keyword):
+        finetune(None, rec, [DecodingTarget("wave", "regression")], output_dir=out, from_scratch="no")
+    assert not out.exists()
+
+
 def test_save_pretrained_refuses_a_field_set_to_a_bad_value_after_construction(batch_and_model, tmp_path):
     """``model.config.hidden_dropout = 1.5`` then ``save_pretrained`` wrote a config.json that
     ``from_pretrained`` refused, so the saved model could not be loaded; transformers validates its

@@ -607,7 +607,7 @@ def checked_int(name: str, value, expectation: str = "an integer", ok=None, owne
     return out
 
 
-def checked_bool(name: str, value, owner: str = "NeuroformerConfig") -> bool:
+def checked_bool(name: str, value, owner: str = "NeuroformerConfig", keyword: bool = False) -> bool:
     """``value`` of the boolean field ``name``, refused unless it is a real ``bool`` (YAML
     ``true`` / ``false``, JSON ``true`` / ``false``).
 
@@ -617,11 +617,19 @@ def checked_bool(name: str, value, owner: str = "NeuroformerConfig") -> bool:
     ``torch_compile: "false"`` switched compilation on; ``0`` / ``1`` are refused as well (a
     number is not a yes/no answer in a YAML file).
 
+    ``keyword=True`` for a Python keyword argument (``train(write_figures="False")``), which no
+    YAML file holds: text is then said to be text, not a quoted YAML value.
+
     Raises:
-        ValueError: ``"<owner>.<name>: expected true or false, got <value>"``.
+        ValueError: ``"<owner>.<name>: expected true or false, got <value>"``, for text followed by
+            ``" (quoted in the YAML file? ...)"``, or with ``keyword`` ``" (text, not a bool: pass
+            True or False without quotes)"``.
     """
     if not isinstance(value, bool):
-        hint = " (quoted in the YAML file? write true or false without quotes)" if isinstance(value, str) else ""
+        hint = ""
+        if isinstance(value, str):
+            hint = (" (text, not a bool: pass True or False without quotes)" if keyword
+                    else " (quoted in the YAML file? write true or false without quotes)")
         raise ValueError(f"{owner}.{name}: expected true or false, got {value!r}{hint}")
     return value
 

@@ -1207,7 +1207,7 @@ def finetune(
     # ("False") was truthy
     for name, flag in (("from_scratch", from_scratch), ("overwrite", overwrite), ("keep_checkpoints", keep_checkpoints),
                        ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar)):
-        checked_bool(name, flag, owner="finetune")
+        checked_bool(name, flag, owner="finetune", keyword=True)
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,

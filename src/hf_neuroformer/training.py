@@ -1400,7 +1400,7 @@ def train(
     # checked before the recording is read or the output folder touched
     for name, flag in (("overwrite", overwrite), ("progress", progress), ("resume", resume),
                        ("write_figures", write_figures)):
-        checked_bool(name, flag, owner="train")
+        checked_bool(name, flag, owner="train", keyword=True)
     given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
     # a diverged run's advice: a resumed run cannot take another rate (STATE_TRAINING_FIELDS: its
     # checkpoint's optimizer and schedule keep theirs), so "lower it" alone led to a refusal
