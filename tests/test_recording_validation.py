@@ -214,6 +214,27 @@ def test_validate_refuses_a_session_set_after_construction_as_the_constructor_do
     assert back.session == "session0"
 
 
+def test_a_bool_among_numbers_is_refused_not_read_as_one():
+    """np.asarray([0, True]) is array([0, 1]), so unit_ids=[0, True] made the second spike unit 1 and
+    trials=[[0, True]] the trial (0, 1) s, while an array of bools was refused: a bool among the numbers
+    of a list is refused too, naming the field, the spike (row) and the value."""
+    t = np.array([0.1, 0.2])
+    with pytest.raises(RecordingValidationError, match=r"^unit_ids: expected integer unit indices in \[0, n_units\), "
+                                                       r"spike 1 has the bool True \(numpy would read it as the unit "
+                                                       r"index 1\)"):
+        SpikeRecording(spike_times=t, unit_ids=[0, True])
+    with pytest.raises(RecordingValidationError, match=r"^unit_ids: .* spike 0 has the bool False"):
+        SpikeRecording(spike_times=t, unit_ids=(np.False_, 1))
+    with pytest.raises(RecordingValidationError, match=r"^trials: expected \(n, 2\) \[start, stop\) seconds, got the "
+                                                       r"bool True in row 1 \(numpy would read it as 1.0 s\)"):
+        SpikeRecording(spike_times=t, unit_ids=[0, 1], time_domain=(0.0, 2.0), trials=[[0.0, 0.5], [0.5, True]])
+    with pytest.raises(RecordingValidationError, match=r"^epoch_intervals\['a'\]: .* got the bool True in row 0"):
+        SpikeRecording(spike_times=t, unit_ids=[0, 1], time_domain=(0.0, 2.0), epochs={"a": (0.0, 2.0)},
+                       epoch_intervals={"a": [0, True]})
+    ok = SpikeRecording(spike_times=t, unit_ids=[0, 1], time_domain=(0.0, 2.0), trials=[[0, 1]])
+    assert ok.unit_ids.tolist() == [0, 1] and ok.trials.tolist() == [[0.0, 1.0]]
+
+
 def test_unsorted_trials_error_says_how_to_sort():
     with pytest.raises(RecordingValidationError, match="ordered by start") as e:
         _small(trials=[[0.5, 0.9], [0.0, 0.4]], trial_info={"k": np.array([1, 2])})

@@ -34,9 +34,26 @@ class RecordingValidationError(ValueError):
     """
 
 
+def _first_bool(values) -> Optional[int]:
+    """Position (in the flattened order) of the first Python / numpy bool in a list or tuple, possibly
+    nested, or None: ``np.asarray([0, True])`` is ``array([0, 1])``, so a bool among numbers reaches
+    the dtype checks as the number 1 (an array of bools keeps dtype bool and is checked by that)."""
+    if not isinstance(values, (list, tuple)):
+        return None
+    flat = np.asarray(values, dtype=object).reshape(-1) if any(isinstance(v, (list, tuple)) for v in values) else values
+    return next((i for i, v in enumerate(flat) if isinstance(v, (bool, np.bool_))), None)
+
+
 def _as_unit_indices(unit_ids) -> np.ndarray:
-    """``unit_ids`` as a 1-D int64 array; a ``RecordingValidationError`` for text, booleans,
-    non-integer or non-finite values (the message names ``unit_ids`` and the first bad spike)."""
+    """``unit_ids`` as a 1-D int64 array; a ``RecordingValidationError`` for text, booleans (also one
+    among numbers in a list, ``[0, True]``, which numpy reads as ``[0, 1]``), non-integer or
+    non-finite values (the message names ``unit_ids`` and the first bad spike)."""
+    k = _first_bool(unit_ids)
+    if k is not None:
+        v = bool(np.asarray(unit_ids, dtype=object).reshape(-1)[k])
+        raise RecordingValidationError(
+            f"unit_ids: expected integer unit indices in [0, n_units), spike {k} has the bool {v} (numpy would read "
+            f"it as the unit index {int(v)}); pass the integer index")
     arr = np.asarray(unit_ids).reshape(-1)
     if not arr.size:
         return arr.astype(np.int64)
@@ -345,6 +362,12 @@ def _as_interval_rows(x, what: str) -> np.ndarray:
     ``reshape(-1, 2)`` silently paired the values of a ``(n, 3)`` table (start, stop, label) or of
     a 1-D list of onsets into wrong intervals."""
     refuse_narrow_float_times(x, what)
+    k = _first_bool(x)  # [[0, True]] was the interval (0, 1) s
+    if k is not None:
+        v = bool(np.asarray(x, dtype=object).reshape(-1)[k])
+        raise RecordingValidationError(
+            f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
+            f"as {float(v)} s); pass the time in seconds")
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -400,6 +423,12 @@ def _as_start_stop(x, what: str) -> Tuple[float, float]:
     """``x`` as one ``(start, stop)`` pair of floats; a ``RecordingValidationError`` naming
     ``what`` for any other number of values (the first two of three were kept silently)."""
     refuse_narrow_float_times(x, what)
+    k = _first_bool(x)  # [[0, True]] was the interval (0, 1) s
+    if k is not None:
+        v = bool(np.asarray(x, dtype=object).reshape(-1)[k])
+        raise RecordingValidationError(
+            f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
+            f"as {float(v)} s); pass the time in seconds")
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
