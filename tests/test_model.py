@@ -253,6 +253,18 @@ def test_resize_unit_embeddings_keeps_old_rows(batch_and_model):
         m.resize_unit_embeddings(3)
 
 
+def test_split_gap_message_gives_the_gap_its_reason():
+    """The split_gap message said the gap was there "so that no window reads spikes of another split",
+    while each segment's past_window lead-in does that and the docstrings call the gap a margin: the
+    message now says so, and names the value and the minimum."""
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig\.split_gap: expected a finite number of seconds, at least "
+                                         r"past_window \(1\.0 s\): a margin left out at each boundary between splits, "
+                                         r".*each segment's past_window lead-in already keeps every window's past "
+                                         r"inside its own split.*0\.5") as err:
+        nf.NeuroformerConfig(past_window=1.0, split_gap=0.5)
+    assert "no window reads spikes of another split" not in str(err.value)
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="hidden_size"):
         nf.NeuroformerConfig(hidden_size=30, num_attention_heads=4)

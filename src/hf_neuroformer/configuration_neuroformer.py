@@ -1497,8 +1497,12 @@ class NeuroformerConfig(PreTrainedConfig):
                 f"(train, validation, test) summing to 1, got {fr}"
             )
         pw = self.past_window
-        real("split_gap", f"a finite number of seconds, at least past_window ({pw} s) so that no window reads "
-                          "spikes of another split", lambda v: v >= pw)
+        # the gap is a margin: each segment's past_window lead-in (window_starts_for_split) is what keeps a window's
+        # past out of another split; the message gave that as the gap's reason, which the docstrings had corrected
+        real("split_gap", f"a finite number of seconds, at least past_window ({pw} s): a margin left out at each "
+                          "boundary between splits, so that activity outlasting a boundary (a burst, a drift of the "
+                          "firing rates) does not reach both; each segment's past_window lead-in already keeps every "
+                          "window's past inside its own split", lambda v: v >= pw)
         if self.split_by not in ("auto", "time", "trials"):
             raise ValueError(f"NeuroformerConfig.split_by: expected 'auto', 'time' or 'trials', got {self.split_by!r}")
         for name in ("hidden_dropout", "attention_dropout"):
