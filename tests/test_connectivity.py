@@ -295,9 +295,13 @@ def test_connectivity_scores_record_the_brian2_release_and_codegen_target_of_a_h
     assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
                  "--max-windows", "10", "--split", "all"]) == 0
     capsys.readouterr()
-    sim = json.loads((tmp_path / "c" / "scores.json").read_text())["simulation"]
+    report = json.loads((tmp_path / "c" / "scores.json").read_text())
+    sim = report["simulation"]
     assert sim == {"kind": "hub", "n_units": 12, "n_hubs": 1, "duration": 0.5, "seed": 0,
                    "brian2_version": brian2.__version__, "codegen_target": "numpy"}, sim
+    # the hubs by name too (hub_units alone sent the reader to unit_names)
+    assert report["hub_units"] == net.hub_units.tolist() and len(report["hub_units"]) == 1
+    assert report["hub_unit_names"] == [net.recording.unit_names[h] for h in net.hub_units], report["hub_unit_names"]
 
 
 def test_brian2_lif_under_another_brian2_device_is_refused_naming_it(tmp_path):
@@ -839,6 +843,30 @@ def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
     tiny = np.zeros((4, 4))
     tiny[0, 1], tiny[2, 3] = 5e-324, -5e-324
     assert connectivity_figure({"truth": tiny}, full_range=("truth",)).axes[0].images
+
+
+def test_figure_axes_name_the_units_when_few_enough_and_the_hubs_otherwise():
+    """connectivity.png ticked the hub units' indices only, which a reader mapped to units through
+    scores.json's unit_names: with unit_names, every unit is named on both axes up to
+    MAX_NAMED_UNITS_IN_FIGURE units (hubs in bold), and above it the hub ticks carry names."""
+    from hf_neuroformer.analysis.connectivity import MAX_NAMED_UNITS_IN_FIGURE
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=10, n_hubs=2, targets_per_hub=3), duration=1.0, seed=1)
+    names = [f"cell_{k}" for k in range(10)]
+    assert len(net.hub_units) == 2 and 10 <= MAX_NAMED_UNITS_IN_FIGURE
+    ax = connectivity_figure({"truth": net.weights}, hub_units=net.hub_units, full_range=("truth",),
+                             unit_names=names).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    bold = [t.get_text() for t in ax.get_xticklabels() if t.get_fontweight() == "bold"]
+    assert bold == [names[h] for h in sorted(net.hub_units)], bold
+    big = MAX_NAMED_UNITS_IN_FIGURE + 1
+    many = [f"u{k}" for k in range(big)]
+    ax = connectivity_figure({"m": np.eye(big)}, hub_units=[3, 7], unit_names=many).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["u3", "u7"]
+    with pytest.raises(ValueError, match=r"^unit_names: expected one name per row / column of the matrices \(\[4\]\), "
+                                         r"got 3 names"):
+        connectivity_figure({"m": np.eye(4)}, unit_names=["a", "b", "c"])
 
 
 def test_a_fractional_or_boolean_lag_count_is_refused_by_name():

@@ -781,8 +781,14 @@ def control_note(scores: Dict[str, Dict[str, float]]) -> Optional[str]:
             "not from what the model learned")
 
 
+#: :func:`connectivity_figure` names every unit on both axes up to this many units (more names than
+#: that overlap at the figure's size, 4.2 inches per panel); above it only the hub units are ticked.
+MAX_NAMED_UNITS_IN_FIGURE = 24
+
+
 def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, title: str = "",
-                        full_range: Sequence[str] = (), colorbar_labels: Optional[Dict[str, str]] = None):
+                        full_range: Sequence[str] = (), colorbar_labels: Optional[Dict[str, str]] = None,
+                        unit_names: Optional[Sequence[str]] = None):
     """Side-by-side heat maps (target rows x source columns), one per ``panels`` entry, each
     with its own colour range: the 1st-99th percentile of the off-diagonal values (symmetric
     around 0 when the matrix has both signs), except for the panels named in ``full_range``
@@ -792,7 +798,9 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
     hub weights far above the random edges are not clipped to the same colour, and the random
     edges do not fade to white beside them. Hub units are
     marked with ticks on the source axis. ``colorbar_labels`` (panel name -> text) labels each
-    panel's colour bar with what its values are.
+    panel's colour bar with what its values are. With ``unit_names``, the ticks are unit names, not
+    indices: every unit's on both axes up to :data:`MAX_NAMED_UNITS_IN_FIGURE` units, the hub units'
+    on the source axis above it.
 
     Args:
         panels: panel title -> ``(n_units, n_units)`` matrix, target x source (any unit; the diagonal
@@ -802,15 +810,25 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         title: the figure's title.
         full_range: the panels drawn over their whole range (see above).
         colorbar_labels: panel title -> colour bar label.
+        unit_names: the name of each row / column's unit (``n_units`` entries), or None (indices).
 
     Returns:
         the :class:`matplotlib.figure.Figure` (written atomically to ``path`` when given).
+
+    Raises:
+        ValueError: ``unit_names`` of another length than the matrices' side.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from ..plotting import save_figure
 
+    if unit_names is not None:
+        unit_names = [str(n) for n in unit_names]
+        sides = {np.shape(m)[0] for m in panels.values()}
+        if sides != {len(unit_names)}:
+            raise ValueError(f"unit_names: expected one name per row / column of the matrices ({sorted(sides)}), got "
+                             f"{len(unit_names)} names")
     k = len(panels)
     fig = Figure(figsize=(4.2 * k, 4.6))
     FigureCanvasAgg(fig)
@@ -845,9 +863,19 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("source unit j")
         ax.set_ylabel("target unit i")
-        if len(hub_units):
+        if unit_names is not None and len(unit_names) <= MAX_NAMED_UNITS_IN_FIGURE:
+            ticks = list(range(len(unit_names)))
+            ax.set_xticks(ticks)
+            ax.set_xticklabels(unit_names, fontsize=6, rotation=90)
+            ax.set_yticks(ticks)
+            ax.set_yticklabels(unit_names, fontsize=6)
+            for h in hub_units:  # the hubs stand out among the names
+                ax.get_xticklabels()[int(h)].set_fontweight("bold")
+            ax.set_xlabel("source unit j (hubs in bold)" if len(hub_units) else "source unit j")
+        elif len(hub_units):
             ax.set_xticks(list(hub_units))
-            ax.set_xticklabels([str(h) for h in hub_units], fontsize=7)
+            ax.set_xticklabels([unit_names[int(h)] if unit_names is not None else str(h) for h in hub_units],
+                               fontsize=7)
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         if colorbar_labels and colorbar_labels.get(name):
             cb.set_label(colorbar_labels[name], fontsize=8)
@@ -967,7 +995,7 @@ def run_connectivity(
         the report written to ``scores.json`` (``scores[name]`` per matrix, plus settings;
         ``unit_names``: the recording's unit names in the matrices' row (target) and column (source)
         order, ``M[i, j]`` the influence of unit ``unit_names[j]`` on unit ``unit_names[i]``
-        (``matrix_convention``);
+        (``matrix_convention``); ``hub_units`` (indices) and ``hub_unit_names``: the ground truth's hubs;
         ``units_without_spikes`` (unit indices; their names in ``units_without_spikes_names``): units with no spike in the current windows the attention pass
         queries (a segment's first past window, which only the baselines bin, is not counted),
         whose rows of the attention matrices are 0 (no query predicts them) and whose true edges,
@@ -1311,6 +1339,9 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
         # glm_connectivity keeps the first glm_max_bins bins: on a long span it sees only its start
         **{f"glm_{k}": v for k, v in glm_fit.items()},
         "hub_units": net.hub_units.tolist(),
+        # the hubs' names beside their indices, as units_without_spikes_names: hub_units alone sent the reader to
+        # unit_names
+        "hub_unit_names": [rec.unit_names[int(h)] for h in net.hub_units],
         "simulation": {"kind": net.kind, **{k: net.params.get(k) for k in ("n_units", "n_hubs", "duration", "seed")},
                        # a hub (brian2) file's: another brian2 release may draw other spikes for the seed
                        **{k: net.params[k] for k in ("brian2_version", "codegen_target") if k in net.params}},
@@ -1330,6 +1361,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
               for m, (t, _) in panels.items()}
     connectivity_figure(
         {titles[m]: mats[m] for m in panels}, hub_units=net.hub_units, path=out / "connectivity.png",
+        unit_names=rec.unit_names,
         full_range=("truth",), title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
         colorbar_labels={titles[m]: c for m, (_, c) in panels.items()},
     )
