@@ -629,6 +629,27 @@ training:
 """
 
 
+@pytest.fixture(scope="module")
+def glm8_model(tmp_path_factory):
+    """``(recording path, model folder)``: 'neuroformer simulate --kind glm' (8 units, 20 s, seed 0)
+    and 'neuroformer train' of TINY_YAML on it (1 step, seed 0, no test-split generation: the tests
+    that share it read the weights, tokenizer and splits only), run once for the module."""
+    import contextlib
+    import io
+
+    from hf_neuroformer.cli import main
+
+    d = tmp_path_factory.mktemp("glm8")
+    nwb = d / "glm.nwb"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
+                     "--output", str(nwb)]) == 0
+        (d / "tiny.yaml").write_text(TINY_YAML)
+        assert main(["train", "--config", str(d / "tiny.yaml"), "--data", str(nwb), "--output-dir",
+                     str(d / "model"), "--max-steps", "1", "--seed", "0", "--no-test-generation"]) == 0
+    return nwb, d / "model"
+
+
 def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     """The commands in-process (cli.main), to spare the suite four interpreter starts. 30 s of
     simulation in 5-s split blocks (4 train, 1 validation, 1 test: 247 test windows) and 10 training
@@ -652,8 +673,9 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
                  str(nwb)]) == 2
     assert "--output" in capsys.readouterr().err
     (tmp_path / "tiny.yaml").write_text(TINY_YAML.replace("split_block_length: 10.0", "split_block_length: 5.0"))
+    # the test reads no test-split generation (connectivity reads the weights, tokenizer and splits)
     assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
-                 str(tmp_path / "model"), "--max-steps", "10", "--seed", "0"]) == 0
+                 str(tmp_path / "model"), "--max-steps", "10", "--seed", "0", "--no-test-generation"]) == 0
     capsys.readouterr()
     out = tmp_path / "conn"
     with warnings.catch_warnings(record=True) as caught:
@@ -971,24 +993,19 @@ def test_connectivity_data_without_ground_truth_names_data(tmp_path, capsys, sha
         run_connectivity(tmp_path / "no-model", nwb, tmp_path / "conn")  # Python names its argument
 
 
-def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypatch):
+def test_hub_scores_of_a_network_without_hubs_say_why(glm8_model, tmp_path, capsys, monkeypatch):
     """A glm network has no hub units: its hub scores were a bare 'AUROC(hub) nan'."""
     from hf_neuroformer.cli import main
     from tiny_configs import printed_as_the_interpreter_does
 
     monkeypatch.chdir(tmp_path)
-    nwb = tmp_path / "glm.nwb"
-    assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
-                 "--output", str(nwb)]) == 0
-    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
-    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
-                 str(tmp_path / "model"), "--max-steps", "1", "--seed", "0"]) == 0
+    nwb, model = glm8_model
     capsys.readouterr()
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = printed_as_the_interpreter_does
-        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+        assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output",
                      str(tmp_path / "conn"), "--max-windows", "20"]) == 0
     printed, err = capsys.readouterr()
     # fewer than 3 units fire in these windows: the warning named 'window_starts' (no option of the command)
@@ -1033,7 +1050,7 @@ def test_hub_scores_of_a_network_without_hubs_say_why(tmp_path, capsys, monkeypa
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = printed_as_the_interpreter_does
-        assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(dense), "--output",
+        assert main(["connectivity", "--model", str(model), "--data", str(dense), "--output",
                      str(tmp_path / "conn_dense"), "--max-windows", "5"]) == 0
     err = capsys.readouterr().err
     assert re.search(r"^neuroformer connectivity: warning: \d+ of 5 windows held more spikes than max_window_length",
@@ -1219,7 +1236,7 @@ def test_direction_accuracy_of_the_truth_is_one_with_reciprocal_edges():
     assert s["direction_accuracy"] == 1.0 and s["n_reciprocal_edges"] == 2
 
 
-def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, monkeypatch):
+def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(glm8_model, tmp_path, capsys, monkeypatch):
     """Break test: glm_connectivity keeps the first glm_max_bins (200,000) bins, 400 s at 2 ms, so
     on the 600 s that 'neuroformer simulate' draws by default (split 'all') the GLM baseline was
     fitted on the first two thirds while the other methods saw all of it, and scores.json and the
@@ -1230,14 +1247,9 @@ def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, 
     from hf_neuroformer.simulation import read_network
 
     monkeypatch.chdir(tmp_path)
-    nwb = tmp_path / "glm.nwb"
-    assert main(["simulate", "--kind", "glm", "--units", "8", "--duration", "20", "--seed", "0",
-                 "--output", str(nwb)]) == 0
-    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
-    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", str(nwb), "--output-dir",
-                 str(tmp_path / "model"), "--max-steps", "1", "--seed", "0"]) == 0
+    nwb, model = glm8_model
     capsys.readouterr()
-    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+    assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output",
                  str(tmp_path / "conn"), "--bin-size", "0.00005"]) == 0
     printed = capsys.readouterr().out
     rep = json.loads((tmp_path / "conn" / "scores.json").read_text())
@@ -1257,7 +1269,7 @@ def test_the_glm_baseline_says_how_much_of_the_span_it_fitted(tmp_path, capsys, 
     whole = np.abs(got - glm_connectivity(rec, 0.00005, 5, segs, max_bins=None)).max()
     assert near < 1e-3 * np.abs(got).max() and whole > 100 * near, (near, whole)
     # at the default 2 ms bins the whole span fits: nothing to say
-    assert main(["connectivity", "--model", str(tmp_path / "model"), "--data", str(nwb), "--output",
+    assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output",
                  str(tmp_path / "conn2")]) == 0
     assert "glm was fitted on the first" not in capsys.readouterr().out
     rep = json.loads((tmp_path / "conn2" / "scores.json").read_text())
