@@ -38,8 +38,10 @@ def trained(allen_video, tmp_path_factory):
     out = tmp_path_factory.mktemp("allen_video_att")
     cfg = small_config(split_by="trials", split_stratify_by="orientation_deg", modalities=[VIDEO],
                        num_modality_layers=2)
-    train(allen_video, out, cfg, TrainingConfig(max_steps=4, batch_size=16, eval_every=4, learning_rate=3e-3),
-          overwrite=True, progress=False)
+    # the tests read the weights, tokenizer and splits: no test-split generation, no figure
+    train(allen_video, out, cfg, TrainingConfig(max_steps=4, batch_size=16, eval_every=4, learning_rate=3e-3,
+                                                generate_test=False), overwrite=True, progress=False,
+          write_figures=False)
     model, tok, plan = load_pretrained(out)
     starts, clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
     # two test trials: their first windows hold a grey pre-trial frame, the later ones only grating frames
@@ -408,7 +410,8 @@ def test_attention_map_refuses_a_diverged_model(allen_video, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         train(allen_video, out, cfg, TrainingConfig(max_steps=2, batch_size=16, learning_rate=1e6,
-                                                    generation_batch_size=512), overwrite=True, progress=False)
+                                                    generation_batch_size=512, generate_test=False),
+              overwrite=True, progress=False, write_figures=False)  # the test reads the saved weights only
     data = tmp_path / "v.nwb"
     write_nwb(allen_video, data)
     png = tmp_path / "att.png"
