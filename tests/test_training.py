@@ -2033,3 +2033,32 @@ def test_training_log_gives_the_learning_rate_of_each_logged_step(rec, tmp_path)
     peak = rates.index(max(rates))
     assert 0 < peak < total - 1 and rates[:peak + 1] == sorted(rates[:peak + 1])
     assert rates[peak:] == sorted(rates[peak:], reverse=True)
+
+
+def test_the_selected_steps_validation_figures_are_not_scored_again_after_training(rec, tmp_path):
+    # train() scored the whole validation split once more after training, with the selected step's
+    # weights, which it had scored when it selected them: the same figures for a validation pass.
+    # metrics.json's are now those of the selected step's validation; with on_train_end (which may
+    # change the weights) the split is scored again, and gives the same figures here
+    def scored_rows(out, **kwargs):
+        events = []  # ("eval", windows) per evaluation-mode forward, ("step", n) after each step
+
+        def watch(model):
+            model.id_head.register_forward_hook(
+                lambda mod, inp, res: None if mod.training else events.append(("eval", int(res.shape[0]))))
+
+        tc = TrainingConfig(max_steps=2, eval_every=1, batch_size=16, generate_test=False)
+        m = train(rec, tmp_path / out, nf.NeuroformerConfig(**TINY), tc, progress=False, write_figures=False,
+                  on_train_start=watch, on_step_end=lambda step, loss: events.append(("step", step)), **kwargs)
+        steps = [i for i, e in enumerate(events) if e[0] == "step"]
+        assert len(steps) == 2
+        n_val = sum(n for _, n in events[:steps[0]])  # step 1's validation
+        return m, n_val, sum(n for _, n in events[steps[-1] + 1:])  # the windows scored after training
+
+    m, n_val, after = scored_rows("m")
+    again, n_val_again, after_again = scored_rows("again", on_train_end=lambda model: None)
+    assert n_val == n_val_again > 0 and after == after_again - n_val
+    log = json.loads((tmp_path / "m" / "training_log.json").read_text())
+    best = next(e for e in log if e["step"] == m["best_step"])
+    for k in ("loss", "id_nll", "dt_nll"):
+        assert m[f"validation/{k}"] == best[f"validation/{k}"] == again[f"validation/{k}"], k

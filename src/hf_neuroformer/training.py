@@ -1325,7 +1325,10 @@ def train(
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
-        ``{}`` on processes other than the main one.
+        ``{}`` on processes other than the main one. ``validation/...`` are the kept model's
+        figures on the whole validation split: in a single process, those its step's validation
+        logged (the same pass, so the same floats); after a resume that kept an earlier run's
+        step, with several processes, or with ``on_train_end``, the kept model scored again.
 
     Raises:
         TypeError: ``recording`` neither a :class:`SpikeRecording` nor a path (str or
@@ -1701,6 +1704,8 @@ def train(
         return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
     log, best_val, best_state, best_step = [], float("inf"), None, 0
+    # the validation figures of best_state, when this process scored them alone (see the scoring after training)
+    best_val_nll = None
     step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
     step_lr = None  # the learning rate of the last optimisation step, for training_log.json
     stretches = []  # the steps of earlier runs (a resumed run's checkpoint) by the settings they ran with
@@ -1822,7 +1827,7 @@ def train(
     def log_and_validate(step_epoch):
         """A ``training_log.json`` entry for this step: the running training loss and, with a
         validation split, its figures (the lowest validation loss keeps its weights)."""
-        nonlocal best_val, best_step, best_state
+        nonlocal best_val, best_step, best_state, best_val_nll
         if not has_val:  # nothing to validate on: the running training loss alone, for the loss curve
             log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr})
             return
@@ -1840,6 +1845,8 @@ def train(
             # the plain model's keys, not a compiled one's ('_orig_mod.'): a resume may switch torch_compile
             best_state = {k: v.detach().cpu().clone()
                           for k, v in accelerator.unwrap_model(model, keep_torch_compile=False).state_dict().items()}
+            # one process scored every window (no sum across processes): the same pass as the scoring after training
+            best_val_nll = dict(val) if world == 1 else None
         if main:
             bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
                       f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
@@ -2012,10 +2019,17 @@ def train(
     figures: Dict[str, object] = {}
     if accelerator.is_main_process:
         model.eval()
-        if has_val:
+        if has_val and best_val_nll is not None and on_train_end is None:
+            # the selected step's weights were scored on the validation split by this process when it was
+            # selected (the same float32 forward, batches and sums): scoring them again gave the same figures for
+            # the cost of a whole validation pass. A resumed run's best step, one chosen on several processes,
+            # or weights on_train_end may have changed are scored again
+            val = best_val_nll
+        elif has_val:
             # the windows counted (a streamed split's from its shards, checked against the manifest): the bars' totals
             val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size, progress=progress,
                                      n_windows=n_windows["validation"])
+        if has_val:
             metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
                             "validation/loss": val["loss"]})
         if has_test:
