@@ -40,7 +40,6 @@ from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
 from .metrics.fidelity import spike_timing_f1_keys
 from .metrics.bootstrap import resolve_block_s
-from .plotting import plot_fidelity, plot_training_curves
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty, count_noun, first_few
 from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
@@ -2090,6 +2089,8 @@ def train(
             )
             fid = compare_recordings(recording, generated)
             if write_figures:
+                from .plotting import plot_fidelity  # matplotlib: imported by the runs that draw
+
                 figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording,
                                                              generated)
             metrics.update({
@@ -2157,6 +2158,8 @@ def train(
         metrics = {k: _to_builtin(v) for k, v in metrics.items()}
         if log and write_figures:
             # without a validation split no step was chosen (the last one is kept): no mark
+            from .plotting import plot_training_curves
+
             figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
                                                          best_step=best_step if has_val else None,
                                                          selection=selection,

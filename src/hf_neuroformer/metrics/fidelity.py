@@ -37,7 +37,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy import stats
 
 from ..argument_checks import check_bin_size, check_min_isis, check_whole, check_min_coverage as _check_min_coverage
 from ..argument_checks import check_spike_tolerances as _check_spike_tolerances, tolerance_label as _tolerance_label
@@ -734,6 +733,10 @@ def _ks_2samp(a: np.ndarray, b: np.ndarray):
     """``scipy.stats.ks_2samp(a, b)`` without its RuntimeWarning when the exact p-value fails and
     the asymptotic one is used instead: that happens for tied ISIs (generated spikes sit on a dt
     grid) and warned on every ``evaluate``; the statistic does not depend on it."""
+    # imported here: scipy.stats took about 0.5 s of CPU to import, paid by every command that imports the
+    # metrics package (neuroformer inspect, prepare, generate through hf_neuroformer.training) without an ISI test
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccessful")
         return stats.ks_2samp(a, b)
