@@ -227,11 +227,14 @@ class LoopbackHub:
         username: the whoami user, and the namespace of repos created without one.
         known_licenses: ``None`` (licence ids not checked) or the set of ids that
             ``validate-yaml`` accepts, to stand for the Hub's licence list in a test.
+        validated: ``(repoType, content)`` of every card sent to ``validate-yaml``, in order (a
+            test reads from it which cards a push had made before it was refused).
     """
 
     def __init__(self, username: str = "user"):
         self.username = username
         self.known_licenses: set | None = None
+        self.validated: list = []
         self.url = ""
         self.requests: list = []
         self.unhandled: list = []
@@ -577,6 +580,8 @@ class LoopbackHub:
 
     def _h_validate_yaml(self, req) -> _Response:
         content = req.json().get("content", "")
+        with self._lock:
+            self.validated.append((req.json().get("repoType"), content))
         match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.DOTALL)
         if match:
             try:

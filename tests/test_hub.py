@@ -1839,7 +1839,8 @@ def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loop
                 push_to_hub(model_dir, repo_id, revision=revision, private=private, recording=rec,
                             dataset_repo_id=dataset_repo_id, **kw)
             sent = [r for r in loopback_hub.requests[n_requests:] if r[0] not in ("GET", "HEAD")]
-            assert sent == [("POST", "/api/validate-yaml")] * 2, sent  # only reads (and the cards' check)
+            # only reads (and the model card's check: the dataset card is made with the windows, after these checks)
+            assert sent == [("POST", "/api/validate-yaml")], sent
             assert not api.repo_exists("lab/refused-new")
             assert _branches(api, "lab/mine") == ["main"]
 
@@ -1849,6 +1850,55 @@ def test_a_push_refused_for_its_dataset_repository_creates_nothing(trained, loop
                                            r"that this push had created was deleted again"):
         push_to_hub(model_dir, "lab/mine", revision="dev", **kw)
     assert _branches(api, "lab/mine") == ["main"]
+
+
+def test_a_refused_push_builds_no_windows_dataset(trained, loopback_hub, tmp_path):
+    """Break test: a push with windows built and tokenised every window of the recording (the
+    dataset's Parquet shards and card) before the Hub's checks of the licence, token, branch and
+    repositories; a refused push paid for all of it and only then said what to fix. Those checks
+    now come first. Seen from the loopback Hub: the dataset card, which gives the windows' counts
+    and so exists only once the windows are built, reaches its card validation only in a push that
+    passed every check (the refused ones validated it before their refusal)."""
+    from huggingface_hub import HfApi
+
+    d, _, rec, _ = trained
+    model_dir = d / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+    sha = push_to_hub(model_dir, "lab/windows-checked", **kw).commit_oid
+    api.create_repo("lab/public-windows", repo_type="dataset")
+    _another_tools_dataset(api, "other/not-windows", "their data")
+    loopback_hub.known_licenses = {"mit", "other"}
+    windows = dict(recording=rec, dataset_repo_id="lab/windows-checked-data")
+    refusals = [
+        (ValueError, r"refused the model card's metadata", dict(license="cc-by-4.0", **windows, **kw)),
+        (HubPushError, r"checking the Hub token of 'lab/windows-checked': no Hub token; .*set HF_TOKEN",
+         dict(**windows, endpoint=loopback_hub.url)),  # no HF_TOKEN and no saved login (below)
+        (ValueError, r"revision \(CLI: --revision\): .* not a branch", dict(revision=sha, **windows, **kw)),
+        (ValueError, r"already exists and is public", dict(private=True, recording=rec,
+                                                            dataset_repo_id="lab/public-windows", **kw)),
+        (ValueError, r"not a Neuroformer windows dataset", dict(recording=rec, dataset_repo_id="other/not-windows",
+                                                                **kw)),
+    ]
+    import huggingface_hub.constants
+
+    for error, message, kwargs in refusals:
+        n_cards = len(loopback_hub.validated)
+        with pytest.MonkeyPatch.context() as no_login, pytest.raises(error, match=message):
+            if "token" not in kwargs:
+                no_login.delenv("HF_TOKEN", raising=False)
+                no_login.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+                no_login.setattr(huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
+            push_to_hub(model_dir, "lab/windows-checked", **kwargs)
+        assert [kind for kind, _ in loopback_hub.validated[n_cards:]] == ["model"], (message, loopback_hub.validated)
+    assert not api.repo_exists("lab/windows-checked-data", repo_type="dataset")
+    # the push that passes the checks builds the windows: its dataset card (with their counts) is validated
+    n_cards = len(loopback_hub.validated)
+    result = push_to_hub(model_dir, "lab/windows-checked", **windows, **kw)
+    sent = loopback_hub.validated[n_cards:]
+    dataset_cards = [card for kind, card in sent if kind == "dataset"]
+    assert sent[0][0] == "model" and dataset_cards, sent
+    assert f"train {result.dataset_windows['train']}" in dataset_cards[0] and result.dataset_windows["train"] > 0
 
 
 @pytest.fixture
@@ -1937,7 +1987,7 @@ def test_a_commit_id_as_revision_is_refused_before_any_write(trained, loopback_h
                                          r"repository 'lab/by-sha' .* not a branch"):
         push_to_hub(d / "model", "lab/by-sha", revision=sha, recording=rec, dataset_repo_id="lab/by-sha-data", **kw)
     sent = [r for r in loopback_hub.requests[n_requests:] if r[0] not in ("GET", "HEAD")]
-    assert sent == [("POST", "/api/validate-yaml")] * 2, sent
+    assert sent == [("POST", "/api/validate-yaml")], sent  # the model card's (no windows were built for the dataset's)
     assert _branches(HfApi(**kw), "lab/by-sha") == ["main"]
     assert not HfApi(**kw).repo_exists("lab/by-sha-data", repo_type="dataset")
 

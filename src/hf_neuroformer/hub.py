@@ -1425,6 +1425,11 @@ def push_to_hub(
     """Push a ``neuroformer train`` directory to a Hub model repository, optionally with its
     windows as a dataset repository.
 
+    The checks that need no windows (the arguments and the recording first, before any request;
+    then the model card's metadata as the Hub validates it, the token when windows are pushed, the
+    branch and the existing repositories) run before the windows dataset is built, so a refused
+    push builds and tokenises no window; nothing is created or uploaded before every check passed.
+
     Args:
         model_dir: directory written by ``neuroformer train`` (``config.json``,
             ``model.safetensors`` or weights saved in shards with their index, which go up as one
@@ -1509,6 +1514,8 @@ def push_to_hub(
             raise ValueError(f"dataset_repo_id (CLI: --data / --dataset-repo-id): {str(src)!r} reads modalities "
                              f"({names}), and windows with modality inputs cannot be pushed as a dataset yet; push the "
                              "model without its windows dataset")
+        # the recording's checks, before any request (its windows are built only after the Hub's checks)
+        checked = check_window_recording(src, recording)
     api = _api(endpoint, token)
 
     dataset_result = (None, None)
@@ -1519,29 +1526,29 @@ def push_to_hub(
         stage.mkdir()
         redacted: List[str] = []
         metrics = save_for_hub(src, stage, redacted)
-        if dataset_repo_id is not None:
-            dstage = Path(tmp) / "dataset"
-            dstage.mkdir()
-            dataset_windows = write_window_dataset(
-                src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
-                license=license, model_repo_id=repo_id, data_description=data_description, revision=revision,
-                hub_url=api.endpoint)
-            redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision, hub_url=api.endpoint)
         save_card(card, stage / "README.md")  # marked: a later push tells an edited card (PushResult.edited_cards)
-        # the Hub's own check of the cards' metadata (licence id, model-index, configs), before
+        # Order: every check that needs no windows comes before the windows dataset is built (it
+        # loads the model and tokenises every window of the recording: most of a push's local work),
+        # so that a refused push says what to fix at once. The windows were built first, and a push
+        # refused for its licence, token, branch or repository still built and tokenised them all.
+        # First the Hub's own check of the model card's metadata (licence id, model-index), before
         # anything is created: an unknown licence must not fail the model commit after the dataset's
         with _hub_errors("validating the model card", repo_id, api, src):
             _validate_card(api, (stage / "README.md").read_text(), "model")
-        if dataset_repo_id is not None:
-            with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
-                _validate_card(api, (dstage / "README.md").read_text(), "dataset")
+        if dataset_repo_id is not None and token is not False:
+            # the token (a missing or invalid one is otherwise found only when a repository is created,
+            # after the windows were built); a push without windows finds it as soon as it writes, as
+            # does one with token=False (no token: whoami cannot be asked)
+            with _hub_errors("checking the Hub token", repo_id, api, src):
+                api.whoami()
         files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
-        # Order: first every check (visibility, another model or dataset there) on the repositories
-        # and branches that exist, before anything is created: a push refused for its dataset
-        # repository left a new model repository (or a new branch of an existing one) behind; then
+        # Then every check (a commit id or tag as the branch, visibility, another model or dataset
+        # there) on the repositories and branches that exist, before anything is created: a push
+        # refused for its dataset repository left a new model repository (or a new branch of an
+        # existing one) behind; then the windows dataset is built and its card validated; then
         # create what is missing, the model repository first, so that a refusal there (no rights,
         # bad name) stops the push before anything is committed; then commit the windows dataset;
         # then the model, last, so that a model card never links to windows that failed to upload.
@@ -1552,13 +1559,23 @@ def push_to_hub(
         # with --private, that a retry without --private then filled, and the model stayed private
         # without a word
         targets = [(repo_id, "model")] + ([(dataset_repo_id, "dataset")] if dataset_repo_id is not None else [])
+        found = {}
+        for rid, rtype in targets:
+            found[rtype] = _branch_info(api, rid, rtype, revision, src, missing_ok=True)
+            if found[rtype][0] is not None:
+                _check_target(api, rid, rtype, revision, *found[rtype], private, replace_other, src)
+        if dataset_repo_id is not None:
+            dstage = Path(tmp) / "dataset"
+            dstage.mkdir()
+            dataset_windows = write_window_dataset(
+                src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
+                license=license, model_repo_id=repo_id, data_description=data_description, revision=revision,
+                hub_url=api.endpoint, checked=checked)
+            redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
+            with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
+                _validate_card(api, (dstage / "README.md").read_text(), "dataset")
         created: List[tuple] = []
         try:
-            found = {}
-            for rid, rtype in targets:
-                found[rtype] = _branch_info(api, rid, rtype, revision, src, missing_ok=True)
-                if found[rtype][0] is not None:
-                    _check_target(api, rid, rtype, revision, *found[rtype], private, replace_other, src)
             for rid, rtype in targets:
                 repo_info, branch_exists = found[rtype]
                 if repo_info is None:
@@ -1632,23 +1649,13 @@ def dataset_size_category(n: int) -> str:
     return names[k] if k < len(names) else "n>1T"
 
 
-def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
-                         license: str = "other", model_repo_id: Optional[str] = None,
-                         data_description: Optional[str] = None, revision: Optional[str] = None,
-                         hub_url: str = "https://huggingface.co") -> Dict[str, int]:
-    """Write the model's train / validation / test windows of ``recording`` as a
-    :func:`~hf_neuroformer.windows.prepare_windows` directory (Parquet shards
-    ``data/<split>-<i>-of-<n>.parquet``, ``manifest.json``, the config, tokenizer and
-    ``splits.json``) plus a dataset card whose ``configs`` metadata maps the shards to splits,
-    into ``out_dir`` (replaced). A clone of the dataset repository is therefore also a prepared
-    directory for streamed training. ``revision``: the branch it is pushed to; the card's
-    loading code then passes ``revision=`` (``None`` or ``"main"``: not needed).
-
-    The windows are those of the model's ``splits.json`` with its config and tokenizer, i.e.
-    exactly what training read (columns of :func:`~hf_neuroformer.windows.build_window_datasets`).
+def check_window_recording(model_dir, recording):
+    """The checks of ``recording`` before :func:`write_window_dataset` builds the model's windows of
+    it (no window is built or tokenised here; :func:`push_to_hub` runs them before any request).
 
     Returns:
-        split -> number of windows.
+        ``(model, tokenizer, split_plan)`` of
+        :func:`~hf_neuroformer.generation.load_pretrained` (``model_dir``).
 
     Raises:
         FileNotFoundError: the model directory has no ``splits.json``.
@@ -1656,10 +1663,8 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
             cover the model's splits, or it has other spikes in them than the model's record of
             its training spikes (``split_spikes`` in ``metrics.json``).
     """
-    from huggingface_hub import DatasetCard, DatasetCardData
-
     from .generation import check_recording_units, compare_with_training_spikes, load_pretrained
-    from .windows import SPLITS, WINDOW_CARD_TAG, check_split_in_recording, prepare_windows, window_features
+    from .windows import SPLITS, check_split_in_recording
 
     model, tokenizer, plan = load_pretrained(model_dir)
     check_recording_units(tokenizer, recording, flag="recording")  # the spikes are compared below, refused
@@ -1674,6 +1679,40 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
             f"{' / '.join(same['splits_differing'])} split than the model was trained on (re-simulated or "
             "re-exported?); pass the recording the model was trained on, whose windows the dataset card describes"
         )
+    return model, tokenizer, plan
+
+
+def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, repo_id: str = "",
+                         license: str = "other", model_repo_id: Optional[str] = None,
+                         data_description: Optional[str] = None, revision: Optional[str] = None,
+                         hub_url: str = "https://huggingface.co", checked=None) -> Dict[str, int]:
+    """Write the model's train / validation / test windows of ``recording`` as a
+    :func:`~hf_neuroformer.windows.prepare_windows` directory (Parquet shards
+    ``data/<split>-<i>-of-<n>.parquet``, ``manifest.json``, the config, tokenizer and
+    ``splits.json``) plus a dataset card whose ``configs`` metadata maps the shards to splits,
+    into ``out_dir`` (replaced). A clone of the dataset repository is therefore also a prepared
+    directory for streamed training. ``revision``: the branch it is pushed to; the card's
+    loading code then passes ``revision=`` (``None`` or ``"main"``: not needed).
+
+    The windows are those of the model's ``splits.json`` with its config and tokenizer, i.e.
+    exactly what training read (columns of :func:`~hf_neuroformer.windows.build_window_datasets`).
+    ``checked``: the ``(model, tokenizer, split_plan)`` that :func:`check_window_recording` returned
+    for this ``model_dir`` and ``recording`` (``None``: checked here).
+
+    Returns:
+        split -> number of windows.
+
+    Raises:
+        FileNotFoundError: the model directory has no ``splits.json``.
+        ValueError: the recording's units are not the model's (another session), it does not
+            cover the model's splits, or it has other spikes in them than the model's record of
+            its training spikes (``split_spikes`` in ``metrics.json``).
+    """
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    from .windows import WINDOW_CARD_TAG, prepare_windows, window_features
+
+    model, tokenizer, plan = checked if checked is not None else check_window_recording(model_dir, recording)
     out = Path(out_dir)
     manifest = prepare_windows(recording, out, model.config, tokenizer, plan, num_shards=num_shards,
                                overwrite=True, progress=False)
