@@ -61,7 +61,9 @@ def _reports(tmp_path, name=None):
     return ranks, [load_file(report / f"rank{r}{suffix}.safetensors") for r in (0, 1)]
 
 
-CONTRASTIVE_OVERRIDES = {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None}
+# generate_test false in these runs (and their one-process references): only their step losses, weights and
+# counts are read, never a generation result
+CONTRASTIVE_OVERRIDES = {"max_steps": 3, "batch_size": 4, "eval_every": 100, "save_every": None, "generate_test": False}
 # the train windows of ddp_train_worker.infonce_batch (0-49 without head direction, 50-93 with) that
 # rank 0 and rank 1 hold in the extra runs of that name: batches of 3 and 4 windows, with 3 and 2
 # windows of head direction; and 4 with it against 2 without (rank 1 has no row to contrast)
@@ -73,34 +75,29 @@ INFONCE_COMPILED = {"infonce_compiled_head"}
 # the batches (train windows of ddp_train_worker.infonce_batch, all with head direction) of the extra runs
 # 'join_*' under DDP's join(): two on rank 0, one on rank 1
 JOIN_BATCHES = [[[50, 51, 52], [53, 54, 55]], [[56, 57, 58]]]
-UNEVEN_OVERRIDES = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None}
+UNEVEN_OVERRIDES = {"max_steps": 7, "batch_size": 200, "eval_every": 100, "save_every": None, "generate_test": False}
 # 60-100 s of the wake epoch (head direction from 70.6 s): 291 train windows in micro-batches of 20 per rank,
 # 2 a step (4 steps an epoch); the epoch's last step holds 20 windows on rank 0 and 20 on rank 1, then 11 on
 # rank 0 alone
 UNEVEN_CONTRASTIVE_SPAN = (60.0, 100.0)
 UNEVEN_CONTRASTIVE_OVERRIDES = {"max_steps": 5, "batch_size": 80, "gradient_accumulation_steps": 2,
-                                "eval_every": 100, "save_every": None}
+                                "eval_every": 100, "save_every": None, "generate_test": False}
 
 
 @pytest.fixture(scope="module")
-def file_two_ranks(tmp_path_factory, shared_data):
-    """One torchrun launch on the worker's 150 s of A2929 (the folder it ran in; its stderr in
-    stderr.txt): the worker's default run (into out), and before it, in the same processes, the
-    uneven-epoch runs (extra runs 'uneven', UNEVEN_OVERRIDES, and 'uneven_contrastive',
-    UNEVEN_CONTRASTIVE_OVERRIDES on UNEVEN_CONTRASTIVE_SPAN with the contrastive loss on)."""
-    tmp = tmp_path_factory.mktemp("file")
-    data = str(shared_data(A2929))
-    _run_two_ranks(data, tmp, extra_runs=[
-        {"name": "uneven", "data": data, "training": UNEVEN_OVERRIDES},
-        {"name": "uneven_contrastive", "data": data, "training": UNEVEN_CONTRASTIVE_OVERRIDES, "contrastive": True,
-         "span": UNEVEN_CONTRASTIVE_SPAN}])
-    return tmp
+def file_two_ranks(streamed_two_ranks):
+    """The folder of the streamed launch (``streamed_two_ranks``: one torchrun launch spared), whose extra
+    runs read the worker's 150 s of A2929 from the file: 'file' (the worker's default run, into out_file),
+    'uneven' (UNEVEN_OVERRIDES) and 'uneven_contrastive' (UNEVEN_CONTRASTIVE_OVERRIDES on
+    UNEVEN_CONTRASTIVE_SPAN with the contrastive loss on)."""
+    return streamed_two_ranks
 
 
 def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
     data = shared_data(A2929)
-    run = file_two_ranks
-    ranks, w = _reports(run)
+    ranks, w = _reports(file_two_ranks, "file")
+    run_out = Path(ranks[0]["out"])
+    assert [r["error"] for r in ranks] == [None, None], ranks
     assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
 
     # identical parameters on both ranks
@@ -112,24 +109,25 @@ def test_two_cpu_processes_train_in_step(file_two_ranks, shared_data, tmp_path):
     losses = ranks[0]["losses"]
     assert len(losses) == 8 and losses == ranks[1]["losses"]
     assert sum(losses[-2:]) < sum(losses[:2]) - 0.2, losses
-    log = json.loads((run / "out" / "training_log.json").read_text())
+    log = json.loads((run_out / "training_log.json").read_text())
     assert log[-1]["validation/loss"] < log[0]["validation/loss"]
 
     # only the main process wrote the model; the checkpoints hold both ranks' RNG states
-    assert ranks[0]["save_atomically_calls"] == [str(run / "out")]
+    assert ranks[0]["save_atomically_calls"] == [str(run_out)]
     assert ranks[1]["save_atomically_calls"] == []
-    assert (run / "out" / "model.safetensors").is_file()
+    assert (run_out / "model.safetensors").is_file()
     # write_figures=False (the worker's and this file's runs: no test here reads a figure, and drawing them was
     # about half of a run's time): neither figure, the test split still generated (its metrics below)
-    assert not {"training_curves.png", "test_generation.png"} & {p.name for p in (run / "out").iterdir()}
-    ckpt = run / "out" / "checkpoints" / "step-00000008"
+    assert not {"training_curves.png", "test_generation.png"} & {p.name for p in run_out.iterdir()}
+    ckpt = run_out / "checkpoints" / "step-00000008"
     assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors"} <= {p.name for p in ckpt.iterdir()}
 
     # data sharded, gradients averaged: the same as one process seeing the 32 windows of each step
     worker = _worker_module()
     single, single_losses = {}, []
+    # the reference without test generation: none of its figures compared below comes from it
     one = train(worker.recording(data), tmp_path / "single", nf.NeuroformerConfig(**worker.TINY),
-          TrainingConfig(**worker.TRAINING), progress=False, write_figures=False,
+          TrainingConfig(**worker.TRAINING, generate_test=False), progress=False, write_figures=False,
           on_train_end=lambda m: single.update(m.state_dict()), on_step_end=lambda step, loss: single_losses.append(loss))
     one_vs_two = max((single[k] - w[0][k]).abs().max().item() for k in w[0])
     print(f"max |param 1 process - 2 processes|: {one_vs_two:.3g}; step losses {[round(x, 4) for x in losses]}")
@@ -193,12 +191,13 @@ EPOCHS_OVERRIDES = {"max_steps": 1000, "max_epochs": 3, "batch_size": 16, "gradi
 
 @pytest.fixture(scope="module")
 def streamed_two_ranks(tmp_path_factory, shared_data):
-    """One torchrun launch for the streamed tests (in the folder it returns): the worker's 150 s
-    prepared in 3 shards (``prepared``, the launch's run, into out), and before it, in the same two
-    processes, the extra runs 'one_window' (a prepared directory whose train split holds one window),
+    """One torchrun launch for the streamed tests and those of file_two_ranks (in the folder it returns):
+    the worker's 150 s prepared in 3 shards (``prepared``, the launch's run, into out), and before it, in
+    the same two processes, the extra runs of file_two_ranks ('file', 'uneven', 'uneven_contrastive'),
+    'one_window' (a prepared directory whose train split holds one window),
     'epochs' (the first 23 s in 2 shards, ``prepared_23s``, EPOCHS_OVERRIDES), 'contrastive' (the
     worker's 150 s read from the A2929 file, head direction as a modality, contrastive loss on, 2
-    windows per rank and step for 3 steps: the launch's only contrastive run, its stderr in stderr.txt)
+    windows per rank and step for 3 steps: the launch's stderr in stderr.txt)
     'contrastive_one_window_per_rank' (the same with one window per rank and step) and the runs of
     INFONCE_SHARES (one contrastive forward and backward under DDP each); 'contrastive_per_process' (the
     run 'contrastive' with contrastive_gather_across_processes false), and 'join_per_process' and
@@ -208,14 +207,21 @@ def streamed_two_ranks(tmp_path_factory, shared_data):
     rec = worker.recording(shared_data(A2929))
     prepare_windows(rec, tmp / "prepared", nf.NeuroformerConfig(**worker.TINY), num_shards=3, progress=False)
     cfg = nf.NeuroformerConfig(**worker.TINY)
-    plan = plan_splits(rec, cfg)
+    rec_23s = rec.restrict(rec.support[0, 0], rec.support[0, 0] + 23.0)
+    prepare_windows(rec_23s, tmp / "prepared_23s", nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
+    # the one-window directory from the first 23 s too: its run is refused before training, so its validation
+    # and test windows (all of them tokenised) are never read
+    plan = plan_splits(rec_23s, cfg)
     start = plan.segments["train"][0, 0]
     plan.segments["train"] = np.array([[start, start + cfg.past_window + cfg.current_window]])  # one window
-    manifest = prepare_windows(rec, tmp / "one_window", cfg, plan=plan, progress=False)
+    manifest = prepare_windows(rec_23s, tmp / "one_window", cfg, plan=plan, progress=False)
     assert manifest["splits"]["train"]["n_windows"] == 1
-    prepare_windows(rec.restrict(rec.support[0, 0], rec.support[0, 0] + 23.0), tmp / "prepared_23s",
-                    nf.NeuroformerConfig(**worker.TINY), num_shards=2, progress=False)
+    data = str(shared_data(A2929))
     _run_two_ranks(str(tmp / "prepared"), tmp, extra_runs=[
+        {"name": "file", "data": data},
+        {"name": "uneven", "data": data, "training": UNEVEN_OVERRIDES},
+        {"name": "uneven_contrastive", "data": data, "training": UNEVEN_CONTRASTIVE_OVERRIDES, "contrastive": True,
+         "span": UNEVEN_CONTRASTIVE_SPAN},
         {"name": "one_window", "data": str(tmp / "one_window")},
         {"name": "epochs", "data": str(tmp / "prepared_23s"), "training": EPOCHS_OVERRIDES},
         {"name": "contrastive", "data": str(shared_data(A2929)), "training": CONTRASTIVE_OVERRIDES,
@@ -538,8 +544,9 @@ def decoding_two_ranks(shared_data, tmp_path_factory):
     spec.loader.exec_module(worker)
     rec = load_recording(shared_data(A2929), epoch="wake").restrict(670.0, 850.0)
     pre = tmp_path / "pre"
-    train(rec, pre, nf.NeuroformerConfig(**DECODING_TINY), TrainingConfig(max_steps=3, batch_size=16), progress=False,
-          write_figures=False)
+    # no test generation: the decoder reads the pretrained folder's weights, config and tokenizer only
+    train(rec, pre, nf.NeuroformerConfig(**DECODING_TINY), TrainingConfig(max_steps=3, batch_size=16, generate_test=False),
+          progress=False, write_figures=False)
     targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression", weight=0.5)]
     dsd, report = build_decoding_datasets(rec, nf.NeuroformerTokenizer.from_pretrained(pre),
                                           nf.NeuroformerConfig.from_pretrained(pre), None, targets)
