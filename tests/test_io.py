@@ -1642,6 +1642,25 @@ def test_npz_of_units_without_spikes_is_written_readable_or_refused(tmp_path):
     assert not (tmp_path / "none.npz").exists()
 
 
+def test_write_npz_validates_the_recording_before_writing_anything(tmp_path):
+    """write_nwb validates the recording, write_npz did not: a recording whose session was set to ''
+    after construction was written with session '' and read back under the file's stem. write_npz now
+    refuses it as validate() does, writes no file, and leaves a file it was asked to overwrite as it was."""
+    rec = SpikeRecording(spike_times=[0.1, 0.2, 0.3], unit_ids=[0, 1, 0], time_domain=(0.0, 1.0), session="m")
+    empty = replace(rec)
+    empty.session = ""
+    said = r"^session: expected a session name, got ''"
+    with pytest.raises(RecordingValidationError, match=said):
+        write_npz(empty, tmp_path / "never.npz")
+    assert not (tmp_path / "never.npz").exists()
+    kept = write_npz(rec, tmp_path / "kept.npz")
+    before = kept.read_bytes()
+    with pytest.raises(RecordingValidationError, match=said):
+        write_npz(empty, kept, overwrite=True)
+    assert kept.read_bytes() == before
+    assert read_npz(kept).session == "m"
+
+
 def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_path):
     """Every .csv / .parquet table and every .npz without a 'session' key was session 'session0', so two
     animals' files shared unit tokens ('session0/unit0'): a model trained on one took the other for its

@@ -21,7 +21,7 @@ from hf_neuroformer.io import from_arrays, from_binned_counts, from_dataframe, l
 from hf_neuroformer.io.binned import MAX_TOTAL_SPIKES
 from hf_neuroformer.recording import BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus
 
-from tiny_configs import float32_notes, quiet, set_nwb_session_id, store_as_float32
+from tiny_configs import float32_notes, quiet, set_npz_session, set_nwb_session_id, store_as_float32
 
 ALLEN = "allen_vcn_gratings"
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
@@ -185,7 +185,8 @@ def test_an_empty_session_is_refused_and_an_older_files_empty_session_reads_as_i
         older.validate()
     nwb_path = quiet(write_nwb, rec, tmp_path / "older.nwb")
     set_nwb_session_id(nwb_path, "")  # as write_nwb wrote an empty session before validate() refused it
-    for path in (write_npz(older, tmp_path / "older.npz"), nwb_path):
+    npz_path = set_npz_session(write_npz(rec, tmp_path / "older.npz"), "")  # as write_npz wrote it, likewise
+    for path in (npz_path, nwb_path):
         back = quiet(read_npz if path.suffix == ".npz" else read_nwb, path)
         assert back.session == "older", path
         assert NeuroformerTokenizer().add_units(back) == [3, 4, 5]
@@ -208,9 +209,8 @@ def test_validate_refuses_a_session_set_after_construction_as_the_constructor_do
         with pytest.raises(RecordingValidationError, match=said):
             write_nwb(changed, tmp_path / "never.nwb")
         assert not (tmp_path / "never.nwb").exists()
-    older = dataclasses.replace(rec)
-    older.session = ""  # as an older file holds it (write_npz stores the session as given)
-    back = read_npz(write_npz(older, tmp_path / "  .npz"))
+    # as an older file holds it (write_npz stored the session as given before it validated the recording)
+    back = read_npz(set_npz_session(write_npz(rec, tmp_path / "  .npz"), ""))
     assert back.session == "session0"
 
 

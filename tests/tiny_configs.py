@@ -70,6 +70,20 @@ def set_nwb_session_id(path, session: str):
     return path
 
 
+def set_npz_session(path, session: str):
+    """Overwrite the ``session`` of the ``.npz`` file ``path`` (as :func:`hf_neuroformer.io.write_npz`
+    wrote it), keeping its other arrays, as an older ``write_npz`` wrote a session (``""``) that
+    :meth:`SpikeRecording.validate` now refuses; returns ``path``."""
+    import numpy as np
+
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["session"] = np.asarray(session)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
 def float32_notes(read, path):
     """``(read(path), notes)``: what the reader ``read`` gives for ``path`` and the messages of the
     ``"stored as float32"`` warnings it gave (every warning caught, ``"always"``)."""

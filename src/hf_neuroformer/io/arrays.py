@@ -372,12 +372,17 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        RecordingValidationError: the recording has no unit, or no spike, no ``time_domain`` and
-            no time support (nothing spans it): :func:`read_npz` would refuse the file.
+        RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`
+            (:meth:`~SpikeRecording.validate`, as :func:`~hf_neuroformer.io.write_nwb` checks; e.g. a
+            ``session`` set to ``""`` after construction), has no unit, or has no spike, no
+            ``time_domain`` and no time support (nothing spans it): :func:`read_npz` would refuse the
+            file. Nothing is written then (an existing file at ``path`` is left as it was).
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    # a session set to '' after construction was written as given and read back under the file's stem
+    recording.validate()
     if recording.n_units == 0:  # read_npz refuses a file of no unit
         raise _no_units_error(f" in the recording written to {path}")
     time_domain = recording.time_domain
