@@ -214,6 +214,27 @@ def test_validate_refuses_a_session_set_after_construction_as_the_constructor_do
     assert back.session == "session0"
 
 
+def test_validate_refuses_unit_names_set_after_construction_as_the_constructor_does(tmp_path):
+    """SpikeRecording(unit_names=["a b", ""]) is refused, but the same names set afterwards passed
+    validate(), and write_nwb / write_npz (which validate) wrote them; validate() now refuses them with
+    the constructor's message, and neither writer leaves a file."""
+    rec = _small(unit_names=["a", "b", "c"], session="m")
+    for bad, said in ((["a b", "", "c"], r"^unit_names: expected a name for every unit, unit 1 has ''"),
+                      (["a", "b c", "c"], r"^unit_names: expected names without whitespace .* unit 1 is 'b c'"),
+                      (["a", " ", "\t"], r"^unit_names: expected a name for every unit, unit 1 has ' ' "
+                                          r"\(2 of 3 units have none: units 1, 2\)")):
+        with pytest.raises(RecordingValidationError, match=said):
+            _small(unit_names=bad, session="m")  # the constructor's message, which validate() must match
+        changed = dataclasses.replace(rec)
+        changed.unit_names = list(bad)
+        with pytest.raises(RecordingValidationError, match=said):
+            changed.validate()
+        for write, path in ((write_nwb, tmp_path / "never.nwb"), (write_npz, tmp_path / "never.npz")):
+            with pytest.raises(RecordingValidationError, match=said):
+                write(changed, path)
+            assert not path.exists(), path
+
+
 def test_a_bool_among_numbers_is_refused_not_read_as_one():
     """np.asarray([0, True]) is array([0, 1]), so unit_ids=[0, True] made the second spike unit 1 and
     trials=[[0, True]] the trial (0, 1) s, while an array of bools was refused: a bool among the numbers

@@ -736,17 +736,7 @@ class SpikeRecording:
             _check_implied_units(self.unit_ids, n)
             self.unit_names = [f"unit{i}" for i in range(n)]
         self.unit_names = [str(n) for n in _as_name_list(self.unit_names, "unit_names")]
-        # kept, a name '' or '  ' gave the unit token '<session>/' and was refused only when tokenized
-        unnamed = unnamed_units_message(
-            self.unit_names, "unit_names", "a unit token '<session>/<unit name>' needs one: name every unit, e.g. "
-            "unit_names=[n.strip() or f'unit{k}' for k, n in enumerate(unit_names)]")
-        if unnamed is not None:
-            raise RecordingValidationError(unnamed)
-        # kept as given, while the readers replace it (with a warning); the tokenizer refused the recording only
-        # when its units were added, and 'a' with 'a ' would be one unit once the whitespace is replaced or stripped
-        spaced = spaced_names_message(self.unit_names)
-        if spaced is not None:
-            raise RecordingValidationError(spaced)
+        self._check_unit_names()
         self._check_session()
         if self.unit_areas is None:
             self.unit_areas = [""] * len(self.unit_names)
@@ -785,6 +775,24 @@ class SpikeRecording:
                                                                                  "frame onsets in seconds (real numbers)"))
         self.validate()
 
+    def _check_unit_names(self) -> None:
+        """Refuse a unit name that cannot end a unit token ``"<session>/<unit name>"``: ``""``, one of
+        whitespace only, or one holding whitespace; raise :class:`RecordingValidationError` naming
+        ``unit_names``, the first such unit, how many there are and a fix. Called by the constructor
+        and by :meth:`validate` (names set after construction, e.g. ``r.unit_names = ["a b", ""]``,
+        passed ``validate()``)."""
+        # kept, a name '' or '  ' gave the unit token '<session>/' and was refused only when tokenized
+        unnamed = unnamed_units_message(
+            self.unit_names, "unit_names", "a unit token '<session>/<unit name>' needs one: name every unit, e.g. "
+            "unit_names=[n.strip() or f'unit{k}' for k, n in enumerate(unit_names)]")
+        if unnamed is not None:
+            raise RecordingValidationError(unnamed)
+        # kept as given, while the readers replace it (with a warning); the tokenizer refused the recording only
+        # when its units were added, and 'a' with 'a ' would be one unit once the whitespace is replaced or stripped
+        spaced = spaced_names_message(self.unit_names)
+        if spaced is not None:
+            raise RecordingValidationError(spaced)
+
     def _check_session(self) -> None:
         """Refuse a ``session`` that cannot start a unit token ``"<session>/<unit name>"``: ``""``,
         one holding whitespace or ``/``; raise :class:`RecordingValidationError` naming ``session``,
@@ -816,7 +824,11 @@ class SpikeRecording:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Check every invariant; raise :class:`RecordingValidationError` naming the field."""
+        """Check every invariant; raise :class:`RecordingValidationError` naming the field.
+
+        Runs the constructor's checks of ``unit_names`` (a name, without whitespace) and ``session``
+        too, so that fields set after construction are held to the same rules."""
+        self._check_unit_names()
         self._check_session()
         st, ui = self.spike_times, self.unit_ids
         if st.shape != ui.shape:
