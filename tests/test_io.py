@@ -1661,6 +1661,28 @@ def test_write_npz_validates_the_recording_before_writing_anything(tmp_path):
     assert read_npz(kept).session == "m"
 
 
+def test_write_npz_overwrites_through_a_new_file_so_other_links_keep_the_old_one(tmp_path):
+    """write_npz wrote into the destination itself (``open(path, "wb")``): an overwrite truncated
+    the old file before writing (an interrupted one lost it) and rewrote every other hard link to
+    it. It now writes a temporary beside it and moves it into place, as write_nwb does: a second
+    name of the old file keeps the old recording, the destination reads the new one, no temporary
+    is left, and the file gets the umask's permissions (not mkstemp's 0600)."""
+    import os
+    import stat
+
+    old = SpikeRecording(spike_times=[0.1, 0.2], unit_ids=[0, 1], time_domain=(0.0, 1.0), session="old")
+    new = SpikeRecording(spike_times=[0.3], unit_ids=[0], time_domain=(0.0, 2.0), session="new")
+    dest = write_npz(old, tmp_path / "rec.npz")
+    os.link(dest, tmp_path / "backup.npz")
+    write_npz(new, dest, overwrite=True)
+    assert read_npz(tmp_path / "backup.npz").session == "old"
+    assert read_npz(dest).session == "new" and read_npz(dest).time_domain == (0.0, 2.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.npz", "rec.npz"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~mask
+
+
 def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_path):
     """Every .csv / .parquet table and every .npz without a 'session' key was session 'session0', so two
     animals' files shared unit tokens ('session0/unit0'): a model trained on one took the other for its

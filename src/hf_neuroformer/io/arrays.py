@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
+from .permissions import as_created
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
                          file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
                          session_from_file, unnamed_units_message, widen_stored_times)
@@ -377,6 +380,11 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
             ``session`` set to ``""`` after construction), has no unit, or has no spike, no
             ``time_domain`` and no time support (nothing spans it): :func:`read_npz` would refuse the
             file. Nothing is written then (an existing file at ``path`` is left as it was).
+
+    The file is written to a temporary file in the same folder and moved into place with
+    ``os.replace`` (as :func:`~hf_neuroformer.io.write_nwb` does): a reader never sees a half-written
+    file, an interrupted overwrite leaves the old file whole, and other hard links to the old file
+    keep its contents.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -406,16 +414,24 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
         warnings.warn(f"write_npz: {path} stores the spikes, units, time domain and session only; not written: "
                       f"{', '.join(left_out)}" + (f" (read back: {'; '.join(lost)})" if lost else "")
                       + "; use write_nwb to keep them", UserWarning, stacklevel=2)
-    with open(path, "wb") as f:
-        np.savez(
-            f,
-            spike_times=recording.spike_times,
-            unit_ids=recording.unit_ids,
-            unit_names=np.asarray(recording.unit_names, dtype=str),
-            unit_areas=np.asarray(recording.unit_areas, dtype=str),
-            session=np.asarray(recording.session),
-            time_domain=np.asarray(time_domain, dtype=np.float64),
-        )
+    arrays = dict(spike_times=recording.spike_times, unit_ids=recording.unit_ids,
+                  unit_names=np.asarray(recording.unit_names, dtype=str),
+                  unit_areas=np.asarray(recording.unit_areas, dtype=str),
+                  session=np.asarray(recording.session), time_domain=np.asarray(time_domain, dtype=np.float64))
+    # written to a temporary in the same folder, then moved into place (as write_nwb does): writing into
+    # ``path`` itself truncated an existing file first, so a failed or interrupted overwrite lost the old
+    # file, and a file hard-linked elsewhere had its other names rewritten too
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp.npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        as_created(tmp)  # mkstemp makes it 0600: give it the umask's bits, as a plain open() would
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path
 
 
