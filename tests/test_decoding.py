@@ -77,6 +77,23 @@ def finetuned(a2929, pretrained, tmp_path_factory):
     return out, metrics
 
 
+_X_WINDOWS = {}
+
+
+def _x_windows(a2929, pretrained):
+    """``(dsd, report)``: ``build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x",
+    "regression")])`` with the tokenizer and config of ``pretrained``, built once per module (about
+    0.5 CPU s each, read by a dozen tests; the datasets are not changed in place, the report is a
+    fresh copy for each caller)."""
+    key = (id(a2929), str(pretrained))
+    if key not in _X_WINDOWS:
+        tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+        cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+        _X_WINDOWS[key] = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression")])
+    dsd, report = _X_WINDOWS[key]
+    return dsd, copy.deepcopy(report)
+
+
 def test_a_model_saved_in_half_precision_is_fine_tuned_and_loaded_in_float32(a2929, pretrained, tmp_path):
     """Break test: transformers 5 loads a model saved in bf16 as bf16 (dtype "auto"), so finetune
     updated bf16 weights directly (no float32 master weights: mixed precision is
@@ -817,10 +834,8 @@ def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything
 
     from hf_neuroformer.finetuning import is_new_module_parameter
 
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
         pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention",
         decoding_generative_loss_weight=0.5)
@@ -858,10 +873,8 @@ def test_freeze_backbone_steps_trains_only_the_new_modules_first_then_everything
 
 def _x_decoder(a2929, pretrained):
     """The decoding datasets of position ``x`` and a decoder of ``pretrained`` for them."""
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     return dsd, nf.NeuroformerForBehaviorDecoding.from_pretrained(
         pretrained, decoding_targets=target_dicts(targets, report), decoding_pool="attention")
 
@@ -1201,10 +1214,8 @@ def test_a_frozen_backbone_neither_clips_the_new_heads_step_nor_hides_its_learni
 
     from hf_neuroformer.finetuning import is_new_module_parameter
 
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     seen = []
 
     class AtStep(TrainerCallback):
@@ -1287,10 +1298,8 @@ def test_resuming_a_frozen_run_continues_it_exactly_and_a_changed_split_is_named
     parameter groups and ends on the same weights as the uninterrupted run. Break test: resuming it
     with freeze_backbone_steps=0 (two groups) failed with torch's bare "loaded state dict has a
     different number of parameter groups"; the error now names freeze_backbone_steps and the way out."""
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     train_ds = dsd["train"].select(range(48))
     kw = dict(per_device_train_batch_size=16, max_steps=3, learning_rate=1e-2, weight_decay=0.1, save_strategy="steps",
               save_steps=1, save_only_model=False, seed=0, logging_steps=1)
@@ -1337,10 +1346,8 @@ def test_a_frozen_backbone_keeps_no_gradient_while_its_rate_is_0_after_a_resume_
 
     from hf_neuroformer.finetuning import is_new_module_parameter
 
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     kw = dict(per_device_train_batch_size=16, max_steps=3, learning_rate=1e-2, weight_decay=0.1, save_strategy="steps",
               save_steps=1, seed=0, logging_steps=1, freeze_backbone_steps=2)
     model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
@@ -1378,10 +1385,8 @@ def test_freeze_backbone_steps_with_a_schedule_it_cannot_gate_or_not_a_count_is_
                  batch_size=16, freeze_backbone_steps=2, lr_scheduler_type="reduce_lr_on_plateau")
     assert not out.exists()
     # build_trainer (training_args passed on to TrainingArguments) refuses it before a Trainer exists
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
     with pytest.raises(ValueError, match=msg):
         build_trainer(model, dsd["train"], dsd["validation"], tmp_path / "t", freeze_backbone_steps=2, max_steps=4,
@@ -1720,9 +1725,7 @@ def test_a_training_block_without_a_value_of_a_classification_target_is_refused_
 
 
 def test_fraction_of_train_is_the_first_contiguous_block(a2929, pretrained):
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
-    dsd, _ = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression")])
+    dsd, _ = _x_windows(a2929, pretrained)
     tr = dsd["train"]
     part = fraction_of_train(tr, 0.05)
     starts = np.sort(np.asarray(tr["window_start"]))
@@ -1951,7 +1954,7 @@ def test_nan_targets_in_train_are_dropped_and_counted(a2929, pretrained):
     tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     target = DecodingTarget("x", "regression")
-    clean, rep0 = build_decoding_datasets(a2929, tok, cfg, None, [target])
+    clean, rep0 = _x_windows(a2929, pretrained)
     starts = np.asarray(clean["train"]["window_start"])
     a, b = starts[100], starts[100] + 5.0  # 5 s of lost tracking inside the train split
     rec = copy.copy(a2929)
@@ -2556,10 +2559,9 @@ def test_attention_pool_loads_initialised_ignores_padding_and_reloads(a2929, pre
     """``decoding_pool="attention"``: the new read-out is initialised (not left empty) when a pretraining
     checkpoint is loaded, puts zero weight on padding (extra padding leaves every prediction unchanged),
     and a fine-tuned decoder with it reloads with the same predictions."""
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, rep = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, rep = _x_windows(a2929, pretrained)
     model, info = nf.NeuroformerForBehaviorDecoding.from_pretrained(
         pretrained, decoding_targets=target_dicts(targets, rep), decoding_pool="attention", output_loading_info=True)
     assert not info["unexpected_keys"]
@@ -2910,10 +2912,9 @@ def test_missing_labels_leave_the_loss_and_trainers_item_count(a2929, pretrained
     4 labelled windows alone)."""
     from hf_neuroformer.finetuning import DecodingTrainer
 
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
         pretrained, decoding_targets=target_dicts(targets, report), hidden_dropout=0.0).eval()
     collate = DecodingCollator(["target_x"], cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id)
@@ -3340,9 +3341,7 @@ def test_numpy_numbers_are_numbers_for_fraction_and_target_weight(a2929, pretrai
     """Break test: fraction=np.float32(0.5) passed finetune's check, then failed after tokenizing with
     "fraction: expected a number in (0, 1], got np.float32(0.5)"; DecodingTarget(weight=np.float32(2))
     was refused as not a number, and weight=True taken as 1."""
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
-    dsd, _ = build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("x", "regression")])
+    dsd, _ = _x_windows(a2929, pretrained)
     assert len(fraction_of_train(dsd["train"], np.float32(0.5))) == round(0.5 * len(dsd["train"]))
     assert DecodingTarget("x", "regression", weight=np.float32(2)).weight == 2.0
     for bad in (True, float("nan"), "2"):
@@ -3711,10 +3710,8 @@ def test_a_direct_compute_loss_call_does_not_reuse_the_last_training_steps_spike
     ``num_items_in_batch`` they were counted with. A later direct ``trainer.compute_loss`` on
     another batch (user code) used the last training step's counts, so its auxiliary term was
     normalised by another batch's spikes; it now gets the model's own per-batch loss."""
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
         pretrained, decoding_targets=target_dicts(targets, report), hidden_dropout=0.0,
         decoding_generative_loss_weight=0.5)
@@ -3754,10 +3751,8 @@ def test_the_recorded_batch_is_the_one_that_trained_after_auto_find_batch_size_h
                 self.raised += 1
                 raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes.")
 
-    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
-    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     targets = [DecodingTarget("x", "regression")]
-    dsd, report = build_decoding_datasets(a2929, tok, cfg, None, targets)
+    dsd, report = _x_windows(a2929, pretrained)
     model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained, decoding_targets=target_dicts(targets, report))
     trainer = build_trainer(model, dsd["train"].select(range(64)), None, tmp_path / "run", per_device_train_batch_size=8,
                             auto_find_batch_size=True, max_steps=2, save_strategy="no", seed=3)
