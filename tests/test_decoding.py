@@ -527,14 +527,32 @@ def test_cli_decode_scores_only_test_windows_on_the_recording_the_decoder_was_fi
     assert " validation windows with a recorded" not in text and " test windows with a recorded" not in text
 
 
-def test_cli_decode_says_when_no_window_is_scored(finetuned, shared_data, tmp_path, capsys):
-    """Head direction decoded in sleep (no tracking there): the split line said 'scored below: test
-    windows and windows outside every split' and no score followed, with no word why."""
+@pytest.fixture(scope="module")
+def sleep_decoded(finetuned, shared_data, tmp_path_factory):
+    """``(args, text, csv, png)``: ``neuroformer decode`` (in this process) of the wake decoder over
+    the sleep epoch with ``--figure``, its arguments without the figure, what it printed and the
+    two files it wrote, into folders that did not exist (``new/a/``, ``new2/``); run once for the
+    tests that read that command's output."""
+    import contextlib
+    import io
+
     from hf_neuroformer.cli import main
 
-    assert main(["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "sleep",
-                 "--output", str(tmp_path / "sleep.csv")]) == 0
-    text = capsys.readouterr().out
+    d = tmp_path_factory.mktemp("sleep")
+    csv, png = d / "new" / "a" / "sleep.csv", d / "new2" / "sleep.png"
+    assert not (d / "new").exists() and not png.parent.exists()
+    args = ["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "sleep",
+            "--output", str(csv)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(args + ["--figure", str(png)]) == 0
+    return args, printed.getvalue(), csv, png
+
+
+def test_cli_decode_says_when_no_window_is_scored(sleep_decoded):
+    """Head direction decoded in sleep (no tracking there): the split line said 'scored below: test
+    windows and windows outside every split' and no score followed, with no word why."""
+    text = sleep_decoded[1]
     assert "scored below: test windows and windows outside every split" in text
     assert "ry: predicted only, the recording has no value of it in these windows" in text
     # ry and x are regression targets: the closing line has no clause about classes the decoder knows (that is
@@ -642,7 +660,7 @@ def test_cli_decode_refuses_a_diverged_decoder(finetuned, shared_data, tmp_path,
     assert not out.exists()
 
 
-def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, pretrained, shared_data, tmp_path,
+def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(sleep_decoded, pretrained, shared_data, tmp_path,
                                                                       capsys):
     """neuroformer decode applies a decoder fine-tuned on wake to the sleep epoch: every window is
     outside the decoder's splits, the head direction is predicted where none was recorded."""
@@ -650,12 +668,8 @@ def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, 
 
     from hf_neuroformer.cli import main
 
-    out = tmp_path / "sleep.csv"
-    args = ["decode", "--model", str(finetuned[0]), "--data", str(shared_data(A2929)), "--epoch", "sleep",
-            "--output", str(out)]
-    assert main(args + ["--figure", str(tmp_path / "sleep.png")]) == 0
-    text = capsys.readouterr().out
-    assert (tmp_path / "sleep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    args, text, out, png = sleep_decoded  # decode --epoch sleep --output <new>/a/sleep.csv --figure <new2>/sleep.png
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pd.read_csv(out)
     assert len(table) > 1000 and table["split"].isna().all()  # "" in the CSV: in no split of the decoder
     assert np.isfinite(table["ry_predicted"]).all() and np.isfinite(table["x_predicted"]).all()
@@ -672,10 +686,10 @@ def test_cli_decode_decodes_another_epoch_and_refuses_what_it_cannot(finetuned, 
     assert "--figure" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.tsv").exists()
     # new folders are created, as check_writable_parent lets them through (the CSV and the figure
-    # failed after the decoding with "[Errno 2] No such file or directory: '.../.x.csv.<pid>.tmp'")
-    new = [tmp_path / "new" / "a" / "x.csv", tmp_path / "new2" / "x.png"]
-    assert main(args[:-1] + [str(new[0]), "--figure", str(new[1])]) == 0, capsys.readouterr().err
-    assert new[0].read_text().startswith("window_start_s,") and new[1].read_bytes()[:4] == b"\x89PNG"
+    # failed after the decoding with "[Errno 2] No such file or directory: '.../.x.csv.<pid>.tmp'"):
+    # the decode above wrote into new/a/ and new2/, which did not exist before it
+    assert out.parent.name == "a" and out.parent.parent.name == "new" and png.parent.name == "new2"
+    assert out.read_text().startswith("window_start_s,") and png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpoint(finetuned, pretrained, a2929,
