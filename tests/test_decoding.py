@@ -1536,7 +1536,23 @@ def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
     assert saved["class_weights"] == pytest.approx(t["class_weights"])
 
 
-def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_scores(steinmetz, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def steinmetz_decoder(steinmetz, tmp_path_factory):
+    """``(folder, metrics, warnings)``: a trial:motorLabel classification decoder trained from
+    scratch on the Steinmetz trials (1 step, seed 1) with ``ci_block_s=2`` (which a trial split
+    does not use: the decoder is the one fitted without it), and the messages of the warnings the
+    run gave. Read by the tests that decode or continue such a decoder."""
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    d = tmp_path_factory.mktemp("steinmetz_decoder") / "d"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
+                     output_dir=d, max_steps=1, eval_steps=1, batch_size=16, seed=1, ci_block_s=2)
+    return d, m, [str(w.message) for w in caught]
+
+
+def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_scores(steinmetz, steinmetz_decoder, tmp_path,
+                                                                                     capsys):
     """Break test: 'neuroformer decode' on a recording whose test trials hold a class the decoder
     has none for printed 'on the 1800 test windows with a recorded value: accuracy ...' computed on
     the 1300 others (the unseen ones dropped without a word), and wrote the unseen label 2 as 2.0. Its
@@ -1547,10 +1563,8 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     from hf_neuroformer.cli import main
     from hf_neuroformer.io import write_nwb
 
-    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
-    finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
-             output_dir=tmp_path / "d", max_steps=1, eval_steps=1, batch_size=16, seed=1)
-    test_trials = json.loads((tmp_path / "d" / "splits.json").read_text())["trial_index"]["test"]
+    d = steinmetz_decoder[0]  # finetune(None, steinmetz, motorLabel, max_steps=1, eval_steps=1, batch_size=16, seed=1)
+    test_trials = json.loads((d / "splits.json").read_text())["trial_index"]["test"]
     rec = copy.copy(steinmetz)
     labels = np.array(steinmetz.trial_info["motorLabel"]).copy()
     labels[test_trials[:2]] = 2  # a class the decoder was not trained on
@@ -1558,7 +1572,7 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     write_nwb(rec, tmp_path / "unseen.nwb")
     out, fig = tmp_path / "t.csv", tmp_path / "t.svg"
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # the figure's text as text, to read its title
-        assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "unseen.nwb"), "--split",
+        assert main(["decode", "--model", str(d), "--data", str(tmp_path / "unseen.nwb"), "--split",
                      "test", "--output", str(out), "--figure", str(fig)]) == 0
     text = capsys.readouterr().out
     table = pd.read_csv(out)
@@ -1572,7 +1586,7 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
             "recorded class none of the decoder") in fig.read_text()
     # finetune on that recording (a class only test trials hold) stopped with an error; now it trains, leaves
     # those windows out of the test metrics and says how many, in its output and decoding_report.json
-    assert main(["finetune", "--model", str(tmp_path / "d"), "--from-scratch", "--data", str(tmp_path / "unseen.nwb"),
+    assert main(["finetune", "--model", str(d), "--from-scratch", "--data", str(tmp_path / "unseen.nwb"),
                  "--target", "trial:motorLabel", "--output-dir", str(tmp_path / "d2"), "--max-steps", "1",
                  "--batch-size", "16", "--seed", "1"]) == 0
     text = capsys.readouterr().out
@@ -1587,7 +1601,7 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     labels[test_trials] = 2
     rec.trial_info = {**steinmetz.trial_info, "motorLabel": labels}
     write_nwb(rec, tmp_path / "all_unseen.nwb")
-    assert main(["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "all_unseen.nwb"), "--split",
+    assert main(["decode", "--model", str(d), "--data", str(tmp_path / "all_unseen.nwb"), "--split",
                  "test", "--output", str(tmp_path / "all.csv")]) == 0
     text = capsys.readouterr().out
     assert "test windows left out: their recorded class 2 is none of the decoder's classes" in text, text
@@ -3605,7 +3619,8 @@ def test_cli_decode_prints_test_scores_with_block_bootstrap_intervals(finetuned,
     assert f"block bootstrap over {ref['test/x/ci95_n_blocks']} blocks, consecutive 2 s of window starts" in text
 
 
-def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz, finetuned, shared_data, tmp_path):
+def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz, steinmetz_decoder, finetuned,
+                                                                        shared_data, tmp_path):
     """Break test: ci_block_s=2 / --ci-block-s 2 on a trial split (Steinmetz: the bootstrap blocks
     are its trials) and 'decode --ci-block-s 2 --split train' (no test window is scored, so no
     interval is made) ran as if the length had been used, without a word. Each now warns that the
@@ -3616,12 +3631,12 @@ def test_a_block_length_that_does_nothing_is_said_not_silently_ignored(steinmetz
 
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
     target = [DecodingTarget("trial:motorLabel", "classification")]
-    with pytest.warns(UserWarning, match=r"ci_block_s=2 has no effect: the split is by trials"):
-        m = finetune(None, steinmetz, target, config=cfg, output_dir=tmp_path / "d", max_steps=1, eval_steps=1,
-                     batch_size=16, seed=1, ci_block_s=2)
+    # finetune(None, steinmetz, target, config=cfg, max_steps=1, eval_steps=1, batch_size=16, seed=1, ci_block_s=2)
+    d, m, said = steinmetz_decoder
+    assert any(re.search(r"ci_block_s=2 has no effect: the split is by trials", w) for w in said), said
     assert m["test/ci95_block_s"] is None and m["test/trial:motorLabel/ci95_n_blocks"] >= 5
     write_nwb(steinmetz, tmp_path / "s.nwb")
-    args = ["decode", "--model", str(tmp_path / "d"), "--data", str(tmp_path / "s.nwb"), "--split", "test",
+    args = ["decode", "--model", str(d), "--data", str(tmp_path / "s.nwb"), "--split", "test",
             "--output", str(tmp_path / "t.csv")]
     with pytest.warns(UserWarning, match=r"--ci-block-s 2 has no effect: the split is by trials"):
         assert main(args + ["--ci-block-s", "2"]) == 0
@@ -4009,24 +4024,23 @@ def test_an_evaluation_between_training_loss_logs_says_which_step_the_loss_is_of
     assert capsys.readouterr().out == "step 25: train loss 1.2500 (step 20)  val loss 1.7500  val x/r2 0.6250\n"
 
 
-def test_continuing_a_decoder_on_other_class_labels_is_refused_not_relabelled(steinmetz, tmp_path):
+def test_continuing_a_decoder_on_other_class_labels_is_refused_not_relabelled(steinmetz, steinmetz_decoder, tmp_path):
     """A decoder fine-tuned on motorLabel classes [-1, 0, 1], continued on a recording coding them
     [0, 1, 2], loaded its head silently: output i, trained to mean -1 + i, was now read as class i
     (every label moved by one). With two classes instead of three it failed inside transformers
     (size-mismatch RuntimeError). Both now raise a ValueError naming the target and both class lists;
     the same classes continue as before."""
-    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
     target = [DecodingTarget("trial:motorLabel", "classification")]
     kw = dict(max_steps=1, eval_steps=1, batch_size=16, seed=1)
-    finetune(None, steinmetz, target, config=cfg, output_dir=tmp_path / "d", **kw)
+    d = steinmetz_decoder[0]  # finetune(None, steinmetz, target, config=cfg, **kw): from scratch
     labels = np.asarray(steinmetz.trial_info["motorLabel"])
     for coded, now in ((labels + 1, r"\[0, 1, 2\]"), (np.where(labels < 0, 0, labels), r"\[0, 1\]")):
         rec = copy.copy(steinmetz)
         rec.trial_info = dict(steinmetz.trial_info, motorLabel=coded)
         with pytest.raises(ValueError, match=rf"head for 'trial:motorLabel' was trained on the classes \[-1, 0, 1\], "
                                              rf"but this recording's training windows hold the classes {now}"):
-            finetune(tmp_path / "d", rec, target, output_dir=tmp_path / "e", **kw)
-    m = finetune(tmp_path / "d", steinmetz, target, output_dir=tmp_path / "e", **kw)
+            finetune(d, rec, target, output_dir=tmp_path / "e", **kw)
+    m = finetune(d, steinmetz, target, output_dir=tmp_path / "e", **kw)
     assert m["targets"][0]["classes"] == [-1, 0, 1]
     # a decoder continued (here one trained from scratch) was recorded as init 'pretrained', and its model card
     # said "Fine-tuned from the pretrained model" though nothing in its history was pretrained
@@ -4034,7 +4048,7 @@ def test_continuing_a_decoder_on_other_class_labels_is_refused_not_relabelled(st
 
     assert m["init"] == "decoder"
     card = str(build_model_card(tmp_path / "e", "lab/continued", m))
-    assert f"- Fine-tuned further from the decoder `{(tmp_path / 'd').resolve()}` (its backbone and heads)." in card
+    assert f"- Fine-tuned further from the decoder `{d.resolve()}` (its backbone and heads)." in card
     assert "pretrained model" not in card
 
 
