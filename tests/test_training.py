@@ -507,15 +507,16 @@ def test_a_file_the_save_would_remove_is_refused_without_overwrite(rec, tmp_path
 def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_path):
     # --overwrite deleted output_dir/checkpoints whole, so a folder named checkpoints of another tool (a
     # Lightning run's .ckpt files, notes) went with it; only train's and finetune's checkpoints are deleted
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16, save_every=1)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16, save_every=1,
+                                                           generate_test=False)
     out = tmp_path / "m"
-    train(rec, out, cfg, tc, progress=False)
+    train(rec, out, cfg, tc, progress=False, write_figures=False)
     assert (out / "checkpoints" / "step-00000001").is_dir()
     (out / "checkpoints" / ".DS_Store").write_bytes(b"finder")  # the folder opened in macOS Finder: not another tool's
-    train(rec, out, cfg, tc, progress=False, overwrite=True)  # its own checkpoints: replaced
+    train(rec, out, cfg, tc, progress=False, overwrite=True, write_figures=False)  # its own checkpoints: replaced
     (out / "checkpoints" / "epoch=3-step=900.ckpt").write_bytes(b"lightning")
     with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'epoch=3-step=900.ckpt'.* move them out"):
-        train(rec, out, cfg, tc, progress=False, overwrite=True)
+        train(rec, out, cfg, tc, progress=False, overwrite=True, write_figures=False)
     assert (out / "checkpoints" / "epoch=3-step=900.ckpt").read_bytes() == b"lightning"
     assert (out / "checkpoints" / "step-00000001" / "trainer_state.json").is_file()
     from hf_neuroformer.finetuning import check_finetune_output_dir  # finetune's (and the command's) check
@@ -536,13 +537,15 @@ def test_a_file_named_checkpoints_is_refused_before_training(rec, tmp_path, caps
     steps = []
     for overwrite in (False, True):
         with pytest.raises(FileExistsError, match=r"checkpoints' is a file, not a folder; train writes its resumable"):
-            train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=1),
-                  progress=False, overwrite=overwrite, on_step_end=lambda s, loss: steps.append(s))
+            train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=2, batch_size=16, save_every=1,
+                                                                         generate_test=False),
+                  progress=False, overwrite=overwrite, on_step_end=lambda s, loss: steps.append(s), write_figures=False)
     # the command says so before reading --data (here a file that does not exist)
     assert main(["train", "--output-dir", str(out), "--save-every", "1", "--data", str(tmp_path / "none.nwb")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
     assert steps == [] and (out / "checkpoints").read_text() == "my notes"
-    train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16), progress=False)
+    train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16, generate_test=False),
+          progress=False, write_figures=False)
 
 
 def test_a_checkpoints_link_to_a_missing_folder_is_named_as_one(rec, tmp_path):
@@ -566,12 +569,12 @@ def test_overwrite_empties_a_checkpoints_folder_linked_elsewhere(rec, tmp_path):
     out.mkdir()
     big.mkdir()
     (out / "checkpoints").symlink_to(big, target_is_directory=True)
-    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=1)
-    train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False)
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=1, generate_test=False)
+    train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, write_figures=False)
     assert sorted(p.name for p in big.iterdir()) == ["step-00000001", "step-00000002"]
     (big / ".tmp-step-00000003").mkdir()  # a checkpoint the first run was writing when it stopped
     train(rec, out, nf.NeuroformerConfig(**TINY), dataclasses.replace(tc, max_steps=1), progress=False,
-          overwrite=True)
+          overwrite=True, write_figures=False)
     assert (out / "checkpoints").is_symlink() and sorted(p.name for p in big.iterdir()) == ["step-00000001"]
     assert json.loads((big / "step-00000001" / "trainer_state.json").read_text())["training"]["max_steps"] == 1
 
@@ -819,11 +822,11 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path, capsys):
     from safetensors.torch import load_file
 
     tc = TrainingConfig(max_steps=10, batch_size=32, gradient_accumulation_steps=2, eval_every=3, save_every=4,
-                        save_total_limit=2)
+                        save_total_limit=2, generate_test=False)
     cfg = nf.NeuroformerConfig(**TINY)  # dropout on: the RNG states must be restored too
     got, losses = {}, {"full": [], "cut": []}
     m_full = train(rec, tmp_path / "full", cfg, tc, progress=False, on_train_end=_weights(got, "full"),
-                   on_step_end=lambda s, loss: losses["full"].append(loss))
+                   on_step_end=lambda s, loss: losses["full"].append(loss), write_figures=False)
     assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == ["step-00000008", "step-00000010"]
 
     class Interrupted(Exception):
@@ -835,10 +838,10 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path, capsys):
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train(rec, tmp_path / "cut", cfg, tc, progress=False, on_step_end=interrupt)
+        train(rec, tmp_path / "cut", cfg, tc, progress=False, on_step_end=interrupt, write_figures=False)
     assert not (tmp_path / "cut" / "model.safetensors").exists()
     with pytest.raises(FileExistsError, match="--resume"):
-        train(rec, tmp_path / "cut", cfg, tc, progress=False)
+        train(rec, tmp_path / "cut", cfg, tc, progress=False, write_figures=False)
     del losses["cut"][4:]  # steps 5-6 are redone from the step-4 checkpoint
     # a checkpoint half-written when a run was killed while saving: not resumed from, and removed
     # once a whole one is saved (such folders piled up beside the checkpoints)
@@ -847,7 +850,7 @@ def test_resumed_run_ends_like_the_uninterrupted_one(rec, tmp_path, capsys):
     (stale / "model.safetensors").write_bytes(b"half")
     capsys.readouterr()
     m_cut = train(rec, tmp_path / "cut", cfg, tc, progress=False, resume=True, on_train_end=_weights(got, "cut"),
-                  on_step_end=lambda s, loss: losses["cut"].append(loss))
+                  on_step_end=lambda s, loss: losses["cut"].append(loss), write_figures=False)
     # said, not passed over in silence: the steps after the whole checkpoint are trained again
     assert re.search(r"resume: \.tmp-step-00000005 in .* still writing when it stopped \(incomplete, not used.*"
                      r"steps after 4 are trained again", capsys.readouterr().out)
@@ -932,17 +935,18 @@ def _train_until_interrupted_at_step_2(rec, out, cfg, tc):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(rec, out, cfg, tc, progress=False, on_step_end=interrupt)
+        train(rec, out, cfg, tc, progress=False, on_step_end=interrupt, write_figures=False)
 
 
 def test_resume_on_other_data_is_refused(rec, tmp_path):
     # same units (same vocabulary, same config) but other spikes: resuming used to train the steps
     # after the checkpoint on the other recording and write a model claiming to be trained on it
     other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2,
+                                                           generate_test=False)
     _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     with pytest.raises(ValueError, match=r"resume: .*step-00000002.* other data .*--data.*spikes_sha256"):
-        train(other, tmp_path / "m", cfg, tc, progress=False, resume=True)
+        train(other, tmp_path / "m", cfg, tc, progress=False, resume=True, write_figures=False)
     assert not (tmp_path / "m" / "model.safetensors").exists()
 
 
@@ -950,13 +954,14 @@ def test_resume_with_other_windows_of_the_same_recording_names_the_config_field(
     """Another current_window (or split_block_length) cuts the same recording into other windows: resuming
     with it was refused as "trained on other data than this run's recording ... resume with the recording
     the run started on", naming no field; the changed config field is now named."""
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2,
+                                                           generate_test=False)
     _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     for field, value in (("current_window", 0.2), ("split_block_length", 4.0)):
         with pytest.raises(ValueError, match=rf"resume: .*step-00000002.* written with config\.{field}=.*this run "
                                              rf"has {value}") as err:
             train(rec, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, field: value}), tc, progress=False,
-                  resume=True)
+                  resume=True, write_figures=False)
         assert "other data" not in str(err.value)
 
 
@@ -965,16 +970,17 @@ def test_resume_with_other_windows_of_another_recording_names_the_data_too(rec, 
     said to resume with the checkpoint's config: following it, the resume was refused again, for the data.
     Both are named in one message."""
     other = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=8).recording
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2,
+                                                           generate_test=False)
     _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     with pytest.raises(ValueError, match=r"written with config\.current_window=0\.1, this run has 0\.2") as err:
         train(other, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, "current_window": 0.2}), tc, progress=False,
-              resume=True)
+              resume=True, write_figures=False)
     assert "spikes_sha256" in str(err.value) and "--data" in str(err.value)
     # the same recording cut into other windows: the config field alone, no word of the spikes
     with pytest.raises(ValueError, match=r"config\.current_window") as err:
         train(rec, tmp_path / "m", nf.NeuroformerConfig(**{**TINY, "current_window": 0.2}), tc, progress=False,
-              resume=True)
+              resume=True, write_figures=False)
     assert "spikes_sha256" not in str(err.value)
 
 
@@ -982,17 +988,20 @@ def test_resume_with_another_learning_rate_is_refused(rec, tmp_path):
     # the restored optimizer / scheduler keep the checkpoint's learning rate and weight decay: a
     # resumed run with learning_rate 0.05 trained at 1e-3 (the same weights to the bit) while its
     # training_config.json said 0.05
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=2,
+                                                           generate_test=False)
     _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     for field, value in (("learning_rate", 0.05), ("weight_decay", 0.5)):
         with pytest.raises(ValueError, match=rf"training\.{field}: checkpoint .*step-00000002.* {field}=.*this run has "
                                              rf"{value}.*resume with {field}=.*--overwrite \(overwrite=True\)"):
             # the way out is named for train() callers too, not only as the CLI's --overwrite
-            train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, **{field: value}), progress=False, resume=True)
+            train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, **{field: value}), progress=False, resume=True,
+                  write_figures=False)
     assert not (tmp_path / "m" / "model.safetensors").exists()
     # settings the resumed run does use (here the evaluation cadence) are still taken, with a warning
     with pytest.warns(UserWarning, match="eval_every"):
-        m = train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, eval_every=1), progress=False, resume=True)
+        m = train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, eval_every=1), progress=False, resume=True,
+                  write_figures=False)
     assert m["total_steps"] == 4
     assert json.loads((tmp_path / "m" / "training_config.json").read_text())["learning_rate"] == tc.learning_rate
 
@@ -1001,13 +1010,15 @@ def test_resume_inside_an_epoch_with_another_seed_is_refused(rec, tmp_path):
     # the seed draws each epoch's window order: resumed 2 micro-batches into epoch 0 with another seed, the run
     # skipped the first 2 micro-batches of another order, so some windows of epoch 0 were trained twice and
     # others never (3 of the 32 windows of the first 2 steps again, with seed 1 for 0), with only a warning
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, max_epochs=1, batch_size=16, save_every=2)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, max_epochs=1, batch_size=16, save_every=2,
+                                                           generate_test=False)
     _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
     with pytest.raises(ValueError, match=r"training\.seed: checkpoint .*step-00000002.* stopped 2 micro-batches into "
                                          r"epoch 0.*this run has 1.*resume with seed=0"):
-        train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, seed=1), progress=False, resume=True)
+        train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, seed=1), progress=False, resume=True,
+              write_figures=False)
     assert not (tmp_path / "m" / "model.safetensors").exists()
-    assert train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True)["total_steps"] == 4
+    assert train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True, write_figures=False)["total_steps"] == 4
 
 
 def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
@@ -1019,19 +1030,21 @@ def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
 def test_resume_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_path):
     """A run with save_every, stopped before its first checkpoint, was told on --resume that
     "checkpoints are written when training.save_every (--save-every) is set", which it was."""
-    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=3)
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=4, batch_size=16, save_every=3,
+                                                           generate_test=False)
 
     def stop(step, loss):
         if step == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=stop)
+        train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=stop, write_figures=False)
     with pytest.raises(FileNotFoundError) as err:
-        train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True)
+        train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True, write_figures=False)
     assert "nothing to resume from: with training.save_every (--save-every) 3 a run writes its first one at step 3" \
         in str(err.value) and "without --resume" in str(err.value)
-    train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=1), progress=False)  # started again: no refusal
+    # started again: no refusal
+    train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=1), progress=False, write_figures=False)
 
 
 def test_cli_resume_without_flags_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_path, capsys):
@@ -1094,8 +1107,8 @@ def test_attention_implementation_choice(rec, tmp_path):
     for impl in ("sdpa", "eager"):
         with _training_attention_calls() as calls[impl]:
             train(rec, tmp_path / impl, nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}),
-                  TrainingConfig(max_steps=2, batch_size=16, attn_implementation=impl), progress=False,
-                  on_train_end=_weights(got, impl))
+                  TrainingConfig(max_steps=2, batch_size=16, attn_implementation=impl, generate_test=False),
+                  progress=False, on_train_end=_weights(got, impl), write_figures=False)
         # the asked implementation reached every attention call of the training steps (equal
         # weights alone also came out of two runs that both ignored the setting)
         assert calls[impl] and {a for _, a in calls[impl]} == {impl}, (impl, {a for _, a in calls[impl]})
@@ -1109,12 +1122,13 @@ def test_output_settings_in_the_config_neither_change_training_nor_fail_its_save
     validate_output_attentions), after the whole training."""
     got = {}
     train(rec, tmp_path / "plain", nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}),
-          TrainingConfig(max_steps=2, batch_size=16), progress=False, on_train_end=_weights(got, "plain"))
+          TrainingConfig(max_steps=2, batch_size=16, generate_test=False), progress=False,
+          on_train_end=_weights(got, "plain"), write_figures=False)
     asks = nf.NeuroformerConfig(**{**TINY, "hidden_dropout": 0.0}, output_attentions=True, output_hidden_states=True,
                                 return_dict=False)
     with pytest.warns(UserWarning, match="config.output_attentions=True is dropped"):
-        train(rec, tmp_path / "asks", asks, TrainingConfig(max_steps=2, batch_size=16), progress=False,
-              on_train_end=_weights(got, "asks"))
+        train(rec, tmp_path / "asks", asks, TrainingConfig(max_steps=2, batch_size=16, generate_test=False),
+              progress=False, on_train_end=_weights(got, "asks"), write_figures=False)
     assert max((got["plain"][k] - got["asks"][k]).abs().max().item() for k in got["plain"]) == 0.0
     saved = json.loads((tmp_path / "asks" / "config.json").read_text())
     assert not saved.get("output_attentions", False) and saved.get("return_dict", True) is False, saved
@@ -1880,11 +1894,13 @@ rec = nf.simulate_coupled_network(n_units=5, duration=40.0, seed=7).recording
 cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24,
                            max_past_length=48, hidden_size=16, num_attention_heads=2, intermediate_size=32,
                            split_block_length=5.0)
-tc = TrainingConfig(max_steps=3, batch_size=16, save_every=1, save_total_limit=1, eval_batch_size=512)
+# no test generation, no figures: the test reads the checkpoints, model.safetensors and metrics.json
+tc = TrainingConfig(max_steps=3, batch_size=16, save_every=1, save_total_limit=1, eval_batch_size=512,
+                    generate_test=False)
 if sys.argv[2] == "overwrite":  # a finished run first, then one started with overwrite over it
-    train(rec, sys.argv[1], cfg, tc, progress=False)
+    train(rec, sys.argv[1], cfg, tc, progress=False, write_figures=False)
 shutil.rmtree = rmtree_killed_midway
-train(rec, sys.argv[1], cfg, tc, progress=False, overwrite=sys.argv[2] == "overwrite")
+train(rec, sys.argv[1], cfg, tc, progress=False, overwrite=sys.argv[2] == "overwrite", write_figures=False)
 '''
 
 
@@ -2017,8 +2033,9 @@ def test_train_names_what_it_takes_for_a_recording_file_or_a_dict(rec, tmp_path,
 
 def test_training_log_gives_the_learning_rate_of_each_logged_step(rec, tmp_path):
     # the warm-up and cosine decay could not be checked from the outputs: the log had no rate
-    tc = TrainingConfig(max_steps=8, batch_size=16, eval_every=1, warmup_ratio=0.25, learning_rate=2e-3)
-    train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), tc, progress=False)
+    tc = TrainingConfig(max_steps=8, batch_size=16, eval_every=1, warmup_ratio=0.25, learning_rate=2e-3,
+                        generate_test=False)
+    train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), tc, progress=False, write_figures=False)
     log = json.loads((tmp_path / "m" / "training_log.json").read_text())
     total, warmup = tc.max_steps, int(tc.warmup_ratio * tc.max_steps)
 
