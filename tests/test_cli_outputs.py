@@ -58,12 +58,13 @@ def test_ablate_output_of_another_format_is_refused(capsys, tmp_path):
 def ablation_run(tmp_path_factory, shared_data):
     """``(table path, exit status, standard error)`` of one ``neuroformer ablate`` (2 steps, A2929 wake,
     a tiny network) run in this process with tqdm's bars on, its table in a folder that did not exist.
-    The test of the new folder and the test of the training bars share it (each ran its own ablation)."""
+    The test of the new folder and the test of the training bars share it (each ran its own ablation).
+    No test generation (training.generate_test false): neither test reads a score of the table."""
     d = tmp_path_factory.mktemp("cli_outputs_ablate")
     cfg = d / "c.yaml"
     cfg.write_text("current_window: 0.1\npast_window: 0.3\ndt_resolution: 0.01\nmax_window_length: 24\n"
                    "max_past_length: 48\nhidden_size: 16\nnum_attention_heads: 1\nintermediate_size: 32\n"
-                   "num_hidden_layers: 1\nsplit_block_length: 15.0\n")
+                   "num_hidden_layers: 1\nsplit_block_length: 15.0\ntraining:\n  generate_test: false\n")
     out = d / "new" / "a" / "t.md"
     err = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -187,7 +188,8 @@ def test_field_named_by_the_config_file_keeps_its_name(capsys, tmp_path, shared_
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, shared_data):
-    """A model trained for 1 step on A2929 wake (tiny network)."""
+    """A model trained for 1 step on A2929 wake (tiny network); no test generation, no figures (the
+    tests read its weights, config and splits, never a generation result or a figure)."""
     import torch
 
     from hf_neuroformer.io import load_recording
@@ -198,7 +200,8 @@ def tiny_model(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("cli_outputs") / "m"
     train(load_recording(shared_data(A2929), epoch="wake"), out,
           small_config(current_window=0.1, past_window=1.0, dt_resolution=0.005, max_past_length=128),
-          TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512), progress=False)
+          TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512,
+                         generate_test=False), progress=False, write_figures=False)
     return out
 
 
@@ -325,8 +328,9 @@ def test_another_epoch_is_named_by_data_and_real(capsys, tmp_path, shared_data, 
     msg = err_of(capsys, "generate", "--model", tiny_model, "--data", nwb, "--epoch", "sleep", "--output", out)
     assert msg.startswith("--data: the test windows of this model span") and "--epoch" in msg, msg
     assert not out.exists()
+    # (at most 8 spikes a window: the checks below read the windows' span and the files written, not the spikes)
     assert cli.main(["generate", "--model", str(tiny_model), "--data", str(nwb), "--epoch", "wake", "--output",
-                     str(out), "--batch-size", "512"]) == 0
+                     str(out), "--batch-size", "512", "--max-spikes", "8"]) == 0
     capsys.readouterr()
     msg = err_of(capsys, "evaluate", "--real", nwb, "--epoch", "sleep", "--generated", out)
     assert msg.startswith("--real: the generated windows span") and "--epoch" in msg, msg
@@ -443,7 +447,8 @@ STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
 
 @pytest.fixture(scope="module")
 def steinmetz_model(tmp_path_factory, shared_data):
-    """A model trained for 1 step on the Steinmetz subset (trials; integer trial labels)."""
+    """A model trained for 1 step on the Steinmetz subset (trials; integer trial labels); no test
+    generation, no figures (the tests fine-tune from it)."""
     import torch
 
     from hf_neuroformer.io import load_recording
@@ -454,7 +459,8 @@ def steinmetz_model(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("cli_outputs_steinmetz") / "m"
     quiet(train, quiet(load_recording, shared_data(STEINMETZ)), out,
           small_config(current_window=0.1, past_window=0.2, dt_resolution=0.01, max_window_length=128),
-          TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512), progress=False)
+          TrainingConfig(max_steps=1, batch_size=32, eval_batch_size=256, generation_batch_size=512,
+                         generate_test=False), progress=False, write_figures=False)
     return out
 
 
