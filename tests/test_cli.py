@@ -393,7 +393,9 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
     # recorded here instead of printed, so both stderr and the recorded warnings are searched.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code, stdout, err = main_cli(capsys, "train", "--output-dir", tmp_path / "qs", "--max-steps", "2")
+        # (no test generation: nothing below reads it; the test NLL intervals come from the test scoring)
+        code, stdout, err = main_cli(capsys, "train", "--output-dir", tmp_path / "qs", "--max-steps", "2",
+                                     "--no-test-generation")
     assert code == 0, err[-3000:]
     assert "split_block_length 10 s for the 140-s built-in recording" in stdout, stdout[-2000:]
     assert "split_block_length" not in err, err[-2000:]
@@ -421,15 +423,17 @@ def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_p
 
 @pytest.fixture(scope="module")
 def builtin_ci2(tmp_path_factory):
-    """``(folder, result)``: ``neuroformer train --max-steps 2 --save-every 2 --ci-block-s 2`` on the
-    built-in recording, run in this process (``result`` as ``run_cli`` gives it). The test of the
-    printed intervals and the test of a resume with nothing to do share this one run (each ran it)."""
+    """``(folder, result)``: ``neuroformer train --max-steps 2 --save-every 2 --ci-block-s 2
+    --no-test-generation`` on the built-in recording, run in this process (``result`` as ``run_cli``
+    gives it). The test of the printed intervals and the test of a resume with nothing to do share this
+    one run (each ran it); neither reads the test generation."""
     from hf_neuroformer.cli import main
 
     d = tmp_path_factory.mktemp("cli_ci2") / "qs"
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["train", "--output-dir", str(d), "--max-steps", "2", "--save-every", "2", "--ci-block-s", "2"])
+        code = main(["train", "--output-dir", str(d), "--max-steps", "2", "--save-every", "2", "--ci-block-s", "2",
+                     "--no-test-generation"])
     return d, subprocess.CompletedProcess(["neuroformer", "train"], code, out.getvalue(), err.getvalue())
 
 
