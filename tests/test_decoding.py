@@ -4239,3 +4239,29 @@ def test_decoding_figure_says_when_the_recording_gives_no_unit():
     assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["x (unit not recorded)", "speed (cm/s)"]
     fig = plot_decoding(t, y[:, :1], y[:, :1], [{"name": "x", "kind": "regression"}])  # no unit key at all
     assert fig.axes[0].get_ylabel() == "x (unit not recorded)"
+
+
+def test_finetune_without_figures_writes_the_same_files_but_test_decoding_png(a2929, pretrained, tmp_path):
+    # finetune() always drew test_decoding.png (about a tenth of a short run), with no switch as
+    # train(write_figures=False) has: a sweep reading only the metrics paid for it every run. Now
+    # write_figures=False draws none (and removes an earlier run's), every other file is the same
+    import shutil
+
+    targets = [DecodingTarget("x", "regression")]
+    out, drawn = tmp_path / "d", tmp_path / "drawn"
+    kw = dict(output_dir=out, max_steps=2, eval_steps=2, batch_size=16, seed=0)
+    with pytest.raises(ValueError, match="write_figures"):  # the text "False" is truthy
+        finetune(pretrained, a2929, targets, write_figures="False", **kw)
+    assert not out.exists()
+    with_figure = finetune(pretrained, a2929, targets, **kw)
+    assert (out / "test_decoding.png").is_file()
+    shutil.copytree(out, drawn)
+    without = finetune(pretrained, a2929, targets, write_figures=False, overwrite=True, **kw)
+    assert not (out / "test_decoding.png").exists()  # the earlier run's is removed, not left beside these metrics
+    assert json.dumps(without) == json.dumps(with_figure)
+    files = sorted(p.name for p in drawn.iterdir() if p.name != "test_decoding.png")
+    assert sorted(p.name for p in out.iterdir()) == files and "test_predictions.csv" in files
+    for name in files:
+        if name != "training_log.json":  # it holds the evaluations' run times
+            assert (out / name).read_bytes() == (drawn / name).read_bytes(), name
+

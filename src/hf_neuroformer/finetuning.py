@@ -1055,6 +1055,7 @@ def finetune(
     ci_block_s: Optional[float] = None,
     ci_block_s_option: str = "ci_block_s=",
     learning_rate_option: str = "learning_rate",
+    write_figures: bool = True,
     **training_args,
 ) -> Dict[str, object]:
     """Fine-tune (or train from scratch) a behaviour decoder and score it once on the test split.
@@ -1074,7 +1075,8 @@ def finetune(
         output_dir: receives ``config.json`` (with ``decoding_targets``), ``model.safetensors``,
             the tokenizer, ``metrics.json``, ``decoding_report.json``, ``splits.json``,
             ``training_log.json`` and, when the test split has windows, ``test_decoding.png``
-            (decoded vs recorded behaviour on them, :func:`~hf_neuroformer.plotting.plot_decoding`).
+            (decoded vs recorded behaviour on them, :func:`~hf_neuroformer.plotting.plot_decoding`;
+            not with ``write_figures=False``).
         fraction: share of the training windows used, as the first contiguous block in time
             (few-shot protocol), in ``(0, 1]``.
         seed: seed of the head (and, from scratch, backbone) initialisation, shuffling and dropout,
@@ -1149,6 +1151,11 @@ def finetune(
         learning_rate_option: how the error of a diverged run, and the warnings of a validation loss
             NaN at every evaluation or of NaN test predictions, name the learning rate to lower
             (``"learning_rate"``, the default; ``neuroformer finetune`` passes ``"--learning-rate"``).
+        write_figures: draw and write ``test_decoding.png`` (default), as ``train(write_figures=...)``.
+            False writes none (and, as always, removes one an earlier run left in ``output_dir``):
+            drawing and saving it with matplotlib took about a tenth of a short CPU run (a profile of
+            a 4-step fine-tune of a tiny decoder), wasted in sweeps and tests that read only the metrics.
+            The metrics, the test predictions table and every other file are the same either way.
         **training_args: more ``transformers.TrainingArguments`` fields.
 
     Returns:
@@ -1187,8 +1194,8 @@ def finetune(
             ``decoding_report.json`` and warned about)
         ValueError: ``select_on`` naming no target or a metric its kind lacks (before anything
             is read or written).
-        ValueError: ``from_scratch``, ``overwrite``, ``keep_checkpoints``, ``progress``, ``log_evaluations`` or
-            ``step_bar`` not a ``bool`` (the text ``"False"`` is truthy; before anything is read or written).
+        ValueError: ``from_scratch``, ``overwrite``, ``keep_checkpoints``, ``progress``, ``log_evaluations``,
+            ``step_bar`` or ``write_figures`` not a ``bool`` (the text ``"False"`` is truthy; before anything is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
             ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``seed`` (in ``[0, 2**32 - 1]``), ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
@@ -1206,7 +1213,8 @@ def finetune(
     # every setting is checked before the output folder is claimed or anything is read; a flag given as text
     # ("False") was truthy
     for name, flag in (("from_scratch", from_scratch), ("overwrite", overwrite), ("keep_checkpoints", keep_checkpoints),
-                       ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar)):
+                       ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar),
+                       ("write_figures", write_figures)):
         checked_bool(name, flag, owner="finetune", keyword=True)
     check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
                             eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
@@ -1471,8 +1479,9 @@ def finetune(
                 recorded=recorded).to_csv(index=False)
             # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
             shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-            figure = draw_figure("test_decoding.png", plot_decoding, test_starts,
-                                 test_labels, preds, shown, metrics=metrics)
+            if write_figures:
+                figure = draw_figure("test_decoding.png", plot_decoding, test_starts,
+                                     test_labels, preds, shown, metrics=metrics)
         # as train() saves: everything into a temporary folder beside the output, then moved into place
         # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
         # an earlier run's figures that this one does not draw are removed (the loss curves and
