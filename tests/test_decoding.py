@@ -4265,3 +4265,37 @@ def test_finetune_without_figures_writes_the_same_files_but_test_decoding_png(a2
         if name != "training_log.json":  # it holds the evaluations' run times
             assert (out / name).read_bytes() == (drawn / name).read_bytes(), name
 
+
+def test_finetune_does_not_score_the_kept_checkpoints_validation_windows_again(a2929, pretrained, tmp_path):
+    # after trainer.train() (load_best_model_at_end), finetune() scored the whole validation split
+    # again with the kept checkpoint, which Trainer had scored when it chose it: the same figures for
+    # a validation pass. They are now that evaluation's; the forward passes in evaluation mode count
+    # 2 validation passes (steps 1 and 2) and the test split, not 3 and the test split, and the
+    # figures equal those of scoring the saved decoder again
+    from hf_neuroformer.finetuning import load_decoder
+
+    windows = []
+
+    def count(module, args, output):
+        if isinstance(module, nf.NeuroformerForBehaviorDecoding) and not module.training:
+            windows.append(int(output.predictions.shape[0]))
+
+    targets = [DecodingTarget("x", "regression")]
+    hook = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        m = finetune(pretrained, a2929, targets, output_dir=tmp_path / "d", max_steps=2, eval_steps=1, batch_size=16,
+                     seed=0, write_figures=False)
+    finally:
+        hook.remove()
+    n_val, n_test = (m["decoding_report"][s]["n_windows"] for s in ("validation", "test"))
+    assert n_val > 0 and n_test > 0
+    assert sum(windows) == 2 * n_val + n_test
+    log = json.loads((tmp_path / "d" / "training_log.json").read_text())
+    chosen = next(e for e in log if e["step"] == m["best_step"] and "eval_loss" in e)
+    assert log[-1]["step"] == 2 and "validation_loss" in log[-1]  # logged as the evaluation after training was
+    decoder, tok, plan = load_decoder(tmp_path / "d")
+    dsd, _ = build_decoding_datasets(a2929, tok, decoder.config, plan, targets)
+    again = build_trainer(decoder, dsd["train"], dsd["validation"], tmp_path / "re",
+                          per_device_eval_batch_size=64).evaluate(metric_key_prefix="validation")
+    for k in ("loss", "x/r2", "x/pearson_r", "x/n"):
+        assert m[f"validation/{k}"] == chosen[f"eval_{k}"] == log[-1][f"validation_{k}"] == again[f"validation_{k}"], k
