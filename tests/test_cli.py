@@ -583,7 +583,7 @@ def test_evaluate_notices_a_real_recording_other_than_the_generation_source(gen_
     # what generated the file is on record and printed, and --model / --split must match it
     assert same["generation_settings"]["model"] == str((d / "model").resolve())
     assert same["generation_settings"]["split"] == "test" and same["generation_settings"]["mode"] == "teacher_forced"
-    assert "test windows, teacher-forced past, by" in capsys.readouterr().out
+    assert "test windows, teacher-forced past, sampled, by" in capsys.readouterr().out
     import shutil
 
     import torch
