@@ -34,7 +34,8 @@ from hf_neuroformer.decoding import (
     target_dicts,
     target_values,
 )
-from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, finetune, selection_metric, target_notes
+from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, selection_metric, target_notes
+from hf_neuroformer.finetuning import finetune as finetune_drawing
 from hf_neuroformer.metrics.decoding import decoding_metrics
 from hf_neuroformer.training import TrainingConfig, train
 
@@ -43,6 +44,12 @@ TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_
 A2929 = "pynapple_A2929_headdirection/A2929-200711.nwb"
 STEINMETZ = "steinmetz2019_spcount/NS_sp_count.mat"
 
+
+def finetune(*args, write_figures=False, **kwargs):
+    """The library's ``finetune`` without its figure unless a test asks for it (``write_figures=True``):
+    drawing test_decoding.png was about a tenth of a short fine-tuning run's time, and most tests here
+    read no figure; those that check it pass ``write_figures=True``."""
+    return finetune_drawing(*args, write_figures=write_figures, **kwargs)
 
 @pytest.fixture(scope="module")
 def a2929(shared_data):
@@ -73,7 +80,8 @@ def steinmetz(shared_data):
 def finetuned(a2929, pretrained, tmp_path_factory):
     out = tmp_path_factory.mktemp("ft") / "decoder"
     targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
-    metrics = finetune(pretrained, a2929, targets, output_dir=out, max_steps=4, eval_steps=2, batch_size=16, seed=0)
+    metrics = finetune(pretrained, a2929, targets, output_dir=out, max_steps=4, eval_steps=2, batch_size=16, seed=0,
+                       write_figures=True)
     return out, metrics
 
 
@@ -1497,7 +1505,7 @@ def test_decoding_figure_draws_what_was_decoded():
 def test_classification_from_scratch_on_steinmetz_trials(steinmetz, tmp_path):
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
     m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
-                 output_dir=tmp_path / "d", max_steps=3, eval_steps=3, batch_size=16, seed=1)
+                 output_dir=tmp_path / "d", max_steps=3, eval_steps=3, batch_size=16, seed=1, write_figures=True)
     assert m["init"] == "scratch" and m["split_plan_source"] == "planned on this recording"
     # the reported test figures are those of the saved decoder on the test windows, recomputed here
     # with numpy / scikit-learn (only 0 <= x <= 1 was checked before)
@@ -3100,7 +3108,7 @@ def test_finetune_over_a_train_directory_leaves_none_of_its_run_files(a2929, pre
     before = {p.name for p in out.iterdir()}
     assert {"training_curves.png", "test_generation.png", "training_config.json"} <= before, before
     finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=2, eval_steps=2,
-             batch_size=16, seed=0, overwrite=True)
+             batch_size=16, seed=0, overwrite=True, write_figures=True)
     after = {p.name for p in out.iterdir()}
     assert not after & {"training_curves.png", "test_generation.png", "training_config.json"}, after
     assert {"model.safetensors", "metrics.json", "decoding_report.json", "training_log.json"} <= after, after
@@ -4253,7 +4261,7 @@ def test_finetune_without_figures_writes_the_same_files_but_test_decoding_png(a2
     with pytest.raises(ValueError, match="write_figures"):  # the text "False" is truthy
         finetune(pretrained, a2929, targets, write_figures="False", **kw)
     assert not out.exists()
-    with_figure = finetune(pretrained, a2929, targets, **kw)
+    with_figure = finetune(pretrained, a2929, targets, write_figures=True, **kw)
     assert (out / "test_decoding.png").is_file()
     shutil.copytree(out, drawn)
     without = finetune(pretrained, a2929, targets, write_figures=False, overwrite=True, **kw)
