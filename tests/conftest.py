@@ -119,15 +119,15 @@ def pytest_unconfigure(config):
     gc.freeze()
 
 
-# The test files that take longest, slowest first (one process, ``--durations`` of the whole
-# suite on 2026-12-06: test_distributed.py about a fifth of the suite's time, then test_hub.py and
-# test_decoding.py; since its torchrun launches were merged, test_distributed.py alone takes ~155 s
-# and test_hub.py ~124 s, still in this order). Under ``--dist loadfile`` a worker takes a whole file; xdist hands the files out
-# by their number of tests, most first, which left test_distributed.py (13 tests) to the end, run by
-# one worker while the other had nothing left to do. See ``pytest_collection_modifyitems``.
-SLOWEST_FILES = ("test_distributed.py", "test_hub.py", "test_decoding.py", "test_cli_outputs.py",
-                 "test_training.py", "test_cli.py", "test_prepare.py", "test_contrastive.py",
-                 "test_connectivity.py", "test_metrics.py", "test_cli_evaluate.py", "test_cli_errors.py")
+# The test files that take longest, slowest first (``--durations=0`` of the whole suite, summed per
+# file, 2026-12-07 after the suite-time cuts: test_decoding.py 195 s, test_hub.py 154 s,
+# test_distributed.py 138 s, test_cli.py 107 s, then 78 s and below). Under ``--dist loadfile`` a
+# worker takes a whole file; xdist hands the files out by their number of tests, most first, which
+# once left test_distributed.py (13 tests) to the end, run by one worker while the other had nothing
+# left to do. See ``pytest_collection_modifyitems``.
+SLOWEST_FILES = ("test_decoding.py", "test_hub.py", "test_distributed.py", "test_cli.py", "test_connectivity.py",
+                 "test_cli_outputs.py", "test_training.py", "test_contrastive.py", "test_prepare.py",
+                 "test_cli_errors.py", "test_metrics.py", "test_cli_evaluate.py")
 
 
 def _compile_package_once() -> None:
