@@ -4307,3 +4307,21 @@ def test_finetune_does_not_score_the_kept_checkpoints_validation_windows_again(a
                           per_device_eval_batch_size=64).evaluate(metric_key_prefix="validation")
     for k in ("loss", "x/r2", "x/pearson_r", "x/n"):
         assert m[f"validation/{k}"] == chosen[f"eval_{k}"] == log[-1][f"validation_{k}"] == again[f"validation_{k}"], k
+
+
+def test_a_misspelt_finetune_argument_is_named_with_the_one_meant_before_anything_is_read(a2929, tmp_path):
+    # finetune(..., max_stpes=1) passed the misspelling on to transformers.TrainingArguments, which refused it
+    # only after the recording's windows were built, with a message naming neither finetune nor max_steps
+    cfg = nf.NeuroformerConfig(**TINY)
+    with pytest.raises(TypeError, match=r"^finetune\(\) got an unexpected keyword argument 'max_stpes' "
+                                        r"\(did you mean 'max_steps'\?\): neither one of finetune's own"):
+        finetune(None, a2929, [DecodingTarget("x", "regression")], config=cfg, output_dir=tmp_path / "d", max_stpes=1)
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments 'lr_scheduler' \(did you mean "
+                                        r"'lr_scheduler_type'\?\), 'zzz':"):
+        finetune(None, a2929, [DecodingTarget("x", "regression")], config=cfg, output_dir=tmp_path / "d",
+                 lr_scheduler="cosine", zzz=1)
+    assert not (tmp_path / "d").exists()
+    # a real TrainingArguments field still passes through (lr_scheduler_type, read by the schedule check too)
+    m = finetune(None, a2929.restrict(600.0, 700.0), [DecodingTarget("x", "regression")], config=cfg,
+                 output_dir=tmp_path / "ok", max_steps=1, eval_steps=1, batch_size=16, lr_scheduler_type="constant")
+    assert m["total_steps"] == 1

@@ -626,6 +626,37 @@ def check_freeze_schedule(freeze_backbone_steps, lr_scheduler_type="linear", lr_
         raise ValueError(_ungated_schedule_message(freeze_backbone_steps, name, type(schedule).__name__))
 
 
+def check_training_args(training_args: Dict[str, object]) -> None:
+    """Refuse keyword arguments of :func:`finetune` that are neither its own nor a
+    ``transformers.TrainingArguments`` field (which ``**training_args`` passes on).
+
+    A misspelt argument (``max_stpes=1``) reached ``TrainingArguments`` only after the recording's
+    windows were built, as its bare "unexpected keyword argument" message, which names neither
+    ``finetune`` nor the spelling meant.
+
+    Raises:
+        TypeError: naming each unknown keyword and the closest argument of either kind, if any.
+    """
+    import dataclasses
+    import difflib
+    import inspect
+
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    unknown = [k for k in training_args if k not in fields]
+    if not unknown:
+        return
+    own = [n for n, p in inspect.signature(finetune).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    said = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, own + sorted(fields), n=1)
+        said.append(repr(key) + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise TypeError(f"finetune() got {'an unexpected keyword argument' if len(said) == 1 else 'unexpected keyword arguments'} "
+                    f"{', '.join(said)}: neither one of finetune's own arguments nor a transformers.TrainingArguments "
+                    "field (the two kinds it takes); nothing was read or written")
+
+
 def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=None, freeze_backbone_steps: int = 0,
                   ema_decay: Optional[float] = None, spike_dropout: float = 0.0, anchor_decay: Optional[float] = None,
                   **training_args):
@@ -1206,6 +1237,8 @@ def finetune(
             target: none with a value of it).
         ValueError: ``freeze_backbone_steps`` > 0 with an ``lr_scheduler_type`` (``training_args``) whose
             schedule cannot be gated (:func:`check_freeze_schedule`; before ``output_dir`` is touched).
+        TypeError: a keyword argument that is neither ``finetune``'s own nor a
+            ``transformers.TrainingArguments`` field (:func:`check_training_args`; before anything is read).
         ValueError: the run diverged: the kept decoder predicts NaN / inf on the validation windows or
             holds non-finite weights, and no evaluation found a finite checkpoint (names
             ``learning_rate``; nothing is written).
@@ -1229,6 +1262,7 @@ def finetune(
     check_anchor_decay(anchor_decay, learning_rate=learning_rate)
     check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
                           training_args.get("lr_scheduler_kwargs"))
+    check_training_args(training_args)
     ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
     targets = check_targets(targets)
     # a 2-D series without a column: one target per column (position[0], position[1]), as the
