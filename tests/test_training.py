@@ -1413,7 +1413,7 @@ def test_finished_run_is_extended_by_resume_with_more_steps(rec, finished_run, t
     # metrics.json said "bf16" alone, though steps 1-2 ran in float32: each stretch is recorded with its
     # settings, in the checkpoint too (a further resume carries them on)
     same = {"torch_compile": False, "torch_compile_backend": "inductor", "attn_implementation": "sdpa",
-            "activation_checkpointing": False}
+            "activation_checkpointing": False, "seed": 0, "warmup_ratio": 0.05, "max_grad_norm": 1.0}
     assert m["training_stretches"] == [{"from_step": 1, "to_step": 2, "mixed_precision": "no", **same},
                                        {"from_step": 3, "to_step": 4, "mixed_precision": "bf16", **same}]
     assert m["mixed_precision"] == ["no", "bf16"]
@@ -2079,3 +2079,21 @@ def test_the_selected_steps_validation_figures_are_not_scored_again_after_traini
     best = next(e for e in log if e["step"] == m["best_step"])
     for k in ("loss", "id_nll", "dt_nll"):
         assert m[f"validation/{k}"] == best[f"validation/{k}"] == again[f"validation/{k}"], k
+
+
+def test_a_resume_with_another_seed_warmup_or_clipping_records_the_steps_each_ran_with(rec, finished_run, tmp_path):
+    # warmup_ratio and max_grad_norm (and, between epochs, seed) changed by a resume were warned about and used,
+    # but training_stretches recorded only the precision / compile / attention settings: the steps' own settings
+    # were lost once training_config.json held the last run's. Each stretch records them now (this checkpoint
+    # stopped inside an epoch, so its seed may not change: refused, tested elsewhere)
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    tc = TrainingConfig(max_steps=3, batch_size=16, save_every=2, warmup_ratio=0.2, max_grad_norm=0.5,
+                        generate_test=False)
+    with pytest.warns(UserWarning, match="max_grad_norm"):
+        m = train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True, write_figures=False)
+    assert [(r["from_step"], r["to_step"], r["seed"], r["warmup_ratio"], r["max_grad_norm"])
+            for r in m["training_stretches"]] == [(1, 2, 0, 0.05, 1.0), (3, 3, 0, 0.2, 0.5)]
+    assert m["mixed_precision"] == "no"  # one precision throughout: still said once

@@ -771,8 +771,10 @@ ORDER_TRAINING_FIELDS = ("seed", "shuffle_buffer_size")
 
 #: TrainingConfig fields that say how the training steps ran, which a resume may change (warned, used):
 #: ``metrics.json``'s ``training_stretches`` records them for each stretch of steps that one run trained.
+#: ``seed`` (the later epochs' window order and the dropout draws), ``warmup_ratio`` (the rebuilt schedule)
+#: and ``max_grad_norm`` (the clipping) were warned about and used on resume, but recorded nowhere per step.
 STRETCH_TRAINING_FIELDS = ("mixed_precision", "torch_compile", "torch_compile_backend", "attn_implementation",
-                           "activation_checkpointing")
+                           "activation_checkpointing", "seed", "warmup_ratio", "max_grad_norm")
 
 
 def _with_stretch(stretches: list, first: int, last: int, training: "TrainingConfig") -> list:
