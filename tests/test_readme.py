@@ -121,6 +121,19 @@ def test_every_command_and_flag_the_readme_shows_exists():
     assert command_problems(text) == []
 
 
+def test_every_name_command_and_file_the_model_cards_show_exists():
+    # the written cards (not the template, whose {{ placeholders }} are filled by hub.py) are read on the
+    # Hub beside the model: the same checks as the README's, and every figure or file they link is there
+    cards = sorted(p for p in (REPO_ROOT / "model_cards").glob("*.md") if not p.is_symlink())
+    assert cards, "no model card in model_cards/"
+    for card in cards:
+        text = card.read_text()
+        assert python_name_problems(text) == [], card.name
+        assert command_problems(text) == [], card.name
+        links = [link for link in re.findall(r"\]\(([^)#\s]+)\)", text) if "://" not in link]
+        assert [link for link in links if not (card.parent / link).exists()] == [], card.name
+
+
 def test_the_readme_checks_find_a_wrong_name_or_flag():
     # the checks above are not vacuous: each kind of stale reference is reported
     text = "\n".join([
