@@ -34,23 +34,24 @@ class RecordingValidationError(ValueError):
     """
 
 
-def _first_bool(values) -> Optional[int]:
-    """Position (in the flattened order) of the first Python / numpy bool in a list or tuple, possibly
-    nested, or None: ``np.asarray([0, True])`` is ``array([0, 1])``, so a bool among numbers reaches
-    the dtype checks as the number 1 (an array of bools keeps dtype bool and is checked by that)."""
+def _first_bool(values) -> Optional[Tuple[int, bool]]:
+    """``(position in the flattened order, value)`` of the first Python / numpy bool in a list or
+    tuple, possibly nested, or None: ``np.asarray([0, True])`` is ``array([0, 1])``, so a bool among
+    numbers reaches the dtype checks as the number 1 (an array of bools keeps dtype bool and is
+    checked by that)."""
     if not isinstance(values, (list, tuple)):
         return None
     flat = np.asarray(values, dtype=object).reshape(-1) if any(isinstance(v, (list, tuple)) for v in values) else values
-    return next((i for i, v in enumerate(flat) if isinstance(v, (bool, np.bool_))), None)
+    return next(((i, bool(v)) for i, v in enumerate(flat) if isinstance(v, (bool, np.bool_))), None)
 
 
 def _as_unit_indices(unit_ids) -> np.ndarray:
     """``unit_ids`` as a 1-D int64 array; a ``RecordingValidationError`` for text, booleans (also one
     among numbers in a list, ``[0, True]``, which numpy reads as ``[0, 1]``), non-integer or
     non-finite values (the message names ``unit_ids`` and the first bad spike)."""
-    k = _first_bool(unit_ids)
-    if k is not None:
-        v = bool(np.asarray(unit_ids, dtype=object).reshape(-1)[k])
+    found = _first_bool(unit_ids)
+    if found is not None:
+        k, v = found
         raise RecordingValidationError(
             f"unit_ids: expected integer unit indices in [0, n_units), spike {k} has the bool {v} (numpy would read "
             f"it as the unit index {int(v)}); pass the integer index")
@@ -356,18 +357,28 @@ def as_real_numbers(x, what: str, expected: str = "numbers", hint: str = "",
                 + (f" (e.g. {arr.reshape(-1)[:3].tolist()})" if arr.size else "") + (f"; {hint}" if hint else ""))
 
 
+def _refuse_bool_times(x, what: str) -> None:
+    """Refuse a bool among the times of ``x`` (an interval list or one ``(start, stop)`` pair),
+    naming ``what``, the row and the value: numpy read ``[[0, True]]`` as the interval (0, 1) s.
+
+    Raises:
+        RecordingValidationError: ``x`` holds a Python or numpy bool.
+    """
+    found = _first_bool(x)
+    if found is not None:
+        k, v = found
+        raise RecordingValidationError(
+            f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
+            f"as {float(v)} s); pass the time in seconds")
+
+
 def _as_interval_rows(x, what: str) -> np.ndarray:
     """``x`` as ``(n, 2)`` float64 ``[start, stop)`` rows. ``(n, 2)``, one ``(2,)`` interval and an
     empty array are taken; any other shape is a ``RecordingValidationError`` naming ``what``:
     ``reshape(-1, 2)`` silently paired the values of a ``(n, 3)`` table (start, stop, label) or of
     a 1-D list of onsets into wrong intervals."""
     refuse_narrow_float_times(x, what)
-    k = _first_bool(x)  # [[0, True]] was the interval (0, 1) s
-    if k is not None:
-        v = bool(np.asarray(x, dtype=object).reshape(-1)[k])
-        raise RecordingValidationError(
-            f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
-            f"as {float(v)} s); pass the time in seconds")
+    _refuse_bool_times(x, what)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -423,12 +434,7 @@ def _as_start_stop(x, what: str) -> Tuple[float, float]:
     """``x`` as one ``(start, stop)`` pair of floats; a ``RecordingValidationError`` naming
     ``what`` for any other number of values (the first two of three were kept silently)."""
     refuse_narrow_float_times(x, what)
-    k = _first_bool(x)  # [[0, True]] was the interval (0, 1) s
-    if k is not None:
-        v = bool(np.asarray(x, dtype=object).reshape(-1)[k])
-        raise RecordingValidationError(
-            f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
-            f"as {float(v)} s); pass the time in seconds")
+    _refuse_bool_times(x, what)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
