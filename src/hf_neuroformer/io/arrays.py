@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from .permissions import as_created
+from .permissions import write_through_temporary
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
                          file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
                          session_from_file, unnamed_units_message, widen_stored_times)
@@ -418,21 +416,14 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
                   unit_names=np.asarray(recording.unit_names, dtype=str),
                   unit_areas=np.asarray(recording.unit_areas, dtype=str),
                   session=np.asarray(recording.session), time_domain=np.asarray(time_domain, dtype=np.float64))
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
     # written to a temporary in the same folder, then moved into place (as write_nwb does): writing into
     # ``path`` itself truncated an existing file first, so a failed or interrupted overwrite lost the old
     # file, and a file hard-linked elsewhere had its other names rewritten too
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        as_created(tmp)  # mkstemp makes it 0600: give it the umask's bits, as a plain open() would
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_through_temporary(path, write, ".tmp.npz")
 
 
 @warnings_at_caller

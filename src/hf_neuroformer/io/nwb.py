@@ -154,8 +154,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,7 +166,7 @@ from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecordi
                          unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
 from .nwb_events import read_events, write_events
-from .permissions import as_created
+from .permissions import write_through_temporary
 
 __all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
@@ -1384,19 +1382,11 @@ def write_nwb(
         for name, (values, what) in scratch.items():
             nwb.add_scratch(ScratchData(name=name, data=np.asarray(values), description=what))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp.nwb")
-    os.close(fd)
-    try:
-        as_created(tmp)  # mkstemp makes it 0600: give it the umask's bits, as a plain open() would
+    def write(tmp):
         with NWBHDF5IO(tmp, "w") as io:
             io.write(nwb)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+
+    return write_through_temporary(path, write, ".tmp.nwb")
 
 
 def read_nwb_scratch(path) -> Dict[str, np.ndarray]:

@@ -11,9 +11,11 @@ or ``mkdir()`` would have given it.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["as_created", "current_umask"]
+__all__ = ["as_created", "current_umask", "write_through_temporary"]
 
 
 def current_umask() -> int:
@@ -38,4 +40,33 @@ def as_created(path) -> Path:
     path = Path(path)
     base = 0o777 if path.is_dir() else 0o666
     os.chmod(path, base & ~current_umask())
+    return path
+
+
+def write_through_temporary(path, write: Callable[[str], None], suffix: str) -> Path:
+    """Write a file with ``write(temporary_path)`` into a temporary in ``path``'s folder
+    (``.<name>.<random><suffix>``, given the umask's permissions by :func:`as_created`), then move it
+    over ``path`` with ``os.replace``: a reader never sees a half-written file, an interrupted or
+    failed write leaves an existing ``path`` whole (and other hard links to it keep its contents),
+    and the temporary is removed on any error. ``path``'s folder is created if missing. Used by
+    :func:`~hf_neuroformer.io.write_nwb` and :func:`~hf_neuroformer.io.write_npz`.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        whatever ``write`` raises (nothing is left behind then).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        as_created(tmp)  # mkstemp makes it 0600: give it the umask's bits, as a plain open() would
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path
