@@ -55,8 +55,7 @@ from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema
     check_training_seed, \
     config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
-from .configuration_neuroformer import SECONDS_FIELDS, NeuroformerConfig, checked_bool, is_finite_number, is_real_number, is_whole_number, \
-    refuse_narrow_seconds
+from .configuration_neuroformer import NeuroformerConfig, checked_bool, is_finite_number, is_real_number, is_whole_number
 from .decoding import (
     DecodingCollator,
     DecodingTarget,
@@ -118,16 +117,15 @@ def apply_config_overrides(config: NeuroformerConfig, overrides) -> Dict[str, ob
             or a value the config refuses (the message names the field and the expectation).
     """
     overrides = _override_keys(overrides)
-    for k in SECONDS_FIELDS:  # window_stride: np.float32(0.05) became 0.05000000074505806 s below, rounding kept
-        if k in overrides:
-            refuse_narrow_seconds(k, overrides[k])
-    overrides = {k: _plain_number(v) for k, v in overrides.items()}
     trial = copy.deepcopy(config)
     for k, v in overrides.items():
         setattr(trial, k, v)
-    trial._check()  # a bad value fails here, naming the field, and leaves ``config`` as it was
-    # the checked values, as the config stores them (a head width of 64.0 from --set is the int 64)
-    overrides = {k: getattr(trial, k) for k in overrides}
+    # a bad value fails here, naming the field, and leaves ``config`` as it was; the values as given, so that
+    # _check refuses a float32 length in seconds (window_stride np.float32(0.05) is 0.05000000074505806 s)
+    trial._check()
+    # the checked values, as the config stores them (a head width of 64.0 from --set is the int 64), a numpy
+    # number as Python's
+    overrides = {k: _plain_number(getattr(trial, k)) for k in overrides}
     for k, v in overrides.items():
         setattr(config, k, v)
     return overrides
