@@ -234,6 +234,29 @@ def test_float32_window_starts_are_refused_not_widened(a2929, saved):
     assert processor(a2929, np.float64([700.05]))["input_ids"].shape[0] == 1
 
 
+def test_a_float32_start_in_a_list_of_floats_is_refused_as_when_alone(a2929, saved):
+    """Break test: ``processor(rec, [np.float32(700.05)])`` was refused, but the same start batched
+    with a Python float, ``[750.0, np.float32(700.05)]``, was accepted: ``np.asarray`` widened the
+    list to float64, keeping the float32 rounding (700.0499877929688 s, off the window grid) without a
+    word. A float32 item (numpy scalar or 0-d tensor) among float64 ones is refused, naming it."""
+    import torch
+
+    processor = AutoProcessor.from_pretrained(saved[0])
+    with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32"):
+        processor(a2929, [np.float32(700.05)])
+    for mixed in ([750.0, np.float32(700.05)], (750.0, torch.tensor(700.05))):
+        with pytest.raises(ValueError, match=r"^window_starts: expected float64 times \(s\), got float32 items \(1 of "
+                                             r"2\) among float64 ones, .*; e\.g\. window 1: 700\.05 as float32 is "
+                                             r"700\.0499877929688 s"):
+            processor(a2929, mixed)
+    with pytest.raises(ValueError, match=r"^past_clip_starts: expected float64 times \(s\), got float32 items"):
+        processor(a2929, [750.0, 760.0], [np.nan, np.float32(740.05)])
+    # float64 items (numpy, torch) beside Python floats are the same windows as the float64 array
+    same = processor(a2929, [750.0, np.float64(700.05), torch.tensor(760.0, dtype=torch.float64)])
+    ref = processor(a2929, np.array([750.0, 700.05, 760.0]))
+    assert all(torch.equal(same[k], ref[k]) for k in ref if torch.is_tensor(ref[k]))
+
+
 def test_windows_outside_the_recorded_time_are_refused(a2929, saved, shared_data):
     """A window after the recording's end, before its start, or in a gap of its time support was
     tokenized as an empty window (BOS, EOS) and scored as silence."""

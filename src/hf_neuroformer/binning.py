@@ -112,28 +112,53 @@ def past_starts(starts, past_window: float):
     return on_time_grid(np.asarray(starts, dtype=np.float64) - past_window)
 
 
+def _narrow_items(x) -> Optional[tuple]:
+    """The items of the list / tuple ``x`` held in a float type narrower than float64 (``np.float32``
+    scalars, float32 / float16 arrays or tensors) beside wider ones (Python floats, float64), which
+    ``np.asarray`` widens to float64 without a word: ``(values, positions)``, their values as one
+    flat array of the narrow type and the list position of each, or None when no item is narrow.
+    (``[700.0, np.float32(700.05)]`` passed as float64 where ``[np.float32(700.05)]`` alone was
+    refused, so one window was accepted in a batch and refused on its own.)"""
+    from .argument_checks import NARROW_FLOAT_TYPES
+
+    found = [i for i, v in enumerate(x) if str(getattr(v, "dtype", "")).removeprefix("torch.") in NARROW_FLOAT_TYPES]
+    if not found:
+        return None
+    parts = [np.asarray(x[i]).ravel() for i in found]  # the caller's np.asarray(x) took them already
+    values = np.concatenate(parts)
+    return values, np.repeat(found, [p.size for p in parts])
+
+
 def narrow_float_note(x, item: str = "value") -> Optional[str]:
     """For times (s) held in a float type narrower than float64 (float32, float16): ``"float32,
     which rounds times of up to T s by as much as X µs, across window and bin edges; e.g. value i:
     700.05 as float32 is 700.0499877929688 s, 12.2 µs off"`` (``item`` names the element, e.g.
-    ``"window"``); None for anything else (float64, integers, lists of Python floats, text or
-    ragged input for the caller's own check)."""
+    ``"window"``); a list / tuple mixing such values with Python floats or float64 (which
+    ``np.asarray`` widens to float64) gives ``"float32 items (k of n) among float64 ones, ..."``.
+    None for anything else (float64, integers, lists of Python floats, text or ragged input for
+    the caller's own check)."""
     if not (hasattr(x, "dtype") or isinstance(x, (list, tuple))):
         return None
     try:
         flat = np.asarray(x).ravel()
     except (TypeError, ValueError):
         return None
+    positions, what = None, None
+    if isinstance(x, (list, tuple)) and flat.dtype.kind == "f" and flat.dtype.itemsize >= 8:
+        mixed = _narrow_items(x)
+        if mixed is not None:
+            flat, positions = mixed
+            what = f"{flat.dtype} items ({len(set(positions.tolist()))} of {len(x)}) among {np.asarray(x).dtype} ones"
     if flat.dtype.kind != "f" or flat.dtype.itemsize >= 8:
         return None
     finite = flat[np.isfinite(flat)]
     big = np.abs(finite).max() if finite.size else flat.dtype.type(0)
-    note = (f"{flat.dtype}, which rounds times of up to {float(big):g} s by as much as "
+    note = (f"{what or flat.dtype}, which rounds times of up to {float(big):g} s by as much as "
             f"{float(np.spacing(big)) / 2 * 1e6:.3g} µs, across window and bin edges")
     for i, v in enumerate(flat[:1000]):  # the first value whose shortest decimal its widening moved
         if np.isfinite(v) and float(v) != float(str(v)):
-            return note + (f"; e.g. {item} {i}: {str(v)} as {flat.dtype} is {float(v)!r} s, "
-                           f"{abs(float(v) - float(str(v))) * 1e6:.3g} µs off")
+            return note + (f"; e.g. {item} {i if positions is None else int(positions[i])}: {str(v)} as "
+                           f"{flat.dtype} is {float(v)!r} s, {abs(float(v) - float(str(v))) * 1e6:.3g} µs off")
     return note
 
 
@@ -151,6 +176,8 @@ def narrow_float_times_message(x, what: str, item: str = "value") -> Optional[st
     if note is None:
         return None
     dtype = np.asarray(x).dtype
+    if dtype.kind == "f" and dtype.itemsize >= 8:  # a list mixing narrow items with float64 ones
+        dtype = _narrow_items(x)[0].dtype
     return (f"{what}: expected float64 times (s), got {note}; pass float64 times from the source (the file's or the "
             "computation's float64 values, or sample indices / sampling rate in float64): .astype(np.float64) on "
             f"these values keeps the {dtype} rounding, it only helps where they were float64 before a cast to {dtype}")

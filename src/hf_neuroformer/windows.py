@@ -225,8 +225,9 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
 
     Raises:
         ValueError: naming ``name``, for values that are not real numbers (strings, booleans,
-            complex, ragged lists), for float32 / float16 values (widened to float64, float32 700.05
-            is 700.0499877929688 s: pass float64 times), for anything but a 1-D sequence (a ``(n, 1)`` column or a
+            complex, ragged lists), for float32 / float16 values, an array of them or such items
+            in a list of Python floats (widened to float64, float32 700.05 is 700.0499877929688 s:
+            pass float64 times), for anything but a 1-D sequence (a ``(n, 1)`` column or a
             ``(n_trials, k)`` grid of starts was flattened into one list of windows without a word),
             for no starts, or for a NaN / infinite start.
     """
@@ -240,7 +241,9 @@ def window_starts_array(window_starts, name: str = "window_starts", *, clip_star
                          f"({str(err).splitlines()[0]})") from None
     # float32 700.05 is 700.0499877929688 s: widened to float64, the window would start 12 µs early
     # (off the 1 ns window grid, so a spike at 700.05 s fell out of it)
-    narrow = narrow_float_times_message(raw, name, item="window") if starts.size else None
+    # a list as given, not raw: np.asarray widened a list mixing float32 items with Python floats to float64
+    given = window_starts if isinstance(window_starts, (list, tuple)) else raw
+    narrow = narrow_float_times_message(given, name, item="window") if starts.size else None
     if narrow is not None:
         raise ValueError(narrow)
     if starts.ndim != 1:
