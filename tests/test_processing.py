@@ -511,6 +511,33 @@ def test_trainer_trains_and_evaluates_on_the_processors_dataset(a2929, saved, tm
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_windows_of_another_tokenizer_read_back_from_disk_are_refused_by_the_collator(a2929, saved, tmp_path):
+    """Break test: windows saved with ``save_to_disk`` and read back with ``datasets.load_from_disk``,
+    given to the ``processor.collator`` of another checkpoint (a model of 5 of the 15 units: 8
+    tokens), were padded without a word, and the model then refused ids up to 17 blaming "units added
+    with tokenizer.add_units". The collator refuses them, naming the row, the column, the id and the
+    tokenizer's length; the processor's own windows still collate (and a decoder's collator checks too)."""
+    import datasets
+
+    out, data, model = saved
+    data["test"].select(range(8)).save_to_disk(str(tmp_path / "windows"))
+    rows = datasets.load_from_disk(str(tmp_path / "windows"))
+    rows = [rows[i] for i in range(len(rows))]
+    small = a2929.select_units(list(a2929.unit_names)[:5])
+    tok, other = untrained_model(small, nf.NeuroformerConfig(**{**model.config.to_dict(), "modalities": None}))
+    other_processor = nf.NeuroformerProcessor.from_config(tok, other.config)
+    assert len(tok) == 8 and max(max(r["input_ids"]) for r in rows) >= 8
+    with pytest.raises(ValueError, match=r"^examples\[\d\]: (past_)?input_ids holds token id \d+, outside this "
+                                         r"collator's tokenizer of 8 tokens \(ids 0 \.\. 7\): the window was tokenized "
+                                         r"with another tokenizer"):
+        other_processor.collator(rows)
+    decoder_collator = nf.NeuroformerProcessor(tok, decoding=True).collator
+    with pytest.raises(ValueError, match=r"outside this collator's tokenizer of 8 tokens"):
+        decoder_collator(rows)
+    own = AutoProcessor.from_pretrained(out).collator(rows)
+    assert own["input_ids"].shape[0] == 8
+
+
 def test_a_decoders_processor_collator_gives_what_the_processor_gives(a2929, saved, tmp_path):
     """``AutoProcessor.from_pretrained(<decoder folder>)``: ``processor(...)`` gives the next-spike labels
     as ``token_labels`` (a decoder's ``labels`` are its behaviour targets), but ``processor.collator``

@@ -564,13 +564,20 @@ class NeuroformerProcessor(ProcessorMixin):
         window rows such as :meth:`tokenize`'s or a window dataset's. A decoder's processor
         (:attr:`decoding`) gives the next-spike labels as ``token_labels``, as :meth:`__call__` does (a
         decoder's ``labels`` are its behaviour targets, which these rows do not hold:
-        :class:`~hf_neuroformer.decoding.DecodingCollator` adds them from ``target_<name>`` columns)."""
+        :class:`~hf_neuroformer.decoding.DecodingCollator` adds them from ``target_<name>`` columns).
+        It refuses rows holding a unit id beyond this tokenizer (``vocab_size=len(tokenizer)``,
+        ``ValueError`` naming the row, the column and the id): windows of another model's or
+        prepared directory's tokenizer, e.g. read back with ``datasets.load_from_disk``, whose ids
+        name other units (a vocabulary of the same length in another order cannot be told from the
+        ids alone: collate windows with the processor of the tokenizer that made them)."""
         tok = self.tokenizer
         if self.decoding:
             from .decoding import DecodingCollator
 
-            return DecodingCollator((), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities)
-        return NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities)
+            return DecodingCollator((), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities,
+                                    vocab_size=len(tok))
+        return NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities,
+                                   vocab_size=len(tok))
 
     @property
     def model_input_names(self) -> List[str]:

@@ -2009,13 +2009,21 @@ class NeuroformerCollator:
             ``processor.collator``, or ``NeuroformerCollator(tok.pad_token_id, tok.bos_token_id,
             tok.eos_token_id, config.modalities)``.
         modalities: ``config.modalities`` (None: spikes only).
+        vocab_size: the length of the tokenizer the rows must come from (``processor.collator``
+            gives ``len(processor.tokenizer)``), or None (no check): a row holding a unit id
+            outside ``[0, vocab_size)`` is refused when collated, naming it.
 
     Raises:
         ValueError: a token id that is not an integer >= 0 (a tokenizer or a config given in
-            its place included), naming the argument.
+            its place included), or a ``vocab_size`` that is not an integer >= 1, naming the argument.
     """
 
-    def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None):
+    def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None,
+                 vocab_size: Optional[int] = None):
+        if vocab_size is not None and not (is_whole_number(vocab_size) and vocab_size >= 1):
+            raise ValueError(f"NeuroformerCollator: vocab_size: expected None or an integer >= 1 (len(tokenizer)), got "
+                             f"{vocab_size!r}")
+        self.vocab_size = None if vocab_size is None else int(vocab_size)
         for name, value in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
                             ("eos_token_id", eos_token_id)):
             if not (is_whole_number(value) and value >= 0):
@@ -2097,7 +2105,11 @@ class NeuroformerCollator:
         Raises:
             ValueError: no example, or an example whose ``dt_ids`` (``past_dt_ids``) is not as long
                 as its ``input_ids`` (``past_input_ids``), naming the example and both lengths (a
-                short ``dt_ids`` was padded with bin 0 at real tokens when another row was longer).
+                short ``dt_ids`` was padded with bin 0 at real tokens when another row was longer);
+                with ``vocab_size``, an example holding a token id outside ``[0, vocab_size)``
+                (windows tokenized with another tokenizer: another model's or prepared directory's,
+                read back with ``datasets.load_from_disk`` / ``load_prepared``), naming the example,
+                the column, the id and the tokenizer's length.
         """
         if not len(examples):
             raise ValueError("examples: expected at least one window row, got none")
@@ -2106,6 +2118,17 @@ class NeuroformerCollator:
                 if len(e[ids_key]) != len(e[dt_key]):
                     raise ValueError(f"examples[{i}]: expected one {dt_key} entry per {ids_key} entry, got "
                                      f"{len(e[dt_key])} {dt_key} for {len(e[ids_key])} {ids_key}")
+                if self.vocab_size is not None and len(e[ids_key]):
+                    # rows of another tokenizer (a processor of another checkpoint given load_from_disk windows)
+                    # were padded without a word; the model then blamed a tokenizer grown with add_units
+                    bad = max(e[ids_key]) if max(e[ids_key]) >= self.vocab_size else min(e[ids_key])
+                    if not 0 <= bad < self.vocab_size:
+                        raise ValueError(
+                            f"examples[{i}]: {ids_key} holds token id {bad}, outside this collator's tokenizer of "
+                            f"{self.vocab_size} tokens (ids 0 .. {self.vocab_size - 1}): the window was tokenized "
+                            "with another tokenizer (another model's or prepared directory's vocabulary); tokenize the "
+                            "windows with this processor (processor.to_dataset(recording, window_starts)) or collate "
+                            "them with the processor saved beside the tokenizer that made them")
         ids = self._pad([e["input_ids"] for e in examples], self.pad)
         dts = self._pad([e["dt_ids"] for e in examples], 0)
         am = self._pad([[1] * len(e["input_ids"]) for e in examples], 0)
