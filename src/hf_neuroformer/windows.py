@@ -2092,6 +2092,22 @@ class NeuroformerCollator:
                 mask[i, n - k:] = True
         return {"frames": frames, "times": times, "mask": mask}
 
+    def _check_vocabulary(self, padded: Dict[str, tuple]) -> None:
+        """Refuse a token id outside ``[0, vocab_size)`` among the real tokens of the padded
+        ``(ids, mask)`` pairs (column name -> ``(B, T)`` int64 tensors): rows of another tokenizer (a
+        processor of another checkpoint given windows read back with ``datasets.load_from_disk``)
+        were padded without a word, and the model then blamed a tokenizer grown with ``add_units``."""
+        for key, (ids, mask) in padded.items():
+            bad = ((ids < 0) | (ids >= self.vocab_size)) & (mask == 1)
+            if bad.any():
+                i, j = (int(v) for v in bad.nonzero()[0])
+                raise ValueError(
+                    f"examples[{i}]: {key} holds token id {int(ids[i, j])}, outside this collator's tokenizer of "
+                    f"{self.vocab_size} tokens (ids 0 .. {self.vocab_size - 1}): the window was tokenized with another "
+                    "tokenizer (another model's or prepared directory's vocabulary); tokenize the windows with this "
+                    "processor (processor.to_dataset(recording, window_starts)) or collate them with the processor "
+                    "saved beside the tokenizer that made them")
+
     def _pad(self, seqs, value):
         n = max(len(s) for s in seqs)
         out = torch.full((len(seqs), n), value, dtype=torch.long)
@@ -2118,17 +2134,6 @@ class NeuroformerCollator:
                 if len(e[ids_key]) != len(e[dt_key]):
                     raise ValueError(f"examples[{i}]: expected one {dt_key} entry per {ids_key} entry, got "
                                      f"{len(e[dt_key])} {dt_key} for {len(e[ids_key])} {ids_key}")
-                if self.vocab_size is not None and len(e[ids_key]):
-                    # rows of another tokenizer (a processor of another checkpoint given load_from_disk windows)
-                    # were padded without a word; the model then blamed a tokenizer grown with add_units
-                    bad = max(e[ids_key]) if max(e[ids_key]) >= self.vocab_size else min(e[ids_key])
-                    if not 0 <= bad < self.vocab_size:
-                        raise ValueError(
-                            f"examples[{i}]: {ids_key} holds token id {bad}, outside this collator's tokenizer of "
-                            f"{self.vocab_size} tokens (ids 0 .. {self.vocab_size - 1}): the window was tokenized "
-                            "with another tokenizer (another model's or prepared directory's vocabulary); tokenize the "
-                            "windows with this processor (processor.to_dataset(recording, window_starts)) or collate "
-                            "them with the processor saved beside the tokenizer that made them")
         ids = self._pad([e["input_ids"] for e in examples], self.pad)
         dts = self._pad([e["dt_ids"] for e in examples], 0)
         am = self._pad([[1] * len(e["input_ids"]) for e in examples], 0)
@@ -2138,6 +2143,8 @@ class NeuroformerCollator:
         pids = self._pad([e["past_input_ids"] for e in examples], self.pad)
         pdts = self._pad([e["past_dt_ids"] for e in examples], 0)
         pam = self._pad([[1] * len(e["past_input_ids"]) for e in examples], 0)
+        if self.vocab_size is not None:
+            self._check_vocabulary({"input_ids": (ids, am), "past_input_ids": (pids, pam)})
         out = {
             "input_ids": ids,
             "dt_ids": dts,
