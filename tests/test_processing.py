@@ -538,6 +538,30 @@ def test_windows_of_another_tokenizer_read_back_from_disk_are_refused_by_the_col
     assert own["input_ids"].shape[0] == 8
 
 
+def test_the_collator_takes_a_dataset_slice_of_columns_as_rows(a2929, saved, tmp_path):
+    """Break test: ``processor.collator(ds[:4])`` (a ``datasets`` slice: a mapping of columns, as
+    ``processor.tokenize`` returns too) iterated the column names and failed with ``TypeError: string
+    indices must be integers``. Columns are taken apart into rows: the same batch as ``processor(...)``
+    (modality inputs included), for a decoder's collator too; columns of different lengths are refused."""
+    out, data, _ = saved
+    processor = AutoProcessor.from_pretrained(out)
+    starts = data["test"]["window_start"][:4]
+    direct = processor(a2929, starts)
+    ds = processor.to_dataset(a2929, starts)
+    for columns in (ds[:4], processor.tokenize(a2929, starts)):
+        batch = processor.collator(columns)
+        assert batch.keys() == direct.keys()
+        assert all(torch.equal(batch[k], direct[k]) for k in direct if torch.is_tensor(direct[k]))
+        assert torch.equal(batch["modality_inputs"]["head_direction"]["values"],
+                           direct["modality_inputs"]["head_direction"]["values"])
+    _saved_decoder(saved, tmp_path)
+    decoder_batch = AutoProcessor.from_pretrained(tmp_path).collator(ds[:4])
+    assert torch.equal(decoder_batch["token_labels"], direct["labels"])
+    with pytest.raises(ValueError, match=r"^examples: a mapping of columns .* one length, got lengths \{'input_ids': 4, "
+                                         r"'dt_ids': 3"):
+        processor.collator({"input_ids": ds["input_ids"], "dt_ids": ds["dt_ids"][:3]})
+
+
 def test_a_decoders_processor_collator_gives_what_the_processor_gives(a2929, saved, tmp_path):
     """``AutoProcessor.from_pretrained(<decoder folder>)``: ``processor(...)`` gives the next-spike labels
     as ``token_labels`` (a decoder's ``labels`` are its behaviour targets), but ``processor.collator``

@@ -1075,10 +1075,12 @@ class DecodingCollator(NeuroformerCollator):
         self.target_columns = list(target_columns)
 
     def __call__(self, examples):
-        """Pad ``examples`` (window rows with ``target_<name>`` columns) into the batch tensors
+        """Pad ``examples`` (window rows with ``target_<name>`` columns, or a mapping of such
+        columns, :meth:`~hf_neuroformer.windows.NeuroformerCollator.rows`) into the batch tensors
         listed in the class docstring."""
         import torch
 
+        examples = self.rows(examples)  # a mapping of columns (a dataset slice): rows, for the targets below
         batch = super().__call__(examples)
         batch["token_labels"] = batch.pop("labels")
         if not self.target_columns:

@@ -2115,11 +2115,32 @@ class NeuroformerCollator:
             out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
         return out
 
-    def __call__(self, examples: List[dict]) -> Dict[str, torch.Tensor]:
-        """Pad ``examples`` (window rows) into the batch tensors listed in the class docstring.
+    @staticmethod
+    def rows(examples) -> List[dict]:
+        """``examples`` as a list of window rows: a list of row dicts as given, or a mapping of
+        equal-length columns (a ``datasets`` slice ``ds[:8]``, :meth:`NeuroformerProcessor.tokenize`'s
+        columns) taken apart into rows. Given columns, the collator iterated their names and failed
+        with ``TypeError: string indices must be integers``.
 
         Raises:
-            ValueError: no example, or an example whose ``dt_ids`` (``past_dt_ids``) is not as long
+            ValueError: columns of different lengths, naming them.
+        """
+        from collections.abc import Mapping
+
+        if not isinstance(examples, Mapping):
+            return examples
+        lengths = {k: len(v) for k, v in examples.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"examples: a mapping of columns (one entry per window) must hold columns of one length, "
+                             f"got lengths {lengths}; pass a list of window rows or a dataset slice such as ds[:8]")
+        return [dict(zip(examples, values)) for values in zip(*examples.values())]
+
+    def __call__(self, examples: List[dict]) -> Dict[str, torch.Tensor]:
+        """Pad ``examples`` (window rows, or a mapping of columns such as a dataset slice ``ds[:8]``:
+        :meth:`rows`) into the batch tensors listed in the class docstring.
+
+        Raises:
+            ValueError: no example, columns of different lengths, or an example whose ``dt_ids`` (``past_dt_ids``) is not as long
                 as its ``input_ids`` (``past_input_ids``), naming the example and both lengths (a
                 short ``dt_ids`` was padded with bin 0 at real tokens when another row was longer);
                 with ``vocab_size``, an example holding a token id outside ``[0, vocab_size)``
@@ -2127,6 +2148,7 @@ class NeuroformerCollator:
                 read back with ``datasets.load_from_disk`` / ``load_prepared``), naming the example,
                 the column, the id and the tokenizer's length.
         """
+        examples = self.rows(examples)
         if not len(examples):
             raise ValueError("examples: expected at least one window row, got none")
         for i, e in enumerate(examples):
