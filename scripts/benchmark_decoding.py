@@ -270,10 +270,13 @@ def nelpy_mask(rec, cfg):
     return mask, notes
 
 
-def make_target(name, class_weight="balanced"):
+def make_target(name, class_weight="balanced", regression_loss=None):
+    """The ``DecodingTarget`` of dataset ``name``; ``regression_loss`` (None: MSE) is a dict of its loss
+    fields (``{"loss": "hl_gauss", "num_bins": 64, "hl_gauss_sigma_ratio": 0.75}``)."""
     from hf_neuroformer.decoding import DecodingTarget
 
-    return DecodingTarget(DATASETS[name]["target"], DATASETS[name]["kind"], class_weight=class_weight)
+    return DecodingTarget(DATASETS[name]["target"], DATASETS[name]["kind"], class_weight=class_weight,
+                          **(regression_loss or {}))
 
 
 def finetune_targets(name, opts):
@@ -282,10 +285,11 @@ def finetune_targets(name, opts):
     recording, whose targets are defined on the same windows) and the ``select_on`` to pass to
     ``finetune``. With extra targets, ``opts["select_on"] == "auto"`` becomes the dataset's own metric
     (``"x/r2"`` for nelpy): ``finetune``'s ``"auto"`` chooses on the summed loss of all targets when there
-    are several."""
+    are several. ``opts["regression_loss"]`` (absent / None: MSE) gives the loss of the dataset's own
+    target only (:func:`make_target`); the extra targets keep MSE."""
     from hf_neuroformer.finetuning import SELECTION_METRICS
 
-    target = make_target(name, opts["class_weight"])
+    target = make_target(name, opts["class_weight"], opts.get("regression_loss"))
     extra = [make_target(n, opts["class_weight"]) for n in opts.get("extra_targets") or ()]
     select_on = opts["select_on"]
     if extra and select_on == "auto":
@@ -377,6 +381,10 @@ def finetune_task(args):
                                           **{k: m["training"][k] for k in ("spike_dropout", "spike_dropout_tokens")
                                              if k in m["training"]},
                                           "class_weights": m["targets"][0].get("class_weights"),
+                                          # the dataset's own target's loss as the decoder's config holds it
+                                          "regression_loss": {k: m["targets"][0][k] for k in
+                                                              ("loss", "num_bins", "hl_gauss_sigma_ratio", "bin_range")
+                                                              if k in m["targets"][0]} or {"loss": "mse"},
                                           "n_train_windows": m.get("n_train_windows"),
                                           "seconds": time.perf_counter() - t0}
 

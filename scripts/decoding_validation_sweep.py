@@ -35,6 +35,11 @@ and the spike tokens the training batches held and dropped (``spike_dropout``, `
 With ``--anchor-decay L`` every parameter of the pretrained model (not the new heads and read-out) is pulled
 towards its pretrained value after each optimiser step, ``w <- w - lr_t * L * (w - w0)`` (``finetune(anchor_decay=L)``,
 decoupled L2-SP); the row records L (``anchor_decay``).
+With ``--regression-loss hl_gauss --num-bins K --hl-gauss-sigma-ratio R`` the dataset's own regression target
+is trained with the histogram loss (``DecodingTarget(loss="hl_gauss", num_bins=K, hl_gauss_sigma_ratio=R)``:
+cross-entropy over K value bins against a Gaussian of sigma R bin widths, prediction the expected bin centre).
+Every row records the loss its target was trained with (``regression_loss``: ``{"loss": "mse"}``, or the
+HL-Gauss settings with the bins' ``bin_range`` in standardised units).
 """
 
 from __future__ import annotations
@@ -103,6 +108,13 @@ def main(argv=None) -> int:
                    help="after each optimiser step pull every pretrained parameter towards its pretrained value by "
                         "learning rate x this share of the distance (finetune's anchor_decay, decoupled L2-SP; "
                         "learning rate x it must be < 1); default: off")
+    p.add_argument("--regression-loss", choices=("mse", "hl_gauss"), default="mse",
+                   help="loss of the dataset's own regression target: mse (default) or hl_gauss (the histogram loss "
+                        "with a Gaussian target, DecodingTarget's loss; needs --num-bins and --hl-gauss-sigma-ratio)")
+    p.add_argument("--num-bins", type=int, default=None,
+                   help="with --regression-loss hl_gauss: value bins, an integer >= 2 (e.g. 64)")
+    p.add_argument("--hl-gauss-sigma-ratio", type=float, default=None,
+                   help="with --regression-loss hl_gauss: the Gaussian's sigma in bin widths, > 0 (e.g. 0.75)")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmark_decoding"),
                    help="the benchmark's --output-dir (holds <recording>/pretrained); default %(default)s")
     p.add_argument("--log", default=str(ROOT / "benchmarks" / "decoding_validation_sweep.jsonl"),
@@ -121,6 +133,21 @@ def main(argv=None) -> int:
         check_anchor_decay(args.anchor_decay, "--anchor-decay", learning_rate=args.learning_rate)
     except ValueError as exc:
         p.error(str(exc))
+    regression_loss = None
+    if args.regression_loss == "hl_gauss":
+        from hf_neuroformer.argument_checks import check_hl_gauss_settings
+
+        if bd.DATASETS[args.dataset]["kind"] != "regression":
+            p.error(f"--regression-loss hl_gauss: {args.dataset}'s target is {bd.DATASETS[args.dataset]['kind']}, "
+                    "not a regression")
+        try:
+            check_hl_gauss_settings(args.num_bins, args.hl_gauss_sigma_ratio, "--{}")
+        except ValueError as exc:
+            p.error(str(exc).replace("--num_bins", "--num-bins").replace("--hl_gauss_sigma_ratio",
+                                                                         "--hl-gauss-sigma-ratio"))
+        regression_loss = {"loss": "hl_gauss", "num_bins": args.num_bins, "hl_gauss_sigma_ratio": args.hl_gauss_sigma_ratio}
+    elif args.num_bins is not None or args.hl_gauss_sigma_ratio is not None:
+        p.error("--num-bins / --hl-gauss-sigma-ratio: only with --regression-loss hl_gauss")
     if not 0 <= args.freeze_backbone_steps <= args.steps:
         p.error(f"--freeze-backbone-steps: expected 0 to --steps={args.steps}, got {args.freeze_backbone_steps}")
     # target name -> the dataset whose target it is (same recording, windows and mask)
@@ -159,7 +186,8 @@ def main(argv=None) -> int:
                 select_on="auto", device="cpu", eval_steps=args.eval_steps,
                 generative_loss_weight=args.generative_loss_weight, config_overrides=dict(args.config_overrides),
                 freeze_backbone_steps=args.freeze_backbone_steps, extra_targets=[others[t] for t in extra],
-                ema_decay=args.ema_decay, spike_dropout=args.spike_dropout, anchor_decay=args.anchor_decay)
+                ema_decay=args.ema_decay, spike_dropout=args.spike_dropout, anchor_decay=args.anchor_decay,
+                regression_loss=regression_loss)
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime((pre / "model.safetensors").stat().st_mtime))
     for seed in args.seeds:
         # one fresh directory per run: two sweeps running side by side must not share Trainer checkpoints;
@@ -181,6 +209,7 @@ def main(argv=None) -> int:
                **({"ema_decay": r["ema_decay"]} if "ema_decay" in r else {}),
                **({"anchor_decay": r["anchor_decay"]} if "anchor_decay" in r else {}),
                **{k: r[k] for k in ("spike_dropout", "spike_dropout_tokens") if k in r},
+               "regression_loss": r["regression_loss"],
                "best_step": r["best_step"], "validation": r["validation"],
                "pretrained": {"dir": str(pre), "written": written},
                "seconds": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -851,6 +851,36 @@ def test_validation_sweep_refuses_a_bad_anchor_decay_before_any_run(tmp_path, ca
     assert not (tmp_path / "l.jsonl").exists()
 
 
+def test_validation_sweep_refuses_bad_hl_gauss_settings_before_any_run(tmp_path, capsys):
+    """``decoding_validation_sweep.py --regression-loss hl_gauss`` (plan 9: the histogram loss of the position
+    head): a missing or bad --num-bins / --hl-gauss-sigma-ratio, either without the loss, or the loss for a
+    dataset whose target is not a regression, is a usage error naming the flag before any checkpoint is read
+    or row written; good settings go on to look for the checkpoint."""
+    import decoding_validation_sweep as vs
+    import pytest
+
+    base = ["--dataset", "nelpy", "--runs-dir", str(tmp_path / "no_runs"), "--log", str(tmp_path / "l.jsonl")]
+    hl = ["--regression-loss", "hl_gauss"]
+    for extra, said in ((hl + ["--hl-gauss-sigma-ratio", "0.75"], "--num-bins: expected an integer >= 2"),
+                        (hl + ["--num-bins", "1", "--hl-gauss-sigma-ratio", "0.75"], "--num-bins: expected an integer >= 2"),
+                        (hl + ["--num-bins", "64"], "--hl-gauss-sigma-ratio: expected a finite number > 0"),
+                        (hl + ["--num-bins", "64", "--hl-gauss-sigma-ratio", "0"],
+                         "--hl-gauss-sigma-ratio: expected a finite number > 0"),
+                        (["--num-bins", "64"], "--num-bins / --hl-gauss-sigma-ratio: only with --regression-loss hl_gauss")):
+        with pytest.raises(SystemExit) as exc:
+            vs.main(base + extra)
+        assert exc.value.code == 2, extra
+        err = capsys.readouterr().err
+        assert said in err, (extra, err)
+    with pytest.raises(SystemExit) as exc:
+        vs.main(["--dataset", "a2929"] + base[2:] + hl + ["--num-bins", "64", "--hl-gauss-sigma-ratio", "0.75"])
+    assert exc.value.code == 2 and "a2929's target is circular, not a regression" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        vs.main(base + hl + ["--num-bins", "64", "--hl-gauss-sigma-ratio", "0.75"])
+    assert "no pretrained checkpoint" in str(exc.value.code)
+    assert not (tmp_path / "l.jsonl").exists()
+
+
 def test_fidelity_report_table_shows_the_spike_timing_f1_with_its_chance_levels(shared_data):
     """``scripts/fidelity_report.py``'s table had no spike-timing rows, though ``neuroformer evaluate``
     and train's metrics.json report the F1 at 5, 10 and 25 ms with two chance levels. Each column is

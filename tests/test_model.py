@@ -1162,3 +1162,125 @@ def test_config_and_tokenizer_refuse_float32_lengths_in_seconds(tmp_path):
     cfg.split_block_length = torch.tensor(30.0)
     with pytest.raises(ValueError, match=r"NeuroformerConfig\.split_block_length: expected a Python float or float64"):
         cfg._check()
+
+
+HL_GAUSS_TARGET = {"name": "x", "kind": "regression", "mean": 100.0, "std": 40.0, "loss": "hl_gauss", "num_bins": 64,
+                   "hl_gauss_sigma_ratio": 0.75, "bin_range": [-2.0, 1.5]}
+
+
+def test_hl_gauss_target_distribution_sums_to_one_and_its_mean_is_the_target():
+    """The histogram loss's target (Imani & White 2018): the mass of N(z, sigma^2) per bin. Its mean
+    over the bin centres differs from z by the sawtooth (x - centre(x)) averaged under the Gaussian,
+    at most (w / pi) exp(-2 pi^2 sigma^2 / w^2) = 5e-6 bin widths at sigma = 0.75 w (Poisson
+    summation), plus the truncation at the outer edges, negligible 6 sigma inside them; float32
+    adds ~1e-5 (64 masses of ~1e-7 error times centres of ~2 standardised units). 1e-3 bin widths
+    is 20x the sum. Values beyond the edges are clipped to the edge (their mean stays inside)."""
+    from hf_neuroformer.modeling_neuroformer import hl_gauss_bin_edges, hl_gauss_target_distribution
+
+    edges = hl_gauss_bin_edges(HL_GAUSS_TARGET)
+    w = float(edges[1] - edges[0])
+    sigma = 0.75 * w
+    z = torch.linspace(float(edges[0]) + 6 * sigma, float(edges[-1]) - 6 * sigma, 101)
+    p = hl_gauss_target_distribution(z, edges, sigma)
+    assert p.shape == (101, 64) and p.dtype == torch.float32 and bool((p >= 0).all())
+    assert torch.allclose(p.sum(-1), torch.ones(101), atol=1e-6)
+    centres = (edges[1:] + edges[:-1]) / 2
+    assert float(((p @ centres) - z).abs().max()) < 1e-3 * w
+    far = hl_gauss_target_distribution(torch.tensor([-50.0, 50.0]), edges, sigma)
+    assert torch.allclose(far.sum(-1), torch.ones(2), atol=1e-6)
+    assert float(far[0].argmax()) == 0 and float(far[1].argmax()) == 63
+
+
+def test_hl_gauss_bins_hold_the_training_range_with_three_sigma_margins():
+    from hf_neuroformer.argument_checks import hl_gauss_bin_range
+
+    lo, hi = hl_gauss_bin_range(-1.7, 2.3, 64, 0.75)
+    w = (hi - lo) / 64
+    assert np.isclose((-1.7 - lo) / (0.75 * w), 3.0) and np.isclose((hi - 2.3) / (0.75 * w), 3.0)
+
+
+@pytest.mark.parametrize("change, field, match", [
+    ({"num_bins": 1}, "num_bins", "an integer >= 2"),
+    ({"num_bins": 4.5}, "num_bins", "an integer >= 2"),
+    ({"num_bins": True}, "num_bins", "an integer >= 2"),
+    ({"num_bins": 4}, "num_bins", "more than 2 \\* 3 \\* hl_gauss_sigma_ratio"),
+    ({"hl_gauss_sigma_ratio": 0.0}, "hl_gauss_sigma_ratio", "a finite number > 0"),
+    ({"hl_gauss_sigma_ratio": float("nan")}, "hl_gauss_sigma_ratio", "a finite number > 0"),
+    ({"bin_range": [1.0, -1.0]}, "bin_range", "low < high"),
+    ({"loss": "huber"}, "loss", "expected one of \\['mse', 'hl_gauss'\\]"),
+    ({"loss": "mse"}, "num_bins", "only read with loss 'hl_gauss'"),
+    ({"kind": "circular"}, "loss", "a loss of regression targets"),
+])
+def test_hl_gauss_settings_are_refused_naming_the_field(change, field, match):
+    from hf_neuroformer.decoding import DecodingTarget, DecodingTargetError
+
+    with pytest.raises(ValueError, match=rf"decoding_targets\[0\]\.{field} \('x'\): .*{match}"):
+        tiny_config(decoding_targets=[{**HL_GAUSS_TARGET, **change}])
+    if field in ("num_bins", "hl_gauss_sigma_ratio", "loss") and "kind" not in change:
+        kw = {"loss": "hl_gauss", "num_bins": 64, "hl_gauss_sigma_ratio": 0.75, **change}
+        with pytest.raises(DecodingTargetError, match=rf"DecodingTarget\('x'\)\.{field}: .*{match}"):
+            DecodingTarget("x", "regression", **kw)
+
+
+def test_an_hl_gauss_decoder_reloads_with_the_same_bins_and_predictions(batch_and_model, tmp_path):
+    batch, model, _ = batch_and_model
+    torch.manual_seed(0)
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
+    decoder = nf.NeuroformerForBehaviorDecoding(config).eval()
+    assert decoder.decoding_heads[0].net[-1].out_features == 64
+    inputs = {k: v for k, v in batch.items() if "labels" not in k}
+    out = decoder(**inputs)
+    decoder.save_pretrained(tmp_path)
+    again = nf.NeuroformerForBehaviorDecoding.from_pretrained(tmp_path).eval()
+    assert again.config.decoding_targets == config.decoding_targets
+    assert torch.equal(again(**inputs).predictions, out.predictions)
+    # the prediction is the expected bin centre, de-standardised, so it lies inside the bins
+    lo, hi = (100.0 + 40.0 * v for v in HL_GAUSS_TARGET["bin_range"])
+    assert out.predictions.shape == (inputs["input_ids"].shape[0], 1) and out.logits.shape[-1] == 64
+    assert bool(((out.predictions > lo) & (out.predictions < hi)).all())
+
+
+def test_hl_gauss_loss_sums_to_the_one_batch_loss_under_gradient_accumulation(batch_and_model):
+    batch, model, _ = batch_and_model
+    torch.manual_seed(0)
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
+    decoder = nf.NeuroformerForBehaviorDecoding(config).eval()
+    inputs = {k: v for k, v in batch.items() if "labels" not in k}
+    n = inputs["input_ids"].shape[0]
+    labels = torch.linspace(40.0, 150.0, n)[:, None]
+    whole = decoder(**inputs, labels=labels).loss
+    whole.backward()
+    g_whole = [p.grad.clone() for p in decoder.parameters() if p.grad is not None]
+    decoder.zero_grad()
+    parts = 0.0
+    for half in (slice(0, n // 2), slice(n // 2, n)):
+        loss = decoder(**{k: v[half] for k, v in inputs.items()}, labels=labels[half], num_items_in_batch=n).loss
+        loss.backward()
+        parts = parts + loss.detach()
+    g_parts = [p.grad for p in decoder.parameters() if p.grad is not None]
+    assert torch.allclose(parts, whole.detach(), rtol=1e-5)
+    assert len(g_parts) == len(g_whole) and all(torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+                                                 for a, b in zip(g_parts, g_whole))
+
+
+def test_target_dicts_place_the_hl_gauss_bins_over_the_training_values_and_leave_mse_entries_as_they_were():
+    """The bins of an HL-Gauss target span its standardised training values with 3 sigma to spare on
+    each side (so no training value is clipped), stored in the entry (a saved decoder reloads with
+    them); an MSE target's entry has no loss key, as before the option."""
+    import datasets
+
+    from hf_neuroformer.decoding import DecodingTarget, target_dicts
+
+    values = np.array([3.0, 10.0, 42.0, 7.5, np.nan, 150.0])
+    train = datasets.Dataset.from_dict({"target_x": values})
+    report = {"targets": {"x": {"kind": "regression", "column": None, "weight": 1.0, "mean": 0.0, "std": 1.0}}}
+    (mse,) = target_dicts([DecodingTarget("x", "regression")], report, train)
+    assert set(mse) == {"name", "kind", "column", "weight", "mean", "std"}
+    (hl,) = target_dicts([DecodingTarget("x", "regression", loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)],
+                         report, train)
+    assert {k: hl[k] for k in mse} == mse
+    z = (values[np.isfinite(values)] - hl["mean"]) / hl["std"]
+    lo, hi = hl["bin_range"]
+    sigma = 0.75 * (hi - lo) / 64
+    assert np.isclose(z.min() - lo, 3 * sigma) and np.isclose(hi - z.max(), 3 * sigma)
+    tiny_config(decoding_targets=[hl])  # the entry passes the config's checks as it is

@@ -292,6 +292,54 @@ def check_anchor_decay(decay, name: str = "anchor_decay", learning_rate=None) ->
                          f"distance to the pretrained value), got {decay!r} with learning_rate {learning_rate!r}")
 
 
+#: Losses of a regression decoding target (``decoding_targets[i]["loss"]``; absent = ``"mse"``).
+REGRESSION_LOSSES = ("mse", "hl_gauss")
+#: HL-Gauss: each outer bin edge lies this many Gaussian sigmas beyond the training extreme
+#: (:func:`hl_gauss_bin_range`), so a training target's Gaussian loses at most 0.13 % of its mass
+#: outside the bins.
+HL_GAUSS_MARGIN_SIGMAS = 3.0
+
+
+def check_hl_gauss_settings(num_bins, sigma_ratio, where: str = "{}", error: type = ValueError) -> int:
+    """``num_bins`` and ``hl_gauss_sigma_ratio`` of an HL-Gauss regression head (the histogram
+    loss, Imani & White ICML 2018; Farebrother et al. ICML 2024, arXiv 2403.03950, recommend a
+    sigma of 0.75 bin widths): ``num_bins`` an integer >= 2 (3.0 from YAML is taken), the ratio
+    (Gaussian sigma / bin width) a finite number > 0, and ``num_bins > 2 * HL_GAUSS_MARGIN_SIGMAS
+    * ratio`` (the margins of :func:`hl_gauss_bin_range` must leave the training range a positive
+    width). ``where`` formats a field name (``"decoding_targets[0].{} ('x')"``).
+
+    Returns: ``num_bins`` as an ``int``.
+
+    Raises:
+        error (a ValueError subclass): naming the field, the value and the expectation."""
+    if isinstance(num_bins, bool) or not is_whole_number(num_bins) or num_bins < 2:
+        raise error(f"{where.format('num_bins')}: expected an integer >= 2 (the HL-Gauss head's value bins), "
+                    f"got {num_bins!r}")
+    if isinstance(sigma_ratio, bool) or not (is_finite_number(sigma_ratio) and sigma_ratio > 0):
+        raise error(f"{where.format('hl_gauss_sigma_ratio')}: expected a finite number > 0 (the Gaussian's sigma "
+                    f"in bin widths, e.g. 0.75), got {sigma_ratio!r}")
+    if num_bins <= 2 * HL_GAUSS_MARGIN_SIGMAS * sigma_ratio:
+        raise error(f"{where.format('num_bins')}: expected more than 2 * {HL_GAUSS_MARGIN_SIGMAS:g} * "
+                    f"hl_gauss_sigma_ratio = {2 * HL_GAUSS_MARGIN_SIGMAS * sigma_ratio:g} bins (the margins of "
+                    f"{HL_GAUSS_MARGIN_SIGMAS:g} sigma on each side take that many), got {num_bins!r}")
+    return int(num_bins)
+
+
+def hl_gauss_bin_range(lo: float, hi: float, num_bins: int, sigma_ratio: float) -> tuple:
+    """``(low, high)`` outer edges of ``num_bins`` equal bins that hold ``[lo, hi]`` (the standardised
+    training targets' min and max) with a margin of ``HL_GAUSS_MARGIN_SIGMAS`` sigmas on each side,
+    sigma = ``sigma_ratio`` x the bin width: the width is ``(hi - lo) / (num_bins - 2 * 3 *
+    sigma_ratio)`` (with K = 64, ratio 0.75: the span / 59.5, each margin 2.25 bin widths). A zero
+    span (``hi == lo``) is taken as 1 (one standard deviation). Settings checked by
+    :func:`check_hl_gauss_settings` first."""
+    span = (hi - lo) if hi > lo else 1.0
+    width = span / (num_bins - 2 * HL_GAUSS_MARGIN_SIGMAS * sigma_ratio)
+    margin = HL_GAUSS_MARGIN_SIGMAS * sigma_ratio * width
+    mid = (hi + lo) / 2 if hi > lo else lo
+    half = span / 2 + margin
+    return (float(mid - half), float(mid + half))
+
+
 def check_spike_dropout(p, name: str = "spike_dropout") -> None:
     """``p`` of :class:`~hf_neuroformer.finetuning.SpikeDropout`: a probability in [0, 1) (0: off).
 
@@ -491,7 +539,7 @@ def is_main_rank() -> bool:
 
 
 __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION", "MAX_TRAINING_SEED", "MAX_SPIKE_TOLERANCE", "MIN_SPIKE_TOLERANCE",
-           "SEED_RANGE", "check_bin_size", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_training_seed", "check_min_coverage",
+           "HL_GAUSS_MARGIN_SIGMAS", "REGRESSION_LOSSES", "SEED_RANGE", "check_bin_size", "check_hl_gauss_settings", "hl_gauss_bin_range", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_training_seed", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label"]

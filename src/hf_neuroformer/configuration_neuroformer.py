@@ -19,7 +19,8 @@ import re
 
 from transformers import PreTrainedConfig
 
-from .argument_checks import is_finite_number, is_real_number, is_whole_number, narrow_float_seconds_message
+from .argument_checks import (REGRESSION_LOSSES, check_hl_gauss_settings, is_finite_number, is_real_number, is_whole_number,
+                              narrow_float_seconds_message)
 from .binning import n_bins_covering
 
 
@@ -337,7 +338,10 @@ DECODING_POOLS = ("current", "current+past", "attention")
 #: Keys a ``NeuroformerConfig.decoding_targets`` entry may have (see the class docstring); any
 #: other key is refused, so a misspelt one (``"wieght"``) is not silently ignored.
 DECODING_TARGET_KEYS = ("name", "kind", "column", "weight", "mean", "std", "num_classes", "classes", "class_weight",
-                        "class_weights", "recorded_range_deg", "unit")
+                        "class_weights", "recorded_range_deg", "unit", "loss", "num_bins", "hl_gauss_sigma_ratio",
+                        "bin_range")
+#: Keys of a regression target that only its HL-Gauss loss reads (``"loss": "hl_gauss"``).
+HL_GAUSS_KEYS = ("num_bins", "hl_gauss_sigma_ratio", "bin_range")
 #: Values of a classification target's ``class_weight`` (:attr:`hf_neuroformer.decoding.DecodingTarget.class_weight`).
 CLASS_WEIGHTS = ("balanced", None)
 #: Roles a modality can take (``"target"`` / ``"both"`` are planned; decoding uses ``decoding_targets``).
@@ -891,6 +895,40 @@ def _checked_decoding_targets(targets) -> list:
     return [dict(t) for t in (targets or [])]
 
 
+def _check_regression_loss(t: dict, where: str) -> None:
+    """The loss keys of one ``decoding_targets`` entry ``t`` (``where`` formats a field name):
+    ``loss`` absent or ``"mse"`` (the default) with none of :data:`HL_GAUSS_KEYS`, or, for a
+    regression target only, ``"hl_gauss"`` with ``num_bins`` (int >= 2), ``hl_gauss_sigma_ratio``
+    (> 0) and ``bin_range`` (``[low, high]``, finite, low < high: the outer bin edges in
+    standardised units). Stored checked (``num_bins`` an int, the rest floats).
+
+    Raises:
+        ValueError: naming the field, the value and the expectation."""
+    loss = t.get("loss", "mse")
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"NeuroformerConfig.{where.format('loss')}: expected one of {list(REGRESSION_LOSSES)} (absent "
+                         f"= 'mse'), got {loss!r}")
+    if loss == "mse":
+        extra = [k for k in HL_GAUSS_KEYS if k in t]
+        if extra:  # a num_bins without the loss that reads it was kept and ignored: the head trained with MSE
+            raise ValueError(f"NeuroformerConfig.{where.format(extra[0])}: only read with loss 'hl_gauss', got loss "
+                             f"{loss!r}; set 'loss': 'hl_gauss' or leave out {extra}")
+        return
+    if t["kind"] != "regression":
+        raise ValueError(f"NeuroformerConfig.{where.format('loss')}: 'hl_gauss' is a loss of regression targets, "
+                         f"got it for kind {t['kind']!r}")
+    t["num_bins"] = check_hl_gauss_settings(t.get("num_bins"), t.get("hl_gauss_sigma_ratio"),
+                                            "NeuroformerConfig." + where)
+    t["hl_gauss_sigma_ratio"] = float(t["hl_gauss_sigma_ratio"])
+    br = t.get("bin_range")
+    if not (isinstance(br, (list, tuple)) and len(br) == 2 and all(is_finite_number(v) and not isinstance(v, bool)
+                                                                     for v in br) and br[0] < br[1]):
+        raise ValueError(f"NeuroformerConfig.{where.format('bin_range')}: expected [low, high], two finite numbers "
+                         f"with low < high (the outer bin edges of the standardised value; "
+                         f"hf_neuroformer.decoding.target_dicts sets them from the training windows), got {br!r}")
+    t["bin_range"] = [float(br[0]), float(br[1])]
+
+
 def _checked_modalities(modalities, current_window: float, past_window: float) -> list:
     """``modalities`` as a new list of :func:`normalize_modality` dicts (None = ``[]``) with
     distinct names, their windows within these windows; checked by the constructor and again by
@@ -995,8 +1033,14 @@ class NeuroformerConfig(PreTrainedConfig):
             ``n / (k * n_c)`` over the training windows used, see
             :func:`hf_neuroformer.decoding.balanced_class_weights`); circular: ``recorded_range_deg``
             (the range the figures draw it in); ``unit`` (str, optional: the unit of the behaviour series
-            it was fine-tuned on, e.g. ``"cm"``). Any other key raises ``ValueError`` naming it
-            (:data:`DECODING_TARGET_KEYS`).
+            it was fine-tuned on, e.g. ``"cm"``); regression: ``loss`` (``"mse"``, the default when
+            absent, or ``"hl_gauss"``: the histogram loss with a Gaussian-smoothed target, Imani &
+            White ICML 2018, as Farebrother et al. ICML 2024, arXiv 2403.03950; the head gives
+            ``num_bins`` logits over equal bins of the standardised value spanning ``bin_range``
+            ``[low, high]``, is trained by cross-entropy against the mass per bin of N(z, sigma^2), sigma =
+            ``hl_gauss_sigma_ratio`` bin widths, and predicts the expected bin centre;
+            :func:`hf_neuroformer.decoding.target_dicts` sets ``bin_range`` from the training windows).
+            Any other key raises ``ValueError`` naming it (:data:`DECODING_TARGET_KEYS`).
         decoding_pool (str, default "current+past"): what the heads read: ``"current"`` = mean
             of the decoder states over the real current-window tokens (BOS, spikes, EOS; no
             padding), ``"current+past"`` = that concatenated with the mean of the past-window
@@ -1571,6 +1615,7 @@ class NeuroformerConfig(PreTrainedConfig):
             if t.get("std") is not None:
                 checked_float(where.format("std"), t["std"], "a finite number > 0 (the training split's std)",
                               lambda v: v > 0)
+            _check_regression_loss(t, where)
             cw = t.get("class_weights")
             if t["kind"] == "classification" and cw is not None:
                 ok = isinstance(cw, (list, tuple)) and len(cw) == t["num_classes"]

@@ -42,7 +42,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .argument_checks import KINDS, target_label_form
+from .argument_checks import KINDS, REGRESSION_LOSSES, check_hl_gauss_settings, hl_gauss_bin_range, target_label_form
 from .configuration_neuroformer import CLASS_WEIGHTS, is_finite_number, is_real_number, is_whole_number
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem, unit_is_degrees
@@ -79,11 +79,24 @@ class DecodingTarget:
             the counts of the TRAINING windows actually used (the few-shot block); None = no
             weighting. Ignored for other kinds. The weights are stored in the target's
             ``config.decoding_targets`` entry (:func:`target_dicts`).
+        loss: regression: ``"mse"`` (default: MSE on the standardised value) or ``"hl_gauss"``
+            (the histogram loss with a Gaussian-smoothed target, Imani & White ICML 2018, as
+            Farebrother et al. ICML 2024, arXiv 2403.03950: cross-entropy of ``num_bins`` logits
+            against the mass of N(z, sigma^2) per bin, prediction the expected bin centre; see
+            :class:`~hf_neuroformer.modeling_neuroformer.NeuroformerForBehaviorDecoding`).
+        num_bins: ``"hl_gauss"`` only: the number of equal value bins, an integer >= 2.
+        hl_gauss_sigma_ratio: ``"hl_gauss"`` only: the Gaussian's sigma in bin widths, > 0
+            (0.75 as Farebrother et al. recommend). :func:`target_dicts` places the bins over the
+            standardised training values with 3 sigma beyond each extreme
+            (:func:`~hf_neuroformer.argument_checks.hl_gauss_bin_range`).
 
     Raises:
         DecodingTargetError: ``name`` not a non-empty str, ``kind`` not in :data:`KINDS`, ``weight``
             not a finite number >= 0, ``column`` not None or an integer >= 0 (numpy integers are
-            kept as ``int``), ``class_weight`` not in :data:`CLASS_WEIGHTS`.
+            kept as ``int``), ``class_weight`` not in :data:`CLASS_WEIGHTS`; ``loss`` not in
+            :data:`~hf_neuroformer.argument_checks.REGRESSION_LOSSES`, ``"hl_gauss"`` for a target
+            that is not a regression, ``num_bins`` / ``hl_gauss_sigma_ratio`` given without it or
+            invalid with it (:func:`~hf_neuroformer.argument_checks.check_hl_gauss_settings`).
     """
 
     name: str
@@ -93,6 +106,9 @@ class DecodingTarget:
     weight: float = 1.0
     classes: Optional[list] = None
     class_weight: Optional[str] = "balanced"
+    loss: str = "mse"
+    num_bins: Optional[int] = None
+    hl_gauss_sigma_ratio: Optional[float] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -114,6 +130,19 @@ class DecodingTarget:
                     f"series), got {type(self.column).__name__} {self.column!r}"
                 )
             self.column = int(self.column)
+        where = f"DecodingTarget({self.name!r}).{{}}"
+        if self.loss not in REGRESSION_LOSSES:
+            raise DecodingTargetError(f"{where.format('loss')}: expected one of {list(REGRESSION_LOSSES)}, got {self.loss!r}")
+        if self.loss == "hl_gauss":
+            if self.kind != "regression":
+                raise DecodingTargetError(f"{where.format('loss')}: 'hl_gauss' is a loss of regression targets, got "
+                                          f"it for kind {self.kind!r}")
+            self.num_bins = check_hl_gauss_settings(self.num_bins, self.hl_gauss_sigma_ratio, where,
+                                                    error=DecodingTargetError)
+            self.hl_gauss_sigma_ratio = float(self.hl_gauss_sigma_ratio)
+        elif self.num_bins is not None or self.hl_gauss_sigma_ratio is not None:
+            field = "num_bins" if self.num_bins is not None else "hl_gauss_sigma_ratio"
+            raise DecodingTargetError(f"{where.format(field)}: only read with loss 'hl_gauss', got loss {self.loss!r}")
 
     @property
     def label(self) -> str:
@@ -929,10 +958,15 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
     statistics are always over the windows where the target has a value (NaN ones left out).
 
     Classification: ``class_weights`` is :func:`balanced_class_weights` of the training rows
-    when ``class_weight == "balanced"``, else None (plain cross-entropy).
+    when ``class_weight == "balanced"``, else None (plain cross-entropy). Regression with
+    ``loss="hl_gauss"``: also ``loss``, ``num_bins``, ``hl_gauss_sigma_ratio`` and ``bin_range``
+    (the outer bin edges in standardised units: the training rows' standardised min and max, each
+    widened by 3 sigma, :func:`~hf_neuroformer.argument_checks.hl_gauss_bin_range`; stored, so a
+    saved decoder reloads with the same bins); an MSE target's entry is as before (no ``loss`` key).
 
     Raises:
-        DecodingTargetError: with ``train_ds``, a target without a value in any of its rows."""
+        DecodingTargetError: with ``train_ds``, a target without a value in any of its rows;
+            without it, a ``"hl_gauss"`` target (its bins need the training values)."""
     out = []
     for t in targets:
         info = report["targets"][t.label]
@@ -956,6 +990,14 @@ def target_dicts(targets: Sequence[DecodingTarget], report: dict, train_ds=None)
             if v is not None:
                 mean, std = float(v.mean()), float(v.std())
             d.update(mean=float(mean), std=float(std) if std > 1e-12 else 1.0)
+            if t.loss == "hl_gauss":  # the bins hold every standardised training value, 3 sigma inside the edges
+                if v is None:
+                    raise DecodingTargetError(f"target {t.label!r}: loss 'hl_gauss' places its bins over the training "
+                                              "values: pass train_ds")
+                z = (v - d["mean"]) / d["std"]
+                d.update(loss="hl_gauss", num_bins=t.num_bins, hl_gauss_sigma_ratio=t.hl_gauss_sigma_ratio,
+                         bin_range=list(hl_gauss_bin_range(float(z.min()), float(z.max()), t.num_bins,
+                                                           t.hl_gauss_sigma_ratio)))
         out.append(d)
     return out
 

@@ -864,12 +864,17 @@ def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) 
     so the new data's ``mean`` / ``std`` (another fraction, epoch or recording) silently shifted
     and rescaled every prediction of the saved decoder, before a step was taken. ``tdicts`` (this
     run's entries, in the same order) is changed in place; a decoder saved without them keeps
-    this run's. Returns the positions in ``tdicts`` of the entries given the saved statistics."""
+    this run's. An HL-Gauss head (``"loss": "hl_gauss"`` in both, the same ``num_bins``) keeps its
+    saved ``bin_range`` too: its logits are over those bins. Returns the positions in ``tdicts`` of
+    the entries given the saved statistics."""
     kept = []
     for i, (old, new) in enumerate(zip(before or [], tdicts)):
         if new["kind"] == "regression" and old.get("mean") is not None and old.get("std") is not None:
             new["mean"], new["std"] = float(old["mean"]), float(old["std"])
             kept.append(i)
+            if (old.get("loss") == new.get("loss") == "hl_gauss" and old.get("num_bins") == new.get("num_bins")
+                    and old.get("bin_range") is not None):
+                new["bin_range"] = [float(v) for v in old["bin_range"]]
     return kept
 
 

@@ -1964,7 +1964,8 @@ class NeuroformerDecodingOutput(ModelOutput):
             an index into the target's ``classes``), the angle in radians in ``(-pi, pi]``
             (circular).
         logits: ``(batch, sum of head widths)`` raw head outputs, concatenated in target order
-            (regression 1: standardised value; classification ``num_classes``: class logits;
+            (regression 1: standardised value, or with ``"loss": "hl_gauss"`` ``num_bins`` bin
+            logits; classification ``num_classes``: class logits;
             circular 2: ``(cos, sin)``).
         pooled: ``(batch, pooled_size)`` the pooled features the heads read, when
             ``output_hidden_states``.
@@ -1984,7 +1985,41 @@ _DECODING_KINDS = {"regression": 1, "circular": 2}
 
 
 def _head_width(target: dict) -> int:
-    return int(target["num_classes"]) if target["kind"] == "classification" else _DECODING_KINDS[target["kind"]]
+    if target["kind"] == "classification":
+        return int(target["num_classes"])
+    if target.get("loss") == "hl_gauss":
+        return int(target["num_bins"])
+    return _DECODING_KINDS[target["kind"]]
+
+
+def hl_gauss_bin_edges(target: dict, device=None) -> torch.Tensor:
+    """``(num_bins + 1,)`` float32 edges of an HL-Gauss regression target's equal bins over its
+    ``bin_range`` (standardised units: ``(value - mean) / std``)."""
+    lo, hi = (float(v) for v in target["bin_range"])
+    return torch.linspace(lo, hi, int(target["num_bins"]) + 1, dtype=torch.float32, device=device)
+
+
+def hl_gauss_target_distribution(z: torch.Tensor, edges: torch.Tensor, sigma: float) -> torch.Tensor:
+    """HL-Gauss target of each value: the mass of N(z, sigma^2) in each bin, normalised by its mass
+    between the outer edges (Imani & White, ICML 2018, the histogram loss with a Gaussian target;
+    as Farebrother et al., ICML 2024, arXiv 2403.03950, Sec. 3.1), computed with the normal CDF
+    (``torch.special.ndtr``).
+
+    Args:
+        z: ``(n,)`` float standardised targets; a value outside ``[edges[0], edges[-1]]`` is
+            clipped to the nearest outer edge first (not counted here: the bins of a fine-tuned
+            target hold every training value with a margin, :func:`hf_neuroformer.decoding.target_dicts`,
+            so only validation / test values can be clipped, and their predictions and R² do not
+            use this distribution).
+        edges: ``(num_bins + 1,)`` increasing bin edges (:func:`hl_gauss_bin_edges`).
+        sigma: the Gaussian's standard deviation, in the units of ``z`` (> 0).
+
+    Returns:
+        ``(n, num_bins)`` float32, each row >= 0 and summing to 1.
+    """
+    z = z.float().clamp(float(edges[0]), float(edges[-1]))
+    cdf = torch.special.ndtr((edges.float()[None, :] - z[:, None]) / sigma)
+    return (cdf[:, 1:] - cdf[:, :-1]) / (cdf[:, -1:] - cdf[:, :1])
 
 
 class NeuroformerDecodingHead(nn.Module):
@@ -2074,7 +2109,9 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
        past mean. ``"attention"``: a learned query attends over the real tokens of both
        instead (:class:`NeuroformerAttentionPool`).
     3. One head per entry of ``config.decoding_targets``: regression (MSE on the value
-       standardised with the TRAIN mean/std stored in the target), classification
+       standardised with the TRAIN mean/std stored in the target; with ``"loss": "hl_gauss"``
+       cross-entropy of ``num_bins`` logits against :func:`hl_gauss_target_distribution` of the
+       standardised value, prediction the expected bin centre under their softmax), classification
        (cross-entropy, each window weighted by its class's entry of the target's
        ``class_weights`` when set: by default scikit-learn's ``"balanced"`` weights of the
        training windows, as the classification baselines use), circular (predicts ``(cos, sin)``; loss ``||(c, s) - (cos a, sin a)||^2 / 2``
@@ -2230,7 +2267,11 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
         raw = [head(pooled).float() for head in self.decoding_heads]
         preds = []
         for t, r in zip(targets, raw):
-            if t["kind"] == "regression":
+            if t["kind"] == "regression" and t.get("loss") == "hl_gauss":  # the expected bin centre
+                edges = hl_gauss_bin_edges(t, r.device)
+                z_hat = torch.softmax(r, -1) @ ((edges[1:] + edges[:-1]) / 2)
+                preds.append(z_hat * float(t.get("std", 1.0)) + float(t.get("mean", 0.0)))
+            elif t["kind"] == "regression":
                 preds.append(r[:, 0] * float(t.get("std", 1.0)) + float(t.get("mean", 0.0)))
             elif t["kind"] == "classification":
                 preds.append(r.argmax(-1).float())
@@ -2262,7 +2303,12 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                 if not bool(ok.any()):
                     continue
                 y, r = y[ok], r[ok]
-                if t["kind"] == "regression":
+                if t["kind"] == "regression" and t.get("loss") == "hl_gauss":
+                    z = (y - float(t.get("mean", 0.0))) / float(t.get("std", 1.0))
+                    edges = hl_gauss_bin_edges(t, r.device)
+                    sigma = float(t["hl_gauss_sigma_ratio"]) * float(edges[1] - edges[0])
+                    per = F.cross_entropy(r, hl_gauss_target_distribution(z, edges, sigma), reduction="none")
+                elif t["kind"] == "regression":
                     z = (y - float(t.get("mean", 0.0))) / float(t.get("std", 1.0))
                     per = (r[:, 0] - z) ** 2
                 elif t["kind"] == "classification":
@@ -2369,6 +2415,8 @@ __all__ = [
     "NeuroformerPreTrainingOutput",
     "NeuroformerForBehaviorDecoding",
     "NeuroformerDecodingOutput",
+    "hl_gauss_bin_edges",
+    "hl_gauss_target_distribution",
     "NeuroformerModalityEmbedding",
     "NeuroformerModalityStage",
     "NeuroformerContrastiveHead",
