@@ -1284,3 +1284,15 @@ def test_target_dicts_place_the_hl_gauss_bins_over_the_training_values_and_leave
     sigma = 0.75 * (hi - lo) / 64
     assert np.isclose(z.min() - lo, 3 * sigma) and np.isclose(hi - z.max(), 3 * sigma)
     tiny_config(decoding_targets=[hl])  # the entry passes the config's checks as it is
+
+
+def test_a_continued_hl_gauss_decoder_keeps_its_saved_bins():
+    """Fine-tuning a saved HL-Gauss decoder further (another fraction or recording): its head's logits are
+    over the saved bins, so the new training values' bin_range would have moved every bin under the
+    loaded weights, as new mean / std would have rescaled an MSE head's output."""
+    from hf_neuroformer.finetuning import _keep_saved_standardisation
+
+    saved = dict(HL_GAUSS_TARGET)
+    new = {**HL_GAUSS_TARGET, "mean": 90.0, "std": 30.0, "bin_range": [-1.0, 1.0]}
+    assert _keep_saved_standardisation([saved], [new]) == [0]
+    assert (new["mean"], new["std"], new["bin_range"]) == (100.0, 40.0, [-2.0, 1.5])
