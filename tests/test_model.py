@@ -1296,3 +1296,37 @@ def test_a_continued_hl_gauss_decoder_keeps_its_saved_bins():
     new = {**HL_GAUSS_TARGET, "mean": 90.0, "std": 30.0, "bin_range": [-1.0, 1.0]}
     assert _keep_saved_standardisation([saved], [new]) == [0]
     assert (new["mean"], new["std"], new["bin_range"]) == (100.0, 40.0, [-2.0, 1.5])
+
+
+@pytest.mark.parametrize("saved_loss, asked", [
+    ({}, dict(loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)),
+    ({k: HL_GAUSS_TARGET[k] for k in ("loss", "num_bins", "hl_gauss_sigma_ratio", "bin_range")}, {}),
+    ({k: HL_GAUSS_TARGET[k] for k in ("loss", "num_bins", "hl_gauss_sigma_ratio", "bin_range")},
+     dict(loss="hl_gauss", num_bins=32, hl_gauss_sigma_ratio=0.75)),
+])
+def test_continuing_a_decoder_with_another_regression_loss_is_refused_by_name(batch_and_model, tmp_path, saved_loss,
+                                                                               asked):
+    """A regression head is 1 output with MSE and num_bins with HL-Gauss: continuing a fine-tuned decoder with
+    another loss or bin count was refused as if the decoder's files were broken ("config.json and the weights
+    are of different models (an edited config.json, or the files of two runs)"), though they were of one run
+    and the asked loss was the cause; a ValueError names the target and both losses now."""
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+
+    _, model, _ = batch_and_model
+    from hf_neuroformer.recording import BehaviourSeries
+
+    rec = nf.simulate_coupled_network(n_units=8, duration=60.0, seed=1).recording
+    t = np.arange(0.0, 60.0, 0.1)
+    rec.behaviour = {"x": BehaviourSeries(t, 100.0 + 40.0 * np.sin(t), "cm")}
+    saved = {"name": "x", "kind": "regression", "mean": 100.0, "std": 40.0, **saved_loss}
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [saved]})
+    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path / "decoder")
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    tok.save_pretrained(tmp_path / "decoder")
+    had = "loss='mse'" if not saved_loss else f"loss='hl_gauss', num_bins={saved_loss['num_bins']}"
+    now = "loss='mse'" if not asked else f"loss='hl_gauss', num_bins={asked['num_bins']}"
+    with pytest.raises(ValueError, match=rf"head for 'x' was trained with {had}; {now} would need another head"):
+        finetune(tmp_path / "decoder", rec, [DecodingTarget("x", "regression", **asked)], output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -858,6 +858,30 @@ def _check_same_classes(before: Sequence[dict], tdicts: Sequence[dict], model_di
                 "train output), or pass --from-scratch (from_scratch=True)")
 
 
+def _check_same_regression_loss(before: Sequence[dict], targets: Sequence[DecodingTarget], model_dir) -> None:
+    """Continuing a fine-tuned decoder (``before``: its ``config.decoding_targets``, in the order of
+    ``targets``): a regression head is one output with MSE and ``num_bins`` outputs with HL-Gauss, so
+    another loss or bin count than the saved one's would need another head; the loading then refused
+    the decoder as if its config.json and weights were of different models, which they were not.
+    Another ``hl_gauss_sigma_ratio`` reshapes nothing and is taken.
+
+    Raises:
+        ValueError: naming ``model_dir``, the target and the saved and asked loss (and bins)."""
+    def said(loss, bins):
+        return f"loss={loss!r}" + (f", num_bins={bins}" if loss == "hl_gauss" else "")
+
+    for old, t in zip(before or [], targets):
+        if t.kind != "regression" or old.get("kind") != "regression":
+            continue
+        had, now = (old.get("loss", "mse"), old.get("num_bins")), (t.loss, t.num_bins)
+        if had != now:
+            raise ValueError(
+                f"targets: {str(model_dir)!r} is a fine-tuned decoder whose head for {t.label!r} was trained with "
+                f"{said(*had)}; {said(*now)} would need another head, so its trained one could not be loaded. "
+                "Fine-tune the pretrained model it came from (neuroformer train output) with this loss, or pass "
+                "--from-scratch (from_scratch=True)")
+
+
 def _keep_saved_standardisation(before: Sequence[dict], tdicts: Sequence[dict]) -> List[int]:
     """Continue fine-tuning a decoder (``before``: its ``config.decoding_targets``) with the
     regression statistics it was trained with: its head predicts ``(value - mean) / std`` of those,
@@ -1216,7 +1240,8 @@ def finetune(
         ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
             the model's session), or every target's ``weight`` is 0.
         ValueError: ``model_dir`` is a fine-tuned decoder and ``config_overrides`` changes a setting that
-            shapes its heads (:data:`HEAD_SHAPE_KEYS`), so they could not be loaded.
+            shapes its heads (:data:`HEAD_SHAPE_KEYS`), or a regression target's ``loss`` / ``num_bins``
+            differs from its saved head's, so they could not be loaded.
         ValueError: ``model_dir`` is a fine-tuned decoder whose classification head was trained on
             other class labels than this recording's training windows hold (its outputs would be
             read as other classes).
@@ -1339,6 +1364,8 @@ def finetune(
             + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
             + " would need other heads, so its trained ones could not be loaded. Fine-tune the pretrained model it "
               "came from (neuroformer train output) with this setting, or pass --from-scratch (from_scratch=True)")
+    if heads_shaped_by:  # a fine-tuned decoder continued: its regression heads' widths follow their loss
+        _check_same_regression_loss(cfg.decoding_targets, targets, model_dir)
     if plan is None:
         plan = plan_splits(recording, cfg)
         plan_source = "planned on this recording"
