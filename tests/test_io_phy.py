@@ -8,6 +8,7 @@ reading it gives those spikes back.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -441,3 +442,40 @@ def test_a_label_cluster_info_gives_otherwise_than_cluster_group_is_named(a2929,
     assert len(conflict) == 1 and "label 1 cluster differently (cluster 5: 'good' in cluster_group.tsv, 'noise' " \
         "in cluster_info.tsv)" in conflict[0]
     assert "5" in rec.unit_names  # cluster_group.tsv's label is used
+
+
+def _small_sort(folder, table="cluster_id\tgroup\n0\tgood\n1\tnoise\n"):
+    """A four-spike sort of two clusters at 30 kHz (cluster 1 labelled 'noise' by ``table``)."""
+    folder.mkdir()
+    (folder / "params.py").write_text("sample_rate = 30000.0\n")
+    np.save(folder / "spike_times.npy", np.array([10, 20, 30, 40], dtype=np.uint64))
+    np.save(folder / "spike_clusters.npy", np.array([0, 0, 1, 0], dtype=np.int32))
+    if table is not None:
+        (folder / "cluster_group.tsv").write_text(table)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["spike_times.npy", "spike_clusters.npy"])
+@pytest.mark.parametrize("damage, match", [
+    ("empty", r"the file is empty \(0 bytes\); was the sort written out completely\?"),
+    ("cut", r"it could not be read \(ValueError: .*\)"),
+    ("text", r"the file does not start as a \.npy file does"),
+    ("objects", r"it could not be read \(ValueError: Object arrays cannot be loaded"),
+])
+def test_a_damaged_npy_file_of_the_sort_is_named(tmp_path, name, damage, match):
+    """A sort that stopped while writing left an empty spike_clusters.npy: numpy's EOFError ('No data left in
+    file', no ValueError) came out of `neuroformer inspect` as a traceback; a file cut short, a text file and an
+    array of objects gave numpy's messages ("contains pickled (object) data" for the text), naming no file."""
+    folder = _small_sort(tmp_path / "ks")
+    path = folder / name
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "cut":
+        path.write_bytes(path.read_bytes()[:-8])
+    elif damage == "text":
+        path.write_text("10\n20\n30\n40\n")
+    else:
+        np.save(path, np.array([10, "20", 30, 40], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: expected a NumPy \.npy array of one integer per "
+                                         rf"spike, {match}"):
+        read_phy(folder)

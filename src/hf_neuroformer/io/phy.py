@@ -198,6 +198,25 @@ def _warn_inexact_float_samples(path: Path, samples: np.ndarray, fs: float) -> N
                   UserWarning, stacklevel=3)
 
 
+def _load_npy(path: Path) -> np.ndarray:
+    """The array of the ``.npy`` file ``path`` (:func:`numpy.load`, no pickles), or a ``ValueError``
+    naming the file and what it holds instead: a file cut short or empty (a sort that stopped while
+    writing it), one that is not ``.npy`` at all, or an array of Python objects. numpy's own messages
+    named no file (an empty file raised ``EOFError``, which is no ``ValueError``, and a text file
+    "contains pickled (object) data")."""
+    with open(path, "rb") as f:
+        head = f.read(len(np.lib.format.MAGIC_PREFIX))
+    if head != np.lib.format.MAGIC_PREFIX:
+        what = "is empty (0 bytes)" if not head else "does not start as a .npy file does (numpy's magic string)"
+        raise ValueError(f"{path}: expected a NumPy .npy array of one integer per spike, the file {what}; was the sort "
+                         "written out completely?")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:  # cut short, a damaged header, or an object array
+        raise ValueError(f"{path}: expected a NumPy .npy array of one integer per spike, it could not be read "
+                         f"({type(e).__name__}: {e})") from None
+
+
 def _cluster_tables(folder: Path):
     """``(tables, listed, labels)`` from the cluster tables of ``folder``: every ``.tsv`` / ``.csv``
     with a ``cluster_id`` column (``cluster_info`` also with ``id``), its separator read from
@@ -311,7 +330,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``spike_templates.npy`` are missing.
         ValueError: ``params.py`` is not valid Python, fails when run, or has no positive
             ``sample_rate``;
-            ``spike_times.npy`` and the cluster file differ in length or hold other than one
+            ``spike_times.npy`` or the cluster file is empty, cut short, not a ``.npy`` file or an
+            array of Python objects (the file named); they differ in length or hold other than one
             non-negative integer per spike; a cluster table's id column holds other than
             integers, or it lists one cluster twice with different labels; ``exclude_groups`` holds something other than strings.
         RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; a given
@@ -329,8 +349,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     if cluster_file is None:
         raise FileNotFoundError(f"Phy / Kilosort folder {folder}: no spike_clusters.npy or spike_templates.npy "
                                 "(each spike's cluster)")
-    samples = np.load(folder / "spike_times.npy")
-    clusters = np.load(folder / cluster_file)
+    samples = _load_npy(folder / "spike_times.npy")
+    clusters = _load_npy(folder / cluster_file)
     for name, a in (("spike_times.npy", samples), (cluster_file, clusters)):
         if a.ndim > 2 or (a.ndim == 2 and a.shape[1] != 1) or a.dtype.kind not in "iuf":
             raise ValueError(f"{folder / name}: expected one integer per spike, shape (n,) or (n, 1), got "
