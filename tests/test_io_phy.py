@@ -479,3 +479,16 @@ def test_a_damaged_npy_file_of_the_sort_is_named(tmp_path, name, damage, match):
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: expected a NumPy \.npy array of one integer per "
                                          rf"spike, {match}"):
         read_phy(folder)
+
+
+@pytest.mark.parametrize("table, listed", [("cluster_id\tgroup\n", "0 clusters"),
+                                           ("cluster_id\tgroup\n7\tgood\n8\tmua\n", r"2 clusters \(7, 8\)")])
+def test_cluster_tables_that_list_none_of_the_sorts_clusters_are_named(tmp_path, table, listed):
+    """A cluster_group.tsv holding its header only (Phy stopped while saving) or another sort's clusters left
+    every spike out with a warning, then was refused as "every cluster ... is labelled one of ('noise',)",
+    though no cluster was labelled at all."""
+    folder = _small_sort(tmp_path / "ks", table=table)
+    with pytest.raises(RecordingValidationError, match=r"read_phy: the cluster tables of .*ks \(cluster_group\.tsv\) "
+                                                       rf"list none of the 2 clusters of spike_clusters\.npy \(0, 1\) "
+                                                       rf"but {listed}: every spike would be left out"):
+        read_phy(folder)

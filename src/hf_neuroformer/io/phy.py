@@ -333,7 +333,9 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``spike_times.npy`` or the cluster file is empty, cut short, not a ``.npy`` file or an
             array of Python objects (the file named); they differ in length or hold other than one
             non-negative integer per spike; a cluster table's id column holds other than
-            integers, or it lists one cluster twice with different labels; ``exclude_groups`` holds something other than strings.
+            integers, or it lists one cluster twice with different labels;
+            the cluster tables list no cluster that has spikes (a table with its header only, or
+            of another sort); ``exclude_groups`` holds something other than strings.
         RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; a given
             ``time_domain`` leaves out kept spikes (counted); the spikes are not a valid
             recording (see :func:`from_arrays`).
@@ -390,6 +392,14 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         listed = set(np.unique(clusters).tolist())
     cluster_ids = np.array(sorted(listed), dtype=np.int64)
     unlisted = ~np.isin(clusters, cluster_ids)
+    if unlisted.all():  # (tables exist: without them every cluster is listed)
+        # left out with a warning, then refused as "every cluster is labelled one of ('noise',)", which none was
+        ids = np.unique(clusters)
+        raise RecordingValidationError(
+            f"read_phy: the cluster tables of {folder} ({', '.join(tables)}) list none of the "
+            f"{count_noun(ids.size, 'cluster')} of {cluster_file} ({_some(ids)}) but "
+            f"{count_noun(len(listed), 'cluster')}{' (' + _some(cluster_ids) + ')' if listed else ''}: every spike would "
+            "be left out. A table written by another sort, or one Phy did not finish writing? Correct or remove it")
     if unlisted.any():
         ids = np.unique(clusters[unlisted])
         warnings.warn(f"read_phy: left out {int(unlisted.sum())} of {n_in_file} spikes whose cluster no cluster "
