@@ -492,3 +492,28 @@ def test_cluster_tables_that_list_none_of_the_sorts_clusters_are_named(tmp_path,
                                                        rf"list none of the 2 clusters of spike_clusters\.npy \(0, 1\) "
                                                        rf"but {listed}: every spike would be left out"):
         read_phy(folder)
+
+
+def test_a_trailing_separator_on_each_row_of_a_cluster_table_is_read(tmp_path):
+    """Rows with one field more than the header ('0<TAB>good<TAB>', as some scripts write) made pandas take
+    the first column as the row index: the labels were read as the cluster ids and the table refused as
+    "expected integer cluster ids, got ['good', 'noise']"."""
+    folder = _small_sort(tmp_path / "ks", table="cluster_id\tgroup\n0\tgood\t\n1\tnoise\t\n")
+    with pytest.warns(UserWarning, match=r"left out 1 cluster labelled 'noise' \(1 spike"):
+        rec = read_phy(folder)
+    assert rec.unit_names == ["0"] and rec.n_spikes == 3
+    # a value past the header's columns is no trailing separator: which column it belongs to is unknown
+    (folder / "cluster_group.tsv").write_text("cluster_id\tgroup\n0\tgood\n1\tnoise\t2\n")
+    with pytest.raises(ValueError, match=r"cluster_group\.tsv: row 3 has 3 fields but the header names 2 \(cluster_id, "
+                                         r"group\): \['1', 'noise', '2'\]; one value per column expected"):
+        read_phy(folder)
+
+
+def test_a_cluster_table_that_is_not_utf8_is_named(tmp_path):
+    """A table saved as Windows 'ANSI' text (a note with a µ) failed with pandas' UnicodeDecodeError
+    ("'utf-8' codec can't decode byte 0xb5 in position 41"), naming no file."""
+    folder = _small_sort(tmp_path / "ks", table=None)
+    (folder / "cluster_group.tsv").write_bytes("cluster_id\tgroup\tnote\n0\tgood\t\n1\tnoise\t50 µV\n".encode("cp1252"))
+    with pytest.raises(ValueError, match=r"ks/cluster_group\.tsv: expected UTF-8 text, byte 0xb5 on line 3 is not "
+                                         r"UTF-8 .*; save it as UTF-8"):
+        read_phy(folder)

@@ -22,6 +22,8 @@ module turns them into a :class:`SpikeRecording` and says what it leaves out.
 
 from __future__ import annotations
 
+import csv
+import io
 import warnings
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
@@ -217,6 +219,19 @@ def _load_npy(path: Path) -> np.ndarray:
                          f"({type(e).__name__}: {e})") from None
 
 
+def _table_text(path: Path, raw: bytes) -> str:
+    """The text of the cluster table ``path`` (bytes ``raw``, UTF-8 with or without a BOM), or a
+    ``ValueError`` naming the file, the line and the byte that is not UTF-8 (pandas' own
+    ``UnicodeDecodeError`` named no file: a table edited in a spreadsheet and saved as Windows
+    "ANSI" text, with a µ or ö in a note)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}: expected UTF-8 text, byte 0x{raw[e.start]:02x} on line {line} is not UTF-8 (a table "
+                         "saved as Windows 'ANSI' / Latin-1 text?); save it as UTF-8") from None
+
+
 def _cluster_tables(folder: Path):
     """``(tables, listed, labels)`` from the cluster tables of ``folder``: every ``.tsv`` / ``.csv``
     with a ``cluster_id`` column (``cluster_info`` also with ``id``), its separator read from
@@ -234,15 +249,25 @@ def _cluster_tables(folder: Path):
     tables, listed, labels = [], set(), {}
     source, conflicts = {}, []  # cluster id -> the table its label came from; labels two tables disagree on
     for path in files:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:  # -sig: a table saved by Excel opens with a BOM
-            header = f.readline()
+        raw = path.read_bytes()
+        header = raw.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")  # -sig: Excel opens a table with a BOM
         sep = "\t" if "\t" in header else ","
         cols = [c.strip() for c in header.strip().split(sep)]
         id_col = "cluster_id" if "cluster_id" in cols else "id" if "id" in cols and "cluster_info" in path.name \
             else None
         if id_col is None:
             continue  # not a cluster table
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        text = _table_text(path, raw)
+        # a row with one field more than the header made pandas take its first column as the row index, so a
+        # trailing tab on each row (as some scripts write) read the labels as the ids ("expected integer cluster
+        # ids, got ['good', ...]"); blank extra fields are that trailing separator, others are refused
+        for row, fields in enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1):
+            if row > 1 and any(f.strip() for f in fields[len(cols):]):
+                raise ValueError(f"{path}: row {row} has {len(fields)} fields but the header names {len(cols)} "
+                                 f"({', '.join(cols)}): {fields!r}; one value per column expected")
+        with warnings.catch_warnings():  # pandas' "loss of data" for the blank fields past the header's
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
         table.columns = [c.strip() for c in table.columns]
         raw = table[id_col].str.strip()
         ids = pd.to_numeric(raw, errors="coerce")
@@ -333,7 +358,9 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``spike_times.npy`` or the cluster file is empty, cut short, not a ``.npy`` file or an
             array of Python objects (the file named); they differ in length or hold other than one
             non-negative integer per spike; a cluster table's id column holds other than
-            integers, or it lists one cluster twice with different labels;
+            integers, or it lists one cluster twice with different labels, or it is not UTF-8 text,
+            or a row holds more values than its header names columns (a trailing separator is
+            allowed);
             the cluster tables list no cluster that has spikes (a table with its header only, or
             of another sort); ``exclude_groups`` holds something other than strings.
         RecordingValidationError: ``spike_times.npy`` is empty; every cluster is excluded; a given
