@@ -517,3 +517,18 @@ def test_a_cluster_table_that_is_not_utf8_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"ks/cluster_group\.tsv: expected UTF-8 text, byte 0xb5 on line 3 is not "
                                          r"UTF-8 .*; save it as UTF-8"):
         read_phy(folder)
+
+
+@pytest.mark.parametrize("name", ["spike_times.npy", "spike_clusters.npy"])
+def test_a_minus_one_written_as_uint64_is_named(tmp_path, name):
+    """-1 cast to uint64 reads 2**64 - 1: in spike_times.npy it was taken for a spike 19.5 million years in and
+    refused as "time_domain: (0, 6.1e+14) s leaves out 1 of 4 spikes" though no time_domain was given; in
+    spike_clusters.npy it became cluster -1 (int64) without a word."""
+    folder = _small_sort(tmp_path / "ks", table=None)
+    values = np.load(folder / name).astype(np.int64)
+    values[2] = -1
+    np.save(folder / name, values.astype(np.uint64))
+    expected = "sample indices up to 2\\*\\*53" if name == "spike_times.npy" else "cluster ids up to 2\\*\\*63 - 1"
+    with pytest.raises(ValueError, match=rf"ks/{name}: expected {expected} .*, got 1 larger, such as "
+                                         r"18446744073709551615 = 2\*\*64 - 1 \(a negative number written as uint64\?\)"):
+        read_phy(folder)

@@ -357,7 +357,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``sample_rate``;
             ``spike_times.npy`` or the cluster file is empty, cut short, not a ``.npy`` file or an
             array of Python objects (the file named); they differ in length or hold other than one
-            non-negative integer per spike; a cluster table's id column holds other than
+            non-negative integer per spike, or sample indices past 2**53 or cluster ids past
+            2**63 - 1 (a -1 written as uint64 reads 2**64 - 1); a cluster table's id column holds other than
             integers, or it lists one cluster twice with different labels, or it is not UTF-8 text,
             or a row holds more values than its header names columns (a trailing separator is
             allowed);
@@ -398,6 +399,16 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                              f"{a[(a < 0) | ~np.isfinite(a) | (a != np.round(a))][:3].tolist()}"
                              + (f" (seconds? Phy stores sample indices: write np.round(times * sample_rate) with "
                                 f"sample_rate {fs:g} Hz from params.py)" if secs else ""))
+    # a -1 (no sample, no cluster) written as uint64 reads 2**64 - 1: as a sample it was read as a spike 19.5
+    # million years in, refused as lying outside a time_domain no one gave; as a cluster id it became -1
+    for name, a, limit, what in (
+            ("spike_times.npy", samples, 2**53, "sample indices up to 2**53 (float64 seconds hold every one below)"),
+            (cluster_file, clusters, np.iinfo(np.int64).max, "cluster ids up to 2**63 - 1 (int64)")):
+        if a.size and a.dtype.kind in "iu" and a.max() > limit:
+            big = a[a > limit]
+            raise ValueError(f"{folder / name}: expected {what}, got {big.size} larger, such as {int(big[0])}"
+                             + (f" = 2**64 - {2**64 - int(big[0])} (a negative number written as {a.dtype}?)"
+                                if a.dtype == np.uint64 and int(big[0]) > 2**63 else ""))
     if samples.dtype.kind == "f" and samples.size:
         _warn_inexact_float_samples(folder / "spike_times.npy", samples, fs)
     clusters = clusters.astype(np.int64)
