@@ -2185,3 +2185,28 @@ def test_behaviour_unit_padded_by_a_fixed_width_string_is_stripped(tmp_path):
     for unit in (np.array(["deg  "], dtype="U8")[0], np.bytes_(b"deg\x00\x00"), "deg\x00 ", "\tdeg\n"):
         s = BehaviourSeries(timestamps=np.arange(2.0), values=np.ones(2), unit=unit)
         assert s.unit == "deg" and type(s.unit) is str, repr(s.unit)
+
+
+@pytest.mark.parametrize("offsets, match", [
+    ([3, 2, 5], r"expected each unit's end offset into units\.spike_times, non-decreasing, got 2 for units\[1\] after 3 "
+                r"\(a decrease at 1 unit\)"),
+    ([0, 3, 4], r"expected the last unit's end offset to be the number of spike times, 6, got 4: 2 spike times "
+                r"belong to no unit \(start offsets stored for end offsets\?\)"),
+    ([3, 4, 9], r"expected the last unit's end offset to be the number of spike times, 6, got 9: it points past the "
+                r"end"),
+])
+def test_a_units_spike_times_index_that_does_not_split_the_spikes_is_named(tmp_path, offsets, match):
+    """A spike_times_index written by another writer (h5py, MATLAB) holding decreasing offsets, the start
+    offsets, or an offset past the spike times failed in numpy ('repeats may not contain negative values',
+    'all keys need to be the same shape'), naming neither the file nor the column."""
+    nwb = _nwbfile()
+    for times in ([0.1, 0.2, 0.3], [0.15], [0.05, 0.25]):
+        nwb.add_unit(spike_times=times)
+    path = _write(nwb, tmp_path / "units.nwb")
+    with h5py.File(path, "a") as f:  # the index again, with its attributes (its reference to the spike times)
+        attrs = dict(f["units/spike_times_index"].attrs)
+        del f["units/spike_times_index"]
+        f.create_dataset("units/spike_times_index", data=np.array(offsets, dtype=np.uint8))
+        f["units/spike_times_index"].attrs.update(attrs)
+    with pytest.raises(RecordingValidationError, match=rf"^units\.spike_times_index of {re.escape(str(path))}: {match}"):
+        read_nwb(path)

@@ -161,7 +161,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, as_field_of_view,
+from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, as_field_of_view, count_noun,
                          file_names_without_whitespace, first_few, session_from_file, session_values,
                          unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
@@ -384,6 +384,29 @@ def _warn_obs_intervals(units, flat: np.ndarray, unit_ids: np.ndarray, names: Li
     )
 
 
+def _check_spike_times_index(ends: np.ndarray, counts: np.ndarray, n_times: int, n_units: int, path) -> None:
+    """Refuse a units ``spike_times_index`` that does not split ``units.spike_times`` into one run
+    per unit: NWB's ragged column holds each unit's end offset (``(n_units,)``, non-decreasing,
+    the last equal to the number of spike times). A writer of its own (h5py, MATLAB) that stored the
+    start offsets, or a file edited by hand, failed in numpy ("repeats may not contain negative values",
+    "all keys need to be the same shape"), naming neither the file nor the column."""
+    where = f"units.spike_times_index of {path}"
+    if ends.size != n_units:
+        raise RecordingValidationError(f"{where}: expected one end offset per unit ({n_units}), got {ends.size}")
+    back = np.flatnonzero(counts < 0)
+    if back.size:
+        k = int(back[0])
+        raise RecordingValidationError(
+            f"{where}: expected each unit's end offset into units.spike_times, non-decreasing, got {int(ends[k])} for "
+            f"units[{k}] after {int(ends[k - 1]) if k else 0} (a decrease at {count_noun(back.size, 'unit')})")
+    if ends.size and int(ends[-1]) != n_times:
+        what = (f"{count_noun(n_times - int(ends[-1]), 'spike time')} belong to no unit (start offsets stored for end offsets?)"
+                if ends[-1] < n_times else "it points past the end")
+        raise RecordingValidationError(
+            f"{where}: expected the last unit's end offset to be the number of spike times, {n_times}, got "
+            f"{int(ends[-1])}: {what}")
+
+
 def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]]:
     units = nwb.units
     if units is None or len(units) == 0:
@@ -402,6 +425,7 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
     ends = np.asarray(index.data[:], dtype=np.int64)
     flat = widen_stored_times(index.target.data[:], "units.spike_times", f"read_nwb({str(path)!r})")
     counts = np.diff(np.concatenate([[0], ends]))
+    _check_spike_times_index(ends, counts, flat.size, n, path)
     unit_ids = np.repeat(np.arange(n, dtype=np.int64), counts)
 
     cols = set(units.colnames)
@@ -889,7 +913,8 @@ def read_nwb(
         FileNotFoundError: ``path`` does not exist.
         RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
             the file); the file has no units table, an empty one, or no
-            ``spike_times`` column, or a unit whose ``unit_name`` / ``name`` is empty (message
+            ``spike_times`` column, or a ``spike_times_index`` that does not split the spike times
+            into one run per unit (offsets decreasing, or the last not the number of spike times), or a unit whose ``unit_name`` / ``name`` is empty (message
             names ``units``); in a file not written by
             :func:`write_nwb`, its units hold no spike time and no epoch or trial spans the
             recording (message names ``time_domain``, as :func:`~hf_neuroformer.io.read_npz`
