@@ -269,3 +269,19 @@ def quiet_read(folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_nelpy_linear_track(folder)
+
+
+@pytest.mark.parametrize("value, got", [("two columns", r"shape \(\d+, 2\) dtype float64"),
+                                        ("text", r"shape \(\) dtype <U3")])
+def test_a_unit_time_that_is_not_a_vector_of_times_is_refused_by_name(tmp_path, track, value, got):
+    """A 'time' of two columns (the times beside another field) was flattened into one spike train without a
+    word; text failed in numpy ("could not convert string to float"), naming neither the file nor the unit."""
+    def edit(tetrodes):
+        unit = tetrodes[0, 2][0, 13]  # tetrode 3, unit slot 14
+        t = unit["time"][0, 0].astype(np.float64)
+        unit["time"][0, 0] = np.hstack([t, np.zeros_like(t)]) if value == "two columns" else np.array(["abc"])
+
+    copy_with(track[0], tmp_path, edit)
+    with pytest.raises(RecordingValidationError, match=r"spikes\.mat: spikes\{3\}\{14\}\.time \(unit tt3_u14\): "
+                                                       rf"expected a vector of spike times in seconds, got {got}$"):
+        quiet_read(tmp_path)

@@ -260,8 +260,8 @@ def read_nelpy_linear_track(
 
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
-        RecordingValidationError: no unit with spikes, a unit without a ``time`` field, a spike
-            time that is NaN, infinite or negative, or a ``timerange`` that is not 2 finite
+        RecordingValidationError: no unit with spikes, a unit without a ``time`` field, a ``time``
+            that is not a vector of numbers (a matrix, text), a spike time that is NaN, infinite or negative, or a ``timerange`` that is not 2 finite
             numbers with stop >= start (each naming ``spikes{tetrode}{slot}`` and the unit), or a
             malformed tracking file (or one of fewer than 2 records).
         ValueError: ``speed_sigma`` not a finite number of seconds >= 0 (NaN, inf, text and bools too).
@@ -289,8 +289,15 @@ def read_nelpy_linear_track(
                 raise RecordingValidationError(
                     f"{folder / 'spikes.mat'}: {slot}: expected a struct with field 'time'"
                 )
-            t = np.atleast_1d(widen_stored_times(unit.time, f"{slot}.time",
-                                                 f"read_nelpy_linear_track({str(folder)!r})")).ravel()
+            raw = np.asarray(unit.time)
+            # (squeeze_me: a column or row of times reads 1-D, one spike a scalar) a 2-column 'time' (times and
+            # another field) was flattened into one spike train without a word, and text failed in numpy's
+            # "could not convert string to float", naming neither the file nor the unit
+            if raw.ndim > 1 or (raw.size and raw.dtype.kind not in "iuf"):
+                raise RecordingValidationError(
+                    f"{folder / 'spikes.mat'}: {slot}.time (unit {name}): expected a vector of spike times in "
+                    f"seconds, got shape {raw.shape} dtype {raw.dtype}")
+            t = np.atleast_1d(widen_stored_times(raw, f"{slot}.time", f"read_nelpy_linear_track({str(folder)!r})"))
             if t.size == 0:
                 silent.append(name)  # a unit struct without spikes: left out, counted below
                 continue
