@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 
@@ -285,3 +286,39 @@ def test_a_unit_time_that_is_not_a_vector_of_times_is_refused_by_name(tmp_path, 
     with pytest.raises(RecordingValidationError, match=r"spikes\.mat: spikes\{3\}\{14\}\.time \(unit tt3_u14\): "
                                                        rf"expected a vector of spike times in seconds, got {got}$"):
         quiet_read(tmp_path)
+
+
+def test_spike_times_in_clock_ticks_are_named_in_a_warning(tmp_path, track):
+    """Each unit's 'time' in 0.1 ms ticks (MClust's timestamps) read as a session of 230 days, and the
+    position records (in seconds) as lying months before the spikes, without a word."""
+    def edit(tetrodes):
+        for i in range(tetrodes.shape[1]):
+            for unit in np.atleast_1d(tetrodes[0, i].ravel()):
+                if isinstance(unit, np.ndarray) and unit.dtype.names and "time" in unit.dtype.names:
+                    unit["time"][0, 0] = np.round(unit["time"][0, 0] * 1e4).astype(np.int64)
+
+    copy_with(track[0], tmp_path, edit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_nelpy_linear_track(tmp_path)
+    said = [str(w.message) for w in caught]
+    assert any(re.match(r"read_nelpy_linear_track: the spike times of .*spikes\.mat: they span [\d.e+]+ s \(2\d\d\.\d "
+                        r"days\) and are read as seconds; if they are in milliseconds or sample ticks, divide", m)
+               for m in said), said
+    assert any(re.match(r"read_nelpy_linear_track: the position records of .*trajectory\.videoPositionTracking "
+                        r"\(4397\.\d+ to 6379\.\d+ s at clockrate 30000\) and the spikes of .*spikes\.mat \([\d.e+]+ to "
+                        r"[\d.e+]+ s\) do not overlap", m) for m in said), said
+
+
+def test_position_records_on_another_clock_than_the_spikes_are_named(tmp_path, track):
+    """A tracking header whose clockrate is in kHz (30 for 30 kHz) put the position 1000 times later than
+    the spikes: no spike window had a position or speed, without a word."""
+    folder = track[0]
+    shutil.copy(folder / "spikes.mat", tmp_path)
+    raw = (folder / "trajectory.videoPositionTracking").read_bytes()
+    assert raw.count(b"clockrate: 30000") == 1
+    (tmp_path / "trajectory.videoPositionTracking").write_bytes(raw.replace(b"clockrate: 30000", b"clockrate: 30"))
+    with pytest.warns(UserWarning, match=r"the position records of .* \(4\.397\d+e\+06 to 6\.379\d+e\+06 s at "
+                                         r"clockrate 30\) and the spikes of .*spikes\.mat \(4397 to 6365\.\d+ s\) "
+                                         r"do not overlap: no spike window has a position or speed"):
+        read_nelpy_linear_track(tmp_path)

@@ -51,7 +51,7 @@ import numpy as np
 
 from ..configuration_neuroformer import checked_float
 from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, widen_stored_times
-from .arrays import warn_repeated_spikes_of, warnings_at_caller
+from .arrays import warn_if_not_seconds, warn_repeated_spikes_of, warnings_at_caller
 
 #: Files that identify a nelpy linear-track folder.
 NELPY_FILES = ("spikes.mat", "trajectory.videoPositionTracking")
@@ -256,7 +256,9 @@ def read_nelpy_linear_track(
     Warns:
         UserWarning: unit structs without spikes (left out, named); position records repeating
             the previous record's time (dropped, counted); spikes that repeat a spike time of the
-            same unit exactly (kept, counted per unit).
+            same unit exactly (kept, counted per unit); spike times spanning more than a day
+            (clock ticks, not seconds?, as :func:`~hf_neuroformer.io.from_arrays` warns); position
+            records that do not overlap the spikes in time (another clock?).
 
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
@@ -329,7 +331,8 @@ def read_nelpy_linear_track(
         r = np.asarray(ranges)
         lo, hi = min(lo, float(r[:, 0].min())), max(hi, float(r[:, 1].max()))
 
-    times, xy, _ = read_position_tracking(folder / "trajectory.videoPositionTracking")
+    times, xy, header = read_position_tracking(folder / "trajectory.videoPositionTracking")
+    clock = float(header.get("clockrate", "30000"))  # (a positive number: read_position_tracking checked it)
     if len(times) < 2:  # a file cut after its header failed with numpy's "index -1 is out of bounds"
         raise RecordingValidationError(
             f"{folder / 'trajectory.videoPositionTracking'}: expected at least 2 position records, got {len(times)} "
@@ -373,6 +376,15 @@ def read_nelpy_linear_track(
     # a spike listed twice in a unit's 'time' was kept as two tokens without a word, as the other readers say
     warn_repeated_spikes_of(rec, f"read_nelpy_linear_track: {folder / 'spikes.mat'}",
                             "drop them from the unit's 'time' field to leave them out")
+    # times in clock ticks (MClust's 0.1 ms timestamps) read as a session of months, and a tracking file on
+    # another clock as position that no spike window reaches, both without a word
+    warn_if_not_seconds(rec, f"read_nelpy_linear_track: the spike times of {folder / 'spikes.mat'}",
+                        "divide each unit's 'time' by the ticks per second (the file's times are read as seconds)")
+    if times[-1] < st.min() or times[0] > st.max():
+        warnings.warn(f"read_nelpy_linear_track: the position records of {folder / 'trajectory.videoPositionTracking'} "
+                      f"({times[0]:.6g} to {times[-1]:.6g} s at clockrate {clock:g}) and the spikes of "
+                      f"{folder / 'spikes.mat'} ({st.min():.6g} to {st.max():.6g} s) do not overlap: no spike window has "
+                      "a position or speed. Are both on one clock (the header's clockrate, the spikes in seconds)?")
     return rec
 
 
