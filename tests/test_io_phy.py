@@ -148,6 +148,8 @@ def test_spikes_of_clusters_no_table_lists_are_counted(a2929, tmp_path):
     ("params.py", "", FileNotFoundError, r"no params.py \(expected the folder Kilosort wrote"),
     (None, "", ValueError, r"params.py: no sample_rate \(expected a line such as 'sample_rate = 30000.0'"),
     (None, "sample_rate = 0\n", ValueError, r"sample_rate: expected a positive number of Hz, got 0"),
+    # True was read as 1 Hz: spike times 30000 times too long, named only in the warning of a rate in kHz
+    (None, "sample_rate = True\n", ValueError, r"sample_rate: expected a positive number of Hz, got True"),
 ])
 def test_a_broken_folder_names_what_is_missing(a2929, tmp_path, remove, params, error, match):
     folder = _write_phy(tmp_path / "ks", a2929, params=params)

@@ -103,7 +103,8 @@ def _read_params(folder: Path) -> Tuple[float, dict]:
     if "sample_rate" not in params:
         raise ValueError(f"{path}: no sample_rate (expected a line such as 'sample_rate = 30000.0', in Hz)")
     try:
-        fs = float(params["sample_rate"])
+        # a bool is no rate: True was read as 1 Hz (spike times 30000 times too long, named only as 'kHz for Hz?')
+        fs = float("nan") if isinstance(params["sample_rate"], (bool, np.bool_)) else float(params["sample_rate"])
     except (TypeError, ValueError):
         fs = float("nan")
     if not (np.isfinite(fs) and fs > 0):
