@@ -146,6 +146,9 @@ def test_spikes_of_clusters_no_table_lists_are_counted(a2929, tmp_path):
 
 @pytest.mark.parametrize("remove, params, error, match", [
     ("params.py", "", FileNotFoundError, r"no params.py \(expected the folder Kilosort wrote"),
+    # a sort copied without its spike_times.npy was 'unsupported recording folder ...' and a list of every format
+    ("spike_times.npy", "sample_rate = 20000.\n", FileNotFoundError,
+     r"no spike_times.npy \(expected the folder Kilosort wrote"),
     (None, "", ValueError, r"params.py: no sample_rate \(expected a line such as 'sample_rate = 30000.0'"),
     (None, "sample_rate = 0\n", ValueError, r"sample_rate: expected a positive number of Hz, got 0"),
     # True was read as 1 Hz: spike times 30000 times too long, named only in the warning of a rate in kHz

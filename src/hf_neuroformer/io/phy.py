@@ -44,11 +44,14 @@ PHY_GROUPS = ("good", "mua", "noise", "unsorted")
 
 def is_phy_folder(path) -> bool:
     """True for a folder that looks like Kilosort / Phy output: ``spike_times.npy`` with
-    ``params.py``, ``spike_clusters.npy`` or ``spike_templates.npy`` (so that a folder lacking
-    ``params.py`` gets :func:`read_phy`'s error naming it)."""
+    ``params.py``, ``spike_clusters.npy`` or ``spike_templates.npy``, or ``params.py`` with one of
+    the last two (so that a folder lacking ``params.py`` or ``spike_times.npy`` gets
+    :func:`read_phy`'s error naming it, not a list of every format)."""
     path = Path(path)
-    return (path / "spike_times.npy").is_file() and any(
-        (path / f).is_file() for f in ("params.py", "spike_clusters.npy", "spike_templates.npy"))
+    clusters = any((path / f).is_file() for f in ("spike_clusters.npy", "spike_templates.npy"))
+    if (path / "spike_times.npy").is_file():
+        return clusters or (path / "params.py").is_file()
+    return clusters and (path / "params.py").is_file()
 
 
 # folder names a sorter gives every output it writes: Kilosort 4 (<data folder>/kilosort4) and
