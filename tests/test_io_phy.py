@@ -537,3 +537,15 @@ def test_a_minus_one_written_as_uint64_is_named(tmp_path, name):
     with pytest.raises(ValueError, match=rf"ks/{name}: expected {expected} .*, got 1 larger, such as "
                                          r"18446744073709551615 = 2\*\*64 - 1 \(a negative number written as uint64\?\)"):
         read_phy(folder)
+
+
+@pytest.mark.parametrize("text", ["", "0\tgood\n1\tnoise\n"])
+def test_a_cluster_table_without_its_header_is_named(tmp_path, text):
+    """An empty cluster_group.tsv (Phy stopped while saving) or one that lost its header line was passed over
+    without a word: the clusters the curator labelled 'noise' were read as units."""
+    folder = _small_sort(tmp_path / "ks", table=text)
+    with pytest.warns(UserWarning, match=r"read_phy: .*ks/cluster_group\.tsv has no 'cluster_id' column \(first line "
+                                         + (r"'', the file is empty\)" if not text else r"'0\\tgood'\)")
+                                         + r"; it is not read as a cluster table, so none of its labels"):
+        rec = read_phy(folder)
+    assert rec.unit_names == ["0", "1"]  # read as they are, said

@@ -260,6 +260,11 @@ def _cluster_tables(folder: Path):
         id_col = "cluster_id" if "cluster_id" in cols else "id" if "id" in cols and "cluster_info" in path.name \
             else None
         if id_col is None:
+            if path.name.lower().startswith("cluster_"):  # Phy's name for a cluster table: one left empty (Phy
+                # stopped while saving) or without its header was passed over without a word, its labels unapplied
+                warnings.warn(f"read_phy: {path} has no 'cluster_id' column (first line {header.strip()[:80]!r}"
+                              f"{', the file is empty' if not raw.strip() else ''}); it is not read as a cluster "
+                              "table, so none of its labels (noise, ...) is applied")
             continue  # not a cluster table
         text = _table_text(path, raw)
         # a row with one field more than the header made pandas take its first column as the row index, so a
@@ -348,7 +353,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ends after the last spike); a raw data file that is not a whole number of samples;
             a ``sample_rate`` below :data:`MIN_SORT_RATE_HZ` (1000 Hz: a rate in kHz, such as 30.0
             for 30 kHz, whose spike times come out 1000 times too long: named with the fix; a
-            sort spanning days at a rate in Hz is taken as it is); a cluster that two cluster tables label differently (the
+            sort spanning days at a rate in Hz is taken as it is); a file named ``cluster_*`` without a
+            ``cluster_id`` column (empty, or its header lost: its labels are not applied); a cluster that two cluster tables label differently (the
             cluster, both labels and files named; ``cluster_group.tsv``'s label is used);
             sample indices stored as floats (whole numbers) at or past the largest whole number below which
             the float type holds every one (2**24 for float32, 9.3 min at 30 kHz), rounded when written: file,
