@@ -322,3 +322,19 @@ def test_position_records_on_another_clock_than_the_spikes_are_named(tmp_path, t
                                          r"clockrate 30\) and the spikes of .*spikes\.mat \(4397 to 6365\.\d+ s\) "
                                          r"do not overlap: no spike window has a position or speed"):
         read_nelpy_linear_track(tmp_path)
+
+
+def test_position_records_going_back_in_time_name_the_file(tmp_path, track):
+    """A tracking file whose clock was reset midway was refused as 'trajectory.videoPositionTracking: record
+    1000 ... goes back in time', without the folder: which of several sessions' files was meant was unknown."""
+    folder = track[0]
+    shutil.copy(folder / "spikes.mat", tmp_path)
+    raw = (folder / "trajectory.videoPositionTracking").read_bytes()
+    start = raw.index(b"<End settings>") + len(b"<End settings>\n")
+    records = np.frombuffer(raw[start:], dtype=[("time", "<u4"), ("rest", "<u2", 4)]).copy()
+    records["time"][1000:] -= records["time"][999]  # the clock restarts at record 1000
+    (tmp_path / "trajectory.videoPositionTracking").write_bytes(raw[:start] + records.tobytes())
+    with pytest.raises(RecordingValidationError, match=rf"^{re.escape(str(tmp_path))}/trajectory\.videoPositionTracking: "
+                                                       r"record 1000 \([\d.]+ s\) goes back in time from record 999 "
+                                                       r"\([\d.]+ s\): expected times that never decrease"):
+        quiet_read(tmp_path)

@@ -265,7 +265,7 @@ def read_nelpy_linear_track(
         RecordingValidationError: no unit with spikes, a unit without a ``time`` field, a ``time``
             that is not a vector of numbers (a matrix, text), a spike time that is NaN, infinite or negative, or a ``timerange`` that is not 2 finite
             numbers with stop >= start (each naming ``spikes{tetrode}{slot}`` and the unit), or a
-            malformed tracking file (or one of fewer than 2 records).
+            malformed tracking file (or one of fewer than 2 records, or whose record times go back).
         ValueError: ``speed_sigma`` not a finite number of seconds >= 0 (NaN, inf, text and bools too).
     """
     import scipy.io
@@ -342,8 +342,9 @@ def read_nelpy_linear_track(
         if np.any(np.diff(times) < 0):
             i = int(np.flatnonzero(np.diff(times) < 0)[0])
             raise RecordingValidationError(
-                f"trajectory.videoPositionTracking: record {i + 1} ({times[i + 1]} s) goes back in time from "
-                f"record {i} ({times[i]} s)"
+                f"{folder / 'trajectory.videoPositionTracking'}: record {i + 1} ({times[i + 1]} s) goes back in time "
+                f"from record {i} ({times[i]} s): expected times that never decrease (a clock reset, or two "
+                "sessions' records in one file?)"
             )
         warnings.warn(f"read_nelpy_linear_track: dropped {dup.size} position record(s) repeating the previous "
                       f"record's time (first at {times[dup[0]]:.4f} s)", stacklevel=2)
