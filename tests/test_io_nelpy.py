@@ -338,3 +338,31 @@ def test_position_records_going_back_in_time_name_the_file(tmp_path, track):
                                                        r"record 1000 \([\d.]+ s\) goes back in time from record 999 "
                                                        r"\([\d.]+ s\): expected times that never decrease"):
         quiet_read(tmp_path)
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("empty", r"expected a MATLAB \.mat file \(v5 / v7, as scipy\.io\.loadmat reads\), it could not be read "
+              r"\(MatReadError: .*; 0 bytes: empty, cut short, or another format\?\)"),
+    ("cut", r"expected a MATLAB \.mat file .*, it could not be read \(\w+: .*; \d+ bytes: empty, cut short"),
+    ("text", r"expected a MATLAB \.mat file .*, it could not be read \(ValueError: Unknown mat file type"),
+    ("v7.3", r"saved as MATLAB v7\.3 \(HDF5\), which scipy\.io\.loadmat does not read .*; save it again as v7"),
+])
+def test_a_spikes_mat_scipy_cannot_read_is_named(tmp_path, track, damage, match):
+    """An empty spikes.mat raised scipy's MatReadError (no ValueError: a traceback from `neuroformer inspect`);
+    one cut short ('could not read bytes'), another format ('Unknown mat file type') or a MATLAB v7.3 file
+    gave scipy's message, naming no file."""
+    import h5py
+
+    folder = track[0]
+    shutil.copy(folder / "trajectory.videoPositionTracking", tmp_path)
+    path = tmp_path / "spikes.mat"
+    if damage == "v7.3":  # MATLAB's 128-byte text header in the HDF5 user block, version 0x0200
+        with h5py.File(path, "w", userblock_size=512) as f:
+            f["spikes"] = np.zeros(3)
+        with open(path, "r+b") as f:
+            f.write(b"MATLAB 7.3 MAT-file".ljust(116) + b"\0" * 8 + b"\x00\x02IM")
+    else:
+        raw = (folder / "spikes.mat").read_bytes()
+        path.write_bytes({"empty": b"", "cut": raw[: len(raw) // 2], "text": b"time,unit\n" * 20}[damage])
+    with pytest.raises(RecordingValidationError, match=rf"^{re.escape(str(path))}: {match}"):
+        quiet_read(tmp_path)

@@ -231,6 +231,25 @@ class LinearTrack:
                 f"half-width {self.half_width:.0f} px)")
 
 
+def _load_spikes_mat(path: Path) -> dict:
+    """``scipy.io.loadmat(path)`` (structs as attribute objects, size-1 dimensions squeezed), or a
+    :class:`RecordingValidationError` naming the file: scipy's own errors named none, and an empty
+    file raised its ``MatReadError`` (no ``ValueError``), a traceback from ``neuroformer inspect``."""
+    import scipy.io
+    from scipy.io.matlab import MatReadError
+
+    try:
+        return scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    except NotImplementedError as e:  # scipy: 'Please use HDF reader for matlab v7.3 files'
+        raise RecordingValidationError(
+            f"{path}: saved as MATLAB v7.3 (HDF5), which scipy.io.loadmat does not read ({e}); save it again as v7 "
+            "(MATLAB: save('spikes.mat', 'spikes', '-v7'))") from None
+    except (MatReadError, ValueError, OSError, EOFError, TypeError) as e:  # empty, cut short, or not a .mat file
+        raise RecordingValidationError(
+            f"{path}: expected a MATLAB .mat file (v5 / v7, as scipy.io.loadmat reads), it could not be read "
+            f"({type(e).__name__}: {e}; {path.stat().st_size} bytes: empty, cut short, or another format?)") from None
+
+
 @warnings_at_caller
 def read_nelpy_linear_track(
     folder,
@@ -262,14 +281,13 @@ def read_nelpy_linear_track(
 
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
-        RecordingValidationError: no unit with spikes, a unit without a ``time`` field, a ``time``
+        RecordingValidationError: ``spikes.mat`` is not a .mat file scipy reads (empty, cut short,
+            another format, or MATLAB v7.3), no unit with spikes, a unit without a ``time`` field, a ``time``
             that is not a vector of numbers (a matrix, text), a spike time that is NaN, infinite or negative, or a ``timerange`` that is not 2 finite
             numbers with stop >= start (each naming ``spikes{tetrode}{slot}`` and the unit), or a
             malformed tracking file (or one of fewer than 2 records, or whose record times go back).
         ValueError: ``speed_sigma`` not a finite number of seconds >= 0 (NaN, inf, text and bools too).
     """
-    import scipy.io
-
     folder = Path(folder)
     for f in NELPY_FILES:
         if not (folder / f).is_file():
@@ -278,7 +296,7 @@ def read_nelpy_linear_track(
     # '0.25' failed with "'>=' not supported"; True was taken as 1 s
     speed_sigma = checked_float("speed_sigma", speed_sigma, "a finite number of seconds >= 0", lambda v: v >= 0,
                                 owner="read_nelpy_linear_track")
-    mat = scipy.io.loadmat(folder / "spikes.mat", squeeze_me=True, struct_as_record=False)
+    mat = _load_spikes_mat(folder / "spikes.mat")
     if "spikes" not in mat:
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: expected a variable 'spikes' (cell array of tetrodes)")
     trains, names, ranges, silent = [], [], [], []
