@@ -2210,3 +2210,24 @@ def test_a_units_spike_times_index_that_does_not_split_the_spikes_is_named(tmp_p
         f["units/spike_times_index"].attrs.update(attrs)
     with pytest.raises(RecordingValidationError, match=rf"^units\.spike_times_index of {re.escape(str(path))}: {match}"):
         read_nwb(path)
+
+
+@pytest.mark.parametrize("row", [4, -1])
+def test_a_unit_electrode_row_outside_the_electrodes_table_is_named(tmp_path, row):
+    """A units 'electrodes' row past the electrodes table (1-based, as MATLAB counts) failed with numpy's
+    IndexError, a traceback from `neuroformer inspect` (pynwb only warns); a negative row took the area of an
+    electrode counted from the end without a word."""
+    nwb = _nwbfile()
+    group = nwb.create_electrode_group("tetrode1", "tetrode", "CA1", nwb.create_device("drive"))
+    for area in ("CA1", "CA3", "DG", "CA1"):
+        nwb.add_electrode(group=group, location=area)
+    for k, times in enumerate(([0.1, 0.2], [0.15], [0.05, 0.25])):
+        nwb.add_unit(spike_times=times, electrodes=[k])
+    path = _write(nwb, tmp_path / "units.nwb")
+    assert quiet(read_nwb, path).unit_areas == ["CA1", "CA3", "DG"]
+    with h5py.File(path, "a") as f:
+        f["units/electrodes"][2] = row
+    with pytest.raises(RecordingValidationError, match=rf"^units\[2\] \('unit2'\)\.electrodes in {re.escape(str(path))}: "
+                                                       rf"expected rows of the electrodes table, 0 to 3, got {row} "
+                                                       r"\(1-based row numbers, as MATLAB counts\?\)"):
+        quiet(read_nwb, path)

@@ -484,6 +484,14 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
             per_unit = [rows[a:b] for a, b in zip(starts, e_ends)]
         else:
             per_unit = [np.atleast_1d(r) for r in np.asarray(col.data[:], dtype=np.int64)]
+        # a row past the table failed with numpy's IndexError (pynwb only warns), and a negative one took an
+        # electrode from the end without a word: 1-based (MATLAB) row numbers, or another file's table?
+        for u, rr in enumerate(per_unit):
+            bad = rr[(rr < 0) | (rr >= len(loc))]
+            if bad.size:
+                raise RecordingValidationError(
+                    f"units[{u}] ({names[u]!r}).electrodes in {path}: expected rows of the electrodes table, 0 to "
+                    f"{len(loc) - 1}, got {int(bad[0])} (1-based row numbers, as MATLAB counts?)")
         areas = ["+".join(dict.fromkeys(str(loc[r]) for r in rr)) for rr in per_unit]
     return flat, unit_ids, names, areas
 
@@ -914,7 +922,8 @@ def read_nwb(
         RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
             the file); the file has no units table, an empty one, or no
             ``spike_times`` column, or a ``spike_times_index`` that does not split the spike times
-            into one run per unit (offsets decreasing, or the last not the number of spike times), or a unit whose ``unit_name`` / ``name`` is empty (message
+            into one run per unit (offsets decreasing, or the last not the number of spike times),
+            or an ``electrodes`` row (the areas' source) outside the electrodes table, or a unit whose ``unit_name`` / ``name`` is empty (message
             names ``units``); in a file not written by
             :func:`write_nwb`, its units hold no spike time and no epoch or trial spans the
             recording (message names ``time_domain``, as :func:`~hf_neuroformer.io.read_npz`
