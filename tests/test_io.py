@@ -2231,3 +2231,17 @@ def test_a_unit_electrode_row_outside_the_electrodes_table_is_named(tmp_path, ro
                                                        rf"expected rows of the electrodes table, 0 to 3, got {row} "
                                                        r"\(1-based row numbers, as MATLAB counts\?\)"):
         quiet(read_nwb, path)
+
+
+def test_repeated_unit_ids_are_named_with_the_units_renamed(tmp_path):
+    """Two sorts' units tables joined, each counting its ids from 0, were read with 'unit names in PATH repeat;
+    made them unique with _1, _2 ... suffixes', naming neither the names nor how many units were renamed."""
+    nwb = _nwbfile()
+    for k, times in enumerate(([0.1, 0.2], [0.15], [0.05, 0.25], [0.3], [0.35])):
+        nwb.add_unit(spike_times=times, id=[0, 1, 2, 0, 1][k])
+    path = _write(nwb, tmp_path / "units.nwb")
+    with pytest.warns(UserWarning, match=r"^units: unit names in .*units\.nwb repeat \('unit0' x 2, 'unit1' x 2, from "
+                                         r"the ids of the units table\); made them unique with _1, _2 \.\.\. suffixes "
+                                         r"\(2 units renamed, in row order\)$"):
+        rec = read_nwb(path)
+    assert rec.unit_names == ["unit0", "unit1", "unit2", "unit0_1", "unit1_1"]

@@ -154,6 +154,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -443,7 +444,8 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
                 if unnamed is not None:
                     raise RecordingValidationError(unnamed)
                 break
-    if names is None:
+    from_ids = names is None
+    if from_ids:
         names = [f"unit{int(i)}" for i in units.id.data[:]]
     # names such as "unit 0" made the file untrainable from the command (stacklevel: read_nwb's caller)
     names = file_names_without_whitespace(names, "units", f" in {path}", stacklevel=3)
@@ -454,7 +456,13 @@ def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]
             nm2 = _unique_name(nm, seen)
             seen.add(nm2)
             fixed.append(nm2)
-        warnings.warn(f"units: unit names in {path} repeat; made them unique with _1, _2 ... suffixes")
+        # it named neither the names nor the units renamed: two sorts' units tables joined, each counting from 0,
+        # read as one without saying which units were which
+        repeats = {nm: k for nm, k in Counter(names).items() if k > 1}
+        shown = first_few((f"{nm!r} x {k}" for nm, k in repeats.items()), 5, quote=False)
+        warnings.warn(f"units: unit names in {path} repeat ({shown}"
+                      f"{', from the ids of the units table' if from_ids else ''}); made them unique with _1, _2 ... "
+                      f"suffixes ({sum(repeats.values()) - len(repeats)} units renamed, in row order)")
         names = fixed
     _check_unit_spike_times(flat, ends, names, path, generated=_is_generated_file(nwb))
     _warn_obs_intervals(units, flat, unit_ids, names, path)
