@@ -366,3 +366,19 @@ def test_a_spikes_mat_scipy_cannot_read_is_named(tmp_path, track, damage, match)
         path.write_bytes({"empty": b"", "cut": raw[: len(raw) // 2], "text": b"time,unit\n" * 20}[damage])
     with pytest.raises(RecordingValidationError, match=rf"^{re.escape(str(path))}: {match}"):
         quiet_read(tmp_path)
+
+
+def test_a_tracking_file_that_never_moves_is_named(tmp_path, track):
+    """Position records that all hold (0, 0) px (the tracker never found the LED) were read as a whole session
+    of running at 0 px/s, without a word."""
+    folder = track[0]
+    shutil.copy(folder / "spikes.mat", tmp_path)
+    raw = (folder / "trajectory.videoPositionTracking").read_bytes()
+    start = raw.index(b"<End settings>") + len(b"<End settings>\n")
+    records = np.frombuffer(raw[start:], dtype=[("time", "<u4"), ("xy", "<u2", 4)]).copy()
+    records["xy"] = 0
+    (tmp_path / "trajectory.videoPositionTracking").write_bytes(raw[:start] + records.tobytes())
+    with pytest.warns(UserWarning, match=rf"every one of the {len(records) - 1} position records of .* holds the same "
+                                         r"position \(0\.0, 0\.0\) px \(the tracker never found the LED\?\)"):
+        rec = read_nelpy_linear_track(tmp_path)
+    assert np.all(rec.behaviour["speed"].values == 0)  # kept as recorded, said

@@ -277,7 +277,8 @@ def read_nelpy_linear_track(
             the previous record's time (dropped, counted); spikes that repeat a spike time of the
             same unit exactly (kept, counted per unit); spike times spanning more than a day
             (clock ticks, not seconds?, as :func:`~hf_neuroformer.io.from_arrays` warns); position
-            records that do not overlap the spikes in time (another clock?).
+            records that do not overlap the spikes in time (another clock?); position records that
+            all hold one position (the tracker never found the LED?).
 
     Raises:
         FileNotFoundError: a file of :data:`NELPY_FILES` is missing.
@@ -372,6 +373,11 @@ def read_nelpy_linear_track(
     # the final constant stretch: the animal is out of view, the tracker repeats its last value
     changed = np.flatnonzero(np.any(np.diff(xy, axis=0) != 0, axis=1))
     freeze = int(changed[-1]) + 1 if changed.size else len(times)
+    if not changed.size:  # read as a whole session of running at speed 0 px/s, without a word
+        warnings.warn(f"read_nelpy_linear_track: every one of the {len(times)} position records of "
+                      f"{folder / 'trajectory.videoPositionTracking'} holds the same position {tuple(xy[0].tolist())} px "
+                      "(the tracker never found the LED?); x, y and a speed of 0 px/s are kept as recorded, in one "
+                      "epoch 'run': leave position and speed out of any analysis of this session")
     if freeze == len(times) - 1:  # the last record moved: no constant stretch (its position was set NaN)
         freeze = len(times)
     run_end = float(times[freeze]) if freeze < len(times) - 1 else float(times[-1])
