@@ -454,6 +454,32 @@ def test_train_ci_block_s_gives_the_builtin_recordings_test_intervals(builtin_ci
     assert "test/ci95_block_s                  2.0" in stdout
 
 
+def test_train_no_figures_leaves_out_the_figures_and_nothing_else(tmp_path, capsys, shared_data):
+    """`neuroformer train` always drew training_curves.png and test_generation.png: train(write_figures=False)
+    could leave them out, the command could not. `--no-figures` now leaves out those two and nothing else (a
+    1-step run on 3 units of A2929 over 40 s, with and without the flag: the same files but the PNGs)."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.io.arrays import write_npz
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    three = rec.select_units(np.argsort(rec.firing_rates)[-3:]).restrict(600.0, 640.0)
+    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
+        warnings.simplefilter("ignore")
+        write_npz(three, tmp_path / "three_units.npz")
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML + "split_block_length: 4\n")
+    written = {}
+    for name, extra in (("with", []), ("without", ["--no-figures"])):
+        code, stdout, err = main_cli(capsys, "train", "--config", tmp_path / "tiny.yaml", "--data",
+                                     tmp_path / "three_units.npz", "--output-dir", tmp_path / name, "--max-steps", "1",
+                                     *extra)
+        assert code == 0, err[-3000:]
+        written[name] = sorted(p.name for p in (tmp_path / name).iterdir())
+    figures = ["test_generation.png", "training_curves.png"]
+    assert set(figures) <= set(written["with"]), written
+    assert written["without"] == [f for f in written["with"] if f not in figures], written
+    assert ".png" not in stdout, stdout  # the 'wrote' line of the run without figures names none
+
+
 def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_data):
     """Break test: on a recording of 2 units the test generation's firing-rate correlation is
     undefined (a Pearson r over units needs 3), and metrics.json held ``test/rate_corr: null``

@@ -328,6 +328,29 @@ def test_figure_uses_the_bins_the_metrics_used(tiny, capsys):
         assert f"wrote {d / f'fig{k}.png'} (rasters and" in out and expected in out, out
 
 
+def test_no_figures_writes_the_metrics_json_alone(tiny, capsys, tmp_path):
+    """`evaluate --output eval.json` always wrote eval.png beside it (the default figure), and nothing, in the
+    command or in Python, could leave it out. `--no-figures` leaves out the figure and nothing else (the same
+    files but the PNG, the same metrics); with --figure, which asks for one, it is refused before any work."""
+    d, _ = tiny
+    argv = ["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"), "--min-isis", "2"]
+    written, said = {}, {}
+    for name, extra in (("with", []), ("without", ["--no-figures"])):
+        folder = tmp_path / name
+        assert cli.main([*argv, "--output", str(folder / "eval.json"), *extra]) == 0
+        written[name], said[name] = sorted(p.name for p in folder.iterdir()), capsys.readouterr().out
+    assert written["with"] == ["eval.json", "eval.png"], written
+    assert written["without"] == ["eval.json"], written
+    assert f"wrote {tmp_path / 'with' / 'eval.png'}" in said["with"] and ".png" not in said["without"], said
+    assert json.loads((tmp_path / "without" / "eval.json").read_text()) == json.loads(
+        (tmp_path / "with" / "eval.json").read_text())
+    assert cli.main(["evaluate", "--real", str(tmp_path / "never_read.npz"), "--generated", str(d / "gen.nwb"),
+                     "--output", str(tmp_path / "e.json"), "--figure", str(tmp_path / "e.png"), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "evaluate: error: --no-figures: given with --figure" in err, err
+    assert not list(tmp_path.glob("e.*"))
+
+
 def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny, capsys):
     """Windows that --max-spikes cuts (the model drew a spike past it, not EOS) have counts and rates
     biased low; generate printed how many, but the file did not record it, and evaluate (run on the file

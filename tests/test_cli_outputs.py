@@ -789,6 +789,23 @@ def test_finetune_spike_dropout_is_checked_by_its_flag_and_recorded(capsys, tmp_
                      r"train_windows_used_s\)\n", said), said
 
 
+def test_finetune_no_figures_leaves_out_the_figure_and_nothing_else(capsys, tmp_path, shared_data, tiny_model):
+    """`neuroformer finetune` always drew test_decoding.png: finetune(write_figures=False) could leave it out, the
+    command could not. `--no-figures` now leaves out that figure and nothing else (1 step on a fifth of the
+    training windows, with and without the flag: the same files but the PNG, test_predictions.csv included)."""
+    written = {}
+    for name, extra in (("with", []), ("without", ["--no-figures"])):
+        assert cli.main([str(a) for a in ("finetune", "--model", tiny_model, "--data", shared_data(A2929), "--epoch",
+                                          "wake", "--target", "x", "--max-steps", 1, "--batch-size", 16, "--fraction",
+                                          0.2, "--output-dir", tmp_path / name, *extra)]) == 0
+        written[name] = sorted(p.name for p in (tmp_path / name).iterdir())
+    said = capsys.readouterr().out
+    assert "test_decoding.png" in written["with"] and "test_predictions.csv" in written["with"], written
+    assert written["without"] == [f for f in written["with"] if f != "test_decoding.png"], written
+    wrote = [line for line in said.splitlines() if line.startswith("[neuroformer] wrote ")]
+    assert len(wrote) == 2 and "test_decoding.png" in wrote[0] and "test_decoding.png" not in wrote[1], wrote
+
+
 def test_finetune_target_without_a_sample_in_the_epoch_names_target_and_epoch(capsys, tmp_path, shared_data,
                                                                               tiny_model):
     """Break test: `finetune --epoch sleep --target ry` (head direction, recorded only in wake) tokenized every

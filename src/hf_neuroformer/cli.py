@@ -467,7 +467,7 @@ def cmd_train(args) -> int:
     # training: section's (or the checkpoint's when resumed)
     metrics = train(rec, args.output_dir, config, training, overwrite=args.overwrite, resume=args.resume,
                     ci_block_s=ci_block_s, ci_block_s_option=CI_BLOCK_S_FLAG,
-                    learning_rate_option=_config_rate_field(args.config))
+                    learning_rate_option=_config_rate_field(args.config), write_figures=not args.no_figures)
     if metrics:
         from .training import model_files_in
 
@@ -959,12 +959,15 @@ def cmd_evaluate(args) -> int:
     from .jsonio import write_json
     from .metrics import compare_recordings
 
+    if args.no_figures and args.figure:  # one of them would be ignored: a usage error, before anything is read
+        raise ValueError(f"--no-figures: given with --figure {args.figure!r}, which asks for the figure; give one of "
+                         "them (--no-figures leaves out only the default figure, --output's name with .png)")
     check_file_name(args.output, "--output")  # as a Path, "x.json/" lost its slash and x.json was written
     check_file_name(args.figure, "--figure")
     out = Path(args.output) if args.output else None
     if args.figure:
         figure = Path(args.figure)
-    elif out is not None:
+    elif out is not None and not args.no_figures:
         figure = out.with_suffix(".png")
     else:
         figure = None
@@ -1363,7 +1366,7 @@ def cmd_finetune(args) -> int:
         eval_steps=args.eval_steps, generative_loss_weight=args.generative_loss_weight, select_on=args.select_on,
         freeze_backbone_steps=args.freeze_backbone_steps, ema_decay=args.ema_decay,
         spike_dropout=args.spike_dropout, config_overrides=sets, overwrite=args.overwrite, log_evaluations=True, step_bar=True, ci_block_s=ci_block_s,
-        ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option="--learning-rate",
+        ci_block_s_option=CI_BLOCK_S_FLAG, learning_rate_option="--learning-rate", write_figures=not args.no_figures,
     )
     # every file the run wrote (a fixed list left out splits.json and training_log.json; the test
     # predictions and their figure are there only when the test split has windows): new or replaced
@@ -2186,7 +2189,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "selects on validation and scores the test split once. Reads --data (default: the built-in "
                        "simulated network) and --config; writes into --output-dir the model (config.json, "
                        "model.safetensors, tokenizer), metrics.json (test unit-id and dt NLLs), splits.json, "
-                       "training_log.json, training_config.json and figures. Example: neuroformer train --data "
+                       "training_log.json, training_config.json and figures (not with --no-figures). Example: "
+                       "neuroformer train --data "
                        "rec.nwb --epoch wake --output-dir runs/rec")
     t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section "
                    "(default: NeuroformerConfig's defaults, as in configs/default.yaml)")
@@ -2229,6 +2233,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "metrics and no test_generation.png, the test losses and baselines as always; 'neuroformer "
                         "generate' and 'neuroformer evaluate' score the model later")
     t.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
+    t.add_argument("--no-figures", action="store_true",
+                   help="draw no figures: training_curves.png and test_generation.png are not written (train(..., "
+                        "write_figures=False)); the metrics and every other file as always")
     _add_overwrite(t, "replace a model (and checkpoints) already in --output-dir")
     t.set_defaults(func=cmd_train)
 
@@ -2298,7 +2305,10 @@ def build_parser() -> argparse.ArgumentParser:
                    .replace("as ci95_block_s", "as bits_per_spike_ci95_block_s"))
     e.add_argument("--output", help="write the metrics as JSON to this .json file")
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
-                                    "no figure without either)")
+                                    "no figure without either or with --no-figures)")
+    e.add_argument("--no-figures", action="store_true",
+                   help="draw no figure: --output writes the metrics JSON alone, without the figure beside it; "
+                        "refused with --figure")
     e.add_argument("--bin-size", type=float,
                    help="bin width for count correlations, Fano factors and pairwise correlations, s; a given one "
                         "must fit at least 3 bins in the generated windows (default: 0.1; when it does not fit, a note "
@@ -2359,8 +2369,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "with random weights) to decode behaviour variables or trial columns of --data from the spikes "
                        "of each window, on the model's own splits; selects the checkpoint on validation and scores the "
                        "test split (R², balanced accuracy, angular error in rad). Writes the decoder, metrics.json, "
-                       "decoding_report.json, test_predictions.csv and test_decoding.png into --output-dir. Example: "
-                       "neuroformer finetune --model runs/rec --data rec.nwb --target head_direction "
+                       "decoding_report.json, test_predictions.csv and test_decoding.png (not with --no-figures) "
+                       "into --output-dir. Example: neuroformer finetune --model runs/rec --data rec.nwb --target head_direction "
                        "--output-dir runs/rec-hd")
     f.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     f.add_argument("--from-scratch", action="store_true",
@@ -2416,6 +2426,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "TRAINING windows, null = current_window; validation and test tile their split); VALUE is read as "
                    "JSON (0.3, null), else as text; e.g. --set window_stride=0.05")
     f.add_argument("--ci-block-s", type=float, metavar="S", help=CI_HELP)
+    f.add_argument("--no-figures", action="store_true",
+                   help="draw no figure: test_decoding.png is not written (finetune(..., write_figures=False)); the "
+                        "metrics, test_predictions.csv and every other file as always")
     _add_overwrite(f, "replace a model already in --output-dir")
     f.set_defaults(func=cmd_finetune)
 
