@@ -1901,6 +1901,48 @@ def test_a_refused_push_builds_no_windows_dataset(trained, loopback_hub, tmp_pat
     assert f"train {result.dataset_windows['train']}" in dataset_cards[0] and result.dataset_windows["train"] > 0
 
 
+def test_a_push_refused_at_repository_creation_or_without_a_token_builds_no_windows(trained, loopback_hub):
+    """Break test: a push with windows refused where the Hub creates its repository (HTTP 403 / 401 of
+    create-repo: a token without the right to create in the namespace) or sent with ``token=False`` (no
+    token: the Hub refuses every write) built and tokenised every window first, its dataset card reaching
+    the Hub's validation, and only then failed. The repositories are now created before the windows are
+    built, and ``token=False`` is refused before any request: the loopback Hub sees no dataset card and no
+    dataset repository, and the model repository the push created for a refused dataset one is gone, as are
+    both repositories when the dataset card, now validated after they were created, is refused."""
+    from huggingface_hub import HfApi
+
+    d, _, rec, _ = trained
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    windows = dict(recording=rec, dataset_repo_id="lab/uncreated-windows")
+    refusals = [  # (create-repo refusals: let through first, as the model repository's creation is the first)
+        (0, 403, r"creating the model repository of 'lab/uncreated' .* HTTP 403"),
+        (0, 401, r"creating the model repository of 'lab/uncreated' .* HTTP 401"),
+        (1, 403, r"creating the dataset repository of 'lab/uncreated-windows' .* HTTP 403.*; the empty model "
+                 r"repository 'lab/uncreated' that this push had created was deleted again"),
+    ]
+    for after, status, message in refusals:
+        n_cards = len(loopback_hub.validated)
+        loopback_hub.fail_next("create", status, "you cannot create repos in 'lab'", after=after)
+        with pytest.raises(HubPushError, match=message):
+            push_to_hub(d / "model", "lab/uncreated", **windows, **kw)
+        assert [kind for kind, _ in loopback_hub.validated[n_cards:]] == ["model"], (message, loopback_hub.validated)
+    n_requests = len(loopback_hub.requests)
+    with pytest.raises(ValueError, match=r"^token: False sends no Hub token, and the Hub refuses every write"):
+        push_to_hub(d / "model", "lab/uncreated", **windows, endpoint=loopback_hub.url, token=False)
+    assert len(loopback_hub.requests) == n_requests, loopback_hub.requests[n_requests:]
+    api = HfApi(**kw)
+    assert not api.repo_exists("lab/uncreated-windows", repo_type="dataset")
+    assert not api.repo_exists("lab/uncreated")
+    # the dataset card is now validated after the repositories are created: refused, both are deleted again
+    loopback_hub.fail_next("validate_yaml", 400, "bad size_categories", after=1)  # the model card's passes
+    with pytest.raises(ValueError, match=r"refused the dataset card's metadata: .*bad size_categories.*; the empty model "
+                                         r"repository 'lab/uncreated' .* deleted again; the empty dataset repository "
+                                         r"'lab/uncreated-windows' .* deleted again$"):
+        push_to_hub(d / "model", "lab/uncreated", **windows, **kw)
+    assert not api.repo_exists("lab/uncreated-windows", repo_type="dataset")
+    assert not api.repo_exists("lab/uncreated")
+
+
 @pytest.fixture
 def python_sigint_handler():
     """Python's own SIGINT handler (``KeyboardInterrupt``, as in a terminal) for the test. A

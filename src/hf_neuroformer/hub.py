@@ -1427,8 +1427,12 @@ def push_to_hub(
 
     The checks that need no windows (the arguments and the recording first, before any request;
     then the model card's metadata as the Hub validates it, the token when windows are pushed, the
-    branch and the existing repositories) run before the windows dataset is built, so a refused
-    push builds and tokenises no window; nothing is created or uploaded before every check passed.
+    branch and the existing repositories) run before anything is created; then the missing
+    repositories and branches are created (the model's first), and only then is the windows
+    dataset built and its card validated, so a push refused by any of these checks or at the
+    creation of a repository (no right to create it: HTTP 401 / 403) builds and tokenises no
+    window. A refusal of the dataset card (or an error or interruption while the windows are
+    built) deletes the repositories and branches this push created, as a failed upload does.
 
     Args:
         model_dir: directory written by ``neuroformer train`` (``config.json``,
@@ -1442,15 +1446,18 @@ def push_to_hub(
             The windows dataset goes to the same branch of the dataset repository, so that a
             model and its windows on one branch stay together.
         token: Hub token; ``None`` uses the saved login / ``HF_TOKEN`` (checked first:
-            :func:`check_token`).
+            :func:`check_token`). ``False`` (send none) is refused (``ValueError``, before any
+            request): the Hub accepts no write without a token.
         endpoint: Hub URL; ``None`` uses ``HF_ENDPOINT`` (read when huggingface_hub is imported).
         commit_message: the model commit's message; ``None``: :data:`DEFAULT_COMMIT_MESSAGE` (an
             empty or whitespace-only one is refused: :func:`check_commit_message`).
         license: Hub licence id for the cards (default ``"other"``; use the recording's). Its
-            shape is checked first (:func:`check_license`); then, before anything is created or
-            uploaded, the Hub validates the cards' metadata (``POST /api/validate-yaml``, the
-            check ``huggingface_hub.RepoCard.validate`` runs), so an id the Hub does not know
-            is refused with its message and nothing is committed.
+            shape is checked first (:func:`check_license`); then the Hub validates the cards'
+            metadata (``POST /api/validate-yaml``, the check ``huggingface_hub.RepoCard.validate``
+            runs), the model card's before anything is created, the windows dataset card's once
+            its windows are built (after the repositories are created; refused there, the push
+            deletes those it created), so an id the Hub does not know is refused with its message
+            and nothing is committed.
         data_description: the recording's provenance, for the model card and the dataset card
             (one list item in each: its lines are joined by ``<br>``).
         recording: the :class:`~hf_neuroformer.recording.SpikeRecording` the model was trained
@@ -1467,8 +1474,8 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, branch name (``revision``), licence id, token or commit
-            message, cards whose
+        ValueError: a malformed repo id, branch name (``revision``), licence id, token (or
+            ``token=False``) or commit message, cards whose
             metadata the Hub refuses,
             ``private`` with an existing public repository, a repository holding another model
             or dataset (without ``replace_other``),
@@ -1488,6 +1495,12 @@ def push_to_hub(
     check_revision(revision, "revision")
     check_license(license, "license (CLI: --license)")
     check_token(token, "token")
+    if token is False:
+        # refused by the Hub at the first write (creating a repository or committing), after the staging and,
+        # with windows, after every window of the recording was built and tokenised
+        raise ValueError("token: False sends no Hub token, and the Hub refuses every write (creating a repository, "
+                         "committing) without one, so this push could not succeed; nothing was built or sent. Pass "
+                         "a token, or None for the saved login (`hf auth login`) or HF_TOKEN")
     check_commit_message(commit_message, "commit_message (CLI: --commit-message)")
     if (recording is None) != (dataset_repo_id is None):
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
@@ -1538,19 +1551,20 @@ def push_to_hub(
         # anything is created: an unknown licence must not fail the model commit after the dataset's
         with _hub_errors("validating the model card", repo_id, api, src):
             _validate_card(api, (stage / "README.md").read_text(), "model")
-        if dataset_repo_id is not None and token is not False:
-            # the token (a missing or invalid one is otherwise found only when a repository is created,
-            # after the windows were built); a push without windows finds it as soon as it writes, as
-            # does one with token=False (no token: whoami cannot be asked)
+        if dataset_repo_id is not None:
+            # the token (a missing or invalid one is otherwise found only when a repository is created
+            # or the first commit is sent); a push without windows finds it as soon as it writes
             with _hub_errors("checking the Hub token", repo_id, api, src):
                 api.whoami()
         files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
         # Then every check (a commit id or tag as the branch, visibility, another model or dataset
         # there) on the repositories and branches that exist, before anything is created: a push
         # refused for its dataset repository left a new model repository (or a new branch of an
-        # existing one) behind; then the windows dataset is built and its card validated; then
-        # create what is missing, the model repository first, so that a refusal there (no rights,
-        # bad name) stops the push before anything is committed; then commit the windows dataset;
+        # existing one) behind; then create what is missing, the model repository first, so that a
+        # refusal there (no rights, bad name: 401 / 403) stops the push before anything is committed
+        # and before the windows are built (they were built first, and a push refused there paid for
+        # them all); then the windows dataset is built and its card validated (a refusal there, or an
+        # interruption while building, deletes what this push created, as below); then commit the windows dataset;
         # then the model, last, so that a model card never links to windows that failed to upload.
         # If the model commit fails after the dataset commit, the error says the dataset went up.
         # A missing branch is checked on main (it is made from main).
@@ -1564,16 +1578,6 @@ def push_to_hub(
             found[rtype] = _branch_info(api, rid, rtype, revision, src, missing_ok=True)
             if found[rtype][0] is not None:
                 _check_target(api, rid, rtype, revision, *found[rtype], private, replace_other, src)
-        if dataset_repo_id is not None:
-            dstage = Path(tmp) / "dataset"
-            dstage.mkdir()
-            dataset_windows = write_window_dataset(
-                src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
-                license=license, model_repo_id=repo_id, data_description=data_description, revision=revision,
-                hub_url=api.endpoint, checked=checked)
-            redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
-            with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
-                _validate_card(api, (dstage / "README.md").read_text(), "dataset")
         created: List[tuple] = []
         try:
             for rid, rtype in targets:
@@ -1592,6 +1596,16 @@ def push_to_hub(
                     if not any(c[0] == rid and c[1] == rtype for c in created):
                         created.append((rid, rtype, repo_info.sha, revision))
                 found[rtype] = (repo_info, True)
+            if dataset_repo_id is not None:
+                dstage = Path(tmp) / "dataset"
+                dstage.mkdir()
+                dataset_windows = write_window_dataset(
+                    src, recording, dstage, num_shards=num_shards, repo_id=dataset_repo_id,
+                    license=license, model_repo_id=repo_id, data_description=data_description, revision=revision,
+                    hub_url=api.endpoint, checked=checked)
+                redacted += [f"dataset {line}" for line in redact_local_paths(dstage)]
+                with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
+                    _validate_card(api, (dstage / "README.md").read_text(), "dataset")
             head_before = found["model"][0].sha  # a new branch starts at main's head
             replaced_readme = head_before if _foreign_readme(found["model"][0]) else None
             # a card the user edited on the Hub since the last push (or the dataset's) was replaced without a word
