@@ -562,6 +562,27 @@ def test_the_collator_takes_a_dataset_slice_of_columns_as_rows(a2929, saved, tmp
         processor.collator({"input_ids": ds["input_ids"], "dt_ids": ds["dt_ids"][:3]})
 
 
+def test_the_collator_takes_rows_of_a_dataset_in_the_arrow_or_pandas_format(a2929, saved):
+    """Break test: ``processor.collator`` on rows of ``ds.with_format("arrow")`` or ``("pandas")``
+    (a pyarrow Table / a DataFrame: a slice, single rows, or a list of slices) padded
+    each column as a one-element sequence and failed with ``RuntimeError: The expanded size of the
+    tensor (1) must match the existing size``. They are converted into rows: the batch of the
+    unformatted rows, modality inputs (nested lists of values) included."""
+    out, data, _ = saved
+    processor = AutoProcessor.from_pretrained(out)
+    ds = processor.to_dataset(a2929, data["test"]["window_start"][:4])
+    expected = processor.collator([ds[i] for i in range(4)])
+    for fmt in ("arrow", "pandas"):
+        formatted = ds.with_format(fmt)
+        for examples in (formatted[:4], [formatted[i] for i in range(4)], [formatted[:2], formatted[2:4]]):
+            batch = processor.collator(examples)
+            assert batch.keys() == expected.keys(), fmt
+            assert all(torch.equal(batch[k], expected[k]) for k in expected if torch.is_tensor(expected[k])), fmt
+            for key in ("times", "values", "mask"):
+                assert torch.equal(batch["modality_inputs"]["head_direction"][key],
+                                   expected["modality_inputs"]["head_direction"][key]), (fmt, key)
+
+
 def test_a_decoders_processor_collator_gives_what_the_processor_gives(a2929, saved, tmp_path):
     """``AutoProcessor.from_pretrained(<decoder folder>)``: ``processor(...)`` gives the next-spike labels
     as ``token_labels`` (a decoder's ``labels`` are its behaviour targets), but ``processor.collator``

@@ -1987,6 +1987,32 @@ def collated_batches(cols, collator, batch_size: int, device):
         yield idx, batch_to_device(collator([{k: cols[k][i] for k in keys} for i in idx]), device)
 
 
+def _plain(value):
+    """A value of a pandas-formatted row as Python values: numpy arrays (nested ones of ``object``
+    dtype included, as ``datasets`` gives list columns of lists) as lists, numpy scalars as
+    Python numbers; anything else as it is."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value] if value.dtype == object else value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _table_rows(examples) -> Optional[List[dict]]:
+    """The rows of ``examples`` as a list of dicts when it is a ``pyarrow.Table`` / ``RecordBatch``
+    (``datasets`` format ``"arrow"``) or a ``pandas.DataFrame`` (format ``"pandas"``), else None.
+    Neither library is imported here: a table of one is only made where it was imported."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(examples, (pa.Table, pa.RecordBatch)):
+        return examples.to_pylist()
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(examples, pd.DataFrame):
+        return [{k: _plain(v) for k, v in row.items()} for row in examples.to_dict("records")]
+    return None
+
+
 class NeuroformerCollator:
     """Pads a list of window examples into model tensors.
 
@@ -2122,12 +2148,24 @@ class NeuroformerCollator:
         columns) taken apart into rows. Given columns, the collator iterated their names and failed
         with ``TypeError: string indices must be integers``.
 
+        Rows of a dataset formatted with ``ds.with_format("arrow")`` (a ``pyarrow.Table`` /
+        ``RecordBatch``) or ``("pandas")`` (a ``pandas.DataFrame``), a slice or a list of single rows
+        as a ``DataLoader`` fetches them, are converted into row dicts of Python lists (their rows,
+        in order): they were padded as one-element sequences and failed with ``RuntimeError: The
+        expanded size of the tensor (1) must match the existing size``.
+
         Raises:
             ValueError: columns of different lengths, naming them.
         """
         from collections.abc import Mapping
 
+        table = _table_rows(examples)
+        if table is not None:
+            return table
         if not isinstance(examples, Mapping):
+            parts = [_table_rows(e) for e in examples] if isinstance(examples, (list, tuple)) else []
+            if any(p is not None for p in parts):  # single rows a DataLoader fetched one by one
+                return [row for e, p in zip(examples, parts) for row in (p if p is not None else [e])]
             return examples
         lengths = {k: len(v) for k, v in examples.items()}
         if len(set(lengths.values())) > 1:
@@ -2136,8 +2174,9 @@ class NeuroformerCollator:
         return [dict(zip(examples, values)) for values in zip(*examples.values())]
 
     def __call__(self, examples: List[dict]) -> Dict[str, torch.Tensor]:
-        """Pad ``examples`` (window rows, or a mapping of columns such as a dataset slice ``ds[:8]``:
-        :meth:`rows`) into the batch tensors listed in the class docstring.
+        """Pad ``examples`` (window rows, or a mapping of columns such as a dataset slice ``ds[:8]``,
+        or the rows of a dataset in the ``"arrow"`` or ``"pandas"`` format: :meth:`rows`) into the
+        batch tensors listed in the class docstring.
 
         Raises:
             ValueError: no example, columns of different lengths, or an example whose ``dt_ids`` (``past_dt_ids``) is not as long
