@@ -1330,3 +1330,40 @@ def test_continuing_a_decoder_with_another_regression_loss_is_refused_by_name(ba
     with pytest.raises(ValueError, match=rf"head for 'x' was trained with {had}; {now} would need another head"):
         finetune(tmp_path / "decoder", rec, [DecodingTarget("x", "regression", **asked)], output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_window_length_likely_given_in_milliseconds_is_warned_of_and_named_by_the_split_refusal(shared_data):
+    """Break test: ``NeuroformerConfig(current_window=100)`` (100 ms meant) was accepted without a word and
+    then refused by the split ('split_block_length: blocks of 30.000 s are too short ...' / 'past_window: a
+    window with its past needs 1000.1 s ...') with no hint of units. Construction now warns, naming the
+    field, the value in seconds and value / 1000, and uses the value (long windows can be meant); the later
+    refusal ends with the same hint. A window at the threshold (10 s) is not warned of."""
+    import warnings
+
+    from hf_neuroformer.configuration_neuroformer import ImplausibleWindowWarning
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.windows import plan_splits
+
+    with pytest.warns(ImplausibleWindowWarning, match=r"^NeuroformerConfig\.current_window: 100 s is implausibly long "
+                                                      r"for a spike window \(over 10 s.*lengths are in seconds, so if "
+                                                      r"100 was meant in milliseconds give current_window=0\.1\."):
+        ms = nf.NeuroformerConfig(current_window=100)
+    assert ms.current_window == 100.0  # used as given
+    with pytest.warns(ImplausibleWindowWarning) as record:
+        nf.NeuroformerConfig(current_window=100, past_window=1000, dt_resolution=5, window_stride=50)
+    named = [re.match(r"NeuroformerConfig\.(\w+): ", str(w.message)).group(1) for w in record]
+    assert named == ["current_window", "past_window", "window_stride", "dt_resolution"]
+    assert "give dt_resolution=0.005" in str(record[-1].message) and "dt bin (over 1 s" in str(record[-1].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nf.NeuroformerConfig(past_window=10.0, current_window=0.1, split_block_length=600.0, split_gap=60.0)
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")  # 600 s
+    with pytest.raises(ValueError, match=r"^split_block_length: blocks of 30\.000 s are too short .*; note: window "
+                                         r"lengths are in seconds: current_window=100 s \(0\.1 s if 100 was meant in "
+                                         r"milliseconds\)$"):
+        plan_splits(rec, ms)
+    with pytest.warns(ImplausibleWindowWarning):
+        long_past = nf.NeuroformerConfig(past_window=1000)
+    with pytest.raises(ValueError, match=r"^past_window: a window with its past needs 1000\.1 s .*; note: window lengths "
+                                         r"are in seconds: past_window=1000 s \(1 s if 1000 was meant in milliseconds\)$"):
+        plan_splits(rec, long_past)

@@ -654,6 +654,71 @@ SECONDS_FIELDS = ("current_window", "past_window", "window_stride", "dt_resoluti
                   "temporal_max_period", "split_block_length", "split_gap")
 
 
+#: The longest plausible value, s, of each window length of :data:`SECONDS_FIELDS`, above which
+#: :class:`NeuroformerConfig` warns that the value may have been meant in milliseconds
+#: (:class:`ImplausibleWindowWarning`). Neuroformer windows are tens to hundreds of milliseconds
+#: (the paper's 0.05-s current windows, this config's 0.1-s current and 1-s past windows), and the
+#: usual values in milliseconds (20, 50, 100, 250, 1000) all lie above 10 s; a window over 10 s
+#: holds thousands of spikes of a population at ordinary firing rates, against token budgets of
+#: tens to hundreds (``max_window_length``, ``max_past_length``). A dt bin over 1 s tells no spike
+#: timing inside such windows (the paper's bins are milliseconds). The other lengths are not
+#: windows: ``split_block_length`` and ``split_gap`` are spans of the recording (minutes are
+#: usual), and ``temporal_min_period`` / ``temporal_max_period`` follow the windows by default.
+#: Longer values are accepted (a slow behavioural context can take a long past window).
+PLAUSIBLE_WINDOW_SECONDS = {"current_window": 10.0, "past_window": 10.0, "window_stride": 10.0, "dt_resolution": 1.0}
+
+
+class ImplausibleWindowWarning(UserWarning):
+    """A window length of :data:`PLAUSIBLE_WINDOW_SECONDS` above its threshold: likely given in
+    milliseconds where seconds are expected (``current_window=100`` for 100 ms). Silence it with
+    ``warnings.filterwarnings("ignore", category=ImplausibleWindowWarning)`` where long windows are
+    meant."""
+
+
+def implausible_window_lengths(config) -> list:
+    """``[(field, value), ...]``: the window lengths of ``config`` (a :class:`NeuroformerConfig` or
+    any object with those attributes) above :data:`PLAUSIBLE_WINDOW_SECONDS`, in that order;
+    ``[]`` when none is (or the attribute is missing or None)."""
+    out = []
+    for name, limit in PLAUSIBLE_WINDOW_SECONDS.items():
+        value = getattr(config, name, None)
+        if is_finite_number(value) and float(value) > limit:
+            out.append((name, float(value)))
+    return out
+
+
+def _as_seconds(name: str, value: float) -> str:
+    """``"current_window=100 s (0.1 s if 100 was meant in milliseconds)"``."""
+    return f"{name}={value:g} s ({value / 1000:g} s if {value:g} was meant in milliseconds)"
+
+
+def milliseconds_hint(config) -> str:
+    """The hint a refusal about windows or splits ends with when ``config`` holds a window length
+    above :data:`PLAUSIBLE_WINDOW_SECONDS` (:func:`implausible_window_lengths`), e.g. ``"; note:
+    window lengths are in seconds: current_window=100 s (0.1 s if 100 was meant in
+    milliseconds)"``; ``""`` when it holds none."""
+    found = implausible_window_lengths(config)
+    if not found:
+        return ""
+    return "; note: window lengths are in seconds: " + ", ".join(_as_seconds(n, v) for n, v in found)
+
+
+def _warn_implausible_windows(config, stacklevel: int) -> None:
+    """Warn (:class:`ImplausibleWindowWarning`) of each window length of ``config`` above
+    :data:`PLAUSIBLE_WINDOW_SECONDS`, naming the field, the value in seconds, the threshold and
+    the value / 1000 it likely meant."""
+    import warnings
+
+    for name, value in implausible_window_lengths(config):
+        limit = PLAUSIBLE_WINDOW_SECONDS[name]
+        what = ("a dt bin (over {:g} s; Neuroformer's dt bins are milliseconds)" if name == "dt_resolution" else
+                "a spike window (over {:g} s; Neuroformer windows are tens to hundreds of milliseconds)").format(limit)
+        warnings.warn(
+            f"NeuroformerConfig.{name}: {value:g} s is implausibly long for {what}: lengths are in seconds, so if {value:g} was "
+            f"meant in milliseconds give {name}={value / 1000:g}. Used as given (long windows can be meant)",
+            ImplausibleWindowWarning, stacklevel=stacklevel + 1)
+
+
 def refuse_narrow_seconds(name: str, value, owner: str = "NeuroformerConfig") -> None:
     """Refuse a length in seconds given as a numpy / torch float32, float16 or bfloat16 (Python
     floats, ints and float64 pass): ``np.float32(0.05)`` was stored as 0.05000000074505806 s and a
@@ -967,7 +1032,12 @@ class NeuroformerConfig(PreTrainedConfig):
 
     Windows and tokens (times in seconds; every length in seconds, :data:`SECONDS_FIELDS`, is a Python
     float or int or a float64, and a numpy / torch float32 or float16 is refused with a ``ValueError``
-    naming the field: widened, ``np.float32(0.05)`` is 0.05000000074505806 s):
+    naming the field: widened, ``np.float32(0.05)`` is 0.05000000074505806 s). A window length above
+    :data:`PLAUSIBLE_WINDOW_SECONDS` (``current_window``, ``past_window``, ``window_stride`` over 10 s,
+    ``dt_resolution`` over 1 s: likely meant in milliseconds, ``current_window=100`` for 100 ms) is
+    warned of at construction (:class:`ImplausibleWindowWarning`, naming the field, the value and
+    value / 1000) and used as given, since long windows can be meant; a later refusal of the windows
+    or splits (:func:`~hf_neuroformer.windows.plan_splits`) repeats the hint:
         current_window (float, default 0.1): length of the current window whose spikes are
             predicted token by token, s. The paper's visual-cortex runs used 0.05 s.
         past_window (float, default 1.0): length of the past window that precedes the current
@@ -1374,6 +1444,8 @@ class NeuroformerConfig(PreTrainedConfig):
         super().__init__(**specials, **kwargs)
         _warn_generation_settings([k for k in kwargs if not hasattr(self, k)])
         self._check()
+        # current_window=100 meant as 100 ms: accepted, then refused much later as too long for the recording
+        _warn_implausible_windows(self, stacklevel=2)
 
     def _set_contrastive(self, weight, temperature, learnable, names, projection_size, gather) -> None:
         """Set the ``contrastive_*`` fields and check them (:meth:`_check_contrastive`; see the class docstring)."""
@@ -1641,5 +1713,6 @@ class NeuroformerConfig(PreTrainedConfig):
             _special_id(name, getattr(self, name, None))
 
 
-__all__ = ["NeuroformerConfig", "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
+__all__ = ["NeuroformerConfig", "ImplausibleWindowWarning", "PLAUSIBLE_WINDOW_SECONDS", "milliseconds_hint",
+           "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
            "VIDEO_KEYS", "WINDOW_FIELDS"]

@@ -25,7 +25,7 @@ import torch
 
 from .argument_checks import is_finite_number
 from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
-from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number
+from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number, milliseconds_hint
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, first_few, inside_one_interval
 from .tokenization_neuroformer import NeuroformerTokenizer
 
@@ -420,8 +420,10 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         :class:`SplitPlan` (``segments`` in s; ``splits.json`` is its :meth:`SplitPlan.to_dict`).
 
     Raises:
-        ValueError: naming the setting: a recording of one stretch of recorded time shorter than
-            one window with its past (``past_window``, or ``current_window`` when the window alone
+        ValueError: naming the setting (and ending with
+            :func:`~hf_neuroformer.configuration_neuroformer.milliseconds_hint` where a window length of
+            ``config`` is implausibly long, likely given in milliseconds): a recording of one stretch
+            of recorded time shorter than one window with its past (``past_window``, or ``current_window`` when the window alone
             is longer), or than one such window plus the split gap per split with a non-zero
             fraction (``past_window``, ``current_window`` or ``split_gap``: no block length helps);
             blocks too short for that (``split_block_length``); support intervals that lie closer
@@ -434,6 +436,18 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
             would read its gaps as silence) are left out of every split, counted; with
             ``split_stratify_by``, values with fewer groups of trials than splits.
     """
+    try:
+        return _plan_splits(recording, config)
+    except ValueError as err:
+        # current_window=100 (meant as 100 ms) was refused as too long for the recording, with no word of units
+        hint = milliseconds_hint(config)
+        if hint and len(err.args) == 1 and isinstance(err.args[0], str):
+            err.args = (err.args[0].rstrip(".") + hint,)
+        raise
+
+
+def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPlan:
+    """:func:`plan_splits` without the milliseconds hint on its refusals."""
     fr = config.split_fractions
     rng = np.random.default_rng(config.split_seed)
     use_trials = config.split_by == "trials" or (
