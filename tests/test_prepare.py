@@ -1076,3 +1076,54 @@ def test_the_streamed_shuffle_is_local_and_the_readme_says_so(tiny_prepared):
     assert ("The shuffle is local: a shard is read in time order, so an epoch's first batches are drawn from the "
             "first buffer's worth of windows of the shard it starts with, the start of the recording") in readme
     assert "raise the buffer (`TrainingConfig(shuffle_buffer_size=...)`" in readme
+
+
+def test_the_vocabulary_of_prepared_windows_is_recorded_and_another_unit_order_refused(tiny_prepared, tmp_path):
+    """Break test: a prepared directory did not record which unit vocabulary tokenized its windows (the rows
+    hold unit ids only), so a vocab.json of the same length in another unit order (the units added in
+    reverse, copied over from another prepare), or such a tokenizer given to the windows, trained on wrong
+    unit identities without a word. manifest.json records the tokens in id order; streamed training and
+    load_prepared(..., tokenizer=) refuse another vocabulary, naming the first differing id and both
+    tokens; a directory prepared before the record is read with a warning that it goes unchecked."""
+    import shutil
+
+    from hf_neuroformer.training import TrainingConfig, _prepared_setup, train
+    from hf_neuroformer.windows import VocabularyMismatchError, vocabulary_tokens
+
+    own = NeuroformerTokenizer.from_pretrained(tiny_prepared)
+    manifest = json.loads((tiny_prepared / "manifest.json").read_text())
+    assert manifest["vocabulary"] == vocabulary_tokens(own) == ["<pad>", "<bos>", "<eos>", *own.convert_ids_to_tokens(
+        list(range(3, len(own))))]
+    units = manifest["vocabulary"][3:]
+    assert len(units) > 1
+    config = nf.NeuroformerConfig.from_pretrained(tiny_prepared)
+    reversed_tok = NeuroformerTokenizer.from_config(config, unit_tokens=units[::-1])
+    assert len(reversed_tok) == len(own)
+    first = rf"token id 3 is {re.escape(repr(units[-1]))} in this tokenizer but {re.escape(repr(units[0]))}"
+    # the windows loaded for a tokenizer of the same length in another unit order
+    with pytest.raises(VocabularyMismatchError, match=rf"^tokenizer: {first} in the vocabulary the windows of "
+                                                      rf"prepared_dir .* were tokenized with \({len(own)} tokens"):
+        load_prepared(tiny_prepared, "train", tokenizer=reversed_tok)
+    grown = NeuroformerTokenizer.from_config(config, unit_tokens=[*units, "other/u1"])
+    with pytest.raises(VocabularyMismatchError, match=rf"this tokenizer has {len(own) + 1} tokens, the vocabulary .* "
+                                                      rf"{len(own)} \(ids 0 \.\. {len(own) - 1} agree; id {len(own)} is "
+                                                      r"'other/u1' in this tokenizer only\)"):
+        load_prepared(tiny_prepared, "validation", tokenizer=grown)
+    assert len(load_prepared(tiny_prepared, "validation", streaming=False, tokenizer=own)) > 0
+    # streamed training on a directory whose vocab.json was replaced by the reversed one: refused before a step
+    swapped = tmp_path / "swapped"
+    shutil.copytree(tiny_prepared, swapped)
+    reversed_tok.save_pretrained(swapped)
+    with pytest.raises(VocabularyMismatchError, match=rf"^tokenizer: {first} .*its vocab\.json is not the one "
+                                                      r"'neuroformer prepare' wrote"):
+        train(swapped, tmp_path / "m", None, TrainingConfig(max_steps=1), progress=False)
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+    # a directory prepared before the record: used, with a warning naming the missing record
+    old = tmp_path / "old"
+    shutil.copytree(tiny_prepared, old)
+    del manifest["vocabulary"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match=r"manifest\.json has no 'vocabulary' record .* cannot be checked"):
+        load_prepared(old, "train", tokenizer=own)
+    with pytest.warns(UserWarning, match=r"^recording \(--data\) .*: its manifest\.json has no 'vocabulary' record"):
+        assert len(_prepared_setup(old, None)[1]) == len(own)

@@ -843,6 +843,13 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
                 f"({', '.join(NETWORK_FIELDS)}): prepare the windows again with this config"
             )
     tokenizer = NeuroformerTokenizer.from_pretrained(prepared)
+    from .windows import _check_recorded_vocabulary
+
+    # the vocab.json beside the shards against the vocabulary they were tokenized with (manifest.json): one of
+    # the same length in another unit order (copied over from another prepare) trained on wrong unit identities
+    _check_recorded_vocabulary(manifest, tokenizer, f"{PREPARED_FIELD} {str(prepared)!r}",
+                               "its vocab.json is not the one 'neuroformer prepare' wrote with these windows; restore "
+                               "it or prepare the windows again (neuroformer prepare)", stacklevel=3)
     # the tokenizer's, which the shards' ids refer to: a directory prepared with a config that brought another
     # model's vocab_size along (kept then) trained a model that refused its own tokenizer when loaded
     config.vocab_size = len(tokenizer)
@@ -1366,7 +1373,11 @@ def train(
             ``config.modalities`` with a prepared directory (it carries no modality inputs).
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
-            whose window settings differ from the prepared directory's.
+            whose window settings differ from the prepared directory's, or a prepared directory whose
+            ``vocab.json`` is not the vocabulary its windows were tokenized with (``manifest.json``'s
+            ``vocabulary``; :class:`~hf_neuroformer.windows.VocabularyMismatchError` naming the first
+            differing id and both tokens; a directory prepared before the record is trained on with a
+            warning that it goes unchecked).
         RuntimeError: a shard of the prepared directory was replaced or deleted during the run
             (e.g. ``neuroformer prepare --overwrite`` into it), found at the next step, validation
             or final save.

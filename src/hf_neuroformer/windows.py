@@ -1407,6 +1407,62 @@ PREPARED_FORMAT = "hf_neuroformer.prepared_windows/1"
 TRAIN_SHARD_LAYOUT = "interleaved"
 
 
+class VocabularyMismatchError(ValueError):
+    """A tokenizer whose vocabulary is not the one a directory's windows were tokenized with
+    (:func:`check_window_vocabulary`)."""
+
+
+def vocabulary_tokens(tokenizer) -> List[str]:
+    """The tokens of ``tokenizer`` in id order (index ``i`` holds the token of id ``i``: the
+    specials ``<pad>``, ``<bos>``, ``<eos>``, then the units as ``"<session>/<unit name>"``), as
+    :func:`prepare_windows` records them in ``manifest.json`` (``"vocabulary"``)."""
+    by_id = {int(i): str(t) for t, i in tokenizer.get_vocab().items()}
+    return [by_id[i] for i in sorted(by_id)]
+
+
+def check_window_vocabulary(tokenizer, recorded: Sequence[str], where: str, fix: str) -> None:
+    """Refuse ``tokenizer`` unless its tokens in id order (:func:`vocabulary_tokens`) are ``recorded``,
+    the vocabulary the windows of ``where`` were tokenized with. Window rows hold unit ids only, so a
+    vocabulary of the same length in another unit order (the units added in reverse) read every
+    window's spikes as other units' without an error. ``fix`` ends the message.
+
+    Raises:
+        VocabularyMismatchError (a ValueError): naming the first id at which they differ with both
+            tokens (or, one vocabulary extending the other, both lengths and the first extra token).
+    """
+    mine, theirs = vocabulary_tokens(tokenizer), [str(t) for t in recorded]
+    if mine == theirs:
+        return
+    i = next((k for k, (a, b) in enumerate(zip(mine, theirs)) if a != b), None)
+    if i is not None:
+        what = (f"token id {i} is {mine[i]!r} in this tokenizer but {theirs[i]!r} in the vocabulary the windows of "
+                f"{where} were tokenized with ({len(theirs)} tokens; this tokenizer has {len(mine)})")
+    else:
+        n = min(len(mine), len(theirs))
+        longer, extra = ("this tokenizer", mine[n]) if len(mine) > n else ("the windows' vocabulary", theirs[n])
+        what = (f"this tokenizer has {len(mine)} tokens, the vocabulary the windows of {where} were tokenized with "
+                f"{len(theirs)} (ids 0 .. {n - 1} agree; id {n} is {extra!r} in {longer} only)")
+    raise VocabularyMismatchError(f"tokenizer: {what}, so the windows' unit ids would name other units; {fix}")
+
+
+def _check_recorded_vocabulary(manifest: dict, tokenizer, where: str, fix: str, stacklevel: int) -> None:
+    """:func:`check_window_vocabulary` against ``manifest``'s ``"vocabulary"``; a manifest written
+    before it was recorded (none) is accepted with a warning saying the vocabulary goes unchecked."""
+    recorded = manifest.get("vocabulary")
+    if recorded is None:
+        import warnings
+
+        warnings.warn(f"{where}: its manifest.json has no 'vocabulary' record (prepared before the vocabulary was "
+                      "recorded), so which unit each token id of its windows names cannot be checked against the "
+                      "tokenizer used; prepare the windows again (neuroformer prepare) to record it",
+                      UserWarning, stacklevel=stacklevel + 1)
+        return
+    if not (isinstance(recorded, list) and all(isinstance(t, str) for t in recorded)):
+        raise ValueError(f"{where}: manifest.json has a 'vocabulary' that is not a list of tokens; it is damaged or "
+                         "not written by 'neuroformer prepare': prepare the windows again")
+    check_window_vocabulary(tokenizer, recorded, where, fix)
+
+
 def _is_prepared_manifest(folder) -> bool:
     import json
     from pathlib import Path
@@ -1506,7 +1562,9 @@ def prepare_windows(
     "interleaved"`` in the manifest, absent from a directory written before, whose train shards
     are contiguous too), ``config.json``,
     ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
-    and ``manifest.json`` (format, recording, the token ids of its units, per split: windows, spikes,
+    and ``manifest.json`` (format, recording, the token ids of its units, ``vocabulary``: the
+    tokenizer's tokens in id order (:func:`vocabulary_tokens`; what the windows' ids name, checked
+    by streamed training and :func:`load_prepared`), per split: windows, spikes,
     truncated spikes and the windows they were cut from (``n_truncated_spikes``,
     ``n_truncated_windows``: current windows over ``max_window_length``; ``n_truncated_past_spikes``,
     ``n_truncated_past_windows``: past windows over ``max_past_length``; a directory prepared before
@@ -1602,6 +1660,9 @@ def prepare_windows(
                     # the recording's units among the tokenizer's (which may hold other sessions' too): the support of
                     # the token baselines streamed training scores, as training in memory takes the recording's
                     "unit_token_ids": sorted(int(i) for i in tokenizer.unit_token_ids(recording)),
+                    # the tokens in id order: what the windows' ids name (a vocab.json of the same length in
+                    # another unit order, or another tokenizer given to load_prepared, was used without a word)
+                    "vocabulary": vocabulary_tokens(tokenizer),
                     "split_spikes": split_spikes_digest(recording, plan), "num_shards": int(num_shards),
                     "train_shard_layout": TRAIN_SHARD_LAYOUT, "splits": {}}
         features = window_features(config)
@@ -1725,6 +1786,9 @@ def _manifest_problem(manifest: dict) -> Optional[str]:
         return "has no 'recording' text"
     if not isinstance(manifest.get("splits"), dict):
         return "has no 'splits' mapping"
+    vocabulary = manifest.get("vocabulary")  # absent from a directory prepared before it was written
+    if vocabulary is not None and not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
+        return "has a 'vocabulary' that is not a list of tokens"
     ids = manifest.get("unit_token_ids")  # absent from a directory prepared before it was written
     if ids is not None and not (isinstance(ids, list) and all(is_whole_number(i) for i in ids)):
         return "has a 'unit_token_ids' that is not a list of token ids"
@@ -1843,7 +1907,7 @@ def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, fie
 
 
 def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: bool = True,
-                  field: str = "prepared_dir"):
+                  field: str = "prepared_dir", tokenizer=None):
     """One split of a :func:`prepare_windows` directory as a ``datasets`` (Iterable)Dataset.
 
     With ``streaming=True`` the Parquet shards are read lazily (``datasets.IterableDataset``),
@@ -1866,6 +1930,12 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         verify: check the split's shards against the manifest first (:func:`verify_prepared`;
             this reads each shard once for its sha256). ``False`` when the caller has done so.
         field: the name of the folder argument in messages.
+        tokenizer: the tokenizer the windows will be collated and trained with (optional):
+            refused unless its vocabulary is the one the windows were tokenized with
+            (``manifest.json``'s ``vocabulary``, :func:`check_window_vocabulary`); the rows hold
+            unit ids only, so a tokenizer of the same length in another unit order read them as
+            other units without an error. A directory prepared before the vocabulary was
+            recorded is loaded with a warning that it goes unchecked.
 
     Raises:
         FileNotFoundError: no ``manifest.json`` (not a prepared directory) or a listed shard is
@@ -1873,6 +1943,8 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         ValueError: an unknown split or manifest format, a manifest lacking an entry
             :func:`prepare_windows` writes (named), or (``verify``) a shard that differs
             from the manifest.
+        VocabularyMismatchError (a ValueError): ``tokenizer``'s vocabulary is not the windows',
+            naming the first differing id and both tokens.
     """
     import hashlib
     from pathlib import Path
@@ -1883,6 +1955,12 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     manifest = _read_prepared_manifest(d, field)
     if split not in manifest["splits"]:
         raise ValueError(f"split: {split!r} is not in {str(d)!r}; it holds {sorted(manifest['splits'])}")
+    if tokenizer is not None:
+        _check_recorded_vocabulary(
+            manifest, tokenizer, f"{field} {str(d)!r}",
+            "use the tokenizer saved with the windows (NeuroformerTokenizer.from_pretrained of the prepared "
+            "directory), or prepare the windows again with this tokenizer (prepare_windows(..., tokenizer=...))",
+            stacklevel=2)
     if verify:
         verify_prepared(d, [split], field=field)
     files = [str(d / s["path"]) for s in manifest["splits"][split]["shards"]]
@@ -2251,6 +2329,9 @@ __all__ = [
     "build_window_datasets",
     "spikes_outside_windows",
     "verify_prepared",
+    "vocabulary_tokens",
+    "check_window_vocabulary",
+    "VocabularyMismatchError",
     "trial_at",
     "NeuroformerCollator",
     "SPLITS",
