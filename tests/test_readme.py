@@ -1,7 +1,8 @@
 """The README's code names what exists: every name its Python blocks import, every
 ``hf_neuroformer.<module>.<name>`` and ``nf.<name>`` it mentions, the ``processor.`` / ``rec.``
 attributes it uses, and every ``neuroformer <command> --flag`` of its shell blocks and inline code
-(and ``<command> --flag`` in its prose and comments) is in the command's parser.
+(and ``<command> --flag`` in its prose and comments) is in the command's parser, with each value
+written for a flag that has choices (``--mixed-precision no|bf16|fp16``) among them.
 
 The blocks themselves are not run here (the first trains for minutes): they were run by hand, with
 fewer steps, as the README allows; this keeps a renamed function, module or flag from leaving the
@@ -17,6 +18,14 @@ import re
 from conftest import REPO_ROOT
 
 FLAG = r"--[a-z][a-z0-9-]*"
+# where a line of shell ends one command: &&, ||, ; and a pipe, a | with a space on at least one side
+# (`... | tee log`), none of them inside [...] / {...}. A | inside brackets or between two words
+# (`[--mixed-precision no|bf16|fp16]`, `--mode teacher_forced|free_running`) separates a flag's
+# alternatives: the command goes on after it
+COMMAND_END = r"(?:&&|\|\||;|(?<=\s)\||\|(?=\s))(?![^\[\]{}]*[\]}])"
+# a flag and the value written after it (`--mode free_running`, `--split=test`, `[--order free|canonical]`,
+# `--mode {teacher_forced,free_running}`); a flag that follows a flag is not its value
+FLAG_VALUE = rf"(?<![\w-])({FLAG})(?:=|\s+)(?!-+[a-zA-Z])([^\s\[\]`]+)"
 
 
 def _resolve(dotted: str):
@@ -86,7 +95,7 @@ def command_problems(text: str) -> list:
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").split("\n"):
             code = "" if line.lstrip().startswith("#") else line.split(" #")[0]
-            commands += [s.strip() for s in re.split(r"&&|;|\|\|?", code) if s.strip().startswith("neuroformer ")]
+            commands += [s.strip() for s in re.split(COMMAND_END, code) if s.strip().startswith("neuroformer ")]
     commands += re.findall(r"`(neuroformer [^`]*)`", text)
     problems = []
     for command in commands:
@@ -97,16 +106,32 @@ def command_problems(text: str) -> list:
         elif sub not in subs:
             problems.append(f"{command!r}: no command {sub!r}")
         else:
-            opts = {o for a in subs[sub]._actions for o in a.option_strings}
-            problems += [f"{command!r}: {sub} has no option {f}" for f in
-                         re.findall(rf"(?<![\w-]){FLAG}", command) if f not in opts]
+            problems += [f"{command!r}: {p}" for p in _flag_problems(sub, subs[sub], command)]
     # '<command> --flag' in prose and comments: 'train --max-steps -5', 'finetune --kind foo'
     names = "|".join(sorted(subs, key=len, reverse=True))
     flag_run = rf"(?:\s+\[?{FLAG}(?:[ =][^\s\]\[`,;)]+)?\]?)+"
     for m in re.finditer(rf"(?<![\w/.-])({names})({flag_run})", text):
-        opts = {o for a in subs[m.group(1)]._actions for o in a.option_strings}
-        problems += [f"{m.group(0)!r}: {m.group(1)} has no option {f}" for f in
-                     re.findall(FLAG, m.group(2)) if f not in opts]
+        problems += [f"{m.group(0)!r}: {p}" for p in _flag_problems(m.group(1), subs[m.group(1)], m.group(2))]
+    return problems
+
+
+def _flag_problems(name: str, parser: argparse.ArgumentParser, command: str) -> list:
+    """The flags of one command's text that its parser lacks, and the values written after a flag
+    that has choices (each alternative of ``no|bf16|fp16`` or ``{a,b}``) that are not among them;
+    a placeholder (``N``, ``$A``, ``<kind>``) is not a value. One string per problem."""
+    actions = {o: a for a in parser._actions for o in a.option_strings}
+    problems = [f"{name} has no option {f}" for f in re.findall(rf"(?<![\w-]){FLAG}", command) if f not in actions]
+    for flag, value in re.findall(FLAG_VALUE, command):
+        choices = getattr(actions.get(flag), "choices", None)
+        if not choices:
+            continue
+        value = value.rstrip(".,;:)").strip("'\"")  # prose: 'generate --order canonical.'
+        braced = value.startswith("{") and value.endswith("}")
+        for alternative in re.split(r"[|,]" if braced else r"\|", value.strip("{}")):
+            if alternative.isupper() or alternative.startswith(("$", "<")):
+                continue
+            if alternative not in {str(c) for c in choices}:
+                problems.append(f"{name} {flag} has no choice {alternative!r} (choices: {', '.join(map(str, choices))})")
     return problems
 
 
@@ -155,6 +180,30 @@ def test_the_readme_checks_find_a_wrong_name_or_flag():
     problems = command_problems(text)
     assert {p.rsplit(" ", 1)[-1] for p in problems} == {
         "'trian'", "--max-step", "--top-q", "--versions", "--no-such", "--batch-sizes"}, problems
+
+
+def test_the_command_check_reads_past_a_list_of_alternatives():
+    # a | between a flag's alternatives (in [...] / {...} or between two words) does not end the command:
+    # the flags after it are checked, and so is each alternative against the flag's choices; a pipe
+    # (a | with a space beside it) still does, so the flags of the command piped into are not train's
+    text = "\n".join([
+        "```bash", "neuroformer train --data x.nwb \\",
+        "    [--mixed-precision no|bf16|fp16] [--made-up-flag] [--attn-implementation sdpa|eagre] \\",
+        "    [--overwrite] 2>&1 | tee --append train.log",
+        "neuroformer generate --model m --data x.nwb --mode {teacher_forced,free_runing} --order free|canonical"
+        " --split test --seed S --not-a-flag",
+        "```",
+        "`neuroformer evaluate --real x.nwb --generated g.nwb [--model m [--split tset]]`, and in prose"
+        " generate --order canonicl.",
+    ])
+    problems = command_problems(text)
+    assert {p.split(": ", 1)[1] for p in problems} == {
+        "train has no option --made-up-flag",
+        "train --attn-implementation has no choice 'eagre' (choices: sdpa, eager, flash_attention_2)",
+        "generate --mode has no choice 'free_runing' (choices: teacher_forced, free_running)",
+        "generate has no option --not-a-flag",
+        "evaluate --split has no choice 'tset' (choices: train, validation, test)",
+        "generate --order has no choice 'canonicl' (choices: free, canonical)"}, problems
 
 
 def test_ci_runs_the_readmes_install_and_test_command():
