@@ -2245,3 +2245,23 @@ def test_repeated_unit_ids_are_named_with_the_units_renamed(tmp_path):
                                          r"\(2 units renamed, in row order\)$"):
         rec = read_nwb(path)
     assert rec.unit_names == ["unit0", "unit1", "unit2", "unit0_1", "unit1_1"]
+
+
+@pytest.mark.parametrize("writer, name", [(write_npz, "rec.npz"), (write_nwb, "rec.nwb")])
+def test_writers_refuse_a_directory_before_writing_even_with_overwrite(tmp_path, writer, name):
+    """write_npz / write_nwb with overwrite=True onto an existing directory wrote the whole file to a
+    temporary, then os.replace failed with IsADirectoryError naming the temporary (not a ValueError, so
+    the CLI showed a traceback). They now refuse the path first, naming it and that it is a directory;
+    no temporary is left and the directory keeps what it held."""
+    from hf_neuroformer.cli import _is_refusal
+
+    rec = SpikeRecording(spike_times=[0.1, 0.2], unit_ids=[0, 1], time_domain=(0.0, 1.0), session="m")
+    target = tmp_path / name
+    target.mkdir()
+    (target / "kept.txt").write_text("kept")
+    for overwrite in (True, False):
+        with pytest.raises(ValueError, match=rf"^path: '{re.escape(str(target))}' is a directory") as err:
+            writer(rec, target, overwrite=overwrite)
+        assert type(err.value).__name__ == "OutputPathError" and _is_refusal(err.value)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert [p.name for p in target.iterdir()] == ["kept.txt"] and (target / "kept.txt").read_text() == "kept"

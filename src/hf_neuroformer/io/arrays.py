@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from .permissions import write_through_temporary
+from .permissions import check_output_file, write_through_temporary
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
                          file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
                          session_from_file, unnamed_units_message, widen_stored_times)
@@ -373,6 +373,8 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
+        OutputPathError: ``path`` is a directory (a ``ValueError``; with ``overwrite`` too), see
+            :func:`~hf_neuroformer.io.permissions.check_output_file`.
         RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`
             (:meth:`~SpikeRecording.validate`, as :func:`~hf_neuroformer.io.write_nwb` checks; e.g. a
             ``session`` set to ``""`` after construction), has no unit, or has no spike, no
@@ -384,9 +386,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     file, an interrupted overwrite leaves the old file whole, and other hard links to the old file
     keep its contents.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    path = check_output_file(path, overwrite)  # a directory: refused before anything is written
     # a session set to '' after construction was written as given and read back under the file's stem
     recording.validate()
     if recording.n_units == 0:  # read_npz refuses a file of no unit

@@ -167,7 +167,7 @@ from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecordi
                          unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
 from .nwb_events import read_events, write_events
-from .permissions import write_through_temporary
+from .permissions import check_output_file, write_through_temporary
 
 __all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
@@ -1277,6 +1277,8 @@ def write_nwb(
             :func:`hf_neuroformer.generate_spikes` returns with ``num_samples > 1``: write each
             sample to its own file).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
+        OutputPathError: ``path`` is a directory (a ``ValueError``; with ``overwrite`` too), see
+            :func:`~hf_neuroformer.io.permissions.check_output_file`.
         ValueError: the recording has no units (:func:`read_nwb` refuses such a file); ``scratch`` uses
             the reserved name; a ``behaviour`` or ``events`` name that is
             empty or holds ``/`` or ``:`` (not an NWB name; the message names the entry).
@@ -1291,11 +1293,7 @@ def write_nwb(
             hint = (f" ({len(recording)} recordings, as generate_spikes returns for num_samples > 1: write each "
                     "sample to its own file)")
         raise TypeError(f"recording: expected a SpikeRecording, got {type(recording).__name__}{hint}")
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
-        )
+    path = check_output_file(path, overwrite)  # a directory: refused before anything is written
     for reserved in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH, STIMULUS_FIELD_OF_VIEW_SCRATCH):
         if scratch and reserved in scratch:
             raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")

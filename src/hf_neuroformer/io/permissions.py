@@ -15,7 +15,30 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["as_created", "current_umask", "write_through_temporary"]
+__all__ = ["OutputPathError", "as_created", "check_output_file", "current_umask", "write_through_temporary"]
+
+
+class OutputPathError(ValueError):
+    """An output file path that no file can be written to: it names an existing directory."""
+
+
+def check_output_file(path, overwrite: bool) -> Path:
+    """Refuse an output file ``path`` before anything is written: a directory (always: ``overwrite``
+    replaces a file, never a folder) and an existing file unless ``overwrite``. Returns ``Path(path)``.
+
+    Raises:
+        OutputPathError: ``path`` is an existing directory (a ``ValueError``, which the CLI reports in one
+            line; ``os.replace`` of the finished temporary onto it raised ``IsADirectoryError`` naming the
+            temporary, a traceback from the CLI).
+        FileExistsError: ``path`` is an existing file and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"path: {str(path)!r} is a directory; expected a file name (overwrite=True replaces "
+                              "a file, never a directory)")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    return path
 
 
 def current_umask() -> int:
@@ -55,9 +78,12 @@ def write_through_temporary(path, write: Callable[[str], None], suffix: str) -> 
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
+        OutputPathError: ``path`` is an existing directory (checked before the temporary is made).
         whatever ``write`` raises (nothing is left behind then).
     """
     path = Path(path)
+    if path.is_dir():  # os.replace onto it failed only after the whole file was written
+        check_output_file(path, overwrite=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
