@@ -2265,3 +2265,32 @@ def test_writers_refuse_a_directory_before_writing_even_with_overwrite(tmp_path,
         assert type(err.value).__name__ == "OutputPathError" and _is_refusal(err.value)
     assert [p.name for p in tmp_path.iterdir()] == [name]
     assert [p.name for p in target.iterdir()] == ["kept.txt"] and (target / "kept.txt").read_text() == "kept"
+
+
+def test_csv_refusals_name_the_file_the_line_of_a_bad_byte_and_the_separator(tmp_path):
+    """Break test of the CSV reader: a Latin-1 CSV gave pandas' bare UnicodeDecodeError ("can't decode byte
+    0xb5 in position 1", a position within a chunk); "row 1 holds nan" and a ';'-separated file ("found
+    columns ['time;unit']") named no file, and the latter gave no hint at the separator; a row with a field
+    too many gave pandas' ParserError naming no file. Each refusal now names the file; a one-column header
+    holding ';' or a tab hints at the separator; undecodable bytes are named by line and byte."""
+    cases = {
+        "latin.csv": (b"time,unit\n0.1,a\n0.2,b\xb5\n",
+                      r"latin\.csv: expected UTF-8 text, byte 0xb5 on line 3 is not UTF-8"),
+        "nan.csv": (b"time,unit\n0.1,a\n,b\n0.3,a\n",
+                    r"nan\.csv: time: expected a finite spike time .*row 1 holds nan .*rows counted from 0 below the "
+                    r"header line"),
+        "semi.csv": (b"time;unit\n0.1;a\n0.2;b\n",
+                     r"semi\.csv: time: expected a column 'time', found columns \['time;unit'\] \(one column whose "
+                     r"name holds ';': a ';'-separated file .*sep=';'"),
+        "tab.csv": (b"time\tunit\n0.1\ta\n",
+                    r"tab\.csv: time: .*one column whose name holds '\\t'"),
+        "extra.csv": (b"time,unit\n0.1,a\n0.2,b,c\n",
+                      r"extra\.csv: expected a comma-separated table .*Expected 2 fields in line 3, saw 3\)$"),
+    }
+    for name, (content, said) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(RecordingValidationError, match=rf"^{re.escape(str(tmp_path))}/{said}"):
+            load_recording(tmp_path / name)
+    # the hint is from_dataframe's own, for a table read by the caller too
+    with pytest.raises(RecordingValidationError, match=r"^time: .*holds ';'"):
+        from_dataframe(pd.read_csv(tmp_path / "semi.csv"))

@@ -190,7 +190,9 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         ValueError: the format is not supported (the message lists the supported formats).
         KeyError: ``epoch`` is not one of the recording's epochs (lists those that exist).
         RecordingValidationError: the data are invalid (see each reader); a ``.csv`` /
-            ``.parquet`` table that is empty or has no rows (no spike).
+            ``.parquet`` table that is empty or has no rows (no spike), a ``.csv`` that is not UTF-8 (names
+            the line and byte) or that pandas cannot parse. Every refusal of :func:`from_dataframe` for a
+            table names its file (and for a ``.csv``, that its rows count from 0 below the header line).
     """
     path = Path(path)
     if not path.exists():
@@ -261,6 +263,18 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             raise RecordingValidationError(f"{path}: expected a table with one row per spike (columns "
                                            f"{df_kw.get('time_col', 'time')!r}, {df_kw.get('unit_col', 'unit')!r}), "
                                            "the file is empty") from None
+        except UnicodeDecodeError:  # pandas' "'utf-8' codec can't decode byte 0xb5 in position 1" named no file,
+            # and its position counts from a chunk: the file, line and byte, as read_phy's cluster tables say
+            from .phy import _table_text
+
+            try:
+                _table_text(path, path.read_bytes())
+            except ValueError as e:
+                raise RecordingValidationError(str(e)) from None
+            raise
+        except pd.errors.ParserError as e:  # "Error tokenizing data. C error: Expected 2 fields in line 3, saw 3"
+            raise RecordingValidationError(f"{path}: expected a comma-separated table with one row per spike, "
+                                           f"pandas could not parse it ({str(e).strip()})") from None
         if not len(df):
             # a header without rows gave a recording of no unit and no spike, refused only later (or trained on
             # nothing); the NWB and Phy readers refuse a file without spikes too
@@ -275,7 +289,14 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         # the file's stem, as for .npz and NWB: "session0" for every table gave two animals' files the same
         # unit tokens, so a model trained on one took the other for its own units
         kwargs.setdefault("session", names_without_whitespace([path.stem])[0][0])
-        rec = from_dataframe(df, **df_kw, **kwargs)
+        try:
+            rec = from_dataframe(df, **df_kw, **kwargs)
+        except ValueError as e:  # "time: ... row 1 holds nan", "found columns ['time;unit']" named no file
+            if e.args and isinstance(e.args[0], str) and str(path) not in e.args[0]:
+                rows = (" (rows counted from 0 below the header line)"
+                        if suffix == ".csv" and re.search(r"\brows? \d", e.args[0]) else "")
+                e.args = (f"{path}: {e.args[0]}{rows}", *e.args[1:])
+            raise
     elif path.is_file() and is_phy_folder(path.parent):
         # spike_times.npy / params.py of a sort: the folder is the recording, not one of its files
         raise ValueError(f"{path} is a file of the Phy / Kilosort folder {path.parent}: pass the folder itself "

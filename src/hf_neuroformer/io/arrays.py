@@ -452,7 +452,8 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             ``"Unnamed: <n>"`` (a pandas index saved to CSV) is skipped without a warning.
 
     Raises:
-        RecordingValidationError: a column is missing (names it and lists the columns) or has
+        RecordingValidationError: a column is missing (names it and lists the columns; the only column's
+            name holding ``;`` or a tab gets a hint at the separator) or has
             missing values, the time column holds something other than numbers (names the first
             such row and its value), datetimes, or a negative time (names the first such row), the unit column mixes booleans with numbers
             (pandas takes True and 1 for one unit) or holds labels of different types that give the
@@ -463,7 +464,14 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
 
     for c in (time_col, unit_col):
         if c not in df.columns:
-            raise RecordingValidationError(f"{c}: expected a column {c!r}, found columns {list(df.columns)}")
+            hint = ""
+            if len(df.columns) == 1:  # 'time;unit': a ';'- or tab-separated file read as comma-separated
+                sep = next((s for s in (";", "\t") if s in str(df.columns[0])), None)
+                if sep is not None:
+                    hint = (f" (one column whose name holds {sep!r}: a {sep!r}-separated file read as comma-separated? "
+                            f"read it with pandas.read_csv(path, sep={sep!r}) and pass the table to from_dataframe, "
+                            "or save it comma-separated)")
+            raise RecordingValidationError(f"{c}: expected a column {c!r}, found columns {list(df.columns)}{hint}")
     raw_times = df[time_col]
     if pd.api.types.is_timedelta64_dtype(raw_times.dtype):
         # read as numbers these were nanoseconds taken as seconds (a 10-min session spanned 19 "years")
