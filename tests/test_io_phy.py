@@ -549,3 +549,14 @@ def test_a_cluster_table_without_its_header_is_named(tmp_path, text):
                                          + r"; it is not read as a cluster table, so none of its labels"):
         rec = read_phy(folder)
     assert rec.unit_names == ["0", "1"]  # read as they are, said
+
+
+def test_a_sample_rate_written_as_text_is_refused(tmp_path):
+    """params.py with sample_rate = '30000' (quoted) was read as 30000 Hz; Phy keeps a number there. It is
+    now refused naming params.py, the value and the expected form."""
+    folder = _small_sort(tmp_path / "ks", table=None)
+    (folder / "params.py").write_text("sample_rate = '30000'\n")
+    with pytest.raises(ValueError, match=r"ks/params\.py: sample_rate: expected a number of Hz \(e\.g\. sample_rate = "
+                                         r"30000\.0\), got the text '30000'; write it without quotes"):
+        read_phy(folder)
+

@@ -105,6 +105,9 @@ def _read_params(folder: Path) -> Tuple[float, dict]:
         raise ValueError(f"{path}: could not be run as Python ({type(e).__name__}: {e})") from None
     if "sample_rate" not in params:
         raise ValueError(f"{path}: no sample_rate (expected a line such as 'sample_rate = 30000.0', in Hz)")
+    if isinstance(params["sample_rate"], (str, bytes)):  # '30000' was read as 30000 Hz: Phy keeps a number
+        raise ValueError(f"{path}: sample_rate: expected a number of Hz (e.g. sample_rate = 30000.0), got the text "
+                         f"{params['sample_rate']!r}; write it without quotes")
     try:
         # a bool is no rate: True was read as 1 Hz (spike times 30000 times too long, named only as 'kHz for Hz?')
         fs = float("nan") if isinstance(params["sample_rate"], (bool, np.bool_)) else float(params["sample_rate"])
@@ -364,7 +367,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
             ``spike_templates.npy`` are missing.
         ValueError: ``params.py`` is not valid Python, fails when run, or has no positive
-            ``sample_rate``;
+            ``sample_rate`` (a text such as ``'30000'`` included: expected ``sample_rate = 30000.0``);
             ``spike_times.npy`` or the cluster file is empty, cut short, not a ``.npy`` file or an
             array of Python objects (the file named); they differ in length or hold other than one
             non-negative integer per spike, or sample indices past 2**53 or cluster ids past
