@@ -560,3 +560,18 @@ def test_a_sample_rate_written_as_text_is_refused(tmp_path):
                                          r"30000\.0\), got the text '30000'; write it without quotes"):
         read_phy(folder)
 
+
+def test_negative_int32_sample_indices_are_named_as_an_overflow(tmp_path):
+    """A sort saving spike_times.npy as int32 wraps every sample past 2**31 - 1 (19.9 h at 30 kHz) to a
+    negative index; the refusal named only 'expected non-negative integers'. It now says int32 overflow,
+    the hours at params.py's rate and how to save the file."""
+    folder = _small_sort(tmp_path / "ks", table=None)
+    samples = np.array([10, 20, 2**31 + 5, 2**31 + 10], dtype=np.int64)
+    np.save(folder / "spike_times.npy", samples.astype(np.int32))  # wraps the last two, as the sort's int32 did
+    with pytest.raises(ValueError, match=r"ks/spike_times\.npy: expected non-negative integers, got values such as "
+                                         r"\[-2147483643, -2147483638\] \(2 negative: int32 sample indices overflow "
+                                         r"past 2\*\*31 - 1 samples, 19\.9 h at sample_rate 30000 Hz; .*int64"):
+        read_phy(folder)
+    np.save(folder / "spike_times.npy", np.array([10, -1, 30, 40], dtype=np.int64))  # not int32: no such hint
+    with pytest.raises(ValueError, match=r"expected non-negative integers, got values such as \[-1\]$"):
+        read_phy(folder)

@@ -370,7 +370,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``sample_rate`` (a text such as ``'30000'`` included: expected ``sample_rate = 30000.0``);
             ``spike_times.npy`` or the cluster file is empty, cut short, not a ``.npy`` file or an
             array of Python objects (the file named); they differ in length or hold other than one
-            non-negative integer per spike, or sample indices past 2**53 or cluster ids past
+            non-negative integer per spike (negative int32 sample indices named as int32 overflow,
+            past 2**31 - 1 samples: 19.9 h at 30 kHz), or sample indices past 2**53 or cluster ids past
             2**63 - 1 (a -1 written as uint64 reads 2**64 - 1); a cluster table's id column holds other than
             integers, or it lists one cluster twice with different labels, or it is not UTF-8 text,
             or a row holds more values than its header names columns (a trailing separator is
@@ -408,10 +409,16 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             # fractions in spike_times.npy are most often seconds written where Phy keeps sample indices
             secs = (name == "spike_times.npy" and np.all(np.isfinite(a)) and np.min(a) >= 0
                     and np.any(a != np.round(a)))
+            # int32 sample indices wrap to negative past 2**31 - 1 samples (19.9 h at 30 kHz)
+            wrapped = name == "spike_times.npy" and a.dtype == np.int32 and np.min(a) < 0
             raise ValueError(f"{folder / name}: expected non-negative integers, got values such as "
                              f"{a[(a < 0) | ~np.isfinite(a) | (a != np.round(a))][:3].tolist()}"
                              + (f" (seconds? Phy stores sample indices: write np.round(times * sample_rate) with "
-                                f"sample_rate {fs:g} Hz from params.py)" if secs else ""))
+                                f"sample_rate {fs:g} Hz from params.py)" if secs else "")
+                             + (f" ({int(np.sum(a < 0))} negative: int32 sample indices overflow past 2**31 - 1 "
+                                f"samples, {(2**31 - 1) / fs / 3600:.3g} h at sample_rate {fs:g} Hz; a negative "
+                                "index k was sample k + 2**32: save spike_times.npy as int64 or uint64 from the "
+                                "sort)" if wrapped else ""))
     # a -1 (no sample, no cluster) written as uint64 reads 2**64 - 1: as a sample it was read as a spike 19.5
     # million years in, refused as lying outside a time_domain no one gave; as a cluster id it became -1
     for name, a, limit, what in (
