@@ -829,8 +829,8 @@ def test_nwb_trials_with_a_nan_start_or_stop_are_dropped_with_their_trial_info(t
     with pytest.warns(UserWarning) as rec_w:
         rec = read_nwb(path)
     msgs = [str(w.message) for w in rec_w]
-    assert ("trials: dropped 2 of 5 rows of interval table 'trials' with a non-finite start or stop time"
-            in msgs), msgs
+    assert ("trials: dropped 2 of 5 rows of interval table 'trials' with a non-finite start or stop time (left out "
+            "of the trials and of the epochs)" in msgs), msgs
     np.testing.assert_array_equal(rec.trials, [[1, 2], [5, 6], [7, 8]])
     np.testing.assert_array_equal(rec.trial_info["k"], [2, 0, 4])
     assert list(rec.trial_info["side"]) == ["s2", "s0", "s4"]
@@ -860,6 +860,21 @@ def test_nwb_trials_with_stop_before_start_are_dropped_and_counted(tmp_path):
         rec = read_nwb(path)
     np.testing.assert_array_equal(rec.trials, [[1, 2], [5, 6]])
     assert list(rec.trial_info["side"]) == ["s0", "s2"]
+
+
+def test_nwb_a_trial_without_a_span_is_warned_about_once(tmp_path):
+    """The trials table is read as the trials and as the epoch 'trials': a row added with stop < start was
+    warned about twice ('trials: dropped 1 of 3 rows ...' and 'epochs: dropped 1 of 3 rows ...', the same
+    row). It is now one warning per table and reason, naming both parts of the recording left without it."""
+    path = _trials_file(tmp_path, "reversed_trials.nwb", [(1, 2), (4, 3), (5, 6)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(path)
+    dropped = [str(w.message) for w in caught if "dropped" in str(w.message)]
+    assert dropped == ["trials: dropped 1 of 3 rows of interval table 'trials' with a stop before the start (left "
+                       "out of the trials and of the epochs)"], dropped
+    np.testing.assert_array_equal(rec.epoch_intervals["trials"], [[1, 2], [5, 6]])  # left out of both, as said
+    np.testing.assert_array_equal(rec.trials, [[1, 2], [5, 6]])
 
 
 def _interval_table_file(tmp_path, name, rows):

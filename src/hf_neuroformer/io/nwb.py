@@ -79,7 +79,8 @@ What :func:`read_nwb` maps where
   :func:`write_nwb` writes them); otherwise its rows are sorted, with a warning giving the count
   moved (a :class:`SpikeRecording` holds its trials ordered by start). Rows that are no span
   (a NaN start or stop, ``stop == start``, ``stop < start``) are dropped first, with their
-  ``trial_info`` values, and counted per reason in a ``UserWarning`` (``"trials: dropped ..."``);
+  ``trial_info`` values, and counted per reason in a ``UserWarning`` (``"trials: dropped ..."``; one
+  for a table also read as an epoch, ending ``"(left out of the trials and of the epochs)"``);
   trial ``i`` is then the ``i``-th kept trial. ``trial_info`` holds
   every 1-D numeric, boolean or string column (bytes are decoded; in a file of ours a column
   :func:`write_nwb` stored as JSON text, see there, is decoded back); a column missing from one
@@ -269,6 +270,16 @@ class _IntervalBounds:
 
     def __init__(self):
         self._read: Dict[str, list] = {}  # table name -> [start_time, stop_time as stored, uses]
+        # table name -> [rows, [(count, reason)], parts left without them ("trials", "epochs")]: see _usable_rows
+        self._dropped: Dict[str, list] = {}
+
+    def dropped(self, tname: str, what: str, n_rows: int, counts: List[Tuple[int, str]]) -> None:
+        """Note that ``what`` (``"trials"``, ``"epochs"``, ``"stimulus"``) left out the rows of interval
+        table ``tname`` (of ``n_rows``) that are no span, ``counts`` per reason; :meth:`warn` names them."""
+        if tname not in self._dropped:
+            self._dropped[tname] = [n_rows, counts, []]
+        if what not in self._dropped[tname][2]:
+            self._dropped[tname][2].append(what)
 
     def __call__(self, table, use: str) -> Tuple[np.ndarray, np.ndarray]:
         if table.name not in self._read:
@@ -283,21 +294,30 @@ class _IntervalBounds:
             read_as = f" (read as {' and as '.join(uses)})" if len(uses) > 1 else ""
             for col, stored in (("start_time", start), ("stop_time", stop)):
                 widen_stored_times(stored, f"{name}.{col}{read_as}", "read_nwb")
+        # one warning per table and reason: the trials table is read as the trials and as the epoch 'trials',
+        # and its reversed row was warned about once as each
+        for name, (n_rows, counts, whats) in self._dropped.items():
+            also = f" (left out of the {' and of the '.join(whats)})" if len(whats) > 1 else ""
+            for n, why in counts:
+                warnings.warn(f"{whats[0]}: dropped {n} of {n_rows} rows of interval table {name!r} {why}{also}")
 
 
-def _usable_rows(starts: np.ndarray, stops: np.ndarray, what: str, tname: str) -> np.ndarray:
+def _usable_rows(starts: np.ndarray, stops: np.ndarray, what: str, tname: str,
+                 bounds: _IntervalBounds) -> np.ndarray:
     """``(n,)`` bool mask of the rows of interval table ``tname`` that are a span (finite start and
     stop, ``stop > start``); each other kind of row is counted in a ``UserWarning`` that starts
-    with ``what`` (``"trials"``, ``"epochs"``). Such a row, kept, made :class:`SpikeRecording`
-    refuse the whole foreign file; a recording built by hand still refuses it."""
+    with ``what`` (``"trials"``, ``"epochs"``), given by ``bounds.warn()`` once per table and reason
+    however many parts of the recording the table is read as (named then: ``"(left out of the
+    trials and of the epochs)"``). Such a row, kept, made :class:`SpikeRecording` refuse the whole
+    foreign file; a recording built by hand still refuses it."""
     finite = np.isfinite(starts) & np.isfinite(stops)
     with np.errstate(invalid="ignore"):
         kinds = ((~finite, "with a non-finite start or stop time"),
                  (finite & (stops == starts), "of zero length (stop == start)"),
                  (finite & (stops < starts), "with a stop before the start"))
-    for mask, why in kinds:
-        if mask.any():
-            warnings.warn(f"{what}: dropped {int(mask.sum())} of {mask.size} rows of interval table {tname!r} {why}")
+    counts = [(int(mask.sum()), why) for mask, why in kinds if mask.any()]
+    if counts:
+        bounds.dropped(tname, what, int(finite.size), counts)
     return finite & ~kinds[1][0] & ~kinds[2][0]
 
 
@@ -671,7 +691,7 @@ def _read_epochs_table(table, bounds: _IntervalBounds, ours: bool = False) -> Di
             out[_unique_name(nm, out)] = (float(a), float(b))
         return out
     names = _row_names(table) or [""] * len(starts)
-    ok = _usable_rows(starts, stops, "epochs", "epochs")  # kept, one such row made the whole file unreadable
+    ok = _usable_rows(starts, stops, "epochs", "epochs", bounds)  # kept, one such row made the whole file unreadable
     out = {}
     given: Dict[str, List[str]] = {}  # a name in the file -> the epochs its rows became
     for i, (a, b, nm, good) in enumerate(zip(starts, stops, names, ok)):
@@ -705,7 +725,7 @@ def _read_trials(tables: Sequence[Tuple[str, object]], tagged: bool, bounds: _In
     starts, stops, cols, task = [], [], [], []
     for tname, table in tables:
         a, b = bounds(table, "the trials")
-        ok = _usable_rows(a, b, "trials", tname)  # the same rows of every trial_info column go too
+        ok = _usable_rows(a, b, "trials", tname, bounds)  # the same rows of every trial_info column go too
         starts.append(a[ok])
         stops.append(b[ok])
         task.extend([tname[: -len("_table")] if tname.endswith("_table") else tname] * int(ok.sum()))
@@ -763,7 +783,7 @@ def _read_stimulus(table, name_col: str, tname: str, bounds: _IntervalBounds,
     vals = np.array([str(v) for v in vals], dtype=object)
     # a row with a NaN bound or stop <= start is no span (as for the epochs and trials); kept, it
     # made the whole file unreadable (SpikeRecording refuses such a stimulus interval)
-    ok = _usable_rows(starts, stops, "stimulus", tname)
+    ok = _usable_rows(starts, stops, "stimulus", tname, bounds)
     starts, stops, vals = starts[ok], stops[ok], vals[ok]
     if tname == STIMULUS_TABLE and "stimulus_id" in table.colnames:
         ids = np.asarray(table["stimulus_id"].data[:], dtype=np.int64)[ok]
@@ -1053,7 +1073,7 @@ def read_nwb(
                 a, b = bounds(table, f"the epoch {tname!r}")
                 # rows that are no span (a NaN bound, stop <= start) are dropped, counted: kept, one made the
                 # whole file unreadable (epochs / epoch_intervals need stop > start)
-                ok = _usable_rows(a, b, "epochs", tname)
+                ok = _usable_rows(a, b, "epochs", tname, bounds)
                 if not ok.any():
                     continue
                 if tname in epochs:
