@@ -207,6 +207,33 @@ def test_steinmetz_file_name_with_spaces_gives_a_session_without_whitespace(shar
     assert read_steinmetz_spcount(tmp_path / "NS sp count.mat", session="given").session == "given"
 
 
+def test_a_matlab_v5_file_holding_sp_count_says_how_to_read_it(shared_data, tmp_path):
+    """The first 3 trials of the real subset saved as MATLAB v5 (scipy.io.savemat, MATLAB's axis order):
+    load_recording called it "unsupported .mat file ...: expected MATLAB v7.3 (HDF5) holding 'sp_count'"
+    and read_steinmetz_spcount "is not HDF5", neither saying that the file holds sp_count nor how to read
+    it. Both now name the version and the variable and give the two ways; the second, followed, gives
+    back the counts the v7.3 file holds."""
+    import scipy.io
+
+    with h5py.File(shared_data(STEINMETZ), "r") as f:
+        counts, label = f["sp_count"][:3], f["label"][:3]
+    path = tmp_path / "NS_sp_count_v5.mat"
+    # h5py reads a v7.3 file's axes reversed: MATLAB's sp_count is units x bins x trials
+    scipy.io.savemat(path, {"sp_count": counts.transpose(2, 1, 0), "label": label.T})
+    said = (rf"{re.escape(str(path))} is a MATLAB v5-v7 file holding sp_count 806x101x3 double \(scipy\.io\.whosmat\); "
+            r".*re-save it in MATLAB with save\(file, '-v7\.3'\), or read it with scipy\.io\.loadmat and pass "
+            r"sp_count as \(trials, bins, units\) to hf_neuroformer\.io\.from_binned_counts .*\.transpose\(2, 1, 0\)")
+    with pytest.raises(ValueError, match=r"^unsupported \.mat file .*; " + said):
+        load_recording(path)
+    with pytest.raises(RecordingValidationError, match=r"^sp_count: expected a MATLAB v7\.3 .*; " + said):
+        read_steinmetz_spcount(path)
+    np.testing.assert_array_equal(scipy.io.loadmat(path)["sp_count"].transpose(2, 1, 0), counts)  # the hint holds
+    scipy.io.savemat(tmp_path / "other.mat", {"counts": counts})
+    with pytest.raises(ValueError, match=r"other\.mat is a MATLAB v5-v7 file holding counts 3x101x806 double and no "
+                                         r"'sp_count'; binned counts are read from MATLAB v7\.3 \(HDF5\) files"):
+        load_recording(tmp_path / "other.mat")
+
+
 def _matlab_char(f, name, text_rows):
     """Write ``text_rows`` as MATLAB v7.3 writes an n x k char matrix: (k, n) uint16 codes, MATLAB_class 'char'
     (scipy.io.savemat writes v5 files only, which read_steinmetz_spcount refuses)."""

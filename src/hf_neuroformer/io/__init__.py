@@ -243,11 +243,11 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
     elif suffix == ".mat":
         import h5py
 
-        if not h5py.is_hdf5(path):
-            raise ValueError(
-                f"unsupported .mat file {path}: expected MATLAB v7.3 (HDF5) holding 'sp_count'; "
-                f"supported formats are {supported}"
-            )
+        if not h5py.is_hdf5(path):  # a v5 file holding sp_count was called unsupported without a word of why
+            from .binned import what_the_mat_file_holds
+
+            raise ValueError(f"unsupported .mat file {path}: expected MATLAB v7.3 (HDF5) holding 'sp_count'; "
+                             f"{what_the_mat_file_holds(path)}; supported formats are {supported}")
         with h5py.File(path, "r") as f:
             has = "sp_count" in f
         if not has:

@@ -229,6 +229,38 @@ def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, 
     return rec
 
 
+def what_the_mat_file_holds(path) -> str:
+    """For a ``.mat`` file that is not HDF5 (MATLAB v7.3), what it is and how to read its binned counts:
+    :func:`read_steinmetz_spcount` reads ``sp_count`` (trials, bins, units, as h5py reads MATLAB's
+    units x bins x trials) and its per-trial label vectors from MATLAB v7.3 with h5py only. A MATLAB
+    v4-v7 file (:func:`scipy.io.matlab.matfile_version`) is named with its variables
+    (:func:`scipy.io.whosmat`) and, when it holds ``sp_count``, the two ways to read it: re-saved as
+    v7.3, or :func:`scipy.io.loadmat` and :func:`from_binned_counts`. Returns a clause that starts
+    with ``path`` (no trailing period)."""
+    from scipy.io import whosmat
+    from scipy.io.matlab import matfile_version
+
+    try:
+        major, minor = matfile_version(str(path))
+        found = whosmat(str(path))
+    except Exception as e:  # scipy raises MatReadError, ValueError, TypeError or OSError for what is no .mat
+        return (f"{path} is neither MATLAB v7.3 (HDF5) nor a MATLAB v4-v7 file scipy.io reads "
+                f"({type(e).__name__}: {e})")
+    version = {0: "v4", 1: "v5-v7"}.get(major, f"{major}.{minor}")
+    shapes = {name: f"{name} {'x'.join(map(str, shape))} {cls}" for name, shape, cls in found}
+    if "sp_count" in shapes:
+        return (f"{path} is a MATLAB {version} file holding {shapes['sp_count']} (scipy.io.whosmat); binned counts "
+                "are read with h5py from v7.3 only, with the per-trial label vectors beside sp_count as trial_info: "
+                "re-save it in MATLAB with save(file, '-v7.3'), or read it with "
+                "scipy.io.loadmat and pass sp_count as (trials, bins, units) to hf_neuroformer.io.from_binned_counts "
+                "(loadmat keeps MATLAB's axis order, units x bins x trials for the Steinmetz subset: "
+                ".transpose(2, 1, 0))")
+    listed = ", ".join(list(shapes.values())[:8]) + (f", ... ({len(shapes)} in all)" if len(shapes) > 8 else "")
+    return (f"{path} is a MATLAB {version} file holding {listed or 'no variable'} and no 'sp_count'; binned counts "
+            "are read from MATLAB v7.3 (HDF5) files holding 'sp_count' (units x bins x trials in MATLAB) and "
+            "per-trial label vectors")
+
+
 @warnings_at_caller
 def read_steinmetz_spcount(
     path,
@@ -272,7 +304,8 @@ def read_steinmetz_spcount(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        RecordingValidationError: the file is not HDF5 (MATLAB < v7.3), has no ``sp_count``, or
+        RecordingValidationError: the file is not HDF5 (MATLAB < v7.3: its version and variables named,
+            see :func:`what_the_mat_file_holds`), has no ``sp_count``, or
             the counts are invalid (see :func:`from_binned_counts`; the message names
             ``sp_count[trial, bin, unit]`` as the file holds it, and the file).
     """
@@ -281,11 +314,9 @@ def read_steinmetz_spcount(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"binned-count file not found: {path}")
-    if not h5py.is_hdf5(path):
-        raise RecordingValidationError(
-            f"sp_count: expected a MATLAB v7.3 (HDF5) file holding 'sp_count', {path} is not HDF5 "
-            "(re-save it in MATLAB with save(..., '-v7.3'))"
-        )
+    if not h5py.is_hdf5(path):  # a v5 file holding sp_count was told only to be re-saved, not what it held
+        raise RecordingValidationError(f"sp_count: expected a MATLAB v7.3 (HDF5) file holding 'sp_count'; "
+                                       f"{what_the_mat_file_holds(path)}")
     with h5py.File(path, "r") as f:
         if "sp_count" not in f:
             raise RecordingValidationError(
