@@ -266,6 +266,21 @@ def test_yaml_errors_name_the_file(capsys, tmp_path):
     assert not (tmp_path / "t").exists()
 
 
+def test_a_config_key_at_the_wrong_level_or_misspelt_says_where_it_belongs(capsys, tmp_path):
+    # 'max_steps: 100' at the top level (a training field) and a misspelt 'trainig:' section were called
+    # unknown NeuroformerConfig fields with no word on where they go; a misspelt training field had no hint
+    cases = {"max_steps: 3\n": "'max_steps' is a training field: put it under 'training:'",
+             "training:\n  hidden_size: 32\n": "'hidden_size' is a NeuroformerConfig field: put it at the top level",
+             "trainig:\n  max_steps: 3\n": "did you mean 'training' for 'trainig'?",
+             "training:\n  max_step: 3\n": "did you mean 'max_steps' for 'max_step'?"}
+    for i, (text, hint) in enumerate(cases.items()):
+        cfg = tmp_path / f"c{i}.yaml"
+        cfg.write_text(text)
+        err = err_of(capsys, "train", "--config", cfg, "--output-dir", tmp_path / "t")
+        assert str(cfg) in err and hint in err, err
+    assert not (tmp_path / "t").exists()
+
+
 def test_flash_attention_refused_with_the_reason(capsys, tmp_path):
     err = err_of(capsys, "train", "--attn-implementation", "flash_attention_2", "--output-dir", tmp_path / "t")
     assert "flash_attention_2" in err and "sdpa" in err

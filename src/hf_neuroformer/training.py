@@ -281,6 +281,22 @@ def _unique_key_loader():
     return UniqueKeyLoader
 
 
+def _placement_hints(unknown, here, elsewhere, elsewhere_text: str) -> list:
+    """For each key of ``unknown`` (a YAML mapping's keys that are not fields of its level): ``"'k' is
+    <elsewhere_text>"`` when it is a field of the other level (``elsewhere``), else ``"did you mean 'x'
+    for 'k'?"`` for the closest name of ``here`` (:func:`difflib.get_close_matches`); keys with neither
+    get no hint."""
+    import difflib
+
+    hints = []
+    for key in unknown:
+        if key in elsewhere:
+            hints.append(f"{key!r} is {elsewhere_text}")
+        elif close := difflib.get_close_matches(key, here, n=1):
+            hints.append(f"did you mean {close[0]!r} for {key!r}?")
+    return hints
+
+
 def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool = False) -> Tuple:
     """Read a YAML config: top-level keys are :class:`NeuroformerConfig` fields, the optional
     ``training:`` mapping holds :class:`TrainingConfig` fields.
@@ -328,19 +344,24 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
     # only NeuroformerConfig's own fields (vocab_size comes from the tokenizer, not the file)
     known_model = {p for p in inspect.signature(NeuroformerConfig.__init__).parameters
                    if p not in ("self", "kwargs", "vocab_size")}
+    known_train = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = sorted(set(raw) - known_model)
     if unknown:
-        import difflib
-
-        close = {u: difflib.get_close_matches(u, known_model, n=1) for u in unknown}
-        hints = [f"{c[0]!r} for {u!r}" for u, c in close.items() if c]
+        # a training field at the top level ('max_steps: 100') or a misspelt section ('trainig:') was
+        # called an unknown NeuroformerConfig field without a word on where it belongs
+        hints = _placement_hints(unknown, known_model | {"training"}, known_train,
+                                 "a training field: put it under 'training:'")
         raise ValueError(f"{path}: unknown NeuroformerConfig field(s) {unknown}"
-                         + (f" (did you mean {', '.join(hints)}?)" if hints else "")
-                         + "; NeuroformerConfig's docstring lists the fields")
-    known_train = {f.name for f in dataclasses.fields(TrainingConfig)}
+                         + (f" ({'; '.join(hints)})" if hints else "")
+                         + "; NeuroformerConfig's docstring lists the fields, and TrainingConfig's those of "
+                           "the 'training:' section")
     unknown = sorted(set(train_raw) - known_train)
     if unknown:
-        raise ValueError(f"{path}: unknown training field(s) {unknown}; known: {sorted(known_train)}")
+        hints = _placement_hints(unknown, known_train, known_model,
+                                 "a NeuroformerConfig field: put it at the top level, not under 'training:'")
+        raise ValueError(f"{path}: unknown training field(s) {unknown}"
+                         + (f" ({'; '.join(hints)})" if hints else "")
+                         + f"; known: {sorted(known_train)}")
     config, training = NeuroformerConfig(**raw), TrainingConfig(**train_raw)
     return (config, training) + ((tuple(train_raw),) if training_fields else ()) + \
         ((tuple(raw),) if config_fields else ())
