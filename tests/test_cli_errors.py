@@ -281,6 +281,22 @@ def test_a_config_key_at_the_wrong_level_or_misspelt_says_where_it_belongs(capsy
     assert not (tmp_path / "t").exists()
 
 
+def test_a_model_folder_and_a_recording_swapped_say_which_flag_takes_them(models, capsys, tmp_path):
+    # 'evaluate --generated <model folder>' said 'the file is not HDF5 (size 4096 bytes)', and
+    # 'generate --model rec.nwb' only what --model expects, not that the file belongs to --data
+    d, nwb, _ = models
+    err = err_of(capsys, "evaluate", "--generated", d / "pre", "--output", tmp_path / "e.json")
+    assert f"--generated: '{d / 'pre'}' is a directory (a model directory: pass it as --model)" in err, err
+    assert "HDF5" not in err
+    for command in (("generate", "--output", tmp_path / "g.nwb"), ("embed", "--color-by", "ry", "--output",
+                                                                     tmp_path / "e.png")):
+        err = err_of(capsys, command[0], "--model", nwb, "--data", nwb, *command[1:])
+        assert "it is a recording file: pass it as --data, and the model folder as --model" in err, err
+    err = err_of(capsys, "generate", "--model", d / "pre" / "model.safetensors", "--output", tmp_path / "g.nwb")
+    assert f"it is a file of a model folder: pass the folder '{d / 'pre'}'" in err, err
+    assert not any(tmp_path.iterdir())
+
+
 def test_flash_attention_refused_with_the_reason(capsys, tmp_path):
     err = err_of(capsys, "train", "--attn-implementation", "flash_attention_2", "--output-dir", tmp_path / "t")
     assert "flash_attention_2" in err and "sdpa" in err

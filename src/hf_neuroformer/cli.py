@@ -148,6 +148,11 @@ def _read_generated(path, flag: str = "--generated"):
 
     if not Path(path).exists():
         raise FileNotFoundError(f"{flag}: no such file {str(path)!r}")
+    if Path(path).is_dir():  # read_nwb said 'the file is not HDF5 (size 4096 bytes)' of a model folder
+        model = (Path(path) / "config.json").is_file()
+        raise ValueError(f"{flag}: {str(path)!r} is a directory"
+                         + (" (a model directory: pass it as --model)" if model else "")
+                         + "; expected the .nwb file 'neuroformer generate --output' wrote")
     try:
         return read_nwb(path)
     except (ValueError, KeyError, OSError) as err:

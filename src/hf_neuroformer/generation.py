@@ -900,8 +900,14 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True,
 
     d = Path(model_dir)
     if not d.is_dir():
+        # a recording given as the model ('--model rec.nwb' for '--data rec.nwb') was told only what --model is
+        file_hint = ""
+        if d.is_file() and (d.name in MODEL_DIR_FILES or d.suffix == ".safetensors"):
+            file_hint = f"; it is a file of a model folder: pass the folder {str(d.parent)!r}"
+        elif d.is_file() and d.suffix.lower() in (".nwb", ".npz", ".csv", ".parquet", ".mat") and flag == "--model":
+            file_hint = "; it is a recording file: pass it as --data, and the model folder as --model"
         raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by {written_by}"
-                                + _hub_download_hint(model_dir, d))
+                                + file_hint + _hub_download_hint(model_dir, d))
     finish_interrupted_save(d)
     # weights saved in shards (save_pretrained with a max_shard_size) stand for model.safetensors
     sharded = not (d / "model.safetensors").is_file() and (d / SHARDED_WEIGHTS_INDEX).is_file()
