@@ -595,3 +595,26 @@ def test_greedy_generation_is_recorded_as_greedy_with_the_sampling_settings_not_
         lines[how] = next(ln for ln in capsys.readouterr().out.splitlines() if " of generated windows (" in ln)
     assert "past, greedy decoding, by " in lines["greedy"], lines
     assert "past, sampled, by " in lines["sampled"], lines
+
+
+def test_a_file_scored_with_another_model_of_other_units_names_model_not_real(tiny, capsys, tmp_path):
+    """``evaluate --generated G --model M`` with M not the model that generated G, and trained on other
+    units: the refusal blamed --real ('this recording's units are not the ones the model ... was trained
+    on: pass the recording it was trained on'), when the recording was right and --model was wrong. The
+    file's record of its model is checked first, before the recording is read."""
+    from tiny_configs import untrained_model
+
+    d, _ = tiny
+    gen = tmp_path / "gen.nwb"
+    assert cli.main(["generate", "--model", str(d / "model"), "--data", str(d / "real.npz"), "--output", str(gen)]) == 0
+    other_rec = nf.simulate_coupled_network(n_units=3, duration=60.0, seed=5).recording  # not unit3 of --real
+    cfg = nf.NeuroformerConfig.from_pretrained(d / "model")
+    tok, model = untrained_model(other_rec, cfg)
+    model.save_pretrained(tmp_path / "other")
+    tok.save_pretrained(tmp_path / "other")
+    (tmp_path / "other" / "splits.json").write_text(json.dumps(plan_splits(other_rec, cfg).to_dict()))
+    capsys.readouterr()
+    rc = cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(gen), "--model", str(tmp_path / "other")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "error: --model/--split: " in err and "has other weights than" in err and "--real" not in err, err

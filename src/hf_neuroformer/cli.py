@@ -1007,13 +1007,9 @@ def cmd_evaluate(args) -> int:
         check_finite_weights(model, args.model, gives="its log-likelihoods (bits per spike)",
                              learning_rate_option=_learning_rate_option(model.config))
     generated = _read_generated(args.generated)  # one file, quicker to refuse than the real recording
-    real = _load_data(args.real, args.epoch, flag="--real")
-    if args.real is not None and Path(args.real).resolve() == Path(args.generated).resolve():
-        # every correlation and F1 came out 1 and every KS distance 0, without a word
-        warnings.warn(f"--generated and --real are the same file ({args.generated}): every metric compares the "
-                      "recording with itself (perfect scores); pass the file 'neuroformer generate --output' wrote as "
-                      "--generated", UserWarning, stacklevel=2)
-    spikes_check = _check_units(tokenizer, real, args, flag="--real", config=model.config) if args.model else None
+    # the model that generated the file before the recording is read: 'evaluate --generated runs/q/gen.nwb --model
+    # runs/other' blamed --real ('this recording's units are not the ones the model ... was trained on: pass the
+    # recording it was trained on') when the recording was right and --model was the wrong one
     scratch = read_nwb_scratch(args.generated)  # what generate recorded: grid, source spikes, settings
     settings = read_settings_scratch(scratch)
     if not args.model and settings is not None and settings.get("model"):
@@ -1046,6 +1042,13 @@ def cmd_evaluate(args) -> int:
                              f"--model / --split name ({'; '.join(mixed)}), so bits per spike and the fidelity "
                              "metrics would describe different things; pass the --model and --split it was "
                              "generated with, or leave out --model")
+    real = _load_data(args.real, args.epoch, flag="--real")
+    if args.real is not None and Path(args.real).resolve() == Path(args.generated).resolve():
+        # every correlation and F1 came out 1 and every KS distance 0, without a word
+        warnings.warn(f"--generated and --real are the same file ({args.generated}): every metric compares the "
+                      "recording with itself (perfect scores); pass the file 'neuroformer generate --output' wrote as "
+                      "--generated", UserWarning, stacklevel=2)
+    spikes_check = _check_units(tokenizer, real, args, flag="--real", config=model.config) if args.model else None
     grid, source = _generator_grid(scratch, model)
     if args.real is None and list(real.unit_names) != list(generated.unit_names):
         # the pair check below would only say the unit lists differ
