@@ -297,6 +297,19 @@ def test_a_model_folder_and_a_recording_swapped_say_which_flag_takes_them(models
     assert not any(tmp_path.iterdir())
 
 
+def test_a_model_folder_as_data_of_a_command_without_model_is_not_told_to_pass_model(models, capsys, tmp_path):
+    # 'train --data runs/q' (the run folder for the recording) was told 'pass it as --model', a flag that
+    # train, prepare and inspect do not have ('unrecognized arguments: --model')
+    d, _, _ = models
+    for argv in (("train", "--output-dir", tmp_path / "t"), ("prepare", "--output", tmp_path / "p"), ("inspect",)):
+        err = err_of(capsys, *argv[:1], "--data", d / "pre", *argv[1:])
+        assert f"--data: '{d / 'pre'}' is a model directory" in err, err
+        assert f"'neuroformer {argv[0]}' reads no model: pass the recording itself as --data" in err, err
+        assert "--model (" not in err and "pass it as --model" not in err, err
+    assert "'neuroformer finetune --model'" in err_of(capsys, "train", "--data", d / "pre", "--output-dir", tmp_path / "t")
+    assert not any(tmp_path.iterdir())
+
+
 def test_flash_attention_refused_with_the_reason(capsys, tmp_path):
     err = err_of(capsys, "train", "--attn-implementation", "flash_attention_2", "--output-dir", tmp_path / "t")
     assert "flash_attention_2" in err and "sdpa" in err

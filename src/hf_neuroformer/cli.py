@@ -94,13 +94,18 @@ def config_setting(text: str):
         return key, value
 
 
-def _load_data(path, epoch, flag: str = "--data"):
+def _load_data(path, epoch, flag: str = "--data", no_model_command: Optional[str] = None):
     """The recording of ``--data`` (or ``--real``) and ``--epoch``; the built-in simulated one without a path.
+
+    ``no_model_command``: the name of a command that has no ``--model`` (``train``, ``prepare``,
+    ``inspect``, ...): a model directory given as ``flag`` is then refused without the readers'
+    advice to pass it as --model, which that command does not take.
 
     Raises:
         FileNotFoundError: the path does not exist.
         ValueError: anything the readers refuse (a file that is not what its extension says, a
-            CSV without numbers, an unknown epoch, ...), as one line naming ``flag`` and the file.
+            CSV without numbers, an unknown epoch, a model directory, ...), as one line naming
+            ``flag`` and the file.
     """
     if path is None:
         from .simulation import default_recording
@@ -109,9 +114,17 @@ def _load_data(path, epoch, flag: str = "--data"):
         if epoch is not None:
             rec = rec.select_epoch(epoch)
         return rec
-    from .io import check_input_exists, load_recording, read_error
+    from .io import check_input_exists, is_model_directory, load_recording, read_error
 
     check_input_exists(path, flag)
+    if no_model_command is not None and is_model_directory(path):
+        # the readers' 'pass it as --model' named a flag that train, prepare and inspect do not have
+        further = (" (to train a model further: 'neuroformer train --resume' with its --output-dir, which needs "
+                   "its checkpoints; to fine-tune it: 'neuroformer finetune --model')"
+                   if no_model_command == "train" else "")
+        raise ValueError(f"{flag}: {str(path)!r} is a model directory (config.json and weights), not a recording; "
+                         f"'neuroformer {no_model_command}' reads no model: pass the recording itself as {flag}"
+                         + further)
     try:
         return load_recording(path, epoch=epoch)
     except (ValueError, KeyError, OSError) as err:  # the package's errors are ValueErrors; h5py/pandas raise OSError too
@@ -459,7 +472,7 @@ def cmd_train(args) -> int:
         if is_main_rank():  # under torchrun every rank runs this: one line, not one per process
             print(f"[neuroformer] data: windows streamed from the prepared directory {args.data}")
     else:
-        rec = _load_data(args.data, args.epoch)
+        rec = _load_data(args.data, args.epoch, no_model_command="train")
         if is_main_rank():
             print(f"[neuroformer] data: {rec}")
         if args.config:
@@ -1205,7 +1218,7 @@ def cmd_prepare(args) -> int:
     else:
         config = _default_config(args.data)
     check_preparable_config(config)  # prepare_windows checks it only after the whole recording was read
-    rec = _load_data(args.data, args.epoch)
+    rec = _load_data(args.data, args.epoch, no_model_command="prepare")
     print(f"[neuroformer] data: {rec}")
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
     for split, entry in manifest["splits"].items():
@@ -1257,7 +1270,7 @@ def cmd_inspect(args) -> int:
         if args.output is not None and Path(args.figure).resolve() == Path(args.output).resolve():
             raise ValueError(f"--figure: {args.figure!r} is also --output; name two files")
     config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
-    rec = _load_data(args.data, args.epoch)
+    rec = _load_data(args.data, args.epoch, no_model_command="inspect")
     desc = describe_recording(rec, config)
     print(format_description(desc))
     if args.output is not None:
@@ -1776,7 +1789,7 @@ def cmd_ablate(args) -> int:
     if out.suffix.lower() not in (".md", ".markdown"):  # --output abl.png wrote the markdown table into a .png
         raise ValueError(f"--output: this command writes a markdown table; expected a file name ending in .md, "
                          f"got {str(out)!r}")
-    rec = _load_data(args.data, args.epoch)
+    rec = _load_data(args.data, args.epoch, no_model_command="ablate")
     print(f"[neuroformer] data: {rec}")
     _check_config_modalities(config, rec, args)
     result = run_ablation(rec, config, training, work_dir=args.work_dir, seeds=seeds,
@@ -1968,7 +1981,7 @@ def cmd_render_gratings(args) -> int:
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
                            temporal_frequency=args.temporal_frequency, contrast=args.contrast)
-    rec = _load_data(args.data, None)
+    rec = _load_data(args.data, None, no_model_command="render-gratings")
     if rec.trials is None or len(rec.trials) == 0:  # "--column: ... (trial columns: [])" named a flag no value fixes
         raise ValueError(f"--data: {str(args.data)!r} has no trials; render-gratings draws each trial's grating from "
                          f"its orientation (--column, default orientation_deg): pass a recording with trials, e.g. "

@@ -35,6 +35,7 @@ from .permissions import OutputPathError
 from .phy import is_phy_folder, read_phy
 
 __all__ = [
+    "is_model_directory",
     "check_input_exists",
     "read_error",
     "load_recording",
@@ -157,6 +158,15 @@ def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
 
 
 @warnings_at_caller
+def is_model_directory(path) -> bool:
+    """Whether ``path`` is a folder holding a saved model (``config.json`` and weights:
+    ``model.safetensors``, the index of weights saved in shards, or ``pytorch_model.bin``), as
+    ``neuroformer train`` / ``finetune`` write it: a recording reader refuses it, naming --model."""
+    path = Path(path)
+    return path.is_dir() and (path / "config.json").is_file() and any((path / f).is_file() for f in (
+        "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"))
+
+
 def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
     """Load a recording from any supported file or folder.
 
@@ -228,8 +238,7 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             rec = read_phy(path, **kwargs)
         elif is_nelpy_linear_track(path):
             rec = read_nelpy_linear_track(path, **kwargs)
-        elif (path / "config.json").is_file() and any((path / f).is_file() for f in (
-                "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):  # index: weights in shards
+        elif is_model_directory(path):
             raise ValueError(f"unsupported recording folder {path}: it is a model directory (config.json and "
                              "weights), not a recording; pass it as --model (Python: the model_dir argument), and "
                              "the recording it was trained on as --data")
