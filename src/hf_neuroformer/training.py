@@ -313,7 +313,9 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         FileNotFoundError: if the file does not exist.
         ValueError: the file is not valid YAML (names the line and column), a key is given
             twice in one mapping (e.g. two ``training:`` sections; names both lines), the document or its
-            ``training:`` entry is not a mapping, or a key is not a known field (named).
+            ``training:`` entry is not a mapping, or a key is not a known field (named, with the section it
+            belongs in when it is a field of the other one, e.g. ``max_steps`` at the top level, or else the
+            closest field name).
     """
     import yaml
 
