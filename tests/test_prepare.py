@@ -102,6 +102,17 @@ def tiny_prepared(tmp_path_factory, shared_data):
     return out
 
 
+def test_a_prepared_directory_given_as_model_is_named_as_such(tiny_prepared, capsys, tmp_path):
+    # it holds config.json, vocab.json and tokenizer_config.json, so 'generate --model prep' was told only
+    # that it 'has no model.safetensors (the weights)'
+    from hf_neuroformer import cli
+
+    assert cli.main(["generate", "--model", str(tiny_prepared), "--output", str(tmp_path / "g.nwb")]) == 2
+    err = capsys.readouterr().err
+    assert f"--model: '{tiny_prepared}' is a prepared directory ('neuroformer prepare'" in err, err
+    assert "not a model" in err and "model.safetensors" not in err and not (tmp_path / "g.nwb").exists()
+
+
 def test_training_into_the_prepared_directory_it_reads_is_refused(tiny_prepared, capsys):
     # 'neuroformer train --data prep --output-dir prep' was refused as "already holds a model
     # (config.json, vocab.json, tokenizer_config.json, splits.json)", the prepared files, and with

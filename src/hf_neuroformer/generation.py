@@ -890,7 +890,8 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True,
     otherwise reported missing.
 
     Raises:
-        FileNotFoundError: the directory, or one of :data:`MODEL_DIR_FILES`, is missing (named
+        FileNotFoundError: the directory is a ``neuroformer prepare`` output (named as such), or it,
+            or one of :data:`MODEL_DIR_FILES`, is missing (named
             with what it holds: PyTorch pickle weights, :data:`PICKLED_WEIGHTS`, with the call that
             converts them), or a weight shard its index names.
         ValueError: ``model.safetensors`` (or a shard) is not a readable safetensors file
@@ -908,6 +909,12 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True,
             file_hint = "; it is a recording file: pass it as --data, and the model folder as --model"
         raise FileNotFoundError(f"{flag}: {str(d)!r} is not a directory; expected one written by {written_by}"
                                 + file_hint + _hub_download_hint(model_dir, d))
+    if (d / "manifest.json").is_file() and (d / "data").is_dir():
+        # a 'neuroformer prepare' output holds config.json, vocab.json and tokenizer_config.json: it was told
+        # only that it 'has no model.safetensors (the weights)'
+        raise FileNotFoundError(f"{flag}: {str(d)!r} is a prepared directory ('neuroformer prepare': windows for "
+                                f"training, manifest.json), not a model; expected a directory written by {written_by}"
+                                " ('neuroformer train --data' with this directory trains a model on its windows)")
     finish_interrupted_save(d)
     # weights saved in shards (save_pretrained with a max_shard_size) stand for model.safetensors
     sharded = not (d / "model.safetensors").is_file() and (d / SHARDED_WEIGHTS_INDEX).is_file()
