@@ -26,7 +26,12 @@ the JSON, so variants sit side by side. ``--pretrain-set`` replaces the PRETRAIN
 (``hidden_size``, ``intermediate_size``, ``num_attention_heads``, ``num_hidden_layers``) or its
 ``pretrain_steps``; such a variant's runs go under ``<output-dir>/pretrain-<settings>/`` (a
 checkpoint found there is reused only if its ``config.json`` and step count are the variant's) and
-its results are an entry of their own.
+its results are an entry of their own. ``--regression-loss hl_gauss --num-bins K --hl-gauss-sigma-ratio R``
+trains the dataset's own regression target of the pretrained and the from-scratch Neuroformer with the
+histogram loss (``DecodingTarget(loss="hl_gauss", ...)``: cross-entropy over K value bins against a Gaussian of
+sigma R bin widths, prediction the expected bin centre) instead of MSE; the entry's settings record it
+(``regression_loss``), each Neuroformer result records the loss with its bins' ``bin_range``, and it is an entry
+of its own (the baselines are unchanged). ``--fractions 1.0`` runs only 100 % of the training windows.
 
 Statistics, per fraction of the training windows (the first contiguous block, as the benchmark):
 mean +/- sd over split seeds; paired differences (Neuroformer pretrained minus each other method,
@@ -204,6 +209,29 @@ def check_reusable(pre: Path, model: dict, steps: int, flag: str = "--output-dir
                          f"(found, wanted: {wrong}); delete it or give another {flag}")
 
 
+def check_regression_loss(parser, args) -> dict | None:
+    """``--regression-loss`` / ``--num-bins`` / ``--hl-gauss-sigma-ratio`` checked before anything runs:
+    ``None`` for MSE, else ``{"loss": "hl_gauss", "num_bins": K, "hl_gauss_sigma_ratio": R}`` (the keyword
+    arguments of ``DecodingTarget``). A dataset whose target is not a regression, bins or a ratio given without
+    hl_gauss, or values :func:`hf_neuroformer.argument_checks.check_hl_gauss_settings` refuses, are a
+    ``parser.error`` naming the option and the value."""
+    if args.regression_loss != "hl_gauss":
+        if args.num_bins is not None or args.hl_gauss_sigma_ratio is not None:
+            parser.error("--num-bins / --hl-gauss-sigma-ratio: only with --regression-loss hl_gauss")
+        return None
+    from hf_neuroformer.argument_checks import check_hl_gauss_settings
+
+    kind = bd.DATASETS[args.dataset]["kind"]
+    if kind != "regression":
+        parser.error(f"--regression-loss hl_gauss: {args.dataset}'s target is {kind}, not a regression")
+    try:
+        check_hl_gauss_settings(args.num_bins, args.hl_gauss_sigma_ratio, "--{}")
+    except ValueError as exc:
+        parser.error(str(exc).replace("--num_bins", "--num-bins").replace("--hl_gauss_sigma_ratio",
+                                                                         "--hl-gauss-sigma-ratio"))
+    return {"loss": "hl_gauss", "num_bins": args.num_bins, "hl_gauss_sigma_ratio": args.hl_gauss_sigma_ratio}
+
+
 def _same_task(got: tuple, expected: tuple) -> None:
     if tuple(got) != tuple(expected):
         raise RuntimeError(f"run_pool returned the result of task {got!r} in the place of task {expected!r}: results "
@@ -218,7 +246,8 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
                      eval_steps=settings["eval_steps"], generative_loss_weight=settings["generative_loss_weight"],
                      config_overrides=dict(settings["config_overrides"] or {}), select_on=settings["select_on"],
                      class_weight=settings["class_weight"],
-                     freeze_backbone_steps=settings.get("freeze_backbone_steps") or 0)
+                     freeze_backbone_steps=settings.get("freeze_backbone_steps") or 0,
+                     regression_loss=settings.get("regression_loss"))
     opts = {s: dict(opts_base, model=dict(model, split_seed=s)) for s in split_seeds}
     pre = {s: bd.pretrained_dir(out, name, s) for s in split_seeds}
     t0 = time.perf_counter()
@@ -262,7 +291,11 @@ def run_entry(name: str, split_seeds: list, fractions: list, settings: dict, wor
         _same_task(key, (task[0], task[3], task[4], task[5]))
         f, init, s = task[3], task[5], task[7]["model"]["split_seed"]
         results[str(s)][str(f)][f"neuroformer_{init}"] = {**r["test"], "validation_" + metric: r["validation"].get(metric),
-                                                          "best_step": r["best_step"]}
+                                                          "best_step": r["best_step"],
+                                                          # the loss as the decoder's config holds it (HL-Gauss: with
+                                                          # the bins' range); only when it is not MSE
+                                                          **({"regression_loss": r["regression_loss"]}
+                                                             if settings.get("regression_loss") else {})}
     return {"dataset": name, "split_seeds": split_seeds, "fractions": fractions, "settings": settings,
             "run": {"commit": bd.git_commit(), "date": time.strftime("%Y-%m-%d"), "machine": bd.machine_description("cpu"),
                     "workers": workers, "minutes": (time.perf_counter() - t0) / 60,
@@ -279,6 +312,8 @@ def entry_key(e: dict) -> str:
     key.append({"learning_rate": e["settings"].get("learning_rate")})
     if e["settings"].get("pretrain_overrides"):  # another pretrained model: its own entry
         key.append({"pretrain_overrides": e["settings"]["pretrain_overrides"]})
+    if e["settings"].get("regression_loss"):  # another loss of the regression target (HL-Gauss): its own entry
+        key.append({"regression_loss": e["settings"]["regression_loss"]})
     return json.dumps(key, sort_keys=True)
 
 
@@ -310,6 +345,11 @@ def write_section(doc: dict) -> str:
         run_sets = ", ".join(parts) or "none"  # the run line names the learning rate itself
         if st.get("learning_rate") not in (None, 5e-4):  # finetune's default: the header names another
             parts.append(f"learning rate {st['learning_rate']:g}")
+        if st.get("regression_loss"):  # the run line says MSE nowhere: the header names another loss
+            rl = st["regression_loss"]
+            parts.append(f"{bd.DATASETS[name]['target']} trained with HL-Gauss ({rl['num_bins']} bins, sigma "
+                          f"{rl['hl_gauss_sigma_ratio']:g} bin widths)" if rl["loss"] == "hl_gauss"
+                          else f"regression loss {rl['loss']}")
         if st.get("pretrain_overrides"):  # the run line names the model and steps themselves
             parts.append("pretrained model " + ", ".join(f"{k}={v}" for k, v in st["pretrain_overrides"].items()))
         sets = ", ".join(parts) or "none"
@@ -460,6 +500,14 @@ def main(argv=None) -> int:
     p.add_argument("--pretrain-only", action="store_true",
                    help="only pretrain the split seeds' checkpoints (for decoding_validation_sweep.py --split-seed); "
                         "nothing is fine-tuned, scored or written to the table")
+    p.add_argument("--regression-loss", choices=("mse", "hl_gauss"), default="mse",
+                   help="loss of the dataset's own regression target when the Neuroformer is fine-tuned: mse (default) "
+                        "or hl_gauss (the histogram loss, DecodingTarget's loss; needs --num-bins and "
+                        "--hl-gauss-sigma-ratio); recorded in the entry's settings, and an entry of its own")
+    p.add_argument("--num-bins", type=int, default=None,
+                   help="with --regression-loss hl_gauss: value bins, an integer >= 2 (e.g. 64)")
+    p.add_argument("--hl-gauss-sigma-ratio", type=float, default=None,
+                   help="with --regression-loss hl_gauss: the Gaussian's sigma in bin widths, > 0 (e.g. 0.75)")
     p.add_argument("--report-only", action="store_true", help=f"rewrite the table and figure from {JSON.name}")
     args = p.parse_args(argv)
     doc = json.loads(JSON.read_text()) if JSON.is_file() else {"entries": []}
@@ -485,6 +533,9 @@ def main(argv=None) -> int:
             p.error(f"--freeze-backbone-steps: expected 0 to the benchmark's {settings['finetune_steps']} fine-tuning "
                     f"steps, got {args.freeze_backbone_steps}")
         settings["freeze_backbone_steps"] = args.freeze_backbone_steps
+    regression_loss = check_regression_loss(p, args)
+    if regression_loss:  # MSE entries keep the settings (and keys) they had before the option existed
+        settings["regression_loss"] = regression_loss
     print(f"[repeated splits] {args.dataset}: split seeds {args.split_seeds}, fractions {args.fractions}, settings "
           f"{settings}", flush=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -980,3 +980,37 @@ def test_a2929_card_record_puts_the_run_s_json_numbers_in_its_section(tmp_path):
     with pytest.raises(ValueError, match="isi_ks_mean"):
         ra.main(argv)
     assert md.read_text() == before and not out.exists()
+
+
+def test_repeated_splits_hl_gauss_option_is_checked_recorded_and_kept_beside_the_mse_entry(capsys):
+    """``decoding_repeated_splits.py --regression-loss hl_gauss --num-bins K --hl-gauss-sigma-ratio R``
+    (plan 10, issue 4): refused before anything runs for a classification dataset, for bins without
+    hl_gauss, or for bins the HL-Gauss head refuses, each naming the option; an entry run with it is an
+    entry of its own beside the MSE entry of the same split seeds (it used to replace it: the entry key
+    did not hold the loss), and its section header names the loss."""
+    import copy
+    import json
+
+    import decoding_repeated_splits as rs
+    import pytest
+
+    for argv, words in ((["--dataset", "steinmetz", "--regression-loss", "hl_gauss", "--num-bins", "64",
+                          "--hl-gauss-sigma-ratio", "0.75"], "not a regression"),
+                        (["--dataset", "nelpy", "--num-bins", "64"], "only with --regression-loss hl_gauss"),
+                        (["--dataset", "nelpy", "--regression-loss", "hl_gauss", "--num-bins", "4",
+                          "--hl-gauss-sigma-ratio", "0.75"], "--num-bins")):
+        with pytest.raises(SystemExit):
+            rs.main(argv)
+        err = capsys.readouterr().err
+        assert words in err and "unrecognized arguments" not in err, err
+    doc = json.loads(rs.JSON.read_text())
+    mse = next(e for e in doc["entries"] if e["dataset"] == "nelpy")
+    hl = copy.deepcopy(mse)
+    hl["settings"]["regression_loss"] = {"loss": "hl_gauss", "num_bins": 64, "hl_gauss_sigma_ratio": 0.75}
+    hl["run"]["commit"] = "hlgauss"
+    merged = rs.merge_entry({"entries": [copy.deepcopy(mse)]}, hl)
+    assert [e["run"]["commit"] for e in merged["entries"]] == [mse["run"]["commit"], "hlgauss"]
+    header = next(line for line in rs.write_section({"entries": [hl]}).splitlines() if line.startswith("### "))
+    assert "x trained with HL-Gauss (64 bins, sigma 0.75 bin widths)" in header
+    assert "HL-Gauss" not in next(line for line in rs.write_section({"entries": [mse]}).splitlines()
+                                  if line.startswith("### "))
