@@ -1367,3 +1367,30 @@ def test_a_window_length_likely_given_in_milliseconds_is_warned_of_and_named_by_
     with pytest.raises(ValueError, match=r"^past_window: a window with its past needs 1000\.1 s .*; note: window lengths "
                                          r"are in seconds: past_window=1000 s \(1 s if 1000 was meant in milliseconds\)$"):
         plan_splits(rec, long_past)
+
+
+def test_a_saved_config_with_long_windows_is_not_warned_of_again_at_each_load(tmp_path):
+    """Break test: a model saved with a 12-s current window and a 20-s past window on purpose (warned of once,
+    where its config was made) was warned of again at every ``from_pretrained`` of the config or the model
+    (a Hub download too: the same ``from_dict``), twice each, from inside transformers' configuration_utils.py
+    rather than the caller's line. A saved value is not warned of again; an override given to
+    ``from_pretrained`` is the caller's and is."""
+    import warnings
+
+    from hf_neuroformer.configuration_neuroformer import ImplausibleWindowWarning
+
+    with pytest.warns(ImplausibleWindowWarning) as record:
+        config = nf.NeuroformerConfig(current_window=12.0, past_window=20.0, max_window_length=64, max_past_length=96,
+                                      hidden_size=32, num_attention_heads=2, num_hidden_layers=1, intermediate_size=64,
+                                      vocab_size=40)
+    assert len(record) == 2 and all(w.filename == __file__ for w in record)  # at the line that made it
+    nf.NeuroformerForPreTraining(config).save_pretrained(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImplausibleWindowWarning)
+        loaded = nf.NeuroformerConfig.from_pretrained(tmp_path)
+        model = nf.NeuroformerForPreTraining.from_pretrained(tmp_path)
+        copied = nf.NeuroformerConfig.from_dict(loaded.to_dict())
+    assert (loaded.current_window, model.config.past_window, copied.current_window) == (12.0, 20.0, 12.0)
+    with pytest.warns(ImplausibleWindowWarning, match=r"^NeuroformerConfig\.window_stride: 50 s ") as record:
+        nf.NeuroformerConfig.from_pretrained(tmp_path, window_stride=50)
+    assert [str(w.message).split(":")[0] for w in record] == ["NeuroformerConfig.window_stride"]

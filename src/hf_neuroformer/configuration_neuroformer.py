@@ -703,13 +703,26 @@ def milliseconds_hint(config) -> str:
     return "; note: window lengths are in seconds: " + ", ".join(_as_seconds(n, v) for n, v in found)
 
 
+#: The window fields whose values :meth:`NeuroformerConfig.from_dict` is reading from a saved
+#: ``config.json`` (set while it builds the config): they were warned of when that config was
+#: made, and a model saved with long windows on purpose was warned of again at every load
+#: (``from_pretrained``, a Hub download, each internal copy), from inside transformers.
+_SAVED_WINDOW_FIELDS: contextvars.ContextVar[frozenset] = contextvars.ContextVar("_SAVED_WINDOW_FIELDS",
+                                                                                 default=frozenset())
+
+
 def _warn_implausible_windows(config, stacklevel: int) -> None:
     """Warn (:class:`ImplausibleWindowWarning`) of each window length of ``config`` above
     :data:`PLAUSIBLE_WINDOW_SECONDS`, naming the field, the value in seconds, the threshold and
-    the value / 1000 it likely meant."""
+    the value / 1000 it likely meant; not of a value read from a saved ``config.json``
+    (:data:`_SAVED_WINDOW_FIELDS`: warned of when it was made; an override passed to
+    ``from_pretrained`` is warned of)."""
     import warnings
 
+    saved = _SAVED_WINDOW_FIELDS.get()
     for name, value in implausible_window_lengths(config):
+        if name in saved:
+            continue
         limit = PLAUSIBLE_WINDOW_SECONDS[name]
         what = ("a dt bin (over {:g} s; Neuroformer's dt bins are milliseconds)" if name == "dt_resolution" else
                 "a spike window (over {:g} s; Neuroformer windows are tens to hundreds of milliseconds)").format(limit)
@@ -1285,6 +1298,10 @@ class NeuroformerConfig(PreTrainedConfig):
         the unit: it is read as ``False`` (the default True gave such a model a
         ``dt_unit_embeddings`` its weights lack, initialised at random, and other dt logits).
 
+        A window length of a saved config (one with ``transformers_version``) above
+        :data:`PLAUSIBLE_WINDOW_SECONDS` is not warned of again (:class:`ImplausibleWindowWarning`
+        was raised where that config was made); one given here as an override is.
+
         A saved config whose categorical modality holds ``bin_size`` or ``num_features`` other
         than 1 (accepted before they were refused, never applied) loads without them, with a
         warning (:func:`saved_modalities_without_ignored_keys`); the constructor still refuses them.
@@ -1302,11 +1319,19 @@ class NeuroformerConfig(PreTrainedConfig):
         own = {k: kwargs.pop(k) for k in list(kwargs)
                if (k in params and params[k].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and k != "self")
                or k in LABEL_FIELDS}  # num_labels=3 was set on the finished config, unchecked
-        if kwargs.pop("return_unused_kwargs", False):
-            return super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
-        # transformers drops the overrides that are no attribute without a word when the caller does
-        # not ask for them back: from_pretrained(path, hiden_size=64) kept hidden_size 128
-        config, unused = super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
+        # a saved config's long windows were warned of when it was made (ImplausibleWindowWarning): not
+        # again at each load; an override given here is the caller's and is warned of
+        saved = frozenset(k for k in PLAUSIBLE_WINDOW_SECONDS if k in config_dict and k not in own) \
+            if "transformers_version" in config_dict else frozenset()
+        reset = _SAVED_WINDOW_FIELDS.set(saved)
+        try:
+            if kwargs.pop("return_unused_kwargs", False):
+                return super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
+            # transformers drops the overrides that are no attribute without a word when the caller does
+            # not ask for them back: from_pretrained(path, hiden_size=64) kept hidden_size 128
+            config, unused = super().from_dict({**config_dict, **own}, return_unused_kwargs=True, **kwargs)
+        finally:
+            _SAVED_WINDOW_FIELDS.reset(reset)
         _warn_unknown_fields(unused, cls, fate="were ignored (not config fields)", stacklevel=4)
         _warn_generation_settings(list(unused), stacklevel=4)
         return config
