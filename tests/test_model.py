@@ -1298,6 +1298,46 @@ def test_a_continued_hl_gauss_decoder_keeps_its_saved_bins():
     assert (new["mean"], new["std"], new["bin_range"]) == (100.0, 40.0, [-2.0, 1.5])
 
 
+def test_a_continued_hl_gauss_decoder_names_the_training_values_beyond_its_saved_bins(batch_and_model, tmp_path):
+    """Break test: a saved HL-Gauss decoder (bins over 20 .. 160 cm) continued on training windows whose
+    values span -20 .. 220 cm kept its saved bins (its logits are over them) and clipped the targets of more
+    than half of the windows to the outer bins, without a word (the head cannot predict beyond them). A
+    warning now counts them, below and above, with the bins and the values' span; it is kept in
+    metrics.json's target_notes."""
+    import json
+    import warnings
+
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+    from hf_neuroformer.recording import BehaviourSeries
+
+    _, model, _ = batch_and_model
+    rec = nf.simulate_coupled_network(n_units=8, duration=60.0, seed=1).recording
+    t = np.arange(0.0, 60.0, 0.1)
+    rec.behaviour = {"x": BehaviourSeries(t, 100.0 + 120.0 * np.sin(t), "cm")}
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
+    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path / "decoder")
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    tok.save_pretrained(tmp_path / "decoder")
+    target = DecodingTarget("x", "regression", loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        finetune(tmp_path / "decoder", rec, [target], output_dir=tmp_path / "out", max_steps=1, batch_size=4,
+                 write_figures=False)
+    said = [str(w.message) for w in record if "saved HL-Gauss bins" in str(w.message)]
+    assert len(said) == 1, [str(w.message) for w in record]
+    m = re.match(r"^target 'x': (\d+) of the (\d+) training windows used hold values outside the continued decoder's "
+                 r"saved HL-Gauss bins \[20, 160\] cm \((\d+) below, (\d+) above; the values span \[(\S+), (\S+)\] "
+                 r"cm\): their targets are clipped to the outer bins", said[0])
+    assert m, said[0]
+    n_out, n, below, above = (int(m.group(k)) for k in range(1, 5))
+    assert n_out == below + above and below > 0 and above > 0 and n_out < n
+    assert float(m.group(5)) < 20.0 and float(m.group(6)) > 160.0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["target_notes"]["x"] == said[0]
+
+
 @pytest.mark.parametrize("saved_loss, asked", [
     ({}, dict(loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)),
     ({k: HL_GAUSS_TARGET[k] for k in ("loss", "num_bins", "hl_gauss_sigma_ratio", "bin_range")}, {}),

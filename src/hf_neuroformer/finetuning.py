@@ -1079,6 +1079,42 @@ def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
     return out
 
 
+def hl_gauss_clipped_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[dict], kept: Sequence[int], train_ds,
+                           fraction: Optional[float] = None) -> Dict[str, str]:
+    """Warnings for a continued HL-Gauss decoder (``kept``: the positions of ``tdicts`` given the saved
+    decoder's ``mean`` / ``std`` / ``bin_range``, :func:`_keep_saved_standardisation`) whose training
+    windows hold values beyond its saved bins: :func:`~hf_neuroformer.modeling_neuroformer.hl_gauss_target_distribution`
+    clips each such value to the outer edge, so the head is trained towards the edge and cannot
+    predict beyond it. :func:`~hf_neuroformer.decoding.target_dicts` places the bins of a new head
+    over every training value (only validation / test values can lie outside those); the saved
+    bins are kept, since the loaded logits are over them, so the values they miss are counted here.
+
+    Returns:
+        target label -> the warning: how many of the training windows used lie below / above the
+        bins, the bins and the values' range in the target's units. ``{}`` when none does.
+    """
+    from .decoding import training_values
+
+    notes = {}
+    for i in kept:
+        t, d = targets[i], tdicts[i]
+        if d.get("loss") != "hl_gauss" or d.get("bin_range") is None:
+            continue
+        v = training_values(train_ds, t, fraction)
+        mean, std = float(d["mean"]), float(d["std"])
+        lo, hi = (mean + std * float(e) for e in d["bin_range"])
+        below, above = int((v < lo).sum()), int((v > hi).sum())
+        if below or above:
+            unit = f" {d['unit']}" if d.get("unit") else ""
+            notes[t.label] = (
+                f"target {t.label!r}: {below + above} of the {v.size} training windows used hold values outside the "
+                f"continued decoder's saved HL-Gauss bins [{lo:g}, {hi:g}]{unit} ({below} below, {above} above; the "
+                f"values span [{float(v.min()):g}, {float(v.max()):g}]{unit}): their targets are clipped to the outer "
+                "bins and the head cannot predict beyond them. To place the bins over this data, fine-tune the "
+                "pretrained model it came from (neuroformer train output) or pass --from-scratch (from_scratch=True)")
+    return notes
+
+
 def finetune(
     model_dir,
     recording,
@@ -1425,6 +1461,9 @@ def finetune(
         saved_std = {targets[i].label: tdicts[i]["std"] for i in kept}
     best_metric, greater, selection = selection_metric(tdicts, select_on)
     notes = target_notes(targets, report, train_ds, fraction, saved_std, dsd["validation"], selection=best_metric)
+    if not from_scratch:  # a continued HL-Gauss head keeps its saved bins: training values beyond them are clipped
+        for label, note in hl_gauss_clipped_notes(targets, tdicts, kept, train_ds, fraction).items():
+            notes[label] = f"{notes[label]}; {note}" if label in notes else note
     for note in notes.values():
         warnings.warn(note)
     # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after

@@ -2010,7 +2010,9 @@ def hl_gauss_target_distribution(z: torch.Tensor, edges: torch.Tensor, sigma: fl
             clipped to the nearest outer edge first (not counted here: the bins of a fine-tuned
             target hold every training value with a margin, :func:`hf_neuroformer.decoding.target_dicts`,
             so only validation / test values can be clipped, and their predictions and R² do not
-            use this distribution).
+            use this distribution; a continued decoder keeps its saved bins, and the training
+            values beyond them are counted in a warning,
+            :func:`hf_neuroformer.finetuning.hl_gauss_clipped_notes`).
         edges: ``(num_bins + 1,)`` increasing bin edges (:func:`hl_gauss_bin_edges`).
         sigma: the Gaussian's standard deviation, in the units of ``z`` (> 0).
 
