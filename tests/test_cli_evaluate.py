@@ -351,6 +351,29 @@ def test_no_figures_writes_the_metrics_json_alone(tiny, capsys, tmp_path):
     assert not list(tmp_path.glob("e.*"))
 
 
+def test_no_figures_over_an_earlier_evaluation_names_its_figure_left_there(tiny, capsys, tmp_path):
+    """Break test: `evaluate --output eval.json --overwrite --no-figures` after an evaluation that drew its figure
+    replaced eval.json and left the earlier eval.png beside it, a figure of other metrics, without a word. It is
+    left as it is (the command never names it) and now named in a warning; a first run with --no-figures says
+    nothing."""
+    import warnings
+
+    d, _ = tiny
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"), "--min-isis", "2",
+            "--output", str(out)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="--no-figures")
+        assert cli.main([*argv, "--no-figures"]) == 0
+    assert cli.main([*argv, "--overwrite"]) == 0
+    drawn = (tmp_path / "eval.png").read_bytes()
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=r"^--no-figures: '.*eval\.png' \(--output's figure name\) is there from "
+                                         r"before and is left as it is: it is not a figure of this evaluation"):
+        assert cli.main([*argv, "--overwrite", "--no-figures"]) == 0
+    assert (tmp_path / "eval.png").read_bytes() == drawn and ".png" not in capsys.readouterr().out
+
+
 def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny, capsys):
     """Windows that --max-spikes cuts (the model drew a spike past it, not EOS) have counts and rates
     biased low; generate printed how many, but the file did not record it, and evaluate (run on the file

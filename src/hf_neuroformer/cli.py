@@ -1011,6 +1011,12 @@ def cmd_evaluate(args) -> int:
     _check_new_file(figure, fig_flag, args.overwrite)
     if figure is not None:
         _check_figure_file(figure, fig_flag)
+    elif args.no_figures and out is not None and out.with_suffix(".png").is_file():
+        # 'evaluate --output eval.json --overwrite --no-figures' after a run with the figure replaced eval.json and
+        # left the earlier eval.png beside it, of other metrics, without a word
+        warnings.warn(f"--no-figures: {str(out.with_suffix('.png'))!r} (--output's figure name) is there from before "
+                      "and is left as it is: it is not a figure of this evaluation; delete it, or leave out "
+                      "--no-figures to draw it again")
     # the model first: a directory that cannot score spikes fails before the metrics are computed
     model, tokenizer, plan = _load_model(args) if args.model else (None, None, None)
     if model is not None:
@@ -2328,8 +2334,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--figure", help="write the rasters/PSTH figure here (PNG; default: --output with .png, "
                                     "no figure without either or with --no-figures)")
     e.add_argument("--no-figures", action="store_true",
-                   help="draw no figure: --output writes the metrics JSON alone, without the figure beside it; "
-                        "refused with --figure")
+                   help="draw no figure: --output writes the metrics JSON alone, without the figure beside it (an "
+                        "earlier figure of that name is left as it is, named in a warning); refused with --figure")
     e.add_argument("--bin-size", type=float,
                    help="bin width for count correlations, Fano factors and pairwise correlations, s; a given one "
                         "must fit at least 3 bins in the generated windows (default: 0.1; when it does not fit, a note "
