@@ -1263,6 +1263,28 @@ def test_hl_gauss_loss_sums_to_the_one_batch_loss_under_gradient_accumulation(ba
                                                  for a, b in zip(g_parts, g_whole))
 
 
+def test_an_hl_gauss_prediction_under_bfloat16_autocast_keeps_float32_precision(batch_and_model):
+    """Break test: the expected bin centre was a matmul of the bin probabilities and the bin centres, which
+    CPU autocast runs in bfloat16: under ``torch.autocast("cpu", torch.bfloat16)`` the prediction kept about 3
+    significant digits of the standardised value (90.0 cm for 90.04 cm), where an MSE head's output is cast
+    to float32 first. It is now the expected centre of the same logits computed in float32."""
+    from hf_neuroformer.modeling_neuroformer import hl_gauss_bin_edges
+
+    batch, model, _ = batch_and_model
+    torch.manual_seed(0)
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
+    decoder = nf.NeuroformerForBehaviorDecoding(config).eval()
+    inputs = {k: v for k, v in batch.items() if "labels" not in k}
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = decoder(**inputs)
+    edges = hl_gauss_bin_edges(HL_GAUSS_TARGET).double()
+    z = (torch.softmax(out.logits.double(), -1) * (edges[1:] + edges[:-1]) / 2).sum(-1)
+    expected = z * HL_GAUSS_TARGET["std"] + HL_GAUSS_TARGET["mean"]
+    assert out.predictions.dtype == torch.float32
+    # float32 rounding of a value near 100 is 1e-5; bfloat16's of z near 0.25 was 1e-3 (0.04 cm here)
+    assert torch.allclose(out.predictions[:, 0].double(), expected, rtol=0, atol=1e-4), (out.predictions[:, 0], expected)
+
+
 def test_target_dicts_place_the_hl_gauss_bins_over_the_training_values_and_leave_mse_entries_as_they_were():
     """The bins of an HL-Gauss target span its standardised training values with 3 sigma to spare on
     each side (so no training value is clipped), stored in the entry (a saved decoder reloads with
