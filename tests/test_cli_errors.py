@@ -237,6 +237,45 @@ def test_finetune_numbers_checked_before_loading(models, capsys, tmp_path, flag,
     assert not (tmp_path / "f").exists()
 
 
+@pytest.mark.parametrize("extra, expected", [
+    (["--num-bins", "64"], "--num-bins: only with --regression-loss hl_gauss (the loss is mse"),
+    (["--regression-loss", "mse", "--hl-gauss-sigma-ratio", "0.75"], "--hl-gauss-sigma-ratio: only with "
+                                                                     "--regression-loss hl_gauss"),
+    (["--regression-loss", "hl_gauss", "--num-bins", "64"], "--hl-gauss-sigma-ratio: needed with --regression-loss "
+                                                            "hl_gauss"),
+    (["--regression-loss", "hl_gauss", "--hl-gauss-sigma-ratio", "0.75"], "--num-bins: needed with "
+                                                                          "--regression-loss hl_gauss"),
+    (["--regression-loss", "hl_gauss", "--num-bins", "1", "--hl-gauss-sigma-ratio", "0.75"], "--num-bins: expected "
+                                                                                             "an integer >= 2"),
+    (["--regression-loss", "hl_gauss", "--num-bins", "64", "--hl-gauss-sigma-ratio", "nan"],
+     "--hl-gauss-sigma-ratio: expected a finite number > 0"),
+    (["--regression-loss", "hl_gauss", "--num-bins", "64", "--hl-gauss-sigma-ratio", "0.75", "--kind", "circular"],
+     "--regression-loss hl_gauss: a loss of regression targets, and --kind gives none (circular)"),
+])
+def test_finetune_regression_loss_flags_refused_before_loading(models, capsys, tmp_path, extra, expected):
+    """`neuroformer finetune` had no flag for the HL-Gauss loss (DecodingTarget(loss="hl_gauss")): its
+    --regression-loss, --num-bins and --hl-gauss-sigma-ratio are refused, naming the flag, before the recording (here
+    missing) or the model is read: bins without hl_gauss (they would be ignored), hl_gauss without its settings or
+    with bad ones, and hl_gauss with --kind giving no regression target."""
+    d, _, _ = models
+    err = err_of(capsys, "finetune", "--model", d / "pre", "--data", tmp_path / "missing.nwb", "--target", "ry",
+                 "--output-dir", tmp_path / "f", *extra)
+    assert err.split(": error: ", 1)[1].startswith(expected), err
+    assert not (tmp_path / "f").exists()
+
+
+def test_finetune_hl_gauss_without_a_regression_target_is_refused(models, capsys, tmp_path):
+    """--regression-loss hl_gauss with only a circular target (ry's kind inferred from the recording, no --kind) is
+    refused naming the targets and their kinds, before the model is fine-tuned: nothing is written."""
+    d, nwb, _ = models
+    err = err_of(capsys, "finetune", "--model", d / "pre", "--data", nwb, "--epoch", "wake", "--target", "ry",
+                 "--regression-loss", "hl_gauss", "--num-bins", "64", "--hl-gauss-sigma-ratio", "0.75",
+                 "--max-steps", 1, "--output-dir", tmp_path / "f")
+    assert err.split(": error: ", 1)[1].startswith(
+        "--regression-loss hl_gauss: a loss of regression targets, and none of --target is one (ry (circular))"), err
+    assert not (tmp_path / "f").exists()
+
+
 def test_files_that_are_not_what_they_say(capsys, tmp_path, shared_data):
     fake = tmp_path / "fake.nwb"
     shutil.copy(shared_data("README.md"), fake)  # text, not HDF5
@@ -822,6 +861,8 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
                                                                                    "or a number in (0, 1)",
                 ("finetune", "--model", "m", "--target", "x", "--ci-block-s", "0"): "--ci-block-s: expected a finite "
                                                                                     "number of seconds > 0",
+                ("finetune", "--model", "m", "--target", "x", "--regression-loss", "hl_gauss", "--num-bins", "64",
+                 "--hl-gauss-sigma-ratio", "20"): "--num-bins: expected more than 2 * 3 * hl_gauss_sigma_ratio",
                 ("train", "--ci-block-s", "0"): "--ci-block-s: expected a finite number of seconds > 0",
                 ("evaluate", "--generated", "g.nwb", "--model", "m", "--ci-block-s", "-1"): "--ci-block-s: expected a "
                                                                                             "finite number of seconds",

@@ -806,6 +806,39 @@ def test_finetune_no_figures_leaves_out_the_figure_and_nothing_else(capsys, tmp_
     assert len(wrote) == 2 and "test_decoding.png" in wrote[0] and "test_decoding.png" not in wrote[1], wrote
 
 
+def test_finetune_regression_loss_hl_gauss_reaches_the_decoder(capsys, tmp_path, shared_data, tiny_model):
+    """The HL-Gauss loss (plan 9) was reachable from Python and the sweep script only: `neuroformer finetune
+    --regression-loss hl_gauss --num-bins K --hl-gauss-sigma-ratio R` now trains every regression target with it
+    (1 step): the saved config's target holds loss, num_bins, the ratio and the bin range placed over the
+    standardised training values, the circular target beside it keeps its own loss, and the reloaded decoder
+    predicts finite values from its bins."""
+    import numpy as np
+
+    from hf_neuroformer.finetuning import decode_windows, load_decoder, windows_tiling
+    from hf_neuroformer.io import load_recording
+
+    out = tmp_path / "dec"
+    assert cli.main([str(a) for a in ("finetune", "--model", tiny_model, "--data", shared_data(A2929), "--epoch",
+                                      "wake", "--target", "x,ry", "--kind", "regression,circular",
+                                      "--regression-loss", "hl_gauss", "--num-bins", 16, "--hl-gauss-sigma-ratio",
+                                      0.75, "--max-steps", 1, "--batch-size", 16, "--fraction", 0.2, "--no-figures",
+                                      "--output-dir", out)]) == 0
+    assert "regression loss: hl_gauss (16 bins, sigma 0.75 bin widths) for x" in capsys.readouterr().out
+    targets = {t["name"]: t for t in json.loads((out / "config.json").read_text())["decoding_targets"]}
+    x = targets["x"]
+    assert (x["loss"], x["num_bins"], x["hl_gauss_sigma_ratio"]) == ("hl_gauss", 16, 0.75), x
+    low, high = x["bin_range"]
+    assert np.isfinite([low, high]).all() and low < 0 < high, x  # standardised training values straddle 0
+    assert targets["ry"].get("loss", "mse") == "mse" and "num_bins" not in targets["ry"], targets["ry"]
+    model, tokenizer, _ = load_decoder(out)
+    rec = load_recording(shared_data(A2929), epoch="wake")
+    starts, clips = windows_tiling(rec, model.config)
+    table, _ = decode_windows(model, tokenizer, rec, starts[:8], past_clip_starts=clips[:8], recorded=False,
+                              warn_absent_units=False)
+    predicted = np.asarray(table["x_predicted"], dtype=float)
+    assert len(predicted) == 8 and np.isfinite(predicted).all(), table
+
+
 def test_finetune_target_without_a_sample_in_the_epoch_names_target_and_epoch(capsys, tmp_path, shared_data,
                                                                               tiny_model):
     """Break test: `finetune --epoch sleep --target ry` (head direction, recorded only in wake) tokenized every

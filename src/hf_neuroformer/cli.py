@@ -20,6 +20,7 @@
                          [--max-steps N] [--seed S] [--batch-size B] [--gradient-accumulation-steps N]
                          [--learning-rate LR] [--eval-steps N] [--generative-loss-weight W]
                          [--freeze-backbone-steps N] [--ema-decay D] [--spike-dropout P]
+                         [--regression-loss mse|hl_gauss [--num-bins K] [--hl-gauss-sigma-ratio R]]
                          [--class-weight balanced|none] [--select-on auto|loss|TARGET/METRIC] [--set KEY=VALUE ...]
                          [--ci-block-s S] [--overwrite]
     neuroformer decode   --model DIR [--data PATH] [--epoch NAME] [--split train|validation|test] --output OUT.csv
@@ -66,8 +67,8 @@ from typing import Dict, Optional
 
 # the standard library only: the console script loads it with this module, without the package (torch)
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, KINDS, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
-    MAX_TRAINING_SEED, \
-    SEED_RANGE, check_bin_size, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
+    MAX_TRAINING_SEED, REGRESSION_LOSSES, \
+    SEED_RANGE, check_bin_size, check_hl_gauss_settings, check_block_s, check_ema_decay, check_finetune_settings, check_hub_layout, \
     check_min_coverage, check_min_isis, check_pass_counts, check_sampling_ranges, check_spike_dropout, \
     check_spike_tolerances, check_training_seed, \
     check_whole, config_settings, is_main_rank, override_keys, target_label_form, tolerance_label
@@ -1311,6 +1312,41 @@ def _comma_items(text: str, flag: Optional[str], what: str, example: str) -> lis
     return items
 
 
+def _regression_loss(args, kinds: Optional[list]) -> dict:
+    """The ``DecodingTarget`` keywords of ``finetune --regression-loss``, ``--num-bins`` and
+    ``--hl-gauss-sigma-ratio`` for every regression target: ``{}`` for the default, ``mse``;
+    ``{"loss": "hl_gauss", "num_bins": K (int), "hl_gauss_sigma_ratio": R (float)}`` for the
+    histogram loss (:class:`~hf_neuroformer.decoding.DecodingTarget`; plan 9 of BENCHMARKS.md ran
+    64 bins, 0.75). The standard library only: refused before the recording is read.
+
+    Raises:
+        ValueError: ``--num-bins`` / ``--hl-gauss-sigma-ratio`` without ``--regression-loss hl_gauss``
+            (the MSE head has no value bins: they would be ignored), ``hl_gauss`` without one of them,
+            a value :func:`~hf_neuroformer.argument_checks.check_hl_gauss_settings` refuses (named by
+            its flag), or ``hl_gauss`` with ``--kind`` giving no ``regression`` target.
+    """
+    flags = (("--num-bins", args.num_bins), ("--hl-gauss-sigma-ratio", args.hl_gauss_sigma_ratio))
+    if args.regression_loss != "hl_gauss":
+        for flag, value in flags:
+            if value is not None:  # an MSE head has no bins: the value would be ignored
+                raise ValueError(f"{flag}: only with --regression-loss hl_gauss (the loss is {args.regression_loss}, "
+                                 f"which has no value bins), got {value!r}")
+        return {}
+    missing = [flag for flag, value in flags if value is None]
+    if missing:
+        raise ValueError(f"{missing[0]}: needed with --regression-loss hl_gauss (e.g. --num-bins 64 "
+                         f"--hl-gauss-sigma-ratio 0.75, the settings of plan 9 in BENCHMARKS.md)")
+    try:
+        num_bins = check_hl_gauss_settings(args.num_bins, args.hl_gauss_sigma_ratio)
+    except ValueError as err:  # 'num_bins: expected ...' -> '--num-bins: expected ...'
+        field, _, rest = str(err).partition(": ")
+        raise ValueError(f"{_flag(field)}: {rest}") from None
+    if kinds is not None and "regression" not in kinds:
+        raise ValueError(f"--regression-loss hl_gauss: a loss of regression targets, and --kind gives none "
+                         f"({','.join(kinds)}); expected --kind regression for a target, or the default loss, mse")
+    return {"loss": "hl_gauss", "num_bins": num_bins, "hl_gauss_sigma_ratio": float(args.hl_gauss_sigma_ratio)}
+
+
 def cmd_finetune(args) -> int:
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
     texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
@@ -1327,6 +1363,7 @@ def cmd_finetune(args) -> int:
     bad = [k for k in kinds or [] if k not in KINDS]
     if bad:  # before the recording is read, named by the flag
         raise ValueError(f"--kind: expected one of {', '.join(KINDS)} per target, got {bad[0]!r} in {kinds}")
+    regression_loss = _regression_loss(args, kinds)  # the flags alone, before the recording is read
     try:  # the values once the model's config is read
         sets = override_keys(config_settings(args.config_overrides))
     except ValueError as err:
@@ -1374,6 +1411,15 @@ def cmd_finetune(args) -> int:
             raise ValueError(f"--kind {t.kind} for --target {t.label!r}: {problem}" if kinds else
                              f"--target {t.label!r}: the default kind {t.kind!r} (trial columns classification, series "
                              f"in rad circular, else regression) does not fit: {problem}; choose one with --kind")
+    if regression_loss:  # the kind of each target is known now (inferred from the recording without --kind)
+        if not any(t.kind == "regression" for t in targets):
+            raise ValueError(f"--regression-loss {regression_loss['loss']}: a loss of regression targets, and none of "
+                             f"--target is one ({', '.join(f'{t.label} ({t.kind})' for t in targets)}); expected "
+                             f"--kind regression for a target, or the default loss, mse")
+        targets = [dataclasses.replace(t, **regression_loss) if t.kind == "regression" else t for t in targets]
+        print(f"[neuroformer] regression loss: {regression_loss['loss']} ({regression_loss['num_bins']} bins, sigma "
+              f"{regression_loss['hl_gauss_sigma_ratio']:g} bin widths) for "
+              f"{', '.join(t.label for t in targets if t.kind == 'regression')}")
     # a series without samples here (head direction in --epoch sleep), before the model is read: the library's
     # check (finetune() makes it too), named by the flags
     check_targets_sampled(rec, targets, epoch=args.epoch, epoch_known=True,
@@ -2440,6 +2486,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "and past windows independently with probability P, in [0, 1), drawn anew each time a window "
                         "is used; validation, test and the baselines see the windows whole; recorded in metrics.json "
                         "(training.spike_dropout, spike_dropout_tokens) (default: 0, off)")
+    f.add_argument("--regression-loss", choices=REGRESSION_LOSSES, default="mse",
+                   help="loss of every regression target: mse on the standardised value, or hl_gauss, cross-entropy "
+                        "over --num-bins value bins against a Gaussian of --hl-gauss-sigma-ratio bin widths around "
+                        "it, predicting the expected bin centre (DecodingTarget(loss='hl_gauss'); plan 9 of "
+                        "BENCHMARKS.md); hl_gauss is refused without a regression target (default: %(default)s)")
+    f.add_argument("--num-bins", type=int, metavar="K",
+                   help="with --regression-loss hl_gauss: value bins, an integer >= 2 (plan 9: 64)")
+    f.add_argument("--hl-gauss-sigma-ratio", type=float, metavar="R",
+                   help="with --regression-loss hl_gauss: the Gaussian's sigma in bin widths, > 0 (plan 9: 0.75)")
     f.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
                    help="classification targets: cross-entropy weighted by n / (k * n_c) over the training windows "
                         "(scikit-learn's 'balanced', as the baselines), or unweighted (default: %(default)s)")
