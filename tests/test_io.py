@@ -228,6 +228,12 @@ def test_a_matlab_v5_file_holding_sp_count_says_how_to_read_it(shared_data, tmp_
     with pytest.raises(RecordingValidationError, match=r"^sp_count: expected a MATLAB v7\.3 .*; " + said):
         read_steinmetz_spcount(path)
     np.testing.assert_array_equal(scipy.io.loadmat(path)["sp_count"].transpose(2, 1, 0), counts)  # the hint holds
+    # the clause both refusals end with is the public hf_neuroformer.io.binned.what_the_mat_file_holds (its __all__
+    # left it out, though io.load_recording imports it): a .mat can be asked about before reading it
+    from hf_neuroformer.io import binned
+
+    assert "what_the_mat_file_holds" in binned.__all__
+    assert re.match(said + r"\)$", binned.what_the_mat_file_holds(path))
     scipy.io.savemat(tmp_path / "other.mat", {"counts": counts})
     with pytest.raises(ValueError, match=r"other\.mat is a MATLAB v5-v7 file holding counts 3x101x806 double and no "
                                          r"'sp_count'; binned counts are read from MATLAB v7\.3 \(HDF5\) files"):

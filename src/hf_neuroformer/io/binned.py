@@ -27,8 +27,8 @@ from ..configuration_neuroformer import checked_float
 from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
 from .arrays import text_of, warn_if_not_seconds, warnings_at_caller
 
-__all__ = ["from_binned_counts", "read_steinmetz_spcount", "DEFAULT_TRIAL_GAP", "MAX_TOTAL_SPIKES",
-           "BIN_SIZE_WARNING_SECONDS"]
+__all__ = ["from_binned_counts", "read_steinmetz_spcount", "what_the_mat_file_holds", "DEFAULT_TRIAL_GAP",
+           "MAX_TOTAL_SPIKES", "BIN_SIZE_WARNING_SECONDS"]
 
 #: Silent gap between consecutive trials, seconds, when trials are laid on one clock.
 DEFAULT_TRIAL_GAP = 0.1
