@@ -1394,6 +1394,27 @@ def test_continuing_a_decoder_with_another_regression_loss_is_refused_by_name(ba
     assert not (tmp_path / "out").exists()
 
 
+def test_dt_resolution_in_milliseconds_is_refused_with_the_milliseconds_hint():
+    """Break test: ``NeuroformerConfig(dt_resolution=5)`` (5 ms meant) was refused as 'dt_resolution: expected <=
+    current_window (0.1 s), got 5.0 s' with no word of units, though ImplausibleWindowWarning gives the hint; the
+    refusal now ends with it (the tokenizer's too, the same check). A dt width above the window but below the
+    warning's 1 s threshold gets no hint: nothing suggests milliseconds there."""
+    from hf_neuroformer.configuration_neuroformer import ImplausibleWindowWarning
+
+    hint = r"; note: window lengths are in seconds: dt_resolution=5 s \(0\.005 s if 5 was meant in milliseconds\)$"
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig\.dt_resolution: expected <= current_window \(0\.1 s\), "
+                                         r"got 5\.0 s" + hint):
+        nf.NeuroformerConfig(dt_resolution=5)
+    with pytest.raises(ValueError, match=r"^NeuroformerTokenizer\.dt_resolution: .*" + hint):
+        nf.NeuroformerTokenizer(unit_tokens=["u0", "u1"], current_window=0.1, past_window=1.0, dt_resolution=5)
+    with pytest.raises(ValueError, match=r"^NeuroformerConfig\.dt_resolution: expected <= current_window \(0\.1 s\), "
+                                         r"got 0\.5 s$"):
+        nf.NeuroformerConfig(dt_resolution=0.5)
+    # both given in milliseconds: the window is long enough, only the warnings say so (unchanged)
+    with pytest.warns(ImplausibleWindowWarning):
+        nf.NeuroformerConfig(current_window=100, dt_resolution=5)
+
+
 def test_a_window_length_likely_given_in_milliseconds_is_warned_of_and_named_by_the_split_refusal(shared_data):
     """Break test: ``NeuroformerConfig(current_window=100)`` (100 ms meant) was accepted without a word and
     then refused by the split ('split_block_length: blocks of 30.000 s are too short ...' / 'past_window: a

@@ -16,6 +16,7 @@ import inspect
 import math
 import os
 import re
+from types import SimpleNamespace
 
 from transformers import PreTrainedConfig
 
@@ -799,7 +800,8 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
         ``{field: value}`` for :data:`WINDOW_FIELDS` (floats in seconds, ints).
 
     Raises:
-        ValueError: naming ``<owner>.<field>``, the value and the expectation (NaN and inf included;
+        ValueError: naming ``<owner>.<field>``, the value and the expectation (NaN and inf included; a
+            ``dt_resolution`` above ``current_window`` with :func:`milliseconds_hint`, e.g. for 5 meant as ms;
             a window or dt width given as a numpy / torch float32 or float16, :func:`refuse_narrow_seconds`).
     """
     for name, value in (("current_window", current_window), ("past_window", past_window),
@@ -812,9 +814,9 @@ def check_window_settings(owner: str, *, current_window, past_window, dt_resolut
         "max_window_length": checked_int("max_window_length", max_window_length, owner=owner),
         "max_past_length": checked_int("max_past_length", max_past_length, owner=owner),
     }
-    if out["dt_resolution"] > out["current_window"]:
+    if out["dt_resolution"] > out["current_window"]:  # dt_resolution=5 meant as 5 ms: say so, as the warning does
         raise ValueError(f"{owner}.dt_resolution: expected <= current_window ({out['current_window']} s), "
-                         f"got {out['dt_resolution']} s")
+                         f"got {out['dt_resolution']} s{milliseconds_hint(SimpleNamespace(**out))}")
     if out["max_window_length"] < 3:
         raise ValueError(f"{owner}.max_window_length: expected >= 3 (BOS, one spike, EOS), got {out['max_window_length']}")
     if out["max_past_length"] < 1:
