@@ -1115,11 +1115,13 @@ def test_the_vocabulary_of_prepared_windows_is_recorded_and_another_unit_order_r
     with pytest.raises(VocabularyMismatchError, match=rf"^tokenizer: {first} in the vocabulary the windows of "
                                                       rf"prepared_dir .* were tokenized with \({len(own)} tokens"):
         load_prepared(tiny_prepared, "train", tokenizer=reversed_tok)
-    grown = NeuroformerTokenizer.from_config(config, unit_tokens=[*units, "other/u1"])
-    with pytest.raises(VocabularyMismatchError, match=rf"this tokenizer has {len(own) + 1} tokens, the vocabulary .* "
-                                                      rf"{len(own)} \(ids 0 \.\. {len(own) - 1} agree; id {len(own)} is "
-                                                      r"'other/u1' in this tokenizer only\)"):
-        load_prepared(tiny_prepared, "validation", tokenizer=grown)
+    # a tokenizer shorter than the record: the windows' last unit ids name no unit of it (a longer one that
+    # starts with the record is accepted: test_a_tokenizer_grown_after_prepare_is_accepted_for_the_prepared_windows)
+    shorter = NeuroformerTokenizer.from_config(config, unit_tokens=units[:-1])
+    with pytest.raises(VocabularyMismatchError, match=rf"this tokenizer has {len(own) - 1} tokens, the vocabulary .* "
+                                                      rf"{len(own)} \(ids 0 \.\. {len(own) - 2} agree; id {len(own) - 1} is "
+                                                      rf"{re.escape(repr(units[-1]))} in the windows' vocabulary only\)"):
+        load_prepared(tiny_prepared, "validation", tokenizer=shorter)
     assert len(load_prepared(tiny_prepared, "validation", streaming=False, tokenizer=own)) > 0
     # streamed training on a directory whose vocab.json was replaced by the reversed one: refused before a step
     swapped = tmp_path / "swapped"
@@ -1138,3 +1140,30 @@ def test_the_vocabulary_of_prepared_windows_is_recorded_and_another_unit_order_r
         load_prepared(old, "train", tokenizer=own)
     with pytest.warns(UserWarning, match=r"^recording \(--data\) .*: its manifest\.json has no 'vocabulary' record"):
         assert len(_prepared_setup(old, None)[1]) == len(own)
+
+
+def test_a_tokenizer_grown_after_prepare_is_accepted_for_the_prepared_windows(tiny_prepared, tmp_path):
+    """Break test: load_prepared(..., tokenizer=) and streamed training's check of vocab.json against
+    manifest.json's 'vocabulary' refused a tokenizer that extends the recorded vocabulary (units added
+    with add_units after prepare, e.g. a multi-session tokenizer) saying the windows' ids 'would name other
+    units', though every recorded id still names the same unit. Such a tokenizer is accepted now; another
+    unit order and a shorter vocabulary are still refused (test above)."""
+    import shutil
+    import warnings
+
+    from hf_neuroformer.training import _prepared_setup
+    from hf_neuroformer.windows import vocabulary_tokens
+
+    recorded = json.loads((tiny_prepared / "manifest.json").read_text())["vocabulary"]
+    grown = NeuroformerTokenizer.from_pretrained(tiny_prepared)
+    assert grown.add_units(["other/u1", "other/u2"]) == [len(recorded), len(recorded) + 1]
+    assert vocabulary_tokens(grown)[:len(recorded)] == recorded and len(grown) == len(recorded) + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # accepted without a word: every recorded id names the same unit
+        assert len(load_prepared(tiny_prepared, "validation", streaming=False, tokenizer=grown)) > 0
+    # streamed training on a directory whose vocab.json grew after prepare trains with the grown tokenizer
+    grown_dir = tmp_path / "grown"
+    shutil.copytree(tiny_prepared, grown_dir)
+    grown.save_pretrained(grown_dir)
+    config, tokenizer = _prepared_setup(grown_dir, None)[:2]
+    assert vocabulary_tokens(tokenizer) == vocabulary_tokens(grown) and config.vocab_size == len(grown)

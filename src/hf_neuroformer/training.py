@@ -1397,10 +1397,11 @@ def train(
         RecordingValidationError: if the recording has no spikes.
         FileNotFoundError / ValueError: a path that is not a prepared directory, or a ``config``
             whose window settings differ from the prepared directory's, or a prepared directory whose
-            ``vocab.json`` is not the vocabulary its windows were tokenized with (``manifest.json``'s
-            ``vocabulary``; :class:`~hf_neuroformer.windows.VocabularyMismatchError` naming the first
-            differing id and both tokens; a directory prepared before the record is trained on with a
-            warning that it goes unchecked).
+            ``vocab.json`` does not start with the vocabulary its windows were tokenized with
+            (``manifest.json``'s ``vocabulary``; :class:`~hf_neuroformer.windows.VocabularyMismatchError`
+            naming the first differing id and both tokens, or both lengths when it is shorter; one
+            grown with ``tokenizer.add_units`` after prepare is accepted; a directory prepared before
+            the record is trained on with a warning that it goes unchecked).
         RuntimeError: a shard of the prepared directory was replaced or deleted during the run
             (e.g. ``neuroformer prepare --overwrite`` into it), found at the next step, validation
             or final save.

@@ -1421,28 +1421,35 @@ def vocabulary_tokens(tokenizer) -> List[str]:
 
 
 def check_window_vocabulary(tokenizer, recorded: Sequence[str], where: str, fix: str) -> None:
-    """Refuse ``tokenizer`` unless its tokens in id order (:func:`vocabulary_tokens`) are ``recorded``,
-    the vocabulary the windows of ``where`` were tokenized with. Window rows hold unit ids only, so a
-    vocabulary of the same length in another unit order (the units added in reverse) read every
-    window's spikes as other units' without an error. ``fix`` ends the message.
+    """Refuse ``tokenizer`` unless its tokens in id order (:func:`vocabulary_tokens`) start with
+    ``recorded``, the vocabulary the windows of ``where`` were tokenized with (the same token at
+    every recorded id). Window rows hold unit ids only, so a vocabulary of the same length in
+    another unit order (the units added in reverse) read every window's spikes as other units'
+    without an error. A tokenizer that extends the record (units added with
+    ``tokenizer.add_units`` after prepare, e.g. a multi-session tokenizer) is accepted: every id of
+    the windows still names the same unit. A shorter one is refused (the windows' ids beyond it
+    name no unit of it). ``fix`` ends the message.
 
     Raises:
         VocabularyMismatchError (a ValueError): naming the first id at which they differ with both
-            tokens (or, one vocabulary extending the other, both lengths and the first extra token).
+            tokens (or, the tokenizer shorter than the record, both lengths and the first recorded
+            token it lacks).
     """
     mine, theirs = vocabulary_tokens(tokenizer), [str(t) for t in recorded]
-    if mine == theirs:
+    if mine[:len(theirs)] == theirs:
+        # equal, or grown after prepare (add_units appends ids): the windows' ids name the same units
         return
     i = next((k for k, (a, b) in enumerate(zip(mine, theirs)) if a != b), None)
     if i is not None:
         what = (f"token id {i} is {mine[i]!r} in this tokenizer but {theirs[i]!r} in the vocabulary the windows of "
-                f"{where} were tokenized with ({len(theirs)} tokens; this tokenizer has {len(mine)})")
+                f"{where} were tokenized with ({len(theirs)} tokens; this tokenizer has {len(mine)}), so the windows' "
+                "unit ids would name other units")
     else:
-        n = min(len(mine), len(theirs))
-        longer, extra = ("this tokenizer", mine[n]) if len(mine) > n else ("the windows' vocabulary", theirs[n])
-        what = (f"this tokenizer has {len(mine)} tokens, the vocabulary the windows of {where} were tokenized with "
-                f"{len(theirs)} (ids 0 .. {n - 1} agree; id {n} is {extra!r} in {longer} only)")
-    raise VocabularyMismatchError(f"tokenizer: {what}, so the windows' unit ids would name other units; {fix}")
+        n = len(mine)  # shorter than the record (a longer one that agrees on every recorded id returned above)
+        what = (f"this tokenizer has {n} tokens, the vocabulary the windows of {where} were tokenized with "
+                f"{len(theirs)} (ids 0 .. {n - 1} agree; id {n} is {theirs[n]!r} in the windows' vocabulary only), so "
+                f"the windows' unit ids from {n} on would name no unit of this tokenizer")
+    raise VocabularyMismatchError(f"tokenizer: {what}; {fix}")
 
 
 def _check_recorded_vocabulary(manifest: dict, tokenizer, where: str, fix: str, stacklevel: int) -> None:
@@ -1931,10 +1938,11 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
             this reads each shard once for its sha256). ``False`` when the caller has done so.
         field: the name of the folder argument in messages.
         tokenizer: the tokenizer the windows will be collated and trained with (optional):
-            refused unless its vocabulary is the one the windows were tokenized with
-            (``manifest.json``'s ``vocabulary``, :func:`check_window_vocabulary`); the rows hold
-            unit ids only, so a tokenizer of the same length in another unit order read them as
-            other units without an error. A directory prepared before the vocabulary was
+            refused unless its vocabulary starts with the one the windows were tokenized with
+            (``manifest.json``'s ``vocabulary``, :func:`check_window_vocabulary`: the same token at
+            every recorded id; units added after prepare with ``tokenizer.add_units`` are
+            accepted); the rows hold unit ids only, so a tokenizer of the same length in another
+            unit order read them as other units without an error. A directory prepared before the vocabulary was
             recorded is loaded with a warning that it goes unchecked.
 
     Raises:
@@ -1943,8 +1951,9 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         ValueError: an unknown split or manifest format, a manifest lacking an entry
             :func:`prepare_windows` writes (named), or (``verify``) a shard that differs
             from the manifest.
-        VocabularyMismatchError (a ValueError): ``tokenizer``'s vocabulary is not the windows',
-            naming the first differing id and both tokens.
+        VocabularyMismatchError (a ValueError): ``tokenizer``'s vocabulary does not start with the
+            windows' (another token at a recorded id, or fewer tokens), naming the first differing
+            id and both tokens (or both lengths).
     """
     import hashlib
     from pathlib import Path
