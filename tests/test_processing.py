@@ -538,6 +538,40 @@ def test_windows_of_another_tokenizer_read_back_from_disk_are_refused_by_the_col
     assert own["input_ids"].shape[0] == 8
 
 
+def test_the_collator_reads_the_tokenizers_length_when_it_collates(a2929, saved):
+    """Break test: ``processor.collator`` recorded ``len(tokenizer)`` when it was built, so after
+    ``tokenizer.add_units(...)`` the same collator (e.g. a Trainer's ``data_collator``) refused rows holding
+    the new units' ids as windows "tokenized with another tokenizer". A collator built on a tokenizer reads
+    its length at call time (a decoder's too); a fixed ``vocab_size`` given by the caller stays fixed, and
+    an id beyond the grown tokenizer is still refused."""
+    from hf_neuroformer.decoding import DecodingCollator
+
+    out, data, _ = saved
+    processor = nf.NeuroformerProcessor(nf.NeuroformerTokenizer.from_pretrained(out))
+    collators = [processor.collator, nf.NeuroformerProcessor(processor.tokenizer, decoding=True).collator]
+    n = len(processor.tokenizer)
+    other = dataclasses.replace(a2929, session="another-session")  # the same spikes as new units
+    added = processor.tokenizer.add_units(other)  # after the collators were built
+    assert added == list(range(n, n + a2929.n_units))
+    rows = processor.to_dataset(other, data["test"]["window_start"][:4])
+    rows = [rows[i] for i in range(len(rows))]
+    assert max(max(r["input_ids"]) for r in rows) >= n
+    for collate in collators:
+        batch = collate(rows)
+        assert batch["input_ids"].shape[0] == 4 and int(batch["input_ids"].max()) >= n
+        assert collate.vocab_size == n + a2929.n_units
+    fixed = NeuroformerCollator(0, 1, 2, vocab_size=n)
+    with pytest.raises(ValueError, match=rf"^examples\[\d\]: (past_)?input_ids holds token id \d+, outside this "
+                                         rf"collator's tokenizer of {n} tokens"):
+        fixed(rows)
+    m = len(processor.tokenizer)
+    beyond = [{**rows[0], "input_ids": [1, m, 2], "dt_ids": [0, 0, 0]}]
+    with pytest.raises(ValueError, match=rf"holds token id {m}, outside this collator's tokenizer of {m} tokens"):
+        collators[0](beyond)
+    with pytest.raises(ValueError, match=r"^NeuroformerCollator: give vocab_size or tokenizer, not both"):
+        DecodingCollator((), vocab_size=n, tokenizer=processor.tokenizer)
+
+
 def test_the_collator_takes_a_dataset_slice_of_columns_as_rows(a2929, saved, tmp_path):
     """Break test: ``processor.collator(ds[:4])`` (a ``datasets`` slice: a mapping of columns, as
     ``processor.tokenize`` returns too) iterated the column names and failed with ``TypeError: string

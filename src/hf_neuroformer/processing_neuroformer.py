@@ -565,7 +565,8 @@ class NeuroformerProcessor(ProcessorMixin):
         (:attr:`decoding`) gives the next-spike labels as ``token_labels``, as :meth:`__call__` does (a
         decoder's ``labels`` are its behaviour targets, which these rows do not hold:
         :class:`~hf_neuroformer.decoding.DecodingCollator` adds them from ``target_<name>`` columns).
-        It refuses rows holding a unit id beyond this tokenizer (``vocab_size=len(tokenizer)``,
+        It refuses rows holding a unit id beyond this tokenizer (its length read at each call, so
+        units added with ``tokenizer.add_units`` after the collator was made are accepted;
         ``ValueError`` naming the row, the column and the id): windows of another model's or
         prepared directory's tokenizer, e.g. read back with ``datasets.load_from_disk``, whose ids
         name other units (a vocabulary of the same length in another order cannot be told from the
@@ -575,9 +576,11 @@ class NeuroformerProcessor(ProcessorMixin):
             from .decoding import DecodingCollator
 
             return DecodingCollator((), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities,
-                                    vocab_size=len(tok))
+                                    tokenizer=tok)
+        # the tokenizer, not its length now: a collator kept (a Trainer's data_collator) refused the ids of units
+        # added with tokenizer.add_units afterwards as another tokenizer's
         return NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities,
-                                   vocab_size=len(tok))
+                                   tokenizer=tok)
 
     @property
     def model_input_names(self) -> List[str]:

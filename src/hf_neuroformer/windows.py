@@ -2136,21 +2136,35 @@ class NeuroformerCollator:
             ``processor.collator``, or ``NeuroformerCollator(tok.pad_token_id, tok.bos_token_id,
             tok.eos_token_id, config.modalities)``.
         modalities: ``config.modalities`` (None: spikes only).
-        vocab_size: the length of the tokenizer the rows must come from (``processor.collator``
-            gives ``len(processor.tokenizer)``), or None (no check): a row holding a unit id
-            outside ``[0, vocab_size)`` is refused when collated, naming it.
+        vocab_size: a fixed length of the tokenizer the rows must come from, or None (no check,
+            unless ``tokenizer`` is given): a row holding a unit id outside ``[0, vocab_size)`` is
+            refused when collated, naming it.
+        tokenizer: the tokenizer the rows must come from (``processor.collator`` gives
+            ``processor.tokenizer``), or None: its length is read each time rows are collated, so
+            units added with ``tokenizer.add_units`` after the collator was built are accepted (a
+            length recorded when it was built refused them as another tokenizer's). Give it or
+            ``vocab_size``, not both.
 
     Raises:
         ValueError: a token id that is not an integer >= 0 (a tokenizer or a config given in
-            its place included), or a ``vocab_size`` that is not an integer >= 1, naming the argument.
+            its place included), a ``vocab_size`` that is not an integer >= 1, a ``tokenizer``
+            without a length, or both ``vocab_size`` and ``tokenizer``, naming the argument.
     """
 
     def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None,
-                 vocab_size: Optional[int] = None):
+                 vocab_size: Optional[int] = None, tokenizer=None):
         if vocab_size is not None and not (is_whole_number(vocab_size) and vocab_size >= 1):
             raise ValueError(f"NeuroformerCollator: vocab_size: expected None or an integer >= 1 (len(tokenizer)), got "
                              f"{vocab_size!r}")
-        self.vocab_size = None if vocab_size is None else int(vocab_size)
+        if tokenizer is not None and vocab_size is not None:
+            raise ValueError(f"NeuroformerCollator: give vocab_size or tokenizer, not both (got vocab_size={vocab_size!r} "
+                             f"and a tokenizer of {len(tokenizer)} tokens): the tokenizer's length is read when rows "
+                             "are collated")
+        if tokenizer is not None and not hasattr(tokenizer, "__len__"):
+            raise ValueError(f"NeuroformerCollator: tokenizer: expected a tokenizer (with a length), got "
+                             f"{type(tokenizer).__name__}")
+        self._vocab_size = None if vocab_size is None else int(vocab_size)
+        self.tokenizer = tokenizer
         for name, value in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
                             ("eos_token_id", eos_token_id)):
             if not (is_whole_number(value) and value >= 0):
@@ -2161,6 +2175,12 @@ class NeuroformerCollator:
                     "or NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, config.modalities)")
         self.pad, self.bos, self.eos = int(pad_token_id), int(bos_token_id), int(eos_token_id)
         self.modalities = list(modalities or [])
+
+    @property
+    def vocab_size(self) -> Optional[int]:
+        """The number of token ids rows may hold (ids ``0 .. vocab_size - 1``): ``len(tokenizer)``
+        now, for a collator given a tokenizer, else the fixed ``vocab_size`` (None: no check)."""
+        return len(self.tokenizer) if self.tokenizer is not None else self._vocab_size
 
     def _modality_inputs(self, examples: List[dict]) -> Dict[str, Dict[str, torch.Tensor]]:
         from .modalities import modality_column_names
@@ -2224,13 +2244,14 @@ class NeuroformerCollator:
         ``(ids, mask)`` pairs (column name -> ``(B, T)`` int64 tensors): rows of another tokenizer (a
         processor of another checkpoint given windows read back with ``datasets.load_from_disk``)
         were padded without a word, and the model then blamed a tokenizer grown with ``add_units``."""
+        n = self.vocab_size  # read once: a tokenizer's length now (units added after the collator was built)
         for key, (ids, mask) in padded.items():
-            bad = ((ids < 0) | (ids >= self.vocab_size)) & (mask == 1)
+            bad = ((ids < 0) | (ids >= n)) & (mask == 1)
             if bad.any():
                 i, j = (int(v) for v in bad.nonzero()[0])
                 raise ValueError(
                     f"examples[{i}]: {key} holds token id {int(ids[i, j])}, outside this collator's tokenizer of "
-                    f"{self.vocab_size} tokens (ids 0 .. {self.vocab_size - 1}): the window was tokenized with another "
+                    f"{n} tokens (ids 0 .. {n - 1}): the window was tokenized with another "
                     "tokenizer (another model's or prepared directory's vocabulary); tokenize the windows with this "
                     "processor (processor.to_dataset(recording, window_starts)) or collate them with the processor "
                     "saved beside the tokenizer that made them")
