@@ -369,6 +369,46 @@ def test_generate_output_and_max_spikes(models, capsys, tmp_path):
             generate_spikes(model, tok, rec, [700.0], max_spikes=bad, progress=False)
 
 
+def test_generate_refuses_more_windows_than_its_limit_before_reading_anything(models, capsys, tmp_path):
+    """--num-samples 1000000 checked 10^6 output paths one by one (minutes, nothing printed) and would then
+    have generated 1.6e8 windows: samples x windows of the split over cli.MAX_GENERATED_WINDOWS are refused
+    before the recording is read (an absent --data is not reached), and a run within it says how many
+    windows it generates before it starts."""
+    d, nwb, _ = models
+    from hf_neuroformer.generation import generation_windows
+
+    model, _, plan = load_pretrained(d / "pre")
+    n = len(generation_windows(plan, "test", model.config)[0])
+    limit = cli.MAX_GENERATED_WINDOWS
+    too_many = limit // n + 1
+    absent = tmp_path / "absent.nwb"
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", absent, "--output", tmp_path / "g.nwb",
+                 "--num-samples", too_many)
+    assert (f"--num-samples: {too_many} samples of the {n} test windows are {too_many * n} windows, more than "
+            f"{limit}, the most one run generates" in err), err
+    assert f"pass --num-samples {limit // n} or fewer" in err, err
+    # more samples than the limit: refused before the model is read (no --model directory is needed)
+    err = err_of(capsys, "generate", "--model", tmp_path / "no_model", "--output", tmp_path / "g.nwb",
+                 "--num-samples", limit + 1)
+    assert f"--num-samples: {limit + 1} samples of at least one window each is more than {limit}" in err, err
+    assert list(tmp_path.iterdir()) == []
+    # within the limit: the amount is printed before the recording is read
+    rc = cli.main([str(a) for a in ("generate", "--model", d / "pre", "--data", absent, "--output",
+                                    tmp_path / "g.nwb", "--num-samples", 2)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "--data" in err and str(absent) in err, err
+    assert f"[neuroformer] generating 2 samples of the {n} test windows ({2 * n} windows)" in out, out
+    # the files checked once per folder: one that exists, or --data named as one of them, is still refused
+    (tmp_path / "g-sample7.nwb").write_bytes(b"")
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", nwb, "--epoch", "wake",
+                 "--output", tmp_path / "g.nwb", "--num-samples", 9)
+    assert "--output: " in err and "g-sample7.nwb' exists; pass --overwrite" in err, err
+    (tmp_path / "g-sample3.nwb").symlink_to(nwb)
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", tmp_path / "g-sample3.nwb", "--epoch", "wake",
+                 "--output", tmp_path / "g.nwb", "--num-samples", 9, "--overwrite")
+    assert "g-sample3.nwb' is --data" in err and "the file this command reads" in err, err
+
+
 def test_outputs_never_replace_the_inputs(models, capsys, tmp_path):
     """--overwrite replaces old outputs, not the files the command reads: 'generate --data X.nwb
     --output X.nwb --overwrite' replaced the recording with the generated spikes (the only copy of

@@ -540,6 +540,52 @@ def sample_output_paths(output, num_samples: int) -> list:
     return [out.with_name(f"{out.stem}-sample{r}{out.suffix}") for r in range(num_samples)]
 
 
+#: The most windows one ``neuroformer generate`` run generates: ``--num-samples`` x the windows of
+#: ``--split``. Every sample is generated in the same batches and held in memory until its file is
+#: written, so a larger amount ran for hours without a line of output (``--num-samples 1000000``
+#: on A2929's 160 test windows: 1.6e8 windows); generate in several runs (other ``--seed`` and
+#: ``--output``) instead.
+MAX_GENERATED_WINDOWS = 1_000_000
+
+
+def _check_sample_outputs(output, num_samples: int, overwrite: bool, data) -> None:
+    """The ``--output`` checks of ``generate --num-samples N`` for its N files
+    (:func:`sample_output_paths`), done once where they are the same for every file: they share
+    the folder and the suffix, so the name, suffix and writable-folder checks are made on the
+    first, and only the files that already exist (one listing of the folder) are checked for
+    being an input (``--data``) or needing ``--overwrite``. One check per file took minutes for
+    ``--num-samples 1000000`` before anything was printed.
+
+    Raises:
+        ValueError, FileExistsError, PermissionError: as :func:`_check_new_file` and
+            :func:`_check_not_an_input`, naming ``--output`` and the file.
+    """
+    if num_samples == 1:  # --output as given: Path drops a trailing slash, so "x.nwb/" is refused as a directory
+        _check_not_an_input(output, "--output", {"--data": data})  # before "exists; pass --overwrite"
+        _check_new_file(output, "--output", overwrite, suffix=".nwb")
+        return
+    from .io.output_folder import check_file_name
+
+    check_file_name(output, "--output")  # "x.nwb/" (Path drops the slash): the sample files are named from it
+    out = Path(output)
+    # the same folder and suffix for every file: one check of the name, the suffix and the folder
+    _check_new_file(str(sample_output_paths(output, 2)[0]), "--output", True, suffix=".nwb")
+    names = [f"{out.stem}-sample{r}{out.suffix}" for r in range(num_samples)]
+    if data is not None:  # --data named as one of the files, through links or ".." in the folder
+        src = Path(data).resolve()
+        if src.parent == out.parent.resolve() and src.name in set(names):
+            _check_not_an_input(str(out.parent / src.name), "--output", {"--data": data})
+    try:
+        present = set(os.listdir(out.parent))
+    except FileNotFoundError:  # a folder to be made: no file in it yet
+        present = set()
+    for name in names:  # only the files there already can be an input (a link to it) or need --overwrite
+        if name in present:
+            path = str(out.parent / name)
+            _check_not_an_input(path, "--output", {"--data": data})
+            _check_new_file(path, "--output", overwrite, suffix=".nwb")
+
+
 #: The sampling settings a ``generate --greedy`` file records as null (not used): greedy decoding takes
 #: the most likely unit id and dt bin, whatever the temperatures and top-k / top-p say.
 GREEDY_UNUSED_SETTINGS = ("temperature", "top_p", "top_k", "dt_temperature", "dt_top_p", "dt_top_k")
@@ -566,26 +612,35 @@ def cmd_generate(args) -> int:
         raise ValueError(f"--num-samples: greedy decoding (--greedy) gives the same spikes in every sample, so "
                          f"--num-samples {args.num_samples} would write {args.num_samples} identical files; "
                          "drop --greedy to sample, or --num-samples")
+    if args.num_samples > MAX_GENERATED_WINDOWS:  # every split has a window: refused before anything is read
+        raise ValueError(f"--num-samples: {args.num_samples} samples of at least one window each is more than "
+                         f"{MAX_GENERATED_WINDOWS} windows, the most one run generates (every sample is held in "
+                         "memory until written); generate in several runs with other --seed and --output")
     _check_sampling_flags(args)  # named by their flags (--top-p 7 imported torch first, 5-10 s)
-    from .generation import generate_split, grid_scratch, settings_scratch, source_scratch
+    from .generation import generate_split, generation_windows, grid_scratch, settings_scratch, source_scratch
     from .io import write_nwb
     from .modalities import truncated_tokens_text
 
-    if args.num_samples > 1:  # "x.nwb/" (Path drops the slash): the sample files are named from --output
-        from .io.output_folder import check_file_name
-
-        check_file_name(args.output, "--output")
     # one file per sample (an NWB file holds one spike train per unit): --output itself, or with
-    # --num-samples N > 1 <stem>-sample<r>.nwb beside it, r = 0 .. N-1
-    outputs = sample_output_paths(args.output, args.num_samples)
-    # --output as given for one sample: Path drops a trailing slash, so "x.nwb/" (a directory) was no longer
-    # refused as one, and the command read the model first
-    for path in ([args.output] if args.num_samples == 1 else [str(p) for p in outputs]):
-        _check_not_an_input(path, "--output", {"--data": args.data})  # before "exists; pass --overwrite"
-        _check_new_file(path, "--output", args.overwrite, suffix=".nwb")  # fail before loading anything
+    # --num-samples N > 1 <stem>-sample<r>.nwb beside it, r = 0 .. N-1; checked before loading anything
+    # (--output as given for one sample: Path drops a trailing slash, so "x.nwb/" is refused as a directory)
+    _check_sample_outputs(args.output, args.num_samples, args.overwrite, args.data)
     from .windows import check_split_in_recording
 
     model, tokenizer, plan = _load_model(args)
+    with warnings.catch_warnings():  # overlapping trials: generate_split warns of the windows left out
+        warnings.simplefilter("ignore")
+        n_windows = len(generation_windows(plan, args.split, model.config)[0])
+    total = n_windows * args.num_samples
+    if total > MAX_GENERATED_WINDOWS:  # before the recording is read: 10^6 samples ran for hours unannounced
+        raise ValueError(f"--num-samples: {args.num_samples} samples of the {n_windows} {args.split} windows are "
+                         f"{total} windows, more than {MAX_GENERATED_WINDOWS}, the most one run generates (every "
+                         f"sample is held in memory until written); pass --num-samples "
+                         f"{max(1, MAX_GENERATED_WINDOWS // max(n_windows, 1))} or fewer per run, with other --seed "
+                         "and --output")
+    outputs = sample_output_paths(args.output, args.num_samples)
+    print(f"[neuroformer] generating {args.num_samples} sample{'s' if args.num_samples > 1 else ''} of the "
+          f"{n_windows} {args.split} windows ({total} windows)")
     from .analysis._batches import check_finite_weights
 
     # a diverged run's NaN weights failed inside torch.multinomial, with a traceback
@@ -2353,7 +2408,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-samples", type=int, default=1, metavar="N",
                    help="independent samples of every window, generated in the same batches; N > 1 writes one file "
                         "per sample beside --output, named <stem>-sample<r>.nwb (r = 0 .. N-1; --output itself is not "
-                        "written), each for 'neuroformer evaluate'; refused with --greedy (default: 1)")
+                        "written), each for 'neuroformer evaluate'; refused with --greedy, and where N x the split's "
+                        f"windows is over {MAX_GENERATED_WINDOWS} (every sample is held in memory until written: "
+                        "make more in several runs with other --seed and --output) (default: 1)")
     _add_overwrite(g)
     g.set_defaults(func=cmd_generate)
 
