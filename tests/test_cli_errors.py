@@ -305,6 +305,22 @@ def test_yaml_errors_name_the_file(capsys, tmp_path):
     assert not (tmp_path / "t").exists()
 
 
+def test_a_refused_config_value_names_the_file_and_its_section(capsys, tmp_path):
+    """A value NeuroformerConfig or TrainingConfig refuses was named by its field only
+    ('NeuroformerConfig.hidden_size: expected an integer, got '32''), not by the --config file
+    it came from; the file and its section now come first."""
+    top = tmp_path / "top.yaml"
+    top.write_text('hidden_size: "32"\n')
+    section = tmp_path / "section.yaml"
+    section.write_text('training:\n  max_steps: "5"\n')
+    for command, out in (("train", "--output-dir"), ("prepare", "--output")):
+        err = err_of(capsys, command, "--config", top, out, tmp_path / "t")
+        assert f"error: {top} (top level): NeuroformerConfig.hidden_size: expected an integer, got '32'" in err, err
+    err = err_of(capsys, "train", "--config", section, "--output-dir", tmp_path / "t")
+    assert f"error: {section} (training: section): training.max_steps: expected an integer" in err, err
+    assert not (tmp_path / "t").exists()
+
+
 def test_a_config_key_at_the_wrong_level_or_misspelt_says_where_it_belongs(capsys, tmp_path):
     # 'max_steps: 100' at the top level (a training field) and a misspelt 'trainig:' section were called
     # unknown NeuroformerConfig fields with no word on where they go; a misspelt training field had no hint

@@ -297,6 +297,15 @@ def _placement_hints(unknown, here, elsewhere, elsewhere_text: str) -> list:
     return hints
 
 
+def _in_config_file(err: ValueError, where: str) -> ValueError:
+    """``err`` (a refusal of a config value) with ``where`` (the YAML file and its section) before
+    its message, of the same class where that class takes a message alone."""
+    try:
+        return type(err)(f"{where}: {err}")
+    except TypeError:
+        return ValueError(f"{where}: {err}")
+
+
 def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool = False) -> Tuple:
     """Read a YAML config: top-level keys are :class:`NeuroformerConfig` fields, the optional
     ``training:`` mapping holds :class:`TrainingConfig` fields.
@@ -315,7 +324,9 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
             twice in one mapping (e.g. two ``training:`` sections; names both lines), the document or its
             ``training:`` entry is not a mapping, or a key is not a known field (named, with the section it
             belongs in when it is a field of the other one, e.g. ``max_steps`` at the top level, or else the
-            closest field name).
+            closest field name); a value that :class:`NeuroformerConfig` or :class:`TrainingConfig`
+            refuses (their message, after the file's path and ``(top level)`` or
+            ``(training: section)``).
     """
     import yaml
 
@@ -364,7 +375,16 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         raise ValueError(f"{path}: unknown training field(s) {unknown}"
                          + (f" ({'; '.join(hints)})" if hints else "")
                          + f"; known: {sorted(known_train)}")
-    config, training = NeuroformerConfig(**raw), TrainingConfig(**train_raw)
+    # a refused value named the field but not the file it came from ('NeuroformerConfig.hidden_size:
+    # expected an integer, got '32''): the file and its section now come first
+    try:
+        config = NeuroformerConfig(**raw)
+    except ValueError as err:
+        raise _in_config_file(err, f"{path} (top level)") from None
+    try:
+        training = TrainingConfig(**train_raw)
+    except ValueError as err:
+        raise _in_config_file(err, f"{path} (training: section)") from None
     return (config, training) + ((tuple(train_raw),) if training_fields else ()) + \
         ((tuple(raw),) if config_fields else ())
 
