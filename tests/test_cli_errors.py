@@ -491,6 +491,26 @@ def test_resume_with_another_config_names_the_field(models, tmp_path):
     assert "intermediate_size" not in msg  # the unchanged fields are not dumped
 
 
+def test_command_line_messages_name_flags_without_their_python_arguments(models, capsys, tmp_path):
+    """The library's 'pass --overwrite (overwrite=True)', '--resume (resume=False)' and '--output-dir
+    (output_dir)' reached the command line as they are: it now names the flag alone; the Python API
+    keeps both."""
+    from hf_neuroformer.training import check_output_dir
+
+    d, _, _ = models
+    missing = tmp_path / "missing.nwb"
+    err = err_of(capsys, "train", "--output-dir", d / "pre", "--data", missing)
+    assert "already holds a model" in err and "pass --overwrite to replace it" in err, err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for extra in ([], ["--save-every", 5]):
+        err = err_of(capsys, "train", "--resume", "--output-dir", empty, "--data", missing, *extra)
+        assert "no checkpoint" in err and ("without --resume," in err or "without --resume;" in err), err
+        assert "another --output-dir" in err and "(resume=" not in err and "(output_dir)" not in err, err
+    with pytest.raises(FileExistsError, match=r"pass --overwrite \(overwrite=True\) to replace it"):
+        check_output_dir(d / "pre")
+
+
 def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, capsys, tmp_path):
     # a finished run (model + checkpoints) was refused with --resume ("already holds a model");
     # the data path does not exist: every answer below comes before the recording is read
@@ -1407,10 +1427,11 @@ def test_decode_split_of_another_epoch_says_the_splits_are_the_decoders_and_to_d
 
 def test_finetune_a_decoder_for_other_targets_names_the_flag_then_the_argument(models, capsys, tmp_path):
     """The library's advice read 'pass from_scratch=True (--from-scratch)' while its other advice (and train's) reads
-    '--overwrite (overwrite=True)': one order now, the flag first and the Python argument in brackets."""
+    '--overwrite (overwrite=True)': one order now, the flag first and the Python argument in brackets, which the
+    command line leaves out (it names the flag alone)."""
     d, nwb, _ = models
     err = err_of(capsys, "finetune", "--model", d / "dec", "--data", nwb, "--epoch", "wake", "--target", "x",
                  "--max-steps", 1, "--output-dir", tmp_path / "dec2")
     assert "is a decoder fine-tuned for [('ry', 'circular')], not for [('x', 'regression')]" in err, err
-    assert err.endswith("or pass --from-scratch (from_scratch=True) for random weights"), err
+    assert err.endswith("or pass --from-scratch for random weights"), err
     assert not (tmp_path / "dec2").exists()

@@ -2783,7 +2783,9 @@ _FIELD_FLAGS = {"n_hubs": "--hubs", "frame_shape": "--height/--width", "field_of
 def _name_the_flag(message: str, parser: argparse.ArgumentParser, args, given_only: bool = False) -> str:
     """A library error that opens with the Python name of a value a flag gave (``batch_size: expected
     ...``, ``training.max_steps: ...``, ``n_hubs: ...``, ``GratingParams.frame_rate: ...``) opened
-    with the flag instead (``--batch-size: expected ...``), as the rules for errors ask; one that opens
+    with the flag instead (``--batch-size: expected ...``), as the rules for errors ask; a flag followed by
+    its Python argument (``--overwrite (overwrite=True)``, ``--output-dir (output_dir)``) by the flag
+    alone (the Python API's messages keep both); one that opens
     with both (``data_path (--data): ...``, ``model_dir (CLI: --model): ...``) with the flag alone, where
     it is an option of ``parser``.
 
@@ -2795,6 +2797,10 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args, given_on
     ``attention-map``, whose ``--units`` was not given."""
     import re
 
+    # the library names a flag with its Python argument ('pass --overwrite (overwrite=True)', '--resume
+    # (resume=False)', '--output-dir (output_dir)'): the command line user sees the flag alone
+    message = re.sub(r"(--([a-z][a-z0-9-]*)) \(([a-z][a-z0-9_]*)(?:=[^()]*)?\)",
+                     lambda m: m.group(1) if m.group(3) == m.group(2).replace("-", "_") else m.group(0), message)
     flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"}
     # 'data_path (--data): ...', 'model_dir (CLI: --model): ...': the library names both; the command line
     # user sees the flag alone (connectivity said 'data_path (--data): ... holds no ground-truth weights')
