@@ -511,6 +511,26 @@ def test_command_line_messages_name_flags_without_their_python_arguments(models,
         check_output_dir(d / "pre")
 
 
+def test_abbreviated_flags_are_refused_and_a_misspelt_command_gets_the_closest(capsys, tmp_path):
+    """argparse took a prefix of a flag as the flag ('train --max-step 5' ran as --max-steps 5; a prefix of one
+    flag silently becomes another once a flag is added): refused now, and a misspelt command is answered with
+    the command meant."""
+    missing = tmp_path / "missing.nwb"
+    for argv, expected in ((["train", "--max-step", "5", "--output-dir", tmp_path / "t", "--data", missing],
+                            "unrecognized arguments: --max-step 5"),
+                           (["generate", "--model", tmp_path, "--output", tmp_path / "g.nwb", "--num-sample", "2"],
+                            "unrecognized arguments: --num-sample 2"),
+                           (["genrate", "--model", tmp_path], "invalid choice: 'genrate'"),
+                           (["evalute"], "invalid choice: 'evalute'")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and expected in err, err
+        if "invalid choice" in expected:
+            assert f"; did you mean '{'generate' if argv[0] == 'genrate' else 'evaluate'}'" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, capsys, tmp_path):
     # a finished run (model + checkpoints) was refused with --resume ("already holds a model");
     # the data path does not exist: every answer below comes before the recording is read

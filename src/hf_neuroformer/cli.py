@@ -2305,8 +2305,30 @@ def _add_overwrite(parser, help: str = "replace output files that already exist 
     parser.add_argument("--overwrite", action="store_true", help=help)
 
 
+class _Parser(argparse.ArgumentParser):
+    """The command's parsers: no abbreviated flags (``--max-step 5`` ran as ``--max-steps 5``, and a
+    prefix of one flag would silently become another once a flag is added), and a misspelt command
+    is answered with the closest ones (difflib)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        import difflib
+        import re
+
+        bad = re.match(r"argument command: invalid choice: '([^']*)'", message)
+        sub = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if bad is not None and sub is not None:
+            close = difflib.get_close_matches(bad.group(1), list(sub.choices), n=3)
+            if close:
+                message += f"; did you mean {' or '.join(map(repr, close))}?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
+    p = _Parser(prog="neuroformer", description="Neuroformer: generative pretraining on spike trains")
     p.add_argument("--version", action=_VersionAction,
                    help="print the package version and those of the libraries it runs on, then exit")
     sub = p.add_subparsers(dest="command", required=True)
