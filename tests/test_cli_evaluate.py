@@ -282,15 +282,22 @@ def test_real_recording_of_other_units_is_refused_naming_the_flag(tiny, capsys, 
     swapped = SpikeRecording.from_unsorted(rec.spike_times, inverse[rec.unit_ids],
                                            unit_names=[rec.unit_names[k] for k in order],
                                            time_domain=rec.time_domain, session=rec.session)
-    cases = ((other, "5 units (session", "1 units of --real are not in --generated ('unit4')"),
-             (swapped, "4 units", f"the same names in another order, unit 0 is {rec.unit_names[1]!r} in --real"))
+    cases = ((other, "5 units (session", "1 unit of --real is not in --generated ('unit4')"),
+             (swapped, "4 units", f"the same names in another order, unit 0 is {rec.unit_names[1]!r} in --real"),
+             # another session: named first ('1 generated units are not in --real' was all it said of A2929)
+             (SpikeRecording.from_unsorted(other.spike_times, other.unit_ids, unit_names=list(other.unit_names),
+                                           time_domain=other.time_domain, session="another-session"),
+              "1 unit of --real is not in --generated ('unit4')"))
     for k, (real, *expected) in enumerate(cases):
         write_npz(real, tmp_path / f"real{k}.npz")
         rc = cli.main(["evaluate", "--real", str(tmp_path / f"real{k}.npz"), "--generated", str(d / "gen.nwb")])
         err = capsys.readouterr().err
         assert rc == 2
-        assert "error: --real: its units are not those of --generated" in err, err
+        assert "its units are not those of --generated" in err, err
         assert all(e in err for e in expected), err
+        if real.session != rec.session:  # the sessions first, then the units
+            assert (f"error: --real: a recording of session {real.session!r}, but --generated {d / 'gen.nwb'} was "
+                    f"generated from session {rec.session!r}; its units" in err), err
 
 
 def test_bits_per_spike_scoring_shows_progress(tiny, capsys):

@@ -58,6 +58,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import dataclasses
 import json
 import warnings
@@ -993,8 +994,11 @@ def _unit_list_difference(real, generated) -> str:
     if not only_g and not only_r and len(r) == len(g):
         i = next(k for k, (a, b) in enumerate(zip(r, g)) if a != b)
         return f"{head}: the same names in another order, unit {i} is {r[i]!r} in --real and {g[i]!r} in --generated"
-    parts = [f"{len(only_g)} generated units are not in --real ({first_few(only_g, count_rest=False)})" if only_g else "",
-             f"{len(only_r)} units of --real are not in --generated ({first_few(only_r, count_rest=False)})" if only_r else ""]
+    # '1 generated units are not in --real': the verb follows the count
+    parts = [(f"{len(only_g)} generated unit{'s are' if len(only_g) > 1 else ' is'} not in --real "
+              f"({first_few(only_g, count_rest=False)})") if only_g else "",
+             (f"{len(only_r)} unit{'s' if len(only_r) > 1 else ''} of --real {'are' if len(only_r) > 1 else 'is'} not "
+              f"in --generated ({first_few(only_r, count_rest=False)})") if only_r else ""]
     return head + ": " + "; ".join(p for p in parts if p)
 
 
@@ -1134,7 +1138,12 @@ def cmd_evaluate(args) -> int:
         # compare_recordings refused them as 'generated.unit_names: expected the real recording's 15 units
         # (['unit0', 'unit1', 'unit2']...), got 16 (['unit0', 'unit1', 'unit2']...)', naming no flag and
         # showing the same names on both sides
-        raise ValueError(f"--real: its units are not those of --generated {args.generated} "
+        # a recording of another session said only which units differ: the sessions, when they differ, come first
+        # (generate names its session '<session>-generated', with '-sample<r>' for one of several samples)
+        source = re.sub(r"-generated(-sample\d+)?$", "", generated.session)
+        sessions = (f"a recording of session {real.session!r}, but --generated {args.generated} was generated from "
+                    f"session {source!r}; " if real.session != source else "")
+        raise ValueError(f"--real: {sessions}its units are not those of --generated {args.generated} "
                          f"({_unit_list_difference(real, generated)}); pass the recording it was generated from as "
                          "--real (and its --epoch)")
     # a chosen bin longer than the windows gave NaN metrics with n_bins 0; the default is not refused (windows
