@@ -158,6 +158,22 @@ def test_hub_glm_seed_and_duration_are_checked_before_the_run(tmp_path):
     assert read_network(write_network(net, tmp_path / "n.nwb")).params["seed"] is None
 
 
+def test_write_network_refuses_a_name_without_nwb_and_a_missing_folder(tmp_path):
+    """write_network(net, "x.txt") wrote an NWB file under a .txt name, and a missing folder was created
+    without a word; 'neuroformer simulate --output' refused the first and vetted the second."""
+    net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=0.2, seed=0)
+    with pytest.raises(ValueError, match=r"^path: write_network writes NWB; expected a file name ending in \.nwb, "
+                                         r"got '.*x\.txt'$"):
+        write_network(net, tmp_path / "x.txt")
+    assert not (tmp_path / "x.txt").exists()
+    with pytest.raises(FileNotFoundError, match=r"^path: the folder of '.*new[/\\]n\.nwb' is not an existing folder; "
+                                                r"create it or pass make_parent=True$"):
+        write_network(net, tmp_path / "new" / "n.nwb")
+    assert not (tmp_path / "new").exists()
+    back = read_network(write_network(net, tmp_path / "new" / "N.NWB", make_parent=True))
+    assert back.recording.n_units == 6
+
+
 def test_glm_kind_is_deterministic_per_seed():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_glm(p, duration=10.0, seed=3)

@@ -2071,7 +2071,7 @@ def cmd_simulate(args) -> int:
                                        codegen_target=args.codegen or "numpy", progress=True)
         else:
             net = simulate_hub_glm(params, duration=args.duration, seed=args.seed, progress=True)
-    write_network(net, out, overwrite=args.overwrite)
+    write_network(net, out, overwrite=args.overwrite, make_parent=True)  # check_writable_parent passed it
     rec = net.recording
     off = ~np.eye(rec.n_units, dtype=bool)  # the glm kind's diagonal is each unit's self-history, not an edge
     n_exc, n_inh = int((net.weights[off] > 0).sum()), int((net.weights[off] < 0).sum())

@@ -656,16 +656,40 @@ GROUND_TRUTH_SCRATCH = {
 }
 
 
-def write_network(network: SimulatedNetwork, path, overwrite: bool = False):
+def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make_parent: bool = False):
     """Write a simulated network to NWB: the spikes (:func:`~hf_neuroformer.io.write_nwb`) and the
     ground truth as ``ScratchData`` (names and meaning in :data:`GROUND_TRUTH_SCRATCH`).
 
+    Args:
+        network: the :class:`SimulatedNetwork`.
+        path: the ``.nwb`` file to write (atomically).
+        overwrite: replace an existing file.
+        make_parent: create ``path``'s folder if missing (default: it must exist, as for
+            :func:`~hf_neuroformer.jsonio.write_atomic`; ``neuroformer simulate`` passes True).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
     Raises:
+        ValueError: ``path``'s name does not end in ``.nwb`` (the file is NWB whatever its name;
+            ``read_network`` and the commands take it by that suffix).
+        FileNotFoundError: ``path``'s folder does not exist and ``make_parent`` is False.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
+        OutputPathError: ``path`` is a directory
+            (:func:`~hf_neuroformer.io.permissions.check_output_file`).
     """
     import json
+    from pathlib import Path
 
     from .io.nwb import write_nwb
+
+    # as 'neuroformer simulate --output' refuses them: 'x.txt' held an NWB file, and a missing folder was
+    # created without a word (a typo in the folder name went unnoticed)
+    if Path(path).suffix.lower() != ".nwb":
+        raise ValueError(f"path: write_network writes NWB; expected a file name ending in .nwb, got {str(path)!r}")
+    if not make_parent and not Path(path).parent.is_dir():
+        raise FileNotFoundError(f"path: the folder of {str(path)!r} is not an existing folder; create it or pass "
+                                "make_parent=True")
 
     g = GROUND_TRUTH_SCRATCH
     # json_safe: HubNetworkParams takes numpy integers (np.int64(300) units), which json.dumps refused
