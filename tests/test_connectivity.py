@@ -174,6 +174,15 @@ def test_write_network_refuses_a_name_without_nwb_and_a_missing_folder(tmp_path)
     assert back.recording.n_units == 6
 
 
+def test_coupled_network_refuses_more_assemblies_than_units():
+    """n_assemblies=10 over 4 units ran: 6 drives drove no unit (unit i follows drive i mod n_assemblies)."""
+    with pytest.raises(ValueError, match=r"^n_assemblies: expected at most n_units=4 assemblies .*, got 10$"):
+        simulate_coupled_network(n_units=4, n_assemblies=10, duration=0.5, seed=0)
+    # the default is min(4, n_units): small networks still simulate, with one drive per unit at most
+    assert simulate_coupled_network(n_units=2, duration=0.5, seed=0).params["n_assemblies"] == 2
+    assert simulate_coupled_network(n_units=6, duration=0.5, seed=0).params["n_assemblies"] == 4
+
+
 def test_glm_kind_is_deterministic_per_seed():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_glm(p, duration=10.0, seed=3)

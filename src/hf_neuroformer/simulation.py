@@ -106,6 +106,11 @@ def _check_glm_arguments(*, n_units, n_assemblies, duration, bin_size, tau, driv
     for name, v in (("n_units", n_units), ("n_assemblies", n_assemblies)):
         if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1):
             raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+    if n_assemblies > n_units:
+        # ran: drives n_units .. n_assemblies - 1 drove no unit (unit i follows drive i mod n_assemblies), and
+        # params recorded n_assemblies drives that the spikes do not hold
+        raise ValueError(f"n_assemblies: expected at most n_units={n_units} assemblies (unit i follows drive "
+                         f"i mod n_assemblies, so the others would drive no unit), got {n_assemblies}")
     for name, v in (("duration", duration), ("bin_size", bin_size), ("tau", tau), ("drive_timescale", drive_timescale)):
         if not (real(v) and v > 0):
             raise ValueError(f"{name}: expected a finite number of seconds > 0, got {v!r}")
@@ -163,7 +168,7 @@ def simulate_coupled_network(
     refractory_strength: float = 3.0,
     drive_strength: float = 2.5,
     drive_timescale: float = 2.0,
-    n_assemblies: int = 4,
+    n_assemblies: Optional[int] = None,
     base_rate_range=(0.5, 3.0),
     seed: int = 0,
     progress: bool = False,
@@ -183,7 +188,8 @@ def simulate_coupled_network(
         drive_strength: loading of each unit on its assembly's slow drive (log-rate per unit
             of drive, drive has unit variance).
         drive_timescale: time constant of the Ornstein-Uhlenbeck drives, s.
-        n_assemblies: number of independent drives (unit i follows drive i mod n_assemblies).
+        n_assemblies: number of independent drives (unit i follows drive i mod n_assemblies), at most
+            ``n_units``; None (default): ``min(4, n_units)``.
         base_rate_range: ``(low, high)`` baseline rates, Hz.
         seed: RNG seed; the same seed gives the same spikes and weights.
         progress: show a bar of simulated seconds (``neuroformer simulate`` does).
@@ -193,7 +199,8 @@ def simulate_coupled_network(
         (``n_bins`` = ``duration / bin_size`` rounded to the nearest integer, halves up) and session ``"simulated"``.
 
     Raises:
-        ValueError: naming the argument: ``n_units`` / ``n_assemblies`` not an integer >= 1;
+        ValueError: naming the argument: ``n_units`` / ``n_assemblies`` not an integer >= 1, or
+            ``n_assemblies`` above ``n_units`` (naming both);
             ``duration``, ``bin_size``, ``tau``, ``drive_timescale`` not finite and > 0 (or
             ``duration`` shorter than one bin); ``connection_prob`` outside [0, 1];
             ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite, or
@@ -201,6 +208,8 @@ def simulate_coupled_network(
             ``base_rate_range`` not two finite rates with ``0 <= low <= high``, ``high > 0``; ``seed`` not an
             integer >= 0 or None.
     """
+    if n_assemblies is None and isinstance(n_units, numbers.Integral):
+        n_assemblies = min(4, n_units)
     _check_glm_arguments(n_units=n_units, n_assemblies=n_assemblies, duration=duration, bin_size=bin_size, tau=tau,
                          drive_timescale=drive_timescale, connection_prob=connection_prob,
                          coupling_strength=coupling_strength, refractory_strength=refractory_strength,
