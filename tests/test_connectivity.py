@@ -183,6 +183,18 @@ def test_coupled_network_refuses_more_assemblies_than_units():
     assert simulate_coupled_network(n_units=6, duration=0.5, seed=0).params["n_assemblies"] == 4
 
 
+def test_hub_glm_bin_longer_than_the_synaptic_trace_is_refused_by_name():
+    """HubNetworkParams(glm_bin_size=10.0) passed validate(): the trace decayed by exp(-2000) per bin, so the
+    GLM simulated uncoupled spikes under the layout's truth, at most one per unit per 10 s."""
+    params = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2, glm_bin_size=10.0)
+    msg = r"^glm_bin_size: expected at most tau_syn=0\.005 s \(.*\), got 10\.0 s$"
+    with pytest.raises(ValueError, match=msg):
+        params.validate()
+    with pytest.raises(ValueError, match=msg):
+        simulate_hub_glm(params, duration=60.0, seed=0)
+    HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2, glm_bin_size=0.005).validate()  # the bound itself
+
+
 def test_glm_kind_is_deterministic_per_seed():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_glm(p, duration=10.0, seed=3)

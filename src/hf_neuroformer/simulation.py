@@ -346,7 +346,9 @@ class HubNetworkParams:
         ``background_inputs``, ``background_rate``, ``glm_gain`` (a negative gain turns the GLM's
         excitatory edges inhibitory against the stored truth; 0 simulates uncoupled spikes over the
         same layout, a null control) and ``glm_refractory`` (self-inhibition) >= 0, and
-        ``v_rest < v_threshold``, ``v_reset < v_threshold``."""
+        ``v_rest < v_threshold``, ``v_reset < v_threshold``; ``glm_bin_size <= tau_syn`` (the GLM's coupling acts
+        through a trace that decays with ``tau_syn``: in longer bins it is gone before the next bin, and a unit fires
+        at most once per bin)."""
         for name in ("n_units", "n_hubs", "targets_per_hub", "background_inputs"):
             v = getattr(self, name)
             if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
@@ -387,6 +389,13 @@ class HubNetworkParams:
                 raise ValueError(f"{name}: expected a positive number, got {getattr(self, name)}")
         if self.tau_syn >= self.tau_m:
             raise ValueError(f"tau_syn: expected tau_syn < tau_m={self.tau_m}, got {self.tau_syn}")
+        if self.glm_bin_size > self.tau_syn:
+            # glm_bin_size=10.0 passed: the GLM's coupling trace decays by exp(-glm_bin_size / tau_syn) per bin
+            # (e^-2000), so no edge acted on the next bin, and one spike per unit per bin capped every rate at
+            # 1 / glm_bin_size (0.1 Hz): the file held uncoupled spikes under the layout's truth
+            raise ValueError(f"glm_bin_size: expected at most tau_syn={self.tau_syn} s (the GLM's synaptic trace "
+                             "decays by exp(-glm_bin_size / tau_syn) per bin, so longer bins lose the coupling, and a "
+                             f"unit fires at most once per bin), got {self.glm_bin_size} s")
 
 
 def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
