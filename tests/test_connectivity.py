@@ -195,6 +195,21 @@ def test_hub_glm_bin_longer_than_the_synaptic_trace_is_refused_by_name():
     HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2, glm_bin_size=0.005).validate()  # the bound itself
 
 
+def test_hub_simulators_take_a_dict_of_params_and_refuse_other_types():
+    """simulate_hub_glm({...}) failed with "'dict' object has no attribute 'validate'"."""
+    fields = dict(n_units=6, n_hubs=1, targets_per_hub=2)
+    from_dict = simulate_hub_glm(fields, duration=0.5, seed=1)
+    from_params = simulate_hub_glm(HubNetworkParams(**fields), duration=0.5, seed=1)
+    assert from_dict.params == from_params.params
+    np.testing.assert_array_equal(from_dict.recording.spike_times, from_params.recording.spike_times)
+    with pytest.raises(ValueError, match=r"^params: \['units'\] is not a HubNetworkParams field; expected keys among"):
+        simulate_hub_glm({"units": 6}, duration=0.5, seed=1)
+    for simulate in (simulate_hub_glm, simulate_hub_network):
+        with pytest.raises(TypeError, match=r"^params: expected a HubNetworkParams \(or a dict of its fields, or "
+                                            r"None\), got list$"):
+            simulate([6, 1, 2], duration=0.5, seed=1)
+
+
 def test_glm_kind_is_deterministic_per_seed():
     p = HubNetworkParams(**SMALL)
     a = simulate_hub_glm(p, duration=10.0, seed=3)

@@ -435,6 +435,31 @@ def hub_layout(params: HubNetworkParams, rng: np.random.Generator):
     return weights, kind, hubs
 
 
+def _hub_params(params) -> HubNetworkParams:
+    """``params`` of the hub simulators as a validated :class:`HubNetworkParams`: None gives the defaults,
+    a dict (e.g. ``asdict`` of one, or a SimulatedNetwork's ``params`` without its run entries) is built
+    into one. A dict failed with "'dict' object has no attribute 'validate'".
+
+    Raises:
+        TypeError: ``params`` is neither a HubNetworkParams, a dict nor None.
+        ValueError: a key of the dict is not a HubNetworkParams field (named, with the fields), or a
+            field is out of range (:meth:`HubNetworkParams.validate`).
+    """
+    if params is None:
+        params = HubNetworkParams()
+    elif isinstance(params, dict):
+        names = [f.name for f in fields(HubNetworkParams)]
+        unknown = [k for k in params if k not in names]
+        if unknown:
+            raise ValueError(f"params: {unknown} is not a HubNetworkParams field; expected keys among {names}")
+        params = HubNetworkParams(**params)
+    elif not isinstance(params, HubNetworkParams):
+        raise TypeError(f"params: expected a HubNetworkParams (or a dict of its fields, or None), got "
+                        f"{type(params).__name__}")
+    params.validate()
+    return params
+
+
 def _check_duration(duration) -> None:
     """Raises ValueError naming ``duration`` unless it is a finite number of seconds > 0 (a string
     failed in ``np.isfinite`` with numpy's "ufunc 'isfinite' not supported")."""
@@ -443,7 +468,7 @@ def _check_duration(duration) -> None:
 
 
 def simulate_hub_network(
-    params: Optional[HubNetworkParams] = None,
+    params: HubNetworkParams | dict | None = None,
     duration: float = 60.0,
     seed: int = 0,
     codegen_target: str = "numpy",
@@ -462,7 +487,7 @@ def simulate_hub_network(
     ``PoissonInput`` on v). ``W`` and the hubs come from :func:`hub_layout`.
 
     Args:
-        params: :class:`HubNetworkParams` (default: 300 units, 3 hubs).
+        params: :class:`HubNetworkParams`, or a dict of its fields (default: 300 units, 3 hubs).
         duration: simulated time, s.
         seed: seeds the layout (numpy ``default_rng``), the per-unit biases and brian2's random
             numbers (``brian2.seed``): the same seed gives the same spikes, in this process or another,
@@ -482,14 +507,14 @@ def simulate_hub_network(
         ``dt`` grid).
 
     Raises:
-        ValueError: bad ``params`` field, non-positive ``duration`` or one shorter than a step
+        TypeError: ``params`` is neither a :class:`HubNetworkParams`, a dict nor None.
+        ValueError: bad ``params`` field (or a dict key that is none), non-positive ``duration`` or one shorter than a step
             (``params.dt``), unknown ``codegen_target``, ``seed`` outside ``[0, 2**32 - 1]``.
         RuntimeError: the process has set another brian2 device than the runtime one
             (``brian2.set_device('cpp_standalone')``), before anything is drawn.
         ImportError: brian2 is not installed (``pip install brian2``).
     """
-    params = params or HubNetworkParams()
-    params.validate()
+    params = _hub_params(params)
     _check_duration(duration)
     if duration < params.dt:  # brian2 ran no step: a recording without a spike and no word (glm kinds refuse too)
         raise ValueError(f"duration: {duration:g} s is shorter than one simulation step (HubNetworkParams.dt = "
@@ -579,7 +604,7 @@ def _run_hub_network(b2, params: HubNetworkParams, duration: float, seed: int, c
 
 
 def simulate_hub_glm(
-    params: Optional[HubNetworkParams] = None,
+    params: HubNetworkParams | dict | None = None,
     duration: float = 60.0,
     seed: int = 0,
     progress: bool = False,
@@ -602,8 +627,7 @@ def simulate_hub_glm(
         :class:`SimulatedNetwork` with ``kind="hub-glm"``; ``weights`` = the layout's ``W``
         (same units as the LIF network, so both kinds have the same truth for a seed).
     """
-    params = params or HubNetworkParams()
-    params.validate()
+    params = _hub_params(params)
     _check_duration(duration)
     # before the run: None ran the whole simulation and then failed in int(None) recording it, -1 and
     # 1.5 failed inside numpy naming no argument
