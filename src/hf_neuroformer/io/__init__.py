@@ -157,7 +157,6 @@ def _recording_subfolders_hint(path: Path, limit: int = 5) -> str:
     return hint
 
 
-@warnings_at_caller
 def is_model_directory(path) -> bool:
     """Whether ``path`` is a folder holding a saved model (``config.json`` and weights:
     ``model.safetensors``, the index of weights saved in shards, or ``pytorch_model.bin``), as
@@ -167,6 +166,7 @@ def is_model_directory(path) -> bool:
         "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"))
 
 
+@warnings_at_caller
 def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecording:
     """Load a recording from any supported file or folder.
 
