@@ -2315,6 +2315,35 @@ def test_writers_refuse_a_directory_before_writing_even_with_overwrite(tmp_path,
     assert [p.name for p in target.iterdir()] == ["kept.txt"] and (target / "kept.txt").read_text() == "kept"
 
 
+@pytest.mark.parametrize("writer, name", [(write_npz, "rec.npz"), (write_nwb, "rec.nwb")])
+def test_writers_refuse_a_missing_folder_unless_make_parent_and_a_folder_that_is_a_file(tmp_path, writer, name):
+    """write_npz / write_nwb created a missing folder without a word (a typo in its name went unnoticed),
+    unlike jsonio.write_atomic and simulation.write_network, and a path under a file failed in mkdir
+    with a bare '[Errno 17] File exists'. A missing folder is now refused naming the path unless
+    make_parent=True, and a file where a folder should be is refused naming that file; nothing is
+    created in either case."""
+    from hf_neuroformer.cli import _is_refusal
+
+    rec = SpikeRecording(spike_times=[0.1, 0.2], unit_ids=[0, 1], time_domain=(0.0, 1.0), session="m")
+    missing = tmp_path / "typo" / "deeper" / name
+    with pytest.raises(FileNotFoundError, match=rf"^path: the folder of '{re.escape(str(missing))}' is not an "
+                                                r"existing folder; create it or pass make_parent=True$") as err:
+        writer(rec, missing)
+    assert type(err.value).__name__ == "MissingOutputFolderError"
+    assert list(tmp_path.iterdir()) == []
+    assert load_recording(writer(rec, missing, make_parent=True)).n_spikes == 2
+
+    blocker = tmp_path / "run.yaml"
+    blocker.write_text("kept")
+    for under in (blocker / name, blocker / "sub" / name):
+        for make_parent in (False, True):
+            with pytest.raises(ValueError, match=rf"^path: '{re.escape(str(blocker))}' is a file, not a folder, so "
+                                                 rf"'{re.escape(str(under))}' cannot be written in it") as err:
+                writer(rec, under, make_parent=make_parent)
+            assert type(err.value).__name__ == "OutputPathError" and _is_refusal(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml", "typo"] and blocker.read_text() == "kept"
+
+
 def test_csv_refusals_name_the_file_the_line_of_a_bad_byte_and_the_separator(tmp_path):
     """Break test of the CSV reader: a Latin-1 CSV gave pandas' bare UnicodeDecodeError ("can't decode byte
     0xb5 in position 1", a position within a chunk); "row 1 holds nan" and a ';'-separated file ("found

@@ -684,7 +684,7 @@ def cmd_generate(args) -> int:
         # a result, not a setting, but evaluate needs it: windows cut at the cap bias every metric low
         st = generated.generation_stats
         counts = {"n_capped_windows": int(st["n_capped_windows"]), "n_windows": int(st["n_windows"])}
-        write_nwb(generated, out, overwrite=args.overwrite,
+        write_nwb(generated, out, overwrite=args.overwrite, make_parent=True,  # _check_sample_outputs vetted it
                   scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                            **settings_scratch({**settings, **counts, **({"sample": r} if len(samples) > 1 else {})})})
         what = f"sample {r} of {len(samples)}: " if len(samples) > 1 else ""
@@ -2103,7 +2103,7 @@ def cmd_render_gratings(args) -> int:
                          f"its orientation (--column, default orientation_deg): pass a recording with trials, e.g. "
                          "../shared/data/allen_vcn_gratings")
     rec = render_drifting_gratings(rec, column=args.column, params=params)
-    write_nwb(rec, out, overwrite=args.overwrite)
+    write_nwb(rec, out, overwrite=args.overwrite, make_parent=True)  # _check_new_file's check_writable_parent passed it
     f = rec.stimulus.frames
     print(f"[neuroformer] rendered {f.shape[0]} frames of {f.shape[1]}x{f.shape[2]} px at {args.frame_rate:g} Hz; "
           f"wrote {out}\n  {rec.stimulus.description}")

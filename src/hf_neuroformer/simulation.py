@@ -715,23 +715,24 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make
     Raises:
         ValueError: ``path``'s name does not end in ``.nwb`` (the file is NWB whatever its name;
             ``read_network`` and the commands take it by that suffix).
-        FileNotFoundError: ``path``'s folder does not exist and ``make_parent`` is False.
+        MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False (a
+            ``FileNotFoundError``).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         OutputPathError: ``path`` is a directory
-            (:func:`~hf_neuroformer.io.permissions.check_output_file`).
+            (:func:`~hf_neuroformer.io.permissions.check_output_file`) or is under a file
+            (:func:`~hf_neuroformer.io.permissions.check_output_folder`).
     """
     import json
     from pathlib import Path
 
     from .io.nwb import write_nwb
+    from .io.permissions import check_output_folder
 
     # as 'neuroformer simulate --output' refuses them: 'x.txt' held an NWB file, and a missing folder was
     # created without a word (a typo in the folder name went unnoticed)
     if Path(path).suffix.lower() != ".nwb":
         raise ValueError(f"path: write_network writes NWB; expected a file name ending in .nwb, got {str(path)!r}")
-    if not make_parent and not Path(path).parent.is_dir():
-        raise FileNotFoundError(f"path: the folder of {str(path)!r} is not an existing folder; create it or pass "
-                                "make_parent=True")
+    check_output_folder(path, make_parent)  # before the ground truth is serialised
 
     g = GROUND_TRUTH_SCRATCH
     # json_safe: HubNetworkParams takes numpy integers (np.int64(300) units), which json.dumps refused
@@ -744,7 +745,7 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make
         "ground_truth_base_rates": (np.asarray(network.base_rates, dtype=np.float64), g["ground_truth_base_rates"]),
         "ground_truth_info": (np.array([info]), g["ground_truth_info"]),
     }
-    return write_nwb(network.recording, path, overwrite=overwrite, scratch=scratch,
+    return write_nwb(network.recording, path, overwrite=overwrite, scratch=scratch, make_parent=make_parent,
                      description=f"simulated {network.kind} network written by hf_neuroformer (ground truth in scratch)")
 
 

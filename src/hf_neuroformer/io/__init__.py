@@ -31,7 +31,7 @@ from .arrays import from_arrays, from_dataframe, read_allen_gratings, read_npz, 
 from .binned import DEFAULT_TRIAL_GAP, from_binned_counts, read_steinmetz_spcount
 from .nelpy import is_nelpy_linear_track, read_nelpy_linear_track
 from .nwb import read_nwb, read_nwb_scratch, write_nwb
-from .permissions import OutputPathError
+from .permissions import MissingOutputFolderError, OutputPathError
 from .phy import is_phy_folder, read_phy
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "from_arrays",
     "read_npz",
     "write_npz",
+    "MissingOutputFolderError",
     "OutputPathError",
     "from_dataframe",
     "read_allen_gratings",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from .permissions import check_output_file, write_through_temporary
+from .permissions import check_output_file, check_output_folder, write_through_temporary
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
                          file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
                          session_from_file, unnamed_units_message, widen_stored_times)
@@ -362,7 +362,7 @@ def _npz_member(z, key: str, path: Path) -> np.ndarray:
     return value
 
 
-def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
+def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_parent: bool = False) -> Path:
     """Write the spikes, unit names / areas, time domain and session of a recording to ``.npz``.
 
     The time support, epochs, trials, behaviour, stimulus and events are not stored (use
@@ -371,10 +371,17 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     ``time_domain`` but with a time support is written with the support's extent as its time
     domain (:func:`read_npz` needs one to read a file without spikes).
 
+    ``make_parent`` creates ``path``'s folder if missing (default: it must exist, as for
+    :func:`~hf_neuroformer.jsonio.write_atomic`; before, a missing folder was always created, so a
+    typo in its name went unnoticed).
+
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         OutputPathError: ``path`` is a directory (a ``ValueError``; with ``overwrite`` too), see
-            :func:`~hf_neuroformer.io.permissions.check_output_file`.
+            :func:`~hf_neuroformer.io.permissions.check_output_file`, or is under a file
+            (:func:`~hf_neuroformer.io.permissions.check_output_folder`).
+        MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False (a
+            ``FileNotFoundError``).
         RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`
             (:meth:`~SpikeRecording.validate`, as :func:`~hf_neuroformer.io.write_nwb` checks; e.g. a
             ``session`` set to ``""`` after construction), has no unit, or has no spike, no
@@ -387,6 +394,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     keep its contents.
     """
     path = check_output_file(path, overwrite)  # a directory: refused before anything is written
+    check_output_folder(path, make_parent)  # a missing folder or one under a file
     # a session set to '' after construction was written as given and read back under the file's stem
     recording.validate()
     if recording.n_units == 0:  # read_npz refuses a file of no unit
@@ -423,7 +431,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False) -> Path:
     # written to a temporary in the same folder, then moved into place (as write_nwb does): writing into
     # ``path`` itself truncated an existing file first, so a failed or interrupted overwrite lost the old
     # file, and a file hard-linked elsewhere had its other names rewritten too
-    return write_through_temporary(path, write, ".tmp.npz")
+    return write_through_temporary(path, write, ".tmp.npz", make_parent=make_parent)
 
 
 @warnings_at_caller

@@ -168,7 +168,7 @@ from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecordi
                          unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
 from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
 from .nwb_events import read_events, write_events
-from .permissions import check_output_file, write_through_temporary
+from .permissions import check_output_file, check_output_folder, write_through_temporary
 
 __all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
 
@@ -1226,6 +1226,7 @@ def write_nwb(
     session_start_time: Optional[datetime] = None,
     description: str = "spike recording written by hf_neuroformer",
     scratch: Optional[Dict[str, Tuple[np.ndarray, str]]] = None,
+    make_parent: bool = False,
 ) -> Path:
     """Write a :class:`SpikeRecording` to an NWB file (atomically) with pynwb.
 
@@ -1288,6 +1289,9 @@ def write_nwb(
             :func:`hf_neuroformer.simulation.write_network`); :func:`read_nwb` ignores it,
             :func:`read_nwb_scratch` reads it back. The names ``hf_neuroformer_stimulus_names``,
             ``hf_neuroformer_session_info`` and ``hf_neuroformer_stimulus_field_of_view`` are reserved.
+        make_parent: create ``path``'s folder if missing (default: it must exist, as for
+            :func:`~hf_neuroformer.jsonio.write_atomic`; before, a missing folder was always created,
+            so a typo in its name went unnoticed).
 
     Returns:
         The path written.
@@ -1298,7 +1302,10 @@ def write_nwb(
             sample to its own file).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         OutputPathError: ``path`` is a directory (a ``ValueError``; with ``overwrite`` too), see
-            :func:`~hf_neuroformer.io.permissions.check_output_file`.
+            :func:`~hf_neuroformer.io.permissions.check_output_file`, or is under a file
+            (:func:`~hf_neuroformer.io.permissions.check_output_folder`).
+        MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False (a
+            ``FileNotFoundError``).
         ValueError: the recording has no units (:func:`read_nwb` refuses such a file); ``scratch`` uses
             the reserved name; a ``behaviour`` or ``events`` name that is
             empty or holds ``/`` or ``:`` (not an NWB name; the message names the entry).
@@ -1314,6 +1321,7 @@ def write_nwb(
                     "sample to its own file)")
         raise TypeError(f"recording: expected a SpikeRecording, got {type(recording).__name__}{hint}")
     path = check_output_file(path, overwrite)  # a directory: refused before anything is written
+    check_output_folder(path, make_parent)  # a missing folder or one under a file: before the file is built
     for reserved in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH, STIMULUS_FIELD_OF_VIEW_SCRATCH):
         if scratch and reserved in scratch:
             raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")
@@ -1446,7 +1454,7 @@ def write_nwb(
         with NWBHDF5IO(tmp, "w") as io:
             io.write(nwb)
 
-    return write_through_temporary(path, write, ".tmp.nwb")
+    return write_through_temporary(path, write, ".tmp.nwb", make_parent=make_parent)
 
 
 def read_nwb_scratch(path) -> Dict[str, np.ndarray]:

@@ -15,11 +15,19 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["OutputPathError", "as_created", "check_output_file", "current_umask", "write_through_temporary"]
+__all__ = ["MissingOutputFolderError", "OutputPathError", "as_created", "check_output_file", "check_output_folder",
+           "current_umask", "write_through_temporary"]
 
 
 class OutputPathError(ValueError):
-    """An output file path that no file can be written to: it names an existing directory."""
+    """An output file path that no file can be written to: it names an existing directory, or a
+    file stands where one of its folders should be."""
+
+
+class MissingOutputFolderError(FileNotFoundError):
+    """An output file's folder does not exist and the writer was not asked to create it
+    (``make_parent=False``): a typo in the folder name would otherwise create a new folder
+    without a word."""
 
 
 def check_output_file(path, overwrite: bool) -> Path:
@@ -38,6 +46,35 @@ def check_output_file(path, overwrite: bool) -> Path:
                               "a file, never a directory)")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    return path
+
+
+def check_output_folder(path, make_parent: bool = False) -> Path:
+    """Refuse an output file ``path`` whose folder cannot hold it, before anything is written:
+    a missing folder unless ``make_parent`` (as :func:`~hf_neuroformer.jsonio.write_atomic` and
+    :func:`~hf_neuroformer.simulation.write_network` refuse it), and always a path under a file
+    (``run.nwb/x.nwb``: ``mkdir`` failed with a bare ``[Errno 17] File exists`` or ``[Errno 20]
+    Not a directory``). Creates nothing. Returns ``Path(path)``.
+
+    Raises:
+        OutputPathError: a file stands where ``path``'s folder, or a folder above it, should be
+            (a ``ValueError`` naming that file and ``path``).
+        MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False
+            (a ``FileNotFoundError`` naming ``path``).
+    """
+    path = Path(path)
+    folder = path.parent
+    if folder.is_dir():
+        return path
+    nearest = folder  # the nearest path at or above the folder that exists (under a file none below it does)
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if nearest.exists() and not nearest.is_dir():
+        raise OutputPathError(f"path: {str(nearest)!r} is a file, not a folder, so {str(path)!r} cannot be written "
+                              "in it; expected a path in a folder")
+    if not make_parent:
+        raise MissingOutputFolderError(f"path: the folder of {str(path)!r} is not an existing folder; create it or "
+                                       "pass make_parent=True")
     return path
 
 
@@ -66,25 +103,30 @@ def as_created(path) -> Path:
     return path
 
 
-def write_through_temporary(path, write: Callable[[str], None], suffix: str) -> Path:
+def write_through_temporary(path, write: Callable[[str], None], suffix: str, make_parent: bool = False) -> Path:
     """Write a file with ``write(temporary_path)`` into a temporary in ``path``'s folder
     (``.<name>.<random><suffix>``, given the umask's permissions by :func:`as_created`), then move it
     over ``path`` with ``os.replace``: a reader never sees a half-written file, an interrupted or
     failed write leaves an existing ``path`` whole (and other hard links to it keep its contents),
-    and the temporary is removed on any error. ``path``'s folder is created if missing. Used by
+    and the temporary is removed on any error. ``path``'s folder must exist unless ``make_parent``
+    (then it is created; before, it was always created without a word). Used by
     :func:`~hf_neuroformer.io.write_nwb` and :func:`~hf_neuroformer.io.write_npz`.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        OutputPathError: ``path`` is an existing directory (checked before the temporary is made).
+        OutputPathError: ``path`` is an existing directory, or is under a file (checked before the
+            temporary is made, by :func:`check_output_file` and :func:`check_output_folder`).
+        MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False.
         whatever ``write`` raises (nothing is left behind then).
     """
     path = Path(path)
     if path.is_dir():  # os.replace onto it failed only after the whole file was written
         check_output_file(path, overwrite=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(path, make_parent)
+    if make_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
