@@ -189,7 +189,11 @@ def simulate_coupled_network(
             of drive, drive has unit variance).
         drive_timescale: time constant of the Ornstein-Uhlenbeck drives, s.
         n_assemblies: number of independent drives (unit i follows drive i mod n_assemblies), at most
-            ``n_units``; None (default): ``min(4, n_units)``.
+            ``n_units``; None (default): ``min(4, n_units)``. Until that default (it was 4 whatever
+            ``n_units``), a network of 1-3 units drew 4 drives, one or more of them driving no unit,
+            and recorded ``params["n_assemblies"] = 4``: for 1-3 units (``neuroformer simulate --kind
+            glm --units 2`` or ``3`` too) a seed now gives other spikes than before, and records
+            ``n_units`` assemblies; from 4 units up the spikes of a seed are unchanged.
         base_rate_range: ``(low, high)`` baseline rates, Hz.
         seed: RNG seed; the same seed gives the same spikes and weights.
         progress: show a bar of simulated seconds (``neuroformer simulate`` does).
