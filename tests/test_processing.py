@@ -923,6 +923,40 @@ def test_a_models_processor_refuses_a_tokenizer_grown_after_it_was_made(a2929, s
     assert nf.NeuroformerProcessor(processor.tokenizer)(foreign, [750.0])["input_ids"].max() >= v
 
 
+def test_a_models_processor_collator_refuses_units_added_after_the_model_was_made(a2929, saved):
+    """Break test: a model's ``processor.collator`` checked ids against ``len(tokenizer)`` only, so after
+    ``tokenizer.add_units(...)`` it padded rows holding the new units' ids (tokenized by a bare processor of
+    the same tokenizer) although the model has no embedding for them; only ``model(**batch)`` refused them.
+    The collator (a decoder's too) now refuses them, naming the row, the column, the id, the model's
+    vocab_size and the fix; rows of the model's own units still collate."""
+    out, data, model = saved
+    v = model.config.vocab_size
+    processor = AutoProcessor.from_pretrained(out)
+    assert processor.model_vocab_size == v
+    starts = data["test"]["window_start"][:4]
+    own = processor.to_dataset(a2929, starts)
+    own = [own[i] for i in range(len(own))]
+    collators = [processor.collator, nf.NeuroformerProcessor(processor.tokenizer, processor.modalities, decoding=True,
+                                                             model_vocab_size=v).collator]
+    other = dataclasses.replace(a2929, session="another-session")  # the same spikes as new units
+    processor.tokenizer.add_units(other)
+    bare = nf.NeuroformerProcessor(processor.tokenizer, modalities=processor.modalities)
+    rows = bare.to_dataset(other, starts)
+    rows = [rows[i] for i in range(len(rows))]
+    assert max(max(r["input_ids"]) for r in rows) >= v
+    for collate in collators:
+        with pytest.raises(ValueError, match=rf"^examples\[\d\]: (past_)?input_ids holds token id \d+, but the "
+                                             rf"model's config\.vocab_size = {v} \(ids 0 \.\. {v - 1}\): its unit "
+                                             r"was added with tokenizer\.add_units after the model was made.*"
+                                             r"model\.resize_unit_embeddings\(len\(tokenizer\)\) \(then fine-tune\)"):
+            collate(rows)
+        assert collate(own)["input_ids"].shape[0] == 4
+    # a bare processor's collator of the grown tokenizer stays usable
+    assert int(bare.collator(rows)["input_ids"].max()) >= v
+    with pytest.raises(ValueError, match=r"^NeuroformerCollator: model_vocab_size: expected None or an integer >= 1"):
+        NeuroformerCollator(0, 1, 2, model_vocab_size=0)
+
+
 def test_a_models_processor_saved_alone_keeps_the_models_vocab_size(a2929, saved, tmp_path):
     """A model's processor saved with ``processor.save_pretrained(d)`` alone (processor_config.json, no
     config.json) lost the model's vocab_size and that it serves a model: reloaded, a tokenizer grown with

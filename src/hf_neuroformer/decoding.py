@@ -1112,9 +1112,10 @@ class DecodingCollator(NeuroformerCollator):
     """
 
     def __init__(self, target_columns: Sequence[str], pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2,
-                 modalities=None, vocab_size: Optional[int] = None, tokenizer=None):
+                 modalities=None, vocab_size: Optional[int] = None, tokenizer=None,
+                 model_vocab_size: Optional[int] = None):
         super().__init__(pad_token_id, bos_token_id, eos_token_id, modalities=modalities, vocab_size=vocab_size,
-                         tokenizer=tokenizer)
+                         tokenizer=tokenizer, model_vocab_size=model_vocab_size)
         self.target_columns = list(target_columns)
 
     def __call__(self, examples):

@@ -566,8 +566,10 @@ class NeuroformerProcessor(ProcessorMixin):
         decoder's ``labels`` are its behaviour targets, which these rows do not hold:
         :class:`~hf_neuroformer.decoding.DecodingCollator` adds them from ``target_<name>`` columns).
         It refuses rows holding a unit id beyond this tokenizer (its length read at each call, so
-        units added with ``tokenizer.add_units`` after the collator was made are accepted;
-        ``ValueError`` naming the row, the column and the id): windows of another model's or
+        units added with ``tokenizer.add_units`` after the collator was made are accepted by a bare
+        processor's collator; a model's processor (:attr:`model_vocab_size` set) refuses ids
+        ``>= model_vocab_size``, units the model has no embedding for, naming the id and the model's
+        vocab_size; ``ValueError`` naming the row, the column and the id): windows of another model's or
         prepared directory's tokenizer, e.g. read back with ``datasets.load_from_disk``, whose ids
         name other units (a vocabulary of the same length in another order cannot be told from the
         ids alone: collate windows with the processor of the tokenizer that made them)."""
@@ -576,11 +578,12 @@ class NeuroformerProcessor(ProcessorMixin):
             from .decoding import DecodingCollator
 
             return DecodingCollator((), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities,
-                                    tokenizer=tok)
+                                    tokenizer=tok, model_vocab_size=self.model_vocab_size)
         # the tokenizer, not its length now: a collator kept (a Trainer's data_collator) refused the ids of units
-        # added with tokenizer.add_units afterwards as another tokenizer's
+        # added with tokenizer.add_units afterwards as another tokenizer's; a model's processor also refuses the
+        # ids the model has no embedding for (units added after the model was made)
         return NeuroformerCollator(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, self.modalities,
-                                   tokenizer=tok)
+                                   tokenizer=tok, model_vocab_size=self.model_vocab_size)
 
     @property
     def model_input_names(self) -> List[str]:

@@ -2144,15 +2144,24 @@ class NeuroformerCollator:
             units added with ``tokenizer.add_units`` after the collator was built are accepted (a
             length recorded when it was built refused them as another tokenizer's). Give it or
             ``vocab_size``, not both.
+        model_vocab_size: the model's ``config.vocab_size`` (a model's ``processor.collator`` gives
+            ``processor.model_vocab_size``), or None: a row holding a unit id ``>= model_vocab_size``
+            (a unit added with ``tokenizer.add_units`` after the model was made, which the model has no
+            embedding for) is refused when collated, naming the id and the model's ``vocab_size``;
+            before, such rows were padded and only ``model(**batch)`` refused them.
 
     Raises:
         ValueError: a token id that is not an integer >= 0 (a tokenizer or a config given in
-            its place included), a ``vocab_size`` that is not an integer >= 1, a ``tokenizer``
+            its place included), a ``vocab_size`` or ``model_vocab_size`` that is not an integer >= 1, a ``tokenizer``
             without a length, or both ``vocab_size`` and ``tokenizer``, naming the argument.
     """
 
     def __init__(self, pad_token_id: int = 0, bos_token_id: int = 1, eos_token_id: int = 2, modalities=None,
-                 vocab_size: Optional[int] = None, tokenizer=None):
+                 vocab_size: Optional[int] = None, tokenizer=None, model_vocab_size: Optional[int] = None):
+        if model_vocab_size is not None and not (is_whole_number(model_vocab_size) and model_vocab_size >= 1):
+            raise ValueError(f"NeuroformerCollator: model_vocab_size: expected None or an integer >= 1 (the model's "
+                             f"config.vocab_size), got {model_vocab_size!r}")
+        self.model_vocab_size = None if model_vocab_size is None else int(model_vocab_size)
         if vocab_size is not None and not (is_whole_number(vocab_size) and vocab_size >= 1):
             raise ValueError(f"NeuroformerCollator: vocab_size: expected None or an integer >= 1 (len(tokenizer)), got "
                              f"{vocab_size!r}")
@@ -2243,9 +2252,11 @@ class NeuroformerCollator:
         """Refuse a token id outside ``[0, vocab_size)`` among the real tokens of the padded
         ``(ids, mask)`` pairs (column name -> ``(B, T)`` int64 tensors): rows of another tokenizer (a
         processor of another checkpoint given windows read back with ``datasets.load_from_disk``)
-        were padded without a word, and the model then blamed a tokenizer grown with ``add_units``."""
+        were padded without a word, and the model then blamed a tokenizer grown with ``add_units``.
+        With ``model_vocab_size``, then refuse an id ``>= model_vocab_size``: a unit added to the tokenizer
+        after the model was made, which the model has no embedding for."""
         n = self.vocab_size  # read once: a tokenizer's length now (units added after the collator was built)
-        for key, (ids, mask) in padded.items():
+        for key, (ids, mask) in padded.items() if n is not None else ():
             bad = ((ids < 0) | (ids >= n)) & (mask == 1)
             if bad.any():
                 i, j = (int(v) for v in bad.nonzero()[0])
@@ -2255,6 +2266,20 @@ class NeuroformerCollator:
                     "tokenizer (another model's or prepared directory's vocabulary); tokenize the windows with this "
                     "processor (processor.to_dataset(recording, window_starts)) or collate them with the processor "
                     "saved beside the tokenizer that made them")
+        v = self.model_vocab_size
+        if v is None:
+            return
+        for key, (ids, mask) in padded.items():
+            bad = (ids >= v) & (mask == 1)
+            if bad.any():
+                i, j = (int(k) for k in bad.nonzero()[0])
+                raise ValueError(
+                    f"examples[{i}]: {key} holds token id {int(ids[i, j])}, but the model's config.vocab_size = {v} "
+                    f"(ids 0 .. {v - 1}): its unit was added with tokenizer.add_units after the model was made, and "
+                    "the model has no embedding for it; to train the model on new units, grow it first with "
+                    "model.resize_unit_embeddings(len(tokenizer)) (then fine-tune) and make the processor again with "
+                    "NeuroformerProcessor.from_config(tokenizer, model.config); else keep only the units the model "
+                    "was trained on")
 
     def _pad(self, seqs, value):
         n = max(len(s) for s in seqs)
@@ -2307,7 +2332,9 @@ class NeuroformerCollator:
                 with ``vocab_size``, an example holding a token id outside ``[0, vocab_size)``
                 (windows tokenized with another tokenizer: another model's or prepared directory's,
                 read back with ``datasets.load_from_disk`` / ``load_prepared``), naming the example,
-                the column, the id and the tokenizer's length.
+                the column, the id and the tokenizer's length; with ``model_vocab_size``, an example
+                holding a unit id the model has no embedding for (a unit added with ``tokenizer.add_units``
+                after the model was made), naming the example, the column, the id and the model's vocab_size.
         """
         examples = self.rows(examples)
         if not len(examples):
@@ -2326,7 +2353,7 @@ class NeuroformerCollator:
         pids = self._pad([e["past_input_ids"] for e in examples], self.pad)
         pdts = self._pad([e["past_dt_ids"] for e in examples], 0)
         pam = self._pad([[1] * len(e["past_input_ids"]) for e in examples], 0)
-        if self.vocab_size is not None:
+        if self.vocab_size is not None or self.model_vocab_size is not None:
             self._check_vocabulary({"input_ids": (ids, am), "past_input_ids": (pids, pam)})
         out = {
             "input_ids": ids,
