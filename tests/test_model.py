@@ -1360,6 +1360,51 @@ def test_a_continued_hl_gauss_decoder_names_the_training_values_beyond_its_saved
     assert metrics["target_notes"]["x"] == said[0]
 
 
+def test_hl_gauss_bins_stretched_by_an_outlier_are_warned_about(batch_and_model, tmp_path):
+    """Break test: a new HL-Gauss head spans its bins over the training values' raw min and max, so a few
+    far outliers (a tracking error at 10000 cm among values of 80 .. 120 cm) stretched the 64 bins until
+    nearly all values shared one bin, without a word. A warning now names the target, how many bins hold
+    90 % of the training values and the extreme values; it is kept in metrics.json's target_notes, and
+    the bins are unchanged (hl_gauss_bin_range over the standardised min and max)."""
+    import json
+    import warnings
+
+    from hf_neuroformer.argument_checks import hl_gauss_bin_range
+    from hf_neuroformer.decoding import DecodingTarget
+    from hf_neuroformer.finetuning import finetune
+    from hf_neuroformer.recording import BehaviourSeries
+
+    _, model, _ = batch_and_model
+    rec = nf.simulate_coupled_network(n_units=8, duration=60.0, seed=1).recording
+    t = np.arange(0.0, 60.0, 0.1)
+    x = 100.0 + 20.0 * np.sin(t)
+    x[np.arange(5, t.size, 100)] = 10000.0  # one sample in every 10 s
+    rec.behaviour = {"x": BehaviourSeries(t, x, "cm")}
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
+    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path / "decoder")
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    tok.save_pretrained(tmp_path / "decoder")
+    target = DecodingTarget("x", "regression", loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        metrics = finetune(tmp_path / "decoder", rec, [target], output_dir=tmp_path / "out", max_steps=1,
+                           batch_size=4, write_figures=False, from_scratch=True)
+    said = [str(w.message) for w in record if "HL-Gauss bins" in str(w.message)]
+    assert len(said) == 1, [str(w.message) for w in record]
+    m = re.match(r"^target 'x': 90% of the (\d+) training values used lie in (\d) of its 64 HL-Gauss bins \(fewer "
+                 r"than 10% of them\): the bins \[(\S+), (\S+)\] cm, each \S+ cm wide, span the training values' "
+                 r"extremes \(min (\S+), max (\S+) cm; 5th-95th percentile (\S+) \.\. (\S+) cm\)", said[0])
+    assert m, said[0]
+    assert int(m.group(2)) <= 2 and float(m.group(6)) == 10000.0 and 79.0 < float(m.group(5)) < 121.0
+    assert 79.0 < float(m.group(7)) < float(m.group(8)) < 121.0
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())["decoding_targets"][0]
+    z_lo, z_hi = ((float(m.group(k)) - saved["mean"]) / saved["std"] for k in (5, 6))
+    assert np.allclose(saved["bin_range"], hl_gauss_bin_range(z_lo, z_hi, 64, 0.75), rtol=1e-4)
+    assert metrics["target_notes"]["x"] == said[0]
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["target_notes"]["x"] == said[0]
+
+
 @pytest.mark.parametrize("saved_loss, asked", [
     ({}, dict(loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)),
     ({k: HL_GAUSS_TARGET[k] for k in ("loss", "num_bins", "hl_gauss_sigma_ratio", "bin_range")}, {}),

@@ -88,7 +88,9 @@ class DecodingTarget:
         hl_gauss_sigma_ratio: ``"hl_gauss"`` only: the Gaussian's sigma in bin widths, > 0
             (0.75 as Farebrother et al. recommend). :func:`target_dicts` places the bins over the
             standardised training values with 3 sigma beyond each extreme
-            (:func:`~hf_neuroformer.argument_checks.hl_gauss_bin_range`).
+            (:func:`~hf_neuroformer.argument_checks.hl_gauss_bin_range`): a far outlier stretches them,
+            which fine-tuning warns about when most values then share a few bins
+            (:func:`~hf_neuroformer.finetuning.hl_gauss_crowded_notes`, kept in ``target_notes``).
 
     Raises:
         DecodingTargetError: ``name`` not a non-empty str, ``kind`` not in :data:`KINDS`, ``weight``

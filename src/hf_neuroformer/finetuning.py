@@ -1079,6 +1079,71 @@ def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
     return out
 
 
+#: :func:`hl_gauss_crowded_notes`: the share of the training values counted ("most of the values")
+#: and the share of an HL-Gauss head's bins below which holding that many values is crowded.
+HL_GAUSS_CROWDED_VALUE_SHARE = 0.9
+HL_GAUSS_CROWDED_BIN_SHARE = 0.1
+
+
+def hl_gauss_crowded_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[dict], train_ds,
+                           fraction: Optional[float] = None) -> Dict[str, str]:
+    """Warnings for HL-Gauss regression targets whose bins crowd most training values into a few bins.
+
+    :func:`~hf_neuroformer.decoding.target_dicts` spans a head's ``num_bins`` equal bins over the
+    standardised training values' raw min and max
+    (:func:`~hf_neuroformer.argument_checks.hl_gauss_bin_range`), so one far outlier stretches the
+    bins and nearly all other values share one or two of them: the head then cannot tell those
+    values apart (its prediction is the expected bin centre). Counted here over the training windows
+    used (``train_ds``, the values beyond saved bins counted in the outer bins, as
+    :func:`~hf_neuroformer.modeling_neuroformer.hl_gauss_target_distribution` clips them): the fewest
+    bins holding :data:`HL_GAUSS_CROWDED_VALUE_SHARE` (90 %) of the values; a note when that is fewer
+    than :data:`HL_GAUSS_CROWDED_BIN_SHARE` (10 %) of ``num_bins`` (of the number of distinct values,
+    when fewer: a handful of values, or one value, is not crowded; a normal spread of 1000 values
+    puts 90 % of them in about half of 64 bins). The bins themselves are not changed (runs already made with them
+    must reload the same). :func:`finetune` warns with each note and writes it to ``metrics.json``
+    (``target_notes``).
+
+    Args:
+        targets: the decoding targets; ``tdicts`` their :func:`~hf_neuroformer.decoding.target_dicts`
+            entries (``mean``, ``std`` and ``bin_range`` in standardised units, the target's ``unit``).
+        train_ds: the training windows used; ``fraction``: the few-shot share, named in errors.
+
+    Returns:
+        target label -> the warning: how many of the ``num_bins`` bins hold 90 % of the training
+        values, the bins' span and width and the values' extremes (min, max, 5th and 95th
+        percentiles) in the target's units. ``{}`` when no HL-Gauss target is crowded.
+
+    Raises:
+        DecodingTargetError: a target without a value in ``train_ds``
+            (:func:`~hf_neuroformer.decoding.training_values`).
+    """
+    from .decoding import training_values
+
+    notes = {}
+    for t, d in zip(targets, tdicts):
+        if d.get("loss") != "hl_gauss" or d.get("bin_range") is None:
+            continue
+        v = training_values(train_ds, t, fraction)
+        mean, std, k = float(d["mean"]), float(d["std"]), int(d["num_bins"])
+        lo, hi = (mean + std * float(e) for e in d["bin_range"])
+        counts, _ = np.histogram(np.clip(v, lo, hi), bins=k, range=(lo, hi))
+        need = math.ceil(HL_GAUSS_CROWDED_VALUE_SHARE * v.size)
+        used = int(np.searchsorted(np.cumsum(np.sort(counts)[::-1]), need)) + 1  # the fewest bins holding `need`
+        fill = min(k, int(np.unique(v).size))  # the most bins the values could hold (a few values: few bins)
+        if used >= HL_GAUSS_CROWDED_BIN_SHARE * fill:
+            continue
+        unit = f" {d['unit']}" if d.get("unit") else ""
+        p5, p95 = (float(x) for x in np.percentile(v, [5, 95]))
+        notes[t.label] = (
+            f"target {t.label!r}: {HL_GAUSS_CROWDED_VALUE_SHARE:.0%} of the {v.size} training values used lie in "
+            f"{used} of its {k} HL-Gauss bins (fewer than {HL_GAUSS_CROWDED_BIN_SHARE:.0%} of them): the bins "
+            f"[{lo:g}, {hi:g}]{unit}, each {(hi - lo) / k:g}{unit} wide, span the training values' extremes "
+            f"(min {float(v.min()):g}, max {float(v.max()):g}{unit}; 5th-95th percentile {p5:g} .. {p95:g}{unit}), "
+            "so the head can hardly tell most values apart; the bins are kept. Check the extreme values (an "
+            "outlier or a tracking error), or decode the target with loss 'mse'")
+    return notes
+
+
 def hl_gauss_clipped_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[dict], kept: Sequence[int], train_ds,
                            fraction: Optional[float] = None) -> Dict[str, str]:
     """Warnings for a continued HL-Gauss decoder (``kept``: the positions of ``tdicts`` given the saved
@@ -1263,7 +1328,9 @@ def finetune(
         ``split_plan_source``, ``targets``, ``config_overrides``, ``target_notes`` (:func:`target_notes`: targets without spread in
             the training windows used, or classification targets lacking classes there, whose windows
             the losses leave out (balanced) or count (unweighted) and a choice on the target's metric
-            scores, also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
+            scores; HL-Gauss targets whose training values crowd into a few bins,
+            :func:`hl_gauss_crowded_notes`, or lie beyond a continued decoder's saved bins,
+            :func:`hl_gauss_clipped_notes`; also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
         load), ``decoding_report`` (window counts and drops per split, target statistics).
 
     Raises:
@@ -1464,6 +1531,9 @@ def finetune(
     if not from_scratch:  # a continued HL-Gauss head keeps its saved bins: training values beyond them are clipped
         for label, note in hl_gauss_clipped_notes(targets, tdicts, kept, train_ds, fraction).items():
             notes[label] = f"{notes[label]}; {note}" if label in notes else note
+    # bins spanned over an outlier: most values share a few bins
+    for label, note in hl_gauss_crowded_notes(targets, tdicts, train_ds, fraction).items():
+        notes[label] = f"{notes[label]}; {note}" if label in notes else note
     for note in notes.values():
         warnings.warn(note)
     # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
