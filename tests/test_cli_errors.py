@@ -531,6 +531,31 @@ def test_abbreviated_flags_are_refused_and_a_misspelt_command_gets_the_closest(c
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unknown_flag_is_refused_by_its_command_with_the_closest_flags_of_that_command(capsys, tmp_path):
+    """A command's unknown flag was refused by the top-level parser: 'neuroformer: error: unrecognized
+    arguments: --max-step 5', naming no command and suggesting no flag. The command refuses it now, with
+    the closest of its own flags (difflib), one suggestion per unknown flag; an unknown argument that is no
+    flag gets none, and a top-level unknown flag stays the top level's."""
+    missing = tmp_path / "missing.nwb"
+    for argv, expected in (
+            (["train", "--max-step", "5", "--output-dir", tmp_path / "t", "--data", missing],
+             "neuroformer train: error: unrecognized arguments: --max-step 5; did you mean '--max-steps'"),
+            # --num-sample is generate's (--num-samples), not evaluate's or train's
+            (["generate", "--model", tmp_path, "--output", tmp_path / "g.nwb", "--num-sample", "2"],
+             "neuroformer generate: error: unrecognized arguments: --num-sample 2; did you mean '--num-samples'"),
+            (["inspect", "--dat=x", "--figur", "f.png"],
+             "neuroformer inspect: error: unrecognized arguments: --dat=x --figur f.png; did you mean '--data' for "
+             "'--dat', '--figure' "),
+            (["inspect", "--data", missing, "extra"], "neuroformer inspect: error: unrecognized arguments: extra\n"),
+            (["--bogus", "inspect", "--data", missing], "neuroformer: error: unrecognized arguments: --bogus\n")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.splitlines()[-1].startswith(expected.rstrip("\n")), err
+        assert not expected.endswith("\n") or err.endswith(expected), err  # nothing suggested after it
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, capsys, tmp_path):
     # a finished run (model + checkpoints) was refused with --resume ("already holds a model");
     # the data path does not exist: every answer below comes before the recording is read
@@ -1024,7 +1049,7 @@ def test_help_version_and_usage_errors_import_no_library(monkeypatch):
             with contextlib.redirect_stderr(io.StringIO()) as usage:
                 parser.parse_args(argv)
         assert answers[tuple(argv)] == [2, "", usage.getvalue()], argv
-    assert answers[("train", "--bogus")][2].endswith("neuroformer: error: unrecognized arguments: --bogus\n")
+    assert answers[("train", "--bogus")][2].endswith("neuroformer train: error: unrecognized arguments: --bogus\n")
     assert answers[("finetune", "--set", "badkey")][2].endswith(
         "neuroformer finetune: error: argument --set: expected KEY=VALUE, e.g. hidden_dropout=0.3, got 'badkey'\n")
     assert "argument --max-steps: invalid int value: 'abc'" in answers[("train", "--max-steps", "abc")][2]

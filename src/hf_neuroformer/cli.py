@@ -2314,14 +2314,49 @@ def _add_overwrite(parser, help: str = "replace output files that already exist 
     parser.add_argument("--overwrite", action="store_true", help=help)
 
 
+class _Subcommands(argparse._SubParsersAction):
+    """The subcommands action: arguments the chosen command does not know are refused by that command's
+    parser (``neuroformer train: error: unrecognized arguments: --max-step 5; did you mean '--max-steps'?``).
+    argparse hands them back to the top-level parser, which named no command
+    (``neuroformer: error: ...``) and could suggest no flag."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        # argparse parks the command's unknown arguments on the namespace for the top level to refuse
+        extras = getattr(namespace, argparse._UNRECOGNIZED_ARGS_ATTR, None)
+        if extras:
+            self.choices[values[0]].error(_unrecognized(self.choices[values[0]], extras))
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """argparse's 'unrecognized arguments: ...', with the closest flags of ``parser`` (difflib) for each
+    unknown flag among ``extras`` (``--dat=x`` is compared as ``--dat``); none when no flag is close."""
+    import difflib
+
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    # compared without the '--' every flag shares ('--bogus' was close to '--no-figures')
+    names = [s[2:] for s in parser._option_string_actions if s.startswith("--")]
+    unknown = [a.split("=", 1)[0] for a in extras if a.startswith("--")]
+    hints = [(flag, [f"--{n}" for n in difflib.get_close_matches(flag[2:], names, n=3)]) for flag in unknown]
+    hints = [(flag, close) for flag, close in hints if close]
+    if len(unknown) == 1 and hints:
+        message += f"; did you mean {' or '.join(map(repr, hints[0][1]))}?"
+    elif hints:
+        message += "; did you mean " + ", ".join(f"{' or '.join(map(repr, close))} for {flag!r}"
+                                                  for flag, close in hints) + "?"
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     """The command's parsers: no abbreviated flags (``--max-step 5`` ran as ``--max-steps 5``, and a
-    prefix of one flag would silently become another once a flag is added), and a misspelt command
-    is answered with the closest ones (difflib)."""
+    prefix of one flag would silently become another once a flag is added), a misspelt command
+    is answered with the closest ones (difflib), and a command's usage errors are its own
+    (``neuroformer train: error: ...``), an unknown flag answered with the closest flags of that command."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Subcommands)
 
     def error(self, message):
         import difflib
