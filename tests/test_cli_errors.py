@@ -14,6 +14,7 @@ import io
 import json
 import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -1480,3 +1481,39 @@ def test_finetune_a_decoder_for_other_targets_names_the_flag_then_the_argument(m
     assert "is a decoder fine-tuned for [('ry', 'circular')], not for [('x', 'regression')]" in err, err
     assert err.endswith("or pass --from-scratch for random weights"), err
     assert not (tmp_path / "dec2").exists()
+
+
+def test_generate_refused_over_its_window_limit_still_warns_of_overlapping_trials(capsys, tmp_path):
+    """Counting the windows for cli.MAX_GENERATED_WINDOWS silenced the warning that a trial split's
+    overlapping trials leave windows out, so a run refused over the limit never showed it. It is shown once
+    before the refusal; a run within the limit is not warned by the count (generate_split warns, once)."""
+    from dataclasses import replace
+
+    from hf_neuroformer import simulate_coupled_network
+    from hf_neuroformer.generation import generation_windows
+
+    torch.set_num_threads(1)
+    rec = simulate_coupled_network(n_units=6, duration=40.0, seed=2).recording
+    a = np.arange(0.0, 38.0, 1.0)  # every second trial starts 0.3 s into the one before it
+    trials = np.concatenate([np.stack([a, a + 0.65], 1), np.stack([a + 0.3, a + 0.9], 1)])
+    rec = replace(rec, trials=trials[np.argsort(trials[:, 0], kind="stable")])
+    cfg = NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=20,
+                            max_past_length=40, hidden_size=32, num_attention_heads=4, intermediate_size=64,
+                            split_by="trials")
+    with pytest.warns(UserWarning, match="its trials overlap in time"):
+        train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=8, generate_test=False),
+              progress=False, write_figures=False)
+    capsys.readouterr()
+    model, _, plan = load_pretrained(tmp_path / "m")
+    with pytest.warns(UserWarning, match="its trials overlap in time"):
+        n = len(generation_windows(plan, "test", model.config)[0])
+    absent = tmp_path / "absent.nwb"
+    for samples, warned in ((cli.MAX_GENERATED_WINDOWS // n + 1, 1), (1, 0)):
+        with warnings.catch_warnings(record=True) as shown:  # (pytest, not stderr, receives the warnings)
+            warnings.simplefilter("always")
+            rc = cli.main([str(x) for x in ("generate", "--model", tmp_path / "m", "--data", absent,
+                                            "--output", tmp_path / "g.nwb", "--num-samples", samples)])
+        err = capsys.readouterr().err
+        assert rc == 2 and ("--num-samples" if warned else str(absent)) in err.splitlines()[-1], err
+        assert sum("its trials overlap in time" in str(w.message) for w in shown) == warned, [str(w.message)
+                                                                                             for w in shown]

@@ -629,11 +629,15 @@ def cmd_generate(args) -> int:
     from .windows import check_split_in_recording
 
     model, tokenizer, plan = _load_model(args)
-    with warnings.catch_warnings():  # overlapping trials: generate_split warns of the windows left out
-        warnings.simplefilter("ignore")
+    # overlapping trials: generation_windows warns of the windows left out. Held here, as generate_split
+    # warns again when the run goes on (once, not twice); shown before a refusal, which ended unwarned
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
         n_windows = len(generation_windows(plan, args.split, model.config)[0])
     total = n_windows * args.num_samples
     if total > MAX_GENERATED_WINDOWS:  # before the recording is read: 10^6 samples ran for hours unannounced
+        for w in held:  # under the caller's filters (-W ignore still silences it)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         raise ValueError(f"--num-samples: {args.num_samples} samples of the {n_windows} {args.split} windows are "
                          f"{total} windows, more than {MAX_GENERATED_WINDOWS}, the most one run generates (every "
                          f"sample is held in memory until written); pass --num-samples "
