@@ -2327,7 +2327,8 @@ class _Subcommands(argparse._SubParsersAction):
     def __call__(self, parser, namespace, values, option_string=None):
         super().__call__(parser, namespace, values, option_string)
         # argparse parks the command's unknown arguments on the namespace for the top level to refuse
-        extras = getattr(namespace, argparse._UNRECOGNIZED_ARGS_ATTR, None)
+        # (a private name of argparse, "_unrecognized_args" in 3.10-3.13; if it ever goes, the top level refuses them)
+        extras = getattr(namespace, getattr(argparse, "_UNRECOGNIZED_ARGS_ATTR", "_unrecognized_args"), None)
         if extras:
             self.choices[values[0]].error(_unrecognized(self.choices[values[0]], extras))
 
