@@ -183,7 +183,8 @@ def test_field_named_by_the_config_file_keeps_its_name(capsys, tmp_path, shared_
     cfg = tmp_path / "c.yaml"
     cfg.write_text("hidden_size: 16\ntraining:\n  max_steps: 0\n")
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", shared_data(A2929), "--output", tmp_path / "o.md")
-    assert msg.startswith("training.max_steps: expected an integer >= 1"), msg
+    # the file and its section first (the config value refusals name the file), then the field by its own name
+    assert msg.startswith(f"{cfg} (training: section): training.max_steps: expected an integer >= 1"), msg
 
 
 @pytest.fixture(scope="module")
