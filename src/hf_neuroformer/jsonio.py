@@ -53,13 +53,16 @@ def write_atomic(path, data, make_parent: bool = False) -> Path:
 
     Raises:
         TypeError: ``data`` is neither ``str`` nor ``bytes``.
-        FileNotFoundError: the parent folder is missing and ``make_parent`` is False.
+        FileNotFoundError: the parent folder is missing and ``make_parent`` is False (naming ``path``).
     """
     path = Path(path)
     if not isinstance(data, (str, bytes)):
         raise TypeError(f"data: expected str or bytes to write to {str(path)!r}, got {type(data).__name__}")
     if make_parent:
         path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():  # the OS error named the temporary '.<name>.<pid>.tmp', not this path
+        raise FileNotFoundError(f"path: the folder of {str(path)!r} is not an existing folder; create it or pass "
+                                "make_parent=True")
     # a link is written through (its target replaced, the link kept), an existing file keeps its mode
     target = path.resolve() if path.is_symlink() else path
     mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
