@@ -1168,6 +1168,17 @@ HL_GAUSS_TARGET = {"name": "x", "kind": "regression", "mean": 100.0, "std": 40.0
                    "hl_gauss_sigma_ratio": 0.75, "bin_range": [-2.0, 1.5]}
 
 
+def _save_decoder_for(model, rec, target: dict, folder):
+    """A random-weight NeuroformerForBehaviorDecoding of ``model``'s config with the one decoding
+    target ``target``, saved in ``folder`` with a tokenizer that knows ``rec``'s units: a decoder
+    that ``finetune`` continues."""
+    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [target]})
+    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(folder)
+    tok = nf.NeuroformerTokenizer.from_config(config)
+    tok.add_units(rec)
+    tok.save_pretrained(folder)
+
+
 def test_hl_gauss_target_distribution_sums_to_one_and_its_mean_is_the_target():
     """The histogram loss's target (Imani & White 2018): the mass of N(z, sigma^2) per bin. Its mean
     over the bin centres differs from z by the sawtooth (x - centre(x)) averaged under the Gaussian,
@@ -1337,11 +1348,7 @@ def test_a_continued_hl_gauss_decoder_names_the_training_values_beyond_its_saved
     rec = nf.simulate_coupled_network(n_units=8, duration=60.0, seed=1).recording
     t = np.arange(0.0, 60.0, 0.1)
     rec.behaviour = {"x": BehaviourSeries(t, 100.0 + 120.0 * np.sin(t), "cm")}
-    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
-    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path / "decoder")
-    tok = nf.NeuroformerTokenizer.from_config(config)
-    tok.add_units(rec)
-    tok.save_pretrained(tmp_path / "decoder")
+    _save_decoder_for(model, rec, dict(HL_GAUSS_TARGET), tmp_path / "decoder")
     target = DecodingTarget("x", "regression", loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
@@ -1380,11 +1387,7 @@ def test_hl_gauss_bins_stretched_by_an_outlier_are_warned_about(batch_and_model,
     x = 100.0 + 20.0 * np.sin(t)
     x[np.arange(5, t.size, 100)] = 10000.0  # one sample in every 10 s
     rec.behaviour = {"x": BehaviourSeries(t, x, "cm")}
-    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [dict(HL_GAUSS_TARGET)]})
-    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path / "decoder")
-    tok = nf.NeuroformerTokenizer.from_config(config)
-    tok.add_units(rec)
-    tok.save_pretrained(tmp_path / "decoder")
+    _save_decoder_for(model, rec, dict(HL_GAUSS_TARGET), tmp_path / "decoder")
     target = DecodingTarget("x", "regression", loss="hl_gauss", num_bins=64, hl_gauss_sigma_ratio=0.75)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
@@ -1427,11 +1430,7 @@ def test_continuing_a_decoder_with_another_regression_loss_is_refused_by_name(ba
     t = np.arange(0.0, 60.0, 0.1)
     rec.behaviour = {"x": BehaviourSeries(t, 100.0 + 40.0 * np.sin(t), "cm")}
     saved = {"name": "x", "kind": "regression", "mean": 100.0, "std": 40.0, **saved_loss}
-    config = nf.NeuroformerConfig.from_dict({**model.config.to_dict(), "decoding_targets": [saved]})
-    nf.NeuroformerForBehaviorDecoding(config).save_pretrained(tmp_path / "decoder")
-    tok = nf.NeuroformerTokenizer.from_config(config)
-    tok.add_units(rec)
-    tok.save_pretrained(tmp_path / "decoder")
+    _save_decoder_for(model, rec, saved, tmp_path / "decoder")
     had = "loss='mse'" if not saved_loss else f"loss='hl_gauss', num_bins={saved_loss['num_bins']}"
     now = "loss='mse'" if not asked else f"loss='hl_gauss', num_bins={asked['num_bins']}"
     with pytest.raises(ValueError, match=rf"head for 'x' was trained with {had}; {now} would need another head"):
