@@ -2255,31 +2255,36 @@ class NeuroformerCollator:
         were padded without a word, and the model then blamed a tokenizer grown with ``add_units``.
         With ``model_vocab_size``, then refuse an id ``>= model_vocab_size``: a unit added to the tokenizer
         after the model was made, which the model has no embedding for."""
+        def first_real(outside):  # (column, row, id) of the first real token whose id is ``outside``, or None
+            for key, (ids, mask) in padded.items():
+                bad = outside(ids) & (mask == 1)
+                if bad.any():
+                    i, j = (int(k) for k in bad.nonzero()[0])
+                    return key, i, int(ids[i, j])
+            return None
+
         n = self.vocab_size  # read once: a tokenizer's length now (units added after the collator was built)
-        for key, (ids, mask) in padded.items() if n is not None else ():
-            bad = ((ids < 0) | (ids >= n)) & (mask == 1)
-            if bad.any():
-                i, j = (int(v) for v in bad.nonzero()[0])
+        if n is not None:
+            found = first_real(lambda ids: (ids < 0) | (ids >= n))
+            if found is not None:
+                key, i, token = found
                 raise ValueError(
-                    f"examples[{i}]: {key} holds token id {int(ids[i, j])}, outside this collator's tokenizer of "
+                    f"examples[{i}]: {key} holds token id {token}, outside this collator's tokenizer of "
                     f"{n} tokens (ids 0 .. {n - 1}): the window was tokenized with another "
                     "tokenizer (another model's or prepared directory's vocabulary); tokenize the windows with this "
                     "processor (processor.to_dataset(recording, window_starts)) or collate them with the processor "
                     "saved beside the tokenizer that made them")
         v = self.model_vocab_size
-        if v is None:
-            return
-        for key, (ids, mask) in padded.items():
-            bad = (ids >= v) & (mask == 1)
-            if bad.any():
-                i, j = (int(k) for k in bad.nonzero()[0])
-                raise ValueError(
-                    f"examples[{i}]: {key} holds token id {int(ids[i, j])}, but the model's config.vocab_size = {v} "
-                    f"(ids 0 .. {v - 1}): its unit was added with tokenizer.add_units after the model was made, and "
-                    "the model has no embedding for it; to train the model on new units, grow it first with "
-                    "model.resize_unit_embeddings(len(tokenizer)) (then fine-tune) and make the processor again with "
-                    "NeuroformerProcessor.from_config(tokenizer, model.config); else keep only the units the model "
-                    "was trained on")
+        found = None if v is None else first_real(lambda ids: ids >= v)
+        if found is not None:
+            key, i, token = found
+            raise ValueError(
+                f"examples[{i}]: {key} holds token id {token}, but the model's config.vocab_size = {v} "
+                f"(ids 0 .. {v - 1}): its unit was added with tokenizer.add_units after the model was made, and "
+                "the model has no embedding for it; to train the model on new units, grow it first with "
+                "model.resize_unit_embeddings(len(tokenizer)) (then fine-tune) and make the processor again with "
+                "NeuroformerProcessor.from_config(tokenizer, model.config); else keep only the units the model "
+                "was trained on")
 
     def _pad(self, seqs, value):
         n = max(len(s) for s in seqs)
