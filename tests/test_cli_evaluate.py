@@ -143,7 +143,10 @@ def test_trials_too_short_for_the_default_psth_bin_say_which_bin_fits(tiny, caps
     suggested = printed.split("pass a --psth-bin-size of at most ")[1].split(" s")[0]
     assert cli.main(args + ["--psth-bin-size", suggested, "--output", str(d / "short_fits.json")]) == 0
     metrics = json.loads((d / "short_fits.json").read_text())
-    assert metrics["psth_n_bins"] == 3 and metrics["psth_n_trials_used"] == 5 and metrics["psth_reason"] is None
+    assert metrics["psth_n_bins"] == 3 and metrics["psth_n_trials_used"] == 5
+    # the bins fit; a NaN here (this untrained model's few spikes in 25 ms) has its own reason, not the bins'
+    assert (metrics["psth_reason"] is None) == (metrics["psth_corr_mean"] is not None), metrics["psth_reason"]
+    assert "fewer than 3 bins" not in (metrics["psth_reason"] or "")
 
 
 def test_trials_the_windows_cover_in_part_are_scored_with_min_trial_coverage(tiny, capsys):

@@ -1260,6 +1260,27 @@ def test_shuffled_jittered_and_thinned_score_worse(steinmetz, variants):
     assert thin["rate_ratio_median"] < 1.0
 
 
+def test_psth_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz):
+    """Break test: a generated recording without spikes (a collapsed model) over the 12 Steinmetz trials
+    gave psth_corr_mean NaN with psth_reason None, while rate_corr, fano_corr, pairwise_corr_r and id_f1
+    each said why; evaluate printed 'psth_corr_mean nan' without a word. The reason now counts the units
+    whose PSTH is flat on each side; it stays None where one unit has an r."""
+    win = trial_windows(steinmetz)
+    silent = generated_from(steinmetz, np.zeros(0), np.zeros(0, dtype=np.int64), win)
+    out = psth_correlation(steinmetz, silent)
+    assert out["psth_n_trials_used"] == N_TRIALS and out["psth_n_bins"] == 100
+    assert math.isnan(out["psth_corr_mean"]) and out["psth_n_units_undefined"] == N_UNITS
+    assert out["psth_reason"] is not None, out
+    assert f"{N_UNITS} of {N_UNITS} units flat in the generated ({N_UNITS} silent), 0 in the recorded" in out["psth_reason"]
+    assert compare_recordings(steinmetz, silent)["psth_reason"] == out["psth_reason"]
+    # one unit kept: its r is defined (1, its own spikes), the others are flat, and there is nothing to explain
+    one = steinmetz.unit_ids == 0
+    single = psth_correlation(steinmetz, generated_from(steinmetz, steinmetz.spike_times[one],
+                                                        steinmetz.unit_ids[one], win))
+    assert single["psth_corr_mean"] == pytest.approx(1.0) and single["psth_n_units_undefined"] == N_UNITS - 1
+    assert single["psth_reason"] is None
+
+
 def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
     # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
     tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,

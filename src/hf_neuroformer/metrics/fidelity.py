@@ -531,7 +531,9 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
     When no trial is usable (the recording has none, or none lies inside the support) the
     summaries are NaN and ``psth_reason`` says why (and, when some trials are partly covered, the
     ``min_trial_coverage`` that would use the best covered ones, named as
-    ``min_trial_coverage_option`` says); otherwise ``psth_reason`` is ``None``.
+    ``min_trial_coverage_option`` says); also when the covered length holds fewer than 3 bins, or
+    every unit's PSTH is flat in one of the recordings (a silent generated recording), so that
+    no unit has an r; otherwise (``psth_corr_mean`` a number) ``psth_reason`` is ``None``.
 
     Returns:
         dict with ``psth_corr_mean``, ``psth_corr_median``, ``psth_corr_per_unit``,
@@ -578,7 +580,23 @@ def psth_correlation(real: SpikeRecording, generated: SpikeRecording, bin_size: 
         psth_corr_per_unit=_as_list(per_unit),
         psth_n_units_undefined=int((~np.isfinite(per_unit)).sum()),
     )
+    if not np.isfinite(per_unit).any():
+        # a silent generated recording (a collapsed model) gave psth_corr_mean NaN with psth_reason None,
+        # the one NaN summary of evaluate's table printed without a word on why
+        out["psth_reason"] = _flat_reason(pr, pg, "PSTH", f"{bin_size:g} s bin of the {n_bins} after the trial starts")
     return out
+
+
+def _flat_reason(real_values: np.ndarray, generated_values: np.ndarray, what: str, bin_text: str) -> str:
+    """Why no unit has a per-unit Pearson r of ``what`` (``"PSTH"``, ``"binned count"``): every
+    unit's ``(n_bins, n_units)`` values are constant (:func:`_nearly_constant`) in the recorded or
+    the generated spikes; ``bin_text`` says over which bins (``"0.01 s bin of the 100 ..."``)."""
+    flat_r = sum(_nearly_constant(real_values[:, u]) for u in range(real_values.shape[1]))
+    flat_g = sum(_nearly_constant(generated_values[:, u]) for u in range(generated_values.shape[1]))
+    silent_g = int((~generated_values.any(0)).sum())
+    return (f"every unit's {what} is flat (the same in every {bin_text}) in the recorded or the generated spikes, "
+            f"where a Pearson r is undefined: {flat_g} of {generated_values.shape[1]} units flat in the generated "
+            f"({silent_g} silent), {flat_r} in the recorded")
 
 
 # --------------------------------------------------------------------------- ISI
