@@ -1281,6 +1281,31 @@ def test_psth_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz):
     assert single["psth_reason"] is None
 
 
+def test_binned_count_corr_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz, capsys):
+    """Break test: a generated recording without spikes over the 12 Steinmetz trials gave
+    binned_count_corr_mean NaN (every unit undefined) with no reason key, and evaluate printed
+    'binned_count_corr_mean nan' without a word; binned_count_corr_mean_reason now says why, and the
+    evaluate table prints it as it prints rate_corr_reason. None where the mean is a number."""
+    from hf_neuroformer import cli
+
+    win = trial_windows(steinmetz)
+    silent = generated_from(steinmetz, np.zeros(0), np.zeros(0, dtype=np.int64), win)
+    out = compare_recordings(steinmetz, silent)
+    assert math.isnan(out["binned_count_corr_mean"]) and out["n_units_undefined"] == N_UNITS
+    assert out["n_bins"] == len(win) == 120
+    reason = out["binned_count_corr_mean_reason"]
+    assert reason is not None and "binned count is flat" in reason and "0.1 s bin of the 120" in reason, reason
+    assert f"{N_UNITS} of {N_UNITS} units flat in the generated ({N_UNITS} silent), 0 in the recorded" in reason
+    cli._print_fidelity(out)
+    assert f"(binned_count_corr_mean is NaN: {reason})" in capsys.readouterr().out
+    # one 0.1 s window holds one bin of 0.1 s: fewer than 3
+    few = generated_from(steinmetz, steinmetz.spike_times, steinmetz.unit_ids, win[:1])
+    assert binned_count_correlation(steinmetz, few)["binned_count_corr_mean_reason"] == (
+        "fewer than 3 whole bins of 0.1 s in the generated windows (1)")
+    same = binned_count_correlation(steinmetz, generated_from(steinmetz, steinmetz.spike_times, steinmetz.unit_ids, win))
+    assert same["binned_count_corr_mean"] == pytest.approx(1.0) and same["binned_count_corr_mean_reason"] is None
+
+
 def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
     # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
     tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,

@@ -444,8 +444,11 @@ def binned_count_correlation(real: SpikeRecording, generated: SpikeRecording, bi
     ``n_units_undefined``).
 
     Returns:
-        ``{"binned_count_corr_mean", "binned_count_corr_per_unit", "n_bins", "bin_size_s",
-        "n_units_undefined", "n_partial_bins_dropped"}``.
+        ``{"binned_count_corr_mean", "binned_count_corr_mean_reason", "binned_count_corr_per_unit",
+        "n_bins", "bin_size_s", "n_units_undefined", "n_partial_bins_dropped"}``;
+        ``binned_count_corr_mean_reason`` says why the mean is NaN (fewer than 3 bins, or every
+        unit's counts constant in one recording, e.g. a silent generated one), ``None`` when it is
+        a number.
 
     Raises:
         FidelityInputError: ``bin_size`` is not a positive number of seconds, or the pair is
@@ -458,8 +461,15 @@ def binned_count_correlation(real: SpikeRecording, generated: SpikeRecording, bi
     gc = _counts_in_sorted_bins(generated, bins)
     per_unit = np.array([_pearson(rc[:, u], gc[:, u]) for u in range(real.n_units)])
     ok = np.isfinite(per_unit)
+    reason = None
+    if not ok.any():  # NaN was printed by evaluate without a word (a silent generated recording, say)
+        reason = (f"fewer than {MIN_CORR_POINTS} whole bins of {bin_size:g} s in the generated windows ({len(bins)})"
+                  if len(bins) < MIN_CORR_POINTS else
+                  _flat_reason(rc, gc, "binned count", f"{bin_size:g} s bin of the {len(bins)}") if real.n_units else
+                  "no units")
     return {
         "binned_count_corr_mean": _summary(per_unit, np.mean),
+        "binned_count_corr_mean_reason": reason,
         "binned_count_corr_per_unit": _as_list(per_unit),
         "n_bins": len(bins),
         "bin_size_s": float(bin_size),
