@@ -50,6 +50,8 @@ def test_bits_per_spike_counts_do_not_overwrite_fidelity_counts(tiny, capsys):
         ev["bits_per_spike_n_spikes"] * np.log(2))
     assert ev["bits_per_spike_scored_rates_null"] == pytest.approx(scored)
     assert "train-split rates" in printed and "rates in these train windows (nlb_tools' null)" in printed
+    # which way is better is said once above the two figures (0 is the null's own figure)
+    assert "(higher is better; 0: no better than the null, below 0: worse)" in printed
     assert f"{ev['bits_per_spike_scored_rates_null']:.4f}" in printed
     # the generated file (written here without the grid) gets the ISI KS floor's grid from --model
     assert ev["isi_ks_floor_source"] == "--model's config" and ev["isi_ks_floor_dt_resolution_s"] == 0.02

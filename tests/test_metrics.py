@@ -1306,6 +1306,29 @@ def test_binned_count_corr_of_a_silent_generated_recording_says_why_it_is_nan(st
     assert same["binned_count_corr_mean"] == pytest.approx(1.0) and same["binned_count_corr_mean_reason"] is None
 
 
+def test_evaluate_table_says_which_way_each_score_is_better(steinmetz, variants, capsys):
+    """Break test (a reviewer's reading of evaluate's table): the rows gave a value and what it is, never
+    which way is better, so 'isi_ks_mean 0.09' or 'rate_ratio_median 1.3' could not be read without
+    the docstrings (a KS statistic and a |log2 ratio| are better low, a ratio best at 1). Every score
+    row of the table, on the jittered Steinmetz copy, now states its best value or direction; the counts
+    and the floor (a reference, not a score) do not."""
+    from hf_neuroformer import cli
+
+    out = compare_recordings(steinmetz, variants["jittered"])
+    cli._print_fidelity(out)
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()
+            and not line.strip().startswith("(")}
+    not_scores = {"n_real_spikes", "n_generated_spikes", "support_duration_s", "isi_ks_floor_mean"}
+    scores = [k for k, _ in cli.MAIN_FIDELITY_METRICS if k not in not_scores]
+    scores += [f"timing_f1_{lab}" for lab in ("5ms", "10ms", "25ms")]
+    assert set(scores) <= rows.keys(), rows.keys()
+    best = {k: re.search(r"best (\d)|lower better", rows[k]) for k in scores}
+    assert all(best.values()), [rows[k] for k, m in best.items() if not m]
+    assert {k: m.group(1) for k, m in best.items()} == {
+        **{k: "1" for k in scores}, "rate_log2_ratio_mean_abs": "0", "fano_mean_abs_diff": "0", "isi_ks_mean": None}
+    assert not any(re.search(r"best \d|better", rows[k]) for k in not_scores)
+
+
 def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
     # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
     tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,

@@ -730,19 +730,21 @@ def cmd_generate(args) -> int:
 
 
 
-#: The figures ``neuroformer evaluate`` prints: (JSON key, what it is).
+#: The figures ``neuroformer evaluate`` prints: (JSON key, what it is, and for a score its best value:
+#: the table gave no direction, and a reader could not tell that a lower KS or |log2 ratio| is better, or
+#: that a rate ratio is best at 1, not high).
 MAIN_FIDELITY_METRICS = (
-    ("rate_corr", "Pearson r of firing rates over units"),
-    ("rate_ratio_median", "median generated/recorded rate ratio"),
-    ("rate_log2_ratio_mean_abs", "mean |log2 rate ratio| (units active in both)"),
-    ("binned_count_corr_mean", "mean per-unit r of binned counts"),
-    ("psth_corr_mean", "mean per-unit r of trial-averaged PSTHs"),
-    ("isi_ks_mean", "mean per-unit KS statistic of ISIs (0 out of reach: see the floor)"),
+    ("rate_corr", "Pearson r of firing rates over units; best 1"),
+    ("rate_ratio_median", "median generated/recorded rate ratio; best 1"),
+    ("rate_log2_ratio_mean_abs", "mean |log2 rate ratio| (units active in both); best 0"),
+    ("binned_count_corr_mean", "mean per-unit r of binned counts; best 1"),
+    ("psth_corr_mean", "mean per-unit r of trial-averaged PSTHs; best 1"),
+    ("isi_ks_mean", "mean per-unit KS statistic of ISIs; lower better (0 out of reach: see the floor)"),
     ("isi_ks_floor_mean", "floor: same KS, recorded vs recorded moved to dt-bin centres"),
-    ("fano_corr", "r of per-unit Fano factors"),
-    ("fano_mean_abs_diff", "mean |Fano generated - recorded|"),
-    ("pairwise_corr_r", "r of pairwise count correlations"),
-    ("id_f1", "unit-id F1 per window"),
+    ("fano_corr", "r of per-unit Fano factors; best 1"),
+    ("fano_mean_abs_diff", "mean |Fano generated - recorded|; best 0"),
+    ("pairwise_corr_r", "r of pairwise count correlations; best 1"),
+    ("id_f1", "unit-id F1 per window; best 1"),
     ("n_real_spikes", "recorded spikes in the generated windows"),
     ("n_generated_spikes", "generated spikes"),
     ("support_duration_s", "length of the generated windows, s"),
@@ -787,7 +789,7 @@ def _print_timing_f1(metrics: dict) -> None:
             levels.append(f"{what} {metrics.get(f'{key}_chance_{kind}'):.4f}"
                           + (f" ± {sd:.4f}" if isinstance(sd, float) and math.isfinite(sd) else ""))
         draws = metrics.get("timing_chance_draws")
-        print(f"  {key:<26s} {metrics.get(key):>10.4f}   spike-timing F1, same unit within {tol * 1e3:g} ms; chance: "
+        print(f"  {key:<26s} {metrics.get(key):>10.4f}   spike-timing F1, same unit within {tol * 1e3:g} ms; best 1, chance: "
               f"{', '.join(levels)} ({draws} draw{'s' if draws != 1 else ', no SD'})")
 
 
@@ -954,6 +956,8 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
     said: dict = {}
     print(f"[neuroformer] {held_out}bits/spike of {model} on its {split} windows, forward prediction "
           f"({bps['n_spikes']} spikes, {bps['n_windows']} windows, {bps['n_windows_truncated']} truncated left out):")
+    # which way is better, once: 0 is the null's own figure, not the worst (a model can score below it)
+    print("  (higher is better; 0: no better than the null, below 0: worse)")
     print(f"  {'bits_per_spike':<34s} {bps['bits_per_spike']:>8.4f}   vs Poisson units at their train-split rates"
           f"{_ci_text(bps, 'bits_per_spike', said)}")
     print(f"  {'bits_per_spike_scored_rates_null':<34s} {bps['bits_per_spike_scored_rates_null']:>8.4f}   "
