@@ -1602,6 +1602,38 @@ def test_plot_fidelity_says_when_no_rate_bin_fits_the_rasters_stretch(steinmetz,
            "so no rate is drawn" in fig._suptitle.get_text()
 
 
+def test_plot_fidelity_draws_the_rate_of_a_single_bin(steinmetz):
+    """Break test: one generated 0.1 s window at the default 0.1 s rate bin (what 'neuroformer evaluate'
+    draws for a one-window file) gives one rate per unit; it was plotted as a line through one point,
+    which draws nothing, so the rate panels showed bare axes (their y range set by the values) as if
+    neither recording had a rate there. The single bin is now drawn as dots, in both colours."""
+    from matplotlib.colors import to_rgb
+
+    from hf_neuroformer.plotting import GENERATED_COLOR, REAL_COLOR, plot_fidelity
+
+    no_trials = SpikeRecording(steinmetz.spike_times, steinmetz.unit_ids, unit_names=steinmetz.unit_names,
+                               time_domain=steinmetz.time_domain)
+    window = trial_windows(steinmetz)[:1]
+    gen = generated_from(steinmetz, steinmetz.spike_times, steinmetz.unit_ids, window)
+    fig = plot_fidelity(no_trials, gen, n_units=3)
+    panels = fig.get_axes()[2:]
+    assert len(panels) == 3 and "100 ms bins" in fig.get_suptitle()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[::-1, :, :3] / 255.0  # row 0 at the bottom, as display y
+    for ax in panels:
+        lines = ax.get_lines()
+        assert [len(line.get_xdata()) for line in lines] == [1, 1]
+        # the recorded rate of the window (count / 0.1 s) is what the panel holds
+        u = [k for k, name in enumerate(steinmetz.unit_names) if name in ax.get_title()][0]
+        count = int(np.sum((steinmetz.unit_ids == u) & (steinmetz.spike_times >= window[0, 0])
+                           & (steinmetz.spike_times < window[0, 1])))
+        assert lines[0].get_ydata()[0] == pytest.approx(count / 0.1)
+        (x0, y0), (x1, y1) = ax.get_window_extent().get_points().astype(int)
+        inside = image[y0 + 2:y1 - 2, x0 + 2:x1 - 2]
+        for colour in (GENERATED_COLOR, REAL_COLOR):  # a dot of each colour is drawn inside the panel
+            assert (np.abs(inside - np.array(to_rgb(colour))).max(-1) < 0.1).any(), (ax.get_title(), colour)
+
+
 def test_plot_fidelity_cuts_long_unit_names_so_the_rasters_keep_their_width(steinmetz, variants):
     """70-character unit names (a sorter's full cluster path) were drawn whole beside the rasters:
     the raster axes shrank (to 59 % of the figure's width on a simulated recording, 94 % with short

@@ -166,7 +166,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     rate, Hz: the trial-aligned PSTH (:func:`~hf_neuroformer.metrics.fidelity.trial_psth`)
     over the real recording's trials that the support covers
     (:func:`~hf_neuroformer.metrics.fidelity.usable_trials`), when there are any; otherwise the
-    binned rate over time on the raster's stretch. Unit names longer than
+    binned rate over time on the raster's stretch (a single bin, e.g. one 0.1 s window at 0.1 s bins,
+    drawn as dots). Unit names longer than
     :data:`UNIT_LABEL_CHARS` characters (areas: :data:`AREA_LABEL_CHARS`) are cut in the middle
     in the labels (``probe00_shan…cluster0001``).
 
@@ -263,10 +264,14 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         what = f"binned rate, {bs * 1e3:g} ms bins (no trials inside the generated windows)"
         if not len(bins):  # a stretch shorter than one bin: empty rate panels, without a word, were drawn
             what += f"; no whole bin in the rasters' {stop - start:g} s, so no rate is drawn"
+    # a line through one point draws nothing: the rates of one bin (one 0.1 s generated window at the default
+    # 0.1 s bin) were computed but the panels showed bare axes, as if neither recording had a rate there
+    # (the recorded dot larger, as its line is wider, so that an equal generated rate does not hide it)
+    dots = [{"marker": "o", "ms": ms} if len(x) == 1 else {} for ms in (7, 3.5)]
     for i, u in enumerate(panels):
         ax = fig.add_subplot(grid[2 + i // n_cols, i % n_cols])
-        ax.plot(x, pr[:, u], color=REAL_COLOR, lw=1.8, label="recorded")
-        ax.plot(x, pg[:, u], color=GENERATED_COLOR, lw=1.0, label="generated")
+        ax.plot(x, pr[:, u], color=REAL_COLOR, lw=1.8, label="recorded", **dots[0])
+        ax.plot(x, pg[:, u], color=GENERATED_COLOR, lw=1.0, label="generated", **dots[1])
         ax.set_title(_unit_label(real, u), fontsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel("rate (Hz)", fontsize=8)
