@@ -1329,6 +1329,33 @@ def test_evaluate_table_says_which_way_each_score_is_better(steinmetz, variants,
     assert not any(re.search(r"best \d|better", rows[k]) for k in not_scores)
 
 
+def test_isi_ks_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz, capsys):
+    """Break test: a generated recording without spikes over the 12 Steinmetz trials gave isi_ks_mean NaN
+    with no reason (the floor's reason, when the grid is known, says only that there is no floor), and
+    evaluate printed 'isi_ks_mean nan' without a word; isi_ks_mean_reason now counts the units with
+    min_isis ISIs on each side (the recorded count checked here with numpy, ISIs within each 1 s trial
+    segment). None where the mean is a number."""
+    from hf_neuroformer import cli
+
+    win = trial_windows(steinmetz)
+    silent = generated_from(steinmetz, np.zeros(0), np.zeros(0, dtype=np.int64), win)
+    out = isi_distance(steinmetz, silent, min_isis=20)
+    segments = [(a, b) for a, b in support_segments(win)]
+    n_isis = [sum(max(0, int(np.sum((steinmetz.unit_ids == u) & (steinmetz.spike_times >= a)
+                                    & (steinmetz.spike_times < b))) - 1) for a, b in segments)
+              for u in range(steinmetz.n_units)]
+    assert out["isi_n_real_per_unit"] == n_isis and len(segments) == N_TRIALS
+    n_enough = sum(n >= 20 for n in n_isis)
+    assert math.isnan(out["isi_ks_mean"]) and n_enough > 0
+    assert out["isi_ks_mean_reason"] == (
+        f"no unit has >= 20 ISIs (min_isis) in both recordings: {n_enough} of {N_UNITS} units have in the "
+        f"recorded, 0 in the generated (ISIs within {N_TRIALS} contiguous segment(s) of the generated windows)")
+    cli._print_fidelity(compare_recordings(steinmetz, silent))
+    assert f"(isi_ks_mean is NaN: {out['isi_ks_mean_reason']})" in capsys.readouterr().out
+    same = isi_distance(steinmetz, generated_from(steinmetz, steinmetz.spike_times, steinmetz.unit_ids, win))
+    assert same["isi_ks_mean"] == 0.0 and same["isi_ks_mean_reason"] is None
+
+
 def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
     # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
     tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,

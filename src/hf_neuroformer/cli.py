@@ -762,7 +762,7 @@ def _print_fidelity(metrics: dict) -> None:
         print(f"  {key:<26s} {text:>10s}   {what}")
         if key == "id_f1":
             _print_timing_f1(metrics)
-    for key in ("rate_corr", "binned_count_corr_mean", "fano_corr", "pairwise_corr_r", "id_f1"):
+    for key in ("rate_corr", "binned_count_corr_mean", "isi_ks_mean", "fano_corr", "pairwise_corr_r", "id_f1"):
         if metrics.get(f"{key}_reason"):
             print(f"  ({key} is NaN: {metrics[key + '_reason']})")
     if metrics.get("psth_reason"):

@@ -804,7 +804,8 @@ def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int 
     Returns:
         dict with ``isi_ks_per_unit``, ``isi_ks_pvalue_per_unit`` (scipy's exact two-sample
         p-value, or its asymptotic one where the exact computation fails, as for tied ISIs),
-        ``isi_ks_mean``,
+        ``isi_ks_mean``, ``isi_ks_mean_reason`` (why it is NaN: no unit with ``min_isis`` ISIs on
+        both sides, counted per side; ``None`` when it is a number),
         ``isi_ks_median``, ``isi_n_real_per_unit``, ``isi_n_generated_per_unit``,
         ``isi_n_units_too_few``, ``isi_min_isis``, ``isi_n_segments``, ``isi_ks_floor_per_unit``,
         ``isi_ks_floor_mean``, ``isi_ks_floor_median``, ``isi_ks_floor_dt_resolution_s`` (``None``
@@ -852,6 +853,13 @@ def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int 
                 if ir[k].size >= min_isis:
                     floor[k] = _ks_2samp(ir[k], ir_snapped[k]).statistic
     same_units = np.where(np.isfinite(ks), floor, np.nan)
+    ks_reason = None
+    if not np.isfinite(ks).any():  # isi_ks_mean NaN was printed by evaluate without a word (a silent model)
+        n_r = sum(int(x.size >= min_isis) for x in ir)
+        n_g = sum(int(x.size >= min_isis) for x in ig)
+        ks_reason = (f"no unit has >= {int(min_isis)} ISIs (min_isis) in both recordings: {n_r} of {real.n_units} "
+                     f"units have in the recorded, {n_g} in the generated (ISIs within {len(segs)} contiguous "
+                     "segment(s) of the generated windows)")
     if reason is None and not np.isfinite(same_units).any():
         # computed, but no unit has min_isis ISIs on both sides: say so rather than leave NaN unexplained
         reason = (f"no unit has >= {int(min_isis)} ISIs in both recordings (the KS statistic is NaN for every unit), "
@@ -860,6 +868,7 @@ def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int 
         "isi_ks_per_unit": _as_list(ks),
         "isi_ks_pvalue_per_unit": _as_list(pv),
         "isi_ks_mean": _summary(ks, np.mean),
+        "isi_ks_mean_reason": ks_reason,
         "isi_ks_median": _summary(ks, np.median),
         "isi_n_real_per_unit": [int(x.size) for x in ir],
         "isi_n_generated_per_unit": [int(x.size) for x in ig],
