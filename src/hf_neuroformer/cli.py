@@ -629,15 +629,21 @@ def cmd_generate(args) -> int:
     from .windows import check_split_in_recording
 
     model, tokenizer, plan = _load_model(args)
-    # overlapping trials: generation_windows warns of the windows left out. Held here, as generate_split
-    # warns again when the run goes on (once, not twice); shown before a refusal, which ended unwarned
+    # overlapping trials: generation_windows warns of the windows left out. Computed once (counted here,
+    # then generated) and its warning held: shown before a refusal, which ended unwarned, or where the run
+    # goes on, just before generating (where generate_split warned when it tiled the split again)
     with warnings.catch_warnings(record=True) as held:
         warnings.simplefilter("always")
-        n_windows = len(generation_windows(plan, args.split, model.config)[0])
-    total = n_windows * args.num_samples
-    if total > MAX_GENERATED_WINDOWS:  # before the recording is read: 10^6 samples ran for hours unannounced
+        windows = generation_windows(plan, args.split, model.config)
+    n_windows = len(windows[0])
+
+    def show_held():
         for w in held:  # under the caller's filters (-W ignore still silences it)
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+    total = n_windows * args.num_samples
+    if total > MAX_GENERATED_WINDOWS:  # before the recording is read: 10^6 samples ran for hours unannounced
+        show_held()
         raise ValueError(f"--num-samples: {args.num_samples} samples of the {n_windows} {args.split} windows are "
                          f"{total} windows, more than {MAX_GENERATED_WINDOWS}, the most one run generates (every "
                          f"sample is held in memory until written); pass --num-samples "
@@ -654,8 +660,9 @@ def cmd_generate(args) -> int:
     rec = _load_data(args.data, args.epoch)
     _check_units(tokenizer, rec, args, config=model.config)
     check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
+    show_held()
     generated = generate_split(
-        model, tokenizer, rec, plan, args.split, mode=args.mode, order=args.order, batch_size=args.batch_size,
+        model, tokenizer, rec, plan, args.split, windows=windows, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
         max_spikes=args.max_spikes, greedy=args.greedy, num_samples=args.num_samples,

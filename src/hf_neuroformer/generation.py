@@ -1345,10 +1345,16 @@ def generation_windows(plan, split: str, config):
     return tiling_windows(plan, split, config, use="generated", stacklevel=3)
 
 
-def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", **kwargs) -> SpikeRecording:
+def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", *,
+                   windows: Optional[tuple] = None, **kwargs) -> SpikeRecording:
     """Generate the windows of one split of ``plan`` (a :class:`~hf_neuroformer.windows.SplitPlan`):
     those of :func:`generation_windows` (non-overlapping; a warning says when overlapping trials
     left some out).
+
+    ``windows`` is ``generation_windows(plan, split, model.config)`` where the caller has it already
+    (``neuroformer generate`` counts the windows against its limit before reading the recording), so
+    that the plan is not tiled twice; the warning of overlapping trials is then the caller's to show.
+    Default ``None``: computed here. Other keyword arguments go to :func:`generate_spikes`.
 
     With an ``"events:"`` modality, each result's ``generation_stats`` also holds
     ``n_events_in_no_window`` (modality name -> events of the split's segments that no generated
@@ -1363,7 +1369,7 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     from .windows import check_split_in_recording
 
     check_split_in_recording(plan, split, recording)
-    starts, clips = generation_windows(plan, split, model.config)
+    starts, clips = generation_windows(plan, split, model.config) if windows is None else windows
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")
     clips = clips if plan.mode == "trials" else None
