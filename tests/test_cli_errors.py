@@ -557,6 +557,29 @@ def test_an_unknown_flag_is_refused_by_its_command_with_the_closest_flags_of_tha
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unknown_flag_is_reported_with_a_missing_required_flag(capsys, tmp_path):
+    """argparse checks a command's required flags before its unknown ones, so 'finetune --modle runs/x
+    --target x' was answered 'the following arguments are required: --model' alone, and the misspelt
+    --modle (with its did-you-mean) only on the next try. Both are reported at once, the unknown flag
+    first; a missing required flag alone, or an unknown flag alone, reads as before."""
+    for argv, expected in (
+            (["finetune", "--modle", tmp_path / "x", "--target", "x"],
+             f"neuroformer finetune: error: unrecognized arguments: --modle {tmp_path / 'x'}; did you mean "
+             "'--model'? And the following arguments are required: --model"),
+            (["generate", "--model", tmp_path, "--num-sample", "2"],
+             "neuroformer generate: error: unrecognized arguments: --num-sample 2; did you mean '--num-samples'? "
+             "And the following arguments are required: --output"),
+            (["generate", "--model", tmp_path, "extra"],
+             "neuroformer generate: error: unrecognized arguments: extra; and the following arguments are "
+             "required: --output"),
+            (["finetune", "--target", "x"], "neuroformer finetune: error: the following arguments are required: --model")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.splitlines()[-1] == expected, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_train_resume_of_a_finished_run_is_decided_before_loading_data(models, capsys, tmp_path):
     # a finished run (model + checkpoints) was refused with --resume ("already holds a model");
     # the data path does not exist: every answer below comes before the recording is read

@@ -2363,21 +2363,59 @@ def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
     return message
 
 
+class _GiveUp(Exception):
+    """A usage error met while :meth:`_Parser._unknown_beside_required` parses again: no extras to add."""
+
+
 class _Parser(argparse.ArgumentParser):
     """The command's parsers: no abbreviated flags (``--max-step 5`` ran as ``--max-steps 5``, and a
     prefix of one flag would silently become another once a flag is added), a misspelt command
     is answered with the closest ones (difflib), and a command's usage errors are its own
-    (``neuroformer train: error: ...``), an unknown flag answered with the closest flags of that command."""
+    (``neuroformer train: error: ...``), an unknown flag answered with the closest flags of that command,
+    also when a required flag is missing too (``finetune --modle runs/x --target x``)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", _Subcommands)
+        self._args_seen = None  # what parse_known_args was given, for error()
+        self._reparsing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._args_seen = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _unknown_beside_required(self) -> list[str]:
+        """The arguments this parser does not know among those it was given, found by parsing them again
+        with no flag required: argparse checks the required flags first, so ``finetune --modle runs/x
+        --target x`` was answered 'required: --model' alone and the misspelt ``--modle`` only on the
+        next try. ``[]`` when there are none, or when parsing again meets another usage error."""
+        if self._args_seen is None or self._reparsing:
+            return []
+        required = [a for a in self._actions if a.required]
+        self._reparsing = True
+        try:
+            for a in required:
+                a.required = False
+            return super().parse_known_args(self._args_seen)[1]
+        except _GiveUp:
+            return []
+        finally:
+            for a in required:
+                a.required = True
+            self._reparsing = False
 
     def error(self, message):
         import difflib
         import re
 
+        if self._reparsing:  # another usage error while looking for unknown flags: the first one is reported
+            raise _GiveUp(message)
+        if message.startswith("the following arguments are required: "):
+            extras = self._unknown_beside_required()
+            if extras:  # both at once (the unknown flag first): fixing one no longer leads to the other
+                unknown = _unrecognized(self, extras)
+                message = f"{unknown}{' And' if unknown.endswith('?') else '; and'} {message}"
         bad = re.match(r"argument command: invalid choice: '([^']*)'", message)
         sub = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
         if bad is not None and sub is not None:
