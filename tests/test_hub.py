@@ -1993,6 +1993,32 @@ def test_ctrl_c_during_the_upload_leaves_no_empty_repository(trained, loopback_h
     assert not api.repo_exists("lab/ctrl-c") and api.repo_exists("lab/ctrl-c-data", repo_type="dataset")
 
 
+def test_ctrl_c_or_a_failure_as_the_new_repository_is_read_leaves_no_empty_repository(trained, loopback_hub,
+                                                                                         python_sigint_handler):
+    """Break test: the push recorded a repository it created for the clean-up only once it had read the new
+    repository's head (one more request), so a Ctrl-C or a server error during that request left the new
+    repository there, empty (private with --private). It is recorded as soon as it is created and deleted
+    again; the interrupt or the error still reaches the caller, with the note."""
+    from huggingface_hub import HfApi
+
+    model_dir = trained[0] / "model"
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api = HfApi(**kw)
+    # info requests: the first asks whether the repository exists (not yet), the second reads the new one
+    loopback_hub.interrupt_next("info", after=1)
+    with pytest.raises(KeyboardInterrupt) as info:
+        push_to_hub(model_dir, "lab/ctrl-c-created", private=True, **kw)
+    assert any("the empty model repository 'lab/ctrl-c-created' that this push had created was deleted again" in n
+               for n in getattr(info.value, "__notes__", [])), getattr(info.value, "__notes__", None)
+    assert not api.repo_exists("lab/ctrl-c-created")
+
+    loopback_hub.fail_next("info", 500, "busy", after=1)
+    with pytest.raises(HubPushError, match=r"HTTP 500.*busy.*the empty model repository 'lab/ctrl-c-created' that "
+                                           r"this push had created was deleted again"):
+        push_to_hub(model_dir, "lab/ctrl-c-created", **kw)
+    assert not api.repo_exists("lab/ctrl-c-created")
+
+
 def test_an_empty_or_whitespace_commit_message_is_refused_by_name(trained, loopback_hub, monkeypatch, capsys):
     """Break test: ``commit_message="   "`` (or ``--commit-message " "``) was sent as given, and the
     repository's history showed a blank commit; ``""`` became the default without a word. Both are

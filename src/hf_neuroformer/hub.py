@@ -1257,7 +1257,9 @@ def _delete_created(api, created) -> str:
     """Delete the repositories and branches ``[(repo_id, repo_type, initial_sha, branch)]`` that a
     failed push created (``branch`` ``None``: the repository), each only while it is still at its
     initial commit (a repository: every branch of it), so that nothing of anyone's committed there
-    is lost; returns what was done, for the error message."""
+    is lost; returns what was done, for the error message. ``initial_sha`` ``None``: a repository
+    whose head the push had not read yet (interrupted or failed right after creating it), taken as
+    still at its initial commit while its main branch holds one commit only (the Hub's initial one)."""
     notes = []
     for repo_id, repo_type, sha, branch in created:
         what = (f"{repo_type} repository {repo_id!r}" if branch is None
@@ -1266,6 +1268,9 @@ def _delete_created(api, created) -> str:
         how = (f"HfApi().delete_repo({repo_id!r}{kind})" if branch is None
                else f"HfApi().delete_branch({repo_id!r}, branch={branch!r}{kind})")
         try:
+            if sha is None:
+                commits = api.list_repo_commits(repo_id, repo_type=repo_type)
+                sha = commits[0].commit_id if len(commits) == 1 else ""  # "": matches no branch, so it is kept
             refs = api.list_repo_refs(repo_id, repo_type=repo_type)
             if any(b.target_commit != sha for b in refs.branches if branch is None or b.name == branch):
                 notes.append(f"the {what} that this push created holds a commit, so it was left there")
@@ -1585,9 +1590,11 @@ def push_to_hub(
                 if repo_info is None:
                     with _hub_errors(f"creating the {rtype} repository", rid, api, src):
                         new_repo = _create_repo(api, rid, rtype, private)
+                    if new_repo:  # recorded at once: a Ctrl-C or error while its head is read left it there, empty
+                        created.append((rid, rtype, None, None))
                     repo_info, branch_exists = _branch_info(api, rid, rtype, revision, src)
                     if new_repo:
-                        created.append((rid, rtype, repo_info.sha, None))
+                        created[-1] = (rid, rtype, repo_info.sha, None)
                     else:  # made by someone else since it was read
                         _check_target(api, rid, rtype, revision, repo_info, branch_exists, private, replace_other, src)
                 if not branch_exists:
