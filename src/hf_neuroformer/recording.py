@@ -11,7 +11,7 @@ import dataclasses
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -34,27 +34,30 @@ class RecordingValidationError(ValueError):
     """
 
 
-def _first_bool(values) -> Optional[Tuple[int, bool]]:
-    """``(position in the flattened order, value)`` of the first Python / numpy bool in a list or
-    tuple, possibly nested, or None: ``np.asarray([0, True])`` is ``array([0, 1])``, so a bool among
-    numbers reaches the dtype checks as the number 1 (an array of bools keeps dtype bool and is
-    checked by that)."""
+def _refuse_first_bool(values, message: Callable[[int, bool], str]) -> None:
+    """Refuse the first Python / numpy bool in ``values``, a list or tuple, possibly nested:
+    ``np.asarray([0, True])`` is ``array([0, 1])``, so a bool among numbers reached the dtype checks
+    as the number 1 (an array of bools keeps dtype bool and is checked by that; anything other than
+    a list or tuple passes).
+
+    Raises:
+        RecordingValidationError: ``message(position in the flattened order, value)`` of the first bool.
+    """
     if not isinstance(values, (list, tuple)):
-        return None
+        return
     flat = np.asarray(values, dtype=object).reshape(-1) if any(isinstance(v, (list, tuple)) for v in values) else values
-    return next(((i, bool(v)) for i, v in enumerate(flat) if isinstance(v, (bool, np.bool_))), None)
+    found = next(((i, bool(v)) for i, v in enumerate(flat) if isinstance(v, (bool, np.bool_))), None)
+    if found is not None:
+        raise RecordingValidationError(message(*found))
 
 
 def _as_unit_indices(unit_ids) -> np.ndarray:
     """``unit_ids`` as a 1-D int64 array; a ``RecordingValidationError`` for text, booleans (also one
     among numbers in a list, ``[0, True]``, which numpy reads as ``[0, 1]``), non-integer or
     non-finite values (the message names ``unit_ids`` and the first bad spike)."""
-    found = _first_bool(unit_ids)
-    if found is not None:
-        k, v = found
-        raise RecordingValidationError(
-            f"unit_ids: expected integer unit indices in [0, n_units), spike {k} has the bool {v} (numpy would read "
-            f"it as the unit index {int(v)}); pass the integer index")
+    _refuse_first_bool(unit_ids, lambda k, v: (
+        f"unit_ids: expected integer unit indices in [0, n_units), spike {k} has the bool {v} (numpy would read "
+        f"it as the unit index {int(v)}); pass the integer index"))
     arr = np.asarray(unit_ids).reshape(-1)
     if not arr.size:
         return arr.astype(np.int64)
@@ -364,12 +367,9 @@ def _refuse_bool_times(x, what: str) -> None:
     Raises:
         RecordingValidationError: ``x`` holds a Python or numpy bool.
     """
-    found = _first_bool(x)
-    if found is not None:
-        k, v = found
-        raise RecordingValidationError(
-            f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
-            f"as {float(v)} s); pass the time in seconds")
+    _refuse_first_bool(x, lambda k, v: (
+        f"{what}: expected (n, 2) [start, stop) seconds, got the bool {v} in row {k // 2} (numpy would read it "
+        f"as {float(v)} s); pass the time in seconds"))
 
 
 def _as_interval_rows(x, what: str) -> np.ndarray:
