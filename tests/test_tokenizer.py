@@ -845,6 +845,56 @@ def test_decode_window_refuses_token_ids_outside_the_vocabulary():
     np.testing.assert_allclose(times, [0.015])
 
 
+def test_decode_window_and_id_to_dt_refuse_ids_that_are_not_integers(shared_data):
+    """decode_window read each id with int(): a unit id 3.9 decoded as unit 3, a dt bin 2.7 as bin 2,
+    True as BOS and the text '3' as unit 3, and id_to_dt(2.5) gave a time on a bin edge instead of a
+    bin centre, all without a word (convert_ids_to_tokens and decode refuse the same ids). Now refused
+    naming the field and the position; the integer tokens of a real window (lists, numpy, torch)
+    decode as before."""
+    import warnings
+
+    import torch
+
+    from hf_neuroformer import TokenIdError
+    from hf_neuroformer.io import read_nwb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), session="A2929")
+    tok = NeuroformerTokenizer(dt_resolution=0.005, current_window=0.1, past_window=0.0)
+    tok.add_units(rec)
+    w0 = 650.0
+    enc = tok.encode_window(rec.spike_times, tok.unit_token_ids(rec)[rec.unit_ids], w0)
+    ids, dts = enc["input_ids"], enc["dt_ids"]
+    assert len(ids) > 4  # a window with spikes
+    times, units = tok.decode_window(ids, dts, w0)
+    for a, b in ((np.array(ids), np.array(dts)), (torch.tensor(ids), torch.tensor(dts))):
+        t2, u2 = tok.decode_window(a, b, w0)
+        np.testing.assert_array_equal(t2, times)
+        np.testing.assert_array_equal(u2, units)
+    frac_id = [ids[0], ids[1] + 0.9] + ids[2:]
+    with pytest.raises(TokenIdError, match=rf"^input_ids\[1\]: expected an integer token id, got float {ids[1] + 0.9}"):
+        tok.decode_window(frac_id, dts, w0)
+    frac_dt = [dts[0], dts[1] + 0.7] + dts[2:]
+    with pytest.raises(TokenIdError, match=r"^dt_ids\[1\]: expected an integer token id, got float"):
+        tok.decode_window(ids, frac_dt, w0)
+    with pytest.raises(TokenIdError, match=r"^input_ids\[0\]: .*got bool True"):
+        tok.decode_window([True] + ids[1:], dts, w0)
+    with pytest.raises(TokenIdError, match=r"^input_ids\[1\]: .*got str"):
+        tok.decode_window([ids[0], str(ids[1])] + ids[2:], dts, w0)
+    with pytest.raises(TokenIdError, match=r"^dt_ids: expected integer token ids, got an array of dtype float64"):
+        tok.decode_window(ids, np.array(dts, dtype=np.float64), w0)
+    with pytest.raises(TokenIdError, match=r"^input_ids: .*shape \(1, "):
+        tok.decode_window(np.array([ids]), np.array([dts]), w0)
+    with pytest.raises(ValueError, match=r"^dt_ids: expected whole-number dt bin ids \(int64\), got dtype float64 "
+                                         r"\(flat index 1: 2\.5\)"):
+        tok.id_to_dt(np.array([1.0, 2.5]))
+    with pytest.raises(ValueError, match=r"^dt_ids: expected whole-number dt bin ids .*dtype bool"):
+        tok.id_to_dt(True)
+    # whole numbers held as floats are still bin ids (the tokenizer's own dt_to_id then id_to_dt)
+    np.testing.assert_allclose(tok.id_to_dt(np.array([1.0, 2.0])), tok.id_to_dt(np.array([1, 2])))
+
+
 @pytest.mark.parametrize("day_offset_s", [0.0, 10_000.0, 86_400.0])
 def test_spikes_of_a_30khz_clock_on_dt_bin_edges_start_their_bin_hours_into_a_recording(day_offset_s):
     """A spike on a dt-bin edge starts its bin (binning module docstring). The offset of an

@@ -50,11 +50,12 @@ def _is_token_id(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _as_token_ids(ids):
+def _as_token_ids(ids, field: str = "ids"):
     """``ids`` as transformers' ``convert_ids_to_tokens`` takes them: one ``int``, or a list of them.
 
     Accepts an integer (``int``, a numpy integer scalar, a 0-d integer array or tensor) or a 1-D
-    sequence of them (list, tuple, numpy integer array, integer tensor).
+    sequence of them (list, tuple, numpy integer array, integer tensor). ``field`` names the
+    argument in the messages (``decode_window`` checks its ``input_ids`` and ``dt_ids`` here).
 
     Raises:
         TokenIdError: (a ``ValueError``) a float or bool id (transformers' ``int(index)`` read
@@ -65,16 +66,16 @@ def _as_token_ids(ids):
         ids = ids.detach().cpu().numpy()
     if isinstance(ids, np.ndarray):
         if ids.dtype.kind not in "iu":
-            raise TokenIdError(f"ids: expected integer token ids, got an array of dtype {ids.dtype}"
+            raise TokenIdError(f"{field}: expected integer token ids, got an array of dtype {ids.dtype}"
                                + ("; round them and cast to int64 first" if ids.dtype.kind == "f" else ""))
         if ids.ndim > 1:
-            raise TokenIdError(f"ids: expected one token id or a 1-D sequence of them, got an array of shape "
+            raise TokenIdError(f"{field}: expected one token id or a 1-D sequence of them, got an array of shape "
                                f"{ids.shape}; convert one row at a time")
         return int(ids) if ids.ndim == 0 else ids.tolist()
     if _is_token_id(ids):
         return int(ids)
     if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-        raise TokenIdError(f"ids: expected a token id (an integer) or a 1-D sequence of them, got "
+        raise TokenIdError(f"{field}: expected a token id (an integer) or a 1-D sequence of them, got "
                            f"{type(ids).__name__} {ids!r}")
     out = []
     for i, x in enumerate(ids):
@@ -83,7 +84,7 @@ def _as_token_ids(ids):
         if isinstance(x, np.ndarray) and x.ndim == 0:
             x = x[()]
         if not _is_token_id(x):
-            raise TokenIdError(f"ids[{i}]: expected an integer token id, got {type(x).__name__} {x!r}")
+            raise TokenIdError(f"{field}[{i}]: expected an integer token id, got {type(x).__name__} {x!r}")
         out.append(int(x))
     return out
 
@@ -603,9 +604,19 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         Raises:
             ValueError: an id outside ``[0, num_dt_bins)`` (its centre would lie outside the
-                window).
+                window); an id that is not a whole number, a bool or text (``2.5`` gave 0.015 s
+                with 5-ms bins, a bin edge rather than a bin centre, and ``True`` bin 1, without a
+                word), naming the first.
         """
-        ids = np.asarray(dt_ids, dtype=np.float64)
+        raw = np.asarray(dt_ids)
+        if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and raw.size
+                                           and not np.all(~np.isfinite(raw) | (raw == np.round(raw)))):
+            flat = raw.ravel()
+            k = 0 if raw.dtype.kind != "f" else int(np.flatnonzero(np.isfinite(flat) & (flat != np.round(flat)))[0])
+            got = f"{flat[k].item()!r}" if flat.size else "no value"
+            raise ValueError(f"dt_ids: expected whole-number dt bin ids (int64), got dtype {raw.dtype} (flat index {k}: "
+                             f"{got})")
+        ids = raw.astype(np.float64)
         if ids.size and (not np.all(np.isfinite(ids)) or ids.min() < 0 or ids.max() >= self.num_dt_bins):
             bad = ids[~(np.isfinite(ids) & (ids >= 0) & (ids < self.num_dt_bins))].ravel()[0]
             raise ValueError(f"dt_ids: expected dt bin ids in [0, {self.num_dt_bins}) (num_dt_bins), got {bad:g}")
@@ -761,11 +772,21 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 ``input_ids`` and ``dt_ids`` of different lengths (the spikes past the shorter
                 one were dropped without a word); a ``window_start`` that is not a finite number, or
                 is held as float32 / float16 (the decoded times kept its rounding).
+            TokenIdError: (a ``ValueError``) ``input_ids`` or ``dt_ids`` that are not a 1-D
+                sequence of integers (a float, bool or text id; an array or tensor of a float or
+                bool dtype, or of 2 dimensions), as :meth:`convert_ids_to_tokens` refuses them,
+                naming the field and the position: ``int()`` read unit id ``3.9`` as unit 3, dt
+                ``2.7`` as bin 2, ``True`` as BOS and ``"3"`` as unit 3, without a word.
             UnknownUnitError: a decoded token id that is not in the vocabulary (negative, or
                 ``>= len(tokenizer)``: ids of another, larger vocabulary), naming its position; it
                 was returned as a unit token id that names no unit, as :meth:`decode` refuses it.
         """
         window_start = _finite_start(window_start)
+        input_ids, dt_ids = _as_token_ids(input_ids, "input_ids"), _as_token_ids(dt_ids, "dt_ids")
+        for field, got in (("input_ids", input_ids), ("dt_ids", dt_ids)):
+            if not isinstance(got, list):
+                raise TokenIdError(f"{field}: expected a 1-D sequence of ids (one window's tokens), got the single "
+                                   f"id {got}")
         if len(input_ids) != len(dt_ids):
             raise ValueError(f"dt_ids: expected one dt bin id per token ({len(input_ids)} input_ids), got {len(dt_ids)}")
         times, units = [], []
