@@ -944,6 +944,33 @@ def test_encode_window_refuses_token_ids_that_are_not_units_of_the_vocabulary():
     assert enc["input_ids"] == [BOS, 5, EOS] and enc["past_input_ids"] == [BOS, 4]
 
 
+def test_encode_window_refuses_object_and_wrapping_token_ids_with_a_value_error(shared_data):
+    """spike_tokens held as an object array (ids read from a table column) made the refusal itself fail
+    with "AttributeError: 'int' object has no attribute 'item'" (not a ValueError, naming nothing); a
+    uint64 id of 2**63 or more was refused as the negative id it wraps to in int64. Now a ValueError
+    naming the spike and its id as given; the int64 ids of the real recording encode as before."""
+    import warnings
+
+    from hf_neuroformer.io import read_nwb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), session="A2929")
+    tok = NeuroformerTokenizer(dt_resolution=0.005, current_window=0.1, past_window=0.1)
+    tok.add_units(rec)
+    ids = tok.unit_token_ids(rec)[rec.unit_ids]
+    w0 = 650.0
+    first = int(np.searchsorted(rec.spike_times, w0 - 0.1))  # the first spike the window reads (its past)
+    assert tok.encode_window(rec.spike_times, ids, w0)["n_spikes"] > 0
+    with pytest.raises(ValueError, match=rf"^spike_tokens: expected whole-number unit token ids \(int64\), got "
+                                         rf"dtype object \(spike {first}: {ids[first]}\)"):
+        tok.encode_window(rec.spike_times, ids.astype(object), w0)
+    big = ids.astype(np.uint64)
+    big[first] = 2**63 + 5
+    with pytest.raises(UnknownUnitError, match=rf"^spike_tokens: spike {first} has token id {2**63 + 5}, not a unit"):
+        tok.encode_window(rec.spike_times, big, w0)
+
+
 def test_a_past_clip_after_the_window_start_leaves_the_current_window_whole():
     """A past_clip_start after the window start (no past at all) must not touch the current
     window: its spikes are read whole, and the past is empty."""

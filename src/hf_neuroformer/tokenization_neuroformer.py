@@ -744,16 +744,19 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             whole = (np.isfinite(arr) & (arr == np.round(arr))) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
             if not whole.all():
                 k = int(np.flatnonzero(~whole.ravel())[0])
+                # an object array's items are Python objects without .item(): the refusal failed with
+                # "AttributeError: 'int' object has no attribute 'item'"
+                item = arr.ravel()[k]
                 raise ValueError(f"spike_tokens: expected whole-number unit token ids (int64), got dtype {arr.dtype} "
-                                 f"(spike {first + k}: {arr.ravel()[k].item()!r})")
-        arr = arr.astype(np.int64)
+                                 f"(spike {first + k}: {getattr(item, 'item', lambda: item)()!r})")
+        # compared before the cast: a uint64 id >= 2**63 was named as the negative id it wraps to
         bad = np.flatnonzero((arr < FIRST_UNIT_ID) | (arr >= len(self.vocab)))
         if bad.size:
             k = int(bad[0])
             raise UnknownUnitError(
-                f"spike_tokens: spike {first + k} has token id {int(arr[k])}, not a unit of the vocabulary (unit ids "
+                f"spike_tokens: spike {first + k} has token id {int(arr.ravel()[k])}, not a unit of the vocabulary (unit ids "
                 f"{FIRST_UNIT_ID} .. {len(self.vocab) - 1}); pass tokenizer.unit_token_ids(recording)[recording.unit_ids]")
-        return arr
+        return arr.astype(np.int64)
 
     def decode_window(self, input_ids: Sequence[int], dt_ids: Sequence[int], window_start: float):
         """Tokens of one current window -> spikes.
