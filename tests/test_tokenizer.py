@@ -476,6 +476,32 @@ def test_add_units_grows_and_keeps_ids():
     assert tok.convert_ids_to_tokens([11, 12]) == ["new/a", "new/b"]
 
 
+
+def test_add_units_refuses_tokens_that_are_not_unit_names_and_adds_none_of_a_refused_list(shared_data):
+    """add_units took any value through str(): unit indices (add_units([5]), meant as a unit of the
+    recording) became the units '5', bytes b'A2929/unit0' the unit "b'A2929/unit0'", and '' a unit that no
+    text can name; a list refused at its third token kept the two before it in the vocabulary. Now each is
+    refused naming the token, and a refused list adds nothing; the real recording's units add as before."""
+    import warnings
+
+    from hf_neuroformer.io import read_nwb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), session="A2929")
+    tok = NeuroformerTokenizer()
+    names = tok.recording_unit_tokens(rec)
+    for bad, said in ((5, r"unit token 5: expected a str.*got int"), (np.int64(5), r"got int64"),
+                      (names[0].encode(), r"unit token b'A2929/.*got bytes"), ("", r"^unit token '': expected a unit name")):
+        with pytest.raises(ValueError, match=said):
+            tok.add_units([names[0], names[1], bad])
+        assert len(tok) == 3, bad  # nothing of the refused list was added
+    with pytest.raises(ValueError, match="expected no whitespace"):
+        tok.add_units([names[0], "A2929/unit 1"])
+    assert len(tok) == 3
+    assert tok.add_units(rec) == list(range(3, 3 + rec.n_units))
+    assert tok.add_units([np.str_(names[2])]) == [5]  # a numpy string is a str
+
 def test_add_tokens_adds_units_that_resize_token_embeddings_covers(tmp_path):
     """transformers' idiom ``tokenizer.add_tokens([...]); model.resize_token_embeddings(len(tokenizer))``:
     the token was kept in transformers' side table with id ``len(tokenizer)`` while ``len(tokenizer)``

@@ -317,13 +317,23 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         return [self.unit_token(session, n) for n in recording.unit_names]
 
     def _append_units(self, tokens: Sequence[str]) -> List[int]:
-        ids = []
+        tokens = list(tokens)
+        # every token checked before any is added: a refused token left the ones before it in the vocabulary
         for tok in tokens:
-            tok = str(tok)
+            # str() made unit 5 (a unit index passed for a name) the unit token '5', and b's/a' the token "b's/a'";
+            # '' became a unit that no text can name
+            if not isinstance(tok, str):
+                raise ValueError(f"unit token {tok!r}: expected a str, the unit's '<session>/<unit name>' "
+                                 f"(NeuroformerTokenizer.unit_token(session, name), or add_units(recording)), got "
+                                 f"{type(tok).__name__}")
+            if tok == "":
+                raise ValueError("unit token '': expected a unit name ('<session>/<unit name>'), got the empty string")
             if any(c.isspace() for c in tok):
                 raise ValueError(f"unit token {tok!r}: expected no whitespace in a unit name")
             if self.vocab.get(tok, FIRST_UNIT_ID) < FIRST_UNIT_ID:  # pad, BOS, EOS; it was returned as a known "unit"
                 raise ValueError(f"unit token {tok!r}: is a special token (pad / BOS / EOS), not a unit name")
+        ids = []
+        for tok in tokens:
             if tok not in self.vocab:
                 self.vocab[tok] = len(self.vocab)
                 self.ids_to_tokens[self.vocab[tok]] = tok
@@ -342,7 +352,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             ``model.resize_unit_embeddings(len(tokenizer))`` to use the new units.
 
         Raises:
-            ValueError: a unit token with whitespace (text input splits at it); for a recording,
+            ValueError: a unit token that is not a ``str`` (``add_units([5])`` made the unit ``'5'``, and
+                bytes ``b's/a'`` the unit ``"b's/a'"``, without a word) or is empty (no text can name it),
+                or holds whitespace (text input splits at it); for a recording,
                 the message names ``recording.session`` or the unit in ``recording.unit_names``
                 that holds it; a recording whose session holds ``/`` (see :meth:`session_of`) or is
                 empty (the token would be ``"/<unit name>"``), or with an empty unit name (the token
