@@ -1731,6 +1731,36 @@ def test_write_npz_overwrites_through_a_new_file_so_other_links_keep_the_old_one
     assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~mask
 
 
+def test_a_file_written_at_the_output_while_the_writer_writes_is_kept_without_overwrite(tmp_path, a2929):
+    """write_nwb / write_npz checked an existing output before building the file and then moved the
+    finished temporary over the path with os.replace: a file written there meanwhile (another run of
+    'neuroformer generate' with the same --output, whose own check had passed too) was replaced
+    without a word, though overwrite was False. The move is now a hard link that fails when the path
+    exists: FileExistsError, the other file kept, no temporary left; with overwrite=True it is
+    replaced, as before."""
+    from hf_neuroformer.io.permissions import write_through_temporary
+
+    rec = a2929.select_units(range(3)).restrict(600.0, 610.0)
+    out = tmp_path / "gen.nwb"
+
+    def write_while_another_run_writes(tmp):
+        write_nwb(rec, tmp, overwrite=True)  # this run's file, into its temporary
+        out.write_bytes(b"the other run's file")  # meanwhile another run finished the same output
+
+    with pytest.raises(FileExistsError, match=r"gen\.nwb already exists \(written while this file was being "
+                                              r"written.*pass overwrite=True"):
+        write_through_temporary(out, write_while_another_run_writes, ".tmp.nwb", overwrite=False)
+    assert out.read_bytes() == b"the other run's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.nwb"]  # no temporary left behind
+    write_through_temporary(out, write_while_another_run_writes, ".tmp.nwb", overwrite=True)
+    _assert_same(rec, quiet(read_nwb, out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.nwb"]
+    # the writers' own path without a race: a new file is written, an existing one refused
+    write_nwb(rec, tmp_path / "new.nwb")
+    _assert_same(rec, quiet(read_nwb, tmp_path / "new.nwb"))
+    with pytest.raises(FileExistsError):
+        write_npz(rec, out)
+
 def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_path):
     """Every .csv / .parquet table and every .npz without a 'session' key was session 'session0', so two
     animals' files shared unit tokens ('session0/unit0'): a model trained on one took the other for its

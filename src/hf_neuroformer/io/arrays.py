@@ -376,7 +376,8 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_
     typo in its name went unnoticed).
 
     Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        FileExistsError: ``path`` exists and ``overwrite`` is False (checked before the file is built, and
+            again when it is moved into place: a file another run wrote there meanwhile is kept, not replaced).
         OutputPathError: ``path`` is a directory (a ``ValueError``; with ``overwrite`` too), see
             :func:`~hf_neuroformer.io.permissions.check_output_file`, or is under a file
             (:func:`~hf_neuroformer.io.permissions.check_output_folder`).
@@ -431,7 +432,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_
     # written to a temporary in the same folder, then moved into place (as write_nwb does): writing into
     # ``path`` itself truncated an existing file first, so a failed or interrupted overwrite lost the old
     # file, and a file hard-linked elsewhere had its other names rewritten too
-    return write_through_temporary(path, write, ".tmp.npz", make_parent=make_parent)
+    return write_through_temporary(path, write, ".tmp.npz", make_parent=make_parent, overwrite=overwrite)
 
 
 @warnings_at_caller

@@ -1300,7 +1300,8 @@ def write_nwb(
         TypeError: ``recording`` is not a :class:`SpikeRecording` (e.g. the list that
             :func:`hf_neuroformer.generate_spikes` returns with ``num_samples > 1``: write each
             sample to its own file).
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        FileExistsError: ``path`` exists and ``overwrite`` is False (checked before the file is built, and
+            again when it is moved into place: a file another run wrote there meanwhile is kept, not replaced).
         OutputPathError: ``path`` is a directory (a ``ValueError``; with ``overwrite`` too), see
             :func:`~hf_neuroformer.io.permissions.check_output_file`, or is under a file
             (:func:`~hf_neuroformer.io.permissions.check_output_folder`).
@@ -1454,7 +1455,7 @@ def write_nwb(
         with NWBHDF5IO(tmp, "w") as io:
             io.write(nwb)
 
-    return write_through_temporary(path, write, ".tmp.nwb", make_parent=make_parent)
+    return write_through_temporary(path, write, ".tmp.nwb", make_parent=make_parent, overwrite=overwrite)
 
 
 def read_nwb_scratch(path) -> Dict[str, np.ndarray]:

@@ -103,7 +103,8 @@ def as_created(path) -> Path:
     return path
 
 
-def write_through_temporary(path, write: Callable[[str], None], suffix: str, make_parent: bool = False) -> Path:
+def write_through_temporary(path, write: Callable[[str], None], suffix: str, make_parent: bool = False,
+                            overwrite: bool = True) -> Path:
     """Write a file with ``write(temporary_path)`` into a temporary in ``path``'s folder
     (``.<name>.<random><suffix>``, given the umask's permissions by :func:`as_created`), then move it
     over ``path`` with ``os.replace``: a reader never sees a half-written file, an interrupted or
@@ -112,6 +113,12 @@ def write_through_temporary(path, write: Callable[[str], None], suffix: str, mak
     (then it is created; before, it was always created without a word). Used by
     :func:`~hf_neuroformer.io.write_nwb` and :func:`~hf_neuroformer.io.write_npz`.
 
+    With ``overwrite=False`` the finished temporary is hard-linked to ``path`` (``os.link``), which
+    fails when ``path`` exists: a file that appeared there while this one was being written (another
+    run writing the same output) is kept, not replaced. The callers' check before the write
+    (:func:`check_output_file`) could not see it, and ``os.replace`` overwrote it without a word. On a
+    file system without hard links, ``path`` is checked just before ``os.replace``.
+
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
@@ -119,6 +126,8 @@ def write_through_temporary(path, write: Callable[[str], None], suffix: str, mak
         OutputPathError: ``path`` is an existing directory, or is under a file (checked before the
             temporary is made, by :func:`check_output_file` and :func:`check_output_folder`).
         MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False.
+        FileExistsError: ``overwrite`` is False and ``path`` exists when the file is moved there
+            (the temporary is removed, ``path`` left as it is).
         whatever ``write`` raises (nothing is left behind then).
     """
     path = Path(path)
@@ -132,9 +141,29 @@ def write_through_temporary(path, write: Callable[[str], None], suffix: str, mak
     try:
         as_created(tmp)  # mkstemp makes it 0600: give it the umask's bits, as a plain open() would
         write(tmp)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _move_without_overwrite(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
     return path
+
+
+def _move_without_overwrite(tmp: str, path: Path) -> None:
+    """Move the finished temporary ``tmp`` to ``path`` unless ``path`` exists (FileExistsError)."""
+    exists = FileExistsError(f"{path} already exists (written while this file was being written: another run "
+                             "writing the same output?); it is left as it is; pass overwrite=True (CLI: --overwrite) "
+                             "to replace it")
+    try:
+        os.link(tmp, path)  # atomic: fails when path exists, whatever wrote it since the check
+    except FileExistsError:
+        raise exists from None
+    except OSError:  # no hard links here (some network and FUSE file systems): check, then replace
+        if os.path.lexists(path):
+            raise exists from None
+        os.replace(tmp, path)
+        return
+    os.remove(tmp)
