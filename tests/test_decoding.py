@@ -125,6 +125,46 @@ def test_a_model_saved_in_half_precision_is_fine_tuned_and_loaded_in_float32(a29
     assert {p.dtype for p in decoder.parameters()} == {torch.float32}
 
 
+def test_a_tokenizer_grown_after_the_model_was_made_is_refused_by_finetune_and_build_trainer(a2929, pretrained,
+                                                                                          tmp_path):
+    """Break test: the routes that fine-tune a known model did not hold the tokenizer to the model's
+    ``config.vocab_size``. ``finetune`` of a checkpoint whose saved tokenizer had grown with ``add_units``
+    (a new session) tokenized every window, loaded the model and failed only in the first training step,
+    in the model's forward; ``build_trainer``'s collator padded such windows without the model's
+    vocab_size. Now finetune refuses up front naming model_dir and both sizes (nothing written), and
+    build_trainer's collator refuses the window naming the id and the model's vocab_size."""
+    import shutil
+
+    from hf_neuroformer.finetuning import build_trainer
+
+    grown = tmp_path / "grown"
+    shutil.copytree(pretrained, grown)
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    v = nf.NeuroformerConfig.from_pretrained(pretrained).vocab_size
+    other = dataclasses.replace(a2929, session="another-session")  # the same spikes as new units
+    tok.add_units(other)
+    n = len(tok)
+    assert n > v
+    tok.save_pretrained(grown)
+    targets = [DecodingTarget("x", "regression")]
+    with pytest.raises(ValueError, match=rf"^model_dir: '{re.escape(str(grown))}': its tokenizer does not match its "
+                                         rf"config\.json: tokenizer: len\(tokenizer\) = {n} tokens, but "
+                                         rf"model\.config\.vocab_size = {v}:.*resize_unit_embeddings"):
+        finetune(grown, other, targets, output_dir=tmp_path / "d", max_steps=1, batch_size=8, seed=0)
+    assert not (tmp_path / "d").exists()
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    dsd, report = build_decoding_datasets(other, tok, cfg, None, targets)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(pretrained,
+                                                              decoding_targets=target_dicts(targets, report))
+    trainer = build_trainer(model, dsd["train"], dsd["validation"].select(range(8)), tmp_path / "ck", max_steps=1,
+                            per_device_eval_batch_size=8)
+    assert trainer.data_collator.model_vocab_size == v
+    with pytest.raises(ValueError, match=rf"^examples\[\d\]: (past_)?input_ids holds token id \d+, but the model's "
+                                         rf"config\.vocab_size = {v} \(ids 0 \.\. {v - 1}\): its unit was added "
+                                         r"with tokenizer\.add_units after the model was made"):
+        trainer.evaluate()
+
+
 def test_finetune_clears_its_checkpoints_in_a_folder_linked_elsewhere(a2929, pretrained, tmp_path):
     """checkpoints a symbolic link to a folder on a larger disk: a finished finetune removed its
     checkpoints with rmtree(ignore_errors=True), which refuses a link, so Trainer's checkpoint-* folders

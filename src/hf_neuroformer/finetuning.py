@@ -76,7 +76,7 @@ from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
 from .modalities import is_event_modality, truncated_modality_tokens, truncated_tokens_text, windows_without_values
 from .modeling_neuroformer import NeuroformerForBehaviorDecoding
-from .tokenization_neuroformer import NeuroformerTokenizer
+from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import first_few, inside_one_interval
@@ -664,6 +664,12 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     lists and ``target_<name>`` columns), ``label_names=["labels"]`` (only the decoding targets
     go to ``compute_metrics``), ``report_to=[]``, plus ``training_args``.
 
+    Without ``collator``: a :class:`~hf_neuroformer.decoding.DecodingCollator` of the model's
+    ``config.decoding_targets`` and ``config.modalities`` that also holds the rows to the model's
+    ``config.vocab_size`` (``model_vocab_size``): a window tokenized with a tokenizer grown with
+    ``add_units`` after the model was made is refused (``ValueError`` naming the window, the column,
+    the id and the vocab_size) before the model sees it.
+
     ``freeze_backbone_steps`` (default 0): for the first that many optimisation steps only the
     decoder's new modules (its heads and the attentive read-out, :data:`NEW_MODULE_PREFIXES`)
     train; the pretrained backbone (and its next-spike heads) gets a learning rate of 0, then the
@@ -704,8 +710,10 @@ def build_trainer(model, train_dataset, eval_dataset, output_dir, *, collator=No
     targets = cfg.decoding_targets
     if collator is None:
         columns = [f"target_{target_label(t['name'], t.get('column'))}" for t in targets]
+        # the model's vocab_size: a window holding a unit id the model has no embedding for (tokenized with a
+        # tokenizer grown with add_units after the model was made) is refused naming the window and the id
         collator = DecodingCollator(columns, cfg.pad_token_id, cfg.bos_token_id,
-                                    cfg.eos_token_id, modalities=cfg.modalities)
+                                    cfg.eos_token_id, modalities=cfg.modalities, model_vocab_size=cfg.vocab_size)
     defaults = dict(remove_unused_columns=False, label_names=["labels"], report_to=[], use_cpu=not _has_gpu(),
                     save_only_model=True, dataloader_num_workers=0, disable_tqdm=True)
     if not is_whole_number(freeze_backbone_steps) or freeze_backbone_steps < 0:  # int(2.5) trained as 2
@@ -1342,6 +1350,11 @@ def finetune(
         TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
         ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
             the model's session), or every target's ``weight`` is 0.
+        ValueError: ``model_dir``'s tokenizer does not match its ``config.json``
+            (:func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`): a
+            tokenizer saved there after ``add_units`` (its new units have no embedding in the model),
+            a smaller vocabulary or other window settings; naming ``model_dir`` and both sizes,
+            before anything is tokenized.
         ValueError: ``model_dir`` is a fine-tuned decoder and ``config_overrides`` changes a setting that
             shapes its heads (:data:`HEAD_SHAPE_KEYS`), or a regression target's ``loss`` / ``num_bins``
             differs from its saved head's, so they could not be loaded.
@@ -1431,6 +1444,14 @@ def finetune(
                 "to continue fine-tuning this one, or pass --from-scratch (from_scratch=True) for random weights"
             )
         tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
+        # a tokenizer saved there after add_units (or another one): its new units' ids have no embedding in the
+        # model, refused only at the first training step by the model's forward, after tokenizing and loading
+        # (and a smaller vocabulary, whose ids name other units, trained without a word); as generation,
+        # decode_windows and the likelihood refuse it, before anything is tokenized
+        try:
+            check_tokenizer_matches_config(tokenizer, cfg)
+        except ValueError as e:
+            raise ValueError(f"model_dir: {str(model_dir)!r}: its tokenizer does not match its config.json: {e}") from e
         # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
         check_recording_units(tokenizer, recording, flag="recording")
         if plan is None and (model_dir / "splits.json").is_file():
