@@ -1158,4 +1158,6 @@ __all__ = [
     "balanced_class_weights",
     "KINDS",
     "CLASS_WEIGHTS",
+    "check_targets_sampled",
+    "training_values",
 ]

@@ -1087,9 +1087,10 @@ def check_finetune_output_dir(output_dir, overwrite: bool = False) -> Path:
     return out
 
 
-#: :func:`hl_gauss_crowded_notes`: the share of the training values counted ("most of the values")
-#: and the share of an HL-Gauss head's bins below which holding that many values is crowded.
+#: :func:`hl_gauss_crowded_notes`: the share of the training values counted ("most of the values").
 HL_GAUSS_CROWDED_VALUE_SHARE = 0.9
+#: :func:`hl_gauss_crowded_notes`: the share of an HL-Gauss head's bins (of the distinct training values, when
+#: fewer) below which holding :data:`HL_GAUSS_CROWDED_VALUE_SHARE` of the values is crowded.
 HL_GAUSS_CROWDED_BIN_SHARE = 0.1
 
 
@@ -1154,17 +1155,28 @@ def hl_gauss_crowded_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[d
 
 def hl_gauss_clipped_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[dict], kept: Sequence[int], train_ds,
                            fraction: Optional[float] = None) -> Dict[str, str]:
-    """Warnings for a continued HL-Gauss decoder (``kept``: the positions of ``tdicts`` given the saved
-    decoder's ``mean`` / ``std`` / ``bin_range``, :func:`_keep_saved_standardisation`) whose training
-    windows hold values beyond its saved bins: :func:`~hf_neuroformer.modeling_neuroformer.hl_gauss_target_distribution`
+    """Warnings for a continued HL-Gauss decoder whose training windows hold values beyond its saved
+    bins: :func:`~hf_neuroformer.modeling_neuroformer.hl_gauss_target_distribution`
     clips each such value to the outer edge, so the head is trained towards the edge and cannot
     predict beyond it. :func:`~hf_neuroformer.decoding.target_dicts` places the bins of a new head
     over every training value (only validation / test values can lie outside those); the saved
     bins are kept, since the loaded logits are over them, so the values they miss are counted here.
+    :func:`finetune` warns with each note and writes it to ``metrics.json`` (``target_notes``).
+
+    Args:
+        targets: the decoding targets; ``tdicts`` their :func:`~hf_neuroformer.decoding.target_dicts`
+            entries (``mean``, ``std`` and ``bin_range`` in standardised units, the target's ``unit``).
+        kept: the positions in ``tdicts`` that hold the saved decoder's ``mean`` / ``std`` /
+            ``bin_range`` (those whose saved head was loaded); only these are checked.
+        train_ds: the training windows used; ``fraction``: the few-shot share, named in errors.
 
     Returns:
         target label -> the warning: how many of the training windows used lie below / above the
         bins, the bins and the values' range in the target's units. ``{}`` when none does.
+
+    Raises:
+        DecodingTargetError: a target of ``kept`` without a value in ``train_ds``
+            (:func:`~hf_neuroformer.decoding.training_values`).
     """
     from .decoding import training_values
 
@@ -2499,4 +2511,10 @@ def _step_of(path) -> Optional[int]:
 
 __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "windows_tiling", "check_targets", "check_output_not_model", "check_finetune_settings", "apply_config_overrides", "config_settings",
            "FINETUNE_CONFIG_KEYS", "build_trainer", "decoding_intervals", "gathered_outputs", "make_compute_metrics",
-           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR", "check_finetune_output_dir", "SpikeDropout"]
+           "selection_metric", "SELECTION_METRICS", "CHECKPOINT_DIR", "check_finetune_output_dir", "SpikeDropout",
+           # the notes finetune warns with and writes to metrics.json (target_notes)
+           "target_notes", "hl_gauss_crowded_notes", "hl_gauss_clipped_notes", "HL_GAUSS_CROWDED_VALUE_SHARE",
+           "HL_GAUSS_CROWDED_BIN_SHARE",
+           # the trainer build_trainer makes, its callbacks and what they read and write
+           "DecodingTrainer", "WeightAverage", "PretrainedAnchor", "WEIGHT_AVERAGE_FILE", "NEW_MODULE_PREFIXES",
+           "HEAD_SHAPE_KEYS", "check_freeze_schedule", "check_training_args", "saved_train_windows_used"]
