@@ -1253,7 +1253,14 @@ def finetune(
             changed); so a decoder fine-tuned for ``position`` is refined with the same list.
         output_dir: receives ``config.json`` (with ``decoding_targets``), ``model.safetensors``,
             the tokenizer, ``metrics.json``, ``decoding_report.json``, ``splits.json``,
-            ``training_log.json`` and, when the test split has windows, ``test_decoding.png``
+            ``training_log.json`` (Trainer's ``log_history``: every ``eval_steps`` steps an entry
+            with ``loss``, the mean of the step losses of that logging interval (the steps since
+            the entry before, not a running mean), ``grad_norm`` and ``learning_rate``, and one with
+            the validation pass's ``eval_*`` figures; after training one with ``train_loss``, the
+            mean of every step loss of the run since step 0 (those after the last logged interval
+            included), with ``train_runtime``; last, the kept checkpoint's ``validation_*``
+            figures; the test figures are in ``metrics.json`` only) and, when the test
+            split has windows, ``test_decoding.png``
             (decoded vs recorded behaviour on them, :func:`~hf_neuroformer.plotting.plot_decoding`;
             not with ``write_figures=False``).
         fraction: share of the training windows used, as the first contiguous block in time
@@ -1312,7 +1319,8 @@ def finetune(
         overwrite: replace a model already in ``output_dir``.
         keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
-        log_evaluations: print one line per evaluation (step, train and validation loss, the
+        log_evaluations: print one line per evaluation (step, train loss: the mean step loss of
+            the logging interval ending there, Trainer's ``loss``; validation loss, the
             selection metric), as ``neuroformer train`` does; ``neuroformer finetune`` sets it.
         step_bar: a bar over the optimisation steps, as ``neuroformer train`` shows, and one over
             the batches of each evaluation (the package's bars: redrawn at most every 30 s into a
@@ -2427,7 +2435,9 @@ class _StepBar(TrainerCallback):
 class _EvaluationLines(TrainerCallback):
     """Prints ``step N: train loss X  val loss Y  val <metric> Z`` at every evaluation, as
     ``neuroformer train`` prints its steps (through ``write``, e.g. :meth:`_StepBar.write`; default
-    ``print``)."""
+    ``print``). ``X`` is Trainer's latest logged ``loss``: the mean of the step losses of the logging
+    interval (``logging_steps``) ending at that step, not ``neuroformer train``'s exponential running
+    mean nor Trainer's ``train_loss`` (the mean since step 0, logged after training)."""
 
     def __init__(self, metric: str, write: Optional[Callable[[str], None]] = None):
         self.metric = metric

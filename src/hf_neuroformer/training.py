@@ -120,7 +120,8 @@ class TrainingConfig:
         max_grad_norm: gradient clipping norm.
         eval_every: validate every this many steps (``None``: once per epoch), and at the last
             step. ``training_log.json`` gets an entry at these steps with the running training
-            loss, also when there is no validation split (then the entry has no validation
+            loss (``train_loss``: exponential, weight 0.05 per step, as the progress bar shows it;
+            not the mean of the interval nor since step 0), also when there is no validation split (then the entry has no validation
             figures), so ``training_curves.png`` draws the training loss of every run.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (Accelerate). ``False`` is taken as
             ``"no"``: YAML 1.1 reads an unquoted ``mixed_precision: no`` as the boolean False.
