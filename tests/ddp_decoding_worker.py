@@ -5,7 +5,8 @@ there for the one-process reference:
     python -m torch.distributed.run --standalone --nproc_per_node 2 ddp_decoding_worker.py \
         PRETRAINED DATASET TARGETS_JSON OUT BATCH_SIZE GRAD_ACCUM
 
-Rank 0 writes OUT/weights.safetensors and OUT/result.json (world size, first logged loss). Then, in
+Rank 0 writes OUT/weights.safetensors and OUT/result.json (world size, first logged loss), and
+OUT/eval.json (:func:`evaluated`: Trainer.evaluate's metrics and the predictions). Then, in
 the same launch, :func:`averaged_steps` (``ema_decay``) trains 3 more steps into OUT/ema, where each
 rank writes ``rank<R>.safetensors`` (its training weights after each step and its final, averaged,
 weights) and Trainer's checkpoint-2 holds the average that rank 0 saved."""
@@ -75,6 +76,23 @@ def averaged_steps(pretrained, dataset, targets_json, output_dir):
     return out
 
 
+def evaluated(pretrained, dataset, targets_json, output_dir, batch_size=5):
+    """The decoder (:func:`_decoder`) evaluated on the dataset at ``dataset`` in batches of
+    ``batch_size`` windows per process: ``(Trainer.evaluate's metrics, Trainer.predict's predictions
+    (n_windows, n_targets), the model, the trainer)``."""
+    from datasets import load_from_disk
+
+    from hf_neuroformer.finetuning import build_trainer, gathered_outputs
+
+    model = _decoder(pretrained, targets_json)
+    ds = load_from_disk(str(dataset))
+    trainer = build_trainer(model, ds, ds, output_dir, per_device_eval_batch_size=batch_size, save_strategy="no")
+    metrics = trainer.evaluate()
+    out = trainer.predict(ds)
+    assert isinstance(out.predictions, tuple) and len(out.predictions) == 2, "predictions, logits: no loss_terms"
+    return metrics, gathered_outputs(out.predictions), model, trainer
+
+
 if __name__ == "__main__":
     from safetensors.torch import save_file
 
@@ -84,6 +102,11 @@ if __name__ == "__main__":
         save_file({k: v.detach().contiguous() for k, v in model.named_parameters()}, str(Path(out) / "weights.safetensors"))
         (Path(out) / "result.json").write_text(json.dumps(
             {"world_size": trainer.args.world_size, "loss": trainer.state.log_history[0]["loss"]}))
+    # the validation figures of 24 windows in batches of 5 per process: the second process's last batch is
+    # filled with windows from the start
+    metrics, preds, _, _ = evaluated(pre, ds, tj, Path(out) / "eval")
+    if int(os.environ.get("RANK", "0")) == 0:
+        (Path(out) / "eval.json").write_text(json.dumps({"metrics": metrics, "predictions": preds.tolist()}))
     ema = averaged_steps(pre, ds, tj, Path(out) / "ema")
     save_file({k: v.contiguous() for k, v in ema.items()},
               str(Path(out) / "ema" / f"rank{int(os.environ.get('RANK', '0'))}.safetensors"))

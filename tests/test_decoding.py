@@ -205,6 +205,38 @@ def test_every_name_the_docs_refer_to_is_in_the_modules_all_and_documented(modul
             and not (getattr(mod, n).__doc__ or "").strip()] == []
 
 
+@pytest.mark.parametrize("concat", [True, False])
+def test_the_validation_loss_is_that_of_all_windows_as_one_batch_whatever_the_batches(a2929, pretrained, tmp_path,
+                                                                                      concat):
+    """Break test: Trainer's validation loss was the mean of its batches' losses, each weighted by the
+    batch size, so with the auxiliary next-spike loss (a per-token mean) or windows without a label
+    it depended on how the windows fell into batches: 37 windows in batches of 8 gave another loss than
+    the 37 as one batch. DecodingTrainer now sums each window's loss terms (``loss_terms``) over the
+    batches: the loss of one batch, also with ``eval_do_concat_batches=False``; the predictions
+    Trainer returns leave the terms out."""
+    from hf_neuroformer.finetuning import build_trainer, gathered_outputs
+
+    dsd, report = _x_windows(a2929, pretrained)
+    ds = dsd["validation"].select(range(37))
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts([DecodingTarget("x", "regression")], report),
+        decoding_generative_loss_weight=0.5)
+    trainer = build_trainer(model, ds, ds, tmp_path, per_device_eval_batch_size=8, save_strategy="no",
+                            eval_do_concat_batches=concat)
+    metrics = trainer.evaluate()
+    model.eval()
+    with torch.no_grad():
+        out = model(**trainer.data_collator([ds[i] for i in range(len(ds))]))
+    assert metrics["eval_loss"] == pytest.approx(out.loss.item(), rel=1e-5)
+    assert out.loss_terms.shape == (37, 6) and model.loss_from_terms(out.loss_terms) == pytest.approx(out.loss.item(),
+                                                                                                       rel=1e-5)
+    pred = trainer.predict(ds)
+    entries = pred.predictions if concat else pred.predictions[0]
+    assert len(entries) == 2  # predictions and logits, without loss_terms
+    np.testing.assert_allclose(gathered_outputs(pred.predictions), out.predictions.numpy(), rtol=1e-5, atol=1e-6)
+    assert pred.metrics["test_loss"] == pytest.approx(out.loss.item(), rel=1e-5)
+
+
 def test_finetune_clears_its_checkpoints_in_a_folder_linked_elsewhere(a2929, pretrained, tmp_path):
     """checkpoints a symbolic link to a folder on a larger disk: a finished finetune removed its
     checkpoints with rmtree(ignore_errors=True), which refuses a link, so Trainer's checkpoint-* folders

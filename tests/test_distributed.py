@@ -587,6 +587,32 @@ def test_decoder_auxiliary_loss_two_processes_with_accumulation_equal_one_batch(
     assert ddp["loss"] == pytest.approx(trainer.state.log_history[0]["loss"], rel=1e-4)
 
 
+def test_decoder_validation_figures_of_two_processes_are_those_of_one_with_no_window_counted_twice(
+        decoding_two_ranks):
+    """Break test: two processes evaluating 24 windows in batches of 5 each: the second process's last
+    batch is filled with windows from the start of the split. The predictions and decoding metrics
+    (gathered per window, the filling dropped) were those of one process, but the validation loss was
+    Trainer's mean of batch losses, in which the filling windows counted twice and each batch weighed by
+    its windows, not its labels and next-spike tokens. Now the loss, metrics and predictions of the two
+    processes equal those of one process, and the loss is that of the 24 windows as one batch."""
+    worker, args, out, tmp_path = decoding_two_ranks
+    got = json.loads((out / "eval.json").read_text())
+    metrics, preds, model, trainer = worker.evaluated(*args, tmp_path / "single_eval")
+    assert np.asarray(got["predictions"]).shape == preds.shape == (24, 2)
+    np.testing.assert_allclose(got["predictions"], preds, rtol=1e-5, atol=1e-6)
+    assert got["metrics"]["eval_ry/n"] == metrics["eval_ry/n"] == 24
+    scores = [k for k in metrics if "/" in k or k == "eval_loss"]  # not the timings
+    assert len(scores) > 5
+    for key in scores:
+        assert got["metrics"][key] == pytest.approx(metrics[key], rel=1e-5, abs=1e-5), key  # float32 sums in other orders
+    model.eval()
+    ds = trainer.eval_dataset
+    with torch.no_grad():
+        whole = model(**trainer.data_collator([ds[i] for i in range(len(ds))])).loss.item()
+    assert metrics["eval_loss"] == pytest.approx(whole, rel=1e-5)
+    assert got["metrics"]["eval_loss"] == pytest.approx(whole, rel=1e-5)
+
+
 def test_weight_average_of_two_processes_is_the_same_on_both_and_saved_right(decoding_two_ranks):
     """``ema_decay`` under two processes (never run before): 3 steps of the same launch. DDP keeps the
     weights equal, so each process's average is the same (bitwise here), and the average is the

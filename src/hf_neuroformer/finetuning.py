@@ -50,6 +50,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import EvalLoopOutput
 
 from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema_decay, check_finetune_settings, check_spike_dropout, \
     check_training_seed, \
@@ -381,6 +382,40 @@ class DecodingTrainer(Trainer):
             inputs = {**inputs, **counts}
         return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                     num_items_in_batch=num_items_in_batch, **kwargs)
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix: str = "eval"):
+        """``Trainer.evaluation_loop``, whose ``<prefix>_loss`` is the loss of all the windows
+        scored as one batch (:meth:`~hf_neuroformer.NeuroformerForBehaviorDecoding.loss_from_terms`
+        of the gathered per-window ``loss_terms``), and whose predictions leave ``loss_terms`` out.
+
+        ``Trainer`` averaged each batch's loss weighted by the batch size it was given, so the
+        loss depended on how the windows fell into batches (a batch's mean over its labels and
+        next-spike tokens, weighted by its windows), and with several processes the last batch of
+        a process that ran out of windows was filled with windows from the start of the split,
+        whose losses entered that batch's mean (the predictions, gathered per window, drop them): the
+        validation loss of 37 windows in batches of 8 was 2.5435 in one process and 2.6153 in two.
+        Now it is the same for any batching and number of processes. A decoder without
+        ``loss_from_terms`` (older remote code) keeps ``Trainer``'s figure, and so does a loss
+        that is not finite (``Trainer`` leaves out the batches whose loss is NaN or inf)."""
+        out = super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only,
+                                      ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        model = self.accelerator.unwrap_model(self.model)
+        key = f"{metric_key_prefix}_loss"
+        if key not in out.metrics or not hasattr(model, "loss_from_terms") or out.predictions is None:
+            return out
+        preds = out.predictions  # a tuple per window set, or a list of per-batch tuples (eval_do_concat_batches off)
+        batches = preds if isinstance(preds, list) else [preds]
+        if not all(isinstance(b, tuple) and len(b) >= 2 for b in batches):
+            return out
+        terms = np.concatenate([np.asarray(b[-1], dtype=np.float64) for b in batches])
+        stripped = [b[:-1] for b in batches]
+        metrics = dict(out.metrics)
+        loss = model.loss_from_terms(terms)
+        if math.isfinite(loss):
+            metrics[key] = loss
+        return EvalLoopOutput(predictions=stripped if isinstance(preds, list) else stripped[0],
+                              label_ids=out.label_ids, metrics=metrics, num_samples=out.num_samples)
 
     def _model_takes_counts(self, counts) -> bool:
         """Whether the model's forward takes the count arguments ``counts`` names (or ``**kwargs``).

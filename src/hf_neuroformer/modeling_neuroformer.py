@@ -1970,6 +1970,11 @@ class NeuroformerDecodingOutput(ModelOutput):
         pooled: ``(batch, pooled_size)`` the pooled features the heads read, when
             ``output_hidden_states``.
         hidden_states, attentions, cross_attentions: as :class:`NeuroformerModelOutput`.
+        loss_terms: ``(batch, 6)`` float32, in evaluation mode (``model.eval()``) with ``labels``:
+            each window's share of the sums the loss is made of (:data:`DECODING_LOSS_TERMS`), so
+            that the loss of any set of windows, evaluated in batches or by several processes, is
+            :meth:`NeuroformerForBehaviorDecoding.loss_from_terms` of their rows summed, the loss
+            of those windows as one batch (``Trainer`` averages its batches' losses instead).
     """
 
     loss: Optional[torch.FloatTensor] = None
@@ -1979,7 +1984,14 @@ class NeuroformerDecodingOutput(ModelOutput):
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
     cross_attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
+    loss_terms: Optional[torch.FloatTensor] = None
 
+
+#: The columns of :attr:`NeuroformerDecodingOutput.loss_terms`, per window: ``n_targets *
+#: sum_k weight_k * loss_k`` over its labelled targets, its number of labels (finite entries), then
+#: for the auxiliary next-spike term the summed unit-id cross-entropy (nats) of its next-spike
+#: targets and their number, and the same for the dt cross-entropy (0 without the auxiliary term).
+DECODING_LOSS_TERMS = ("target_loss_sum", "n_labels", "id_nll_sum", "n_id_targets", "dt_nll_sum", "n_dt_targets")
 
 _DECODING_KINDS = {"regression": 1, "circular": 2}
 
@@ -2283,7 +2295,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                 preds.append(torch.atan2(r[:, 1], r[:, 0]))
         predictions = torch.stack(preds, -1)
 
-        loss = None
+        loss = loss_terms = None
         if labels is not None:
             labels = labels.to(raw[0].device).float()
             if labels.dim() == 1 and len(targets) == 1:
@@ -2301,6 +2313,8 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             denom = num_items_in_batch if num_items_in_batch is not None else n_local
             denom = torch.as_tensor(denom, dtype=torch.float32, device=labels.device).clamp(min=1.0)
             total = raw[0].sum() * 0.0
+            # per window, for loss_terms (evaluation): n_targets * sum_k w_k * l_k and the labels counted
+            window_sum = labels.new_zeros(labels.shape[0])
             for k, (t, r) in enumerate(zip(targets, raw)):
                 y = labels[:, k]
                 ok = torch.isfinite(y)
@@ -2330,7 +2344,14 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                     unit = torch.stack([torch.cos(y), torch.sin(y)], -1)
                     per = 0.5 * ((r - unit) ** 2).sum(-1)
                 total = total + float(t.get("weight", 1.0)) * per.sum()
+                if not self.training:
+                    window_sum = window_sum.index_add(0, ok.nonzero()[:, 0],
+                                                      (float(t.get("weight", 1.0)) * len(targets) * per).detach().float())
             loss = total * len(targets) / denom
+            if not self.training:
+                loss_terms = labels.new_zeros(labels.shape[0], len(DECODING_LOSS_TERMS))
+                loss_terms[:, 0] = window_sum
+                loss_terms[:, 1] = torch.isfinite(labels).sum(1)
             w_gen = cfg.decoding_generative_loss_weight
             if w_gen > 0 and (token_labels is not None or dt_labels is not None):
                 h = out.last_hidden_state
@@ -2353,6 +2374,12 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                 dt_loss = term(self.dt_head(hd), dt_labels, "dt_labels", num_dt_targets_in_batch)
                 share = 1.0 if exact else n_local.float() / denom
                 loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * share
+                if not self.training:  # each window's summed cross-entropies and next-spike targets
+                    for col, logits_fn, y in ((2, lambda: self.id_head(h), token_labels),
+                                              (4, lambda: self.dt_head(hd), dt_labels)):
+                        if y is not None:
+                            sums, counts = _window_shifted_ce(logits_fn(), y)
+                            loss_terms[:, col], loss_terms[:, col + 1] = sums, counts
         return self._output(NeuroformerDecodingOutput(
             loss=loss,
             predictions=predictions,
@@ -2361,7 +2388,40 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             hidden_states=out.hidden_states,
             attentions=out.attentions,
             cross_attentions=out.cross_attentions,
+            loss_terms=loss_terms,
         ), return_dict)
+
+    def loss_from_terms(self, loss_terms) -> float:
+        """The loss of the windows whose :attr:`NeuroformerDecodingOutput.loss_terms` rows are
+        ``loss_terms`` (``(n_windows, 6)``, a tensor or array; rows of several batches or processes
+        stacked): the loss :meth:`forward` gives for all of them as one batch in evaluation mode,
+        ``sum(target_loss_sum) / sum(n_labels)`` plus, with ``decoding_generative_loss_weight``
+        ``w > 0``, ``w * (sum(id_nll_sum) / sum(n_id_targets) + dt_loss_weight * sum(dt_nll_sum) /
+        sum(n_dt_targets))`` (each count at least 1, as :meth:`forward` clamps it). Python float, nats.
+
+        Raises:
+            ValueError: ``loss_terms`` is not 2-D with one column per :data:`DECODING_LOSS_TERMS`.
+        """
+        t = torch.as_tensor(loss_terms, dtype=torch.float64)
+        if t.dim() != 2 or t.shape[1] != len(DECODING_LOSS_TERMS):
+            raise ValueError(f"loss_terms: expected (n_windows, {len(DECODING_LOSS_TERMS)}) rows of "
+                             f"NeuroformerDecodingOutput.loss_terms, got shape {tuple(t.shape)}")
+        s = t.sum(0)
+        loss = s[0] / s[1].clamp(min=1.0)
+        w_gen = float(self.config.decoding_generative_loss_weight)
+        if w_gen > 0:
+            loss = loss + w_gen * (s[2] / s[3].clamp(min=1.0) + float(self.config.dt_loss_weight) * s[4] / s[5].clamp(min=1.0))
+        return float(loss)
+
+
+def _window_shifted_ce(logits: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per window (row): the summed cross-entropy (nats) of ``logits[:, :-1]`` against ``labels[:, 1:]``
+    and the number of those targets, -100 ignored (:func:`_shifted_ce`'s terms, which has checked the
+    labels); two ``(batch,)`` float32 tensors."""
+    y = labels[:, 1:].long()
+    ce = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), y.clamp(min=0), reduction="none")
+    real = y.ne(-100)
+    return (ce * real).sum(1).detach(), real.sum(1).float()
 
 
 def _generation_module():
@@ -2419,6 +2479,7 @@ __all__ = [
     "NeuroformerPreTrainingOutput",
     "NeuroformerForBehaviorDecoding",
     "NeuroformerDecodingOutput",
+    "DECODING_LOSS_TERMS",
     "hl_gauss_bin_edges",
     "hl_gauss_target_distribution",
     "NeuroformerModalityEmbedding",
