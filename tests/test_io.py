@@ -2374,6 +2374,31 @@ def test_writers_refuse_a_missing_folder_unless_make_parent_and_a_folder_that_is
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml", "typo"] and blocker.read_text() == "kept"
 
 
+def test_a_spike_table_with_its_own_column_names_is_refused_with_both_columns_and_how_to_map_them(a2929, tmp_path):
+    """A new user's spike table, columns 'spike_time' / 'cluster' (A2929's wake spikes), was refused with
+    "time: expected a column 'time', found columns ['spike_time', 'cluster']": not what the column holds, not
+    that a 'unit' column is needed too (the next refusal after a rename), not time_col= / unit_col=. The
+    refusal now names both columns with their contents and both ways to map them; and those ways read it."""
+    wake = a2929.select_epoch("wake")
+    trains = wake.spike_trains()
+    table = pd.DataFrame({"spike_time": np.concatenate(trains),
+                          "cluster": np.concatenate([[n] * len(t) for n, t in zip(wake.unit_names, trains)])})
+    path = tmp_path / "mouse7.csv"
+    table.to_csv(path, index=False)
+    said = (r"time: expected a column 'time', found columns \['spike_time', 'cluster'\]; a table of spikes needs a "
+            r"column 'time' \(spike times, s\) and a column 'unit' \(unit labels: names or integer ids\), one row "
+            r"per spike: rename the table's columns \(the command line reads 'time' and 'unit'\), or name them with "
+            r"time_col= / unit_col= of from_dataframe or load_recording$")
+    with pytest.raises(RecordingValidationError, match=rf"^{re.escape(str(path))}: {said}"):
+        load_recording(path)
+    with pytest.raises(RecordingValidationError, match=rf"^{said}"):
+        from_dataframe(table)
+    read = load_recording(path, time_col="spike_time", unit_col="cluster")
+    assert read.n_spikes == wake.n_spikes and sorted(read.unit_names) == sorted(wake.unit_names)
+    renamed = from_dataframe(table.rename(columns={"spike_time": "time", "cluster": "unit"}))
+    np.testing.assert_array_equal(renamed.spike_times, read.spike_times)
+
+
 def test_csv_refusals_name_the_file_the_line_of_a_bad_byte_and_the_separator(tmp_path):
     """Break test of the CSV reader: a Latin-1 CSV gave pandas' bare UnicodeDecodeError ("can't decode byte
     0xb5 in position 1", a position within a chunk); "row 1 holds nan" and a ';'-separated file ("found

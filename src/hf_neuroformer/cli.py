@@ -2442,7 +2442,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "rec.nwb --epoch wake --output-dir runs/rec")
     t.add_argument("--config", help="YAML file: NeuroformerConfig fields, plus an optional 'training:' section "
                    "(default: NeuroformerConfig's defaults, as in configs/default.yaml)")
-    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet, .mat binned counts, Allen, nelpy or "
+    t.add_argument("--data", help="recording (.nwb, .npz, .csv/.parquet with one row per spike, columns time (s) and unit, "
+                   ".mat binned counts, Allen, nelpy or "
                    "Kilosort / Phy folder, or a 'neuroformer prepare' directory, whose windows are then streamed); "
                                   "default: the built-in simulated network")
     t.add_argument("--epoch", help="restrict to this named epoch / interval of the recording (e.g. wake)")

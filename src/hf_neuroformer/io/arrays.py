@@ -462,7 +462,8 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
 
     Raises:
         RecordingValidationError: a column is missing (names it and lists the columns; the only column's
-            name holding ``;`` or a tab gets a hint at the separator) or has
+            name holding ``;`` or a tab gets a hint at the separator, any other table the two columns it needs
+            and ``time_col`` / ``unit_col``) or has
             missing values, the time column holds something other than numbers (names the first
             such row and its value), datetimes, or a negative time (names the first such row), the unit column mixes booleans with numbers
             (pandas takes True and 1 for one unit) or holds labels of different types that give the
@@ -480,6 +481,11 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
                     hint = (f" (one column whose name holds {sep!r}: a {sep!r}-separated file read as comma-separated? "
                             f"read it with pandas.read_csv(path, sep={sep!r}) and pass the table to from_dataframe, "
                             "or save it comma-separated)")
+            else:  # a sorter's or lab's own names ('spike_time', 'cluster'): say both columns and how to map them
+                hint = (f"; a table of spikes needs a column {time_col!r} (spike times, s) and a column {unit_col!r} "
+                        f"(unit labels: names or integer ids), one row per spike: rename the table's columns (the "
+                        f"command line reads 'time' and 'unit'), or name them with time_col= / unit_col= of "
+                        f"from_dataframe or load_recording")
             raise RecordingValidationError(f"{c}: expected a column {c!r}, found columns {list(df.columns)}{hint}")
     raw_times = df[time_col]
     if pd.api.types.is_timedelta64_dtype(raw_times.dtype):
