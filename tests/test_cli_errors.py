@@ -1540,3 +1540,18 @@ def test_generate_refused_over_its_window_limit_still_warns_of_overlapping_trial
         assert rc == 2 and ("--num-samples" if warned else str(absent)) in err.splitlines()[-1], err
         assert sum("its trials overlap in time" in str(w.message) for w in shown) == warned, [str(w.message)
                                                                                              for w in shown]
+
+
+def test_a_misspelt_finetune_set_key_names_the_key_it_resembles():
+    """``finetune --set hidden_dropot=0.3`` said the key "cannot be changed at fine-tuning (the backbone's weights
+    would not load, or it is set by finetune itself)", as if it were a config field held fixed, not a misspelling of
+    an allowed key; the refusal now names the allowed key it resembles (and nothing for a key like none of them)."""
+    from hf_neuroformer.argument_checks import override_keys
+
+    with pytest.raises(ValueError, match=r"^config_overrides: \['badkey', 'hidden_dropot', 'window_strid'\] cannot be "
+                                         r"changed at fine-tuning .*allowed keys: \[.*\] \(misspelt\? 'hidden_dropot' "
+                                         r"for 'hidden_dropout', 'window_strid' for 'window_stride'\)$"):
+        override_keys({"hidden_dropot": 0.3, "window_strid": 0.05, "badkey": 1})
+    with pytest.raises(ValueError, match=r"allowed keys: \[[^]]*\]$"):
+        override_keys({"badkey": 1})
+    assert override_keys({"hidden_dropout": 0.3}) == {"hidden_dropout": 0.3}

@@ -27,6 +27,7 @@ package.
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import os
@@ -116,7 +117,8 @@ def override_keys(overrides) -> Dict[str, object]:
     type and keys (not the values, which :meth:`NeuroformerConfig._check` checks).
 
     Raises:
-        ValueError: ``config_overrides: ...``: not a mapping, or a key outside :data:`FINETUNE_CONFIG_KEYS`.
+        ValueError: ``config_overrides: ...``: not a mapping, or a key outside :data:`FINETUNE_CONFIG_KEYS`
+            (naming the allowed key a misspelt one resembles, by :func:`difflib.get_close_matches`).
     """
     if overrides is None:
         return {}
@@ -125,8 +127,12 @@ def override_keys(overrides) -> Dict[str, object]:
                          f"{list(FINETUNE_CONFIG_KEYS)}, got {type(overrides).__name__} {overrides!r}")
     bad = sorted(map(str, set(overrides) - set(FINETUNE_CONFIG_KEYS)))
     if bad:
+        # a misspelt key ('hidden_dropot') read as a config field finetune refuses to change: name the key it resembles
+        close = [f"{k!r} for {m[0]!r}" for k in bad
+                 for m in [difflib.get_close_matches(k, FINETUNE_CONFIG_KEYS, n=1, cutoff=0.8)] if m]
         raise ValueError(f"config_overrides: {bad} cannot be changed at fine-tuning (the backbone's weights would not "
-                         f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}")
+                         f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}"
+                         + (f" (misspelt? {', '.join(close)})" if close else ""))
     return dict(overrides)
 
 
