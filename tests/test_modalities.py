@@ -129,6 +129,20 @@ def test_bad_modality_entries_name_the_field(modality, match):
         small_config(modalities=[modality])
 
 
+@pytest.mark.parametrize("name", ["keys", "training", "to"])
+def test_a_modality_named_like_a_module_dict_attribute_is_refused_naming_the_field(name):
+    # the model keeps the modality embeddings in an nn.ModuleDict keyed by name: these names passed the config
+    # and the model then failed to build with torch's bare KeyError "attribute 'keys' already exists"
+    modality = {"name": name, "source": "behaviour:ry", "kind": "continuous"}
+    with pytest.raises(ValueError, match=rf"modalities\[0\]\.name: expected an identifier that is not an attribute "
+                                         rf"of torch\.nn\.ModuleDict .*got '{name}'; rename the modality \(e\.g\. '{name}_'\)"):
+        small_config(modalities=[modality], vocab_size=16)
+    # the suggested name builds a model, the embedding under its own key
+    cfg = small_config(modalities=[{**modality, "name": f"{name}_"}], vocab_size=16)
+    model = nf.NeuroformerForPreTraining(cfg)
+    assert isinstance(model.neuroformer.modality_embeddings[f"{name}_"], NeuroformerModalityEmbedding)
+
+
 def test_unknown_yaml_keys_and_repeated_names_are_refused(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("modalitys:\n  - name: x\n")

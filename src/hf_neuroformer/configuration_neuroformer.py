@@ -400,6 +400,13 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     name = m["name"]
     if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)):
         raise ValueError(f"{where}.name: expected an identifier (letters, digits, _), got {name!r}")
+    if _is_module_dict_attribute(name):
+        # the model keeps the modality embeddings (and contrastive projections) in nn.ModuleDicts keyed by name:
+        # 'keys', 'training' or 'to' passed here and failed when the model was built, with torch's bare
+        # KeyError "attribute 'keys' already exists" naming no field
+        raise ValueError(f"{where}.name: expected an identifier that is not an attribute of torch.nn.ModuleDict (the "
+                         f"model holds the modality embeddings in one, keyed by name), got {name!r}; rename the "
+                         f"modality (e.g. {name.strip('_') + '_' if name.strip('_') else 'modality'!r})")
     where = f"NeuroformerConfig.modalities[{index}] ({name!r})"
     src = m["source"]
     if not (isinstance(src, str) and ":" in src and src.split(":", 1)[0] in MODALITY_SOURCES and src.split(":", 1)[1]):
@@ -527,6 +534,15 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         raise ValueError(f"{where}.bin_size: a categorical modality is not binned (labels cannot be averaged: each "
                          f"event or value is its own token, at most max_tokens per window); remove bin_size, got {bs!r}")
     return {k: m.get(k) for k in MODALITY_KEYS}
+
+
+@functools.lru_cache(maxsize=None)
+def _is_module_dict_attribute(name: str) -> bool:
+    """Whether ``name`` is an attribute of an empty ``torch.nn.ModuleDict`` (``keys``, ``training``,
+    ``to``, ...), which torch refuses as a key (``add_module``: "attribute already exists")."""
+    from torch import nn  # not at module level: a config alone needs no torch
+
+    return hasattr(nn.ModuleDict(), name)
 
 
 def _int_list(value, n: int, where: str, what: str, minimum: int = 1):
@@ -1148,7 +1164,9 @@ class NeuroformerConfig(PreTrainedConfig):
     Modalities (inputs besides the spikes; :mod:`hf_neuroformer.modalities` reads them from a
     recording, :class:`~hf_neuroformer.modeling_neuroformer.NeuroformerModel` embeds them):
         modalities (list of dict, default []): one dict per modality, written in YAML one to one:
-            ``name`` (identifier, unique); ``source``: where the values live in the recording,
+            ``name`` (identifier, unique, not an attribute of ``torch.nn.ModuleDict`` such as
+            ``keys``, ``training`` or ``to``: the model keeps its modality embeddings in one, keyed
+            by name); ``source``: where the values live in the recording,
             ``"behaviour:<key>"`` (a sampled series), ``"trial:<column>"`` (one value per trial,
             over the trial's interval), ``"stimulus:ids"`` (stimulus ids over their intervals),
             ``"stimulus:frames"`` (video, see below) or
