@@ -815,6 +815,35 @@ def test_labels_read_only_before_the_trials_are_classes_of_the_training_split(sh
     assert set(read.tolist()) == {0, 1, 2}  # the training windows read all three
 
 
+def test_events_one_float_step_before_a_trial_end_are_fitted_as_the_last_window_reads_them(allen):
+    """Break test: an event computed in floats can land one step before a trial's end (``0.7 - 0.4``
+    is 0.29999999999999993 s, not 0.3). The trial's last window reads it (its span ends at the trial's
+    end on the 1 ns grid), but fit_modalities took every sample within 0.5 ns of a segment's end as
+    outside: with one such event per trial it refused the modality as having "no label ... inside the
+    training split (... times must be seconds on the spikes' clock)", though every training trial's
+    last window holds one. Real trials: the Allen gratings'."""
+    import dataclasses
+
+    from hf_neuroformer.binning import on_time_grid
+    from hf_neuroformer.recording import EventSeries
+    from hf_neuroformer.windows import window_starts_for_split
+
+    ends = on_time_grid(np.asarray(allen.trials, dtype=np.float64)[:, 1])
+    before_end = np.nextafter(ends, -np.inf)  # one float step before each trial's end
+    assert np.all(before_end < ends) and np.all(ends - before_end < 1e-13)
+    rec = dataclasses.replace(allen, events={"lick": EventSeries(before_end)})
+    cfg = small_config(split_by="trials", modalities=[{"name": "lick", "source": "events:lick", "kind": "categorical"}])
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == ["lick"]
+    starts, clips = window_starts_for_split(plan, "train", cfg)
+    cols = modality_columns(rec, cfg, starts, clips)
+    # each training trial's last window reads its trial's event, and no other window reads one
+    n_train_trials = len(plan.segments["train"])
+    assert sum(len(ids) for ids in cols["mod_lick_ids"]) == n_train_trials
+    assert sum(len(ids) == 1 for ids in cols["mod_lick_ids"]) == n_train_trials
+
+
 def test_a_behaviour_series_in_milliseconds_is_warned_of_when_a_few_samples_fall_inside(a2929):
     """Break test: head-direction timestamps in ms on a recording whose clock starts at 0 (spikes in s)
     put 8 of 7200 samples inside its 60 s, one every 8.3 s: training fitted the statistics on those

@@ -311,17 +311,27 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
                              "the modality from the config")
 
 
-def _in_segments(t: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """``t`` inside one of the ``[start, stop)`` segments, edges within ``EDGE_TOLERANCE`` counting
-    as equal (a frame at 0.6 s is inside the trial [0.6000000000000001, 0.7000000000000001) s)."""
+def _in_segments(t: np.ndarray, segments: np.ndarray, future: bool = False) -> np.ndarray:
+    """``t`` inside one of the ``[start, stop)`` segments (s), as the windows in them read samples:
+    a start within ``EDGE_TOLERANCE`` counts as equal (a sample at 0.6 s is inside the trial
+    [0.6000000000000001, 0.7000000000000001) s), and ``t`` must come before the stop on the 1 ns
+    grid that a window's span ends on (:func:`_read_spans`; with ``future``, a modality window
+    that reaches past the current window, before the later of that and the stop itself). A sample
+    one float step before a trial's end (``0.7 - 0.4`` is 0.29999999999999993 s) is read by the
+    trial's last window, but was taken as outside: left out of the statistics, its label out of
+    the classes (then refused as "no label inside the training split" or "not one of the training
+    classes")."""
     if len(segments) == 0:
         return np.zeros(t.shape, dtype=bool)
     seg = segments[np.argsort(segments[:, 0])]
     k = np.searchsorted(seg[:, 0], t + EDGE_TOLERANCE, side="right") - 1
+    stops = on_time_grid(seg[:, 1])
+    if future:  # _read_spans: the span stops at the trial's end itself where that is after the current window's
+        stops = np.maximum(stops, seg[:, 1])
     # the latest stop among the segments started by t, not the latest-starting segment's stop:
     # trial segments may nest ([0, 10) and [2, 3): a sample at 5 s is inside the longer one)
-    ends = np.maximum.accumulate(seg[:, 1])
-    return (k >= 0) & (t < ends[np.clip(k, 0, None)] - EDGE_TOLERANCE)
+    ends = np.maximum.accumulate(stops)
+    return (k >= 0) & (t < ends[np.clip(k, 0, None)])
 
 
 def _spans(track: ModalityTrack, train: np.ndarray) -> str:
@@ -419,7 +429,7 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             _fit_video(track, train, mod, i)
             continue
         if track.kind == "samples":
-            inside = _in_segments(track.times, train)
+            inside = _in_segments(track.times, train, future=mod["window"][1] > config.current_window)
         else:  # overlapping a training segment, edges within EDGE_TOLERANCE equal (as in_span reads them)
             inside = np.zeros(len(track.intervals), dtype=bool)
             for a, b in train:
