@@ -548,4 +548,5 @@ __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION
            "HL_GAUSS_MARGIN_SIGMAS", "REGRESSION_LOSSES", "SEED_RANGE", "check_bin_size", "check_hl_gauss_settings", "hl_gauss_bin_range", "check_block_s", "check_ema_decay", "check_spike_dropout", "check_finetune_settings", "check_training_seed", "check_min_coverage",
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
-           "tolerance_label"]
+           "tolerance_label",
+           "narrow_float_seconds_message", "check_anchor_decay"]

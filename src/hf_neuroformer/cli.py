@@ -3043,5 +3043,9 @@ def _main(argv=None) -> int:
         warnings.showwarning = shown
 
 
+# the console script and the helpers the docs name; the cmd_* handlers are reached through main
+__all__ = ["config_setting", "main", "sample_output_paths"]
+
+
 if __name__ == "__main__":
     sys.exit(main())

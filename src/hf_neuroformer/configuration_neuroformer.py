@@ -1760,4 +1760,8 @@ class NeuroformerConfig(PreTrainedConfig):
 
 __all__ = ["NeuroformerConfig", "ImplausibleWindowWarning", "PLAUSIBLE_WINDOW_SECONDS", "milliseconds_hint",
            "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
-           "VIDEO_KEYS", "WINDOW_FIELDS"]
+           "VIDEO_KEYS", "WINDOW_FIELDS",
+           "finish_interrupted_save_of", "carried_auto_class", "carried_remote_code",
+           "saved_modalities_without_ignored_keys", "AUTO_MAP", "DECODER_AUTO_MAP", "auto_map_for_heads",
+           "DECODING_TARGET_KEYS", "HL_GAUSS_KEYS", "SECONDS_FIELDS", "implausible_window_lengths",
+           "refuse_narrow_seconds", "SPECIAL_TOKEN_IDS", "FIRST_UNIT_ID"]

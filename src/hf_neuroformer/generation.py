@@ -1467,4 +1467,6 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "units_absent",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "generation_windows", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
-           "settings_scratch", "source_matches", "source_scratch", "weight_files"]
+           "settings_scratch", "source_matches", "source_scratch", "weight_files",
+           "MODEL_DIR_FILES", "SHARDED_WEIGHTS_INDEX", "PICKLED_WEIGHTS", "tensors_sha256", "quiet_loading",
+           "weights_not_loaded", "check_weight_shapes"]

@@ -1791,3 +1791,17 @@ def write_window_dataset(model_dir, recording, out_dir, *, num_shards: int = 1, 
     ])
     save_card(DatasetCard.from_template(card_data, template_str="---\n{{ card_data }}\n---\n\n" + body), out / "README.md")
     return counts
+
+
+__all__ = [
+    "GENERATION_CONFIG", "CARD_FIGURES", "RUN_FILES", "TEMPLATE_PATH", "METRIC_NAMES", "BASELINE_METRICS",
+    "UNPUBLISHED_DATASET_TYPE", "TASK_TYPE", "MODEL_CARD_LIBRARY_NAME", "MODEL_CARD_TAGS", "TASK_NAME",
+    "DECODING_TASK_TYPE", "DECODING_METRIC_NAMES", "PRETRAINING_DESCRIPTION", "PRETRAINING_RESULTS_NOTE",
+    "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "check_license", "check_repo_id", "check_token",
+    "check_revision", "DEFAULT_COMMIT_MESSAGE", "check_commit_message", "check_model_dir", "remote_code_registered",
+    "has_next_spike_heads", "save_for_hub", "RUN_RECORD_TYPES", "check_run_records", "redact_local_paths",
+    "model_class", "auto_class_name", "generation_defaults", "card_metrics", "is_reference_metric",
+    "model_index_metrics", "undefined_card_metrics", "build_model_card", "load_args", "eval_results_to_metrics",
+    "WEIGHT_SUFFIXES", "add_note", "CARD_MARK", "mark_card", "card_mark_state", "save_card", "push_to_hub",
+    "dataset_size_category", "check_window_recording", "write_window_dataset",
+]

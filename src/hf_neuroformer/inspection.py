@@ -603,4 +603,5 @@ def format_description(desc: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["describe_recording", "format_description", "longest_silence", "presence_ratio"]
+__all__ = ["describe_recording", "format_description", "longest_silence", "presence_ratio",
+           "split_window_counts"]

@@ -2487,4 +2487,9 @@ __all__ = [
     "NeuroformerContrastiveHead",
     "info_nce",
     "retrieval_top1",
+    "NeuroformerModalityLayer",
+    "windows_with_tokens",
+    "ContrastiveGatherUnderJoinError",
+    "check_model_fits_in_memory",
+    "NeuroformerAttentionPool",
 ]

@@ -716,7 +716,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     return fig
 
 
-__all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_training_curves", "save_figure"]
+__all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_training_curves", "save_figure",
+           "UNIT_LABEL_CHARS", "AREA_LABEL_CHARS", "MAX_FIDELITY_UNITS", "MAX_RATE_PANELS", "MAX_LATENT_CATEGORIES",
+           "plot_latents_3d"]
 
 
 #: At most this many distinct colour values, each taken by at least two windows, are drawn as

@@ -1653,4 +1653,6 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
 
 __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
            "refuse_narrow_float_times", "widen_stored_times", "widen_stored_rate",
-           "names_without_whitespace", "spaced_names_message"]
+           "names_without_whitespace", "spaced_names_message",
+           "WINDOW_GRID", "MAX_IMPLIED_SILENT_UNITS", "unnamed_units_message", "file_names_without_whitespace",
+           "session_from_file", "unit_text", "inside_one_interval", "frame_ends", "frames_on_screen"]

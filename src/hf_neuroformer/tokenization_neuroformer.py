@@ -1018,7 +1018,8 @@ def check_tokenizer_windows(tokenizer: NeuroformerTokenizer, config, fix: str) -
 
 
 __all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config", "check_tokenizer_windows",
-           "window_field_mismatch"]
+           "window_field_mismatch",
+           "NeuroformerProcessorNeedsPackage"]
 
 
 #: The last ``spike_times`` array :func:`_check_spike_times` found finite and ascending (a weak

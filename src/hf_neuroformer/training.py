@@ -2630,4 +2630,7 @@ def _to_builtin(v):
 
 
 __all__ = ["TrainingConfig", "load_yaml_config", "train", "evaluate_token_nll", "check_output_dir", "save_atomically",
-           "latest_checkpoint"]
+           "latest_checkpoint",
+           "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
+           "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
+           "check_resume"]

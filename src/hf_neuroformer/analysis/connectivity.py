@@ -1382,4 +1382,5 @@ __all__ = [
     "control_note",
     "connectivity_figure",
     "run_connectivity",
+    "MAX_NAMED_UNITS_IN_FIGURE",
 ]

@@ -31,7 +31,8 @@ SPAN_WARNING_SECONDS = 86_400.0
 SLOW_SPAN_SECONDS = 3_600.0
 SLOW_RATE_HZ = 0.05
 
-__all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings"]
+__all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings",
+           "SPAN_WARNING_SECONDS", "SLOW_SPAN_SECONDS", "SLOW_RATE_HZ", "warnings_at_caller", "warn_repeated_spikes_of"]
 
 #: the folder of the package's modules: a warning attributed to a file in it points inside the package
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]

@@ -170,7 +170,8 @@ from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_re
 from .nwb_events import read_events, write_events
 from .permissions import check_output_file, check_output_folder, write_through_temporary
 
-__all__ = ["read_nwb", "write_nwb", "read_nwb_scratch"]
+__all__ = ["read_nwb", "write_nwb", "read_nwb_scratch",
+           "TRIAL_JSON_NOTE"]
 
 TIME_DOMAIN_TABLE = "time_domain"
 TIME_SUPPORT_TABLE = "time_support"

@@ -526,3 +526,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
                       "sample_rate to the sampling rate in Hz (e.g. 30000.0 for 30 kHz, not 30.0)",
                       UserWarning, stacklevel=2)
     return rec
+
+
+__all__ = [
+    "MIN_SORT_RATE_HZ", "PHY_GROUPS", "is_phy_folder", "SORTER_FOLDER_NAMES", "default_phy_session", "read_phy",
+]

@@ -432,4 +432,5 @@ __all__ = [
     "merge_segments",
     "warn_block_s_unused",
     "window_blocks",
+    "resolve_block_s",
 ]

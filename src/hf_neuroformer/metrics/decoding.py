@@ -457,4 +457,5 @@ def decoding_metrics_ci(y_true, y_pred, kind: str, blocks, **bootstrap) -> Dict[
 
 
 __all__ = ["DECODING_KINDS", "DecodingMetricsInputError", "angular_error", "decoding_metrics", "decoding_metrics_ci",
-           "wrap_angle"]
+           "wrap_angle",
+           "unit_is_degrees", "radians_problem", "warn_if_not_radians"]

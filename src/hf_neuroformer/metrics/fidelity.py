@@ -1465,4 +1465,7 @@ __all__ = [
     "trial_psth",
     "unit_id_f1",
     "usable_trials",
+    "EDGE_TOLERANCE",
+    "MIN_CORR_POINTS",
+    "CONSTANT_RTOL",
 ]
