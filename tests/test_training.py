@@ -151,10 +151,15 @@ def test_no_validation_split_keeps_last_checkpoint_and_says_so(rec, tmp_path):
     # and at the last one (it was empty, and no training_curves.png was written)
     log = json.loads((tmp_path / "m" / "training_log.json").read_text())
     assert [e["step"] for e in log] == [2, 4, 5] and all(set(e) == {"step", "epoch", "train_loss", "learning_rate"} for e in log)
-    running = [losses[0]]
-    for x in losses[1:]:
-        running.append(0.95 * running[-1] + 0.05 * x)
-    assert [e["train_loss"] for e in log] == pytest.approx([running[1], running[3], running[4]], rel=1e-6)
+    # train_loss is the bias-corrected exponential mean of the step losses (Kingma & Ba 2015, sec. 3):
+    # after n steps, step k weighs 0.05 * 0.95**(n - k) / (1 - 0.95**n). It started at step 1's loss
+    # and was not corrected, so step 1 had 0.95 of the value at step 2 and 0.8145 at step 5
+    def corrected(n):
+        w = np.array([0.05 * 0.95 ** (n - k) for k in range(1, n + 1)])
+        return float(w @ np.array(losses[:n]) / (1 - 0.95 ** n))
+
+    assert len(losses) == 5 and len(set(losses)) == 5  # distinct losses, so the weights show
+    assert [e["train_loss"] for e in log] == pytest.approx([corrected(2), corrected(4), corrected(5)], rel=1e-6)
     assert (tmp_path / "m" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the model card says which step was kept and how (it said "best on validation: 5" and "the
     # lowest validation loss" of a run that had no validation split)
@@ -2097,3 +2102,34 @@ def test_a_resume_with_another_seed_warmup_or_clipping_records_the_steps_each_ra
     assert [(r["from_step"], r["to_step"], r["seed"], r["warmup_ratio"], r["max_grad_norm"])
             for r in m["training_stretches"]] == [(1, 2, 0, 0.05, 1.0), (3, 3, 0, 0.2, 0.5)]
     assert m["mixed_precision"] == "no"  # one precision throughout: still said once
+
+
+def test_the_running_training_loss_is_bias_corrected():
+    """Break test: ``train_loss`` (and the progress bar's loss) was an exponential mean started at step
+    1's loss, so after 3 steps step 1 had 0.9025 of the weight. Now it is divided by ``1 - 0.95**n``
+    (Adam's bias correction, Kingma & Ba 2015, section 3): each step weighs ``0.05 * 0.95**(n - k) /
+    (1 - 0.95**n)``, so equal losses give that loss and the weights sum to 1."""
+    from hf_neuroformer.training import RUNNING_LOSS_WEIGHT, running_loss
+
+    losses = [6.0, 3.0, 2.0]
+    value, values = None, []
+    for n, loss in enumerate(losses, start=1):
+        value = running_loss(value, loss, n)
+        values.append(value)
+    beta = 1 - RUNNING_LOSS_WEIGHT
+    for n in (1, 2, 3):
+        weights = np.array([RUNNING_LOSS_WEIGHT * beta ** (n - k) for k in range(1, n + 1)]) / (1 - beta ** n)
+        assert weights.sum() == pytest.approx(1.0)
+        assert values[n - 1] == pytest.approx(float(weights @ np.array(losses[:n])), rel=1e-12)
+    assert values[0] == 6.0 and values[2] < 4.0  # uncorrected: 0.9025 * 6 + ... = 5.8
+    same = None
+    for n in range(1, 50):
+        same = running_loss(same, 2.5, n)
+    assert same == pytest.approx(2.5, rel=1e-12)
+    assert math.isnan(running_loss(values[-1], float("nan"), 4))  # a diverged step is carried on
+    with pytest.raises(ValueError, match=r"^n: expected a step number >= 1, got 0$"):
+        running_loss(None, 1.0, 0)
+    with pytest.raises(ValueError, match=r"^previous: the running loss after step 1 is needed at step 2, got None$"):
+        running_loss(None, 1.0, 2)
+    with pytest.raises(ValueError, match=r"^weight: expected a value in \(0, 1\], got 0$"):
+        running_loss(None, 1.0, 1, weight=0)

@@ -300,7 +300,8 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     """Loss curves of a ``train`` run: what ``training_log.json`` holds, drawn.
 
     With a validation split: left, the running training loss (exponential moving average of the
-    step losses, weight 0.05 per step, as the progress bar shows it) and the validation loss (the
+    step losses, weight 0.05 per step, bias-corrected, as the progress bar shows it:
+    :func:`~hf_neuroformer.training.running_loss`) and the validation loss (the
     training objective on the validation windows: unit-id NLL over every label, EOS included,
     plus the weighted dt NLL), nats; right, the validation unit-id and dt NLL per spike token,
     nats. Without one (entries without validation keys, as ``train`` writes when

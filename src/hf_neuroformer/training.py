@@ -81,6 +81,46 @@ RUN_TABLES = ("test_predictions.csv",)
 RUN_RECORDS = ("training_config.json", "decoding_report.json")
 #: The way out that every resume refusal offers (the CLI flag and the Python argument).
 START_AFRESH = "start afresh with --overwrite (overwrite=True) or another --output-dir"
+#: Weight of each step's loss in the running training loss (``train_loss`` in ``training_log.json``,
+#: the progress bar's ``loss``): an exponential moving average with decay ``1 - RUNNING_LOSS_WEIGHT``,
+#: bias-corrected (see :func:`running_loss`).
+RUNNING_LOSS_WEIGHT = 0.05
+
+
+def running_loss(previous: float | None, loss: float, n: int, weight: float = RUNNING_LOSS_WEIGHT) -> float:
+    """The running training loss after step ``n``: the bias-corrected exponential moving average of
+    the step losses, ``m_n / (1 - (1 - weight)**n)`` with ``m_n = (1 - weight) m_(n-1) + weight l_n``
+    and ``m_0 = 0``, as Adam corrects its moment estimates (Kingma & Ba 2015, section 3).
+
+    Without the correction the average started at step 1's loss (0.9025 of the value after 3 steps
+    was step 1's loss); corrected, step ``k``'s loss has the weight ``weight (1 - weight)**(n - k) /
+    (1 - (1 - weight)**n)``, the weights sum to 1, and after one step the value is that step's loss.
+    The update is written on the corrected value, so a resumed run (which restores it from its
+    checkpoint) continues it exactly.
+
+    Args:
+        previous: the running loss after step ``n - 1`` (nats; ``None`` or ignored at ``n == 1``).
+        loss: step ``n``'s training loss, nats (NaN or infinite is carried on: a diverged run).
+        n: the step number, counted from 1 since the run began (resumed runs included).
+        weight: the weight of a new step, in ``(0, 1]``.
+
+    Returns:
+        The running loss after step ``n``, nats (float).
+
+    Raises:
+        ValueError: ``n`` below 1, ``previous`` ``None`` after step 1, or ``weight`` outside ``(0, 1]``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a step number >= 1, got {n!r}")
+    if not 0.0 < weight <= 1.0:
+        raise ValueError(f"weight: expected a value in (0, 1], got {weight!r}")
+    if n == 1:
+        return float(loss)
+    if previous is None:
+        raise ValueError(f"previous: the running loss after step {n - 1} is needed at step {n}, got None")
+    decay = 1.0 - weight
+    # m_(n-1) = previous * (1 - decay**(n-1)); m_n = decay * m_(n-1) + weight * loss; divided by 1 - decay**n
+    return (decay * (1.0 - decay ** (n - 1)) * previous + weight * loss) / (1.0 - decay ** n)
 
 
 #: Weight files of any layout transformers reads (one file or shards with their index, safetensors or
@@ -120,8 +160,9 @@ class TrainingConfig:
         max_grad_norm: gradient clipping norm.
         eval_every: validate every this many steps (``None``: once per epoch), and at the last
             step. ``training_log.json`` gets an entry at these steps with the running training
-            loss (``train_loss``: exponential, weight 0.05 per step, as the progress bar shows it;
-            not the mean of the interval nor since step 0), also when there is no validation split (then the entry has no validation
+            loss (``train_loss``: exponential, weight 0.05 per step, bias-corrected as Adam's moment
+            estimates so the first steps weigh no more than the others, as the progress bar shows it
+            (:func:`running_loss`); not the mean of the interval nor since step 0), also when there is no validation split (then the entry has no validation
             figures), so ``training_curves.png`` draws the training loss of every run.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (Accelerate). ``False`` is taken as
             ``"no"``: YAML 1.1 reads an unquoted ``mixed_precision: no`` as the boolean False.
@@ -1315,7 +1356,7 @@ def train(
             ``metrics.json``, ``splits.json``, ``training_config.json``, ``training_log.json``
             (an entry every ``training.eval_every`` steps and at the last step: ``step``,
             ``epoch``, ``train_loss``, the running mean of the step losses that the progress bar
-            shows (exponential, weight 0.05 per step), nats, ``learning_rate``, the AdamW rate
+            shows (exponential, weight 0.05 per step, bias-corrected: :func:`running_loss`), nats, ``learning_rate``, the AdamW rate
             that step updated with (linear warm-up over ``training.warmup_ratio`` of the steps,
             then cosine decay to 0: transformers' ``get_cosine_schedule_with_warmup``; step ``k``
             takes the schedule's value after ``k - 1`` updates), and with a validation split
@@ -2010,7 +2051,7 @@ def train(
             loss_value = step_loss.item()
             if first_nonfinite_step is None and not math.isfinite(loss_value):
                 first_nonfinite_step = step
-            running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
+            running = running_loss(running, loss_value, step)
             bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
             bar.update(1)
             if step % eval_every == 0 or step == total_steps:
@@ -2633,4 +2674,4 @@ __all__ = ["TrainingConfig", "load_yaml_config", "train", "evaluate_token_nll", 
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
-           "check_resume"]
+           "check_resume", "RUNNING_LOSS_WEIGHT", "running_loss"]
