@@ -844,6 +844,40 @@ def test_events_one_float_step_before_a_trial_end_are_fitted_as_the_last_window_
     assert sum(len(ids) == 1 for ids in cols["mod_lick_ids"]) == n_train_trials
 
 
+def test_events_one_float_step_before_a_trial_start_are_not_fitted_as_no_window_reads_them(allen):
+    """Break test, the reverse edge of the one above: an event one float step before a trial's start
+    (0.29999999999999993 s for a trial starting at 0.3 s) is read by no window of the trial (a span
+    starts at the trial's start on the 1 ns grid), but fit_modalities took every sample within 0.5 ns
+    before a segment's start as inside: its label became a class that no training window reads.
+    Real trials: the Allen gratings'."""
+    import dataclasses
+
+    from hf_neuroformer.binning import on_time_grid
+    from hf_neuroformer.recording import EventSeries
+    from hf_neuroformer.windows import window_starts_for_split
+
+    trials = np.asarray(allen.trials, dtype=np.float64)
+    trials = trials[trials[:, 0] > allen.time_domain[0]]  # an event before the first trial is outside the recording
+    starts = on_time_grid(trials[:, 0])
+    before_start = np.nextafter(starts, -np.inf)  # one float step before each trial's start
+    assert np.all(before_start < starts) and np.all(starts - before_start < 1e-13)
+    mid = (trials[:, 0] + trials[:, 1]) / 2
+    times = np.concatenate([before_start, mid])
+    order = np.argsort(times, kind="stable")
+    labels = np.array(["early"] * len(trials) + ["mid"] * len(trials), dtype=object)
+    rec = dataclasses.replace(allen, events={"lick": EventSeries(times[order], labels[order])})
+    cfg = small_config(split_by="trials", modalities=[{"name": "lick", "source": "events:lick", "kind": "categorical"}])
+    plan = plan_splits(rec, cfg)
+    fit_modalities(rec, cfg, plan)
+    assert cfg.modalities[0]["classes"] == ["mid"]
+    # the training windows read one 'mid' event per trial that has one, and no 'early' one (modality_columns
+    # refuses a label that is not a class)
+    w_starts, clips = window_starts_for_split(plan, "train", cfg)
+    cols = modality_columns(rec, cfg, w_starts, clips)
+    n_mid = int(np.sum([np.any((mid >= a) & (mid < b)) for a, b in plan.segments["train"]]))
+    assert sum(len(ids) for ids in cols["mod_lick_ids"]) == n_mid > 0
+
+
 def test_a_behaviour_series_in_milliseconds_is_warned_of_when_a_few_samples_fall_inside(a2929):
     """Break test: head-direction timestamps in ms on a recording whose clock starts at 0 (spikes in s)
     put 8 of 7200 samples inside its 60 s, one every 8.3 s: training fitted the statistics on those

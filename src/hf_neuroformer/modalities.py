@@ -313,18 +313,21 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
 
 def _in_segments(t: np.ndarray, segments: np.ndarray, future: bool = False) -> np.ndarray:
     """``t`` inside one of the ``[start, stop)`` segments (s), as the windows in them read samples:
-    a start within ``EDGE_TOLERANCE`` counts as equal (a sample at 0.6 s is inside the trial
-    [0.6000000000000001, 0.7000000000000001) s), and ``t`` must come before the stop on the 1 ns
-    grid that a window's span ends on (:func:`_read_spans`; with ``future``, a modality window
-    that reaches past the current window, before the later of that and the stop itself). A sample
-    one float step before a trial's end (``0.7 - 0.4`` is 0.29999999999999993 s) is read by the
+    ``t`` must be at or after the start on the 1 ns grid that a window's span starts on (a sample
+    at 0.6 s is inside the trial [0.6000000000000001, 0.7000000000000001) s, one at
+    0.5999999999999999 s is not: :func:`_read_spans` rounds a span's start to the grid) and before
+    the stop on the grid that a window's span ends on (with ``future``, a modality window that
+    reaches past the current window, before the later of that and the stop itself). A sample one
+    float step before a trial's end (``0.7 - 0.4`` is 0.29999999999999993 s) is read by the
     trial's last window, but was taken as outside: left out of the statistics, its label out of
     the classes (then refused as "no label inside the training split" or "not one of the training
-    classes")."""
+    classes"); one a float step before a trial's start of 0.3 s (0.29999999999999993 s again) is
+    read by no window of the trial, but was taken as inside: its label a class, its value in the
+    statistics, that no training window reads."""
     if len(segments) == 0:
         return np.zeros(t.shape, dtype=bool)
     seg = segments[np.argsort(segments[:, 0])]
-    k = np.searchsorted(seg[:, 0], t + EDGE_TOLERANCE, side="right") - 1
+    k = np.searchsorted(on_time_grid(seg[:, 0]), t, side="right") - 1
     stops = on_time_grid(seg[:, 1])
     if future:  # _read_spans: the span stops at the trial's end itself where that is after the current window's
         stops = np.maximum(stops, seg[:, 1])
