@@ -114,6 +114,38 @@ def test_frames_on_another_pixel_scale_than_the_training_frames_are_warned_of():
             check_recording_modalities(other, rec)
 
 
+def test_a_normalization_none_model_given_frames_on_another_pixel_scale_is_warned_of(allen_video):
+    """Break test: the pixel-scale check ran only for a ``"zscore"`` video modality, so a
+    ``normalization: none`` model trained on the rendered gratings (floats within [-1, 1]) and given the
+    same frames as uint8 0-255 read every pixel as it is, far outside its training frames, without a
+    word. fit_modalities now records the training frames' pixel mean / std for ``"none"`` too (not
+    applied), the check compares them, and a config saved before they were recorded still loads."""
+    from hf_neuroformer.modalities import check_recording_modalities, fit_modalities
+    from hf_neuroformer.windows import plan_splits
+
+    cfg = small_config(split_by="trials", split_stratify_by="orientation_deg",
+                       modalities=[{**VIDEO, "normalization": "none"}])
+    fit_modalities(allen_video, cfg, plan_splits(allen_video, cfg))
+    saved = nf_config_round_trip(cfg)
+    mod = saved.modalities[0]
+    assert mod["normalization"] == "none" and mod["mean"] is not None and mod["std"][0] > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_recording_modalities(saved, allen_video)  # the training frames' own scale: no warning
+    stim = allen_video.stimulus
+    as_uint8 = np.round((stim.frames + 1) * 127.5).astype(np.uint8)  # the same gratings as 0-255 integers
+    uint8 = replace(allen_video, stimulus=replace(stim, frames=as_uint8))
+    with pytest.warns(UserWarning, match=r"--data: the model's modality 'video' reads pixels as they are "
+                                         r"\(normalization 'none'\), trained on the training frames' mean .* but this "
+                                         r"recording's frames \(uint8\) have mean .*: another pixel scale"):
+        check_recording_modalities(saved, uint8)
+    older = small_config(modalities=[{**VIDEO, "normalization": "none"}])  # saved before: no mean / std
+    assert older.modalities[0]["mean"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_recording_modalities(older, uint8)
+
+
 def test_frame_window_holds_the_frames_on_screen_and_never_a_later_one():
     # frames at 0.0, 0.1, ..., 0.9 s; window start 0.25 s, modality window [-0.1, 0.05) -> [0.15, 0.30)
     rec = _ramp_recording(np.arange(10) * 0.1)

@@ -1205,7 +1205,9 @@ class NeuroformerConfig(PreTrainedConfig):
             patch tokens; it must divide ``[num_frames, height, width]``); ``num_layers`` (int,
             default 1: bidirectional self-attention layers over the patch tokens); ``normalization``
             ``"zscore"`` (one pixel mean / std over the training split's frames, filled in by
-            ``fit_modalities``) or ``"none"``; ``frame_interval`` (float s or None, filled in by
+            ``fit_modalities``) or ``"none"`` (pixels read as they are; ``fit_modalities`` records
+            the mean / std too, not applied, to warn of a recording on another pixel scale; None in
+            configs saved before: no check); ``frame_interval`` (float s or None, filled in by
             ``fit_modalities``: the median interval between the training recording's frame onsets;
             a recording run through the trained model whose median interval differs by more than
             10 % is warned of, as its windows read more or fewer frames; None in configs saved

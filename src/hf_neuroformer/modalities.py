@@ -265,9 +265,10 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
     Warns:
         UserWarning: for a trained model, most samples, intervals or frames of a modality outside
             the recording's time domain (times in ms? :func:`_warn_if_off_the_clock`, which
-            :func:`fit_modalities` runs when training); frames on another pixel scale than its ``"zscore"``
-            video modality's training statistics (:func:`_warn_if_pixels_rescaled`: uint8 0-255
-            frames for a model trained on floats in [0, 1], or the reverse; the pixels of at most
+            :func:`fit_modalities` runs when training); frames on another pixel scale than its video
+            modality's training statistics (``"zscore"``, and ``"none"`` where the config records
+            them; :func:`_warn_if_pixels_rescaled`: uint8 0-255 frames for a model trained on floats
+            in [0, 1], or the reverse; the pixels of at most
             256 evenly spaced frames are compared, so the check stays cheap); frames whose median
             interval differs by more than 10 % from the training frames' (``frame_interval``, when
             the config records it): 30 Hz video for a model trained on 60 Hz.
@@ -397,8 +398,9 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
     Labels only in those gaps (a fixation cross shown before each trial) were left out, and the
     training windows that read them were then refused as holding a label outside the classes; a
     series read there (pupil, speed between trials) was normalised with statistics of the trials
-    alone. ``"circular"`` and ``"none"`` need nothing. Video: also ``frame_interval``, the median
-    interval between the frame onsets (s).
+    alone. ``"circular"`` and ``"none"`` need nothing. Video: the pixel ``mean`` / ``std`` of the frames
+    on screen in the training segments (``"none"`` too, for the pixel-scale check of a trained model's
+    recording; not applied) and ``frame_interval``, the median interval between the frame onsets (s).
 
     Args:
         recording: the recording the model is trained on.
@@ -487,9 +489,11 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
 
 def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_frames: int = 4096) -> None:
     """Pixel mean / std of the frames on screen inside the training segments (an evenly spaced
-    subset of at most ``max_frames`` frames): the frames that training windows read."""
-    if mod["normalization"] != "zscore":
-        return
+    subset of at most ``max_frames`` frames): the frames that training windows read. ``"zscore"``
+    normalises with them; ``"none"`` records them too, unused by the model, for
+    :func:`_warn_if_pixels_rescaled` (uint8 0-255 frames given to a model trained on floats in
+    [0, 1] were read as they are without a word); a config saved before they were recorded for
+    ``"none"`` (both None) loads, unchecked."""
     shown = np.zeros(len(track.times), dtype=bool)
     for a, b in train:  # on screen inside a segment, as frames_shown reads them for a window
         shown[track.frames_shown(a, b)] = True
@@ -499,7 +503,8 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
                          f"({_spans(track, train)})")
     mean, std = _pixel_stats(track, inside, max_frames)
     if std <= 1e-12:
-        warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; std set to 1")
+        what = "std set to 1" if mod["normalization"] == "zscore" else "std recorded as 1 (for the pixel-scale check)"
+        warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; {what}")
         std = 1.0
     mod["mean"], mod["std"] = [mean], [std]
 
@@ -555,17 +560,22 @@ def _pixel_stats(track: ModalityTrack, frames: np.ndarray, max_frames: int = 409
 def _warn_if_pixels_rescaled(track: ModalityTrack, mod: dict, flag: str, whose: str, factor: float = 10.0,
                              max_frames: int = 256, stacklevel: int = 3) -> None:
     """Warn when the frames of ``track`` lie on another pixel scale than the training frames whose
-    ``mean`` / ``std`` a trained model's ``"zscore"`` video modality stores: a std more than
-    ``factor`` times larger or smaller, or a mean more than ``factor`` training stds away (frames
-    as uint8 0-255 given to a model trained on floats in [0, 1], or the reverse): the model would
-    read every pixel as far outside anything it was trained on, without a word. The pixels of at
-    most ``max_frames`` evenly spaced frames are compared (a scale off by ``factor`` shows in any)."""
-    if mod["normalization"] != "zscore" or mod["mean"] is None or mod["std"] is None or not len(track.times):
+    pixel ``mean`` / ``std`` a trained model's video modality stores (``"zscore"``, which
+    normalises with them, and ``"none"``, which reads the pixels as they are; :func:`_fit_video`):
+    a std more than ``factor`` times larger or smaller, or a mean more than ``factor`` training stds
+    away (frames as uint8 0-255 given to a model trained on floats in [0, 1], or the reverse): the
+    model would read every pixel as far outside anything it was trained on, without a word. A
+    ``"none"`` modality of a config saved before its statistics were recorded (None) is not
+    checked. The pixels of at most ``max_frames`` evenly spaced frames are compared (a scale off by
+    ``factor`` shows in any)."""
+    if mod["mean"] is None or mod["std"] is None or not len(track.times):
         return
     mean, std = _pixel_stats(track, np.arange(len(track.times)), max_frames)
     m0, s0 = mod["mean"][0], mod["std"][0]
     if std > factor * s0 or 0 < std < s0 / factor or abs(mean - m0) > factor * s0:
-        warnings.warn(f"{flag}: {whose} normalises pixels with the training frames' mean {m0:.4g} and std {s0:.4g}, "
+        reads = ("normalises pixels with" if mod["normalization"] == "zscore" else
+                 "reads pixels as they are (normalization 'none'), trained on")
+        warnings.warn(f"{flag}: {whose} {reads} the training frames' mean {m0:.4g} and std {s0:.4g}, "
                       f"but this recording's frames ({np.asarray(track.values).dtype}) have mean {mean:.4g} and std "
                       f"{std:.4g}: another pixel scale (integers 0-255 against floats 0-1?); give the frames on the "
                       "scale of the frames the model was trained on", UserWarning, stacklevel=stacklevel)
