@@ -551,31 +551,6 @@ def test_a_circular_modality_refuses_a_series_in_degrees(a2929):
                                         split_block_length=5.0, modalities=[dict(mod)]))
 
 
-def test_a_circular_series_in_degrees_labelled_rad_is_warned_of_once_per_fit(a2929):
-    """Break test: the "degrees labelled 'rad'" warning of a circular modality came from every
-    modality_track call, so a caller recording all warnings saw it 4 times for one fit and its
-    windows (fit_modalities, then modality_columns for each split). It comes once now: from the fit
-    when training, from check_recording_modalities for a trained model's recording."""
-    import dataclasses
-
-    from hf_neuroformer.modalities import check_recording_modalities
-
-    ry = a2929.behaviour["ry"]
-    rec = dataclasses.replace(a2929, behaviour={"ry": dataclasses.replace(ry, values=np.degrees(ry.values), unit="rad")})
-    cfg = small_config(current_window=0.05, past_window=0.1, dt_resolution=0.005, split_block_length=5.0,
-                       modalities=[{"name": "hd", "source": "behaviour:ry", "kind": "continuous",
-                                    "normalization": "circular", "window": [-0.05, 0.05]}])
-
-    def degree_warnings(call):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            call()
-        return [w for w in caught if "beyond two turns" in str(w.message)]
-
-    assert len(degree_warnings(lambda: _fitted_windows(rec, cfg))) == 1
-    assert len(degree_warnings(lambda: check_recording_modalities(cfg, rec))) == 1  # a trained model's recording
-
-
 def test_a_circular_modality_refuses_a_trial_column_in_degrees(allen):
     """Allen's orientation_deg (0..135 here, a trial column: no unit) as a 'circular' input trained on
     cos/sin of degrees without a word; in radians it is taken."""

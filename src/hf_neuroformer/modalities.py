@@ -135,18 +135,13 @@ def _is_circular(mod: dict) -> bool:
     return mod["kind"] == "continuous" and mod.get("normalization") == "circular"
 
 
-def modality_track(recording: SpikeRecording, mod: dict, index: int = 0, warn: bool = True) -> ModalityTrack:
+def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> ModalityTrack:
     """Read one modality's values from ``recording``.
 
     Args:
         recording: the recording.
         mod: one normalised entry of ``NeuroformerConfig.modalities``.
         index: its position (for messages).
-        warn: whether to warn of a ``"circular"`` series that looks like degrees (below). The
-            readers of windows (:func:`modality_columns`, :func:`windows_without_values_at`,
-            :func:`events_in_no_window`) pass False: :func:`fit_modalities` (training) or
-            :func:`check_recording_modalities` (a trained model's recording) has warned once;
-            each reader warning again showed the same warning about 4 times per training run.
 
     Returns:
         A :class:`ModalityTrack`; continuous values as ``(n, num_features)`` float64.
@@ -162,7 +157,7 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0, warn: b
     Warns:
         UserWarning: a ``"circular"`` modality's behaviour series with values beyond two turns
             that is not an unwrapped trace (a step beyond pi between samples: degrees labelled
-            ``rad``? :func:`hf_neuroformer.metrics.decoding.warn_if_not_radians`); only with ``warn``.
+            ``rad``? :func:`hf_neuroformer.metrics.decoding.warn_if_not_radians`).
     """
     where = _where(index, mod)
     prefix, key = mod["source"].split(":", 1)
@@ -182,8 +177,7 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0, warn: b
                 raise ValueError(f"{where}.normalization: 'circular' embeds angles in radians as (cos, sin), but "
                                  f"behaviour[{key!r}] is in {s.unit!r}; convert it with np.deg2rad (and set its unit "
                                  "to 'rad')")
-            if warn:
-                warn_if_not_radians(s.values, f"{where}: behaviour[{key!r}]", s.unit)
+            warn_if_not_radians(s.values, f"{where}: behaviour[{key!r}]", s.unit)
         track = ModalityTrack("samples", s.timestamps, None, s.values)
     elif prefix == "events":
         if key not in recording.events:
@@ -287,8 +281,8 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
             whose, needs = f"the modality {mod['name']!r} of --config {str(config_file)!r}", "the config"
             remedy = (f"pass with --data{' (and --epoch)' if epoch else ''} a recording that holds it, or remove the "
                       "modality from the config")
-        try:  # training warns of a circular series in degrees in fit_modalities, which follows: once
-            track = modality_track(recording, mod, i, warn=config_file is None)
+        try:
+            track = modality_track(recording, mod, i)
         except ValueError as err:
             raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which this recording does not hold as "
                              f"{needs} needs it ({err}); {remedy}") from None
@@ -649,7 +643,7 @@ def windows_without_values_at(recording: SpikeRecording, config, starts: Sequenc
     starts, bounds = _window_bounds(recording, starts, clip_starts)
     out: Dict[str, int] = {}
     for i, mod in enumerate(config.modalities or []):
-        track = modality_track(recording, mod, i, warn=False)
+        track = modality_track(recording, mod, i)
         los, his = _read_spans(config, mod, starts, bounds)
         if track.kind == "frames":
             out[mod["name"]] = int(sum(len(track.frames_shown(lo, hi)) == 0 for lo, hi in zip(los, his)))
@@ -837,7 +831,7 @@ def events_in_no_window(recording: SpikeRecording, config, windows, within=None)
     for i, mod in enumerate(config.modalities or []):
         if not is_event_modality(mod):
             continue
-        times = modality_track(recording, mod, i, warn=False).times
+        times = modality_track(recording, mod, i).times
         if splits is None:
             splits = [_window_bounds(recording, starts, clip_starts) for starts, clip_starts in windows]
             iv = None if within is None else _merge_intervals(within)
@@ -885,7 +879,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
     cols: Dict[str, list] = {}
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
-        track = modality_track(recording, mod, i, warn=False)
+        track = modality_track(recording, mod, i)
         los, his = _read_spans(config, mod, starts, bounds)
         if track.kind == "frames":
             cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los, his)
