@@ -508,6 +508,33 @@ def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_d
     assert m["test/id_f1"] is not None and "test/id_f1_reason" not in m
 
 
+def test_train_says_why_a_null_binned_count_corr_is_undefined(tmp_path, capsys, shared_data):
+    """Break test: with 0.4-s split blocks the test split of 3.5 s of the head-direction recording is
+    one block that holds a single 0.1-s generated window, so the binned-count correlation of the
+    test generation has fewer than 3 whole 0.1-s bins and is undefined; metrics.json held
+    ``test/binned_count_corr_mean: null`` with no reason, though ``neuroformer evaluate`` on the same
+    windows says why (``binned_count_corr_mean_reason``), as train already did for rate_corr. It now
+    carries ``test/binned_count_corr_mean_reason`` in evaluate's words, printed with the metrics."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.io.arrays import write_npz
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    three = rec.select_units(np.argsort(rec.firing_rates())[-3:]).restrict(600.0, 603.5)  # the 3 busiest units
+    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
+        warnings.simplefilter("ignore")
+        write_npz(three, tmp_path / "three_units.npz")
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML + "past_window: 0.1\nsplit_block_length: 0.4\n")
+    code, stdout, err = main_cli(capsys, "train", "--config", tmp_path / "tiny.yaml", "--data",
+                                 tmp_path / "three_units.npz", "--output-dir", tmp_path / "model", "--max-steps", "1")
+    assert code == 0, err[-3000:]
+    m = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    n_bins = m["n_test_windows"]  # 0.1-s windows, touching ones merged: one whole 0.1-s bin each
+    assert n_bins < 3 and m["test/binned_count_corr_mean"] is None
+    expected = f"fewer than 3 whole bins of 0.1 s in the generated windows ({n_bins})"
+    assert m["test/binned_count_corr_mean_reason"] == expected
+    assert any(line.split(None, 1) == ["test/binned_count_corr_mean_reason", expected] for line in stdout.splitlines())
+
+
 def test_resume_with_nothing_to_do_says_the_block_length_is_not_applied(builtin_ci2, capsys):
     """Break test: 'train --resume --ci-block-s 5' on a run that finished at its --max-steps has
     nothing to do, so nothing is scored: metrics.json kept its 2-s intervals while the command said

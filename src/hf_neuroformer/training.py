@@ -2204,6 +2204,7 @@ def train(
                 "test/rate_corr": fid["rate_corr"],
                 **_undefined_reason(fid, "rate_corr"),
                 "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
+                **_undefined_reason(fid, "binned_count_corr_mean"),
                 # its bin width, for the model card (not under test/: the card lists those as metrics)
                 "binned_count_bin_size_s": fid["bin_size_s"],
                 "test/n_generated_spikes": fid["n_generated_spikes"],
@@ -2331,11 +2332,12 @@ def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
 
 
 def _undefined_reason(fidelity: Dict[str, object], key: str) -> Dict[str, str]:
-    """``{"test/<key>_reason": why}`` when the test generation's ``<key>`` (``"rate_corr"`` or
-    ``"id_f1"`` of :func:`~hf_neuroformer.metrics.compare_recordings`) is NaN (null in
-    ``metrics.json``), in the words of ``neuroformer evaluate``'s ``<key>_reason``; ``{}`` when it
-    is a number. A null figure without it did not say why (fewer than 3 units, no spike in the
-    test windows ...), though evaluate's report on the same windows did."""
+    """``{"test/<key>_reason": why}`` when the test generation's ``<key>`` (``"rate_corr"``,
+    ``"binned_count_corr_mean"`` or ``"id_f1"`` of :func:`~hf_neuroformer.metrics.compare_recordings`,
+    every NaN-able summary that ``metrics.json`` copies) is NaN (null in ``metrics.json``), in the
+    words of ``neuroformer evaluate``'s ``<key>_reason``; ``{}`` when it is a number. A null figure
+    without it did not say why (fewer than 3 units, fewer than 3 bins in the test windows, no spike
+    in them ...), though evaluate's report on the same windows did."""
     reason = fidelity.get(f"{key}_reason")
     return {f"test/{key}_reason": reason} if reason else {}
 
