@@ -1670,6 +1670,38 @@ def test_card_states_the_bin_width_of_the_binned_count_correlation(trained):
             in build_model_card(d / "model", "lab/bins", old).text)
 
 
+def test_card_states_which_way_each_metric_is_better(trained, decoder):
+    """Break test (a reviewer's reading of the card): its table listed NLLs (lower is better) beside
+    F1s and correlations (higher is better), and a decoder's RMSE beside its R², with no word on
+    which way each is better. Every row of the pretrained model's and the decoder's card, reference
+    levels and undefined metrics included, now states it in a "better" column; the model-index
+    (whose EvalResult has no such field) is unchanged."""
+    from huggingface_hub import ModelCard
+
+    from hf_neuroformer.hub import build_model_card, eval_results_to_metrics, undefined_card_metrics
+
+    (d, _, _, metrics), (out, dmetrics) = trained, decoder
+    expected = {"test/id_nll": "lower", "test/dt_nll": "lower", "test/markov_id_nll": "lower",
+                "test/id_f1": "higher, best 1", "test/rate_corr": "higher, best 1",
+                "test/binned_count_corr_mean": "higher, best 1", "test/timing_f1_10ms": "higher, best 1",
+                "test/timing_f1_10ms_chance_poisson": "higher, best 1",
+                "test/x/r2": "higher, best 1", "test/x/rmse": "lower, best 0",
+                "test/ry/mean_angular_error_rad": "lower, best 0"}
+    seen = {}
+    for stage, m, path in ((d / "model", metrics, d / "better.md"), (out, dmetrics, out.parent / "better.md")):
+        build_model_card(stage, "lab/better", m).save(path)
+        card = ModelCard.load(path)
+        rows = [line for line in card.text.splitlines() if line.startswith(("| test |", "| validation |"))]
+        better = {row.split("(`", 1)[1].split("`)", 1)[0]: row.rstrip(" |").rsplit("|", 1)[1].strip() for row in rows}
+        keys = set(card_metrics(m)) | set(undefined_card_metrics(m))
+        assert keys and set(better) == keys, set(better) ^ keys
+        assert all(row.count("|") == 5 for row in rows), rows  # split, metric, value, better
+        assert "not stated" not in better.values(), better
+        seen.update(better)
+        assert eval_results_to_metrics(card) == model_index_metrics(m)
+    assert {k: seen.get(k) for k in expected} == expected
+
+
 def test_card_names_the_spike_timing_f1_and_shows_each_chance_level_with_its_sd(trained):
     """train's metrics.json holds the spike-timing F1 at 5/10/25 ms, its chance levels and their SD over
     the draws: the card listed them under their raw keys, each SD as a metric of its own. The card and

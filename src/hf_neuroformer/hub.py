@@ -94,6 +94,45 @@ METRIC_NAMES = {
     "bits_per_spike": "bits per spike vs Poisson units at training rates",
 }
 
+#: metric key (without the split) -> which way it is better, for the model card's "better" column: NLLs (lower)
+#: stood beside F1s and correlations (higher) with nothing to tell them apart. The spike-timing F1 and its
+#: chance levels (``timing_f1_<tol>...``) are matched by :func:`metric_direction`.
+METRIC_DIRECTIONS = {
+    "id_nll": "lower",
+    "dt_nll": "lower",
+    "loss": "lower",
+    "unigram_id_nll": "lower",
+    "markov_id_nll": "lower",
+    "marginal_dt_nll": "lower",
+    "markov_dt_nll": "lower",
+    "id_f1": "higher, best 1",
+    "rate_corr": "higher, best 1",
+    "binned_count_corr_mean": "higher, best 1",
+    "bits_per_spike": "higher; 0 is the null's",
+    # a contrastive model's retrieval (contrastive.evaluate_retrieval), test/retrieval/<modality>/<key>
+    "neural_to_modality_top1": "higher, best 1",
+    "modality_to_neural_top1": "higher, best 1",
+    "chance": "higher, best 1",
+}
+
+#: a decoder's metric key (without split and target) -> which way it is better (see
+#: :mod:`hf_neuroformer.metrics.decoding` for the definitions).
+DECODING_METRIC_DIRECTIONS = {
+    "mean_angular_error_rad": "lower, best 0",
+    "median_angular_error_rad": "lower, best 0",
+    "mean_angular_error_deg": "lower, best 0",
+    "median_angular_error_deg": "lower, best 0",
+    # 1 also for a prediction off by a constant rotation: the angular errors say how far
+    "circular_r": "higher, best 1 (also with a constant offset)",
+    "r2": "higher, best 1",
+    "pearson_r": "higher, best 1",
+    "rmse": "lower, best 0",
+    "mae": "lower, best 0",
+    "target_sd": "none: the data's (an RMSE below it beats predicting the mean)",
+    "accuracy": "higher, best 1",
+    "balanced_accuracy": "higher, best 1",
+}
+
 #: metric keys (without the split) of the token baselines that ``train`` scores on the test tokens
 #: (:mod:`hf_neuroformer.metrics.token_baselines`): reference levels, not results of the model
 BASELINE_METRICS = ("unigram_id_nll", "markov_id_nll", "marginal_dt_nll", "markov_dt_nll")
@@ -720,6 +759,26 @@ def _metric_name(name: str, decoder: bool, metrics: Optional[Dict[str, object]] 
     return text
 
 
+def metric_direction(name: str, decoder: bool) -> str:
+    """Which way a metric is better, for the model card's "better" column: ``"lower"`` (an NLL,
+    a loss), ``"higher, best 1"`` (an F1, a correlation, R², an accuracy), ... from
+    :data:`METRIC_DIRECTIONS` / :data:`DECODING_METRIC_DIRECTIONS`; a reference level (a baseline,
+    a chance level) gets the direction of the measure it is a level of. ``"not stated"`` for a key
+    neither lists.
+
+    Args:
+        name: the ``metrics.json`` key without the split (``"id_nll"``, ``"timing_f1_10ms"``,
+            ``"retrieval/video/chance"``; a decoder's ``"<target>/<metric>"``).
+        decoder: whether the metrics are a decoder's (``neuroformer finetune``).
+    """
+    last = name.rsplit("/", 1)[-1]
+    if decoder and last in DECODING_METRIC_DIRECTIONS:
+        return DECODING_METRIC_DIRECTIONS[last]
+    if re.fullmatch(r"timing_f1_\d+(?:\.\d+)?ms(?:_chance_(?:poisson|shuffle))?", last):
+        return "higher, best 1"
+    return METRIC_DIRECTIONS.get(last, "not stated")
+
+
 def _seconds(value) -> str:
     return f"{value:.0f} s" if isinstance(value, (int, float)) and math.isfinite(value) else "?"
 
@@ -749,7 +808,10 @@ def build_model_card(
     split, ``dataset_split`` = the split); its ``dataset.type`` is the pushed windows dataset's id
     (``datasets[0]``), else :data:`UNPUBLISHED_DATASET_TYPE`, which is no Hub dataset id. Baselines and
     chance levels (:func:`is_reference_metric`) are in the card's text only, in a table of reference
-    levels. The body is ``templates/model_card_template.md`` (also linked from ``model_cards/``).
+    levels. Each row of the card's tables states which way its figure is better
+    (:func:`metric_direction`: NLLs lower, F1s and correlations higher), in the text only: the
+    Hub's ``model-index`` schema has no field for it. The body is
+    ``templates/model_card_template.md`` (also linked from ``model_cards/``).
 
     Args:
         license: a Hub licence id; ``"other"`` by default, since the right one is the
@@ -909,7 +971,8 @@ def build_model_card(
 
     results_note = ("One row per target and metric, on the windows of the stated split; the decoding loss\n"
                     "is the training objective." if decoder else PRETRAINING_RESULTS_NOTE)
-    header = ["| split | metric | value |", "|---|---|---|"]
+    # which way each figure is better: NLLs (lower) stood beside F1s and correlations (higher) unmarked
+    header = ["| split | metric | value | better |", "|---|---|---|---|"]
     rows, reference_rows = list(header), list(header)
     n_intervals = 0
     for key, value in card_metrics(metrics).items():
@@ -923,11 +986,12 @@ def build_model_card(
         if isinstance(sd, float) and math.isfinite(sd):
             shown += f" ± {sd:.4f} (SD over the draws, `{key}_sd`)"
         (reference_rows if is_reference_metric(key) else rows).append(
-            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} |")
+            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} | {metric_direction(name, decoder)} |")
     for key in undefined_card_metrics(metrics):
         split, _, name = key.partition("/")
         (reference_rows if is_reference_metric(key) else rows).append(
-            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json) |")
+            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json) | "
+            f"{metric_direction(name, decoder)} |")
     if len(rows) == 2 and len(reference_rows) > 2:
         rows = ["No metrics of this model in metrics.json."]
     if len(reference_rows) > 2:
@@ -940,7 +1004,8 @@ def build_model_card(
             ("chance levels", any(x == "chance" or "_chance_" in x for x in last)),
             ("the SD of the recorded target", "target_sd" in last)) if present]
         rows += ["", f"Reference levels, not results of this model ({', '.join(kinds)}); the `model-index` metadata "
-                 "leaves them out:", "", *reference_rows]
+                 "leaves them out; \"better\" is the direction of the measure, so the model beats a level when "
+                 "its own figure lies that way of it:", "", *reference_rows]
     if model_index_metrics(metrics):
         rows += ["", "The `model-index` metadata holds the defined metrics of this model's table, on the dataset "
                  + (f"`{datasets[0]}` (the windows on the Hub)." if datasets else
