@@ -17,6 +17,7 @@ import torch
 import hf_neuroformer as nf
 from hf_neuroformer.analysis.visual_attention import (
     patch_luminance_correlation,
+    patch_luminance_correlation_reason,
     pool_windows,
     video_modality,
     visual_attention_maps,
@@ -142,6 +143,33 @@ def test_patch_luminance_is_the_mean_over_the_patch_real_frames(allen_video):
     m[2] = m[3] = np.kron(w[1], np.ones((8, 4))) / 64
     assert m.sum() == pytest.approx(1.0)
     assert patch_luminance_correlation(m, frames, mask, (2, 8, 4)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_patch_luminance_correlation_needs_three_patches_and_allows_for_rounding(allen_video):
+    """Break test: over 2 patches (16 x 16 frames in 16 x 8 patches) the correlation was +1 or -1
+    whatever the map (a Pearson r of two points), and a map even over the patches but for the last
+    bits of its sums (0.1 + 0.2 against 0.3) passed the exact ``std() == 0`` test and gave an r of the
+    rounding noise. Both are now NaN with a reason, as the fidelity metrics' correlations are; a map
+    that follows the grey levels still gives 1."""
+    frames = allen_video.stimulus.frames[61:62].astype(np.float64)  # one grating frame of trial 1
+    mask = np.ones(1, dtype=bool)
+    halves = frames.reshape(1, 16, 2, 8).mean((1, 3)).ravel()
+    assert abs(halves[0] - halves[1]) > 1e-3  # the two patches' grey levels differ
+    two = np.kron(np.array([0.3, 0.7]).reshape(1, 1, 2), np.ones((1, 16, 8))) / 128
+    assert np.isnan(patch_luminance_correlation(two, frames, mask, (1, 16, 8)))
+    assert patch_luminance_correlation_reason(two, frames, mask, (1, 16, 8)) == (
+        "fewer than 3 patches with a real frame (2)")
+    # 8 patches of 8 x 4 pixels; the brighter half gets 0.1 + 0.2, the darker 0.3: the same but for rounding
+    lum = frames.reshape(1, 2, 8, 4, 4).mean((2, 4)).ravel()
+    bright = lum > np.median(lum)
+    assert 0 < bright.sum() < lum.size and 0.1 + 0.2 != 0.3
+    even = np.kron(np.where(bright, 0.1 + 0.2, 0.3).reshape(1, 2, 4), np.ones((1, 8, 4)))
+    assert np.isnan(patch_luminance_correlation(even, frames, mask, (1, 8, 4)))
+    assert patch_luminance_correlation_reason(even, frames, mask, (1, 8, 4)).startswith(
+        "every patch has the same attention")
+    follows = np.kron((lum - lum.min() + 0.1).reshape(1, 2, 4), np.ones((1, 8, 4)))
+    assert patch_luminance_correlation(follows, frames, mask, (1, 8, 4)) == pytest.approx(1.0, abs=1e-9)
+    assert patch_luminance_correlation_reason(follows, frames, mask, (1, 8, 4)) is None
 
 
 def test_pooled_figure_draws_even_attention_at_one_x_uniform_on_every_frame(maps):

@@ -2231,7 +2231,9 @@ def cmd_attention_map(args) -> int:
           f"token{'' if rep['n_queries'] == 1 else 's'} in "
           f"{rep['n_windows_with_queries']}/{rep['n_windows']} {rep['split']} windows; attention on the video "
           f"{share['raw']:.3f} (raw) / {share['rollout']:.3f} (rollout) of each query's total; patch attention vs "
-          f"luminance r = {'n/a' if corr is None else f'{corr:+.3f}'}")
+          f"luminance r = {'n/a' if corr is None else f'{corr:+.3f}'}"
+          + (f" ({rep['mean_patch_luminance_correlation_raw_reason']})"
+             if rep.get("mean_patch_luminance_correlation_raw_reason") else ""))
     if rep["n_windows_without_frames"]:
         k = rep["n_windows_without_frames"]
         print(f"[neuroformer] {k} of the {rep['n_windows']} windows hold no frame of {rep['modality']!r} on screen "

@@ -323,31 +323,65 @@ def uniform_map(frame_mask: np.ndarray, n_queries: np.ndarray, frame_shape) -> n
     return np.broadcast_to(pooled[:, None, None], (fm.shape[1], h, w)).copy()
 
 
+def _patch_attention_and_luminance(map_: np.ndarray, frames: np.ndarray, frame_mask: np.ndarray, patch):
+    """``(attention, grey level)``, two ``(n_real_patches,)`` float64 arrays: per patch with a real
+    frame, the map summed over its pixels and the mean grey level over its pixels in its real frames."""
+    pt, ph, pw = patch
+    F, H, Wd = map_.shape
+    a = np.asarray(map_, dtype=np.float64).reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5))
+    fm = np.asarray(frame_mask, dtype=bool)
+    n_real = fm.reshape(F // pt, pt).sum(1)  # real frames per time patch
+    lum = (np.asarray(frames, dtype=np.float64) * fm[:, None, None]).reshape(
+        F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5)) / (np.maximum(n_real, 1)[:, None, None] * ph * pw)
+    real = n_real > 0
+    return a[real].ravel(), lum[real].ravel()
+
+
 def patch_luminance_correlation(map_: np.ndarray, frames: np.ndarray, frame_mask: np.ndarray, patch) -> float:
     """Pearson correlation, over the real patches of one window, between the attention on a patch
     (the map summed over the patch's pixels) and the patch's mean grey level: positive when the
     attention sits on the bright stripes of a grating, negative on the dark ones, near 0 when it
     ignores them. A patch's grey level is the mean over its pixels in its REAL frames (a padding
-    frame of a ``pt > 1`` patch does not count). NaN when either is constant.
+    frame of a ``pt > 1`` patch does not count).
+
+    NaN (:func:`patch_luminance_correlation_reason` says why) over fewer than
+    :data:`~hf_neuroformer.metrics.fidelity.MIN_CORR_POINTS` (3) real patches, where an r is
+    +1 or -1 whatever the values, or when the attention or the grey level is the same on every
+    patch but for float rounding (a spread within
+    :data:`~hf_neuroformer.metrics.fidelity.CONSTANT_RTOL` of the largest magnitude: an even map
+    whose patch sums differ in the last bits, as ``0.1 + 0.2`` and ``0.3`` do, gave an r of the
+    rounding noise), as the fidelity metrics' correlations (:mod:`hf_neuroformer.metrics.fidelity`) are.
 
     Args:
         map_: ``(num_frames, H, W)`` float attention map of the window.
         frames: ``(num_frames, H, W)`` float grey levels of its frames.
         frame_mask: ``(num_frames,)`` bool, True for real frames.
         patch: ``(pt, ph, pw)`` patch size (frames, pixels, pixels), dividing the map's shape.
+
+    Returns:
+        the correlation, a float in [-1, 1], or NaN.
     """
-    pt, ph, pw = patch
-    F, H, Wd = map_.shape
-    a = map_.reshape(F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5))
-    fm = np.asarray(frame_mask, dtype=bool)
-    n_real = fm.reshape(F // pt, pt).sum(1)  # real frames per time patch
-    lum = (np.asarray(frames, dtype=np.float64) * fm[:, None, None]).reshape(
-        F // pt, pt, H // ph, ph, Wd // pw, pw).sum((1, 3, 5)) / (np.maximum(n_real, 1)[:, None, None] * ph * pw)
-    real = n_real > 0
-    a, lum = a[real].ravel(), lum[real].ravel()
-    if a.size < 2 or a.std() == 0 or lum.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, lum)[0, 1])
+    from ..metrics.fidelity import _pearson
+
+    return _pearson(*_patch_attention_and_luminance(map_, frames, frame_mask, patch))
+
+
+def patch_luminance_correlation_reason(map_: np.ndarray, frames: np.ndarray, frame_mask: np.ndarray,
+                                       patch) -> Optional[str]:
+    """Why :func:`patch_luminance_correlation` of the same arguments is NaN (fewer than 3 real
+    patches; the attention, or the grey level, the same on every patch), in the words of the
+    fidelity metrics' reasons; None when it is a number."""
+    from ..metrics.fidelity import MIN_CORR_POINTS, _nearly_constant, _pearson
+
+    a, lum = _patch_attention_and_luminance(map_, frames, frame_mask, patch)
+    if np.isfinite(_pearson(a, lum)):
+        return None
+    if a.size < MIN_CORR_POINTS:
+        return f"fewer than {MIN_CORR_POINTS} patches with a real frame ({a.size})"
+    for what, v in (("attention", a), ("grey level", lum)):
+        if _nearly_constant(v):
+            return f"every patch has the same {what} ({float(v[0]):.6g})"
+    return "the attention and grey levels vary too little across patches for a correlation"
 
 
 # ------------------------------------------------------------------------------------- figure
@@ -595,7 +629,10 @@ def run_attention_map(
     Returns:
         the report written to the JSON file; its ``model_training_frames_check``
         (:func:`check_training_frames`) says whether the frames are the ones the model was
-        trained on (a ``UserWarning`` when they are not).
+        trained on (a ``UserWarning`` when they are not); ``mean_patch_luminance_correlation_raw``
+        is the mean of :func:`patch_luminance_correlation` over the windows with spike tokens whose
+        r is defined (``n_windows_patch_luminance_correlation_undefined`` counts the others), None
+        with ``mean_patch_luminance_correlation_raw_reason`` saying why when none is.
 
     Raises:
         FileExistsError: an output file exists, without ``overwrite``.
@@ -729,8 +766,18 @@ def run_attention_map(
              + f"; map sums to 1 over all pixels of the window; background: {bg_desc}")
     share = {r: float(np.nansum(res[f"video_share_{r}"] * res["n_queries"]) / max(1, res["n_queries"].sum()))
              for r in READOUTS}
+    with_queries = [i for i in range(starts.size) if res["n_queries"][i] > 0]
     corr = [patch_luminance_correlation(res["maps_raw"][i], res["frames"][i], fm[i], res["patch_size"])
-            for i in range(starts.size) if res["n_queries"][i] > 0]
+            for i in with_queries]
+    # the mean leaves out the windows whose r is undefined: counted, and when none is defined, why
+    n_undefined = int((~np.isfinite(corr)).sum()) if corr else 0
+    corr_reason = None
+    if not np.isfinite(corr).any():
+        corr_reason = ("no window has a spike token of the selection" if not with_queries else
+                       f"undefined in every one of the {len(with_queries)} windows with spike tokens (window "
+                       f"{with_queries[0]}: " + patch_luminance_correlation_reason(
+                           res["maps_raw"][with_queries[0]], res["frames"][with_queries[0]], fm[with_queries[0]],
+                           res["patch_size"]) + ")")
     # degrees of visual angle: the stimulus' field_of_view (render-gratings sets it), else what an older file's
     # frames description states
     fov = stimulus_field_of_view(rec.stimulus)
@@ -755,6 +802,8 @@ def run_attention_map(
         "normalisation": NORMALISATION,
         "mean_video_share": share,
         "mean_patch_luminance_correlation_raw": float(np.nanmean(corr)) if np.isfinite(corr).any() else None,
+        "mean_patch_luminance_correlation_raw_reason": corr_reason,
+        "n_windows_patch_luminance_correlation_undefined": n_undefined,
         "background": bg_desc,
         "grid": list(res["grid"]),
         "patch_size": list(res["patch_size"]),
@@ -797,6 +846,7 @@ __all__ = [
     "pool_windows",
     "uniform_map",
     "patch_luminance_correlation",
+    "patch_luminance_correlation_reason",
     "draw_overlay",
     "visual_attention_figure",
     "run_attention_map",
