@@ -1661,6 +1661,25 @@ def test_plot_fidelity_draws_the_rate_of_a_single_bin(steinmetz):
             assert (np.abs(inside - np.array(to_rgb(colour))).max(-1) < 0.1).any(), (ax.get_title(), colour)
 
 
+def test_plot_fidelity_rate_axes_start_at_zero_hz(steinmetz, variants):
+    """Break test: the rate panels autoscaled their y axis to the rates' range, so recorded and
+    generated rates a few Hz apart filled the panel as if they differed wholly, and a PSTH that reached
+    0 Hz drew its foot above a negative margin. Each rate panel, trial PSTHs and binned rates over
+    time, now starts at 0 Hz and still shows every rate drawn."""
+    from hf_neuroformer.plotting import plot_fidelity
+
+    no_trials = SpikeRecording(steinmetz.spike_times, steinmetz.unit_ids, unit_names=steinmetz.unit_names,
+                               time_domain=steinmetz.time_domain)
+    for real in (steinmetz, no_trials):
+        fig = plot_fidelity(real, variants["jittered"], n_units=4)
+        panels = [ax for ax in fig.get_axes() if ax.get_ylabel() == "rate (Hz)"]
+        assert len(panels) == 4, [ax.get_ylabel() for ax in fig.get_axes()]
+        for ax in panels:
+            rates = np.concatenate([line.get_ydata() for line in ax.get_lines()])
+            bottom, top = ax.get_ylim()
+            assert bottom == 0.0 and rates.min() >= 0.0 and top >= rates.max() > 0.0, (ax.get_title(), bottom, top)
+
+
 def test_plot_fidelity_cuts_long_unit_names_so_the_rasters_keep_their_width(steinmetz, variants):
     """70-character unit names (a sorter's full cluster path) were drawn whole beside the rasters:
     the raster axes shrank (to 59 % of the figure's width on a simulated recording, 94 % with short

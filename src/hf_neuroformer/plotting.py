@@ -167,7 +167,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     over the real recording's trials that the support covers
     (:func:`~hf_neuroformer.metrics.fidelity.usable_trials`), when there are any; otherwise the
     binned rate over time on the raster's stretch (a single bin, e.g. one 0.1 s window at 0.1 s bins,
-    drawn as dots). Unit names longer than
+    drawn as dots). The rate axes start at 0 Hz, so that the gap between two rates is drawn
+    against their size, not against their range. Unit names longer than
     :data:`UNIT_LABEL_CHARS` characters (areas: :data:`AREA_LABEL_CHARS`) are cut in the middle
     in the labels (``probe00_shan…cluster0001``).
 
@@ -275,6 +276,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         ax.set_title(_unit_label(real, u), fontsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel("rate (Hz)", fontsize=8)
+        # from 0 Hz: autoscaled to the data's range, 20 against 22 Hz filled the panel as if they were far apart
+        # (and a rate of 0 sat above the axis' foot); the top stays autoscaled, above the highest rate
+        ax.set_ylim(bottom=0.0)
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=7, frameon=False)
