@@ -4397,3 +4397,32 @@ def test_a_misspelt_finetune_argument_is_named_with_the_one_meant_before_anythin
     m = finetune(None, a2929.restrict(600.0, 700.0), [DecodingTarget("x", "regression")], config=cfg,
                  output_dir=tmp_path / "ok", max_steps=1, eval_steps=1, batch_size=16, lr_scheduler_type="constant")
     assert m["total_steps"] == 1
+
+
+def test_a_bool_trial_column_keeps_false_and_true_as_its_classes(steinmetz):
+    """A bool trial column decoded as classes was read as 0.0 / 1.0: its classes (decoder config,
+    decoding_report.json) were [0, 1] and a refusal said 'class(es) [0]' where the user wrote False.
+    Its labels are kept; a saved [0, 1] still compares as the same classes."""
+    from hf_neuroformer.finetuning import _check_same_classes
+
+    motor = np.asarray(steinmetz.trial_info["motorLabel"])
+    right = motor == 1  # the trials with a rightward choice, a bool column
+    rec = dataclasses.replace(steinmetz, trial_info={**steinmetz.trial_info, "right": right})
+    cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
+    tok = nf.NeuroformerTokenizer.from_config(cfg)
+    tok.add_units(rec)
+    cfg.vocab_size = len(tok)
+    t = DecodingTarget("trial:right", "classification")
+    _, report = build_decoding_datasets(rec, tok, cfg, None, [t])
+    info = report["targets"]["trial:right"]
+    assert t.classes == info["classes"] == [False, True]
+    assert all(type(c) is bool for c in info["classes"])
+    assert json.loads(json.dumps(info))["classes"] == [False, True]
+    assert sum(info["class_counts"]) == report["train"]["n_windows"] > 0
+    # a decoder saved with the old [0, 1] classes holds the same classes
+    _check_same_classes([{"kind": "classification", "classes": [0, 1]}],
+                        [{"kind": "classification", "name": "trial:right", "classes": [False, True]}], "d")
+    # one label in every trial: the refusal names it as written
+    never = dataclasses.replace(steinmetz, trial_info={**steinmetz.trial_info, "right": np.zeros(len(motor), bool)})
+    with pytest.raises(DecodingTargetError, match=rf"all {len(motor)} finite values equal False, a constant"):
+        build_decoding_datasets(never, tok, cfg, None, [DecodingTarget("trial:right", "classification")])

@@ -71,7 +71,9 @@ class DecodingTarget:
             than one column).
         weight: weight of this target's loss in a multitask model (default 1).
         classes: classification: the sorted train labels, set by :func:`build_decoding_datasets`;
-            class index ``i`` in the ``target_<name>`` column means ``classes[i]``.
+            class index ``i`` in the ``target_<name>`` column means ``classes[i]``. A bool trial
+            column's classes are ``[False, True]`` as written (a decoder saved with ``[0, 1]``
+            reads the same: ``True == 1``); other labels are ints, or floats when not whole.
         class_weight: classification: ``"balanced"`` (default) weights each window's
             cross-entropy by ``n / (k * n_c)`` (``n`` training windows used, ``k`` classes among
             them, ``n_c`` windows of its class; scikit-learn's ``class_weight="balanced"``, the
@@ -464,7 +466,8 @@ def _values_problem(target: DecodingTarget, vals, unit) -> Optional[str]:
         return (f"all {n_samples} values are NaN (no finite value): nothing to decode; choose a variable with values in "
                 "the recording (or epoch)")
     if v.size and v.min() == v.max():  # any kind: one value says nothing about the windows
-        return (f"all {v.size} finite values equal {_scalar(v[0])}, a constant: nothing to decode; choose a variable "
+        first = bool(v[0]) if np.asarray(vals).dtype == bool else _scalar(v[0])  # False, as a bool column wrote it
+        return (f"all {v.size} finite values equal {first}, a constant: nothing to decode; choose a variable "
                 "that changes over the recording (or epoch)")
     whole = v.size > 0 and bool(np.all(v % 1 == 0))
     if target.kind == "circular":
@@ -605,15 +608,26 @@ def _window_majority(ts, vals, finite, lo, hi, centre) -> np.ndarray:
     return out
 
 
-def _head(values, n: int = 10) -> str:
-    """The first ``n`` values as a list, then how many more: error messages stay one readable line."""
-    shown = [_scalar(v) for v in values[:n]]
+def _head(values, n: int = 10, label: Optional[Callable] = None) -> str:
+    """The first ``n`` values as a list (each as ``label`` writes it, :func:`_scalar` by default), then
+    how many more: error messages stay one readable line."""
+    shown = [(label or _scalar)(v) for v in values[:n]]
     return f"{shown}" + (f" and {len(values) - n} more" if len(values) > n else "")
 
 
 def _scalar(v):
     f = float(v)
     return int(f) if f == int(f) else f
+
+
+def _bool_label(v) -> bool:
+    """A class of a bool trial column, read as 0.0 / 1.0 by :func:`target_values`, as the column's label."""
+    return bool(v)
+
+
+def _is_bool_column(recording, target) -> bool:
+    """Whether ``target`` is a trial column of dtype bool (its labels are False / True, not 0 / 1)."""
+    return target.name.startswith("trial:") and np.asarray(_raw_values(recording, target)[0]).dtype == bool
 
 
 def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequence[DecodingTarget], *,
@@ -786,6 +800,10 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             info["unit"] = str(unit)
         if t.kind == "classification":
             classes = np.unique(tr)
+            # target_values reads a bool trial column as 0.0 / 1.0: its classes, refusals and warnings said 0 and 1
+            # where the user wrote False and True; classes keep the column's labels (index i means classes[i], and
+            # [False, True] == [0, 1], so a decoder saved with classes [0, 1] reads the same)
+            label = _bool_label if _is_bool_column(recording, t) else _scalar
             if np.any(classes % 1 != 0):
                 frac = classes[classes % 1 != 0]
                 raise DecodingTargetError(
@@ -795,22 +813,22 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                 )
             if len(classes) < 2:
                 raise DecodingTargetError(
-                    f"target {t.label!r}: the train split has {len(classes)} class(es) {classes.tolist()}; "
+                    f"target {t.label!r}: the train split has {len(classes)} class(es) {[label(c) for c in classes]}; "
                     "classification needs at least 2"
                 )
             for split in SPLITS[1:]:  # left out above (no value of the target there), counted, said
                 if (split, t.label) in unseen_labels:
                     k, labels = report[split]["n_unseen_class"][t.label], unseen_labels[(split, t.label)]
-                    report[split].setdefault("unseen_classes", {})[t.label] = [_scalar(c) for c in labels]
+                    report[split].setdefault("unseen_classes", {})[t.label] = [label(c) for c in labels]
                     warnings.warn(
-                        f"target {t.label!r}: {k} {split} window(s) hold label(s) {_head(labels)} that the train split "
-                        f"never has (train classes {_head(classes)}); a classifier cannot predict them, so they are "
+                        f"target {t.label!r}: {k} {split} window(s) hold label(s) {_head(labels, label=label)} that the train "
+                        f"split never has (train classes {_head(classes, label=label)}); a classifier cannot predict them, so they are "
                         f"left out of this target's {'checkpoint choice and ' if split == 'validation' else ''}"
                         "metrics, as windows without a value (counted in decoding_report.json, n_unseen_class); to "
                         "score them, merge those labels into trained ones or decode a recording whose train split "
                         "holds them"
                     )
-            t.classes = [_scalar(c) for c in classes]
+            t.classes = [label(c) for c in classes]
             t.num_classes = len(classes)
             for split in SPLITS:  # class indices; NaN stays NaN (a window without this label)
                 v = values[split][t.label]

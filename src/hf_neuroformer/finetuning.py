@@ -985,7 +985,10 @@ def _train_windows_used(train_ds, full_train_ds, decoder_dir=None) -> list:
 
 
 def _scalar_label(value):
-    """A class label as a plain Python number (``1.0`` and ``np.int64(1)`` compare as ``1``)."""
+    """A class label as a plain Python number (``1.0`` and ``np.int64(1)`` compare as ``1``); a bool
+    stays a bool (a bool trial column's classes; ``True == 1``, so they compare as the same class)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
     v = float(value)
     return int(v) if v.is_integer() else v
 
