@@ -511,6 +511,32 @@ def test_trainer_trains_and_evaluates_on_the_processors_dataset(a2929, saved, tm
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_trainer_eval_loss_is_a_batch_mean_and_evaluate_token_nll_the_split_loss(a2929, saved, tmp_path):
+    """What the README says of the Trainer route: ``eval_loss`` is a mean of batch losses weighted by
+    windows, so it changes with ``per_device_eval_batch_size``; ``evaluate_token_nll(...)["loss"]``
+    is the model's loss on all the windows as one batch at any batch size."""
+    from transformers import Trainer, TrainingArguments
+
+    from hf_neuroformer.training import evaluate_token_nll
+
+    out, data, _ = saved
+    processor = AutoProcessor.from_pretrained(out)
+    model = AutoModelForPreTraining.from_pretrained(out).eval()
+    starts = data["test"]["window_start"][:21]
+    ds = processor.to_dataset(a2929, starts)
+    with torch.no_grad():
+        one_batch = model(**processor.collator(ds[:])).loss.item()
+    trainer_loss = {}
+    for b in (3, 7):
+        assert evaluate_token_nll(model, ds, processor.collator, batch_size=b)["loss"] == pytest.approx(one_batch,
+                                                                                                         rel=1e-6)
+        args = TrainingArguments(output_dir=str(tmp_path / f"t{b}"), per_device_eval_batch_size=b, report_to=[],
+                                 remove_unused_columns=False, use_cpu=True, disable_tqdm=True)
+        trainer_loss[b] = Trainer(model=model, args=args, data_collator=processor.collator).evaluate(ds)["eval_loss"]
+    assert trainer_loss[3] != pytest.approx(trainer_loss[7], rel=1e-6)
+    assert trainer_loss[3] != pytest.approx(one_batch, rel=1e-6)
+
+
 def test_windows_of_another_tokenizer_read_back_from_disk_are_refused_by_the_collator(a2929, saved, tmp_path):
     """Break test: windows saved with ``save_to_disk`` and read back with ``datasets.load_from_disk``,
     given to the ``processor.collator`` of another checkpoint (a model of 5 of the 15 units: 8
