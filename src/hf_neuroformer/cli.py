@@ -699,11 +699,14 @@ def cmd_generate(args) -> int:
                   scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                            **settings_scratch({**settings, **counts, **({"sample": r} if len(samples) > 1 else {})})})
         what = f"sample {r} of {len(samples)}: " if len(samples) > 1 else ""
-        print(f"[neuroformer] {what}generated {generated.n_spikes} spikes in {st['n_windows']} {args.split} windows "
+        from .recording import count_noun  # here: refusals above import no library
+
+        windows = count_noun(st["n_windows"], f"{args.split} window")
+        print(f"[neuroformer] {what}generated {count_noun(generated.n_spikes, 'spike')} in {windows} "
               f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, "
               f"{'greedy decoding' if args.greedy else 'sampled'} at {st['spikes_per_second']:.0f} "
               "generated spikes per second of compute; "
-              f"{st['n_capped_windows']} windows cut by the spike cap); wrote {out}")
+              f"{count_noun(st['n_capped_windows'], 'window')} cut by the spike cap); wrote {out}")
     st = samples[0].generation_stats  # the past and modality counts below are the same in every sample
     # the past spikes dropped to fit max_past_length were counted in generation_stats and never printed: the
     # windows were generated from shortened pasts without a word (train and prepare print the same count)
@@ -961,8 +964,11 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
     each labelled with the null it is measured against."""
     held_out = "held-out " if split != "train" else ""
     said: dict = {}
+    from .recording import count_noun
+
     print(f"[neuroformer] {held_out}bits/spike of {model} on its {split} windows, forward prediction "
-          f"({bps['n_spikes']} spikes, {bps['n_windows']} windows, {bps['n_windows_truncated']} truncated left out):")
+          f"({count_noun(bps['n_spikes'], 'spike')}, {count_noun(bps['n_windows'], 'window')}, "
+          f"{bps['n_windows_truncated']} truncated left out):")
     # which way is better, once: 0 is the null's own figure, not the worst (a model can score below it)
     print("  (higher is better; 0: no better than the null, below 0: worse)")
     print(f"  {'bits_per_spike':<34s} {bps['bits_per_spike']:>8.4f}   vs Poisson units at their train-split rates"
@@ -1623,7 +1629,9 @@ def cmd_decode(args) -> int:
                                  train_used_s=saved_train_windows_used(args.model))  # beyond --fraction: train_unused
     write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
-    print(f"[neuroformer] decoded {len(table)} windows of {cfg.current_window} s tiling {where} "
+    from .recording import count_noun
+
+    print(f"[neuroformer] decoded {count_noun(len(table), 'window')} of {cfg.current_window} s tiling {where} "
           f"({info['n_truncated_windows']} with spikes beyond the token budget, cut)")
     counts = table["split"].value_counts()
     # windows outside every split are held out only where none of the decoder's fitting windows is among them
@@ -1979,11 +1987,13 @@ def cmd_push(args) -> int:
         license=args.license, data_description=args.provenance, recording=rec,
         dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards, replace_other=args.replace_other,
     )
+    from .recording import count_noun
+
     if result.unchanged:
-        print(f"[neuroformer] {result.repo_id} already holds these {len(result.files)} files; no new commit "
+        print(f"[neuroformer] {result.repo_id} already holds these {count_noun(len(result.files), 'file')}; no new commit "
               f"({result.commit_url})")
     else:
-        print(f"[neuroformer] pushed {len(result.files)} files to {result.repo_id}: {result.commit_url}")
+        print(f"[neuroformer] pushed {count_noun(len(result.files), 'file')} to {result.repo_id}: {result.commit_url}")
     for line in result.redacted:
         print(f"[neuroformer] local path not published: {line}")
     if result.kept:
@@ -2120,7 +2130,9 @@ def cmd_render_gratings(args) -> int:
     rec = render_drifting_gratings(rec, column=args.column, params=params)
     write_nwb(rec, out, overwrite=args.overwrite, make_parent=True)  # _check_new_file's check_writable_parent passed it
     f = rec.stimulus.frames
-    print(f"[neuroformer] rendered {f.shape[0]} frames of {f.shape[1]}x{f.shape[2]} px at {args.frame_rate:g} Hz; "
+    from .recording import count_noun
+
+    print(f"[neuroformer] rendered {count_noun(f.shape[0], 'frame')} of {f.shape[1]}x{f.shape[2]} px at {args.frame_rate:g} Hz; "
           f"wrote {out}\n  {rec.stimulus.description}")
     return 0
 
