@@ -1877,7 +1877,7 @@ def cmd_ablate(args) -> int:
     check_file_name(args.output, "--output")  # as a Path, "x.md/" lost its slash and x.md was written
     out = Path(args.output)
     if out.suffix.lower() == ".json":  # the figures' .json would replace the table, after every variant trained
-        raise ValueError(f"--output: the markdown table's figures go to the same name with .json, so {str(out)!r} "
+        raise ValueError(f"--output: the markdown table's numbers also go to the same name with .json, so {str(out)!r} "
                          "would be both; expected a markdown file name such as ablation.md")
     # --overwrite wrote the table over the --config (or --data) it had read, after every variant trained
     inputs = {"--config": args.config, "--data": args.data}
@@ -2766,17 +2766,20 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and write a markdown table of test NLLs and F1",
                        description="Trains the variants of the --config model (state only, +past, then +stimulus, +behaviour, "
                        "+contrastive as its modalities allow) on the same windows and splits, per seed, and writes a "
-                       "markdown table of their test NLLs and F1 to --output and the figures to the same name with "
-                       ".json. Example: neuroformer ablate --config configs/a2929_head_direction.yaml --data rec.nwb "
+                       "markdown table of their test NLLs and F1 to --output and the same numbers (each seed's too) to the "
+                       "same name with .json. Example: neuroformer ablate --config configs/a2929_head_direction.yaml --data rec.nwb "
                        "--output ablation.md --seeds 0,1,2")
     a.add_argument("--config", required=True, help="YAML config of the full model (its modalities choose the variants)")
     a.add_argument("--data", help="recording (default: built-in simulated)")
     a.add_argument("--epoch", help=EPOCH_WHAT + "; every variant is trained and scored on it")
-    a.add_argument("--output", required=True, help="markdown table (the figures also go to the same name with .json)")
+    a.add_argument("--output", required=True,
+                   help="markdown file of the table (e.g. ablation.md); the same numbers, with each seed's, go to "
+                        "the same name with .json (ablation.json); no plot is drawn")
     a.add_argument("--max-steps", type=int, help="steps per variant (default: the config's training.max_steps)")
     a.add_argument("--seed", type=int, help="training seed of every variant (default: the config's)")
     a.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2: every variant is trained once per seed and the "
-                                   "table gives mean ± sd and the paired difference to +past")
+                                   "table gives mean ± sd and the paired difference to +past (default: none, one run per variant "
+                                   "at --seed, or the config's training.seed)")
     a.add_argument("--contrastive-loss-weight", type=float,
                    help="weight of +contrastive when the config's contrastive_loss_weight is 0 (refused when the "
                         f"config sets another weight or has no modality; default: {ABLATE_CONTRASTIVE_WEIGHT})")
