@@ -31,9 +31,13 @@ def a2929(shared_data):
 def _write_phy(folder, rec, groups=("good", "mua", "noise"), listed=None, params="sample_rate = 20000.\n"):
     """A Phy folder of ``rec``'s spikes: cluster id ``3 * unit + 5`` (gaps, first id above 0),
     samples as Kilosort stores them (``(n, 1)`` uint64), cluster k labelled ``groups[k % 3]``;
-    ``listed``: the cluster ids the group table lists (default all)."""
+    ``listed``: the cluster ids the group table lists (default all). The raw data file params.py
+    names (``temp_wh.dat``, 64 int16 channels) ends one sample after the last spike (sparse: no disk used)."""
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "spike_times.npy", np.round(rec.spike_times * FS).astype(np.uint64)[:, None])
+    samples = np.round(rec.spike_times * FS).astype(np.uint64)
+    with open(folder / "temp_wh.dat", "wb") as f:
+        f.truncate((int(samples.max()) + 1) * 64 * 2)
+    np.save(folder / "spike_times.npy", samples[:, None])
     np.save(folder / "spike_clusters.npy", (3 * rec.unit_ids + 5).astype(np.int32))
     (folder / "params.py").write_text("dat_path = 'temp_wh.dat'\nn_channels_dat = 64\ndtype = 'int16'\n"
                                       "offset = 0\nhp_filtered = True\n" + params)
@@ -575,3 +579,28 @@ def test_negative_int32_sample_indices_are_named_as_an_overflow(tmp_path):
     np.save(folder / "spike_times.npy", np.array([10, -1, 30, 40], dtype=np.int64))  # not int32: no such hint
     with pytest.raises(ValueError, match=r"expected non-negative integers, got values such as \[-1\]$"):
         read_phy(folder)
+
+
+def test_a_missing_raw_data_file_is_named_with_the_end_taken_from_the_last_spike(a2929, tmp_path):
+    """params.py names the binary (Kilosort's temp_wh.dat) that often stays on the acquisition
+    machine; without it the recording ended one sample after the last spike without a word."""
+    folder = _write_phy(tmp_path / "ks", a2929)
+    (folder / "temp_wh.dat").unlink()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        rec = read_phy(folder, exclude_groups=())
+    said = [str(m.message) for m in w if "not found" in str(m.message)]
+    end = (np.round(a2929.spike_times[-1] * FS) + 1) / FS
+    assert rec.time_domain == (0.0, pytest.approx(end))
+    assert said == [f"read_phy: the raw data file params.py names (dat_path) was not found: {folder / 'temp_wh.dat'}; "
+                    f"the recording's end was taken from the last spike, {end:.6f} s (sample "
+                    f"{int(np.round(a2929.spike_times[-1] * FS))} + 1; pass time_domain=(0, n_samples / sample_rate) "
+                    "for the whole recording)"], [str(m.message) for m in w]
+    # no file named (an empty name), or the extent given: nothing to say
+    (folder / "params.py").write_text((folder / "params.py").read_text().replace("'temp_wh.dat'", "''"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_phy(folder, exclude_groups=())
+        _write_phy(folder, a2929)
+        (folder / "temp_wh.dat").unlink()
+        read_phy(folder, exclude_groups=(), time_domain=(0.0, 2 * end))

@@ -126,12 +126,13 @@ def _whole(value, least: int) -> Optional[int]:
     return int(value)
 
 
-def _raw_data_samples(folder: Path, params: dict) -> Optional[int]:
+def _raw_data_samples(folder: Path, params: dict) -> Optional[int | list]:
     """Samples per channel of the raw recording the sort was made from: the size of the files
     ``params.py`` names as ``dat_path`` (one path or a list, relative to ``folder`` unless
     absolute; ``offset`` header bytes skipped in each), over ``n_channels_dat`` channels of
-    ``dtype`` (default int16); None when no file is named or one is missing (the binary often
-    stays on the acquisition machine; an empty name names none).
+    ``dtype`` (default int16); None when no file is named (an empty name names none), and the
+    list of the named paths that are not there (str) when one is missing (the binary often stays on
+    the acquisition machine: :func:`read_phy` warns, naming them).
 
     Warns (``UserWarning``, naming the field and the expectation) and returns None when the files
     are there but ``params.py`` does not describe them: ``dat_path`` not a path or list of paths,
@@ -151,8 +152,11 @@ def _raw_data_samples(folder: Path, params: dict) -> Optional[int]:
         return None
     # an empty name ('' : no binary was written beside the sort) names no file
     files = [Path(p) if Path(p).is_absolute() else folder / p for p in paths if str(p)]
-    if not files or not all(f.is_file() for f in files):
+    if not files:
         return None
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:  # said by read_phy, with the end time it takes from the spikes instead
+        return missing
 
     def unusable(field: str, expected: str) -> None:
         warnings.warn(f"read_phy: {where}: {field}: expected {expected}, got {params.get(field)!r}; the raw data "
@@ -337,7 +341,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             to the end of the raw data file ``params.py`` names (``dat_path``, ``n_channels_dat``,
             ``dtype``, ``offset``) when it is there, else to one sample after the last spike of any cluster
             in ``spike_times.npy`` (the sort alone does not store the recording's length: pass
-            ``(0, n_samples / sample_rate)`` then for the whole recording).
+            ``(0, n_samples / sample_rate)`` then for the whole recording; a named file that is not
+            there is said in a warning, with the end time taken).
 
     Returns:
         SpikeRecording: one unit per kept cluster (a cluster with spikes that any table lists,
@@ -353,7 +358,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             repeat a sample of the same cluster (kept), per cluster; a raw data file shorter than
             the last spike, or raw data settings that do not describe the files beside the sort
             (``dat_path``, ``n_channels_dat``, ``dtype``, ``offset``, named; the recording then
-            ends after the last spike); a raw data file that is not a whole number of samples;
+            ends after the last spike); a raw data file ``dat_path`` names that is not there (named,
+            with the end time taken from the last spike instead); a raw data file that is not a whole number of samples;
             a ``sample_rate`` below :data:`MIN_SORT_RATE_HZ` (1000 Hz: a rate in kHz, such as 30.0
             for 30 kHz, whose spike times come out 1000 times too long: named with the fix; a
             sort spanning days at a rate in Hz is taken as it is); a file named ``cluster_*`` without a
@@ -440,6 +446,12 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     if time_domain is None:  # (the sort holds spikes: an empty one is refused above)
         last = int(np.max(samples)) + 1
         n_raw = _raw_data_samples(folder, params)
+        if isinstance(n_raw, list):  # the recording ended one sample after the last spike without a word
+            warnings.warn(f"read_phy: the raw data file params.py names (dat_path) was not found: "
+                          f"{', '.join(n_raw)}; the recording's end was taken from the last spike, "
+                          f"{last / fs:.6f} s (sample {last - 1} + 1; pass time_domain=(0, n_samples / sample_rate) "
+                          "for the whole recording)")
+            n_raw = None
         if n_raw is not None and n_raw < last:
             warnings.warn(f"read_phy: the raw data params.py names ({params.get('dat_path')!r}) holds {n_raw} samples "
                           f"per channel, but a spike lies at sample {last - 1}; not the sort's data (or other "
