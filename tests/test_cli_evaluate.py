@@ -386,6 +386,25 @@ def test_no_figures_over_an_earlier_evaluation_names_its_figure_left_there(tiny,
     assert (tmp_path / "eval.png").read_bytes() == drawn and ".png" not in capsys.readouterr().out
 
 
+def test_generate_says_1_window_not_1_windows(tiny, tmp_path, capsys):
+    """generate printed "of the 1 test windows (1 windows)", "in 1 test windows" and "1 windows cut by the
+    spike cap": a count of 1 now
+    takes the singular (recording.count_noun), here on a split plan whose test split is one window."""
+    import shutil
+
+    d, _ = tiny
+    model = shutil.copytree(d / "model", tmp_path / "model")
+    plan = json.loads((model / "splits.json").read_text())
+    plan["segments"]["test"] = [[25.3, 25.75]]  # one 0.1-s window after its 0.3-s past window
+    (model / "splits.json").write_text(json.dumps(plan))
+    assert cli.main(["generate", "--model", str(model), "--data", str(d / "real.npz"), "--output",
+                     str(tmp_path / "gen.nwb"), "--max-spikes", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "generating 1 sample of the 1 test window (1 window)" in printed and " in 1 test window (" in printed, printed
+    n_capped = int(re.search(r"; (\d+) windows? cut by the spike cap\)", printed)[1])
+    assert f"; {n_capped} window{'' if n_capped == 1 else 's'} cut by the spike cap)" in printed, printed
+
+
 def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny, capsys):
     """Windows that --max-spikes cuts (the model drew a spike past it, not EOS) have counts and rates
     biased low; generate printed how many, but the file did not record it, and evaluate (run on the file

@@ -650,8 +650,10 @@ def cmd_generate(args) -> int:
                          f"{max(1, MAX_GENERATED_WINDOWS // max(n_windows, 1))} or fewer per run, with other --seed "
                          "and --output")
     outputs = sample_output_paths(args.output, args.num_samples)
-    print(f"[neuroformer] generating {args.num_samples} sample{'s' if args.num_samples > 1 else ''} of the "
-          f"{n_windows} {args.split} windows ({total} windows)")
+    from .recording import count_noun
+
+    print(f"[neuroformer] generating {count_noun(args.num_samples, 'sample')} of the "
+          f"{count_noun(n_windows, f'{args.split} window')} ({count_noun(total, 'window')})")
     from .analysis._batches import check_finite_weights
 
     # a diverged run's NaN weights failed inside torch.multinomial, with a traceback
@@ -699,8 +701,6 @@ def cmd_generate(args) -> int:
                   scratch={**grid_scratch(model.config), **source_scratch(rec, generated.support),
                            **settings_scratch({**settings, **counts, **({"sample": r} if len(samples) > 1 else {})})})
         what = f"sample {r} of {len(samples)}: " if len(samples) > 1 else ""
-        from .recording import count_noun  # here: refusals above import no library
-
         windows = count_noun(st["n_windows"], f"{args.split} window")
         print(f"[neuroformer] {what}generated {count_noun(generated.n_spikes, 'spike')} in {windows} "
               f"({generated.duration:.1f} s, {args.mode.replace('_', '-')} past, "
