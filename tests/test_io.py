@@ -1761,6 +1761,31 @@ def test_a_file_written_at_the_output_while_the_writer_writes_is_kept_without_ov
     with pytest.raises(FileExistsError):
         write_npz(rec, out)
 
+def test_a_broken_symbolic_link_at_the_output_is_named_as_one_without_overwrite(tmp_path):
+    """A dangling symbolic link at the output path (its target removed) passed the existing-file
+    check (Path.exists follows the link) and was refused only when the finished file was linked into
+    place, as a file "written while this file was being written: another run...?", which sent the
+    user looking for another run. It is now refused before the write (write_npz / write_nwb) or at
+    the move (write_through_temporary), named as a broken link with its target; the link is kept."""
+    from hf_neuroformer.io.permissions import write_through_temporary
+
+    rec = SpikeRecording(spike_times=[0.1, 0.2], unit_ids=[0, 1], time_domain=(0.0, 1.0), session="m")
+    out = tmp_path / "gen.npz"
+    out.symlink_to(tmp_path / "removed.npz")
+    said = r"gen\.npz is a broken symbolic link \(to '.*removed\.npz', which does not exist\).*pass overwrite=True"
+    with pytest.raises(FileExistsError, match=said) as refused:
+        write_npz(rec, out)
+    assert "written while" not in str(refused.value)
+    with pytest.raises(FileExistsError, match=said) as refused:
+        write_through_temporary(out, lambda tmp: write_npz(rec, tmp, overwrite=True), ".tmp.npz", overwrite=False)
+    assert "written while" not in str(refused.value)
+    assert out.is_symlink() and os.readlink(out) == str(tmp_path / "removed.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.npz"]  # no temporary left behind
+    write_npz(rec, out, overwrite=True)  # overwrite replaces the link itself, not a file at its target
+    assert not out.is_symlink() and read_npz(out).session == "m"
+    assert not (tmp_path / "removed.npz").exists()
+
+
 def test_tables_and_npz_without_a_session_are_named_after_their_file(a2929, tmp_path):
     """Every .csv / .parquet table and every .npz without a 'session' key was session 'session0', so two
     animals' files shared unit tokens ('session0/unit0'): a model trained on one took the other for its

@@ -38,15 +38,30 @@ def check_output_file(path, overwrite: bool) -> Path:
         OutputPathError: ``path`` is an existing directory (a ``ValueError``, which the CLI reports in one
             line; ``os.replace`` of the finished temporary onto it raised ``IsADirectoryError`` naming the
             temporary, a traceback from the CLI).
-        FileExistsError: ``path`` is an existing file and ``overwrite`` is False.
+        FileExistsError: ``path`` is an existing file, or a broken symbolic link (one whose target does not
+            exist: ``Path.exists`` is False for it, and the write was refused only at its end, as a file
+            "written while this file was being written"), and ``overwrite`` is False.
     """
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"path: {str(path)!r} is a directory; expected a file name (overwrite=True replaces "
                               "a file, never a directory)")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if not overwrite:
+        if path.exists():
+            raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        if path.is_symlink():
+            raise FileExistsError(_broken_link_message(path))
     return path
+
+
+def _broken_link_message(path: Path) -> str:
+    """The refusal of a broken symbolic link at an output ``path`` (overwrite=False)."""
+    try:
+        target = repr(os.readlink(path))
+    except OSError:  # removed or replaced since: name it without its target
+        target = "a path that does not exist"
+    return (f"{path} is a broken symbolic link (to {target}, which does not exist); it is left as it is; "
+            "remove it, or pass overwrite=True (CLI: --overwrite) to replace the link with the file")
 
 
 def check_output_folder(path, make_parent: bool = False) -> Path:
@@ -127,7 +142,8 @@ def write_through_temporary(path, write: Callable[[str], None], suffix: str, mak
             temporary is made, by :func:`check_output_file` and :func:`check_output_folder`).
         MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False.
         FileExistsError: ``overwrite`` is False and ``path`` exists when the file is moved there
-            (the temporary is removed, ``path`` left as it is).
+            (the temporary is removed, ``path`` left as it is); a broken symbolic link at ``path`` is
+            named as such, not as a file written meanwhile.
         whatever ``write`` raises (nothing is left behind then).
     """
     path = Path(path)
@@ -154,16 +170,20 @@ def write_through_temporary(path, write: Callable[[str], None], suffix: str, mak
 
 def _move_without_overwrite(tmp: str, path: Path) -> None:
     """Move the finished temporary ``tmp`` to ``path`` unless ``path`` exists (FileExistsError)."""
-    exists = FileExistsError(f"{path} already exists (written while this file was being written: another run "
-                             "writing the same output?); it is left as it is; pass overwrite=True (CLI: --overwrite) "
-                             "to replace it")
+    def exists() -> FileExistsError:
+        if path.is_symlink() and not path.exists():  # a dangling link is no file written meanwhile: name it
+            return FileExistsError(_broken_link_message(path))
+        return FileExistsError(f"{path} already exists (written while this file was being written: another run "
+                               "writing the same output?); it is left as it is; pass overwrite=True (CLI: --overwrite) "
+                               "to replace it")
+
     try:
         os.link(tmp, path)  # atomic: fails when path exists, whatever wrote it since the check
     except FileExistsError:
-        raise exists from None
+        raise exists() from None
     except OSError:  # no hard links here (some network and FUSE file systems): check, then replace
         if os.path.lexists(path):
-            raise exists from None
+            raise exists() from None
         os.replace(tmp, path)
         return
     os.remove(tmp)
