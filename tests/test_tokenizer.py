@@ -997,6 +997,36 @@ def test_encode_window_refuses_object_and_wrapping_token_ids_with_a_value_error(
         tok.encode_window(rec.spike_times, big, w0)
 
 
+def test_encode_window_refuses_spike_arrays_that_are_not_one_entry_per_spike(shared_data):
+    """2-D spike_times (a (n, 1) column) failed inside numpy with "object too deep for desired array",
+    2-D spike_tokens with "all keys need to be the same shape", a scalar spike_tokens with a TypeError
+    from len(): none named the field. Now a ValueError naming the field, the shape it has and the
+    expected (n_spikes,); the 1-D arrays of the real recording encode as before."""
+    import warnings
+
+    from hf_neuroformer.io import read_nwb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_nwb(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), session="A2929")
+    tok = NeuroformerTokenizer(dt_resolution=0.005, current_window=0.1, past_window=0.1)
+    tok.add_units(rec)
+    times, ids = rec.spike_times, tok.unit_token_ids(rec)[rec.unit_ids]
+    n = len(times)
+    assert tok.encode_window(times, ids, 650.0)["n_spikes"] > 0
+    expect = r"expected a 1-D array of shape \(n_spikes,\), one {} per spike, got shape {}"
+    with pytest.raises(ValueError, match="^spike_times: " + expect.format(r"spike time \(s\)", rf"\({n}, 1\)")):
+        tok.encode_window(times[:, None], ids, 650.0)
+    with pytest.raises(ValueError, match="^spike_tokens: " + expect.format("unit token id", rf"\({n}, 1\)")):
+        tok.encode_window(times, ids[:, None], 650.0)
+    with pytest.raises(ValueError, match="^spike_times: " + expect.format(r"spike time \(s\)", rf"\(1, {n}\)")):
+        tok.encode_window(times[None, :], ids[None, :], 650.0)
+    with pytest.raises(ValueError, match="^spike_tokens: " + expect.format("unit token id", r"\(\)")):
+        tok.encode_window(times[:1], ids[0], 0.0)
+    with pytest.raises(ValueError, match=r"^spike_tokens: expected a 1-D .* got a ragged sequence"):
+        tok.encode_window(times[:2].tolist(), [int(ids[0]), [int(ids[1])]], 0.0)
+
+
 def test_a_past_clip_after_the_window_start_leaves_the_current_window_whole():
     """A past_clip_start after the window start (no past at all) must not touch the current
     window: its spikes are read whole, and the past is empty."""

@@ -669,7 +669,9 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             spikes dropped).
 
         Raises:
-            ValueError: a ``window_start`` or ``past_clip_start`` that is not a finite number (NaN
+            ValueError: ``spike_times`` or ``spike_tokens`` that are not 1-D (one entry per spike: a
+                ``(n, 1)`` column or a scalar, naming the field and its shape), a ``window_start`` or
+                ``past_clip_start`` that is not a finite number (NaN
                 gave an empty window, or no clip, without a word) or is held as float32 / float16 (its
                 rounding moved the window: 4485.4 as float32 is 98 µs early), ``spike_times`` that are float32 / float16, or not finite and ascending (the window is
                 found by bisection: unsorted times gave wrong windows and NaN spikes were left out
@@ -684,6 +686,11 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
                 another vocabulary), naming the spike; it was written into the window as it was.
         """
         window_start = _finite_start(window_start)
+        # a 2-D array failed inside numpy ("object too deep for desired array" from the bisection,
+        # "all keys need to be the same shape" from the sort), a scalar with "diff requires input that is
+        # at least one dimensional" or a TypeError from len()
+        _check_one_per_spike(spike_times, "spike_times", "spike time (s)")
+        _check_one_per_spike(spike_tokens, "spike_tokens", "unit token id")
         _check_spike_times(spike_times)
         if isinstance(spike_times, (list, tuple)):  # checked as an array, then failed with "'list' - 'float'"
             spike_times = np.asarray(spike_times, dtype=np.float64)
@@ -1025,6 +1032,23 @@ __all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_
 #: The last ``spike_times`` array :func:`_check_spike_times` found finite and ascending (a weak
 #: reference, so that a loop over the windows of one array checks it once, not once per window).
 _LAST_CHECKED_TIMES: list = [None]
+
+
+def _check_one_per_spike(values, field: str, what: str) -> None:
+    """Refuse ``values`` (``encode_window``'s ``spike_times`` or ``spike_tokens``) that are not 1-D, one
+    ``what`` per spike: ValueError naming ``field``, its shape and the expected shape ``(n_spikes,)``.
+    An array's ``shape`` is read as is (free, once per window); a list is looked at whole."""
+    shape = getattr(values, "shape", None)  # an array's (or tensor's): no copy
+    if shape is None:
+        try:
+            shape = np.shape(values)
+        except ValueError:  # a ragged list: numpy >= 1.24 refuses to make an array of it
+            raise ValueError(f"{field}: expected a 1-D array of shape (n_spikes,), one {what} per spike, got a "
+                             "ragged sequence") from None
+    shape = tuple(shape)
+    if len(shape) != 1:
+        raise ValueError(f"{field}: expected a 1-D array of shape (n_spikes,), one {what} per spike, got shape "
+                         f"{shape}" + ("; flatten it (np.ravel)" if len(shape) > 1 else ""))
 
 
 def _check_spike_times(spike_times) -> None:
