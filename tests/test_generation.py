@@ -539,11 +539,46 @@ def test_window_in_a_hole_of_the_time_support_is_refused(shared_data):
     inside = float(sup[10, 0])
     assert sup[11, 0] > hole + 0.02 and sup[10, 1] - sup[10, 0] > 0.02
     assert rec.time_domain[0] < hole < rec.time_domain[1]
-    g = nf.generate_spikes(model, tok, rec, [inside], seed=0, progress=False)  # a ripple window is fine
+    # a ripple window is fine (its past clipped at the ripple's start: before it the recording holds no spikes)
+    g = nf.generate_spikes(model, tok, rec, [inside], past_clip_starts=[inside], seed=0, progress=False)
     assert g.generation_stats["n_windows"] == 1
     with pytest.raises(ValueError, match=r"window_starts: index 1, window .* not inside the recorded time .*594 "
                                          r"interval"):
         nf.generate_spikes(model, tok, rec, [inside, hole], progress=False)
+
+
+def test_a_window_whose_past_reaches_before_the_recorded_time_is_refused(shared_data):
+    """A window at 600.0 s of A2929's wake epoch (time domain [600, 1200] s) with a 1 s past was
+    generated: its past, [599, 600) s, was read as silence with no word, a past that no training
+    window has (time-mode windows start past_window after their segment's start). It is refused,
+    naming the window, its past's start and the time domain; a past clipped at the domain's start
+    (as a trial's) and a window past_window in are accepted, and so are the windows that
+    'neuroformer generate' makes by default (generation_windows of the recording's own plan)."""
+    from hf_neuroformer.generation import generation_windows
+    from hf_neuroformer.io import load_recording
+    from tiny_configs import quiet, small_config, untrained_model
+
+    wake = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    rec = wake.select_units(range(4)).restrict(600.0, 660.0)
+    assert rec.time_domain == (600.0, 660.0) and rec.time_support is None
+    cfg = small_config(current_window=0.1, past_window=1.0, dt_resolution=0.01, max_past_length=128,
+                       split_block_length=10.0, split_gap=1.0)
+    tok, model = untrained_model(rec, cfg)
+    said = (r"^window_starts: window 1 \[600\.5, 600\.6\) s has its past window start at 599\.5 s \(past_window 1 s\), "
+            r"before the recording's time domain, \[600, 660\) s, so that past would be read as silence.*"
+            r"; 2 of 3 windows reach before their recorded time")
+    with pytest.raises(ValueError, match=said):
+        nf.generate_spikes(model, tok, rec, [601.0, 600.5, 600.0], progress=False)
+    with pytest.raises(ValueError, match=said):
+        nf.generate_spikes(model, tok, rec, [601.0, 600.5, 600.0], mode="free_running", progress=False)
+    g = nf.generate_spikes(model, tok, rec, [600.0, 601.0], past_clip_starts=[600.0, np.nan], seed=0, progress=False)
+    in_past = int(np.count_nonzero((rec.spike_times >= 600.0) & (rec.spike_times < 601.0)))
+    assert in_past > 0 and list(g.generation_stats["n_past_recorded"]) == [0, in_past]
+    plan = quiet(plan_splits, rec, cfg)  # (6 blocks: split fractions approximate, warned of)
+    starts, clips = generation_windows(plan, "test", cfg)
+    assert starts.size and float(starts.min()) >= float(np.min(plan.segments["test"])) + cfg.past_window - 1e-9
+    first = np.sort(starts)[:3]  # the earliest windows of the split: the ones whose past lies nearest its edge
+    assert nf.generate_spikes(model, tok, rec, first, seed=0, progress=False).generation_stats["n_windows"] == 3
 
 
 def test_top_p_keeps_the_smallest_prefix_that_reaches_it_even_with_ties():
@@ -931,8 +966,9 @@ def test_top_k_one_with_tied_logits_samples_among_the_ties_and_greedy_takes_the_
         model.id_head.bias[tok.eos_token_id] = -50.0
     starts = rec.trials[:4, 0]  # a 10 ms window at the start of each of the first 4 trials
 
-    def units(**kw):
-        return nf.generate_spikes(model, tok, rec, starts, progress=False, max_spikes=5, min_spikes=5, **kw).unit_ids
+    def units(**kw):  # each past clipped at its trial's start, as trial-mode windows are (no recorded time before it)
+        return nf.generate_spikes(model, tok, rec, starts, past_clip_starts=starts, progress=False, max_spikes=5,
+                                  min_spikes=5, **kw).unit_ids
 
     greedy = units(greedy=True)
     np.testing.assert_array_equal(greedy, np.zeros(20))  # the lowest unit token of the 15 tied units
