@@ -426,6 +426,46 @@ def test_generate_refuses_more_windows_than_its_limit_before_reading_anything(mo
     assert "g-sample3.nwb' is --data" in err and "the file this command reads" in err, err
 
 
+def test_generate_names_sample_files_of_an_earlier_run_that_it_does_not_write(models, capsys, tmp_path):
+    """'generate --num-samples 3 --overwrite' after a '--num-samples 4' with the same --output replaced
+    g-sample0..2.nwb and left g-sample3.nwb of the earlier run beside them without a word: a reader
+    took the four for one set. A warning names the files that this run does not write (kept, not
+    deleted); a run of one sample names all the sample files beside its --output."""
+    import warnings
+
+    from hf_neuroformer.generation import read_settings_scratch
+    from hf_neuroformer.io import read_nwb_scratch
+
+    d, nwb, _ = models
+    run = ["generate", "--model", d / "pre", "--data", nwb, "--epoch", "wake", "--max-spikes", 2,
+           "--output", tmp_path / "g.nwb"]
+
+    def said(argv):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rc = cli.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        return rc, err, [" ".join(str(w.message).split()) for w in caught if "from before" in str(w.message)]
+
+    rc, err, warned = said(run + ["--num-samples", 4])
+    assert rc == 0 and warned == [], err
+    rc, err, warned = said(run + ["--num-samples", 3, "--overwrite", "--seed", 1])
+    assert rc == 0, err
+    assert warned == [f"--output: 1 file(s) named as samples of {str(tmp_path / 'g.nwb')!r} are in its folder from "
+                      "before and are not written by this run: 'g-sample3.nwb' (this run writes 3 (g-sample0.nwb .. "
+                      "g-sample2.nwb)); they are left as they are, but are not samples of this run: delete them, or "
+                      "use another --output, before reading the files as one set"], warned
+    seeds = {r: read_settings_scratch(read_nwb_scratch(tmp_path / f"g-sample{r}.nwb"))["seed"] for r in range(4)}
+    assert seeds == {0: 1, 1: 1, 2: 1, 3: 0}  # the earlier run's file is kept, as named
+    # one sample: every sample file beside --output is named (--data absent: refused after the check)
+    rc, err, warned = said(["generate", "--model", d / "pre", "--data", tmp_path / "absent.nwb",
+                            "--output", tmp_path / "g.nwb"])
+    assert rc == 2 and "absent.nwb" in err, err
+    assert len(warned) == 1 and ("4 file(s) named as samples of" in warned[0] and "'g-sample0.nwb', 'g-sample1.nwb', "
+                                 "'g-sample2.nwb', 'g-sample3.nwb' (this run writes one file, g.nwb)" in warned[0]), warned
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"g-sample{r}.nwb" for r in range(4)]
+
+
 def test_outputs_never_replace_the_inputs(models, capsys, tmp_path):
     """--overwrite replaces old outputs, not the files the command reads: 'generate --data X.nwb
     --output X.nwb --overwrite' replaced the recording with the generated spikes (the only copy of

@@ -557,6 +557,13 @@ def _check_sample_outputs(output, num_samples: int, overwrite: bool, data) -> No
     being an input (``--data``) or needing ``--overwrite``. One check per file took minutes for
     ``--num-samples 1000000`` before anything was printed.
 
+    Warns:
+        UserWarning: files named as samples of ``--output`` (``<stem>-sample<r><suffix>``) that this run
+            does not write, left by an earlier run with more ``--num-samples`` (or by one with several,
+            before a run of one): they stay beside this run's files, which a reader then takes for one
+            set (``gen-sample3.nwb`` and ``gen-sample4.nwb`` of a run of 5 beside the 3 of this one). They
+            are named, not removed: nothing is deleted without a word.
+
     Raises:
         ValueError, FileExistsError, PermissionError: as :func:`_check_new_file` and
             :func:`_check_not_an_input`, naming ``--output`` and the file.
@@ -564,6 +571,7 @@ def _check_sample_outputs(output, num_samples: int, overwrite: bool, data) -> No
     if num_samples == 1:  # --output as given: Path drops a trailing slash, so "x.nwb/" is refused as a directory
         _check_not_an_input(output, "--output", {"--data": data})  # before "exists; pass --overwrite"
         _check_new_file(output, "--output", overwrite, suffix=".nwb")
+        _warn_other_samples(output, [], _listing(Path(output).parent))
         return
     from .io.output_folder import check_file_name
 
@@ -576,15 +584,44 @@ def _check_sample_outputs(output, num_samples: int, overwrite: bool, data) -> No
         src = Path(data).resolve()
         if src.parent == out.parent.resolve() and src.name in set(names):
             _check_not_an_input(str(out.parent / src.name), "--output", {"--data": data})
-    try:
-        present = set(os.listdir(out.parent))
-    except FileNotFoundError:  # a folder to be made: no file in it yet
-        present = set()
+    present = _listing(out.parent)
     for name in names:  # only the files there already can be an input (a link to it) or need --overwrite
         if name in present:
             path = str(out.parent / name)
             _check_not_an_input(path, "--output", {"--data": data})
             _check_new_file(path, "--output", overwrite, suffix=".nwb")
+    _warn_other_samples(output, names, present)
+
+
+def _listing(folder: Path) -> set:
+    """The names in ``folder`` (empty for a folder still to be made)."""
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:  # a folder to be made: no file in it yet
+        return set()
+
+
+def _warn_other_samples(output, names: list, present: set) -> None:
+    """Warn of the files in ``present`` (``--output``'s folder) named as samples of ``--output``
+    (``<stem>-sample<r><suffix>``, r a whole number) that are not this run's ``names``: an earlier
+    ``--num-samples 5`` left ``-sample3`` and ``-sample4`` beside the 3 files of a later
+    ``--num-samples 3 --overwrite`` without a word, and a reader took the 5 for one set. Named (the
+    first few, and counted), not removed."""
+    out = Path(output)
+    pattern = re.compile(re.escape(out.stem) + r"-sample(\d+)" + re.escape(out.suffix))
+    ours = set(names)
+    other = sorted((m for m in map(pattern.fullmatch, present) if m and m.group(0) not in ours),
+                   key=lambda m: (int(m.group(1)), m.group(0)))
+    if not other:
+        return
+    from .recording import first_few
+
+    this = (f"this run writes {len(names)} ({names[0]} .. {names[-1]})" if names
+            else f"this run writes one file, {out.name}")
+    warnings.warn(f"--output: {len(other)} file(s) named as samples of {str(out)!r} are in its folder from before and "
+                  f"are not written by this run: {first_few([m.group(0) for m in other], 5)} ({this}); they are "
+                  "left as they are, but are not samples of this run: delete them, or use another --output, before "
+                  "reading the files as one set")
 
 
 #: The sampling settings a ``generate --greedy`` file records as null (not used): greedy decoding takes
@@ -2543,7 +2580,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-samples", type=int, default=1, metavar="N",
                    help="independent samples of every window, generated in the same batches; N > 1 writes one file "
                         "per sample beside --output, named <stem>-sample<r>.nwb (r = 0 .. N-1; --output itself is not "
-                        "written), each for 'neuroformer evaluate'; refused with --greedy, and where N x the split's "
+                        "written; sample files of --output that the run does not write, left by an earlier run, are "
+                        "named in a warning), each for 'neuroformer evaluate'; refused with --greedy, and where N x the split's "
                         f"windows is over {MAX_GENERATED_WINDOWS} (every sample is held in memory until written: "
                         "make more in several runs with other --seed and --output) (default: 1)")
     _add_overwrite(g)
