@@ -491,7 +491,8 @@ def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_d
     from hf_neuroformer.metrics.fidelity import firing_rate_correlation
 
     rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
-    two = rec.select_units(np.argsort(rec.firing_rates)[-2:]).restrict(600.0, 640.0)  # the 2 busiest units
+    two = rec.select_units(np.argsort(rec.firing_rates())[-2:]).restrict(600.0, 640.0)  # the 2 busiest units
+    assert two.n_units == 2
     with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
         warnings.simplefilter("ignore")
         write_npz(two, tmp_path / "two_units.npz")
