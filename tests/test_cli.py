@@ -507,6 +507,7 @@ def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_d
     assert expected and m["test/rate_corr_reason"] == expected
     assert any(line.split(None, 1) == ["test/rate_corr_reason", expected] for line in stdout.splitlines())
     assert m["test/id_f1"] is not None and "test/id_f1_reason" not in m
+    assert m["test/timing_f1_10ms"] is not None and "test/timing_f1_10ms_reason" not in m
 
 
 def test_train_says_why_a_null_binned_count_corr_is_undefined(tmp_path, capsys, shared_data):

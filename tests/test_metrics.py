@@ -1356,6 +1356,35 @@ def test_isi_ks_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz, ca
     assert same["isi_ks_mean"] == 0.0 and same["isi_ks_mean_reason"] is None
 
 
+def test_spike_timing_f1_says_why_it_is_undefined(steinmetz, capsys):
+    """Break test: over windows where neither recording has a spike, every ``timing_f1_<tol>`` is NaN
+    (F1 = 2 M / (n_real + n_generated) is 0 / 0) and evaluate printed 'nan' with no reason, though
+    the other NaN summaries carry a ``<key>_reason``. ``timing_f1_<tol>_reason`` now says why; it
+    is None where the F1 is a number."""
+    from hf_neuroformer import cli
+
+    # the longest silence inside an interval of the recording's time support
+    gaps = []
+    for a, b in np.asarray(steinmetz.time_support):
+        t = np.concatenate([[a], np.sort(steinmetz.spike_times[(steinmetz.spike_times >= a)
+                                                                 & (steinmetz.spike_times < b)]), [b]])
+        i = int(np.argmax(np.diff(t)))
+        gaps.append((t[i + 1] - t[i], t[i], t[i + 1]))
+    _, a, b = max(gaps)
+    silence = np.array([[a + (b - a) / 4, b - (b - a) / 4]])
+    silent = generated_from(steinmetz, np.zeros(0), np.zeros(0, dtype=np.int64), silence)
+    out = compare_recordings(steinmetz, silent)
+    assert out["timing_n_real_spikes"] == 0 and out["timing_n_generated_spikes"] == 0
+    for tol in out["timing_tolerances_s"]:
+        key = f"timing_f1_{tol * 1e3:g}ms"
+        assert math.isnan(out[key]) and "neither recording has a spike" in out[f"{key}_reason"]
+    cli._print_fidelity(out)
+    assert f"(timing_f1_10ms is NaN: {out['timing_f1_10ms_reason']})" in capsys.readouterr().out
+    win = trial_windows(steinmetz)
+    same = compare_recordings(steinmetz, generated_from(steinmetz, steinmetz.spike_times, steinmetz.unit_ids, win))
+    assert same["timing_f1_10ms"] == 1.0 and same["timing_f1_10ms_reason"] is None
+
+
 def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
     # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
     tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,

@@ -838,6 +838,8 @@ def _print_timing_f1(metrics: dict) -> None:
         draws = metrics.get("timing_chance_draws")
         print(f"  {key:<26s} {metrics.get(key):>10.4f}   spike-timing F1, same unit within {tol * 1e3:g} ms; best 1, chance: "
               f"{', '.join(levels)} ({draws} draw{'s' if draws != 1 else ', no SD'})")
+        if metrics.get(f"{key}_reason"):
+            print(f"  ({key} is NaN: {metrics[key + '_reason']})")
 
 
 def _timing_tolerances(text: Optional[str]) -> Optional[tuple]:

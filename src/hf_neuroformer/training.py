@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
 
-from .argument_checks import MAX_TRAINING_SEED, is_main_rank
+from .argument_checks import MAX_TRAINING_SEED, is_main_rank, tolerance_label
 from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
                                       saved_modalities_without_ignored_keys)
 from .generation import generate_spikes, generation_windows
@@ -2200,6 +2200,9 @@ def train(
                 # the spike-timing F1 at the default 5 / 10 / 25 ms, beside its chance levels and their SD over
                 # the draws (an F1 alone does not say whether the rates explain it)
                 **{f"test/{k}": fid[k] for k in spike_timing_f1_keys(fid["timing_tolerances_s"])},
+                # why an F1 is null (neither recording has a spike in the test windows), as for rate_corr
+                **{k: v for tol in fid["timing_tolerances_s"]
+                   for k, v in _undefined_reason(fid, f"timing_f1_{tolerance_label(tol)}").items()},
                 "timing_chance_draws": fid["timing_chance_draws"],
                 "test/rate_corr": fid["rate_corr"],
                 **_undefined_reason(fid, "rate_corr"),

@@ -1298,7 +1298,8 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     Returns:
         for each tolerance, with ``<tol>`` its value in ms (``5ms``, ``10ms``, ``25ms``):
         ``timing_precision_<tol>``, ``timing_recall_<tol>``, ``timing_f1_<tol>`` (floats, NaN
-        where undefined), ``timing_n_matched_<tol>`` (int); ``timing_precision_<tol>_chance_poisson``,
+        where undefined), ``timing_f1_<tol>_reason`` (str: why ``timing_f1_<tol>`` is NaN, i.e. neither
+        recording has a spike in the support; ``None`` when it is a number), ``timing_n_matched_<tol>`` (int); ``timing_precision_<tol>_chance_poisson``,
         ``timing_recall_<tol>_chance_poisson``, ``timing_f1_<tol>_chance_poisson`` and the same
         three with ``_chance_shuffle``; each chance level's ``..._sd`` (e.g.
         ``timing_f1_10ms_chance_poisson_sd``: SD over the draws); plus ``timing_tolerances_s`` (list, s),
@@ -1341,6 +1342,10 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
         lab = _tolerance_label(tol)
         p, r, f = _prf(int(matched[k]), n_r, n_g)
         out.update({f"timing_precision_{lab}": p, f"timing_recall_{lab}": r, f"timing_f1_{lab}": f,
+                    # why the F1 is NaN, as rate_corr_reason: None where it is a number
+                    f"timing_f1_{lab}_reason": None if n_r + n_g else (
+                        "neither recording has a spike inside the generated windows (0 recorded, 0 generated), "
+                        "so F1 = 2 M / (n_real + n_generated) is 0 / 0"),
                     f"timing_n_matched_{lab}": int(matched[k])})
         for kind, draws in chance.items():
             pooled = _prf(sum(int(m[k]) for m, _ in draws), n_r * chance_draws, sum(n_c for _, n_c in draws))
