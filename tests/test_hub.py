@@ -872,6 +872,28 @@ def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):
     assert "ci95" not in card.text and not [k for k in listed if "ci95" in k]
 
 
+def test_card_gives_the_reason_an_undefined_metric_is_null(trained):
+    """Break test: train's metrics.json carries why a null figure is undefined (``test/<key>_reason``,
+    in evaluate's words: too few units, a silent test generation, ...), but the card's row said only
+    "undefined (null in metrics.json)". The row now gives the reason and its key; a null figure with
+    no reason keeps the bare text."""
+    from hf_neuroformer.hub import build_model_card
+    from hf_neuroformer.metrics.fidelity import firing_rate_correlation
+
+    d, _, rec, metrics = trained
+    two = rec.select_units([0, 1])  # a Pearson r over units needs 3: rate_corr is undefined
+    reason = firing_rate_correlation(two, two)["rate_corr_reason"]
+    assert reason
+    metrics = {**metrics, "test/rate_corr": None, "test/rate_corr_reason": reason, "test/binned_count_corr_mean": None}
+    metrics.pop("test/binned_count_corr_mean_reason", None)
+    rows = [line for line in build_model_card(d / "model", "lab/why", metrics).text.splitlines()
+            if line.startswith("| test |")]
+    row = next(line for line in rows if "(`test/rate_corr`)" in line)
+    assert f"| undefined (null in metrics.json: {reason} (`test/rate_corr_reason`)) |" in row, row
+    row = next(line for line in rows if "(`test/binned_count_corr_mean`)" in line)
+    assert "| undefined (null in metrics.json) |" in row, row
+
+
 def test_a_provenance_of_several_lines_stays_one_item_of_the_cards(trained, decoder, tmp_path):
     """Break test: --provenance / data_description went into the cards as it was, so a provenance
     of several lines (pasted from a paper's page) put its later lines at the start of card lines:

@@ -989,8 +989,12 @@ def build_model_card(
             f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | {shown} | {metric_direction(name, decoder)} |")
     for key in undefined_card_metrics(metrics):
         split, _, name = key.partition("/")
+        # why it is undefined (train's test/<key>_reason, in evaluate's words): a bare "undefined" left the
+        # reader to guess between a silent model, too few units and too short a test split
+        reason = metrics.get(f"{key}_reason")
+        why = f": {reason.replace('|', chr(92) + '|')} (`{key}_reason`)" if isinstance(reason, str) and reason else ""
         (reference_rows if is_reference_metric(key) else rows).append(
-            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json) | "
+            f"| {split} | {_metric_name(name, decoder, metrics)} (`{key}`) | undefined (null in metrics.json{why}) | "
             f"{metric_direction(name, decoder)} |")
     if len(rows) == 2 and len(reference_rows) > 2:
         rows = ["No metrics of this model in metrics.json."]
