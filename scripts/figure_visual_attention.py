@@ -117,8 +117,13 @@ def _patch_means(a: np.ndarray, patch) -> np.ndarray:
 
 
 def _corr(x, y) -> float:
-    x, y = np.ravel(x), np.ravel(y)
-    return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+    """Pearson r of two equal-size arrays (flattened), as the fidelity metrics and the package's
+    patch_luminance_correlation compute it (``metrics.fidelity._pearson``): NaN under 3 values (over
+    2 an r is +1 or -1 whatever they are) or for an array constant within ``CONSTANT_RTOL`` (an
+    exact ``std() > 0`` let an array even but for rounding through, an r of rounding noise)."""
+    from hf_neuroformer.metrics.fidelity import _pearson
+
+    return _pearson(np.ravel(x), np.ravel(y))
 
 
 def analyse(model_dir, data_path, offset: int):

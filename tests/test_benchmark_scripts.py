@@ -615,6 +615,26 @@ def test_figure_visual_attention_refuses_an_offset_no_trial_holds_before_trainin
         fva.check_offset(10, trials, 0.01)
 
 
+def test_figure_visual_attention_corr_needs_three_points_and_allows_for_rounding():
+    """Break test: the script's _corr (the attention / luminance correlations of its report) tested
+    std() > 0 exactly and took any number of points: over 2 patches it gave +1 or -1 whatever the
+    maps, and a map even over the patches but for rounding (0.1 + 0.2 against 0.3) gave an r of
+    rounding noise. It now is the fidelity metrics' Pearson r, NaN in both cases, as the package's
+    patch_luminance_correlation."""
+    import math
+
+    import numpy as np
+
+    import figure_visual_attention as fva
+    from hf_neuroformer.metrics.fidelity import _pearson
+
+    assert math.isnan(fva._corr([1.0, 2.0], [5.0, 3.0]))
+    even = np.array([[0.1 + 0.2, 0.3], [0.3, 0.3]])  # constant but for rounding
+    assert even.std() > 0 and math.isnan(fva._corr(even, [[1.0, 2.0], [3.0, 4.0]]))
+    x, y = np.arange(12.0).reshape(3, 4), np.sin(np.arange(12.0)).reshape(3, 4)
+    assert fva._corr(x, y) == _pearson(x.ravel(), y.ravel()) and np.isfinite(fva._corr(x, y))
+
+
 def test_figure_visual_attention_takes_the_window_from_the_model_and_refuses_multi_frame_patches():
     """The report and the figure title said "windows of 10 ms" and "offset x 10 ms" whatever the
     model's current_window, and analyse() indexed the patch grid with per-frame masks, which raised
