@@ -39,13 +39,14 @@ def _between(text: str, first: str, last: str) -> str:
     return text.split(first)[1].split(last)[0]
 
 
-def _table(text: str) -> dict:
-    """``{first cell: second cell}`` of the two-column Markdown tables' body rows in ``text``."""
+def _table(text: str, column: int = 1) -> dict:
+    """``{first cell: cell column}`` (the value by default) of the Markdown tables' body rows in
+    ``text`` (two columns, or three with the card's "better" column)."""
     rows, lines = {}, text.splitlines()
     for line, after in zip(lines, lines[1:] + [""]):
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        if line.startswith("| ") and len(cells) == 2 and not after.startswith("|---"):
-            rows[cells[0]] = cells[1]
+        if line.startswith("| ") and len(cells) in (2, 3) and not after.startswith("|---") and column < len(cells):
+            rows[cells[0]] = cells[column]
     return rows
 
 
@@ -112,6 +113,24 @@ def test_the_a2929_card_quotes_its_recorded_run():
         f"would look like {t['test/marginal_dt_nll'] - t['test/dt_nll']:.2f}",
         f"today's {t['test/id_f1']:.4f}, {e['pairwise_corr_r']:.3f}\nand {e['isi_ks_mean']:.3f}",
     ]) == []
+
+
+def test_the_a2929_card_says_which_way_each_figure_is_better():
+    """Break test: the hand-written card's tables gave NLLs (lower is better) beside F1s and
+    correlations (higher) with no direction, where the cards ``neuroformer push`` writes have a
+    "better" column. Every row now has one, and a row of a metric the package's cards list says
+    what ``hub.metric_direction`` says."""
+    from hf_neuroformer.hub import metric_direction
+
+    card = CARD.read_text()
+    values, better = _table(card), _table(card, 2)
+    assert values and set(better) == set(values) and all(better.values()), set(values) ^ set(better)
+    for row, direction in better.items():
+        key = re.match(r"`test/([a-z_0-9]+)`", row)
+        name = (key.group(1) if key else "bits_per_spike" if "bits per spike" in row
+                else "binned_count_corr_mean" if row.startswith("binned-count correlation") else None)
+        if name:
+            assert direction == metric_direction(name, False), row
 
 
 def test_the_a2929_card_says_no_earlier_run_differed_with_this_run_s_own_figures():
