@@ -2377,6 +2377,7 @@ class NeuroformerCollator:
 
 __all__ = [
     "keeps_training_mode",
+    "check_windows_in_support",
     "check_preparable_config",
     "SplitPlan",
     "plan_splits",
