@@ -272,8 +272,9 @@ def test_a_generated_recording_is_scored_like_the_recorded_one(small):
     for gen in gens:
         assert gen.n_spikes > 0
         as_recorded = dataclasses.replace(gen, session=rec.session)
-        got = window_log_likelihoods(model, tok, gen, starts)
-        ref = window_log_likelihoods(model, tok, as_recorded, starts)
+        scored = starts[3:]  # the generated recording starts at 20.0 s: earlier windows' pasts reach before it
+        got = window_log_likelihoods(model, tok, gen, scored)
+        ref = window_log_likelihoods(model, tok, as_recorded, scored)
         np.testing.assert_array_equal(got["log_likelihood"], ref["log_likelihood"])
         np.testing.assert_array_equal(tok.unit_token_ids(gen), tok.unit_token_ids(rec))
     # another session's units are still refused, and so is a generated session of unknown units
@@ -516,3 +517,36 @@ def test_split_bits_per_spike_warns_of_other_spikes_than_the_training_ones(share
                                    str(tmp_path / "gen.nwb"), "--model", str(d), "--min-isis", "2"]))
     assert len(got) == 1 and got[0].startswith("--real: this recording has the units of the model"), got
     capsys.readouterr()
+
+
+def test_every_window_entry_point_refuses_a_past_before_the_recorded_time(shared_data):
+    """generate_spikes refuses a window whose past window reaches before the recorded time (600.0 s
+    of A2929's wake epoch, time domain [600, 660] s here, with a 1 s past); window_log_likelihoods,
+    attention_connectivity and decode_windows
+    read that past as silence without a word. They now refuse it with generate_spikes's message; a
+    past clipped at the domain's start is accepted."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.finetuning import decode_windows
+    from hf_neuroformer.io import load_recording
+    from tiny_configs import quiet, small_config
+
+    wake = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    rec = wake.select_units(range(4)).restrict(600.0, 660.0)
+    assert rec.time_domain == (600.0, 660.0) and rec.time_support is None
+    cfg = small_config(current_window=0.1, past_window=1.0, dt_resolution=0.01, max_past_length=128)
+    tok, model = untrained_model(rec, cfg)
+    said = (r"^window_starts: window 1 \[600\.0, 600\.1\) s has its past window start at {} s \(past_window 1 s\), "
+            r"before the recording's time domain, \[600, 660\) s, so that past would be read as silence.*"
+            r"; 1 of 2 windows reach before their recorded time")
+    calls = {
+        "window_log_likelihoods": lambda s, c: window_log_likelihoods(model, tok, rec, s, past_clip_starts=c),
+        "attention_connectivity": lambda s, c: attention_connectivity(model, tok, rec, s, past_clip_starts=c),
+        "decode_windows": lambda s, c: decode_windows(model, tok, rec, s, past_clip_starts=c),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=said.format(r"599\.0")):
+            call([601.0, 600.0], None)
+        with pytest.raises(ValueError, match=said.format(r"599\.5")):  # a clip before the time domain: no help
+            call([601.0, 600.0], [np.nan, 599.5])
+    clipped = window_log_likelihoods(model, tok, rec, [601.0, 600.0], past_clip_starts=[np.nan, 600.0])
+    assert len(clipped["log_likelihood"]) == 2

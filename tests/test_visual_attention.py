@@ -723,7 +723,7 @@ def test_maps_refuse_duplicate_or_overlapping_windows_as_generation_does(offsets
     fit_modalities(allen_video, cfg, plan_splits(allen_video, cfg))  # the pixel statistics train() writes
     tok, model = untrained_model(allen_video, cfg)
     w = model.config.current_window
-    t0 = 10.0  # inside the recording (generate_spikes checks that first)
+    t0 = 10.0 + model.config.past_window  # in a trial (generate_spikes checks that first), its past too
     starts = [t0 + o for o in offsets]
     assert starts[1] - starts[0] < w  # the premise: the windows repeat or overlap
     plain_tok, plain = untrained_model(allen_video, small_config())  # the same current window, no video to generate

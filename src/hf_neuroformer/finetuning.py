@@ -2096,7 +2096,7 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     starts = window_starts_array(window_starts)
     clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts",
                                                                        clip_starts=True)
-    cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities)
+    cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities, refuse_unrecorded_past=True)
     absent = units_absent(tokenizer, recording)
     # the warnings below use stacklevel 4: the caller's line, past the torch.no_grad and
     # keeps_training_mode wrappers (3 named windows.py's keeps_training_mode wrapper)

@@ -101,7 +101,8 @@ def window_log_likelihoods(
     starts = window_starts_array(window_starts)
     # None: no clip; the processor checks them, refuses units the model was not trained on (a model's processor,
     # from_config) and, once, checks the recording's modalities
-    cols = processor.tokenize(recording, starts, past_clip_starts, check_modalities=check_modalities)
+    cols = processor.tokenize(recording, starts, past_clip_starts, check_modalities=check_modalities,
+                              refuse_unrecorded_past=True)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config

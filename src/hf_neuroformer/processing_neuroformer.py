@@ -245,7 +245,8 @@ class NeuroformerProcessor(ProcessorMixin):
         return super().push_to_hub(*args, **kwargs)
 
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
-                 past_clip_starts="auto", *, check_modalities: bool = False) -> Dict[str, list]:
+                 past_clip_starts="auto", *, check_modalities: bool = False,
+                 refuse_unrecorded_past: bool = False) -> Dict[str, list]:
         """The windows as columns (one list entry per window), as :func:`build_window_datasets`
         stores them: ``window_start``, ``input_ids``, ``dt_ids``, ``past_input_ids``,
         ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``,
@@ -253,7 +254,10 @@ class NeuroformerProcessor(ProcessorMixin):
 
         Args and errors: see :meth:`__call__`; ``check_modalities=True`` runs :meth:`check_recording`
         once, after the window starts and clips are checked (:meth:`__call__` and :meth:`to_dataset`
-        do; the library's own callers have checked the recording already).
+        do; the library's own callers have checked the recording already). ``refuse_unrecorded_past=True``
+        (window_log_likelihoods, decode_windows, the attention analyses: as generate_spikes) refuses, with
+        a ValueError naming the window, a window whose past window (from its clip on) starts before the
+        recorded stretch holding it, which would be read as silence; ``"auto"`` clips such pasts instead.
         """
         if not isinstance(recording, SpikeRecording):
             raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
@@ -318,6 +322,10 @@ class NeuroformerProcessor(ProcessorMixin):
         if stretch_clips is not None:  # "auto": no past read from unrecorded time before the window's stretch
             clips = stretch_clips if clips is None else np.where(np.isnan(stretch_clips), clips,
                                                                  np.fmax(clips, stretch_clips))
+        if refuse_unrecorded_past:  # a past before the recorded time would be read as silence
+            from .generation import _check_pasts_recorded
+
+            _check_pasts_recorded(recording, starts, clips, self.tokenizer.past_window, self.tokenizer.current_window)
         if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
             self.check_recording(recording, stacklevel=4)
         return tokenize_windows(recording, self.tokenizer, starts, clips,

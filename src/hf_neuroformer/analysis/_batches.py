@@ -173,7 +173,7 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
     from ..windows import collated_batches
 
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)
-    cols = processor.tokenize(recording, starts, past_clip_starts)
+    cols = processor.tokenize(recording, starts, past_clip_starts, refuse_unrecorded_past=True)
     # to the line that called attention_connectivity / visual_attention_maps: past this generator, its caller and
     # the caller's torch.no_grad wrapper (3 pointed at torch/utils/_contextlib.py)
     processor.warn_truncated(cols, stacklevel=4)
