@@ -2078,7 +2078,9 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             stream (source ``events:...``), which most windows may lack.
 
     Raises:
-        ValueError: bad window starts or clips (the processor's checks), a recording whose units
+        ValueError: bad window starts or clips (the processor's checks), a window whose past window (from its
+            clip on) starts before the recorded time holding it (read as silence; refused as generate_spikes
+            does), a recording whose units
             the tokenizer lacks, a ``batch_size`` that is not an integer >= 1.
         DecodingTargetError: a target whose table column would collide with another column
             (:func:`~hf_neuroformer.decoding.check_table_columns`: a target named ``split``).

@@ -82,7 +82,8 @@ def window_log_likelihoods(
             ``model.config.vocab_size``, or other window settings; see
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`);
             ``window_starts`` that are not 1-D, non-finite or empty, a window outside the recorded time (it would
-            be scored as silence), ``past_clip_starts`` that are not real numbers (text, booleans), not one
+            be scored as silence), a window whose past window (from its clip on) starts before the recorded
+            time holding it (read as silence; refused as generate_spikes does), ``past_clip_starts`` that are not real numbers (text, booleans), not one
             per window, or after their window (the checks of
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
             a recording with a unit the model's vocabulary lacks (another session; see

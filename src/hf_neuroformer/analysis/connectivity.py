@@ -184,8 +184,9 @@ def attention_connectivity(
             ``(n_trials, k)`` grid is refused, not flattened); no windows; windows that overlap or repeat
             (starts less than ``current_window`` apart: the shared spikes' queries would count once per
             window; refused as :func:`~hf_neuroformer.generation.generate_spikes` refuses them,
-            :func:`~hf_neuroformer.windows.check_windows_apart`); ``past_clip_starts`` that are
-            not float64 real numbers (text, booleans, float32), not one per window, or after their window's
+            :func:`~hf_neuroformer.windows.check_windows_apart`); a window whose past window (from its clip
+            on) starts before the recorded time holding it (read as silence; refused as generate_spikes does);
+            ``past_clip_starts`` that are not float64 real numbers (text, booleans, float32), not one per window, or after their window's
             start (named ``past_clip_starts``, as :func:`~hf_neuroformer.generation.generate_spikes` does); ``batch_size`` not an
             integer >= 1; a recording with a unit the model was not trained on (``UnknownUnitError``,
             naming the model's sessions) or a tokenizer that is not the model's (grown with
