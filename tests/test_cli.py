@@ -480,27 +480,35 @@ def test_train_no_figures_leaves_out_the_figures_and_nothing_else(tmp_path, caps
     assert ".png" not in stdout, stdout  # the 'wrote' line of the run without figures names none
 
 
+def _train_one_step_on_busiest_units(tmp_path, capsys, shared_data, n_units, stop, yaml_extra):
+    """``(recording, metrics.json dict, stdout)``: ``neuroformer train`` for one step on the
+    ``n_units`` busiest units of the A2929 wake epoch over [600 s, ``stop``), with ``TINY_YAML``
+    plus ``yaml_extra``."""
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.io.arrays import write_npz
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    rec = rec.select_units(np.argsort(rec.firing_rates())[-n_units:]).restrict(600.0, stop)
+    assert rec.n_units == n_units
+    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
+        warnings.simplefilter("ignore")
+        write_npz(rec, tmp_path / "busiest_units.npz")
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML + yaml_extra)
+    code, stdout, err = main_cli(capsys, "train", "--config", tmp_path / "tiny.yaml", "--data",
+                                 tmp_path / "busiest_units.npz", "--output-dir", tmp_path / "model", "--max-steps", "1")
+    assert code == 0, err[-3000:]
+    return rec, json.loads((tmp_path / "model" / "metrics.json").read_text()), stdout
+
+
 def test_train_says_why_a_null_rate_corr_is_undefined(tmp_path, capsys, shared_data):
     """Break test: on a recording of 2 units the test generation's firing-rate correlation is
     undefined (a Pearson r over units needs 3), and metrics.json held ``test/rate_corr: null``
     with no reason, though ``neuroformer evaluate`` on the same windows says why
     (``rate_corr_reason``). It now carries ``test/rate_corr_reason`` in evaluate's words, printed
     with the other metrics; a defined ``test/id_f1`` has no ``test/id_f1_reason``."""
-    from hf_neuroformer.io import load_recording
-    from hf_neuroformer.io.arrays import write_npz
     from hf_neuroformer.metrics.fidelity import firing_rate_correlation
 
-    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
-    two = rec.select_units(np.argsort(rec.firing_rates())[-2:]).restrict(600.0, 640.0)  # the 2 busiest units
-    assert two.n_units == 2
-    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
-        warnings.simplefilter("ignore")
-        write_npz(two, tmp_path / "two_units.npz")
-    (tmp_path / "tiny.yaml").write_text(TINY_YAML + "split_block_length: 4\n")
-    code, stdout, err = main_cli(capsys, "train", "--config", tmp_path / "tiny.yaml", "--data",
-                                 tmp_path / "two_units.npz", "--output-dir", tmp_path / "model", "--max-steps", "1")
-    assert code == 0, err[-3000:]
-    m = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    two, m, stdout = _train_one_step_on_busiest_units(tmp_path, capsys, shared_data, 2, 640.0, "split_block_length: 4\n")
     assert m["test/rate_corr"] is None
     # evaluate's reason for these units: it depends on the unit count only, not on the generated spikes
     expected = firing_rate_correlation(two, two)["rate_corr_reason"]
@@ -517,19 +525,8 @@ def test_train_says_why_a_null_binned_count_corr_is_undefined(tmp_path, capsys, 
     ``test/binned_count_corr_mean: null`` with no reason, though ``neuroformer evaluate`` on the same
     windows says why (``binned_count_corr_mean_reason``), as train already did for rate_corr. It now
     carries ``test/binned_count_corr_mean_reason`` in evaluate's words, printed with the metrics."""
-    from hf_neuroformer.io import load_recording
-    from hf_neuroformer.io.arrays import write_npz
-
-    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
-    three = rec.select_units(np.argsort(rec.firing_rates())[-3:]).restrict(600.0, 603.5)  # the 3 busiest units
-    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
-        warnings.simplefilter("ignore")
-        write_npz(three, tmp_path / "three_units.npz")
-    (tmp_path / "tiny.yaml").write_text(TINY_YAML + "past_window: 0.1\nsplit_block_length: 0.4\n")
-    code, stdout, err = main_cli(capsys, "train", "--config", tmp_path / "tiny.yaml", "--data",
-                                 tmp_path / "three_units.npz", "--output-dir", tmp_path / "model", "--max-steps", "1")
-    assert code == 0, err[-3000:]
-    m = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    _, m, stdout = _train_one_step_on_busiest_units(tmp_path, capsys, shared_data, 3, 603.5,
+                                                    "past_window: 0.1\nsplit_block_length: 0.4\n")
     n_bins = m["n_test_windows"]  # 0.1-s windows, touching ones merged: one whole 0.1-s bin each
     assert n_bins < 3 and m["test/binned_count_corr_mean"] is None
     expected = f"fewer than 3 whole bins of 0.1 s in the generated windows ({n_bins})"
