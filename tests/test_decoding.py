@@ -197,6 +197,36 @@ def test_the_validation_loss_is_that_of_all_windows_as_one_batch_whatever_the_ba
     assert pred.metrics["test_loss"] == pytest.approx(out.loss.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("no_metrics", [False, True])
+def test_the_loss_only_validation_loss_is_that_of_all_windows_as_one_batch(a2929, pretrained, tmp_path, no_metrics):
+    """Break test: with ``prediction_loss_only=True`` (or ``evaluate()`` of a trainer without
+    ``compute_metrics``, which asks ``Trainer`` for the loss only) ``Trainer`` kept no predictions,
+    so DecodingTrainer had no ``loss_terms`` and reported the batch-weighted mean again: 23
+    validation windows, some without a label, gave another loss in batches of 3 than of 7. Now
+    both are the loss of the 23 as one batch, and no predictions are kept."""
+    from hf_neuroformer.finetuning import build_trainer
+
+    dsd, report = _x_windows(a2929, pretrained)
+    ds = dsd["validation"].select(range(23))
+    ds = ds.map(lambda ex, i: {"target_x": float("nan") if i % 4 == 1 else ex["target_x"]}, with_indices=True)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts([DecodingTarget("x", "regression")], report),
+        decoding_generative_loss_weight=0.5)
+    losses = []
+    for bs in (3, 7):
+        trainer = build_trainer(model, ds, ds, tmp_path / str(bs), per_device_eval_batch_size=bs, save_strategy="no",
+                                prediction_loss_only=not no_metrics)
+        if no_metrics:
+            trainer.compute_metrics = None
+        losses.append(trainer.evaluate()["eval_loss"])
+        out = trainer.evaluation_loop(trainer.get_eval_dataloader(), "Evaluation", prediction_loss_only=True)
+        assert out.predictions is None and out.label_ids is None
+    model.eval()
+    with torch.no_grad():
+        one = model(**trainer.data_collator([ds[i] for i in range(len(ds))])).loss.item()
+    assert losses == pytest.approx([one, one], rel=1e-5)
+
+
 def test_finetune_clears_its_checkpoints_in_a_folder_linked_elsewhere(a2929, pretrained, tmp_path):
     """checkpoints a symbolic link to a folder on a larger disk: a finished finetune removed its
     checkpoints with rmtree(ignore_errors=True), which refuses a link, so Trainer's checkpoint-* folders

@@ -395,7 +395,8 @@ class DecodingTrainer(Trainer):
         a process that ran out of windows was filled with windows from the start of the split,
         whose losses entered that batch's mean (the predictions, gathered per window, drop them): the
         validation loss of 37 windows in batches of 8 was 2.5435 in one process and 2.6153 in two.
-        Now it is the same for any batching and number of processes. A decoder without
+        Now it is the same for any batching and number of processes, also when only the loss is
+        wanted (``prediction_loss_only``; the predictions are then None, as in ``Trainer``). A decoder without
         ``loss_from_terms`` (older remote code) keeps ``Trainer``'s figure, and so does a loss
         that is not finite (``Trainer`` leaves out the batches whose loss is NaN or inf)."""
         out = super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only,
@@ -404,18 +405,35 @@ class DecodingTrainer(Trainer):
         key = f"{metric_key_prefix}_loss"
         if key not in out.metrics or not hasattr(model, "loss_from_terms") or out.predictions is None:
             return out
+        loss_only = prediction_loss_only if prediction_loss_only is not None else self.args.prediction_loss_only
         preds = out.predictions  # a tuple per window set, or a list of per-batch tuples (eval_do_concat_batches off)
         batches = preds if isinstance(preds, list) else [preds]
-        if not all(isinstance(b, tuple) and len(b) >= 2 for b in batches):
+        if not all(isinstance(b, tuple) and len(b) >= (1 if loss_only else 2) for b in batches):
             return out
         terms = np.concatenate([np.asarray(b[-1], dtype=np.float64) for b in batches])
-        stripped = [b[:-1] for b in batches]
+        stripped = None if loss_only else [b[:-1] for b in batches]
         metrics = dict(out.metrics)
         loss = model.loss_from_terms(terms)
         if math.isfinite(loss):
             metrics[key] = loss
-        return EvalLoopOutput(predictions=stripped if isinstance(preds, list) else stripped[0],
-                              label_ids=out.label_ids, metrics=metrics, num_samples=out.num_samples)
+        if stripped is not None and not isinstance(preds, list):
+            stripped = stripped[0]
+        return EvalLoopOutput(predictions=stripped, label_ids=out.label_ids, metrics=metrics,
+                              num_samples=out.num_samples)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """``Trainer.prediction_step``; when only the loss is wanted (``prediction_loss_only``:
+        ``TrainingArguments(prediction_loss_only=True)``, or ``evaluate()`` of a trainer without
+        ``compute_metrics``), it still hands back the decoder's ``loss_terms``, as a 1-tuple in place
+        of the predictions and no labels, for :meth:`evaluation_loop`'s one-batch loss (without
+        them that loss was ``Trainer``'s batch-weighted mean again: 23 windows gave 3.8290 in
+        batches of 3 and 3.8063 in batches of 7, against 3.8212 as one batch)."""
+        if not prediction_loss_only or not hasattr(self.accelerator.unwrap_model(model), "loss_from_terms"):
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        loss, logits, _ = super().prediction_step(model, inputs, False, ignore_keys=ignore_keys)
+        if loss is None or not isinstance(logits, tuple) or len(logits) < 3:  # no labels: no loss_terms
+            return (loss, None, None)
+        return (loss, (logits[-1],), None)
 
     def _model_takes_counts(self, counts) -> bool:
         """Whether the model's forward takes the count arguments ``counts`` names (or ``**kwargs``).
