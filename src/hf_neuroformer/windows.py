@@ -2378,6 +2378,7 @@ class NeuroformerCollator:
 __all__ = [
     "keeps_training_mode",
     "check_windows_in_support",
+    "recorded_stretches",
     "check_preparable_config",
     "SplitPlan",
     "plan_splits",
