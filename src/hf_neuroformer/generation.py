@@ -62,7 +62,8 @@ from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import _additive_mask
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
-from .windows import (NeuroformerCollator, and_epoch, check_windows_apart, check_windows_in_support,
+from .windows import (NeuroformerCollator, and_epoch, check_pasts_recorded, check_windows_apart,
+                      check_windows_in_support,
                       keeps_training_mode, tokenize_windows, window_starts_array)
 
 MODES = ("teacher_forced", "free_running")
@@ -371,49 +372,6 @@ def max_spikes_limit(config) -> int:
     return int(config.max_window_length) - 1
 
 
-def _check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: Optional[np.ndarray],
-                          past_window: float, current_window: float) -> None:
-    """Refuse windows whose past window (``[start - past_window, start)`` s, from the past clip on
-    where ``clips`` holds one) reaches before the stretch of recorded time that holds the window:
-    the recording's time domain, or the interval of its time support (touching intervals merged).
-    The recording holds no spikes there, so that part of the past was read as silence, a past that
-    training never produces: its windows start ``past_window`` after their segment's start
-    (:func:`~hf_neuroformer.windows.window_starts_for_split`), or have their past clipped to their
-    trial, and a split plan whose windows' pasts leave the recorded time is refused
-    (:func:`~hf_neuroformer.windows.build_window_datasets`). The current windows were checked first
-    (:func:`~hf_neuroformer.windows.check_windows_in_support`).
-
-    Raises:
-        ValueError: naming the first such window, its past's start, the stretch of recorded time
-            and how many windows reach before theirs.
-    """
-    from .windows import recorded_stretches, windows_outside_support
-
-    support = recording.support
-    if len(support) == 0 or starts.size == 0:
-        return
-    lo = past_starts(starts, past_window)
-    if clips is not None:  # a trial's window reads its past from the trial's start on (NaN: no clip)
-        lo = np.where(np.isnan(clips), lo, np.maximum(lo, on_time_grid(np.nan_to_num(clips, nan=-np.inf))))
-    ends = window_ends(starts, current_window)
-    out = windows_outside_support(support, lo, ends - lo)
-    if not out.size:
-        return
-    i = int(out[0])
-    stretches = recorded_stretches(support)
-    k = int(np.searchsorted(stretches[:, 0], float(starts[i]) + 1e-9, side="right")) - 1  # the stretch holding it
-    a, b = (float(v) for v in stretches[max(k, 0)])
-    where = ("the recording's time domain" if recording.time_support is None
-             else f"interval {max(k, 0)} (of {len(stretches)}) of the recording's time support")
-    raise ValueError(
-        f"window_starts: window {i} [{float(starts[i])}, {float(ends[i])}) s has its past window start at "
-        f"{float(lo[i])} s (past_window {past_window:g} s), before {where}, [{a:g}, {b:g}) s, so that past would be "
-        f"read as silence, which training never produces (its windows start past_window after their segment's "
-        f"start); {out.size} of {starts.size} windows reach before their recorded time; start each window at least "
-        f"past_window after the recorded time's start (window_starts_for_split / generation_windows give such "
-        f"windows), or pass past_clip_starts at or after it")
-
-
 @keeps_training_mode
 @torch.no_grad()
 def generate_spikes(
@@ -602,7 +560,7 @@ def generate_spikes(
                 f"past_clip_starts: expected a time at or before each window's start (or NaN), window {late[0]} "
                 f"starts at {starts[late[0]]:.4f} s but its past is clipped at {clips[late[0]]:.4f} s"
             )
-    _check_pasts_recorded(recording, starts, clips, tokenizer.past_window, w)
+    check_pasts_recorded(recording, starts, clips, tokenizer.past_window, w)
 
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device

@@ -39,8 +39,8 @@ from .modalities import check_windows_read_modalities, modality_column_names, tr
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .binning import past_starts
-from .windows import (WINDOW_GRID, NeuroformerCollator, check_windows_in_support, recorded_stretches,
-                      tokenize_windows, trial_at, trials_holding, window_starts_array)
+from .windows import (WINDOW_GRID, NeuroformerCollator, check_pasts_recorded, check_windows_in_support,
+                      recorded_stretches, tokenize_windows, trial_at, trials_holding, window_starts_array)
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -323,9 +323,7 @@ class NeuroformerProcessor(ProcessorMixin):
             clips = stretch_clips if clips is None else np.where(np.isnan(stretch_clips), clips,
                                                                  np.fmax(clips, stretch_clips))
         if refuse_unrecorded_past:  # a past before the recorded time would be read as silence
-            from .generation import _check_pasts_recorded
-
-            _check_pasts_recorded(recording, starts, clips, self.tokenizer.past_window, self.tokenizer.current_window)
+            check_pasts_recorded(recording, starts, clips, self.tokenizer.past_window, self.tokenizer.current_window)
         if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
             self.check_recording(recording, stacklevel=4)
         return tokenize_windows(recording, self.tokenizer, starts, clips,

@@ -338,6 +338,48 @@ def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: fl
             f"s); {out.size} of {len(starts)} windows are not: each current window must lie inside one interval")
 
 
+def check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: Optional[np.ndarray],
+                         past_window: float, current_window: float) -> None:
+    """Refuse windows whose past window (``[start - past_window, start)`` s, from the past clip on
+    where ``clips`` holds one) reaches before the stretch of recorded time that holds the window:
+    the recording's time domain, or the interval of its time support (touching intervals merged).
+    The recording holds no spikes there, so that part of the past was read as silence, a past that
+    training never produces: its windows start ``past_window`` after their segment's start
+    (:func:`window_starts_for_split`), or have their past clipped to their
+    trial, and a split plan whose windows' pasts leave the recorded time is refused
+    (:func:`build_window_datasets`). The current windows were checked first
+    (:func:`check_windows_in_support`). Used by
+    :func:`~hf_neuroformer.generation.generate_spikes` and ``NeuroformerProcessor.tokenize(refuse_unrecorded_past=True)``.
+
+    Raises:
+        ValueError: naming the first such window, its past's start, the stretch of recorded time
+            and how many windows reach before theirs.
+    """
+    support = recording.support
+    if len(support) == 0 or starts.size == 0:
+        return
+    lo = past_starts(starts, past_window)
+    if clips is not None:  # a trial's window reads its past from the trial's start on (NaN: no clip)
+        lo = np.where(np.isnan(clips), lo, np.maximum(lo, on_time_grid(np.nan_to_num(clips, nan=-np.inf))))
+    ends = window_ends(starts, current_window)
+    out = windows_outside_support(support, lo, ends - lo)
+    if not out.size:
+        return
+    i = int(out[0])
+    stretches = recorded_stretches(support)
+    k = int(np.searchsorted(stretches[:, 0], float(starts[i]) + 1e-9, side="right")) - 1  # the stretch holding it
+    a, b = (float(v) for v in stretches[max(k, 0)])
+    where = ("the recording's time domain" if recording.time_support is None
+             else f"interval {max(k, 0)} (of {len(stretches)}) of the recording's time support")
+    raise ValueError(
+        f"window_starts: window {i} [{float(starts[i])}, {float(ends[i])}) s has its past window start at "
+        f"{float(lo[i])} s (past_window {past_window:g} s), before {where}, [{a:g}, {b:g}) s, so that past would be "
+        f"read as silence, which training never produces (its windows start past_window after their segment's "
+        f"start); {out.size} of {starts.size} windows reach before their recorded time; start each window at least "
+        f"past_window after the recorded time's start (window_starts_for_split / generation_windows give such "
+        f"windows), or pass past_clip_starts at or after it")
+
+
 def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
     """``(n,)`` int64 index of the trial that contains each time, -1 where none does.
 
@@ -2378,6 +2420,7 @@ class NeuroformerCollator:
 __all__ = [
     "keeps_training_mode",
     "check_windows_in_support",
+    "check_pasts_recorded",
     "recorded_stretches",
     "check_preparable_config",
     "SplitPlan",
