@@ -2368,17 +2368,18 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                     n = torch.as_tensor(count, dtype=torch.float32, device=logits.device).clamp(min=1.0)
                     return _shifted_ce(logits, y, name, reduction="sum") / n
 
-                id_loss = term(self.id_head(h), token_labels, "token_labels", num_id_targets_in_batch)
+                id_logits = self.id_head(h)
+                id_loss = term(id_logits, token_labels, "token_labels", num_id_targets_in_batch)
                 nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], cfg.pad_token_id)], 1)
                 hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
-                dt_loss = term(self.dt_head(hd), dt_labels, "dt_labels", num_dt_targets_in_batch)
+                dt_logits = self.dt_head(hd)
+                dt_loss = term(dt_logits, dt_labels, "dt_labels", num_dt_targets_in_batch)
                 share = 1.0 if exact else n_local.float() / denom
                 loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * share
                 if not self.training:  # each window's summed cross-entropies and next-spike targets
-                    for col, logits_fn, y in ((2, lambda: self.id_head(h), token_labels),
-                                              (4, lambda: self.dt_head(hd), dt_labels)):
+                    for col, logits, y in ((2, id_logits, token_labels), (4, dt_logits, dt_labels)):
                         if y is not None:
-                            sums, counts = _window_shifted_ce(logits_fn(), y)
+                            sums, counts = _window_shifted_ce(logits, y)
                             loss_terms[:, col], loss_terms[:, col + 1] = sums, counts
         return self._output(NeuroformerDecodingOutput(
             loss=loss,
