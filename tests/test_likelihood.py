@@ -550,3 +550,51 @@ def test_every_window_entry_point_refuses_a_past_before_the_recorded_time(shared
             call([601.0, 600.0], [np.nan, 599.5])
     clipped = window_log_likelihoods(model, tok, rec, [601.0, 600.0], past_clip_starts=[np.nan, 600.0])
     assert len(clipped["log_likelihood"]) == 2
+
+
+def test_a_trial_window_whose_past_reaches_before_its_stretch_is_told_to_clip_at_its_trial(shared_data):
+    """Allen gratings: 100-ms trials 100 ms apart, the time support their union. A trial-mode model
+    (each window's past clipped at its trial's start in training, 150 ms past here) asked for windows
+    inside trials without past clips was refused as in time mode, but told only time mode's remedy:
+    windows past_window into the recorded time, which a 100-ms trial cannot hold, or 'past_clip_starts
+    at or after it'. The refusal of every entry point now names the window's trial and the clip to
+    pass, its trial's start; so clipped, the windows are generated and scored, from the trial's start
+    on (as with 'trials')."""
+    import re
+
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.finetuning import decode_windows
+    from hf_neuroformer.io import read_allen_gratings
+    from hf_neuroformer.windows import trial_at
+    from tiny_configs import small_config
+
+    rec = read_allen_gratings(shared_data("allen_vcn_gratings")).select_units(range(20))
+    assert np.array_equal(rec.support, rec.trials)  # the recorded time is the trials
+    cfg = small_config(current_window=0.01, past_window=0.15, dt_resolution=0.002, split_by="trials")
+    tok, model = untrained_model(rec, cfg)
+    starts = rec.trials[1:4, 0] + 0.05  # 50 ms into trials 1-3: each past reaches into the gap before its trial
+    t1 = float(rec.trials[1, 0])
+    said = (r"^window_starts: window 0 .* so that past would be read as silence.*; 3 of 3 windows reach before "
+            rf"their recorded time; the window lies in trial 1 \[{t1:g}, {float(rec.trials[1, 1]):g}\) s, .*trial "
+            rf"mode.*: pass each window's trial start as past_clip_starts \({re.escape(repr(t1))} s for this one; "
+            r"recording\.trials\[hf_neuroformer\.windows\.trial_at\(recording\.trials, starts\), 0\]")
+    calls = {
+        "generate_spikes": lambda c: nf.generate_spikes(model, tok, rec, starts, past_clip_starts=c, seed=0,
+                                                        progress=False),
+        "window_log_likelihoods": lambda c: window_log_likelihoods(model, tok, rec, starts, past_clip_starts=c),
+        "attention_connectivity": lambda c: attention_connectivity(model, tok, rec, starts, past_clip_starts=c),
+        "decode_windows": lambda c: decode_windows(model, tok, rec, starts, past_clip_starts=c),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=said):
+            call(None)
+    clips = rec.trials[trial_at(rec.trials, starts), 0]  # what the message says to pass
+    np.testing.assert_array_equal(clips, rec.trials[1:4, 0])
+    g = calls["generate_spikes"](clips)
+    in_past = [int(np.count_nonzero((rec.spike_times >= c) & (rec.spike_times < s))) for c, s in zip(clips, starts)]
+    assert sum(in_past) > 0 and list(g.generation_stats["n_past_recorded"]) == in_past
+    got = calls["window_log_likelihoods"](clips)["log_likelihood"]
+    np.testing.assert_array_equal(got, window_log_likelihoods(model, tok, rec, starts, past_clip_starts="trials")[
+        "log_likelihood"])
+    assert np.isfinite(got).all()
+

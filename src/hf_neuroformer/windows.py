@@ -351,9 +351,13 @@ def check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: O
     (:func:`check_windows_in_support`). Used by
     :func:`~hf_neuroformer.generation.generate_spikes` and ``NeuroformerProcessor.tokenize(refuse_unrecorded_past=True)``.
 
+    The message says what to pass for the case at hand: for a window inside a trial that starts in
+    the window's stretch, its trial start as its past clip (what a trial-mode model read in
+    training); else windows ``past_window`` into the recorded time.
+
     Raises:
-        ValueError: naming the first such window, its past's start, the stretch of recorded time
-            and how many windows reach before theirs.
+        ValueError: naming the first such window, its past's start, the stretch of recorded time,
+            how many windows reach before theirs and the past clips (or windows) that avoid it.
     """
     support = recording.support
     if len(support) == 0 or starts.size == 0:
@@ -374,10 +378,30 @@ def check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: O
     raise ValueError(
         f"window_starts: window {i} [{float(starts[i])}, {float(ends[i])}) s has its past window start at "
         f"{float(lo[i])} s (past_window {past_window:g} s), before {where}, [{a:g}, {b:g}) s, so that past would be "
-        f"read as silence, which training never produces (its windows start past_window after their segment's "
-        f"start); {out.size} of {starts.size} windows reach before their recorded time; start each window at least "
-        f"past_window after the recorded time's start (window_starts_for_split / generation_windows give such "
-        f"windows), or pass past_clip_starts at or after it")
+        f"read as silence, which training never produces (time-mode windows start past_window after their "
+        f"segment's start, trial-mode windows read their past from their trial's start on); {out.size} of "
+        f"{starts.size} windows reach before their recorded time; "
+        + _unrecorded_past_remedy(recording, float(starts[i]), a))
+
+
+def _unrecorded_past_remedy(recording: SpikeRecording, start: float, stretch_start: float) -> str:
+    """The end of :func:`check_pasts_recorded`'s message: what to pass for the refused window that
+    starts at ``start`` (s) in the recorded stretch from ``stretch_start`` (s)."""
+    trials = recording.trials
+    if trials is not None and len(trials):
+        t = int(trial_at(trials, np.asarray([start]))[0])
+        if t >= 0 and float(trials[t, 0]) >= stretch_start - WINDOW_GRID:  # clipping at its trial's start is enough
+            return (f"the window lies in trial {t} [{float(trials[t, 0]):g}, {float(trials[t, 1]):g}) "
+                    "s, and a model trained in trial mode (splits.json mode 'trials') read each window's past from "
+                    "its trial's start on: pass each window's trial start as past_clip_starts "
+                    f"({float(trials[t, 0])} s for this one; recording.trials[hf_neuroformer.windows.trial_at("
+                    "recording.trials, starts), 0] for windows that all lie in trials; tiling_windows / "
+                    "generation_windows return them with a split's windows; window_log_likelihoods, "
+                    "decode_windows, the attention analyses and the processor also take past_clip_starts="
+                    "'trials'); for a time-mode model, start each window at least past_window after the recorded "
+                    "time's start")
+    return ("start each window at least past_window after the recorded time's start (window_starts_for_split / "
+            "generation_windows give such windows), or pass past_clip_starts at or after it")
 
 
 def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
