@@ -598,3 +598,50 @@ def test_a_trial_window_whose_past_reaches_before_its_stretch_is_told_to_clip_at
         "log_likelihood"])
     assert np.isfinite(got).all()
 
+
+def test_a_generated_recordings_first_windows_are_refused_with_the_clip_that_scores_them(shared_data):
+    """The README (Generation): a generated recording holds only its generated windows, so the windows
+    within past_window of a generated stretch's start have no whole past in it; window_log_likelihoods
+    refuses them, and each window's clip at the start of its generated stretch (the README's
+    recorded_stretches expression, or past_clip_starts='auto') scores them from there. The refusal told
+    to start windows past_window in, 'window_starts_for_split / generation_windows give such windows',
+    the very windows generated; it now names the generated recording and that expression, also for a
+    generated recording read back without its generation_stats (by its '-generated' session)."""
+    import dataclasses
+
+    from hf_neuroformer.generation import generation_windows
+    from hf_neuroformer.io import load_recording
+    from hf_neuroformer.windows import recorded_stretches
+    from tiny_configs import quiet, small_config
+
+    wake = quiet(load_recording, shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    rec = wake.select_units(range(4)).restrict(600.0, 660.0)
+    cfg = small_config(current_window=0.1, past_window=0.5, dt_resolution=0.01, max_past_length=128,
+                       split_block_length=10.0, split_gap=1.0)
+    tok, model = untrained_model(rec, cfg)
+    plan = quiet(plan_splits, rec, cfg)
+    starts = np.sort(generation_windows(plan, "test", cfg)[0])[:12]  # a stretch's first 12 windows
+    gen = nf.generate_spikes(model, tok, rec, starts, seed=0, progress=False)
+    assert gen.n_spikes > 0 and len(recorded_stretches(gen.support)) == 1
+    short = int(np.count_nonzero(starts < starts[0] + cfg.past_window - 1e-9))  # no whole past in the stretch
+    assert short == 5
+    said = (rf"^window_starts: window {12 - short} .*; {short} of 12 windows reach before their recorded time; "
+            r"the recording "
+            rf"'{rec.session}-generated' is a generated one, .*\({float(starts[0]):g} s here\).*"
+            r"s = hf_neuroformer\.windows\.recorded_stretches\(recording\.support\); "
+            r"past_clip_starts=s\[np\.searchsorted\(s\[:, 0\], starts, side='right'\) - 1, 0\]")
+    shuffled = np.concatenate([starts[short:], starts[:short]])  # the first refused one after those with a past
+    read_back = dataclasses.replace(gen, session=gen.session)  # a new object: no generation_stats
+    assert getattr(read_back, "generation_stats", None) is None
+    for g in (gen, read_back):
+        with pytest.raises(ValueError, match=said):
+            window_log_likelihoods(model, tok, g, shuffled)
+    s = recorded_stretches(gen.support)
+    clips = s[np.searchsorted(s[:, 0], starts, side="right") - 1, 0]  # the README's expression
+    got = window_log_likelihoods(model, tok, gen, starts, past_clip_starts=clips)
+    auto = window_log_likelihoods(model, tok, gen, starts, past_clip_starts="auto")
+    np.testing.assert_array_equal(got["log_likelihood"], auto["log_likelihood"])
+    assert np.isfinite(got["log_likelihood"]).all() and int(got["n_spikes"].sum()) == gen.n_spikes
+    # the windows with a whole past in the generated stretch are scored without clips, and the same
+    whole = window_log_likelihoods(model, tok, gen, starts[short:])
+    np.testing.assert_array_equal(whole["log_likelihood"], got["log_likelihood"][short:])

@@ -36,6 +36,14 @@ _LOAD_KWARGS = ("is_local", "local_files_only")
 #: the session name generate_spikes gives a generated recording: ``<session>-generated[-sample<k>]``
 _GENERATED_SESSION = re.compile(r"(.+)-generated(?:-sample\d+)?")
 
+
+def generated_source_session(session) -> Optional[str]:
+    """The recorded session a generated recording's ``session`` names (``"<session>-generated"`` or
+    ``"<session>-generated-sample<k>"``, as :func:`hf_neuroformer.generation.generate_spikes` names its
+    output), or None for any other session name."""
+    m = _GENERATED_SESSION.fullmatch(str(session))
+    return m.group(1) if m else None
+
 class UnknownUnitError(ValueError):
     """A unit that is not in the tokenizer's vocabulary."""
 
@@ -310,10 +318,10 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         re-tokenized like the recorded one (GUIDE sec. 1).
         """
         session = recording.session
-        m = _GENERATED_SESSION.fullmatch(str(session))
-        if m and not any(self.unit_token(session, n) in self.vocab for n in recording.unit_names) \
-                and all(self.unit_token(m.group(1), n) in self.vocab for n in recording.unit_names):
-            session = m.group(1)
+        source = generated_source_session(session)
+        if source is not None and not any(self.unit_token(session, n) in self.vocab for n in recording.unit_names) \
+                and all(self.unit_token(source, n) in self.vocab for n in recording.unit_names):
+            session = source
         return [self.unit_token(session, n) for n in recording.unit_names]
 
     def _append_units(self, tokens: Sequence[str]) -> List[int]:
@@ -1025,7 +1033,7 @@ def check_tokenizer_windows(tokenizer: NeuroformerTokenizer, config, fix: str) -
 
 
 __all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config", "check_tokenizer_windows",
-           "window_field_mismatch",
+           "window_field_mismatch", "generated_source_session",
            "NeuroformerProcessorNeedsPackage"]
 
 

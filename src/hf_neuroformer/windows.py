@@ -27,7 +27,7 @@ from .argument_checks import is_finite_number
 from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number, milliseconds_hint
 from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, first_few, inside_one_interval
-from .tokenization_neuroformer import NeuroformerTokenizer
+from .tokenization_neuroformer import NeuroformerTokenizer, generated_source_session
 
 SPLITS = ("train", "validation", "test")
 
@@ -353,7 +353,9 @@ def check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: O
 
     The message says what to pass for the case at hand: for a window inside a trial that starts in
     the window's stretch, its trial start as its past clip (what a trial-mode model read in
-    training); else windows ``past_window`` into the recorded time.
+    training); for a generated recording (``generation_stats``, or a ``"<session>-generated"``
+    session), which holds only its generated windows, each window's clip at the start of its
+    generated stretch (README, "Generation"); else windows ``past_window`` into the recorded time.
 
     Raises:
         ValueError: naming the first such window, its past's start, the stretch of recorded time,
@@ -387,6 +389,16 @@ def check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: O
 def _unrecorded_past_remedy(recording: SpikeRecording, start: float, stretch_start: float) -> str:
     """The end of :func:`check_pasts_recorded`'s message: what to pass for the refused window that
     starts at ``start`` (s) in the recorded stretch from ``stretch_start`` (s)."""
+    if getattr(recording, "generation_stats", None) is not None or generated_source_session(recording.session):
+        # its support is its generated windows: generation_windows' windows, whose first ones generate_spikes gave
+        # the recorded past, have no past in it; starting windows past_window in (the advice below) is no help
+        return (f"the recording {recording.session!r} is a generated one, holding only its generated windows, so "
+                f"the windows within past_window of the start of a generated stretch ({stretch_start:g} s here) have "
+                "no whole past in it: to score them from that start on, pass each window's clip at the start of its "
+                "generated stretch, s = hf_neuroformer.windows.recorded_stretches(recording.support); "
+                "past_clip_starts=s[np.searchsorted(s[:, 0], starts, side='right') - 1, 0] "
+                "(window_log_likelihoods and the processor also take past_clip_starts='auto', which clips there), "
+                "or leave those windows out")
     trials = recording.trials
     if trials is not None and len(trials):
         t = int(trial_at(trials, np.asarray([start]))[0])
