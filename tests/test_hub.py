@@ -445,6 +445,15 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
             assert set(batch) == set(ref), (sorted(batch), sorted(ref))
             for k in ref:
                 assert torch.equal(batch[k], ref[k]), k
+        # Break test: AutoTokenizer with trust_remote_code=True (the card's line) returned the repository's copy of
+        # the class where AutoConfig / AutoModel* / AutoProcessor give the installed ones, and the processor refused
+        # it ("expected a NeuroformerTokenizer, got NeuroformerTokenizer"); the installed class comes back now
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained("lab/neuroformer-tiny", trust_remote_code=True)
+        assert type(tok) is hf_neuroformer.NeuroformerTokenizer, type(tok).__module__
+        config = hf_neuroformer.NeuroformerConfig.from_pretrained("lab/neuroformer-tiny")
+        got = hf_neuroformer.NeuroformerProcessor.from_config(tok, config)(rec, {list(rows["window_start"])!r})
+        assert all(torch.equal(got[k], ref[k]) for k in ref), sorted(got)
         print("processor ok", len(processor.tokenizer))
         import gc
         gc.freeze()  # all printed: exit without the final garbage collection (about 1 s)

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import sys
 import weakref
 from typing import Dict, List, Optional, Sequence
 
@@ -259,7 +260,18 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
 
         A ``max_window_length`` given here replaces the saved one and sets ``model_max_length`` with
         it (the saved ``model_max_length`` would otherwise come along and be refused as another
-        length); a ``model_max_length`` given beside it must equal it."""
+        length); a ``model_max_length`` given beside it must equal it.
+
+        Called on the remote-code copy of this class (this module loaded from a pushed repository by
+        ``AutoTokenizer.from_pretrained(repo, trust_remote_code=True)``) where ``hf_neuroformer`` is
+        imported, it returns the installed :class:`NeuroformerTokenizer`, as ``AutoConfig``,
+        ``AutoModel*`` and ``AutoProcessor`` give the installed classes there (transformers prefers
+        registered local code for those, but the repository's code for a tokenizer whose config
+        class is registered); before, the copy came back, and ``NeuroformerProcessor`` refused it
+        ("expected a NeuroformerTokenizer, got NeuroformerTokenizer")."""
+        installed = _installed_tokenizer_class(cls)
+        if installed is not None:
+            return installed.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         finish_interrupted_save_of(pretrained_model_name_or_path)
         if "max_window_length" in kwargs:
             kwargs.setdefault("model_max_length", kwargs["max_window_length"])
@@ -834,6 +846,17 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             times.append(float(window_start) + float(self.id_to_dt(int(dt))))
             units.append(tok)
         return np.asarray(times, dtype=np.float64), np.asarray(units, dtype=np.int64)
+
+
+def _installed_tokenizer_class(cls):
+    """The installed ``hf_neuroformer.NeuroformerTokenizer`` where ``cls`` is this module's
+    :class:`NeuroformerTokenizer` loaded as remote code (a module of transformers' modules folder,
+    not ``hf_neuroformer.tokenization_neuroformer``) and the package is imported; else ``None``
+    (the package itself, a subclass, or remote code without the package)."""
+    if cls is not NeuroformerTokenizer or __name__ == "hf_neuroformer.tokenization_neuroformer":
+        return None
+    installed = getattr(sys.modules.get("hf_neuroformer.tokenization_neuroformer"), "NeuroformerTokenizer", None)
+    return installed if isinstance(installed, type) and installed is not cls else None
 
 
 class NeuroformerProcessorNeedsPackage:
