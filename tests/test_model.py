@@ -1521,3 +1521,31 @@ def test_a_saved_config_with_long_windows_is_not_warned_of_again_at_each_load(tm
     with pytest.warns(ImplausibleWindowWarning, match=r"^NeuroformerConfig\.window_stride: 50 s ") as record:
         nf.NeuroformerConfig.from_pretrained(tmp_path, window_stride=50)
     assert [str(w.message).split(":")[0] for w in record] == ["NeuroformerConfig.window_stride"]
+
+
+def test_automodel_of_a_checkpoint_with_heads_reports_only_keys_that_are_not_heads(tmp_path):
+    """Break test: AutoModel (NeuroformerModel, the auto_map's AutoModel) of a pretrained or
+    fine-tuned checkpoint listed every head (id_head, dt_head, dt_unit_embeddings, decoding_heads)
+    as UNEXPECTED in its load report; the heads are left out by design now, while a key that is
+    no head, and a decoder's heads loaded as NeuroformerForPreTraining, are still reported."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel, AutoModelForPreTraining
+
+    torch.manual_seed(0)
+    pre = nf.NeuroformerForPreTraining(tiny_config(vocab_size=11))
+    pre.save_pretrained(tmp_path / "pre")
+    base, info = AutoModel.from_pretrained(tmp_path / "pre", output_loading_info=True)
+    assert not any(info.values()), info
+    want = pre.neuroformer.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in base.state_dict().items())
+    cfg = tiny_config(vocab_size=11, decoding_generative_loss_weight=0.5,
+                      decoding_targets=[{"name": "x", "kind": "regression", "mean": 0.0, "std": 1.0}])
+    nf.NeuroformerForBehaviorDecoding(cfg).save_pretrained(tmp_path / "decoder")
+    _, info = AutoModel.from_pretrained(tmp_path / "decoder", output_loading_info=True)
+    assert not any(info.values()), info
+    _, info = AutoModelForPreTraining.from_pretrained(tmp_path / "decoder", output_loading_info=True)
+    assert info["unexpected_keys"] and all(k.startswith("decoding_heads.") for k in info["unexpected_keys"]), info
+    weights = tmp_path / "pre" / "model.safetensors"
+    save_file({**load_file(weights), "other_head.weight": torch.zeros(2)}, weights, metadata={"format": "pt"})
+    _, info = AutoModel.from_pretrained(tmp_path / "pre", output_loading_info=True)
+    assert set(info["unexpected_keys"]) == {"other_head.weight"}, info

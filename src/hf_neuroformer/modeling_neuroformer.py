@@ -1261,10 +1261,22 @@ def check_model_fits_in_memory(config: NeuroformerConfig, generative_heads: bool
 class NeuroformerModel(NeuroformerPreTrainedModel):
     """Past-window encoder + current-window decoder (no heads). See the module docstring.
 
+    Loaded from the checkpoint of a model with heads (``AutoModel.from_pretrained`` of a pushed
+    ``NeuroformerForPreTraining`` or ``NeuroformerForBehaviorDecoding``, the auto_map's
+    ``AutoModel``), it takes the backbone's weights and leaves the heads out without reporting
+    them as unexpected keys (the next-spike ``id_head`` / ``dt_head`` / ``dt_unit_embeddings``,
+    the ``contrastive`` projections, the ``decoding_heads``), as the decoder skips the next-spike
+    heads; any other key of the checkpoint is still reported.
+
     Raises:
         ValueError: a config whose weights cannot fit in this machine's memory
             (:func:`check_model_fits_in_memory`), before any tensor is allocated.
     """
+
+    # the heads of the classes built on this backbone: AutoModel (this class) leaves them out by design; before, its
+    # load report listed every head of a pushed model as UNEXPECTED
+    _keys_to_ignore_on_load_unexpected = [r"^id_head\.", r"^dt_head\.", r"^dt_unit_embeddings\.", r"^contrastive\.",
+                                          r"^decoding_heads\."]
 
     def __init__(self, config: NeuroformerConfig):
         check_model_fits_in_memory(config)
@@ -1756,6 +1768,17 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
         ), return_dict)
 
 
+def backbone_for_heads(config: NeuroformerConfig) -> NeuroformerModel:
+    """A :class:`NeuroformerModel` to hold inside a model with heads (``self.neuroformer``), without
+    the head patterns of ``NeuroformerModel._keys_to_ignore_on_load_unexpected``: transformers'
+    ``post_init`` gathers its children's patterns into the outer model, where a head of another
+    class in the checkpoint (a decoder's ``decoding_heads`` loaded as
+    ``NeuroformerForPreTraining``) must still be reported as unexpected."""
+    backbone = NeuroformerModel(config)
+    backbone._keys_to_ignore_on_load_unexpected = set()  # post_init made the class's list a set on the instance
+    return backbone
+
+
 class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
     """Neuroformer with the next-unit-id head and the next-dt head (generative pretraining;
     Antoniades et al. 2024, arXiv 2311.00136, Sec. 3.3, see the module docstring).
@@ -1768,7 +1791,7 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
     def __init__(self, config: NeuroformerConfig):
         check_model_fits_in_memory(config, generative_heads=True)
         super().__init__(config)
-        self.neuroformer = NeuroformerModel(config)
+        self.neuroformer = backbone_for_heads(config)
         self.id_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.dt_head = nn.Linear(config.hidden_size, config.num_dt_bins)
         self.dt_unit_embeddings = (
@@ -2156,7 +2179,7 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                           "or fine-tune with hf_neuroformer.finetuning.finetune / neuroformer finetune", UserWarning,
                           stacklevel=2)
         check_model_fits_in_memory(config, generative_heads=config.decoding_generative_loss_weight > 0)
-        self.neuroformer = NeuroformerModel(config)
+        self.neuroformer = backbone_for_heads(config)
         h = config.hidden_size
         pooled = 2 * h if config.decoding_pool == "current+past" else h
         self.attention_pool = NeuroformerAttentionPool(config) if config.decoding_pool == "attention" else None
