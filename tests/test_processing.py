@@ -189,6 +189,31 @@ def test_from_config_checks_the_tokenizer(a2929):
                                                                        vocab_size=config.vocab_size))
 
 
+def test_a_copy_of_the_tokenizer_class_from_elsewhere_is_named_by_its_module():
+    """A NeuroformerTokenizer of a second copy of the module (what AutoTokenizer's remote code gives where the
+    tokenizer is loaded before hf_neuroformer is imported) was refused as 'expected a NeuroformerTokenizer, got
+    NeuroformerTokenizer': the message now names both modules and says what to do."""
+    import importlib
+    import os
+    import sys
+    import types
+
+    import hf_neuroformer.tokenization_neuroformer as installed
+    package = types.ModuleType("copied_remote_code")  # the package's files under another name, as remote code is
+    package.__path__ = [os.path.dirname(installed.__file__)]
+    sys.modules["copied_remote_code"] = package
+    try:
+        copy = importlib.import_module("copied_remote_code.tokenization_neuroformer")
+        tok = copy.NeuroformerTokenizer(unit_tokens=["s/0", "s/1"])
+        assert type(tok) is not nf.NeuroformerTokenizer
+        with pytest.raises(TypeError, match=r"got copied_remote_code\.tokenization_neuroformer\.NeuroformerTokenizer "
+                                            r"\(a copy of the class .* import hf_neuroformer first"):
+            nf.NeuroformerProcessor(tok)
+    finally:
+        for name in [n for n in sys.modules if n == "copied_remote_code" or n.startswith("copied_remote_code.")]:
+            del sys.modules[name]
+
+
 def test_bad_input_names_the_field(a2929, saved):
     processor = AutoProcessor.from_pretrained(saved[0])
     with pytest.raises(TypeError, match="recording: expected a SpikeRecording"):

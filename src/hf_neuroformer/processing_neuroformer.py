@@ -119,7 +119,14 @@ class NeuroformerProcessor(ProcessorMixin):
                  decoding: bool = False, split_mode: Optional[str] = None, model_vocab_size: Optional[int] = None,
                  **kwargs):
         if not isinstance(tokenizer, NeuroformerTokenizer):
-            raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}")
+            got = type(tokenizer)
+            same_name = got.__name__ == NeuroformerTokenizer.__name__
+            raise TypeError(
+                f"tokenizer: expected a NeuroformerTokenizer of {NeuroformerTokenizer.__module__}, got "
+                f"{got.__module__}.{got.__name__}"
+                + (" (a copy of the class loaded from elsewhere, e.g. a repository's remote code loaded before "
+                   "hf_neuroformer was imported: import hf_neuroformer first, or load the tokenizer with "
+                   "hf_neuroformer.NeuroformerTokenizer.from_pretrained)" if same_name else ""))
         if modalities is not None and not (isinstance(modalities, list) and all(isinstance(m, dict) for m in modalities)):
             raise TypeError("modalities: expected None or a list of modality dicts (NeuroformerConfig.modalities), "
                             f"got {type(modalities).__name__}")
