@@ -1782,6 +1782,29 @@ def test_resume_with_only_a_half_written_checkpoint_says_so(rec, finished_run, t
     assert "--save-every) is set" not in str(err.value)
 
 
+def test_resume_takes_the_newest_checkpoint_by_step_and_leaves_a_copy_in_the_folder_alone(rec, tmp_path, capsys):
+    """Break test: any folder in checkpoints/ whose name began with 'step-' was taken for a checkpoint,
+    in text order. A copy a user kept beside them ('step-00000002 copy', a file browser's name for a copy
+    of the step-2 checkpoint) counted among the newest save_total_limit, so the saves of the resumed run
+    deleted it, and a copy of the newest checkpoint, sorting after it, was resumed from in its place. A
+    checkpoint is now a folder named step-<step number>, ordered by its step."""
+    import shutil
+
+    out = tmp_path / "m"
+    cfg = nf.NeuroformerConfig(**TINY)
+    tc = TrainingConfig(max_steps=3, batch_size=16, save_every=1, save_total_limit=2, generate_test=False)
+    train(rec, out, cfg, tc, progress=False, write_figures=False)
+    root = out / "checkpoints"
+    for step in (2, 3):
+        shutil.copytree(root / f"step-{step:08d}", root / f"step-{step:08d} copy")
+    assert nf.training.latest_checkpoint(out) == root / "step-00000003"
+    capsys.readouterr()
+    train(rec, out, cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True, write_figures=False)
+    assert re.search(r"resumed from .*step-00000003 \(step 3 of 4", capsys.readouterr().out)
+    assert sorted(p.name for p in root.iterdir()) == ["step-00000002 copy", "step-00000003", "step-00000003 copy",
+                                                      "step-00000004"]
+
+
 def test_fp16_from_accelerate_launch_on_a_cpu_names_the_launcher(tmp_path, monkeypatch):
     """Break test: `accelerate launch --cpu --mixed_precision fp16 ... train` (config left at "no")
     was refused as "training.mixed_precision: 'fp16' on a CPU", a field the user never set. The

@@ -1120,11 +1120,22 @@ def _launcher_precision(training: TrainingConfig) -> TrainingConfig:
     return dataclasses.replace(training, mixed_precision=launcher)
 
 
+#: The name of a completed checkpoint folder, ``step-<step number>`` (:func:`_save_checkpoint` writes
+#: ``step-NNNNNNNN``); the group is the step number.
+_CHECKPOINT_NAME = re.compile(r"step-([0-9]+)")
+
+
 def _checkpoints(root: Path):
-    """Completed checkpoints under ``root``, oldest first."""
+    """Completed checkpoints under ``root`` (folders named ``step-<step number>``), oldest first, by step.
+
+    Any folder whose name began with ``step-`` was taken for one, in text order: a copy a user kept
+    beside them (``step-00000009 copy``) counted among the newest ``save_total_limit`` and was deleted
+    by the next saves, and a copy of the newest one was resumed from instead of it."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    found = [(int(m.group(1)), p) for p in root.iterdir()
+             if p.is_dir() and (m := _CHECKPOINT_NAME.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
 
 
 def _incomplete_checkpoints(root: Path) -> str:
