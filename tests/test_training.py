@@ -529,6 +529,15 @@ def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_pat
     with pytest.raises(FileExistsError, match="epoch=3-step=900.ckpt"):
         check_finetune_output_dir(out, overwrite=True)
     assert (out / "checkpoints" / "epoch=3-step=900.ckpt").is_file()
+    # a copy a user kept beside the checkpoints is not one of them (resume and save_total_limit pass over it):
+    # --overwrite deleted it with them
+    (out / "checkpoints" / "epoch=3-step=900.ckpt").unlink()
+    copy = out / "checkpoints" / "step-00000001 copy"
+    copy.mkdir()
+    (copy / "trainer_state.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'step-00000001 copy'.* move them out"):
+        train(rec, out, cfg, tc, progress=False, overwrite=True, write_figures=False)
+    assert (copy / "trainer_state.json").is_file() and (out / "checkpoints" / "step-00000001").is_dir()
 
 
 def test_a_file_named_checkpoints_is_refused_before_training(rec, tmp_path, capsys):

@@ -487,7 +487,7 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
 
 #: What a checkpoints folder of this package holds: ``train``'s resumable checkpoints (and the
 #: half-written ones of a run killed while saving) and ``Trainer``'s (``finetune --keep-checkpoints``).
-_OWN_CHECKPOINT_PATTERNS = ("step-*", ".tmp-step-*", "checkpoint-*")
+_OWN_CHECKPOINT_PATTERNS = (".tmp-step-*", "checkpoint-*")  # and train's step-<step number> (_CHECKPOINT_NAME)
 #: Files a file browser leaves in any folder it shows (macOS Finder, Windows Explorer): deleted with
 #: the checkpoints, not counted as another tool's files (a folder opened in Finder was refused for them)
 _OS_METADATA_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
@@ -506,8 +506,11 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
     ckpt = Path(output_dir) / CHECKPOINT_DIR
     if not ckpt.is_dir():
         return
+    # a folder named step-* but not step-<step number> (a user's 'step-00000002 copy') is no checkpoint of train's:
+    # resume and save_total_limit pass over it, and --overwrite deleted it with the checkpoints
     foreign = sorted(p.name for p in ckpt.iterdir()
-                     if not (p.is_dir() and any(fnmatch.fnmatchcase(p.name, q) for q in _OWN_CHECKPOINT_PATTERNS))
+                     if not (p.is_dir() and (_CHECKPOINT_NAME.fullmatch(p.name)
+                                             or any(fnmatch.fnmatchcase(p.name, q) for q in _OWN_CHECKPOINT_PATTERNS)))
                      and not (p.is_file() and p.name in _OS_METADATA_FILES))
     if foreign:
         raise FileExistsError(
