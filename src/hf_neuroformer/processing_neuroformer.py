@@ -38,9 +38,8 @@ from transformers.utils import cached_file
 from .modalities import check_windows_read_modalities, modality_column_names, truncated_tokens_text
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer
-from .binning import past_starts
-from .windows import (WINDOW_GRID, NeuroformerCollator, check_pasts_recorded, check_windows_in_support,
-                      recorded_stretches, tokenize_windows, trial_at, trials_holding, window_starts_array)
+from .windows import (NeuroformerCollator, check_pasts_recorded, resolve_past_clip_starts, tokenize_windows,
+                      window_starts_array)
 
 
 class TruncatedWindowsWarning(UserWarning):
@@ -275,60 +274,11 @@ class NeuroformerProcessor(ProcessorMixin):
             refuse_foreign_units(self.tokenizer, recording)
             self._check_model_vocabulary(recording)
         starts = window_starts_array(window_starts)
-        # a current window outside the recorded time would be read as silence and scored as such
-        check_windows_in_support(recording.support, starts, self.tokenizer.current_window)
-        clips = None
-        has_trials = recording.trials is not None and len(recording.trials) > 0
-        stretch_clips = None
-        if isinstance(past_clip_starts, str) and past_clip_starts == "auto":
-            stretch_clips = self._stretch_clips(recording, starts)
-            past_clip_starts = "trials" if self.split_mode == "trials" and has_trials else None
-            if self.split_mode == "trials" and not has_trials:
-                warnings.warn("the model was trained with each window's past clipped at its trial's start "
-                              "(splits.json mode 'trials'), but this recording has no trials: the past windows are "
-                              "not clipped", UserWarning, stacklevel=3)
-        if isinstance(past_clip_starts, str):
-            if past_clip_starts != "trials":
-                raise ValueError(f"past_clip_starts: expected 'auto', 'trials', seconds per window or None, got "
-                                 f"{past_clip_starts!r}")
-            if recording.trials is None or len(recording.trials) == 0:
-                raise ValueError("past_clip_starts='trials': the recording has no trials")
-            k = trial_at(recording.trials, starts)  # the trial each window starts in (latest start wins)
-            past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
-            # a window outside every trial: its past stops at the end of the latest trial ended by its start,
-            # so it reads the inter-trial time only (unclipped, it read the spikes of the trial before)
-            ends = np.sort(recording.trials[:, 1])
-            j = np.searchsorted(ends, starts + WINDOW_GRID, side="right") - 1
-            out = (k < 0) & (j >= 0)
-            past_clip_starts[out] = np.minimum(ends[j[out]], starts[out])
-            # a window inside two overlapping trials: training made windows of each trial, each clipped at its own
-            # trial's start; a start alone cannot say which of them is meant
-            many = np.flatnonzero(trials_holding(recording.trials, starts) > 1)
-            if many.size:
-                i = int(many[0])
-                warnings.warn(
-                    f"past_clip_starts: {many.size} of {starts.size} windows start inside more than one trial "
-                    f"(overlapping trials; first: window {i} at {starts[i]} s); their past is clipped at the latest "
-                    "trial start, while training made windows of each of those trials clipped at its own start: to "
-                    "score the windows of a split as training did, pass the clip starts "
-                    "hf_neuroformer.windows.window_starts_for_split returns", UserWarning, stacklevel=3)
-        if past_clip_starts is not None:
-            # np.asarray(float64) read [True, False] as clips at 1 s and 0 s and failed on text naming no field
-            # ("could not convert string to float"), also for window_log_likelihoods, which passes them on
-            clips = window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True)
-            if clips.shape != starts.shape:
-                raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got shape "
-                                 f"{clips.shape}")
-            # window starts lie on a 1 ns grid (window_starts_for_split rounds them): a trial start
-            # such as 2.8000000000000003 s clips its first window at 2.8 s (trial_at's tolerance)
-            late = np.flatnonzero(clips > starts + WINDOW_GRID)
-            if late.size:
-                i = int(late[0])
-                raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
-                                 "(expected the trial start, at or before the window; NaN for no clip)")
-        if stretch_clips is not None:  # "auto": no past read from unrecorded time before the window's stretch
-            clips = stretch_clips if clips is None else np.where(np.isnan(stretch_clips), clips,
-                                                                 np.fmax(clips, stretch_clips))
+        # a current window outside the recorded time would be read as silence and scored as such (refused, naming
+        # window_starts); "trials" / "auto" / seconds resolved and checked as every reader of windows does
+        clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=self.tokenizer.past_window,
+                                         current_window=self.tokenizer.current_window, split_mode=self.split_mode,
+                                         stacklevel=3)
         if refuse_unrecorded_past:  # a past before the recorded time would be read as silence
             check_pasts_recorded(recording, starts, clips, self.tokenizer.past_window, self.tokenizer.current_window)
         if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
@@ -369,20 +319,6 @@ class NeuroformerProcessor(ProcessorMixin):
             "model.resize_unit_embeddings(len(tokenizer)) and make the processor again with "
             "NeuroformerProcessor.from_config(tokenizer, model.config)")
 
-    def _stretch_clips(self, recording: SpikeRecording, starts: np.ndarray) -> Optional[np.ndarray]:
-        """``(n_windows,)`` float64: the start (s) of the recorded stretch (touching intervals of
-        ``recording.support`` merged, :func:`~hf_neuroformer.windows.recorded_stretches`) that holds each
-        window, where its past window reaches before it (into a gap of the time support, or before
-        the recorded time), NaN elsewhere; None when no window's past does. The windows lie inside
-        one stretch each (checked before)."""
-        sup = recorded_stretches(recording.support)
-        if len(sup) == 0:
-            return None
-        j = np.clip(np.searchsorted(sup[:, 0], starts + WINDOW_GRID, side="right") - 1, 0, None)
-        a = sup[j, 0]
-        reaches = past_starts(starts, self.tokenizer.past_window) < a - WINDOW_GRID
-        return np.where(reaches, a, np.nan) if reaches.any() else None
-
     def __call__(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts="auto", *, return_tensors: str = "pt",
                  return_labels: bool = True, device=None) -> NeuroformerBatch:
@@ -413,7 +349,10 @@ class NeuroformerProcessor(ProcessorMixin):
                 window (an interval of ``recording.support``, touching ones merged) at that start, so a
                 window at a trial of a time support with unrecorded gaps (the Allen reader's) does not
                 read the gap as silence (training windows never do: a time split keeps each window's past
-                inside its stretch). ``None`` reads the whole past window.
+                inside its stretch), so a stretch's first windows get a partial (possibly empty) past.
+                ``None`` reads the whole past window. Resolved as every reader of windows resolves them
+                (:func:`~hf_neuroformer.windows.resolve_past_clip_starts`: generate_spikes,
+                window_log_likelihoods, decode_windows and the attention analyses take the same strings).
             return_tensors: only ``"pt"`` (PyTorch).
             return_labels: give the next-spike ``labels`` and ``dt_labels`` (``token_labels`` and
                 ``dt_labels`` for a decoder); False for a ``NeuroformerModel``, whose forward

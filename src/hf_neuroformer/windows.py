@@ -16,6 +16,7 @@ current window (``allow_future``) stays inside the window's block (time mode,
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -414,6 +415,139 @@ def _unrecorded_past_remedy(recording: SpikeRecording, start: float, stretch_sta
                     "time's start")
     return ("start each window at least past_window after the recorded time's start (window_starts_for_split / "
             "generation_windows give such windows), or pass past_clip_starts at or after it")
+
+
+#: the strings every function that reads windows of a recording takes as ``past_clip_starts``
+#: (:func:`resolve_past_clip_starts`)
+PAST_CLIP_MODES = ("trials", "auto")
+
+
+def resolve_past_clip_starts(recording: SpikeRecording, starts: np.ndarray, past_clip_starts, *,
+                             past_window: float, current_window: float, split_mode: Optional[str] = None,
+                             stacklevel: int = 2) -> Optional[np.ndarray]:
+    """The per-window clip of the past that ``past_clip_starts`` asks for, resolved and checked once
+    for every function that reads windows of a recording: the processor
+    (:meth:`~hf_neuroformer.NeuroformerProcessor.tokenize`, hence
+    :func:`~hf_neuroformer.likelihood.window_log_likelihoods`),
+    :func:`~hf_neuroformer.generation.generate_spikes`, :func:`~hf_neuroformer.finetuning.decode_windows`,
+    :func:`~hf_neuroformer.analysis.connectivity.attention_connectivity` and
+    :func:`~hf_neuroformer.analysis.visual_attention.visual_attention_maps`. The past window
+    ``[start - past_window, start)`` of each window is read from its clip on.
+
+    Args:
+        recording: the recording whose windows are read (its ``trials`` and ``support``).
+        starts: ``(n_windows,)`` float64 current-window starts, s (checked by :func:`window_starts_array`).
+        past_clip_starts: one of
+
+            - ``None``: no clip (the whole past window);
+            - ``(n_windows,)`` seconds: the past starts no earlier than this (NaN: no clip); each at
+              most 1 ns (the window grid) after its window's start;
+            - ``"trials"``: the start of the trial each window starts in (:func:`trial_at`; the
+              latest-starting one where trials overlap, with a warning: training made windows of each
+              overlapping trial, each clipped at its own start, so pass the clip starts of
+              :func:`window_starts_for_split` there), as a model trained in trial mode
+              (``splits.json`` ``"mode": "trials"``) read them. A window outside every trial, which
+              training never saw, is clipped at the end of the latest trial that ended by its start, so
+              its past holds inter-trial time and no trial's spikes (no clip before the first trial ends);
+            - ``"auto"``: ``"trials"`` when ``split_mode`` is ``"trials"`` and the recording has trials
+              (a warning when it has none), else no clip; either way, a past window that reaches before
+              the start of the recorded stretch holding its window (an interval of ``recording.support``,
+              touching ones merged, :func:`recorded_stretches`) is clipped at that start, so such a
+              window reads a partial past (an empty one for a window at the very start of its stretch),
+              never unrecorded time as silence, and :func:`check_pasts_recorded` never refuses it.
+        past_window, current_window: the model's windows, s.
+        split_mode: how the model's splits were planned (``SplitPlan.mode``: ``"trials"``, ``"time"``)
+            or ``None`` (unknown); read by ``"auto"`` only. The processor passes its own; the other
+            functions take the model alone, so for them ``"auto"`` clips at the stretch start only.
+        stacklevel: the warnings' ``stacklevel`` as the caller would pass it to ``warnings.warn`` (1: the
+            caller's line).
+
+    Returns:
+        ``(n_windows,)`` float64 clip starts, s (NaN: no clip), or ``None`` for no clip at all.
+
+    Raises:
+        ValueError: naming ``window_starts``, a current window outside the recorded time
+            (:func:`check_windows_in_support`); naming ``past_clip_starts``, ``"trials"`` for a
+            recording without trials, another string, values that are not float64 real numbers
+            (text, booleans, float32; :func:`window_starts_array`), not one per window, or more than
+            1 ns after their window's start.
+
+    Warns:
+        UserWarning: with ``"trials"`` (or ``"auto"`` for a trial-mode model), windows that start
+            inside more than one trial, counted; with ``"auto"`` and ``split_mode="trials"``, a
+            recording without trials (no trial clip).
+    """
+    # the stretch clips of "auto" below take each window to lie inside one stretch
+    check_windows_in_support(recording.support, starts, current_window)
+    has_trials = recording.trials is not None and len(recording.trials) > 0
+    stretch_clips = None
+    if isinstance(past_clip_starts, str) and past_clip_starts == "auto":
+        stretch_clips = _stretch_clips(recording, starts, past_window)
+        past_clip_starts = "trials" if split_mode == "trials" and has_trials else None
+        if split_mode == "trials" and not has_trials:
+            warnings.warn("the model was trained with each window's past clipped at its trial's start "
+                          "(splits.json mode 'trials'), but this recording has no trials: the past windows are "
+                          "not clipped", UserWarning, stacklevel=stacklevel + 1)
+    if isinstance(past_clip_starts, str):
+        if past_clip_starts != "trials":
+            raise ValueError(f"past_clip_starts: expected 'auto', 'trials', seconds per window or None, got "
+                             f"{past_clip_starts!r}")
+        if not has_trials:
+            raise ValueError("past_clip_starts='trials': the recording has no trials; pass 'auto' (clip each past at "
+                             "the start of the recorded stretch holding its window), seconds per window or None")
+        k = trial_at(recording.trials, starts)  # the trial each window starts in (latest start wins)
+        past_clip_starts = np.where(k >= 0, recording.trials[np.clip(k, 0, None), 0], np.nan)
+        # a window outside every trial: its past stops at the end of the latest trial ended by its start,
+        # so it reads the inter-trial time only (unclipped, it read the spikes of the trial before)
+        ends = np.sort(recording.trials[:, 1])
+        j = np.searchsorted(ends, starts + WINDOW_GRID, side="right") - 1
+        out = (k < 0) & (j >= 0)
+        past_clip_starts[out] = np.minimum(ends[j[out]], starts[out])
+        # a window inside two overlapping trials: training made windows of each trial, each clipped at its own
+        # trial's start; a start alone cannot say which of them is meant
+        many = np.flatnonzero(trials_holding(recording.trials, starts) > 1)
+        if many.size:
+            i = int(many[0])
+            warnings.warn(
+                f"past_clip_starts: {many.size} of {starts.size} windows start inside more than one trial "
+                f"(overlapping trials; first: window {i} at {starts[i]} s); their past is clipped at the latest "
+                "trial start, while training made windows of each of those trials clipped at its own start: to "
+                "score the windows of a split as training did, pass the clip starts "
+                "hf_neuroformer.windows.window_starts_for_split returns", UserWarning, stacklevel=stacklevel + 1)
+    clips = None
+    if past_clip_starts is not None:
+        # np.asarray(float64) read [True, False] as clips at 1 s and 0 s and failed on text naming no field
+        # ("could not convert string to float")
+        clips = window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True)
+        if clips.shape != starts.shape:
+            raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got shape "
+                             f"{clips.shape}")
+        # window starts lie on a 1 ns grid (window_starts_for_split rounds them): a trial start
+        # such as 2.8000000000000003 s clips its first window at 2.8 s (trial_at's tolerance)
+        late = np.flatnonzero(clips > starts + WINDOW_GRID)
+        if late.size:
+            i = int(late[0])
+            raise ValueError(f"past_clip_starts: index {i} is {clips[i]} s, after its window start {starts[i]} s "
+                             "(expected the trial start, at or before the window; NaN for no clip)")
+    if stretch_clips is not None:  # "auto": no past read from unrecorded time before the window's stretch
+        clips = stretch_clips if clips is None else np.where(np.isnan(stretch_clips), clips,
+                                                             np.fmax(clips, stretch_clips))
+    return clips
+
+
+def _stretch_clips(recording: SpikeRecording, starts: np.ndarray, past_window: float) -> Optional[np.ndarray]:
+    """``(n_windows,)`` float64: the start (s) of the recorded stretch (touching intervals of
+    ``recording.support`` merged, :func:`recorded_stretches`) that holds each window, where its past
+    window reaches before it (into a gap of the time support, or before the recorded time), NaN
+    elsewhere; None when no window's past does. The windows lie inside one stretch each (checked
+    before)."""
+    sup = recorded_stretches(recording.support)
+    if len(sup) == 0:
+        return None
+    j = np.clip(np.searchsorted(sup[:, 0], starts + WINDOW_GRID, side="right") - 1, 0, None)
+    a = sup[j, 0]
+    reaches = past_starts(starts, past_window) < a - WINDOW_GRID
+    return np.where(reaches, a, np.nan) if reaches.any() else None
 
 
 def trial_at(trials: np.ndarray, times: np.ndarray, tolerance: float = WINDOW_GRID) -> np.ndarray:
