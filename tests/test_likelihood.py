@@ -645,3 +645,73 @@ def test_a_generated_recordings_first_windows_are_refused_with_the_clip_that_sco
     # the windows with a whole past in the generated stretch are scored without clips, and the same
     whole = window_log_likelihoods(model, tok, gen, starts[short:])
     np.testing.assert_array_equal(whole["log_likelihood"], got["log_likelihood"][short:])
+
+
+@pytest.mark.parametrize("entry", ["window_log_likelihoods", "generate_spikes", "decode_windows",
+                                   "attention_connectivity", "visual_attention_maps"])
+def test_every_reader_of_windows_takes_past_clip_starts_trials_and_auto_as_the_processor_does(allen_video, entry):
+    """Allen gratings (100-ms trials 100 ms apart, the time support their union). The processor and
+    window_log_likelihoods took past_clip_starts='trials' / 'auto', and check_pasts_recorded's refusal
+    told users that decode_windows and the attention analyses did too, but generate_spikes,
+    decode_windows, attention_connectivity and visual_attention_maps refused both strings ("expected
+    window starts as real numbers (s), got str"). Every one now resolves them as the processor does
+    (windows.resolve_past_clip_starts): for windows 50 ms into trials with a 150-ms past, 'trials'
+    and 'auto' (the start of the recorded stretch, here the trial) both give the clips at the trials'
+    starts, so the results are those of the explicit clips; 'trials' on a recording without trials is
+    refused naming the field."""
+    import dataclasses
+
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.analysis.visual_attention import visual_attention_maps
+    from hf_neuroformer.finetuning import decode_windows
+    from hf_neuroformer.windows import trial_at
+    from tiny_configs import small_config
+
+    rec = allen_video.select_units(range(20))
+    video = {"name": "video", "source": "stimulus:frames", "kind": "video", "frame_shape": [16, 16], "num_frames": 3,
+             "patch_size": [1, 8, 4], "window": [-0.02, 0.01]}
+    cfg = small_config(current_window=0.01, past_window=0.15, dt_resolution=0.002, split_by="trials",
+                       modalities=[video] if entry == "visual_attention_maps" else None,
+                       decoding_targets=[{"name": "ry", "kind": "circular"}] if entry == "decode_windows" else None)
+    if cfg.modalities:  # the training split's pixel statistics
+        from hf_neuroformer.modalities import fit_modalities
+
+        fit_modalities(rec, cfg, plan_splits(rec, cfg))
+    tok, model = untrained_model(rec, cfg)
+    if entry == "decode_windows":  # a decoder of a target the recording lacks (predicted, not compared with values)
+        torch.manual_seed(0)
+        model = nf.NeuroformerForBehaviorDecoding(cfg).eval()
+    starts = rec.trials[1:4, 0] + 0.05  # 50 ms into trials 1-3: each past reaches into the gap before its trial
+    clips = rec.trials[trial_at(rec.trials, starts), 0]
+
+    def spikes_and_pasts(g):  # (not generation_stats' timings)
+        return {"spike_times": g.spike_times, "unit_ids": g.unit_ids,
+                "n_past_recorded": g.generation_stats["n_past_recorded"]}
+
+    run = {
+        "window_log_likelihoods": lambda r, c: window_log_likelihoods(model, tok, r, starts, past_clip_starts=c),
+        "generate_spikes": lambda r, c: spikes_and_pasts(nf.generate_spikes(model, tok, r, starts, past_clip_starts=c,
+                                                                            seed=0, progress=False)),
+        "decode_windows": lambda r, c: decode_windows(model, tok, r, starts, past_clip_starts=c)[0],
+        "attention_connectivity": lambda r, c: attention_connectivity(model, tok, r, starts, past_clip_starts=c),
+        "visual_attention_maps": lambda r, c: visual_attention_maps(model, tok, r, starts, past_clip_starts=c),
+    }[entry]
+    explicit = run(rec, clips)
+
+    def same(got, want):
+        if isinstance(got, dict):
+            assert got.keys() == want.keys()
+            for k in got:
+                same(got[k], want[k])
+        elif hasattr(got, "columns"):  # a decode_windows table
+            assert list(got.columns) == list(want.columns) and got.equals(want)
+        elif isinstance(got, (np.ndarray, torch.Tensor, list, tuple)):
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        else:
+            assert got == want or (got != got and want != want)  # NaN == NaN
+
+    for mode in ("trials", "auto"):
+        same(run(rec, mode), explicit)
+    without = dataclasses.replace(rec, trials=None, trial_info=None)
+    with pytest.raises(ValueError, match=r"^past_clip_starts='trials': the recording has no trials"):
+        run(without, "trials")

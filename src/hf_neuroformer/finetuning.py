@@ -84,7 +84,7 @@ from .recording import first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
-                      split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
+                      resolve_past_clip_starts, split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
                       window_starts_for_split)
 
 CHECKPOINT_DIR = "checkpoints"
@@ -2058,7 +2058,12 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             recording, e.g. sleep for a decoder fine-tuned on wake, or a recording of the same units).
         window_starts: ``(n_windows,)`` current-window starts, s (:func:`windows_tiling`, or
             :func:`~hf_neuroformer.windows.window_starts_for_split` for one of the decoder's splits).
-        past_clip_starts: optional ``(n_windows,)`` trial start per window's past, s (NaN: no clip).
+        past_clip_starts: ``None`` (no clip; default), ``(n_windows,)`` seconds (the past window starts no
+            earlier than this; NaN: no clip), ``"trials"`` (each window's trial start, as a trial-mode model
+            read its past) or ``"auto"`` (the start of the recorded stretch holding the window, where its past
+            window reaches before it: a stretch's first windows are decoded with a partial, possibly empty,
+            past, and no window is refused for a past in unrecorded time), resolved and checked as every
+            reader of windows does (:func:`~hf_neuroformer.windows.resolve_past_clip_starts`).
         batch_size: windows per forward pass, an integer >= 1.
         recorded: also read each target's recorded value per window where the recording has the
             target (:func:`~hf_neuroformer.decoding.target_values`, as fine-tuning read its labels).
@@ -2096,7 +2101,8 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             stream (source ``events:...``), which most windows may lack.
 
     Raises:
-        ValueError: bad window starts or clips (the processor's checks), a window whose past window (from its
+        ValueError: bad window starts or clips (the processor's checks; ``past_clip_starts="trials"`` for a
+            recording without trials, another string), a window whose past window (from its
             clip on) starts before the recorded time holding it (read as silence; refused as generate_spikes
             does), a recording whose units
             the tokenizer lacks, a ``batch_size`` that is not an integer >= 1.
@@ -2114,8 +2120,10 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     check_table_columns(targets)  # a decoder of a target named 'split' or 'n_spikes': refused before any work
     processor = NeuroformerProcessor.from_config(tokenizer, cfg)
     starts = window_starts_array(window_starts)
-    clips = None if past_clip_starts is None else window_starts_array(past_clip_starts, "past_clip_starts",
-                                                                       clip_starts=True)
+    # "trials" / "auto" / seconds, resolved and checked as generate_spikes and window_log_likelihoods do (warnings at
+    # the caller's line, past the torch.no_grad and keeps_training_mode wrappers)
+    clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=cfg.past_window,
+                                     current_window=cfg.current_window, stacklevel=4)
     cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities, refuse_unrecorded_past=True)
     absent = units_absent(tokenizer, recording)
     # the warnings below use stacklevel 4: the caller's line, past the torch.no_grad and

@@ -64,7 +64,7 @@ from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_pasts_recorded, check_windows_apart,
                       check_windows_in_support,
-                      keeps_training_mode, tokenize_windows, window_starts_array)
+                      keeps_training_mode, resolve_past_clip_starts, tokenize_windows, window_starts_array)
 
 MODES = ("teacher_forced", "free_running")
 ORDERS = ("free", "canonical")
@@ -380,7 +380,7 @@ def generate_spikes(
     recording: SpikeRecording,
     window_starts: Sequence[float],
     *,
-    past_clip_starts: Optional[Sequence[float]] = None,
+    past_clip_starts: str | Sequence[float] | None = None,
     mode: str = "teacher_forced",
     order: str = "free",
     num_samples: int = 1,
@@ -409,8 +409,12 @@ def generate_spikes(
         window_starts: ``(n_windows,)`` current-window starts, s, at least one; windows must not
             overlap. Empty is an error, as for the processor, the likelihood and the attention
             analyses (an empty result would read as "the model generated no spikes").
-        past_clip_starts: optional ``(n_windows,)`` times before which past spikes are ignored
-            (s; the trial start in trial mode; NaN: no clip).
+        past_clip_starts: ``None`` (no clip; default), ``(n_windows,)`` seconds (the past window starts no
+            earlier than this; NaN: no clip), ``"trials"`` (each window's trial start, as a trial-mode model
+            read its past) or ``"auto"`` (the start of the recorded stretch holding the window, where its past
+            window reaches before it: a stretch's first windows are generated with a partial, possibly empty,
+            past, and no window is refused for a past in unrecorded time), resolved and checked as every
+            reader of windows does (:func:`~hf_neuroformer.windows.resolve_past_clip_starts`).
         mode: ``"teacher_forced"`` (past from the recording) or ``"free_running"`` (past from
             the generated spikes; see the module docstring).
         order: ``"free"`` (default) or ``"canonical"``, the order of spikes inside a dt bin (see
@@ -478,7 +482,8 @@ def generate_spikes(
             intervals of an epoch union, where it holds no spikes); a window whose past window (from its
             past clip on, when given) starts before the recorded time that holds the window (the time domain,
             or that interval of the time support), which would be read as silence, as no training window is
-            built; a past clip after its window's start; an
+            built; a past clip after its window's start, ``past_clip_starts="trials"`` for a recording
+            without trials, or another string; an
             unknown mode; a recording with a unit the model's vocabulary lacks (another session: names the
             model's sessions, see :func:`check_recording_units`); a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
             not a number (text, a bool, None for the unit-id head's) or a ``greedy`` other than
@@ -549,17 +554,10 @@ def generate_spikes(
         hint=("; for the windows of a trial split whose trials overlap, take them from generation_windows(plan, "
               "split, config) (hf_neuroformer.generation): it leaves out the windows that overlap"
               if past_clip_starts is not None else ""))
-    clips = (None if past_clip_starts is None
-             else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
-    if clips is not None:
-        if clips.shape != starts.shape:
-            raise ValueError(f"past_clip_starts: expected one value per window ({starts.size}), got {clips.size}")
-        late = np.flatnonzero(clips > starts + 1e-9)
-        if late.size:
-            raise ValueError(
-                f"past_clip_starts: expected a time at or before each window's start (or NaN), window {late[0]} "
-                f"starts at {starts[late[0]]:.4f} s but its past is clipped at {clips[late[0]]:.4f} s"
-            )
+    # "trials" / "auto" / seconds, resolved and checked as the processor and window_log_likelihoods do (warnings at
+    # the caller's line: past this function and its torch.no_grad and keeps_training_mode wrappers)
+    clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=tokenizer.past_window,
+                                     current_window=w, stacklevel=4)
     check_pasts_recorded(recording, starts, clips, tokenizer.past_window, w)
 
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)

@@ -46,7 +46,7 @@ def window_log_likelihoods(
     recording: SpikeRecording,
     window_starts: Sequence[float],
     *,
-    past_clip_starts: Optional[Sequence[float]] = None,
+    past_clip_starts: str | Sequence[float] | None = None,
     batch_size: int = 64,
     progress: bool = False,
     check_modalities: bool = True,
@@ -60,9 +60,12 @@ def window_log_likelihoods(
             too, so where it holds no data (outside its ``support``, e.g. before the first window
             of a generated recording) the past is empty.
         window_starts: ``(n_windows,)`` starts, s.
-        past_clip_starts: optional ``(n_windows,)`` per-window clip of the past (trial starts), s
-            (NaN: no clip); or ``"trials"`` / ``"auto"`` as
-            :meth:`~hf_neuroformer.NeuroformerProcessor.tokenize` takes them.
+        past_clip_starts: ``None`` (no clip; default), ``(n_windows,)`` seconds (the past window starts no
+            earlier than this; NaN: no clip), ``"trials"`` (each window's trial start, as a trial-mode model
+            read its past) or ``"auto"`` (the start of the recorded stretch holding the window, where its past
+            window reaches before it: a stretch's first windows are scored with a partial, possibly empty,
+            past, and no window is refused for a past in unrecorded time), resolved and checked as every
+            reader of windows does (:func:`~hf_neuroformer.windows.resolve_past_clip_starts`).
         batch_size: windows per forward pass, an integer >= 1.
         progress: show a tqdm bar over the windows (off by default: callers that score a few
             windows in a loop; :func:`split_bits_per_spike` turns it on).
@@ -84,7 +87,7 @@ def window_log_likelihoods(
             ``window_starts`` that are not 1-D, non-finite or empty, a window outside the recorded time (it would
             be scored as silence), a window whose past window (from its clip on) starts before the recorded
             time holding it (read as silence; refused as generate_spikes does), ``past_clip_starts`` that are not real numbers (text, booleans), not one
-            per window, or after their window (the checks of
+            per window, or after their window, ``"trials"`` for a recording without trials, another string (the checks of
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
             a recording with a unit the model's vocabulary lacks (another session; see
             :func:`hf_neuroformer.generation.check_recording_units`);

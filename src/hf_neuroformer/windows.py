@@ -398,7 +398,8 @@ def _unrecorded_past_remedy(recording: SpikeRecording, start: float, stretch_sta
                 "no whole past in it: to score them from that start on, pass each window's clip at the start of its "
                 "generated stretch, s = hf_neuroformer.windows.recorded_stretches(recording.support); "
                 "past_clip_starts=s[np.searchsorted(s[:, 0], starts, side='right') - 1, 0] "
-                "(window_log_likelihoods and the processor also take past_clip_starts='auto', which clips there), "
+                "(generate_spikes, window_log_likelihoods, decode_windows, the attention analyses and the processor "
+                "also take past_clip_starts='auto', which clips there), "
                 "or leave those windows out")
     trials = recording.trials
     if trials is not None and len(trials):
@@ -409,9 +410,9 @@ def _unrecorded_past_remedy(recording: SpikeRecording, start: float, stretch_sta
                     "its trial's start on: pass each window's trial start as past_clip_starts "
                     f"({float(trials[t, 0])} s for this one; recording.trials[hf_neuroformer.windows.trial_at("
                     "recording.trials, starts), 0] for windows that all lie in trials; tiling_windows / "
-                    "generation_windows return them with a split's windows; window_log_likelihoods, "
-                    "decode_windows, the attention analyses and the processor also take past_clip_starts="
-                    "'trials'); for a time-mode model, start each window at least past_window after the recorded "
+                    "generation_windows return them with a split's windows; generate_spikes, "
+                    "window_log_likelihoods, decode_windows, the attention analyses and the processor also take "
+                    "past_clip_starts='trials'); for a time-mode model, start each window at least past_window after the recorded "
                     "time's start")
     return ("start each window at least past_window after the recorded time's start (window_starts_for_split / "
             "generation_windows give such windows), or pass past_clip_starts at or after it")

@@ -104,7 +104,7 @@ from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..metrics.bootstrap import merge_segments
 from ..recording import SpikeRecording
-from ..windows import check_windows_apart, window_starts_array
+from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
                        is_whole_number, model_unit_lookup)
 
@@ -134,7 +134,7 @@ def attention_connectivity(
     recording: SpikeRecording,
     window_starts: Sequence[float],
     *,
-    past_clip_starts: Optional[Sequence[float]] = None,
+    past_clip_starts: str | Sequence[float] | None = None,
     batch_size: int = 64,
     query: str = "predicted",
     device=None,
@@ -153,7 +153,12 @@ def attention_connectivity(
         recording: the spikes.
         window_starts: ``(n_windows,)`` current-window starts, s, at least ``current_window`` apart
             (any order).
-        past_clip_starts: optional per-window clip of the past (trial mode), s.
+        past_clip_starts: ``None`` (no clip; default), ``(n_windows,)`` seconds (the past window starts no
+            earlier than this; NaN: no clip), ``"trials"`` (each window's trial start, as a trial-mode model
+            read its past) or ``"auto"`` (the start of the recorded stretch holding the window, where its past
+            window reaches before it: a stretch's first windows are read with a partial, possibly empty,
+            past, and no window is refused for a past in unrecorded time), resolved and checked as every
+            reader of windows does (:func:`~hf_neuroformer.windows.resolve_past_clip_starts`).
         batch_size: windows per forward pass.
         query: ``"predicted"`` (row = the unit the query predicts, default) or ``"input"``
             (row = the unit of the query token).
@@ -187,7 +192,8 @@ def attention_connectivity(
             :func:`~hf_neuroformer.windows.check_windows_apart`); a window whose past window (from its clip
             on) starts before the recorded time holding it (read as silence; refused as generate_spikes does);
             ``past_clip_starts`` that are not float64 real numbers (text, booleans, float32), not one per window, or after their window's
-            start (named ``past_clip_starts``, as :func:`~hf_neuroformer.generation.generate_spikes` does); ``batch_size`` not an
+            start, ``"trials"`` for a recording without trials, or another string (named ``past_clip_starts``, as
+            :func:`~hf_neuroformer.generation.generate_spikes` does); ``batch_size`` not an
             integer >= 1; a recording with a unit the model was not trained on (``UnknownUnitError``,
             naming the model's sessions) or a tokenizer that is not the model's (grown with
             ``add_units``: see :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
@@ -200,8 +206,10 @@ def attention_connectivity(
     check_windows_apart(starts, model.config.current_window)
     # checked as generate_spikes checks them: np.asarray(..., dtype=float64) took the text "0.9", True (1.0 s) and
     # float32 clips (700.05 -> 700.0499877929688 s) without a word, where the other consumers refuse them
-    clips = (None if past_clip_starts is None
-             else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
+    # "trials" / "auto" / seconds, resolved as generate_spikes and window_log_likelihoods resolve them (warnings at the
+    # caller's line, past torch.no_grad's wrapper)
+    clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=model.config.past_window,
+                                     current_window=model.config.current_window, stacklevel=3)
     if device is None:
         device = next(model.parameters()).device
     cfg = model.config

@@ -62,7 +62,7 @@ import torch
 
 from ..jsonio import json_safe
 from ..recording import SpikeRecording
-from ..windows import check_windows_apart, window_starts_array
+from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
                        check_unit_indices, is_whole_number, model_unit_lookup)
 
@@ -152,7 +152,7 @@ def visual_attention_maps(
     recording: SpikeRecording,
     window_starts: Sequence[float],
     *,
-    past_clip_starts: Optional[Sequence[float]] = None,
+    past_clip_starts: str | Sequence[float] | None = None,
     units: Optional[Sequence[int]] = None,
     modality: Optional[str] = None,
     batch_size: int = 64,
@@ -172,7 +172,12 @@ def visual_attention_maps(
         recording: the spikes and the stimulus frames (the recording the model was trained on).
         window_starts: ``(n_windows,)`` current-window starts, s, at least ``current_window`` apart
             (any order).
-        past_clip_starts: optional per-window clip of the past (trial mode), s.
+        past_clip_starts: ``None`` (no clip; default), ``(n_windows,)`` seconds (the past window starts no
+            earlier than this; NaN: no clip), ``"trials"`` (each window's trial start, as a trial-mode model
+            read its past) or ``"auto"`` (the start of the recorded stretch holding the window, where its past
+            window reaches before it: a stretch's first windows are read with a partial, possibly empty,
+            past, and no window is refused for a past in unrecorded time), resolved and checked as every
+            reader of windows does (:func:`~hf_neuroformer.windows.resolve_past_clip_starts`).
         units: unit indices into ``recording`` (``0 .. n_units - 1``) whose spike tokens are the
             queries; ``None``: every unit (the population).
         modality: name of the video modality (default: the model's only one).
@@ -199,7 +204,8 @@ def visual_attention_maps(
             spikes once per window; refused as :func:`~hf_neuroformer.generation.generate_spikes` refuses
             them, :func:`~hf_neuroformer.windows.check_windows_apart`); ``past_clip_starts``
             that are not float64 real numbers (text, booleans, float32), not one per window, or after
-            their window's start (named ``past_clip_starts``); ``batch_size``
+            their window's start, ``"trials"`` for a recording without trials, or another string (named
+            ``past_clip_starts``); ``batch_size``
             not an integer >= 1; a recording with a unit the model was not trained on
             (``UnknownUnitError``) or a tokenizer that is not the model's (see
             :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
@@ -217,8 +223,10 @@ def visual_attention_maps(
             raise ValueError(f"units: expected unit indices in 0..{n - 1} of the recording, got {bad or units}")
     # checked as generate_spikes checks them: np.asarray(..., dtype=float64) took the text "0.9", True (1.0 s) and
     # float32 clips (700.05 -> 700.0499877929688 s) without a word, where the other consumers refuse them
-    clips = (None if past_clip_starts is None
-             else window_starts_array(past_clip_starts, "past_clip_starts", clip_starts=True))
+    # "trials" / "auto" / seconds, resolved as generate_spikes and window_log_likelihoods resolve them (warnings at the
+    # caller's line, past torch.no_grad's wrapper)
+    clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=model.config.past_window,
+                                     current_window=model.config.current_window, stacklevel=3)
     if device is None:
         device = next(model.parameters()).device
     lut = torch.as_tensor(model_unit_lookup(tokenizer, recording, model.config), device=device)
