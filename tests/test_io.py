@@ -303,6 +303,8 @@ def test_steinmetz_one_matlab_string_as_long_as_the_units_does_not_transpose_the
         _matlab_char(f, "subject", ["Alice"])  # (5, 1): one text, as long as the unit count
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no transposition warning
+        # (a unit of the 5 never fires in these 3 trials x 10 bins: warned of, not the subject of this test)
+        warnings.filterwarnings("ignore", message=r"sp_count: \d+ of 5 units .* have a count of 0 in every bin")
         rec = read_steinmetz_spcount(tmp_path / "subject.mat")
     assert (len(rec.trials), rec.n_units) == (3, 5) and rec.session_info["subject"] == "Alice"
     with h5py.File(tmp_path / "units_first.mat", "w") as f:  # as MATLAB writes it untransposed, with a side column
@@ -341,6 +343,34 @@ def test_steinmetz_per_trial_label_with_nan_is_counted_in_a_warning(shared_data,
         rec = read_steinmetz_spcount(_write_mat(tmp_path / "NS_sp_count.mat", data))
     assert np.isnan(rec.trial_info["label"][4]) and np.isinf(rec.trial_info["label"][7])
     np.testing.assert_array_equal(rec.trial_info["motorLabel"], data["motorLabel"].ravel())
+
+
+def test_steinmetz_units_that_never_fire_are_counted_in_a_warning(shared_data):
+    """Break test: 4 of the 806 units of the Steinmetz subset have a count of 0 in every bin of
+    every trial; read_steinmetz_spcount (and from_binned_counts) kept them without a word, where
+    read_nwb warns of a unit without spike times and read_phy / read_nelpy_linear_track leave one
+    out, counted. They are kept (the vocabulary stays the file's), counted and named in a warning."""
+    from hf_neuroformer.io import from_binned_counts
+
+    path = shared_data(STEINMETZ)
+    with h5py.File(path, "r") as f:
+        counts = f["sp_count"][()]
+    never = np.flatnonzero(counts.sum(axis=(0, 1)) == 0)
+    assert never.size == 4
+    shown = ", ".join(f"unit {int(u)} \\('unit{int(u)}'\\)" for u in never)
+    with pytest.warns(UserWarning, match=rf"^sp_count: 4 of 806 units of .*NS_sp_count\.mat have a count of 0 in every "
+                                         rf"bin of every trial \({shown}\); kept as units that never fire"):
+        rec = read_steinmetz_spcount(path)
+    assert rec.n_units == 806
+    assert np.array_equal(np.flatnonzero(np.bincount(rec.unit_ids, minlength=rec.n_units) == 0), never)
+    # the counts given directly: named as from_binned_counts' argument
+    fire = np.flatnonzero(counts[:5].sum(axis=(0, 1)) > 0)[:2]
+    with pytest.warns(UserWarning, match=r"^counts: 1 of 3 units have a count of 0 in every bin of every trial "
+                                         r"\(unit 1 \('unit1'\)\); kept"):
+        from_binned_counts(counts[:5, :, [fire[0], never[0], fire[1]]], 0.01)
+    with warnings.catch_warnings():  # every unit fires: no such warning
+        warnings.simplefilter("error")
+        from_binned_counts(counts[:5, :, fire], 0.01)
 
 
 @pytest.mark.parametrize("value, what", [(np.nan, "finite values"), (-1.0, "non-negative spike counts"),
@@ -1871,6 +1901,8 @@ def test_steinmetz_session_accuracy_is_kept_not_warned_about(shared_data):
         expected = float(f["accuracy"][()].item())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # the file's 4 units that never fire are warned of (test_steinmetz_units_that_never_fire_are_counted_in_a_warning)
+        warnings.filterwarnings("ignore", message=r"sp_count: 4 of 806 units .* have a count of 0 in every bin")
         rec = load_recording(path)
     assert rec.session_info == {"accuracy": pytest.approx(expected)} and 0.5 < expected < 0.6
     assert set(rec.trial_info) == {"label", "matchLabel", "motorLabel", "rawLabel", "trial_seq"}

@@ -24,7 +24,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from ..recording import RecordingValidationError, SpikeRecording, names_without_whitespace
+from ..recording import RecordingValidationError, SpikeRecording, first_few, names_without_whitespace
 from .arrays import text_of, warn_if_not_seconds, warnings_at_caller
 
 __all__ = ["from_binned_counts", "read_steinmetz_spcount", "what_the_mat_file_holds", "DEFAULT_TRIAL_GAP",
@@ -153,6 +153,9 @@ def from_binned_counts(
             bins (``bin_size=10`` meant for 10-ms bins; kept as given); else when the spikes laid out
             span more than a day, or more than an hour at a mean below 0.05 spikes/s per unit (the
             rule of :func:`~hf_neuroformer.io.from_arrays`, e.g. a ``trial_gap`` in milliseconds).
+        UserWarning: units whose count is 0 in every bin of every trial, counted and named (the first
+            5); they are kept as units that never fire, as :func:`~hf_neuroformer.io.read_nwb` keeps
+            and warns of a unit without spike times.
 
     Raises:
         RecordingValidationError: ``counts`` is not 3-D, has no trial, bin or unit, is not finite, not integer-valued or
@@ -166,10 +169,11 @@ def from_binned_counts(
 
 
 def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, unit_names, unit_areas, trial_info,
-                      session) -> SpikeRecording:
+                      session, name: str = "counts", where: str = "") -> SpikeRecording:
     """:func:`from_binned_counts` of counts ``arr`` that :func:`_check_counts` has checked
     (``(n_trials, n_bins, n_units)`` integer values of any numeric dtype; a reader checks them
-    under its own dataset's name)."""
+    under its own dataset's name). ``name`` / ``where``: the counts as the warning of units that never
+    fire names them (``"sp_count"``, ``" in NS_sp_count.mat"``)."""
     # through checked_float, the package's rule for a float setting (each message here starts with the field):
     # the text '0.01' or None failed inside np.isfinite with numpy's TypeError, and bin_size=True made 1-s bins
     try:
@@ -215,6 +219,14 @@ def _binned_recording(arr: np.ndarray, bin_size, trial_gap, seed, placement, *, 
         trial_info=dict(trial_info or {}),
         session=session,
     )
+    # a unit whose count is 0 in every bin of every trial (4 of the 806 units of the Steinmetz subset) was kept
+    # without a word, where read_nwb warns of such a unit and read_phy / read_nelpy_linear_track leave it out, counted
+    silent = np.flatnonzero(np.bincount(rec.unit_ids, minlength=rec.n_units) == 0)
+    if silent.size:
+        shown = first_few((f"unit {int(i)} ({rec.unit_names[i]!r})" for i in silent), 5, quote=False)
+        warnings.warn(f"{name}: {silent.size} of {n_units} units{where} have a count of 0 in every bin of every "
+                      f"trial ({shown}); kept as units that never fire (in the tokenizer's vocabulary and every per-unit "
+                      "metric); SpikeRecording.select_units leaves them out", UserWarning, stacklevel=2)
     fix = "pass bin_size (and trial_gap) in seconds, e.g. bin_size=0.01 for 10-ms bins"
     if bin_size >= BIN_SIZE_WARNING_SECONDS:
         # bin_size=10 meant for 10-ms bins was warned of only when the spikes laid out spanned more than a day
@@ -301,6 +313,11 @@ def read_steinmetz_spcount(
         ``trials`` ``(n_trials, 2)`` float64 seconds laid end to end (see
         :func:`from_binned_counts`), ``trial_info[name]`` ``(n_trials,)`` and
         ``session_info`` as above.
+
+    Warns:
+        UserWarning: units of ``sp_count`` with a count of 0 in every bin of every trial (4 of the
+            806 in the shipped file), counted and named, kept (see :func:`from_binned_counts`);
+            per-trial values that are not finite (kept); datasets skipped; a transposed ``sp_count``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -392,6 +409,8 @@ def read_steinmetz_spcount(
         trial_info=info,
         # whitespace replaced, as for .npz and tables: "NS sp count" made every unit token refused
         session=session or names_without_whitespace([path.stem])[0][0],
+        name="sp_count",
+        where=f" of {path}",
     )
     rec.session_info = {k: _as_number(v) for k, v in session_info.items()}
     return rec
