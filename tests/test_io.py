@@ -2083,6 +2083,35 @@ def test_behaviour_series_wholly_outside_the_time_domain_is_named_in_a_warning(t
     assert rec.behaviour["speed_ms"].timestamps.size == 5
 
 
+def test_trials_and_epochs_wholly_outside_the_spikes_are_named_in_a_warning(a2929, shared_data, tmp_path):
+    """Break test: a trials table in milliseconds beside spike times in seconds (20 s of the A2929
+    units) stretched the recording's time domain to 19,000 s without a word, and
+    ``neuroformer prepare`` of it wrote 70,000 training windows holding no spike. Trials and epochs
+    that lie wholly outside the span of the spike times are kept, counted and named in a warning;
+    the real files (whose intervals all reach the spikes) give no such warning."""
+    nwb = _nwbfile()
+    for u in range(3):
+        t = a2929.spike_times[(a2929.unit_ids == u) & (a2929.spike_times < 20.0)]
+        nwb.add_unit(spike_times=t)
+    for k in range(10):  # 1-s trials every 2 s, written in milliseconds
+        nwb.add_trial(start_time=2000.0 * k, stop_time=2000.0 * k + 1000.0)
+    nwb.add_epoch(start_time=0.0, stop_time=10.0, tags=["run"])
+    nwb.add_epoch(start_time=5000.0, stop_time=9000.0, tags=["rest_ms"])
+    path = _write(nwb, tmp_path / "trials_ms.nwb")
+    with pytest.warns(UserWarning, match=r"^intervals: 1 of 3 epochs \('rest_ms' \(5000 to 9000 s\)\) and 9 of 10 trials "
+                                         r"\(trial 1 \(2000 to 3000 s\), trial 2 \(4000 to 5000 s\), .* and 4 more\) of "
+                                         r".*trials_ms\.nwb lie wholly outside the span of the spike times \(.* to 19\.\d+ s\), "
+                                         r"so the recording's time domain was stretched to \[0, 19000\) s .* are the "
+                                         r"interval times in milliseconds"):
+        rec = read_nwb(path)
+    assert rec.time_domain == (0.0, 19000.0) and len(rec.trials) == 10  # kept as the file has them
+    for real in (A2929, ZHENG):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            read_nwb(shared_data(real))
+        assert not [w for w in caught if "outside the span of the spike times" in str(w.message)]
+
+
 def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_the_field(tmp_path):
     """An infinite rate made every timestamp 0, averaged into one sample as 'timestamps repeat'; a rate
     of 0 (pynwb writes it with a warning) or a NaN starting_time was skipped as 'timestamps ... sample 0

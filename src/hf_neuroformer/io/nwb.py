@@ -632,6 +632,37 @@ def _warn_behaviour_outside(behaviour: Dict[str, BehaviourSeries], time_domain, 
                       "in milliseconds, or on another clock than the spike times?", UserWarning, stacklevel=3)
 
 
+def _warn_intervals_outside_spikes(spike_times: np.ndarray, epochs: Dict[str, Tuple[float, float]],
+                                   trials: Optional[np.ndarray], time_domain, path) -> None:
+    """Warn of epochs and trials that lie wholly outside the span of the spike times (first spike
+    to last) while they set the time domain (a file with no time domain of its own, whose domain is
+    the span of the spikes, epochs and trials): times in milliseconds, or on another clock than the
+    spikes. Trials in milliseconds beside 20 s of spikes stretched the recording to 19,000 s without
+    a word, and ``neuroformer prepare`` wrote 70,000 training windows holding no spike. They are kept
+    (a sort may cover part of a session): each window there reads every unit as silent."""
+    if not spike_times.size:
+        return
+    first, last = float(spike_times.min()), float(spike_times.max())
+    parts = []
+    far = [(k, a, b) for k, (a, b) in epochs.items() if b <= first or a > last]
+    if far:
+        shown = first_few((f"{k!r} ({a:g} to {b:g} s)" for k, a, b in far), 5, quote=False)
+        parts.append(f"{len(far)} of {len(epochs)} epochs ({shown})")
+    if trials is not None and len(trials):
+        out = np.flatnonzero((trials[:, 1] <= first) | (trials[:, 0] > last))
+        if out.size:
+            shown = first_few((f"trial {int(i)} ({trials[i, 0]:g} to {trials[i, 1]:g} s)" for i in out), 5, quote=False)
+            parts.append(f"{out.size} of {len(trials)} trials ({shown})")
+    if not parts:
+        return
+    lo, hi = time_domain
+    warnings.warn(f"intervals: {' and '.join(parts)} of {path} lie wholly outside the span of the spike times "
+                  f"({first:g} to {last:g} s), so the recording's time domain was stretched to [{lo:g}, {hi:g}) s to "
+                  "hold them; kept, but every window there reads every unit as silent: are the interval times in "
+                  "milliseconds, or on another clock than the spike times? (fix the file, or select the spikes' "
+                  "time with SpikeRecording.restrict)", UserWarning, stacklevel=3)
+
+
 def _read_behaviour(nwb) -> Dict[str, BehaviourSeries]:
     from pynwb import TimeSeries
 
@@ -946,6 +977,11 @@ def read_nwb(
         SpikeRecording with ``spike_times`` ``(n_spikes,)`` float64 seconds, ``unit_ids``
         ``(n_spikes,)`` int64, epochs, trials, behaviour, stimulus and events as found.
 
+    Warns:
+        UserWarning: among others, in a file not written by :func:`write_nwb`: epochs or trials
+            that lie wholly outside the span of the spike times (interval times in milliseconds, or
+            on another clock), counted and named; they are kept and stretch the time domain.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
         RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
@@ -1120,6 +1156,8 @@ def read_nwb(
             hi.append(trials[:, 1].max())
         if lo:
             time_domain = (float(min(lo)), float(max(hi)))
+            if not ours:
+                _warn_intervals_outside_spikes(spike_times, epochs, trials, time_domain, path)
     if time_domain is None and not ours:  # units without any spike and nothing that spans them, as read_npz refuses
         # (a file write_nwb wrote from such a recording reads back as it was)
         raise _no_time_domain_error(len(names), f" in {path}", "add an epochs row (start, stop) to the file, or read "
