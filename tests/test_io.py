@@ -2083,6 +2083,28 @@ def test_behaviour_series_wholly_outside_the_time_domain_is_named_in_a_warning(t
     assert rec.behaviour["speed_ms"].timestamps.size == 5
 
 
+def test_nwb_spike_times_out_of_ascending_order_are_sorted_and_counted_in_a_warning(a2929, tmp_path):
+    """Break test: a unit whose spike_times are not ascending (two segments' times concatenated in
+    the wrong order, or a clock reset; nwbinspector checks that they ascend) was sorted without a
+    word. The spikes are still sorted, none left out; the units and the first step back are counted
+    and named in a warning."""
+    nwb = _nwbfile()
+    trains = [a2929.spike_times[(a2929.unit_ids == u) & (a2929.spike_times < 20.0)] for u in range(3)]
+    half = len(trains[1]) // 2
+    stored = [trains[0], np.concatenate([trains[1][half:], trains[1][:half]]), trains[2]]  # unit 1's halves swapped
+    for t in stored:
+        nwb.add_unit(spike_times=t)
+    path = _write(nwb, tmp_path / "swapped.nwb")
+    with pytest.warns(UserWarning, match=rf"^units: 1 of 3 units in .*swapped\.nwb have spike times out of ascending "
+                                         rf"order \(1 steps back in time; first: units\[1\] \('unit1'\)\.spike_times"
+                                         rf"\[{len(trains[1]) - half}\] at {trains[1][0]:g} s after {trains[1][-1]:g} s\); "
+                                         r"sorted, no spike left out"):
+        rec = read_nwb(path)
+    for u, t in enumerate(trains):
+        np.testing.assert_array_equal(rec.spike_times[rec.unit_ids == u], t)
+    # the real files give no such warning: test_trials_and_epochs_wholly_outside_the_spikes_are_named_in_a_warning
+
+
 def test_trials_and_epochs_wholly_outside_the_spikes_are_named_in_a_warning(a2929, shared_data, tmp_path):
     """Break test: a trials table in milliseconds beside spike times in seconds (20 s of the A2929
     units) stretched the recording's time domain to 19,000 s without a word, and
@@ -2109,7 +2131,9 @@ def test_trials_and_epochs_wholly_outside_the_spikes_are_named_in_a_warning(a292
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             read_nwb(shared_data(real))
-        assert not [w for w in caught if "outside the span of the spike times" in str(w.message)]
+        # (nor one of spike times out of ascending order: test_nwb_spike_times_out_of_ascending_order_...)
+        assert not [w for w in caught if "outside the span of the spike times" in str(w.message)
+                    or "out of ascending order" in str(w.message)]
 
 
 def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_the_field(tmp_path):

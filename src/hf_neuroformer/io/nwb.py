@@ -341,7 +341,8 @@ def _is_generated_file(nwb) -> bool:
 def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str], path,
                             generated: bool = False) -> None:
     """Refuse NaN / infinite / negative spike times naming the unit (row and name) and the spike's
-    index in that unit's ``spike_times``; warn (with counts) about spike times that repeat
+    index in that unit's ``spike_times``; warn (with counts) about units whose spike times are
+    not in ascending order (sorted: no spike is lost), and about spike times that repeat
     exactly inside one unit (a unit cannot fire twice at once: usually a merge or export
     artefact). Repeats are kept: each is a token of its window. Not warned for a ``generated``
     file: generated spikes lie at dt-bin centres, so a unit sampled twice in one bin repeats its
@@ -355,6 +356,19 @@ def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str]
                 f"units[{row}] ({names[row]!r}).spike_times[{i}]: expected {what}, got {flat[bad[0]]} in {path} "
                 f"({bad.size} such spike times in {n_units_bad} unit(s))"
             )
+    # a unit's spike times out of ascending order (NWB best practice: ascending; nwbinspector checks it) were
+    # sorted without a word; two segments' times concatenated, or a clock reset, look so
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    back = np.flatnonzero(np.diff(flat) < 0) + 1  # flat index k: spike k comes before spike k - 1
+    back = back[~np.isin(back, starts)]  # a unit's first spike after the previous unit's last is no step back
+    if back.size:
+        units_back = np.unique(np.searchsorted(ends, back, side="right"))
+        row, i = _unit_and_index(int(back[0]), ends)
+        warnings.warn(
+            f"units: {units_back.size} of {len(ends)} units in {path} have spike times out of ascending order "
+            f"({back.size} steps back in time; first: units[{row}] ({names[row]!r}).spike_times[{i}] at "
+            f"{flat[back[0]]:g} s after {flat[back[0] - 1]:g} s); sorted, no spike left out (concatenated segments, "
+            "or a clock reset? check the spike sorting export)", UserWarning, stacklevel=4)
     if not generated:
         rows = np.repeat(np.arange(len(ends)), np.diff(np.concatenate([[0], ends])))
         # from_arrays' warning (the units with most repeats named first), at read_nwb's caller
@@ -981,6 +995,8 @@ def read_nwb(
         UserWarning: among others, in a file not written by :func:`write_nwb`: epochs or trials
             that lie wholly outside the span of the spike times (interval times in milliseconds, or
             on another clock), counted and named; they are kept and stretch the time domain.
+        UserWarning: units whose spike times are not in ascending order, counted, the first step
+            back named; they are sorted (no spike is left out).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
