@@ -777,6 +777,10 @@ def test_a_tokenizer_with_other_windows_than_the_config_is_refused(tmp_path):
     assert not (tmp_path / "p").exists()
     with pytest.raises(ValueError, match=msg):
         build_window_datasets(rec, other, cfg)
+    # no tokenizer at all: was "tokenizer.current_window = None, but config.current_window = 0.1"
+    with pytest.raises(TypeError, match=r"^tokenizer: expected a NeuroformerTokenizer, got NoneType; make it with "
+                                        r"NeuroformerTokenizer\.from_config"):
+        build_window_datasets(rec, None, cfg)
     # a directory whose tokenizer is not its config's (prepared so before this check) is refused by train
     prepare_windows(rec, tmp_path / "q", cfg, progress=False)
     tok_cfg = tmp_path / "q" / "tokenizer_config.json"

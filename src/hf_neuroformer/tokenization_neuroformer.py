@@ -1046,8 +1046,12 @@ def check_tokenizer_windows(tokenizer: NeuroformerTokenizer, config, fix: str) -
     an error. ``fix`` ends the message.
 
     Raises:
+        TypeError: ``tokenizer`` is not a :class:`NeuroformerTokenizer` (None, or a tokenizer of
+            another kind), naming what was passed.
         ValueError: naming the field and both values.
     """
+    if not isinstance(tokenizer, NeuroformerTokenizer):  # None gave "tokenizer.current_window = None, but ..."
+        raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}; {fix}")
     differs = window_field_mismatch(tokenizer, config)
     if differs is not None:
         field, mine, theirs = differs
