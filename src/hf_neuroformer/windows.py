@@ -2592,6 +2592,7 @@ __all__ = [
     "keeps_training_mode",
     "check_windows_in_support",
     "check_pasts_recorded",
+    "resolve_past_clip_starts",
     "recorded_stretches",
     "check_preparable_config",
     "SplitPlan",
