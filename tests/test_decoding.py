@@ -4456,3 +4456,36 @@ def test_a_bool_trial_column_keeps_false_and_true_as_its_classes(steinmetz):
     never = dataclasses.replace(steinmetz, trial_info={**steinmetz.trial_info, "right": np.zeros(len(motor), bool)})
     with pytest.raises(DecodingTargetError, match=rf"all {len(motor)} finite values equal False, a constant"):
         build_decoding_datasets(never, tok, cfg, None, [DecodingTarget("trial:right", "classification")])
+
+
+@pytest.mark.parametrize("labels", ["nan", "absent"])
+def test_a_batch_without_behaviour_labels_scores_its_auxiliary_loss_in_evaluation_as_in_training(a2929, pretrained,
+                                                                                                  labels):
+    """Break test: a decoder with the auxiliary next-spike loss, given a batch whose behaviour labels
+    are all NaN, returned loss 0.0 in evaluation (and in a plain training-mode call) while its
+    ``loss_terms`` held the auxiliary term (``loss_from_terms`` about 2.5); without ``labels`` it
+    returned None. The loss is now the auxiliary term, the one a training step on the batch optimises,
+    in both modes, and it agrees with ``loss_terms`` and with the pretraining heads' own loss."""
+    dsd, report = _x_windows(a2929, pretrained)
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts([DecodingTarget("x", "regression")], report),
+        decoding_generative_loss_weight=0.5, hidden_dropout=0.0)
+    batch = DecodingCollator(["target_x"])([dsd["train"][i] for i in range(8)])
+    spikes = {k: v for k, v in batch.items() if k != "labels"}
+    if labels == "nan":
+        spikes["labels"] = torch.full_like(batch["labels"], float("nan"))
+    pre = nf.NeuroformerForPreTraining.from_pretrained(pretrained).eval()
+    with torch.no_grad():
+        gen = pre(**{k: v for k, v in spikes.items() if k not in ("labels", "token_labels")},
+                  labels=spikes["token_labels"]).loss
+        out = model.eval()(**spikes)
+        trained = model.train()(**spikes).loss
+    assert out.loss is not None and out.loss.item() > 0
+    torch.testing.assert_close(out.loss, 0.5 * gen)
+    assert model.loss_from_terms(out.loss_terms) == pytest.approx(out.loss.item(), rel=1e-5)
+    assert out.loss_terms[:, :2].abs().sum() == 0  # no behaviour label counted
+    torch.testing.assert_close(trained, out.loss)
+    # nothing to score: no labels and no next-spike labels
+    with torch.no_grad():
+        bare = model.eval()(**{k: v for k, v in spikes.items() if k not in ("labels", "token_labels", "dt_labels")})
+    assert bare.loss is None and bare.loss_terms is None

@@ -2267,9 +2267,17 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
             ``w_gen * (sum of the id cross-entropies / num_id_targets_in_batch + dt_loss_weight
             * sum of the dt cross-entropies / num_dt_targets_in_batch)``, so that the micro-batches
             of a step add up to the per-token mean of the whole step, as one batch gives; without
-            the counts (a plain call, evaluation) it is this batch's per-token mean times its
-            share of the step's label entries (exact only when micro-batches hold equal token
-            counts).
+            the counts it is this batch's per-token mean, times its share of the step's label
+            entries when ``num_items_in_batch`` is given (a ``Trainer`` that does not count the
+            tokens; exact only when micro-batches hold equal token counts), times 1 in a plain
+            call or evaluation (the batch is the whole step). A batch without any behaviour label
+            (``labels`` None or all NaN) with ``token_labels`` / ``dt_labels`` gets the auxiliary
+            term alone, in training and evaluation mode alike: what a training step on it
+            optimises (evaluation returned 0.0 for all-NaN labels, and None without ``labels``,
+            while ``loss_terms`` held the term). ``loss`` is None only when nothing is scored: no
+            ``labels`` and no auxiliary term (weight 0, or neither ``token_labels`` nor
+            ``dt_labels``). ``loss_terms`` (evaluation mode only) holds a row per window whenever
+            ``loss`` is computed, with zero label columns for a batch without ``labels``.
 
         Raises:
             ValueError: no decoding target in the config, ``labels`` of the wrong shape, an
@@ -2375,35 +2383,46 @@ class NeuroformerForBehaviorDecoding(NeuroformerPreTrainedModel):
                 loss_terms = labels.new_zeros(labels.shape[0], len(DECODING_LOSS_TERMS))
                 loss_terms[:, 0] = window_sum
                 loss_terms[:, 1] = torch.isfinite(labels).sum(1)
-            w_gen = cfg.decoding_generative_loss_weight
-            if w_gen > 0 and (token_labels is not None or dt_labels is not None):
-                h = out.last_hidden_state
-                zero = h.sum() * 0.0
-                # the step's token counts (DecodingTrainer): sums over them, exact under accumulation
-                exact = ((token_labels is None or num_id_targets_in_batch is not None)
-                         and (dt_labels is None or num_dt_targets_in_batch is not None))
+        w_gen = cfg.decoding_generative_loss_weight
+        if w_gen > 0 and (token_labels is not None or dt_labels is not None):
+            # also without a behaviour label (labels None or all NaN): the auxiliary term is then the whole loss,
+            # as a training step optimises it; before, eval gave 0.0 (or None) while loss_terms held the term
+            if loss is None:  # no behaviour label given
+                loss = raw[0].sum() * 0.0
+                n_local = torch.zeros((), device=loss.device)
+                denom = torch.as_tensor(1.0 if num_items_in_batch is None else num_items_in_batch, dtype=torch.float32,
+                                        device=loss.device).clamp(min=1.0)
+            if loss_terms is None and not self.training:
+                loss_terms = raw[0].new_zeros(input_ids.shape[0], len(DECODING_LOSS_TERMS))
+            h = out.last_hidden_state
+            zero = h.sum() * 0.0
+            # the step's token counts (DecodingTrainer): sums over them, exact under accumulation
+            exact = ((token_labels is None or num_id_targets_in_batch is not None)
+                     and (dt_labels is None or num_dt_targets_in_batch is not None))
 
-                def term(logits, y, name, count):
-                    if y is None:
-                        return zero
-                    if not exact:
-                        return _shifted_ce(logits, y, name)
-                    n = torch.as_tensor(count, dtype=torch.float32, device=logits.device).clamp(min=1.0)
-                    return _shifted_ce(logits, y, name, reduction="sum") / n
+            def term(logits, y, name, count):
+                if y is None:
+                    return zero
+                if not exact:
+                    return _shifted_ce(logits, y, name)
+                n = torch.as_tensor(count, dtype=torch.float32, device=logits.device).clamp(min=1.0)
+                return _shifted_ce(logits, y, name, reduction="sum") / n
 
-                id_logits = self.id_head(h)
-                id_loss = term(id_logits, token_labels, "token_labels", num_id_targets_in_batch)
-                nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], cfg.pad_token_id)], 1)
-                hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
-                dt_logits = self.dt_head(hd)
-                dt_loss = term(dt_logits, dt_labels, "dt_labels", num_dt_targets_in_batch)
-                share = 1.0 if exact else n_local.float() / denom
-                loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * share
-                if not self.training:  # each window's summed cross-entropies and next-spike targets
-                    for col, logits, y in ((2, id_logits, token_labels), (4, dt_logits, dt_labels)):
-                        if y is not None:
-                            sums, counts = _window_shifted_ce(logits, y)
-                            loss_terms[:, col], loss_terms[:, col + 1] = sums, counts
+            id_logits = self.id_head(h)
+            id_loss = term(id_logits, token_labels, "token_labels", num_id_targets_in_batch)
+            nxt = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], cfg.pad_token_id)], 1)
+            hd = h + self.dt_unit_embeddings(nxt) if self.dt_unit_embeddings is not None else h
+            dt_logits = self.dt_head(hd)
+            dt_loss = term(dt_logits, dt_labels, "dt_labels", num_dt_targets_in_batch)
+            # a plain call or evaluation (no step count): this batch is the whole step, share 1, also when it
+            # holds no behaviour label (n_local / denom was 0 / 1 there and the term vanished)
+            share = 1.0 if exact or num_items_in_batch is None else n_local.float() / denom
+            loss = loss + w_gen * (id_loss + cfg.dt_loss_weight * dt_loss) * share
+            if not self.training:  # each window's summed cross-entropies and next-spike targets
+                for col, logits, y in ((2, id_logits, token_labels), (4, dt_logits, dt_labels)):
+                    if y is not None:
+                        sums, counts = _window_shifted_ce(logits, y)
+                        loss_terms[:, col], loss_terms[:, col + 1] = sums, counts
         return self._output(NeuroformerDecodingOutput(
             loss=loss,
             predictions=predictions,
