@@ -4489,3 +4489,55 @@ def test_a_batch_without_behaviour_labels_scores_its_auxiliary_loss_in_evaluatio
     with torch.no_grad():
         bare = model.eval()(**{k: v for k, v in spikes.items() if k not in ("labels", "token_labels", "dt_labels")})
     assert bare.loss is None and bare.loss_terms is None
+
+
+@pytest.mark.parametrize("concat", [True, False])
+def test_preprocess_logits_for_metrics_and_compute_metrics_never_see_the_loss_terms(a2929, pretrained, tmp_path,
+                                                                                    concat):
+    """Break test: a user's ``preprocess_logits_for_metrics`` received the per-window ``loss_terms``
+    (internal to DecodingTrainer's one-batch validation loss) as a third entry among the logits, and
+    ``compute_metrics`` saw them among the predictions. Both now see what the decoder's outputs are
+    without them: ``(predictions, logits)``, and whatever the user's function returns; the loss stays
+    that of all windows as one batch, and a loss-only evaluation never calls the function."""
+    from hf_neuroformer.finetuning import build_trainer
+
+    dsd, report = _x_windows(a2929, pretrained)
+    ds = dsd["validation"].select(range(19))
+    model = nf.NeuroformerForBehaviorDecoding.from_pretrained(
+        pretrained, decoding_targets=target_dicts([DecodingTarget("x", "regression")], report),
+        decoding_generative_loss_weight=0.5)
+    trainer = build_trainer(model, ds, ds, tmp_path, per_device_eval_batch_size=8, save_strategy="no",
+                            eval_do_concat_batches=concat)
+    seen, scored = [], []
+
+    def keep_predictions(logits, labels):
+        seen.append(logits)
+        return logits[0]
+
+    def compute_metrics(eval_pred):
+        scored.append(eval_pred.predictions)
+        return {}
+
+    trainer.preprocess_logits_for_metrics = keep_predictions
+    trainer.compute_metrics = compute_metrics
+    metrics = trainer.evaluate()
+    model.eval()
+    with torch.no_grad():
+        out = model(**trainer.data_collator([ds[i] for i in range(len(ds))]))
+    assert len(seen) == 3  # batches of 8, 8 and 3
+    for batch in seen:
+        assert isinstance(batch, tuple) and len(batch) == 2, [tuple(t.shape) for t in batch]
+        assert batch[0].shape[1] == 1 and batch[1].shape == batch[0].shape  # predictions, the head's output
+    got = np.concatenate(scored[0]) if not concat else scored[0]
+    assert isinstance(got, np.ndarray) and got.shape == (19, 1)
+    np.testing.assert_allclose(got, out.predictions.numpy(), rtol=1e-5, atol=1e-6)
+    assert metrics["eval_loss"] == pytest.approx(out.loss.item(), rel=1e-5)
+    pred = trainer.predict(ds)
+    preds = np.concatenate(pred.predictions) if not concat else pred.predictions
+    np.testing.assert_allclose(preds, out.predictions.numpy(), rtol=1e-5, atol=1e-6)
+    # the preprocessing and compute_metrics the user set are those the trainer keeps
+    assert trainer.preprocess_logits_for_metrics is keep_predictions and trainer.compute_metrics is compute_metrics
+    seen.clear()
+    trainer.args.prediction_loss_only = True
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(out.loss.item(), rel=1e-5)
+    assert not seen

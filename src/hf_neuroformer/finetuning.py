@@ -398,28 +398,74 @@ class DecodingTrainer(Trainer):
         Now it is the same for any batching and number of processes, also when only the loss is
         wanted (``prediction_loss_only``; the predictions are then None, as in ``Trainer``). A decoder without
         ``loss_from_terms`` (older remote code) keeps ``Trainer``'s figure, and so does a loss
-        that is not finite (``Trainer`` leaves out the batches whose loss is NaN or inf)."""
-        out = super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only,
-                                      ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        that is not finite (``Trainer`` leaves out the batches whose loss is NaN or inf).
+
+        The ``loss_terms`` travel beside what the user's functions see: ``preprocess_logits_for_metrics``
+        gets each batch's outputs without them (``(predictions, logits)``, or the one entry left
+        after ``ignore_keys``, as ``Trainer`` hands them over for a model without ``loss_terms``), and
+        ``compute_metrics`` and the returned predictions hold what it returned (both saw the terms as
+        one more entry before); a loss-only evaluation calls neither, as ``Trainer`` does. The
+        trainer's own ``preprocess_logits_for_metrics`` / ``compute_metrics`` are put back after
+        the loop."""
         model = self.accelerator.unwrap_model(self.model)
-        key = f"{metric_key_prefix}_loss"
-        if key not in out.metrics or not hasattr(model, "loss_from_terms") or out.predictions is None:
-            return out
+        if not hasattr(model, "loss_from_terms"):
+            return super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only,
+                                           ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         loss_only = prediction_loss_only if prediction_loss_only is not None else self.args.prediction_loss_only
-        preds = out.predictions  # a tuple per window set, or a list of per-batch tuples (eval_do_concat_batches off)
-        batches = preds if isinstance(preds, list) else [preds]
-        if not all(isinstance(b, tuple) and len(b) >= (1 if loss_only else 2) for b in batches):
+        user_preprocess, user_metrics = self.preprocess_logits_for_metrics, self.compute_metrics
+        self._terms_split_off = False
+        # loss only: the batches' logits are the 1-tuple (loss_terms,), which no user function is given
+        self.preprocess_logits_for_metrics = None if loss_only else functools.partial(self._split_off_terms,
+                                                                                      user_preprocess)
+        if user_metrics is not None:
+            self.compute_metrics = functools.partial(self._metrics_without_terms, user_metrics)
+        try:
+            out = super().evaluation_loop(dataloader, description, prediction_loss_only=prediction_loss_only,
+                                          ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        finally:
+            self.preprocess_logits_for_metrics, self.compute_metrics = user_preprocess, user_metrics
+        preds = out.predictions  # per window set, or a list of per-batch entries (eval_do_concat_batches off)
+        if preds is None or not (loss_only or self._terms_split_off):
             return out
-        terms = np.concatenate([np.asarray(b[-1], dtype=np.float64) for b in batches])
-        stripped = None if loss_only else [b[:-1] for b in batches]
+        batches = preds if isinstance(preds, list) else [preds]
+        if not all(isinstance(b, tuple) and len(b) == (1 if loss_only else 2) for b in batches):
+            return out
         metrics = dict(out.metrics)
-        loss = model.loss_from_terms(terms)
-        if math.isfinite(loss):
-            metrics[key] = loss
-        if stripped is not None and not isinstance(preds, list):
-            stripped = stripped[0]
-        return EvalLoopOutput(predictions=stripped, label_ids=out.label_ids, metrics=metrics,
-                              num_samples=out.num_samples)
+        key = f"{metric_key_prefix}_loss"
+        if key in metrics:
+            loss = model.loss_from_terms(np.concatenate([np.asarray(b[-1], dtype=np.float64) for b in batches]))
+            if math.isfinite(loss):
+                metrics[key] = loss
+        return EvalLoopOutput(predictions=None if loss_only else self._without_terms(preds), label_ids=out.label_ids,
+                              metrics=metrics, num_samples=out.num_samples)
+
+    def _split_off_terms(self, user_preprocess, logits, labels):
+        """The ``preprocess_logits_for_metrics`` of :meth:`evaluation_loop`: a batch's logits with
+        ``loss_terms`` (last) become ``(what the user's function returns for the rest, loss_terms)``."""
+        if not getattr(self, "_batch_has_terms", False):
+            return logits if user_preprocess is None else user_preprocess(logits, labels)
+        self._terms_split_off = True
+        rest = logits[:-1]
+        rest = rest[0] if len(rest) == 1 else rest  # as Trainer.prediction_step unpacks a single output
+        return (rest if user_preprocess is None else user_preprocess(rest, labels), logits[-1])
+
+    def _without_terms(self, predictions):
+        """``predictions`` gathered from :meth:`_split_off_terms`' pairs (one pair, or a list of one
+        per batch), the ``loss_terms`` left out; anything else unchanged."""
+        if not getattr(self, "_terms_split_off", False):
+            return predictions
+        if isinstance(predictions, list):
+            return [b[0] for b in predictions]
+        return predictions[0]
+
+    def _metrics_without_terms(self, user_metrics, eval_pred, **kwargs):
+        """The user's ``compute_metrics`` on ``eval_pred`` with the ``loss_terms`` left out of its
+        predictions (``kwargs``: ``compute_result`` with ``batch_eval_metrics``)."""
+        from transformers import EvalPrediction
+
+        eval_pred = EvalPrediction(predictions=self._without_terms(eval_pred.predictions), label_ids=eval_pred.label_ids,
+                                   inputs=eval_pred.inputs, losses=eval_pred.losses)
+        return user_metrics(eval_pred, **kwargs)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """``Trainer.prediction_step``; when only the loss is wanted (``prediction_loss_only``:
@@ -427,11 +473,26 @@ class DecodingTrainer(Trainer):
         ``compute_metrics``), it still hands back the decoder's ``loss_terms``, as a 1-tuple in place
         of the predictions and no labels, for :meth:`evaluation_loop`'s one-batch loss (without
         them that loss was ``Trainer``'s batch-weighted mean again: 23 windows gave 3.8290 in
-        batches of 3 and 3.8063 in batches of 7, against 3.8212 as one batch)."""
-        if not prediction_loss_only or not hasattr(self.accelerator.unwrap_model(model), "loss_from_terms"):
+        batches of 3 and 3.8063 in batches of 7, against 3.8212 as one batch). Whether the batch's
+        outputs end with ``loss_terms`` is kept for :meth:`evaluation_loop` (``_batch_has_terms``).
+        A batch without ``labels`` gives predictions only, as before: the decoder's auxiliary loss
+        and its ``loss_terms`` (which it computes from ``token_labels`` alone) are left out, as
+        ``Trainer`` reads no loss from a batch without labels."""
+        self._batch_has_terms = False
+        if not hasattr(self.accelerator.unwrap_model(model), "loss_from_terms"):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
-        loss, logits, _ = super().prediction_step(model, inputs, False, ignore_keys=ignore_keys)
-        if loss is None or not isinstance(logits, tuple) or len(logits) < 3:  # no labels: no loss_terms
+        if ignore_keys is None:
+            ignore_keys = list(getattr(getattr(self.model, "config", None), "keys_to_ignore_at_inference", []) or [])
+        labelled = isinstance(inputs, Mapping) and inputs.get("labels") is not None
+        if not labelled:
+            return super().prediction_step(model, inputs, prediction_loss_only,
+                                           ignore_keys=[*ignore_keys, "loss", "loss_terms"])
+        loss, logits, labels = super().prediction_step(model, inputs, False, ignore_keys=ignore_keys)
+        self._batch_has_terms = (loss is not None and "loss_terms" not in ignore_keys and isinstance(logits, tuple)
+                                 and len(logits) >= 2)
+        if not prediction_loss_only:
+            return loss, logits, labels
+        if not self._batch_has_terms:  # no loss_terms: Trainer's loss alone
             return (loss, None, None)
         return (loss, (logits[-1],), None)
 
