@@ -4541,3 +4541,38 @@ def test_preprocess_logits_for_metrics_and_compute_metrics_never_see_the_loss_te
     trainer.args.prediction_loss_only = True
     assert trainer.evaluate()["eval_loss"] == pytest.approx(out.loss.item(), rel=1e-5)
     assert not seen
+
+
+def test_a_boolean_behaviour_series_keeps_false_and_true_as_its_classes(a2929, pretrained):
+    """Break test: a per-sample True / False behaviour series decoded as classes was stored as 0.0 /
+    1.0, so its classes (decoder config, decoding_report.json, the predictions table) were [0, 1]
+    and the constant refusal said 'equal 0', while a bool trial column says [False, True]. The
+    series remembers it was given as booleans (``BehaviourSeries.boolean``, kept by ``restrict``)."""
+    from hf_neuroformer.decoding import prediction_table
+    from hf_neuroformer.recording import BehaviourSeries, RecordingValidationError
+
+    x = a2929.behaviour["x"]
+    right = x.values.reshape(-1) > np.nanmedian(x.values)  # the animal in the right half of the arena
+    series = BehaviourSeries(x.timestamps, right)
+    rec = dataclasses.replace(a2929, behaviour={**a2929.behaviour, "right": series})
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    t = DecodingTarget("right", "classification")
+    _, report = build_decoding_datasets(rec, tok, cfg, None, [t])
+    info = report["targets"]["right"]
+    assert t.classes == info["classes"] == [False, True]
+    assert all(type(c) is bool for c in info["classes"])
+    (tdict,) = target_dicts([t], report)
+    assert tdict["classes"] == [False, True]
+    table = prediction_table(np.array([700.0, 700.1]), cfg.current_window, np.array([[0.0], [1.0]]), [tdict])
+    assert [type(v) for v in table["right_predicted"].tolist()] == [bool, bool]
+    assert table["right_predicted"].tolist() == [False, True]
+    assert series.boolean and series.values.dtype == np.float64
+    assert rec.restrict(700.0, 800.0).behaviour["right"].boolean  # restrict keeps it
+    # a series of one value: the refusal names it as written
+    never = dataclasses.replace(a2929, behaviour={**a2929.behaviour,
+                                                  "right": BehaviourSeries(x.timestamps, np.zeros(right.size, bool))})
+    with pytest.raises(DecodingTargetError, match=r"finite values equal False, a constant"):
+        build_decoding_datasets(never, tok, cfg, None, [DecodingTarget("right", "classification")])
+    with pytest.raises(RecordingValidationError, match=r"BehaviourSeries.values: boolean=True expects values 0 / 1"):
+        BehaviourSeries(x.timestamps, x.values, boolean=True)

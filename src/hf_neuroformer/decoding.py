@@ -72,7 +72,8 @@ class DecodingTarget:
         weight: weight of this target's loss in a multitask model (default 1).
         classes: classification: the sorted train labels, set by :func:`build_decoding_datasets`;
             class index ``i`` in the ``target_<name>`` column means ``classes[i]``. A bool trial
-            column's classes are ``[False, True]`` as written (a decoder saved with ``[0, 1]``
+            column's or boolean behaviour series' (``BehaviourSeries.boolean``) classes are
+            ``[False, True]`` as written (a decoder saved with ``[0, 1]``
             reads the same: ``True == 1``); other labels are ints, or floats when not whole.
         class_weight: classification: ``"balanced"`` (default) weights each window's
             cross-entropy by ``n / (k * n_c)`` (``n`` training windows used, ``k`` classes among
@@ -454,11 +455,12 @@ def kind_problem(recording, target: DecodingTarget) -> Optional[str]:
             non-numeric trial labels, a 2-D series without ``column``.
     """
     vals, unit, _ = _raw_values(recording, target)
-    return _values_problem(target, vals, unit)
+    return _values_problem(target, vals, unit, boolean=_is_bool_column(recording, target))
 
 
-def _values_problem(target: DecodingTarget, vals, unit) -> Optional[str]:
-    """:func:`kind_problem` on values already read (``_raw_values``)."""
+def _values_problem(target: DecodingTarget, vals, unit, boolean: bool = False) -> Optional[str]:
+    """:func:`kind_problem` on values already read (``_raw_values``); ``boolean``: they are False /
+    True (a boolean series, whose values are stored as 0.0 / 1.0), and are named so."""
     v = np.asarray(vals, dtype=np.float64).reshape(-1)
     n_samples = v.size
     v = v[np.isfinite(v)]
@@ -466,7 +468,8 @@ def _values_problem(target: DecodingTarget, vals, unit) -> Optional[str]:
         return (f"all {n_samples} values are NaN (no finite value): nothing to decode; choose a variable with values in "
                 "the recording (or epoch)")
     if v.size and v.min() == v.max():  # any kind: one value says nothing about the windows
-        first = bool(v[0]) if np.asarray(vals).dtype == bool else _scalar(v[0])  # False, as a bool column wrote it
+        # False, as a bool column or series wrote it
+        first = bool(v[0]) if boolean or np.asarray(vals).dtype == bool else _scalar(v[0])
         return (f"all {v.size} finite values equal {first}, a constant: nothing to decode; choose a variable "
                 "that changes over the recording (or epoch)")
     whole = v.size > 0 and bool(np.all(v % 1 == 0))
@@ -519,7 +522,7 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             raise ValueError(f"bounds: expected shape ({starts.size}, 2), one [start, stop) per window, "
                              f"got {bounds.shape}")
     vals, unit, ts = _raw_values(recording, target)
-    if problem := _values_problem(target, vals, unit):
+    if problem := _values_problem(target, vals, unit, boolean=_is_bool_column(recording, target)):
         raise DecodingTargetError(f"target {target.label!r} ({target.kind}): {problem}")
     if ts is None:  # a trial column
         idx = trial_at(recording.trials, starts)  # 1 ns tolerance: window starts lie on that grid
@@ -626,8 +629,12 @@ def _bool_label(v) -> bool:
 
 
 def _is_bool_column(recording, target) -> bool:
-    """Whether ``target`` is a trial column of dtype bool (its labels are False / True, not 0 / 1)."""
-    return target.name.startswith("trial:") and np.asarray(_raw_values(recording, target)[0]).dtype == bool
+    """Whether ``target`` is a trial column of dtype bool or a boolean behaviour series
+    (``BehaviourSeries.boolean``): its labels are False / True, not 0 / 1."""
+    if target.name.startswith("trial:"):
+        return np.asarray(_raw_values(recording, target)[0]).dtype == bool
+    # a series keeps float64 values: a per-bin True / False series reported its classes as 0 / 1
+    return bool(getattr(recording.behaviour.get(target.name), "boolean", False))
 
 
 def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequence[DecodingTarget], *,

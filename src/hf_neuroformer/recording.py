@@ -462,20 +462,35 @@ class BehaviourSeries:
         unit: physical unit of ``values`` (``"rad"``, ``"cm/s"``, ``"px"`` ...); ``""`` for none
             (``None`` is stored as ``""``); bytes are decoded as UTF-8, and the padding of a
             fixed-width string (leading / trailing whitespace and NULs) is removed (:func:`unit_text`).
+        boolean: whether ``values`` were given as booleans (numpy dtype bool; stored as 0.0 /
+            1.0 like any values): set from them, or passed (``restrict`` and ``select_epoch`` carry
+            it). A boolean series decoded as classes keeps ``False`` / ``True`` as its class labels,
+            as a bool trial column does (:func:`hf_neuroformer.decoding.build_decoding_datasets`).
 
     Raises:
         RecordingValidationError: ``timestamps`` or ``values`` that are not real numbers (text,
-            complex); a ``unit`` that is not text. Shapes are checked by :meth:`SpikeRecording.validate`.
+            complex); a ``unit`` that is not text; ``boolean`` not a bool, or True for values other
+            than 0 / 1. Shapes are checked by :meth:`SpikeRecording.validate`.
     """
 
     timestamps: np.ndarray
     values: np.ndarray
     unit: str = ""
+    boolean: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.boolean, (bool, np.bool_)):
+            raise RecordingValidationError(f"BehaviourSeries.boolean: expected True or False (whether values are "
+                                           f"booleans), got {type(self.boolean).__name__} {self.boolean!r}")
+        # values given as booleans became 0.0 / 1.0 below, and a classification target read them as classes 0 / 1
+        self.boolean = bool(self.boolean) or np.asarray(self.values).dtype.kind == "b"
         refuse_narrow_float_times(self.timestamps, "BehaviourSeries.timestamps")
         self.timestamps = as_real_numbers(self.timestamps, "BehaviourSeries.timestamps", "times in seconds (real numbers)")
         self.values = as_real_numbers(self.values, "BehaviourSeries.values", "numeric samples (real numbers)")
+        if self.boolean and not np.isin(self.values, (0.0, 1.0)).all():
+            bad = self.values[~np.isin(self.values, (0.0, 1.0))].reshape(-1)[0]
+            raise RecordingValidationError(f"BehaviourSeries.values: boolean=True expects values 0 / 1 (False / True), "
+                                           f"got {bad}")
         # None (no unit) was kept and failed later in decoding with "'NoneType' object has no attribute 'strip'"
         if self.unit is None:
             self.unit = ""
@@ -1446,7 +1461,7 @@ class SpikeRecording:
         has its onset before it; an onset test dropped it, a window at the start read no frame until
         the next onset, and a window after a gap a stale one) with the end marker; a presentation
         (``stimulus.intervals``) that overlaps a row, with its id."""
-        beh = {k: BehaviourSeries(s.timestamps[m], s.values[m], s.unit)
+        beh = {k: BehaviourSeries(s.timestamps[m], s.values[m], s.unit, s.boolean)
                for k, s in self.behaviour.items() for m in [in_intervals(s.timestamps, iv)]}
         events = {k: EventSeries(ev.times[m], None if ev.labels is None else ev.labels[m], ev.description)
                   for k, ev in self.events.items() for m in [in_intervals(ev.times, iv)]}
