@@ -2564,7 +2564,7 @@ def test_decoder_pushed_before_the_step_counts_still_trains_with_the_auxiliary_l
     sig = ("        num_id_targets_in_batch: Optional[torch.Tensor] = None,\n"
            "        num_dt_targets_in_batch: Optional[torch.Tensor] = None,\n")
     exact = ("exact = ((token_labels is None or num_id_targets_in_batch is not None)\n"
-             "                         and (dt_labels is None or num_dt_targets_in_batch is not None))")
+             "                     and (dt_labels is None or num_dt_targets_in_batch is not None))")
     assert code.count(sig) == 1 and code.count(exact) == 1
     (stage / "modeling_neuroformer.py").write_text(code.replace(sig, "").replace(
         exact, "exact = num_id_targets_in_batch = num_dt_targets_in_batch = None"))
