@@ -1385,6 +1385,39 @@ def test_spike_timing_f1_says_why_it_is_undefined(steinmetz, capsys):
     assert same["timing_f1_10ms"] == 1.0 and same["timing_f1_10ms_reason"] is None
 
 
+def test_spike_timing_precision_and_recall_say_why_they_are_undefined(steinmetz):
+    """Break test: a silent generated recording over windows with recorded spikes has a NaN
+    ``timing_precision_<tol>`` (M / n_generated is 0 / 0), and generated spikes over a recorded
+    silence a NaN ``timing_recall_<tol>`` (M / n_real is 0 / 0), and neither carried a
+    ``<key>_reason``, though the F1 beside them did. Each now says why; None where it is a number."""
+    win = trial_windows(steinmetz)
+    silent = compare_recordings(steinmetz, generated_from(steinmetz, np.zeros(0), np.zeros(0, dtype=np.int64), win))
+    assert silent["timing_n_real_spikes"] > 0 and silent["timing_n_generated_spikes"] == 0
+    for tol in silent["timing_tolerances_s"]:
+        lab = f"{tol * 1e3:g}ms"
+        assert math.isnan(silent[f"timing_precision_{lab}"])
+        assert silent[f"timing_precision_{lab}_reason"].startswith(
+            f"no generated spike inside the generated windows ({silent['timing_n_real_spikes']} recorded, 0 generated)")
+        assert silent[f"timing_recall_{lab}"] == 0.0 and silent[f"timing_recall_{lab}_reason"] is None
+        assert silent[f"timing_f1_{lab}"] == 0.0 and silent[f"timing_f1_{lab}_reason"] is None
+    # one spike of each unit in the middle of the recording's longest silence inside its support
+    gaps = []
+    for a, b in np.asarray(steinmetz.time_support):
+        t = np.concatenate([[a], np.sort(steinmetz.spike_times[(steinmetz.spike_times >= a)
+                                                                 & (steinmetz.spike_times < b)]), [b]])
+        i = int(np.argmax(np.diff(t)))
+        gaps.append((t[i + 1] - t[i], t[i], t[i + 1]))
+    _, a, b = max(gaps)
+    silence = np.array([[a + (b - a) / 4, b - (b - a) / 4]])
+    units = np.arange(steinmetz.n_units)
+    out = compare_recordings(steinmetz, generated_from(steinmetz, np.full(len(units), (a + b) / 2), units, silence))
+    assert out["timing_n_real_spikes"] == 0 and out["timing_n_generated_spikes"] == steinmetz.n_units
+    assert math.isnan(out["timing_recall_10ms"]) and out["timing_recall_10ms_reason"].startswith(
+        f"no recorded spike inside the generated windows (0 recorded, {steinmetz.n_units} generated)")
+    assert out["timing_precision_10ms"] == 0.0 and out["timing_precision_10ms_reason"] is None
+    json.loads(json.dumps(out))
+
+
 def test_poisson_bins_match_the_tokenizer_on_real_spikes(steinmetz):
     # dt 0.03 s does not divide the 0.1 s window: the last dt bin is partial
     tok = NeuroformerTokenizer(unit_tokens=[f"s/{n}" for n in steinmetz.unit_names], dt_resolution=0.03,

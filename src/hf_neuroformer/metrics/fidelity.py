@@ -1245,6 +1245,22 @@ def _prf(n_matched, n_real, n_generated) -> tuple[float, float, float]:
     return float(precision), float(recall), float(f1)
 
 
+def _timing_reasons(n_real: int, n_generated: int) -> dict[str, str | None]:
+    """Why each of :func:`_prf`'s precision, recall and F1 is NaN (``{"precision": why, "recall": why,
+    "f1": why}``, ``None`` where it is a number): its denominator, the spikes inside the generated
+    windows, is 0 (``n_generated`` for the precision, ``n_real`` for the recall, their sum for the F1)."""
+    counts = f"({n_real} recorded, {n_generated} generated)"
+    return {
+        "precision": None if n_generated else (
+            f"no generated spike inside the generated windows {counts}, so precision = M / n_generated is 0 / 0"),
+        "recall": None if n_real else (
+            f"no recorded spike inside the generated windows {counts}, so recall = M / n_real is 0 / 0"),
+        "f1": None if n_real + n_generated else (
+            f"neither recording has a spike inside the generated windows {counts}, "
+            "so F1 = 2 M / (n_real + n_generated) is 0 / 0"),
+    }
+
+
 def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
                     tolerances=SPIKE_TIMING_TOLERANCES, chance_draws: int = SPIKE_TIMING_CHANCE_DRAWS,
                     seed: int = 0) -> dict[str, object]:
@@ -1298,8 +1314,10 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
     Returns:
         for each tolerance, with ``<tol>`` its value in ms (``5ms``, ``10ms``, ``25ms``):
         ``timing_precision_<tol>``, ``timing_recall_<tol>``, ``timing_f1_<tol>`` (floats, NaN
-        where undefined), ``timing_f1_<tol>_reason`` (str: why ``timing_f1_<tol>`` is NaN, i.e. neither
-        recording has a spike in the support; ``None`` when it is a number), ``timing_n_matched_<tol>`` (int); ``timing_precision_<tol>_chance_poisson``,
+        where undefined), ``timing_precision_<tol>_reason``, ``timing_recall_<tol>_reason`` and
+        ``timing_f1_<tol>_reason`` (str: why that figure is NaN, i.e. no generated spike in the
+        support, no recorded spike in it, neither; ``None`` when it is a number),
+        ``timing_n_matched_<tol>`` (int); ``timing_precision_<tol>_chance_poisson``,
         ``timing_recall_<tol>_chance_poisson``, ``timing_f1_<tol>_chance_poisson`` and the same
         three with ``_chance_shuffle``; each chance level's ``..._sd`` (e.g.
         ``timing_f1_10ms_chance_poisson_sd``: SD over the draws); plus ``timing_tolerances_s`` (list, s),
@@ -1338,14 +1356,14 @@ def spike_timing_f1(real: SpikeRecording, generated: SpikeRecording,
             chance[kind].append((_n_matched(real_by_unit, _by_unit(t, u, n_units), tolerances), len(t)))
 
     out: dict[str, object] = {}
+    reasons = _timing_reasons(n_r, n_g)
     for k, tol in enumerate(tolerances):
         lab = _tolerance_label(tol)
         p, r, f = _prf(int(matched[k]), n_r, n_g)
         out.update({f"timing_precision_{lab}": p, f"timing_recall_{lab}": r, f"timing_f1_{lab}": f,
-                    # why the F1 is NaN, as rate_corr_reason: None where it is a number
-                    f"timing_f1_{lab}_reason": None if n_r + n_g else (
-                        "neither recording has a spike inside the generated windows (0 recorded, 0 generated), "
-                        "so F1 = 2 M / (n_real + n_generated) is 0 / 0"),
+                    # why each is NaN, as rate_corr_reason: None where it is a number (a silent model's
+                    # precision, or windows without a recorded spike's recall, were NaN with no reason)
+                    **{f"timing_{name}_{lab}_reason": why for name, why in reasons.items()},
                     f"timing_n_matched_{lab}": int(matched[k])})
         for kind, draws in chance.items():
             pooled = _prf(sum(int(m[k]) for m, _ in draws), n_r * chance_draws, sum(n_c for _, n_c in draws))
