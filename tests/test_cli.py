@@ -819,6 +819,53 @@ def test_prepare_says_when_a_split_has_fewer_windows_than_num_shards(tmp_path, c
             in stdout), stdout
 
 
+def test_prepare_prints_one_shard_in_the_singular(tmp_path, capsys, shared_data):
+    """Break test: ``prepare --num-shards 1`` printed "1 shards" on each split's line (and would print
+    "1 windows", "1 spikes"): every count of the line now takes its noun in the singular at 1. One unit of
+    A2929 over 60 s of its wake epoch, written to NWB."""
+    from hf_neuroformer.io import load_recording, write_nwb
+    from hf_neuroformer.recording import count_noun
+
+    rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
+    start = float(rec.time_domain[0])
+    nwb = write_nwb(rec.select_units([0]).restrict(start, start + 60.0), tmp_path / "one_unit.nwb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an empty behaviour series, 3 split blocks: said on stderr, not tested here
+        code, stdout, err = main_cli(capsys, "prepare", "--data", nwb, "--output", tmp_path / "prep",
+                                     "--num-shards", "1")
+    assert code == 0, err[-3000:]
+    manifest = json.loads((tmp_path / "prep" / "manifest.json").read_text())
+    for split, e in manifest["splits"].items():
+        assert len(e["shards"]) == 1
+        line = next(ln for ln in stdout.splitlines() if ln.startswith(f"  {split} "))
+        assert line.split() == [split, *count_noun(e["n_windows"], "window").split(),
+                                *count_noun(e["n_spikes"], "spike").split(), "1", "shard",
+                                *f"({count_noun(e['n_truncated_spikes'], 'spike')} truncated in "
+                                 f"{count_noun(e['n_truncated_windows'], 'window')}, "
+                                 f"{count_noun(e['n_truncated_past_spikes'], 'past-window spike')} left out of "
+                                 f"{count_noun(e['n_truncated_past_windows'], 'window')})".split()], line
+    assert " 1 shards" not in stdout, stdout
+
+
+def test_simulate_prints_one_directed_edge_in_the_singular(tmp_path, capsys):
+    """Break test: a hub network of 2 units (one hub, one target; no edge from a target back onto its hub,
+    so the hub edge is the only one) printed "1 directed edges"; now "1 directed edge"."""
+    from hf_neuroformer.recording import count_noun
+    from hf_neuroformer.simulation import read_network
+
+    nwb = tmp_path / "two.nwb"
+    code, stdout, err = main_cli(capsys, "simulate", "--kind", "hub-glm", "--units", "2", "--hubs", "1",
+                                 "--targets-per-hub", "1", "--duration", "2", "--output", nwb)
+    assert code == 0, err[-3000:]
+    net = read_network(nwb)
+    w = net.weights[~np.eye(2, dtype=bool)]
+    assert int((w != 0).sum()) == 1
+    assert (f"[neuroformer] simulated hub-glm: 2 units, {count_noun(net.recording.n_spikes, 'spike')} in 2 s "
+            in stdout), stdout
+    assert f"Hz mean), 1 directed edge ({int((w > 0).sum())} excitatory, {int((w < 0).sum())} inhibitory;" in stdout, \
+        stdout
+
+
 def test_generate_greedy_and_num_samples(trained, tmp_path, capsys):
     """generate_spikes' greedy decoding and num_samples had no flags: --greedy gives the same spikes
     whatever the seed, recorded in the file; --num-samples 2 writes one file per sample

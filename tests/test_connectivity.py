@@ -862,7 +862,7 @@ def test_simulate_train_connectivity_cli(tmp_path, capsys, monkeypatch):
     assert rep["n_excitatory_edges_of_silent_units"] == int(((net.weights > 0) & touch & off).sum())
     assert np.all(np.load(tmp_path / "silent" / "attention_mean.npy")[silent] == 0)
     printed = capsys.readouterr().out
-    assert (f"note: {len(silent)} unit(s) fire no spike in the current windows the attention queries (units "
+    assert (f"note: {len(silent)} units fire no spike in the current windows the attention queries (units "
             f"{silent}") in printed, printed
     # the same units over a shorter time: the model's splits lie outside it, named by the flag, no --epoch advised
     short = tmp_path / "short.nwb"
@@ -1133,7 +1133,7 @@ def test_the_control_note_does_not_claim_a_signal_where_every_method_is_at_chanc
     # level printed as if measured, but null with the reason (test_estimates_that_measured_nothing_...)
     for name, sc in scores.items():
         assert (sc["hub_auprc"] is None and sc["unmeasured_reason"]) if name != "truth" else sc["hub_auprc"] == 1.0
-    assert "note: 7 estimate(s) hold no measurement" in printed, printed
+    assert "note: 7 estimates hold no measurement, so their scores are n/a" in printed, printed
 
 
 def test_ccg_expected_count_is_over_the_recorded_bins_not_the_gap_bins():

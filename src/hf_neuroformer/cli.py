@@ -1353,10 +1353,13 @@ def cmd_prepare(args) -> int:
     print(f"[neuroformer] data: {rec}")
     manifest = prepare_windows(rec, out, config, num_shards=args.num_shards, overwrite=args.overwrite)
     for split, entry in manifest["splits"].items():
-        print(f"  {split:<10s} {entry['n_windows']:>8d} windows {entry['n_spikes']:>10d} spikes "
-              f"{len(entry['shards']):>4d} shards  ({entry['n_truncated_spikes']} truncated in "
-              f"{count_noun(entry['n_truncated_windows'], 'window')}, {entry['n_truncated_past_spikes']} past-window "
-              f"spikes left out of {count_noun(entry['n_truncated_past_windows'], 'window')})")
+        # plural only above 1: a split of one shard (--num-shards 1) printed "1 shards"
+        print(f"  {split:<10s} {count_noun(entry['n_windows'], 'window'):>16s} "
+              f"{count_noun(entry['n_spikes'], 'spike'):>17s} {count_noun(len(entry['shards']), 'shard'):>11s}  "
+              f"({count_noun(entry['n_truncated_spikes'], 'spike')} truncated in "
+              f"{count_noun(entry['n_truncated_windows'], 'window')}, "
+              f"{count_noun(entry['n_truncated_past_spikes'], 'past-window spike')} left out of "
+              f"{count_noun(entry['n_truncated_past_windows'], 'window')})")
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
     _note_capped_shards(args.num_shards, {s: e["n_windows"] for s, e in manifest["splits"].items()})
     no_past = config.max_past_length == 1  # by design (ablate's state-only variant): no budget to raise, as train says
@@ -1552,6 +1555,7 @@ def cmd_finetune(args) -> int:
         print(f"[neuroformer] targets: {', '.join(f'{t.label} ({t.kind})' for t in targets)}")
     # the folder's files before the run: an --overwrite folder may hold others (an evaluate --output
     # eval.json, notes) that the 'wrote' line must not claim
+    from .recording import count_noun
     from .windows import file_identity
 
     folder = Path(args.output_dir)
@@ -1576,7 +1580,8 @@ def cmd_finetune(args) -> int:
     thinned = metrics.get("training", {}).get("spike_dropout_tokens")
     if thinned is not None:  # the only sign, beside metrics.json, that the training windows were not the recorded ones
         counts = ("" if thinned.get("spikes") is None else
-                  f", {thinned['dropped']} of {thinned['spikes']} spike tokens of the training batches dropped")
+                  f", {thinned['dropped']} of {count_noun(thinned['spikes'], 'spike token')} of the training batches "
+                  "dropped")
         print(f"  training windows thinned: --spike-dropout {args.spike_dropout:g}{counts} (metrics.json: "
               "training.spike_dropout, spike_dropout_tokens); validation and test windows are whole")
     for split in ("train", "validation", "test"):
@@ -1587,15 +1592,17 @@ def cmd_finetune(args) -> int:
             span = f", starts {used[0]:.3f}-{used[1]:.3f} s" if len(used) == 2 else ""
             fitted = (f"; --fraction {args.fraction:g}: the first {metrics['n_train_windows']} in time fitted{span} "
                       "(metrics.json: n_train_windows, train_windows_used_s)")
-        print(f"  {split}: {r['n_windows']} of {r['n_windows_before']} windows "
+        print(f"  {split}: {r['n_windows']} of {count_noun(r['n_windows_before'], 'window')} "
               f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} without a value of any target){fitted}")
         for label, k in r.get("n_unseen_class", {}).items():  # left out of its metrics, as windows without a value
             if k:
-                print(f"    {label}: {k} windows of class(es) {r['unseen_classes'][label]} that the train split lacks, "
+                print(f"    {label}: {count_noun(k, 'window')} of class(es) {r['unseen_classes'][label]} that the train "
+                      "split lacks, "
                       "left out of its metrics (as windows without a value)")
         for label, k in r["n_masked_nan"].items():  # each target is trained and scored on its own windows
             if k:
-                print(f"    {label}: {k} windows without a value in {split}, masked ({r['n_windows_target'][label]} "
+                print(f"    {label}: {count_noun(k, 'window')} without a value in {split}, masked "
+                      f"({r['n_windows_target'][label]} "
                       "with one)")
     _print_metrics({k: v for k, v in metrics.items() if not k.endswith("/n")})
     return 0
@@ -1793,6 +1800,7 @@ def cmd_embed(args) -> int:
     from .metrics.decoding import unit_is_degrees
     from .plotting import MAX_LATENT_CATEGORIES, latent_colours_are_categorical, plot_latents_3d
     from .processing_neuroformer import NeuroformerProcessor
+    from .recording import count_noun
     from .windows import check_split_in_recording, tiling_windows
 
     from .io.output_folder import check_file_name
@@ -1876,8 +1884,9 @@ def cmd_embed(args) -> int:
                     title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
                           f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
                     path=out)
-    print(f"[neuroformer] {len(starts)} {args.split} windows, latents {latents.shape} ({what}); PCA explained "
-          f"variance {ev[0]:.3f} / {ev[1]:.3f} / {ev[2]:.3f}; {int(np.isnan(values).sum())} windows without a "
+    print(f"[neuroformer] {count_noun(len(starts), f'{args.split} window')}, latents {latents.shape} ({what}); PCA "
+          f"explained variance {ev[0]:.3f} / {ev[1]:.3f} / {ev[2]:.3f}; {count_noun(np.isnan(values).sum(), 'window')} "
+          "without a "
           f"{args.color_by!r} value (black crosses, 'undefined' in the legend)")
     print(f"[neuroformer] wrote {out}, {npy} (latents, one row per window) and {meta} (window starts, colours, PCA)")
     return 0
@@ -2095,6 +2104,7 @@ def cmd_simulate(args) -> int:
                          DEFAULT_TARGETS_PER_HUB if args.targets_per_hub is None else args.targets_per_hub)
     import numpy as np
 
+    from .recording import count_noun
     from .simulation import HubNetworkParams, _whole_bins, simulate_coupled_network, simulate_hub_glm, \
         simulate_hub_network, write_network
     from .stimuli import _memory_bytes
@@ -2143,8 +2153,9 @@ def cmd_simulate(args) -> int:
     span = float(rec.time_domain[1] - rec.time_domain[0]) if rec.time_domain is not None else args.duration
     rounded = f" (--duration {args.duration:g} rounded to whole {bin_size:g}-s bins)" if abs(span - args.duration) > 1e-9 \
         else ""
-    print(f"[neuroformer] simulated {args.kind}: {rec.n_units} units, {rec.n_spikes} spikes in {span:g} s{rounded} "
-          f"({rec.n_spikes / rec.n_units / span:.2f} Hz mean), {n_exc + n_inh} directed edges "
+    print(f"[neuroformer] simulated {args.kind}: {count_noun(rec.n_units, 'unit')}, {count_noun(rec.n_spikes, 'spike')} "
+          f"in {span:g} s{rounded} ({rec.n_spikes / rec.n_units / span:.2f} Hz mean), "
+          f"{count_noun(n_exc + n_inh, 'directed edge')} "
           f"({n_exc} excitatory, {n_inh} inhibitory; connectivity scores the excitatory ones)"
           + (f", hubs {net.hub_units.tolist()}" if net.hub_units.size else "") + f"; wrote {out} (ground truth in scratch)")
     return 0
@@ -2184,6 +2195,7 @@ def cmd_connectivity(args) -> int:
     from .analysis._batches import check_pass_settings
     from .analysis.connectivity import CONNECTIVITY_OUTPUT, control_note, run_connectivity
     from .io import check_input_exists
+    from .recording import count_noun
     from .io.output_folder import check_output_folder
 
     check_pass_settings(batch_size=args.batch_size, max_windows=args.max_windows, device=args.device, label=_flag)
@@ -2216,7 +2228,9 @@ def cmd_connectivity(args) -> int:
         print(f"  note: AUROC / AUPRC (all excitatory) are undefined (n/a; null in scores.json, with reason): "
               f"{truth['reason']}")
     if report["unmeasured_estimates"]:
-        print(f"  note: {report['n_unmeasured_estimates']} estimate(s) hold no measurement, so their scores are n/a "
+        n = report['n_unmeasured_estimates']
+        print(f"  note: {count_noun(n, 'estimate')} {'holds' if n == 1 else 'hold'} no measurement, so "
+              f"{'its' if n == 1 else 'their'} scores are n/a "
               f"(null in scores.json, with unmeasured_reason): {', '.join(report['unmeasured_estimates'])}")
     if report["glm_seconds_fitted"] < report["glm_seconds_binned"]:  # glm_max_bins: it was said nowhere
         print(f"  note: glm was fitted on the first {report['glm_seconds_fitted']:g} s of the "
@@ -2224,10 +2238,14 @@ def cmd_connectivity(args) -> int:
               f"{report['glm_max_bins']} bins of {report['bin_size_s']:g} s); the other methods see all of it")
     silent = report["units_without_spikes"]
     if silent:
-        print(f"  note: {len(silent)} unit(s) fire no spike in the current windows the attention queries (units "
-              f"{silent[:20]}{' ...' if len(silent) > 20 else ''}): their attention rows are 0 (no query predicts "
-              f"them); their {report['n_excitatory_edges_of_silent_units']} excitatory edge(s) "
-              f"({report['n_hub_edges_of_silent_units']} hub edge(s)) are still scored")
+        one = len(silent) == 1
+        print(f"  note: {count_noun(len(silent), 'unit')} {'fires' if one else 'fire'} no spike in the current windows "
+              f"the attention queries (unit{'' if one else 's'} {silent[:20]}{' ...' if len(silent) > 20 else ''}): "
+              f"{'its attention row is' if one else 'their attention rows are'} 0 (no query predicts "
+              f"{'it' if one else 'them'}); {'its' if one else 'their'} "
+              f"{count_noun(report['n_excitatory_edges_of_silent_units'], 'excitatory edge')} "
+              f"({count_noun(report['n_hub_edges_of_silent_units'], 'hub edge')}) "
+              f"{'is' if report['n_excitatory_edges_of_silent_units'] == 1 else 'are'} still scored")
     # hub AUPRC (all-excitatory without hub edges) of the learned attention against the uniform control;
     # the chance case says so (the control at the share of true edges carries no signal)
     note = control_note(report["scores"])
