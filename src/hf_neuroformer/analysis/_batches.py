@@ -1,5 +1,11 @@
 """What the attention analyses share: the unit of each token, and the model's attentions over a
-recording's windows, batch by batch."""
+recording's windows, batch by batch.
+
+Private to the package (no public API: the leading underscore): ``__all__`` lists what the package's
+own modules import from here (the analyses, and the refusals of a diverged model or bad pass settings
+in generation, likelihood, finetuning, contrastive and the command line); each is imported from this
+module, where it is defined, never re-exported through it.
+"""
 
 from __future__ import annotations
 
@@ -195,3 +201,15 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
     finally:
         bar.close()
         model.train(was_training)
+
+
+__all__ = [
+    "attention_batches",
+    "check_finite_weights",
+    "check_pass_settings",
+    "check_split_has_windows",
+    "check_unit_indices",
+    "model_unit_lookup",
+    "nonfinite_weights",
+    "unit_lookup",
+]

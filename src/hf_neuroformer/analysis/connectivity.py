@@ -98,7 +98,7 @@ import numpy as np
 import torch
 
 from ..binning import bin_index, n_bins_covering, n_full_bins
-from ..configuration_neuroformer import is_finite_number
+from ..configuration_neuroformer import is_finite_number, is_whole_number
 from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_place, warn_leftovers
 from ..io.permissions import as_created
 from ..jsonio import write_json
@@ -106,7 +106,7 @@ from ..metrics.bootstrap import merge_segments
 from ..recording import SpikeRecording
 from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       is_whole_number, model_unit_lookup)
+                       model_unit_lookup)
 
 READOUTS = ("last_layer", "mean", "rollout")
 

@@ -60,11 +60,12 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..configuration_neuroformer import is_whole_number
 from ..jsonio import json_safe
 from ..recording import SpikeRecording
 from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       check_unit_indices, is_whole_number, model_unit_lookup)
+                       check_unit_indices, model_unit_lookup)
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
