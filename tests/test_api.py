@@ -138,3 +138,18 @@ def test_private_modules_list_what_the_package_imports_from_them(full):
     assert sorted(imported - set(mod.__all__)) == []
     assert [n for n in mod.__all__ if n not in defined] == []
     assert [n for n in mod.__all__ if not (getattr(mod, n).__doc__ or "").strip()] == []
+
+
+def test_every_command_handler_has_a_short_docstring():
+    """Break test: the ``cmd_*`` handlers of the command line had no docstring (``help(cli.cmd_train)``
+    said nothing of what the command writes or raises). Each now has one of one to three lines that
+    names its command and the errors it raises."""
+    from hf_neuroformer import cli
+
+    handlers = {n: f for n, f in vars(cli).items() if n.startswith("cmd_") and callable(f)}
+    assert len(handlers) >= 14, sorted(handlers)
+    for name, f in handlers.items():
+        doc = (f.__doc__ or "").strip()
+        assert doc, f"{name} has no docstring"
+        assert 1 <= len(doc.splitlines()) <= 3, (name, doc)
+        assert f"``neuroformer {name[4:].replace('_', '-')}``" in doc and "Raises" in doc, (name, doc)

@@ -349,6 +349,9 @@ _TRAIN_FLAG_LEAST = {"max_steps": 1, "max_epochs": 1, "batch_size": 1, "gradient
 
 
 def cmd_train(args) -> int:
+    """``neuroformer train``: pretrain on --data (windows split by time blocks or trials), select on
+    validation, score the test split once; writes the model, tokenizer, metrics.json, splits.json and logs
+    into --output-dir. Raises ValueError / FileNotFoundError / FileExistsError naming the flag (status 2)."""
     # usage errors: before the library (torch) is imported
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite: give one of them (--overwrite starts afresh, --resume continues)")
@@ -638,6 +641,9 @@ def _decoding_text(settings: dict) -> str:
 
 
 def cmd_generate(args) -> int:
+    """``neuroformer generate``: sample spike trains with a trained --model for the windows of one split of
+    --data and write them (and the sampler's settings) to the .nwb --output (one per --num-samples).
+    Raises ValueError / FileNotFoundError / FileExistsError naming the flag (:func:`main` prints it, status 2)."""
     # the numbers that need no library: usage errors, before torch is imported
     if args.max_spikes is not None and args.max_spikes < 1:
         raise ValueError(f"--max-spikes: expected an integer >= 1 (at most the model's max_window_length - 1), "
@@ -1063,6 +1069,9 @@ def _unit_list_difference(real, generated) -> str:
 
 
 def cmd_evaluate(args) -> int:
+    """``neuroformer evaluate``: fidelity metrics of --generated against --real over the generated windows
+    (and with --model the held-out bits per spike); prints the main ones, writes all as JSON to --output
+    and rasters / PSTHs to --figure. Raises ValueError / FileNotFoundError / FileExistsError naming the flag."""
     import math
 
     # flags that only go with --model: usage errors, before the library (torch) is imported
@@ -1325,6 +1334,9 @@ def _note_capped_shards(num_shards: int, windows: Dict[str, int]) -> None:
 
 
 def cmd_prepare(args) -> int:
+    """``neuroformer prepare``: cut --data into the windows of every split and write them as Parquet shards
+    with manifest.json, config.json, the tokenizer and splits.json into the new --output, for streamed training.
+    Raises ValueError / FileNotFoundError / FileExistsError naming the flag (:func:`main` prints it, status 2)."""
     from .training import load_yaml_config
     from .io.output_folder import check_output_folder
     from .windows import check_preparable_config, check_streamable_folder, prepare_output_spec, prepare_windows
@@ -1386,6 +1398,9 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    """``neuroformer inspect``: print what --data holds (units, firing rates, epochs, trials, behaviour) and
+    the spikes per window against --config's token budget; writes JSON to --output and a figure to --figure only
+    when given. Raises ValueError / FileNotFoundError / FileExistsError naming the flag (status 2)."""
     from .inspection import describe_recording, format_description
     from .jsonio import write_json
     from .training import load_yaml_config
@@ -1475,6 +1490,9 @@ def _regression_loss(args, kinds: Optional[list]) -> dict:
 
 
 def cmd_finetune(args) -> int:
+    """``neuroformer finetune``: fine-tune a trained --model (or its architecture, --from-scratch) to decode
+    each --target from the spikes of a window; writes the decoder, metrics.json, decoding_report.json and
+    test predictions into --output-dir. Raises ValueError / FileNotFoundError / FileExistsError naming the flag."""
     # --target x --target ry kept only ry; now every occurrence counts, as does x,ry
     texts = _comma_items(",".join(args.target), "--target", "variable names", "x,ry or position[1]")
     # the form of each item (NAME or NAME[k]), the kinds and the --set keys need no library: usage errors, before
@@ -1609,6 +1627,9 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_decode(args) -> int:
+    """``neuroformer decode``: run a fine-tuned decoder --model over windows tiling --data (its --epoch or a
+    split) and write one CSV row per window to --output (and a figure to --figure); prints the scores.
+    Raises ValueError / FileNotFoundError / FileExistsError naming the flag (:func:`main` prints it, status 2)."""
     ci_block_s = _ci_block_s(args)  # before anything is read or written, and before torch is imported
     check_pass_counts(batch_size=args.batch_size, label=_flag)
     import numpy as np
@@ -1790,6 +1811,9 @@ def cmd_decode(args) -> int:
 
 
 def cmd_embed(args) -> int:
+    """``neuroformer embed``: 3D PCA of a trained --model's window embeddings of one split, coloured by
+    --color-by; writes the figure --output and the latents (.npy) and window metadata (.json) beside it.
+    Raises ValueError / FileNotFoundError / FileExistsError naming the flag (:func:`main` prints it, status 2)."""
     check_pass_counts(batch_size=args.batch_size, label=_flag)  # -3 gave no windows and a PCA error
     import numpy as np
     from sklearn.decomposition import PCA
@@ -1897,6 +1921,9 @@ ABLATE_CONTRASTIVE_WEIGHT = 0.5
 
 
 def cmd_ablate(args) -> int:
+    """``neuroformer ablate``: train the --config model's variants (state only, +past, +stimulus, +behaviour,
+    +contrastive) per seed on the same splits; writes a markdown table of test NLLs and F1 to --output and the
+    numbers to the same name with .json. Raises ValueError / FileNotFoundError / FileExistsError naming the flag."""
     # --seed / --seeds: usage errors, before the library (torch) is imported
     seeds = None
     if args.seeds is not None:
@@ -1997,6 +2024,9 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_push(args) -> int:
+    """``neuroformer push``: upload a trained --model (and optionally its windows dataset) to --repo-id on the
+    Hub, leaving the model directory as it is. Raises ValueError / FileNotFoundError naming the flag (a bad
+    repository id, revision, license or model directory) or HubPushError (the Hub refused); status 2."""
     from .hub import auto_class_name, check_commit_message, check_license, check_model_dir, check_repo_id, \
         check_revision, check_run_records, load_args, push_to_hub
 
@@ -2074,6 +2104,9 @@ def cmd_push(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    """``neuroformer simulate``: simulate a network of --units with known directed wiring (--kind hub, hub-glm
+    or glm) and write its spikes and ground truth to the .nwb --output. Raises ValueError naming the flag
+    (bad numbers, a hub layout that does not fit, too little memory) or FileExistsError (status 2)."""
     import math
 
     # the numbers first, named by their flags (inf overflowed, -1 seeds named no flag, 1e9 s ran for ever), and the
@@ -2162,6 +2195,9 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_render_gratings(args) -> int:
+    """``neuroformer render-gratings``: render drifting-grating frames from each trial's orientation in --data
+    and write the spikes and frames to the .nwb --output. Raises ValueError / FileNotFoundError /
+    FileExistsError naming the flag (:func:`main` prints it, status 2)."""
     from .io import write_nwb
     from .stimuli import GratingParams, render_drifting_gratings
 
@@ -2188,6 +2224,9 @@ def cmd_render_gratings(args) -> int:
 
 
 def cmd_connectivity(args) -> int:
+    """``neuroformer connectivity``: score a trained --model's attention, with correlation, CCG and GLM
+    estimates, against the ground truth of a simulated --data; writes one .npy per matrix, scores.json and
+    connectivity.png into --output. Raises ValueError / FileNotFoundError / FileExistsError naming the flag."""
     import math
 
     # the counts before torch is imported; the device once it is
@@ -2277,6 +2316,9 @@ def _unit_list(text: str):
 
 
 def cmd_attention_map(args) -> int:
+    """``neuroformer attention-map``: a video-conditioned --model's attention of spike tokens over the frames,
+    mapped onto pixels; writes the figure --output with its arrays (.npy) and a .json beside it.
+    Raises ValueError / FileNotFoundError / FileExistsError naming the flag (:func:`main` prints it, status 2)."""
     # the counts before torch is imported; the device once it is
     check_pass_counts(batch_size=args.batch_size, max_windows=args.max_windows, label=_flag)
     from .analysis._batches import check_pass_settings
