@@ -1136,6 +1136,37 @@ def test_the_control_note_does_not_claim_a_signal_where_every_method_is_at_chanc
     assert "note: 7 estimates hold no measurement, so their scores are n/a" in printed, printed
 
 
+def test_connectivity_names_one_silent_unit_in_the_singular(tmp_path, capsys):
+    """Break test: with one unit silent in the queried windows connectivity printed "1 unit(s) fire no spike
+    ... their attention rows are 0"; now "1 unit fires no spike ... (unit [k]): its attention row is 0", its
+    edge counts with their nouns. A 6-unit hub network, every unit but one hub target firing every 4 ms."""
+    import dataclasses
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.recording import count_noun
+
+    params = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2)
+    net = simulate_hub_glm(params, duration=8.0, seed=0)
+    hub = int(net.hub_units[0])
+    silent = int(np.flatnonzero(net.edge_kind[:, hub] == 1)[0])  # a target of the hub: its hub edge stays scored
+    firing = np.array([k for k in range(6) if k != silent])
+    ticks = np.arange(0.001, 8.0, 0.004)
+    rec = dataclasses.replace(net.recording, spike_times=(ticks[:, None] + 1e-4 * np.arange(5)).ravel(),
+                              unit_ids=np.tile(firing, ticks.size))
+    nwb = write_network(dataclasses.replace(net, recording=rec), tmp_path / "one_silent.nwb")
+    model = _untrained_model_dir(rec, tmp_path / "model")
+    assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
+                 "--max-windows", "20"]) == 0
+    printed = capsys.readouterr().out
+    rep = json.loads((tmp_path / "c" / "scores.json").read_text())
+    assert rep["units_without_spikes"] == [silent]
+    n_exc, n_hub = rep["n_excitatory_edges_of_silent_units"], rep["n_hub_edges_of_silent_units"]
+    assert n_hub >= 1
+    assert (f"note: 1 unit fires no spike in the current windows the attention queries (unit [{silent}]): its "
+            f"attention row is 0 (no query predicts it); its {count_noun(n_exc, 'excitatory edge')} "
+            f"({count_noun(n_hub, 'hub edge')}) {'is' if n_exc == 1 else 'are'} still scored") in printed, printed
+
+
 def test_ccg_expected_count_is_over_the_recorded_bins_not_the_gap_bins():
     """Two 1 s segments of 10 ms bins (200 recorded bins; binned_counts puts n_lags = 2 empty
     bins after each, 204 rows): unit b fires one bin after each of unit a's 40 spikes, so
