@@ -840,7 +840,7 @@ def test_prepare_prints_one_shard_in_the_singular(tmp_path, capsys, shared_data)
         line = next(ln for ln in stdout.splitlines() if ln.startswith(f"  {split} "))
         assert line.split() == [split, *count_noun(e["n_windows"], "window").split(),
                                 *count_noun(e["n_spikes"], "spike").split(), "1", "shard",
-                                *f"({count_noun(e['n_truncated_spikes'], 'spike')} truncated in "
+                                *f"({e['n_truncated_spikes']} truncated in "
                                  f"{count_noun(e['n_truncated_windows'], 'window')}, "
                                  f"{count_noun(e['n_truncated_past_spikes'], 'past-window spike')} left out of "
                                  f"{count_noun(e['n_truncated_past_windows'], 'window')})".split()], line

@@ -1368,7 +1368,7 @@ def cmd_prepare(args) -> int:
         # plural only above 1: a split of one shard (--num-shards 1) printed "1 shards"
         print(f"  {split:<10s} {count_noun(entry['n_windows'], 'window'):>16s} "
               f"{count_noun(entry['n_spikes'], 'spike'):>17s} {count_noun(len(entry['shards']), 'shard'):>11s}  "
-              f"({count_noun(entry['n_truncated_spikes'], 'spike')} truncated in "
+              f"({entry['n_truncated_spikes']} truncated in "
               f"{count_noun(entry['n_truncated_windows'], 'window')}, "
               f"{count_noun(entry['n_truncated_past_spikes'], 'past-window spike')} left out of "
               f"{count_noun(entry['n_truncated_past_windows'], 'window')})")
