@@ -1911,7 +1911,7 @@ def test_estimates_that_measured_nothing_score_null_with_a_reason_not_chance(tmp
     for name in ("truth", "correlation", "ccg_asymmetry", "glm"):
         sc = report["scores"][name]
         assert sc["unmeasured_reason"] is None and sc["hub_auroc"] is not None, name
-    assert ("note: 4 estimate(s) hold no measurement, so their scores are n/a (null in scores.json, with "
+    assert ("note: 4 estimates hold no measurement, so their scores are n/a (null in scores.json, with "
             "unmeasured_reason): attention_last_layer, attention_mean, attention_rollout, uniform_control") in printed
     assert "0.500  AUPRC(hub) 0.056" not in printed.split("correlation")[0], printed
     # a constant estimate that was measured still scores chance; one that measured nothing scores null
