@@ -1356,6 +1356,18 @@ def test_isi_ks_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz, ca
     assert same["isi_ks_mean"] == 0.0 and same["isi_ks_mean_reason"] is None
 
 
+def _middle_of_longest_silence(rec):
+    """``(1, 2)`` interval, s: the middle half of the longest spike-free stretch inside an interval of
+    ``rec``'s time support."""
+    gaps = []
+    for a, b in np.asarray(rec.time_support):
+        t = np.concatenate([[a], np.sort(rec.spike_times[(rec.spike_times >= a) & (rec.spike_times < b)]), [b]])
+        i = int(np.argmax(np.diff(t)))
+        gaps.append((t[i + 1] - t[i], t[i], t[i + 1]))
+    _, a, b = max(gaps)
+    return np.array([[a + (b - a) / 4, b - (b - a) / 4]])
+
+
 def test_spike_timing_f1_says_why_it_is_undefined(steinmetz, capsys):
     """Break test: over windows where neither recording has a spike, every ``timing_f1_<tol>`` is NaN
     (F1 = 2 M / (n_real + n_generated) is 0 / 0) and evaluate printed 'nan' with no reason, though
@@ -1364,14 +1376,7 @@ def test_spike_timing_f1_says_why_it_is_undefined(steinmetz, capsys):
     from hf_neuroformer import cli
 
     # the longest silence inside an interval of the recording's time support
-    gaps = []
-    for a, b in np.asarray(steinmetz.time_support):
-        t = np.concatenate([[a], np.sort(steinmetz.spike_times[(steinmetz.spike_times >= a)
-                                                                 & (steinmetz.spike_times < b)]), [b]])
-        i = int(np.argmax(np.diff(t)))
-        gaps.append((t[i + 1] - t[i], t[i], t[i + 1]))
-    _, a, b = max(gaps)
-    silence = np.array([[a + (b - a) / 4, b - (b - a) / 4]])
+    silence = _middle_of_longest_silence(steinmetz)
     silent = generated_from(steinmetz, np.zeros(0), np.zeros(0, dtype=np.int64), silence)
     out = compare_recordings(steinmetz, silent)
     assert out["timing_n_real_spikes"] == 0 and out["timing_n_generated_spikes"] == 0
@@ -1401,16 +1406,9 @@ def test_spike_timing_precision_and_recall_say_why_they_are_undefined(steinmetz)
         assert silent[f"timing_recall_{lab}"] == 0.0 and silent[f"timing_recall_{lab}_reason"] is None
         assert silent[f"timing_f1_{lab}"] == 0.0 and silent[f"timing_f1_{lab}_reason"] is None
     # one spike of each unit in the middle of the recording's longest silence inside its support
-    gaps = []
-    for a, b in np.asarray(steinmetz.time_support):
-        t = np.concatenate([[a], np.sort(steinmetz.spike_times[(steinmetz.spike_times >= a)
-                                                                 & (steinmetz.spike_times < b)]), [b]])
-        i = int(np.argmax(np.diff(t)))
-        gaps.append((t[i + 1] - t[i], t[i], t[i + 1]))
-    _, a, b = max(gaps)
-    silence = np.array([[a + (b - a) / 4, b - (b - a) / 4]])
+    silence = _middle_of_longest_silence(steinmetz)
     units = np.arange(steinmetz.n_units)
-    out = compare_recordings(steinmetz, generated_from(steinmetz, np.full(len(units), (a + b) / 2), units, silence))
+    out = compare_recordings(steinmetz, generated_from(steinmetz, np.full(len(units), silence.mean()), units, silence))
     assert out["timing_n_real_spikes"] == 0 and out["timing_n_generated_spikes"] == steinmetz.n_units
     assert math.isnan(out["timing_recall_10ms"]) and out["timing_recall_10ms_reason"].startswith(
         f"no recorded spike inside the generated windows (0 recorded, {steinmetz.n_units} generated)")
