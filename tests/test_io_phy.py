@@ -175,13 +175,19 @@ def test_exclude_groups_refuses_what_is_not_a_name(a2929, tmp_path):
 def test_train_reads_a_phy_folder_from_the_command(a2929, tmp_path, capsys):
     from hf_neuroformer.cli import main
 
-    folder = _write_phy(tmp_path / "ks", a2929)
+    # the first 120 s of the wake epoch (every unit fires there), moved to start at 0 s as a sorter's samples
+    # do: a Phy folder's recorded time starts at sample 0, so the 600 s before the epoch were windows of
+    # silence that training's validation and test losses scored; the test reads the vocabulary
+    part = a2929.restrict(600.0, 720.0)
+    folder = _write_phy(tmp_path / "ks", SpikeRecording.from_unsorted(
+        part.spike_times - 600.0, part.unit_ids, unit_names=part.unit_names, time_domain=(0.0, 120.0)))
     (tmp_path / "tiny.yaml").write_text("hidden_size: 16\nnum_attention_heads: 2\nintermediate_size: 32\n"
                                         "max_past_length: 64\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = main([str(a) for a in ("train", "--config", tmp_path / "tiny.yaml", "--data", folder,
-                                      "--output-dir", tmp_path / "run", "--max-steps", 2)])
+                                      "--output-dir", tmp_path / "run", "--max-steps", 2,
+                                      "--no-test-generation", "--no-figures")])
     assert code == 0, capsys.readouterr().err[-2000:]
     vocab = (tmp_path / "run" / "vocab.json").read_text()
     assert '"ks/5"' in vocab and '"ks/11"' not in vocab  # cluster 11 is labelled noise
