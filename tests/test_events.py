@@ -557,8 +557,11 @@ def trained(sleep, tmp_path_factory):
     rec = sleep.select_units([i for i, a in enumerate(sleep.unit_areas) if a == "ca1"]).restrict(0.0, 120.0)
     out = tmp_path_factory.mktemp("ripples")
     cfg = small_config(modalities=[RIPPLES])
+    # no test-split generation and no figures: the tests read the model, its splits, logs and loss / count metrics
+    # (generation with the ripples is checked by generate_spikes and generate_split below)
     metrics = train(rec, out, cfg, TrainingConfig(max_steps=8, batch_size=16, eval_every=4, learning_rate=3e-3,
-                                                  generation_batch_size=64), overwrite=True, progress=False)
+                                                  generate_test=False), overwrite=True, progress=False,
+                    write_figures=False)
     return rec, out, metrics
 
 

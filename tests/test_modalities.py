@@ -357,8 +357,11 @@ def trained(allen, tmp_path_factory):
     out = tmp_path_factory.mktemp("allen_orientation")
     cfg = small_config(split_by="trials", split_stratify_by="orientation_deg",
                        modalities=[{**ORIENTATION, "window": [-0.02, 0.01]}])
+    # no test-split generation and no figures: the tests read the model, its log and loss / count metrics
+    # (generation with the orientation is checked by generate_spikes below)
     metrics = train(allen, out, cfg, TrainingConfig(max_steps=6, batch_size=16, eval_every=3, learning_rate=3e-3,
-                                                    generation_batch_size=64), overwrite=True, progress=False)
+                                                    generate_test=False), overwrite=True, progress=False,
+                    write_figures=False)
     return out, metrics
 
 
