@@ -460,8 +460,10 @@ def test_train_cli_no_test_generation_sets_generate_test_false(tmp_path, capsys)
     from hf_neuroformer.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", "--output-dir", str(out), "--max-steps", "1", "--batch-size", "8",
-                 "--no-test-generation"]) == 0
+    # a tiny model: the default one (hidden_size 128) spent most of the test scoring the validation and test losses
+    (tmp_path / "tiny.yaml").write_text("hidden_size: 16\nnum_attention_heads: 2\nintermediate_size: 32\n")
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--output-dir", str(out), "--max-steps", "1",
+                 "--batch-size", "8", "--no-test-generation"]) == 0
     printed = capsys.readouterr().out
     assert "not run: training.generate_test is false" in printed, printed
     metrics = json.loads((out / "metrics.json").read_text())
