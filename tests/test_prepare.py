@@ -1171,3 +1171,31 @@ def test_a_tokenizer_grown_after_prepare_is_accepted_for_the_prepared_windows(ti
     grown.save_pretrained(grown_dir)
     config, tokenizer = _prepared_setup(grown_dir, None)[:2]
     assert vocabulary_tokens(tokenizer) == vocabulary_tokens(grown) and config.vocab_size == len(grown)
+
+
+
+def test_prepare_warns_of_a_split_whose_windows_hold_no_spike(short_rec, tmp_path, recwarn):
+    """One real spike long after the others (as after a clock glitch) stretched the recording, so
+    two splits' windows held no spike; `prepare` wrote them without a word, and only `train`, after
+    the user had waited for the windows, warned that their losses would be NaN."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.io import write_npz
+
+    # the first 15 s of short_rec and its last spike, 45 s later
+    keep = short_rec.spike_times < short_rec.spike_times[0] + 15.0
+    keep[-1] = True
+    stray = nf.SpikeRecording(spike_times=short_rec.spike_times[keep], unit_ids=short_rec.unit_ids[keep],
+                              unit_names=short_rec.unit_names, session=short_rec.session)
+    # 4 blocks of 15 s; split_seed 1: train the first two (the 15 s of spikes), validation and test none
+    cfg = tmp_path / "blocks.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nsplit_block_length: 15.0\nsplit_seed: 1\n")
+    data = write_npz(stray, tmp_path / "stray.npz")
+    assert main(["prepare", "--data", str(data), "--config", str(cfg), "--output", str(tmp_path / "p")]) == 0
+    splits = json.loads((tmp_path / "p" / "manifest.json").read_text())["splits"]
+    empty = [s for s, e in splits.items() if e["n_windows"] and not e["n_spikes"]]
+    said = [str(w.message) for w in recwarn if "0 spikes" in str(w.message)]
+    assert empty and len(said) == len(empty), (said, splits)
+    for split, msg in zip(empty, said):
+        assert msg.startswith(f"split {split!r}: its {splits[split]['n_windows']} windows hold 0 spikes, so a model "
+                              "trained on these windows gets NaN losses and metrics"), msg
+        assert "--epoch" in msg and "split_seed" in msg and "neuroformer inspect" in msg, msg

@@ -27,7 +27,8 @@ import torch
 from .argument_checks import is_finite_number
 from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number, milliseconds_hint
-from .recording import WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, first_few, inside_one_interval
+from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, count_noun, first_few,
+                        inside_one_interval)
 from .tokenization_neuroformer import NeuroformerTokenizer, generated_source_session
 
 SPLITS = ("train", "validation", "test")
@@ -1408,6 +1409,35 @@ def spikes_outside_windows(recording: SpikeRecording, plan: SplitPlan, config: N
     return out
 
 
+def warn_splits_without_spikes(n_windows: Dict[str, int], n_spikes: Dict[str, int], stacklevel: int = 3) -> None:
+    """Warn of each split whose windows hold no spike: its losses and metrics would be NaN
+    (a stray spike long after the session, a clock glitch, stretches the recording so that a
+    split's time blocks fall in the empty stretch).
+
+    Args:
+        n_windows: split -> its current windows; a split without any is not warned of (its
+            fraction is 0, or training refuses it).
+        n_spikes: split -> spikes inside its current windows (:func:`spikes_outside_windows`'
+            ``n_spikes - n_spikes_outside_windows``, or the manifest's ``n_spikes``).
+        stacklevel: passed to :func:`warnings.warn` (default: the caller of the caller).
+
+    Warns:
+        UserWarning: one per such split, naming it, its window count and what to change.
+    """
+    for split, n in n_windows.items():
+        if not n or n_spikes.get(split, 0):
+            continue
+        warnings.warn(
+            f"split {split!r}: its {count_noun(n, 'window')} {'holds' if n == 1 else 'hold'} 0 spikes, so a model "
+            "trained on these windows gets NaN losses and metrics for that split"
+            + ("; no checkpoint can be chosen on the validation split (train keeps the last one)"
+               if split == "validation" else "")
+            + ". A stray spike long after the others stretches the recording: select the recorded time (--epoch, "
+            "or SpikeRecording.restrict), or place the splits elsewhere (split_seed, split_fractions, "
+            "split_block_length); 'neuroformer inspect --data ...' gives each split's spikes and the longest "
+            "stretch without any spike", UserWarning, stacklevel=stacklevel)
+
+
 def spikes_digest(recording: SpikeRecording, segments: np.ndarray) -> Dict[str, object]:
     """``{"n_spikes", "sha256"}`` of the spikes inside ``segments`` (``(n, 2)`` s, ``[start, stop)``):
     their times and unit names, sorted by time then name (see :func:`split_spikes_digest`)."""
@@ -1814,7 +1844,8 @@ def prepare_windows(
         UserWarning: hidden folders that an interrupted earlier run into ``output_dir`` left beside
             it (:func:`hf_neuroformer.io.output_folder.warn_leftovers`); segments of two splits of a
             time-mode ``plan`` given here closer than ``config.split_gap``
-            (:func:`warn_splits_closer_than_gap`).
+            (:func:`warn_splits_closer_than_gap`); a split whose windows hold 0 spikes, before
+            its shards are written (:func:`warn_splits_without_spikes`).
 
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False, or is a folder
@@ -1890,6 +1921,9 @@ def prepare_windows(
         for split in SPLITS:  # not a comprehension: its frame (Python < 3.12) made the overlap warning point here
             all_starts[split] = _split_windows(plan, split, config, recording)
         outside = spikes_outside_windows(recording, plan, config, {s: v[0] for s, v in all_starts.items()})
+        # said now, before the shards are written: train warned of it only after the user had waited for it
+        warn_splits_without_spikes({s: len(v[0]) for s, v in all_starts.items()},
+                                   {s: v["n_spikes"] - v["n_spikes_outside_windows"] for s, v in outside.items()})
         for split in SPLITS:
             starts, clips = all_starts[split]
             n = max(1, min(int(num_shards), len(starts)))
