@@ -1199,3 +1199,34 @@ def test_prepare_warns_of_a_split_whose_windows_hold_no_spike(short_rec, tmp_pat
         assert msg.startswith(f"split {split!r}: its {splits[split]['n_windows']} windows hold 0 spikes, so a model "
                               "trained on these windows gets NaN losses and metrics"), msg
         assert "--epoch" in msg and "split_seed" in msg and "neuroformer inspect" in msg, msg
+
+
+def test_prepare_says_how_many_spikes_lie_in_no_current_window_and_why(short_rec, tmp_path, capsys, recwarn):
+    """`prepare` printed each split's windows and the spikes in them, but not those no current
+    window covers, never trained on or scored (the manifest's n_spikes_outside_windows: each time
+    block's first past window and its end after the last whole window), nor the spikes in no split
+    (the split gaps)."""
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.inspection import _secs
+    from hf_neuroformer.io import write_npz
+
+    data = write_npz(short_rec, tmp_path / "short.npz")
+    cfg = tmp_path / "blocks.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 0.3\nsplit_block_length: 5.0\n")
+    assert main(["prepare", "--data", str(data), "--config", str(cfg), "--output", str(tmp_path / "p")]) == 0
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    splits, digest = manifest["splits"], manifest["split_spikes"]
+    line = next((ln for ln in capsys.readouterr().out.splitlines() if "in no current window" in ln), None)
+    assert line is not None
+    # per split: of the spikes in its segments, those no window holds, and the seconds no window covers
+    for split, e in splits.items():
+        assert 0 < e["n_spikes_outside_windows"] < digest["splits"][split]["n_spikes"], (split, e)
+        assert (f"{split} {e['n_spikes_outside_windows']} of {digest['splits'][split]['n_spikes']} spikes "
+                f"({_secs(e['seconds_outside_windows'])} s)") in line, line
+    assert "each time block's first past window (read only as past) and the rest of a block shorter than a " \
+           "window" in line, line
+    n_none = len(short_rec.spike_times) - digest["n_spikes"]
+    assert n_none > 0 and (f"{n_none} spikes of the recording's {len(short_rec.spike_times)} in no split (the "
+                           "split_gap of 0.3 s between blocks of different splits") in line, line
+    # every split's windows hold spikes: nothing to warn of
+    assert not [w for w in recwarn if "0 spikes" in str(w.message)]

@@ -1333,6 +1333,27 @@ def _note_capped_shards(num_shards: int, windows: Dict[str, int]) -> None:
               "holds at least one window)")
 
 
+def _spikes_outside_windows_line(manifest: dict, rec, config, mode: str) -> str:
+    """``prepare``'s line on the spikes no current window covers, never trained on or scored: per
+    split the manifest's ``n_spikes_outside_windows`` (:func:`~hf_neuroformer.windows.spikes_outside_windows`,
+    what ``train`` writes as ``metrics.json``'s ``n_spikes_outside_windows_by_split``) of the
+    spikes inside the split's segments, with ``seconds_outside_windows`` (s), and why for
+    ``mode`` (``"time"`` or ``"trials"``); then the recording's spikes in no split at all."""
+    from .inspection import _secs  # inspect's seconds: one decimal from 1 s up
+    from .recording import count_noun
+
+    digest = manifest["split_spikes"]
+    per_split = ", ".join(f"{split} {e['n_spikes_outside_windows']} of {digest['splits'][split]['n_spikes']} spikes "
+                          f"({_secs(e['seconds_outside_windows'])} s)" for split, e in manifest["splits"].items())
+    why = ("each time block's first past window (read only as past) and the rest of a block shorter than a window"
+           if mode == "time" else "the rest of each trial after its last whole window, and trials shorter than a window")
+    n_none = len(rec.spike_times) - int(digest["n_spikes"])
+    where = (f"the split_gap of {config.split_gap:g} s between blocks of different splits, and recorded time too "
+             "short for a window" if mode == "time" else "between trials, and trials left out of the splits")
+    return (f"[neuroformer] spikes in no current window (never trained on or scored): {per_split}: {why}; "
+            f"{count_noun(n_none, 'spike')} of the recording's {len(rec.spike_times)} in no split ({where})")
+
+
 def cmd_prepare(args) -> int:
     """``neuroformer prepare``: cut --data into the windows of every split and write them as Parquet shards
     with manifest.json, config.json, the tokenizer and splits.json into the new --output, for streamed training.
@@ -1372,6 +1393,7 @@ def cmd_prepare(args) -> int:
               f"{count_noun(entry['n_truncated_windows'], 'window')}, "
               f"{count_noun(entry['n_truncated_past_spikes'], 'past-window spike')} left out of "
               f"{count_noun(entry['n_truncated_past_windows'], 'window')})")
+    print(_spikes_outside_windows_line(manifest, rec, config, json.loads((out / "splits.json").read_text())["mode"]))
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
     _note_capped_shards(args.num_shards, {s: e["n_windows"] for s, e in manifest["splits"].items()})
     no_past = config.max_past_length == 1  # by design (ablate's state-only variant): no budget to raise, as train says
