@@ -2627,6 +2627,7 @@ __all__ = [
     "check_windows_in_support",
     "check_pasts_recorded",
     "resolve_past_clip_starts",
+    "warn_splits_without_spikes",
     "recorded_stretches",
     "check_preparable_config",
     "SplitPlan",
