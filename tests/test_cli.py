@@ -765,7 +765,7 @@ def test_evaluate_scores_the_split_the_file_was_generated_from(gen_validation, c
 
 
 @pytest.mark.parametrize("flag, value, expected", [
-    ("--bin-size", "100", "--bin-size: 100 s leaves 0 whole bin(s) in the generated windows"),
+    ("--bin-size", "100", "--bin-size: 100 s leaves 0 whole bins in the generated windows"),
     ("--bin-size", "1e6", "and the binned-count correlation, Fano factor and pairwise correlations need at least 3"),
 ])
 def test_evaluate_refuses_a_bin_longer_than_the_generated_windows(gen_validation, capsys, tmp_path, flag, value,

@@ -111,14 +111,14 @@ def test_psth_bin_size_that_leaves_under_three_bins_in_the_trials_is_refused(tin
     args = ["evaluate", "--real", str(d / "real_trials.nwb"), "--generated", str(d / "gen.nwb")]
     assert cli.main(args + ["--psth-bin-size", "0.06", "--output", str(d / "psth_refused.json")]) == 2
     err = capsys.readouterr().err
-    assert "--psth-bin-size: 0.06 s leaves 1 whole bin(s) in the covered trial length" in err, err
+    assert "--psth-bin-size: 0.06 s leaves 1 whole bin in the covered trial length" in err, err
     assert ", 5 trials), and the PSTH correlation needs at least 3 (over 2 it is +1 or -1" in err, err
     suggested = err.split("expected a bin of at most ")[1].split(" s")[0]
     assert float(suggested) <= 0.1 / 3, err
     assert not (d / "psth_refused.json").exists()
     # two bins are refused too: each unit's PSTH correlation over 2 bins was +1 or -1, whatever the PSTHs
     assert cli.main(args + ["--psth-bin-size", "0.05", "--output", str(d / "psth_refused.json")]) == 2
-    assert "leaves 2 whole bin(s)" in capsys.readouterr().err
+    assert "leaves 2 whole bins in the covered" in capsys.readouterr().err
     # the suggested bin fits: three bins per trial, scored
     assert cli.main(args + ["--psth-bin-size", suggested, "--output", str(d / "psth_fits.json")]) == 0
     metrics = json.loads((d / "psth_fits.json").read_text())
@@ -242,7 +242,7 @@ def test_default_bin_size_longer_than_the_windows_is_noted(tiny, capsys):
     notes = [line for line in printed.splitlines() if line.strip().startswith("note: ")]
     assert len(notes) == 1, printed
     assert "binned_count_corr_mean" in notes[0] and "pairwise_corr_r" in notes[0], notes
-    assert "the default --bin-size 0.1 s leaves 1 whole bin(s) in the generated windows" in notes[0], notes
+    assert "the default --bin-size 0.1 s leaves 1 whole bin in the generated windows" in notes[0], notes
     # 3 bins (a correlation over 2 is +1 or -1); the window is 25.6..25.7 s in float
     assert "; pass a --bin-size of at most 0.0333" in notes[0], notes
     # windows that hold the bins: no note
@@ -553,7 +553,7 @@ def test_units_silent_in_the_train_windows_are_named_with_the_null_floor(tiny, t
     test_spikes = sum(int(((quiet_rec.spike_times >= a) & (quiet_rec.spike_times < b)
                            & (quiet_rec.unit_ids == 1)).sum()) for a, b in plan.segments["test"])
     assert 0 < ev["bits_per_spike_n_spikes_of_units_silent_in_fit_split"] <= test_spikes
-    assert "1 unit(s) fire no spike in the train windows (units [1])" in printed
+    assert "1 unit fires no spike in the train windows (units [1])" in printed
 
 
 def test_generate_prints_the_past_spikes_left_out_to_fit_max_past_length(shared_data, tmp_path, capsys):

@@ -1985,7 +1985,7 @@ def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp
     for name in report["low_data_estimates"]:  # measured: flagged, not nulled
         assert report["scores"][name]["hub_auroc"] is not None and report["scores"][name]["unmeasured_reason"] is None
     said = [str(w.message) for w in caught if "candidate edges" in str(w.message)]
-    assert len(said) == 1 and said[0].startswith("3 estimate(s) used fewer spikes"), said
+    assert len(said) == 1 and said[0].startswith("3 estimates used fewer spikes"), said
     assert "glm: 3 spikes over 20 bins" in said[0], said
     # the option is named as the caller names it: max_windows here; it said 'max_windows; CLI --max-windows'
     assert said[0].endswith("pass more windows (a larger max_windows) or a longer recording"), said
@@ -1999,7 +1999,7 @@ def test_estimates_on_too_little_data_count_what_they_used_and_are_warned_of(tmp
         assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "cli"),
                      "--max-windows", "1"]) == 0
     err = capsys.readouterr().err
-    assert re.search(r"^neuroformer connectivity: warning: 3 estimate\(s\) used fewer spikes .*; pass more windows "
+    assert re.search(r"^neuroformer connectivity: warning: 3 estimates used fewer spikes .*; pass more windows "
                      r"\(a larger --max-windows\) or a longer recording$", err, re.M), err
     assert "max_windows" not in err, err
 

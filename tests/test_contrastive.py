@@ -476,7 +476,7 @@ def test_embed_refuses_a_projection_narrower_than_its_3d_pca_before_reading_the_
             "--projected", "head_direction", "--output", str(tmp_path / "x.png")]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert ("--projected: 'head_direction' projects to 2 dimension(s) (the model's contrastive_projection_size), "
+    assert ("--projected: 'head_direction' projects to 2 dimensions (the model's contrastive_projection_size), "
             "fewer than the 3 principal components this command draws; embed without --projected (the pooled "
             "decoder states, 32 dimensions)") in err, err
     assert "not_there" not in err and not list(tmp_path.glob("x.*"))

@@ -1055,7 +1055,7 @@ def test_licence_is_checked_before_upload_links_follow_the_endpoint_and_kept_fil
     code, stdout, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir,
                                          "--repo-id", "lab/licensed", "--license", "cc-by-4.0")
     assert code == 0, err[-2000:]
-    assert "1 file(s) already in lab/licensed were not written by this push and stay there: notes/analysis.txt" \
+    assert "1 file already in lab/licensed was not written by this push and stays there: notes/analysis.txt" \
         in stdout, stdout
     assert ("the README.md of lab/licensed was not a model card of hf_neuroformer and is replaced by the model card; "
             f"the earlier one stays in the repository's history (commit {own.oid})") in stdout, stdout

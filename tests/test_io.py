@@ -488,11 +488,11 @@ def test_allen_spikes_repeated_within_a_unit_are_counted_as_the_other_readers_co
     assert ii[0, 82].tolist() == [56, 63]
     st2 = np.insert(st, 63, st[58])  # spike 58 of trial 0, unit 82 once more, at the end of its block
     ii2 = np.where(ii >= 63, ii + 1, ii)
-    with pytest.warns(UserWarning, match=r"^read_allen_gratings: .*spike_times\.npy: 1 spikes in 1 unit\(s\) repeat a "
+    with pytest.warns(UserWarning, match=r"^read_allen_gratings: .*spike_times\.npy: 1 spike in 1 unit repeats a "
                                          r"spike time of the same unit exactly \('unit82': 1\); kept") as caught:
         rec = read_allen_gratings(_allen_copy(shared_data, tmp_path, ii=ii2, st=st2))
     assert rec.n_spikes == allen.n_spikes + 1
-    assert [w.filename for w in caught if "repeat a spike time" in str(w.message)] == [__file__]  # the caller's line
+    assert [w.filename for w in caught if "a spike time of the same unit" in str(w.message)] == [__file__]  # the caller's line
 
 
 def test_allen_spike_times_stored_as_float32_are_read_with_the_float32_warning(shared_data, tmp_path, allen):
@@ -1228,6 +1228,17 @@ def test_nwb_bad_spike_time_names_the_unit_and_its_index(tmp_path, bad, what):
         read_nwb(path)
 
 
+def test_nwb_one_bad_spike_time_is_counted_in_the_singular(tmp_path):
+    # the error read "(1 such spike times in 1 unit(s))"
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.1, np.nan, 0.2])
+    nwb.add_unit(spike_times=[0.3, 0.4])
+    path = _write(nwb, tmp_path / "one_bad.nwb")
+    with pytest.raises(RecordingValidationError) as err:
+        read_nwb(path)
+    assert str(err.value).endswith("(1 such spike time in 1 unit)"), str(err.value)
+
+
 def test_nwb_repeated_spike_times_and_obs_intervals_are_reported(tmp_path):
     nwb = _nwbfile()
     nwb.add_unit(spike_times=[0.1, 0.2, 0.2, 5.0], obs_intervals=[[0.0, 1.0]])  # 5.0: outside its interval
@@ -1236,7 +1247,7 @@ def test_nwb_repeated_spike_times_and_obs_intervals_are_reported(tmp_path):
     with pytest.warns(UserWarning) as rec_w:
         rec = read_nwb(path)
     msgs = [str(w.message) for w in rec_w]
-    assert any("1 spikes in 1 unit(s)" in m and "'unit0': 1" in m for m in msgs), msgs
+    assert any("1 spike in 1 unit repeats a spike time" in m and "'unit0': 1" in m for m in msgs), msgs
     assert any("obs_intervals" in m and "1 of 2 units" in m and "1 spikes lie outside" in m for m in msgs), msgs
     assert rec.n_spikes == 6  # repeats and spikes outside obs_intervals are kept
 
@@ -1659,13 +1670,13 @@ def test_read_nwb_warns_of_repeated_spikes_as_from_arrays_does(tmp_path):
     path = _write(nwb, tmp_path / "repeats.nwb")
     times = np.concatenate(trains)
     units = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
-    with pytest.warns(UserWarning, match="repeat a spike time") as from_nwb:
+    with pytest.warns(UserWarning, match="a spike time of the same unit") as from_nwb:
         read_nwb(path)
-    with pytest.warns(UserWarning, match="repeat a spike time") as from_list:
+    with pytest.warns(UserWarning, match="a spike time of the same unit") as from_list:
         from_arrays(times, units, unit_names=[f"unit{i}" for i in range(len(trains))])
-    got = [str(w.message) for w in from_nwb if "repeat a spike time" in str(w.message)]
-    want = [str(w.message) for w in from_list if "repeat a spike time" in str(w.message)]
-    assert len(got) == len(want) == 1 and got[0].startswith(f"units of {path}: 8 spikes in 6 unit(s) repeat ")
+    got = [str(w.message) for w in from_nwb if "a spike time of the same unit" in str(w.message)]
+    want = [str(w.message) for w in from_list if "a spike time of the same unit" in str(w.message)]
+    assert len(got) == len(want) == 1 and got[0].startswith(f"units of {path}: 8 spikes in 6 units repeat ")
     # the same words up to the fix each reader suggests
     assert got[0].split(": ", 1)[1].rsplit("; ", 1)[0] == want[0].split(": ", 1)[1].rsplit("; ", 1)[0]
     assert "('unit6': 3, 'unit0': 1, 'unit1': 1, 'unit2': 1, 'unit3': 1, ...)" in got[0]
@@ -1682,7 +1693,7 @@ def test_read_nwb_of_generated_spikes_does_not_blame_spike_sorting(tmp_path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             rec = read_nwb(path)
-        msgs = [str(w.message) for w in caught if "repeat a spike time" in str(w.message)]
+        msgs = [str(w.message) for w in caught if "a spike time of the same unit" in str(w.message)]
         assert bool(msgs) == warned, (session, msgs)
         assert rec.n_spikes == 3 and rec.session == session  # the repeat is kept either way
 
@@ -1971,11 +1982,11 @@ def test_spikes_repeating_a_units_time_in_a_table_or_arrays_are_counted_in_a_war
     units = np.array([1, 1, 0, 0, 2, 2, 1])  # unit 1 twice at 0.5 s, unit 2 twice at 1.25 s; unit 0 at 0.5 s too
     df = pd.DataFrame({"time": times, "unit": units})
     df.to_csv(tmp_path / "spikes.csv", index=False)
-    with pytest.warns(UserWarning, match=r"spike_times: 2 spikes in 2 unit\(s\) repeat a spike time of the same unit "
+    with pytest.warns(UserWarning, match=r"spike_times: 2 spikes in 2 units repeat a spike time of the same unit "
                                          r"exactly \('unit1': 1, 'unit2': 1\); kept"):
         rec = load_recording(tmp_path / "spikes.csv")
     assert rec.n_spikes == 7
-    with pytest.warns(UserWarning, match=r"spike_times: 2 spikes in 2 unit\(s\) repeat"):
+    with pytest.warns(UserWarning, match=r"spike_times: 2 spikes in 2 units repeat"):
         from_arrays(times, units, unit_names=["a", "b", "c"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

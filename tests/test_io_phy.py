@@ -265,7 +265,7 @@ def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
     twice = np.flatnonzero(clusters == 8)[:7]
     np.save(folder / "spike_times.npy", np.concatenate([samples, samples[twice]]))
     np.save(folder / "spike_clusters.npy", np.concatenate([clusters, clusters[twice]]))
-    with pytest.warns(UserWarning, match=r"7 spikes in 1 cluster\(s\) repeat a sample of the same cluster exactly "
+    with pytest.warns(UserWarning, match=r"7 spikes in 1 cluster repeat a sample of the same cluster exactly "
                                          r"\('8': 7\); kept") as caught:
         rec = read_phy(folder)
     assert rec.n_spikes == a2929.n_spikes + 7

@@ -1025,10 +1025,12 @@ def _print_bits_per_spike(bps: dict, model, split: str) -> None:
         print(f"  (95% CI: block bootstrap over {bps['ci95_n_blocks']} blocks, {bps['ci95_blocks']})")
     silent = bps.get("units_silent_in_fit_split") or []
     if silent:  # their train rate is 0: the null gives them a floor instead, which prices their spikes here
-        print(f"  note: {len(silent)} unit(s) fire no spike in the train windows (units {silent[:20]}"
+        fire = "fires" if len(silent) == 1 else "fire"
+        print(f"  note: {count_noun(len(silent), 'unit')} {fire} no spike in the train windows (units {silent[:20]}"
               f"{' ...' if len(silent) > 20 else ''}): the train-rate null gives each half a spike over them "
-              f"({bps['silent_unit_null_rate_hz']:.4g} Hz), not 0, so that their {bps['n_spikes_of_units_silent_in_fit_split']} "
-              f"spike(s) in these {split} windows are possible under it; bits_per_spike depends on that floor, "
+              f"({bps['silent_unit_null_rate_hz']:.4g} Hz), not 0, so that their "
+              f"{count_noun(bps['n_spikes_of_units_silent_in_fit_split'], 'spike')} in these {split} windows are "
+              f"possible under it; bits_per_spike depends on that floor, "
               "bits_per_spike_scored_rates_null does not")
 
 
@@ -1242,8 +1244,9 @@ def cmd_evaluate(args) -> int:
         warnings.warn(f"--psth-bin-size {args.psth_bin_size:g} s has no effect: no trial of the real recording is "
                       f"used, so there is no trial-aligned PSTH (psth_corr is NaN: {metrics['psth_reason']})")
     if chosen["--psth-bin-size"] and metrics["psth_n_trials_used"] and metrics["psth_n_bins"] < MIN_CORR_POINTS:
+        from .recording import count_noun
         raise ValueError(
-            f"--psth-bin-size: {args.psth_bin_size:g} s leaves {metrics['psth_n_bins']} whole bin(s) in the covered "
+            f"--psth-bin-size: {args.psth_bin_size:g} s leaves {count_noun(metrics['psth_n_bins'], 'whole bin')} in the covered "
             f"trial length ({metrics['psth_duration_s']:g} s, {metrics['psth_n_trials_used']} trials), and the PSTH "
             f"correlation needs at least {MIN_CORR_POINTS} (over 2 it is +1 or -1 whatever the PSTHs); expected a bin "
             f"of at most {width_at_most(metrics['psth_duration_s'] / MIN_CORR_POINTS)} s")
@@ -1867,9 +1870,9 @@ def cmd_embed(args) -> int:
     if width < 3:
         # scikit-learn's PCA failed after every window was embedded ("n_components=3 must be between 0 and
         # min(n_samples, n_features)=2"), naming no flag, and nothing was written
-        what = (f"--projected: {args.projected!r} projects to {width} dimension(s) (the model's "
+        what = (f"--projected: {args.projected!r} projects to {count_noun(width, 'dimension')} (the model's "
                 f"contrastive_projection_size)" if args.projected else
-                f"--model: the pooled decoder states have {width} dimension(s) (the model's hidden_size)")
+                f"--model: the pooled decoder states have {count_noun(width, 'dimension')} (the model's hidden_size)")
         raise ValueError(f"{what}, fewer than the 3 principal components this command draws"
                          + (f"; embed without --projected (the pooled decoder states, {model.config.hidden_size} "
                             "dimensions)" if args.projected else "")
@@ -2097,8 +2100,9 @@ def cmd_push(args) -> int:
     for line in result.redacted:
         print(f"[neuroformer] local path not published: {line}")
     if result.kept:
-        print(f"[neuroformer] {len(result.kept)} file(s) already in {result.repo_id} were not written by this push "
-              f"and stay there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
+        were, stay = ("was", "stays") if len(result.kept) == 1 else ("were", "stay")
+        print(f"[neuroformer] {count_noun(len(result.kept), 'file')} already in {result.repo_id} {were} not written "
+              f"by this push and {stay} there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
     if result.replaced_readme:  # the user's own README (not a card of this package) went without a word
         # on a branch (a new one starts from main's README) it is replaced there only: "of lab/x" read as main's
         branch = result.revision not in (None, "main")

@@ -103,7 +103,7 @@ from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_
 from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..metrics.bootstrap import merge_segments
-from ..recording import SpikeRecording
+from ..recording import SpikeRecording, count_noun
 from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
                        model_unit_lookup)
@@ -1296,7 +1296,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
               for name, m in mats.items()}
     data_used, low_data = _data_used(rec, att, segments, bin_size, corr_bin_size, glm_fit, unmeasured)
     if low_data:  # measured on too little data: scored, yet near chance whatever the network
-        warnings.warn(f"{len(low_data)} estimate(s) used fewer spikes (query rows for attention) than the candidate "
+        warnings.warn(f"{count_noun(len(low_data), 'estimate')} used fewer spikes (query rows for attention) than the candidate "
                       "edges they rank, not one per pair, so their scores sit near chance whatever the network (kept; "
                       "data_used and low_data_estimates in scores.json): "
                       + "; ".join(f"{k}: {v}" for k, v in low_data.items())

@@ -205,7 +205,8 @@ def warn_repeated_spikes(spike_times, unit_ids, names, what: str, fix: str, stac
     first = ", ".join(f"{names[i]!r}: {int(per[i])}" for i in worst if per[i])
     n_units = int(np.sum(per > 0))
     warnings.warn(
-        f"{what}: {int(per.sum())} spikes in {n_units} {unit}(s) repeat a {instant} of the same {unit} "
+        f"{what}: {count_noun(int(per.sum()), 'spike')} in {count_noun(n_units, unit)} {'repeats' if per.sum() == 1 else 'repeat'} "
+        f"a {instant} of the same {unit} "
         f"exactly ({first}{', ...' if n_units > 5 else ''}); kept, each as its own token (a unit cannot fire "
         f"twice at once: a sorter's double detection or an export artefact; {fix})",
         UserWarning, stacklevel=stacklevel + 1,

@@ -354,7 +354,7 @@ def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str]
             n_units_bad = np.unique(np.searchsorted(ends, bad, side="right")).size
             raise RecordingValidationError(
                 f"units[{row}] ({names[row]!r}).spike_times[{i}]: expected {what}, got {flat[bad[0]]} in {path} "
-                f"({bad.size} such spike times in {n_units_bad} unit(s))"
+                f"({count_noun(bad.size, 'such spike time')} in {count_noun(n_units_bad, 'unit')})"
             )
     # a unit's spike times out of ascending order (NWB best practice: ascending; nwbinspector checks it) were
     # sorted without a word; two segments' times concatenated, or a clock reset, look so

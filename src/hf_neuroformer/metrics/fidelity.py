@@ -43,7 +43,7 @@ from ..argument_checks import check_spike_tolerances as _check_spike_tolerances,
 from ..argument_checks import narrow_float_seconds_message
 from ..binning import bin_index, n_full_bins, narrow_float_times_message, on_time_grid
 from ..configuration_neuroformer import is_real_number
-from ..recording import SpikeRecording, in_intervals
+from ..recording import SpikeRecording, count_noun, in_intervals
 from .bits_per_spike import dt_bin_widths
 
 #: Tolerance (s) for "touching" support rows and for a trial edge lying on a segment edge: the
@@ -129,7 +129,7 @@ def bins_fit_problem(bin_size: float, segments: np.ndarray, what: str, need: int
         return None
     fits = [x / m for x in lengths for m in range(1, need + 1)
             if sum(n_full_bins(y, x / m) for y in lengths) >= need]
-    why = (f"{bin_size:g} s leaves {n_bins} whole bin(s) in the generated windows ({len(lengths)} contiguous "
+    why = (f"{bin_size:g} s leaves {count_noun(n_bins, 'whole bin')} in the generated windows ({len(lengths)} contiguous "
            f"segment(s), longest {lengths.max():g} s, {lengths.sum():g} s in all; no bin spans a gap), and {what} "
            f"need at least {need}")
     return why, (max(fits) if fits else None)
