@@ -2167,3 +2167,73 @@ def test_the_running_training_loss_is_bias_corrected():
         running_loss(None, 1.0, 2)
     with pytest.raises(ValueError, match=r"^weight: expected a value in \(0, 1\], got 0$"):
         running_loss(None, 1.0, 1, weight=0)
+
+
+_CLI_KILLED_AT_STEP = '''
+import os, signal, sys
+
+import hf_neuroformer.training as training
+from hf_neuroformer.cli import main
+
+real_save, kill_at = training._save_checkpoint, int(sys.argv[1])
+
+
+def save_then_killed(accelerator, root, step, *args, **kwargs):
+    real_save(accelerator, root, step, *args, **kwargs)
+    if step == kill_at:  # SIGKILL once the checkpoint of that step is whole
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+training._save_checkpoint = save_then_killed
+sys.exit(main(sys.argv[2:]))
+'''
+
+
+def _tiny_yaml(path, hidden_size):
+    tiny = {**TINY, "hidden_size": hidden_size, "intermediate_size": 2 * hidden_size}
+    path.write_text("".join(f"{k}: {v}\n" for k, v in tiny.items())
+                    + "training:\n  generate_test: false\n  eval_batch_size: 512\n  save_total_limit: 1\n")
+    return path
+
+
+def _cli_run(tmp_path, args, kill_at=0, timeout=180):
+    """`neuroformer train ARGS` (the built-in recording) in a subprocess, SIGKILLed after the checkpoint
+    of step ``kill_at`` is written (0: never)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed_cli.py"
+    script.write_text(_CLI_KILLED_AT_STEP)
+    return subprocess.run([sys.executable, str(script), str(kill_at), "train", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+
+
+def test_an_overwrite_killed_midway_leaves_only_the_new_runs_checkpoints(finished_run, tmp_path):
+    """Break test: `train --overwrite` of a hidden-16 run's folder with a hidden-32 run, SIGKILLed at step 3,
+    left the old model.safetensors / config.json / metrics.json beside the new run's checkpoints, and
+    from_pretrained loaded the old model without a word (and --resume called it "a run stopped after its
+    last checkpoint, before writing its model"). The old run's outputs are now removed before the new run
+    writes anything; a file of the user's in the folder stays."""
+    import shutil
+    import signal
+
+    from hf_neuroformer.training import CHECKPOINT_DIR, check_resume, model_files_in
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)  # hidden_size 16
+    assert json.loads((out / "config.json").read_text())["hidden_size"] == 16
+    (out / "notes.txt").write_text("mine")
+    killed = _cli_run(tmp_path, ["--config", str(_tiny_yaml(tmp_path / "h32.yaml", 32)), "--output-dir", str(out),
+                                 "--max-steps", "50", "--batch-size", "16", "--save-every", "1", "--overwrite"],
+                      kill_at=3)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert model_files_in(out) == []  # none of the hidden-16 model's files
+    assert not (out / "config.json").exists() and not (out / "metrics.json").exists()
+    assert [p.name for p in (out / CHECKPOINT_DIR).glob("step-*")] == ["step-00000003"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT_DIR, "notes.txt"])
+    with pytest.raises(OSError):  # no model to load, rather than the replaced one
+        nf.NeuroformerForPreTraining.from_pretrained(out)
+    assert check_resume(out, TrainingConfig(max_steps=4)) is None  # the hidden-32 run goes on from step 3
+

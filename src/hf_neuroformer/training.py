@@ -623,6 +623,26 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def remove_model_files(output_dir) -> List[str]:
+    """Delete the files of the model in ``output_dir`` (:func:`model_files_in`: the model, its
+    tokenizer, records, figures and tables; nothing else of the folder) as one transaction under the
+    save journal (:func:`hf_neuroformer.save_journal.replace_files` with nothing staged): a process
+    killed meanwhile leaves all of them or, once the journal is committed, none (the next
+    ``from_pretrained`` or run into the folder completes the removal). ``train --overwrite`` calls
+    it before the new run writes anything, so a killed overwrite leaves only the new run's
+    checkpoints, never the old model beside them.
+
+    Returns:
+        The names of the files removed (empty when the folder holds no model).
+    """
+    out = Path(output_dir)
+    finish_interrupted_save(out)
+    found = model_files_in(out)
+    if found:
+        replace_files(out, tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out), remove=found)
+    return found
+
+
 def _json_default(o):
     if isinstance(o, (np.floating, np.integer)):
         return o.item()
@@ -1381,7 +1401,10 @@ def train(
             the resumable checkpoints in ``checkpoints/``.
         config: model and window settings (default :class:`NeuroformerConfig`).
         training: optimisation settings (default :class:`TrainingConfig`).
-        overwrite: replace a model (and earlier checkpoints) already in ``output_dir``.
+        overwrite: replace a model (and earlier checkpoints) already in ``output_dir``: both are
+            removed before the new run writes anything (:func:`remove_model_files`), so a run
+            stopped before its end leaves its own checkpoints only, never the replaced model.
+            Files of the folder that are no model output are kept.
         progress: show the package's progress bars (on the main process): one over the steps,
             one over the batches of each validation pass and of the final validation and test
             passes (``evaluating``, below the step bar, not left on a terminal), and generation's
@@ -1912,11 +1935,15 @@ def train(
                 print(f"[neuroformer] resume: the model in {str(output_dir)!r} is not the one of checkpoint {last.name} "
                       "(a run stopped after its last checkpoint, before writing its model); it is replaced when this "
                       "run ends")
-    elif overwrite and main and ckpt_root.exists():
-        for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
-            _discard_checkpoint(old)
-        # check_checkpoint_folder let only checkpoints and a file browser's files through
-        remove_checkpoint_folder(ckpt_root)
+    elif overwrite and main:
+        if ckpt_root.exists():
+            for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
+                _discard_checkpoint(old)
+            # check_checkpoint_folder let only checkpoints and a file browser's files through
+            remove_checkpoint_folder(ckpt_root)
+        # then the replaced run's model: an overwrite killed before its end left it beside the new run's
+        # checkpoints, and from_pretrained / generate --model loaded it without a word
+        remove_model_files(output_dir)
     accelerator.wait_for_everyone()
 
     def save_checkpoint():
@@ -2689,7 +2716,7 @@ def _to_builtin(v):
     return v
 
 
-__all__ = ["TrainingConfig", "load_yaml_config", "train", "evaluate_token_nll", "check_output_dir", "save_atomically",
+__all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "evaluate_token_nll", "check_output_dir", "save_atomically",
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
