@@ -1595,3 +1595,28 @@ def test_a_misspelt_finetune_set_key_names_the_key_it_resembles():
     with pytest.raises(ValueError, match=r"allowed keys: \[[^]]*\]$"):
         override_keys({"badkey": 1})
     assert override_keys({"hidden_dropout": 0.3}) == {"hidden_dropout": 0.3}
+
+
+def test_finetune_into_a_folder_in_use_fails_at_once(models, capsys, tmp_path):
+    """Break test: `neuroformer finetune` into an output dir another run is writing went ahead (no lock): it
+    now fails before reading the data, naming the folder and the other run's pid; the lock stays the other
+    run's and nothing is written."""
+    import os
+    import socket
+    import subprocess
+
+    d, nwb, _ = models
+    out = tmp_path / "f"
+    out.mkdir()
+    lock = out / ".neuroformer-run.lock"  # the file a run holds (named here: the test runs on code without it)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        lock.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "command": "train"}))
+        held = lock.read_text()
+        err = err_of(capsys, "finetune", "--model", d / "pre", "--data", nwb, "--epoch", "wake", "--target", "ry",
+                     "--max-steps", 1, "--output-dir", out)
+        assert str(out) in err and f"pid {other.pid}" in err and "in use by another neuroformer run" in err, err
+        assert os.listdir(out) == [lock.name] and lock.read_text() == held
+    finally:
+        other.kill()
+        other.wait()

@@ -2232,8 +2232,72 @@ def test_an_overwrite_killed_midway_leaves_only_the_new_runs_checkpoints(finishe
     assert not (out / "config.json").exists() and not (out / "metrics.json").exists()
     assert [p.name for p in (out / CHECKPOINT_DIR).glob("step-*")] == ["step-00000003"]
     assert (out / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT_DIR, "notes.txt"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT_DIR, "notes.txt", RUN_LOCK])  # the killed run's lock
     with pytest.raises(OSError):  # no model to load, rather than the replaced one
         nf.NeuroformerForPreTraining.from_pretrained(out)
     assert check_resume(out, TrainingConfig(max_steps=4)) is None  # the hidden-32 run goes on from step 3
 
+
+RUN_LOCK = ".neuroformer-run.lock"  # named here, so that the tests run (and fail) on code without it
+
+
+def _lock_of(out, pid):
+    import socket
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_LOCK).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "command": "train"}))
+    return out / RUN_LOCK
+
+
+def test_a_second_run_into_a_folder_in_use_fails_at_once(tmp_path, capsys):
+    """Break test: two runs into one output dir were not prevented, and each run's checkpoint save removed
+    every .tmp-step-* there, the other run's checkpoint being written included. A run holds a lock file
+    (pid, host); a second `neuroformer train` (with --overwrite too) fails before it writes anything,
+    naming the folder, the other run's pid and how to clear a stale lock."""
+    import subprocess
+
+    from hf_neuroformer.cli import main
+
+    out = tmp_path / "run"
+    other = subprocess.Popen(["sleep", "60"])  # a live process holding the folder's lock
+    try:
+        lock = _lock_of(out, other.pid)
+        held = lock.read_text()
+        for extra in ([], ["--overwrite"]):
+            assert main(["train", "--output-dir", str(out), "--max-steps", "1", "--batch-size", "8",
+                         "--no-test-generation", *extra]) == 2
+            err = capsys.readouterr().err
+            assert str(out) in err and f"pid {other.pid}" in err and "in use by another neuroformer run" in err, err
+            assert "delete the lock file" in err, err
+            assert sorted(p.name for p in out.iterdir()) == [lock.name] and lock.read_text() == held
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_stale_lock_of_a_killed_run_is_taken_over(rec, tmp_path, capsys):
+    """A lock whose run is no longer running (killed: its pid is gone) is taken over, saying so, and the
+    run's own lock is removed when it ends."""
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    out = tmp_path / "run"
+    _lock_of(out, gone.pid)
+    train(rec, out, nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, batch_size=16, generate_test=False),
+          progress=False, write_figures=False)
+    said = capsys.readouterr().out
+    assert f"taking over the lock {str(out / RUN_LOCK)!r} of run pid {gone.pid}, which is no longer running" in said
+    assert (out / "model.safetensors").is_file() and not (out / RUN_LOCK).exists()
+
+
+def test_a_failed_run_removes_its_lock_and_the_folder_it_made(rec, tmp_path):
+    """The lock is released when a run fails, and the output folder the run created is removed again when
+    nothing else was written there (a retry is not refused as 'in use')."""
+    from hf_neuroformer.training import output_dir_lock
+
+    out = tmp_path / "new" / "run"
+    with pytest.raises(RuntimeError, match="stopped"), output_dir_lock(out) as lock:
+        assert lock.is_file()
+        raise RuntimeError("stopped")
+    assert not (tmp_path / "new").exists()

@@ -81,7 +81,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matc
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import first_few, inside_one_interval
-from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
+from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher, holds_output_dir_lock,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       resolve_past_clip_starts, split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
@@ -1317,6 +1317,7 @@ def hl_gauss_clipped_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[d
     return notes
 
 
+@holds_output_dir_lock("finetune")
 def finetune(
     model_dir,
     recording,
@@ -1433,7 +1434,10 @@ def finetune(
             R² / mean angular error by kind; several targets: the loss), ``"loss"``, or
             ``"<target>/<metric>"`` (a column's label: ``position[1]/r2``); checked once the
             targets are known, before any window is tokenized or the model is read.
-        overwrite: replace a model already in ``output_dir``.
+        overwrite: replace a model already in ``output_dir``. The main process holds the lock
+            of ``output_dir`` for the run, as ``train`` does
+            (:func:`~hf_neuroformer.training.output_dir_lock`): another run into it raises
+            :class:`~hf_neuroformer.training.OutputDirLockedError` before anything is read.
         keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
         log_evaluations: print one line per evaluation (step, train loss: the mean step loss of

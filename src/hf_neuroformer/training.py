@@ -13,6 +13,8 @@ import contextlib
 import copy
 import dataclasses
 import fnmatch
+import functools
+import inspect
 import itertools
 import json
 import math
@@ -20,6 +22,7 @@ import os
 import pickle
 import re
 import shutil
+import socket
 import tempfile
 import time
 import warnings
@@ -483,6 +486,115 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
             "or pass --overwrite (overwrite=True) to replace it"
         )
     return out
+
+
+#: The lock file a run holds in its output folder (:func:`output_dir_lock`): its pid and host.
+RUN_LOCK = ".neuroformer-run.lock"
+
+
+class OutputDirLockedError(FileExistsError):
+    """Another run (``train`` or ``finetune``) is writing into the same output folder."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def output_dir_lock(output_dir, command: str = "train"):
+    """Hold the lock file :data:`RUN_LOCK` (``{"pid": ..., "host": ...}``, created with
+    ``O_CREAT | O_EXCL``) in ``output_dir`` for the block: two runs into one folder at once wrote
+    each other's checkpoints and models, and each run's checkpoint save removed every
+    ``.tmp-step-*`` there, the other run's checkpoint being written included. Only the launch's main
+    process (:func:`~hf_neuroformer.argument_checks.is_main_rank`) takes it; other ranks yield
+    without a lock. ``output_dir`` (and the folders above it) is created if missing and removed
+    again, if still empty, when the block ends. A lock left by a killed run (its pid is not running on
+    this host) is taken over, saying so; the lock is removed when the block ends, unless another run
+    took it over meanwhile. A path that is a file is left to the output checks (no lock).
+
+    Raises:
+        OutputDirLockedError (a ``FileExistsError``): naming the folder, the other run's pid and host,
+            and how to clear a stale lock (a run on another host cannot be checked: delete the file
+            when no run is using the folder).
+    """
+    from .io.output_folder import check_writable_parent, missing_folders, remove_empty_folders
+
+    try:
+        out = Path(output_dir)
+    except TypeError:  # not a path: left to the run's own checks
+        out = None
+    if out is None or not is_main_rank() or (out.exists() and not out.is_dir()):
+        yield None
+        return
+    check_writable_parent(out, "output_dir")
+    created = missing_folders(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RUN_LOCK
+    host = socket.gethostname()
+    mine = json.dumps({"pid": os.getpid(), "host": host, "command": command})
+    for attempt in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                held = json.loads(path.read_text())
+                pid, their_host = int(held["pid"]), str(held["host"])
+            except FileNotFoundError:  # released meanwhile
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                pid, their_host = None, None
+            if attempt == 0 and pid is not None and their_host == host and not _pid_alive(pid):
+                print(f"[neuroformer] {command}: taking over the lock {str(path)!r} of run pid {pid}, which is no "
+                      "longer running (killed?)")
+                path.unlink(missing_ok=True)
+                continue
+            who = (f"pid {pid} on host {their_host!r}" if pid is not None
+                   else "a run whose lock file cannot be read")
+            raise OutputDirLockedError(
+                f"output_dir: {str(out)!r} is in use by another neuroformer run ({who}; lock file {str(path)!r}): two "
+                "runs into one folder overwrite each other's checkpoints and model; wait for it or choose another "
+                "--output-dir. If no run is using the folder (a run killed on another host), delete the lock file; "
+                "a lock of a process no longer running on this host is taken over by itself") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(mine)
+        break
+    else:
+        raise OutputDirLockedError(f"output_dir: {str(out)!r}: the lock file {str(path)!r} keeps changing; "
+                                   "another run is starting into the folder: choose another --output-dir")
+    try:
+        yield path
+    finally:
+        try:
+            if path.read_text() == mine:
+                path.unlink()
+        except OSError:
+            pass
+        remove_empty_folders(created)
+
+
+def holds_output_dir_lock(command: str):
+    """Decorate ``train`` / ``finetune`` so that the call holds :func:`output_dir_lock` of its
+    ``output_dir`` argument from its start to its end (a second run into the folder fails before it
+    reads anything); a call whose arguments do not bind is left to raise as it would."""
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                output_dir = signature.bind(*args, **kwargs).arguments.get("output_dir")
+            except TypeError:
+                return fn(*args, **kwargs)
+            with output_dir_lock(output_dir, command) if output_dir is not None else contextlib.nullcontext():
+                return fn(*args, **kwargs)
+        return run
+    return decorate
 
 
 #: What a checkpoints folder of this package holds: ``train``'s resumable checkpoints (and the
@@ -1348,6 +1460,7 @@ def check_resume(output_dir, training: "TrainingConfig", config: Optional[Neurof
     return None
 
 
+@holds_output_dir_lock("train")
 def train(
     recording,
     output_dir,
@@ -1465,6 +1578,9 @@ def train(
             ``os.PathLike``), or ``output_dir`` not a path.
         ValueError: ``recording`` the path of a file (a recording's file: load it with
             :func:`hf_neuroformer.io.load_recording` and pass the recording).
+        OutputDirLockedError: (a ``FileExistsError``) another run holds ``output_dir``'s lock
+            :data:`RUN_LOCK` (named with its pid and host), checked before anything is read; the
+            main process holds the lock for the run (:func:`output_dir_lock`).
         FileExistsError: if ``output_dir`` holds a model, or checkpoints while ``resume`` is
             False, and ``overwrite`` is False (checked before any training); with ``overwrite``,
             if ``output_dir/checkpoints`` holds anything but checkpoints (:func:`check_checkpoint_folder`);
@@ -2716,7 +2832,7 @@ def _to_builtin(v):
     return v
 
 
-__all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "evaluate_token_nll", "check_output_dir", "save_atomically",
+__all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "OutputDirLockedError", "RUN_LOCK", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
