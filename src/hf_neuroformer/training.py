@@ -2832,7 +2832,8 @@ def _to_builtin(v):
     return v
 
 
-__all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "OutputDirLockedError", "RUN_LOCK", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
+__all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "model_files_in", "OutputDirLockedError",
+           "RUN_LOCK", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
