@@ -58,7 +58,7 @@ def test_fixed_seed_reproduces_and_too_few_blocks_give_null_with_a_reason():
     assert block_bootstrap_ci(_ratio, s, n, seed=5)["interval"] != a["interval"]
     few = block_bootstrap_ci(_ratio, s[:4], n[:4])
     assert few["interval"] is None and few["n_blocks"] == 4
-    assert few["reason"] == "4 block(s), fewer than 5: too few independent pieces for a bootstrap interval"
+    assert few["reason"] == "4 blocks, fewer than 5: too few independent pieces for a bootstrap interval"
     assert few["estimate"] == pytest.approx(s[:4].mean())
     assert block_bootstrap_ci(_ratio, s[:5], n[:5])["interval"] is not None
     assert ci_entries("test/x", few) == {"test/x_ci95": None, "test/x_ci95_reason": few["reason"]}
@@ -151,7 +151,7 @@ def test_block_length_checks_counts_and_few_blocks_hint():
     assert "too few for 5 blocks at any block length" in few_blocks_hint([0.0], [[0.0, 1.0]], "time", 10.0)
     s, n = np.ones((2, 1)), np.ones((2, 1))
     r = block_bootstrap_ci(_ratio, s, n, hint=py)
-    assert r["interval"] is None and r["reason"] == ("2 block(s), fewer than 5: too few independent pieces for a "
+    assert r["interval"] is None and r["reason"] == ("2 blocks, fewer than 5: too few independent pieces for a "
                                                      "bootstrap interval" + py)
 
 

@@ -37,6 +37,7 @@ from hf_neuroformer.decoding import (
 from hf_neuroformer.finetuning import apply_config_overrides, build_trainer, selection_metric, target_notes
 from hf_neuroformer.finetuning import finetune as finetune_drawing
 from hf_neuroformer.metrics.decoding import decoding_metrics
+from hf_neuroformer.recording import count_noun
 from hf_neuroformer.training import TrainingConfig, train
 
 TINY = dict(current_window=0.1, past_window=0.3, dt_resolution=0.01, max_window_length=24, max_past_length=48,
@@ -355,13 +356,13 @@ def test_finetune_writes_block_bootstrap_intervals_of_its_test_metrics(finetuned
         for name in names:
             key = f"test/{target}/{name}"
             assert on_disk[f"{key}_ci95"] is None and m[f"{key}_ci95"] is None, key
-            assert on_disk[f"{key}_ci95_reason"].startswith(f"{n_blocks} block(s), fewer than 5"), key
+            assert on_disk[f"{key}_ci95_reason"].startswith(f"{count_noun(n_blocks, 'block')}, fewer than 5"), key
             assert "shorter blocks give an interval: e.g. ci_block_s=" in on_disk[f"{key}_ci95_reason"], key
             assert "--ci-block-s" not in on_disk[f"{key}_ci95_reason"], key
     _print_metrics(m)
     lines = [x for x in capsys.readouterr().out.splitlines() if "95% CI: none" in x]
     # the reason in full beside the first figure without an interval, referred to beside the others
-    assert f"95% CI: none ({n_blocks} block(s)" in lines[0] and len(lines) == sum(map(len, keys.values()))
+    assert f"95% CI: none ({count_noun(n_blocks, 'block')}," in lines[0] and len(lines) == sum(map(len, keys.values()))
     first = lines[0].split()[0]
     line = next(x for x in lines if x.strip().startswith("test/x/r2 "))
     assert line.endswith(f"{m['test/x/r2']:.4f}  95% CI: none (as for {first})"), line
@@ -3710,7 +3711,7 @@ def test_cli_decode_prints_test_scores_with_block_bootstrap_intervals(finetuned,
     assert main(args) == 0
     text = capsys.readouterr().out
     n_blocks = m["test/x/ci95_n_blocks"]
-    assert f"95% CI: none ({n_blocks} block(s), fewer than 5" in text and re.search(r"e\.g\. --ci-block-s [\d.]+ \(", text)
+    assert f"95% CI: none ({count_noun(n_blocks, 'block')}, fewer than 5" in text and re.search(r"e\.g\. --ci-block-s [\d.]+ \(", text)
     assert "ci_block_s=" not in text
     assert main(args + ["--ci-block-s", "2", "--overwrite"]) == 0
     text = capsys.readouterr().out

@@ -869,7 +869,7 @@ def test_card_lists_undefined_metrics_instead_of_dropping_them(decoder):
     out, metrics = decoder
     # and a confidence interval that could not be given (null, with its reason): not an undefined metric
     metrics = {**metrics, "test/x/r2": None, "test/x/pearson_r": float("nan"), "test/x/rmse_ci95": None,
-               "test/x/rmse_ci95_reason": "3 block(s), fewer than 5: too few independent pieces for a bootstrap interval"}
+               "test/x/rmse_ci95_reason": "3 blocks, fewer than 5: too few independent pieces for a bootstrap interval"}
     card = build_model_card(out, "lab/undefined", metrics)
     for key in ("test/x/r2", "test/x/pearson_r"):
         assert f"(`{key}`) | undefined (null in metrics.json) |" in card.text, key

@@ -1275,13 +1275,13 @@ def test_test_nll_intervals_in_metrics_json_and_too_few_blocks(finished_run, cap
     for key in ("test/id_nll", "test/dt_nll"):
         assert m[f"{key}_ci95"] is None
         reason = m[f"{key}_ci95_reason"]
-        assert reason.startswith("1 block(s), fewer than 5: too few independent pieces for a bootstrap interval; "
+        assert reason.startswith("1 block, fewer than 5: too few independent pieces for a bootstrap interval; "
                                  "shorter blocks give an interval: e.g. ci_block_s=1 (the windows fill 5 blocks of 1 s")
         assert "--ci-block-s" not in reason
     _print_metrics(m)
     lines = capsys.readouterr().out.splitlines()
     line = next(x for x in lines if x.strip().startswith("test/id_nll "))
-    assert f"{m['test/id_nll']:.4f}  95% CI: none (1 block(s), fewer than 5" in line
+    assert f"{m['test/id_nll']:.4f}  95% CI: none (1 block, fewer than 5" in line
     # the same ~260-character reason on test/dt_nll's line was printed in full twice; it refers back
     line = next(x for x in lines if x.strip().startswith("test/dt_nll "))
     assert line.endswith(f"{m['test/dt_nll']:.4f}  95% CI: none (as for test/id_nll)"), line

@@ -46,6 +46,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..argument_checks import check_block_s as _check_block_s
+from ..recording import count_noun
 
 #: Length (s) of a bootstrap block of a time split's windows.
 CI_BLOCK_S = 10.0
@@ -333,7 +334,7 @@ def block_bootstrap_ci(statistic: Callable[..., np.ndarray], *block_stats, n_res
         out["reason"] = f"the metric is not finite on the whole split ({estimate})"
         return out
     if n_blocks < min_blocks:
-        out["reason"] = (f"{n_blocks} block(s), fewer than {min_blocks}: too few independent pieces for a "
+        out["reason"] = (f"{count_noun(n_blocks, 'block')}, fewer than {min_blocks}: too few independent pieces for a "
                          "bootstrap interval") + hint
         return out
     data = (np.arange(n_blocks),)
