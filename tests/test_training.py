@@ -522,7 +522,9 @@ def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_pat
     (out / "checkpoints" / ".DS_Store").write_bytes(b"finder")  # the folder opened in macOS Finder: not another tool's
     train(rec, out, cfg, tc, progress=False, overwrite=True, write_figures=False)  # its own checkpoints: replaced
     (out / "checkpoints" / "epoch=3-step=900.ckpt").write_bytes(b"lightning")
-    with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'epoch=3-step=900.ckpt'.* move them out"):
+    # one entry is named in the singular ("holds 'x', which are not checkpoints ... move them out" before)
+    with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'epoch=3-step=900.ckpt', which is not a checkpoint "
+                                              r"of neuroformer train or finetune; .* with it: move it out"):
         train(rec, out, cfg, tc, progress=False, overwrite=True, write_figures=False)
     assert (out / "checkpoints" / "epoch=3-step=900.ckpt").read_bytes() == b"lightning"
     assert (out / "checkpoints" / "step-00000001" / "trainer_state.json").is_file()
@@ -537,7 +539,9 @@ def test_overwrite_refuses_a_checkpoints_folder_holding_other_files(rec, tmp_pat
     copy = out / "checkpoints" / "step-00000001 copy"
     copy.mkdir()
     (copy / "trainer_state.json").write_text("{}")
-    with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'step-00000001 copy'.* move them out"):
+    (out / "checkpoints" / "notes.txt").write_text("mine")  # and a second entry: the plural
+    with pytest.raises(FileExistsError, match=r"checkpoints.* holds 'notes.txt', 'step-00000001 copy', which are not "
+                                              r"checkpoints .* with them: move them out"):
         train(rec, out, cfg, tc, progress=False, overwrite=True, write_figures=False)
     assert (copy / "trainer_state.json").is_file() and (out / "checkpoints" / "step-00000001").is_dir()
 

@@ -625,9 +625,12 @@ def check_checkpoint_folder(output_dir, deleted_by: str = "--overwrite would del
                                              or any(fnmatch.fnmatchcase(p.name, q) for q in _OWN_CHECKPOINT_PATTERNS)))
                      and not (p.is_file() and p.name in _OS_METADATA_FILES))
     if foreign:
+        one = len(foreign) == 1  # "holds 'x', which is not a checkpoint": one entry read as several
         raise FileExistsError(
-            f"output_dir: {str(ckpt)!r} holds {first_few(foreign)}, which are not checkpoints of "
-            f"neuroformer train or finetune; {deleted_by} with them: move them out or choose another --output-dir")
+            f"output_dir: {str(ckpt)!r} holds {first_few(foreign)}, "
+            f"{'which is not a checkpoint' if one else 'which are not checkpoints'} of neuroformer train or finetune; "
+            f"{deleted_by} with {'it' if one else 'them'}: move {'it' if one else 'them'} out or choose another "
+            "--output-dir")
 
 
 def check_checkpoints_not_a_file(output_dir, save_every: Optional[int], overwrite: bool = False) -> None:
