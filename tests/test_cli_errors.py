@@ -1394,47 +1394,6 @@ def test_ctrl_c_during_finetune_leaves_no_checkpoints_or_folder(models, tmp_path
     assert not out.exists(), sorted(str(x) for x in out.rglob("*"))
 
 
-def test_finetune_overwrite_killed_midway_leaves_no_old_decoder(models, tmp_path):
-    """Break test: `finetune --overwrite` into a folder holding an earlier decoder, SIGKILLed once Trainer
-    had written a checkpoint, left the old model.safetensors / config.json / metrics.json beside the new
-    run's checkpoints, and from_pretrained (so `decode --model`) loaded the old decoder without a word.
-    The replaced decoder's files are now removed before the new run writes anything, as `train
-    --overwrite` does; a file of the user's in the folder stays."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from hf_neuroformer.modeling_neuroformer import NeuroformerForBehaviorDecoding
-    from hf_neuroformer.training import model_files_in
-
-    d, nwb, _ = models
-    out = tmp_path / "dec"
-    shutil.copytree(d / "dec", out)  # the module's decoder, fine-tuned for 1 step
-    assert "model.safetensors" in model_files_in(out)
-    (out / "notes.txt").write_text("mine")
-    p = subprocess.Popen([sys.executable, "-m", "hf_neuroformer.cli", "finetune", "--model", str(d / "pre"), "--data",
-                          str(nwb), "--epoch", "wake", "--target", "ry", "--output-dir", str(out), "--overwrite",
-                          "--max-steps", "100000", "--eval-steps", "1", "--batch-size", "8"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
-    # Trainer writes a checkpoint's trainer_state.json last: once it is there, the checkpoint is whole
-    deadline = time.monotonic() + 300  # a guard against a hung run, not a timing assertion
-    while p.poll() is None and time.monotonic() < deadline and not any(
-            (out / "checkpoints").glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.05)
-    running = p.poll() is None
-    p.kill()  # SIGKILL: no handler runs, nothing is cleaned up
-    _, err = p.communicate(timeout=60)
-    assert running and p.returncode == -signal.SIGKILL, err[-2000:]
-    assert any((out / "checkpoints").glob("checkpoint-*/trainer_state.json"))  # the new run's
-    assert model_files_in(out) == [], sorted(x.name for x in out.iterdir())  # none of the old decoder's files
-    assert (out / "notes.txt").read_text() == "mine"
-    with pytest.raises(OSError):  # no decoder to load, rather than the replaced one
-        NeuroformerForBehaviorDecoding.from_pretrained(out)
-
-
 def test_inspect_help_says_a_prepared_directory_is_not_read(tmp_path, capsys):
     """inspect's --help (and the README) said it reads any --data that train reads, but a
     'neuroformer prepare' directory, which train streams, is refused by inspect: the help now says so,

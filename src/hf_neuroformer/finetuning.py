@@ -82,7 +82,7 @@ from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher, holds_output_dir_lock,
-                       remove_checkpoint_folder, remove_model_files, save_atomically)
+                       remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       resolve_past_clip_starts, split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
                       window_starts_for_split)
@@ -1434,12 +1434,7 @@ def finetune(
             R² / mean angular error by kind; several targets: the loss), ``"loss"``, or
             ``"<target>/<metric>"`` (a column's label: ``position[1]/r2``); checked once the
             targets are known, before any window is tokenized or the model is read.
-        overwrite: replace a model already in ``output_dir``: its files (the model, tokenizer,
-            records, figures and tables; :func:`~hf_neuroformer.training.model_files_in`) are
-            removed by the main process before the new run writes anything, as ``train
-            --overwrite`` does (:func:`~hf_neuroformer.training.remove_model_files`), so a run
-            stopped before its end (killed, interrupted, failed) leaves no model rather than the
-            replaced one beside its checkpoints; the folder's other files stay. The main process holds the lock
+        overwrite: replace a model already in ``output_dir``. The main process holds the lock
             of ``output_dir`` for the run, as ``train`` does
             (:func:`~hf_neuroformer.training.output_dir_lock`): another run into it raises
             :class:`~hf_neuroformer.training.OutputDirLockedError` before anything is read.
@@ -1762,11 +1757,6 @@ def finetune(
         trainer.add_callback(_EvaluationLines(best_metric, write=bar.write if bar is not None else None))
     scores = _ValidationScores(trainer.compute_metrics)  # each evaluation's figures, for the kept step's below
     trainer.add_callback(scores)
-    if overwrite and trainer.is_world_process_zero():
-        # the replaced decoder, once every check has passed and before Trainer writes its first checkpoint: an
-        # overwrite killed before its end left it beside the new run's checkpoints, and from_pretrained /
-        # decode --model loaded it without a word
-        remove_model_files(out)
     # Trainer creates output_dir/checkpoints at its first evaluation: a run stopped before it ends (Ctrl-C,
     # an error, a refused divergence) left those full copies of the model, and the folder itself, behind
     try:
@@ -1861,8 +1851,7 @@ def _remove_unfinished(ckpt: Path, created: Sequence[Path], keep_checkpoints: bo
     :func:`finetune`, which replaces them on its next run) and the folders this run created
     (``created``: :func:`~hf_neuroformer.io.output_folder.missing_folders` of the output folder,
     deepest first) that are left empty, so no half output stays behind: an ``output_dir`` of
-    ``a/b/c`` in a new ``a`` left ``a/b`` behind. A model already in ``out`` is kept (with
-    ``overwrite`` it was removed before training),
+    ``a/b/c`` in a new ``a`` left ``a/b`` behind. A model already in ``out`` is kept,
     and so is what ``ckpt`` held before the run (``ckpt_before``, entry names; None: no such
     folder) other than Trainer's ``checkpoint-*``: ``train``'s resumable checkpoints there were
     deleted with the folder though no new model replaced them."""
