@@ -4112,9 +4112,13 @@ def test_a_selection_metric_undefined_at_every_evaluation_is_not_called_the_choi
         v[(x.timestamps >= a - 1) & (x.timestamps < b + 1)] = 0.5
     rec.behaviour = dict(rec.behaviour, x=BehaviourSeries(x.timestamps, v, x.unit))
     with pytest.warns(UserWarning, match=r"select_on: the validation x/r2 was undefined \(NaN\) at every evaluation "
-                                         r"\(steps \[1\]\), so no checkpoint was chosen"):
+                                         r"\(steps \[1\]\), so no checkpoint was chosen") as got:
         m = finetune(None, rec, [DecodingTarget("x", "regression")], config=cfg, output_dir=tmp_path / "d", max_steps=1,
                      eval_steps=1, batch_size=8)
+    # the warning names the caller's line (the output-folder lock, taken by a decorator, wrapped finetune in
+    # another frame, and the warning named training.py)
+    chosen = [w for w in got if str(w.message).startswith("select_on: the validation x/r2 was undefined")]
+    assert [w.filename for w in chosen] == [__file__], [(str(w.message), w.filename) for w in got]
     assert math.isnan(m["validation/x/r2"])
     assert m["checkpoint_selection"] == "last step (validation x/r2 never defined)" and m["best_step"] == 1
 

@@ -387,14 +387,19 @@ def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
         m = train(rec, tmp_path / "m", cfg, tc, progress=False, on_step_end=lambda s, loss: losses.append(loss))
     first = next(i + 1 for i, x in enumerate(losses) if not math.isfinite(x))
     assert first < 3 and m["checkpoint_selection"] == "last step (no validation split)"
-    said = [str(w.message) for w in got if str(w.message).startswith("training: the training loss was not finite")]
+    ours = [w for w in got if str(w.message).startswith("training: the training loss was not finite")]
+    said = [str(w.message) for w in ours]
     assert len(said) == 1 and f"from step {first} on: training diverged" in said[0], said
     assert "lower learning_rate); the model kept" in said[0] and "afresh" not in said[0], said
+    # train's own warning names the caller's line (the output-folder lock, taken by a decorator, wrapped
+    # train in another frame, and every stacklevel=2 warning of train named training.py instead)
+    assert [w.filename for w in ours] == [__file__]
     # resumed past the checkpoint at step 2: the step comes from the checkpoint
     with pytest.warns(UserWarning) as got:
         train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True)
-    said = [str(w.message) for w in got if f"not finite (NaN or inf) from step {first} on" in str(w.message)]
-    assert len(said) == 1, [str(w.message) for w in got]
+    ours = [w for w in got if f"not finite (NaN or inf) from step {first} on" in str(w.message)]
+    said = [str(w.message) for w in ours]
+    assert len(said) == 1 and ours[0].filename == __file__, [(str(w.message), w.filename) for w in got]
     # the rate cannot change on resume (refused: STATE_TRAINING_FIELDS), so the advice is to start again
     assert ("lower learning_rate and start afresh with --overwrite (overwrite=True) or another --output-dir (a "
             "resumed run keeps its checkpoint's learning rate)); the model kept") in said[0], said

@@ -81,7 +81,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matc
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import first_few, inside_one_interval
-from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher, holds_output_dir_lock,
+from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher, output_dir_lock,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       resolve_past_clip_starts, split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
@@ -1317,7 +1317,6 @@ def hl_gauss_clipped_notes(targets: Sequence[DecodingTarget], tdicts: Sequence[d
     return notes
 
 
-@holds_output_dir_lock("finetune")
 def finetune(
     model_dir,
     recording,
@@ -1530,318 +1529,319 @@ def finetune(
     """
     from transformers import set_seed
 
-    # every setting is checked before the output folder is claimed or anything is read; a flag given as text
-    # ("False") was truthy
-    for name, flag in (("from_scratch", from_scratch), ("overwrite", overwrite), ("keep_checkpoints", keep_checkpoints),
-                       ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar),
-                       ("write_figures", write_figures)):
-        checked_bool(name, flag, owner="finetune", keyword=True)
-    check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
-                            eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
-                            weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,
-                            freeze_backbone_steps=freeze_backbone_steps)
-    check_ema_decay(ema_decay)
-    check_spike_dropout(spike_dropout)
-    # set_seed (numpy's legacy generator) refused 2**32 or -1 only once the model and windows were read, unnamed
-    check_training_seed(seed)
-    check_anchor_decay(anchor_decay, learning_rate=learning_rate)
-    check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
-                          training_args.get("lr_scheduler_kwargs"))
-    check_training_args(training_args)
-    ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
-    targets = check_targets(targets)
-    # a 2-D series without a column: one target per column (position[0], position[1]), as the
-    # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
-    targets = expand_columns(recording, targets)
-    # a select_on naming no target (or a metric its kind lacks) fails now, not after tokenizing and loading
-    selection_metric([{"name": t.name, "kind": t.kind, "column": t.column} for t in targets], select_on)
-    # a series without samples in this recording (head direction in the sleep epoch) failed only after every window
-    # was tokenized, as "no training window left" with the whole split report: refused here, as the command does
-    check_targets_sampled(recording, targets)
-    if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
-        check_model_dir(model_dir, "model_dir", weights=not from_scratch)
-    check_output_not_model(output_dir, model_dir)
-    from .io.output_folder import missing_folders
+    with output_dir_lock(output_dir, "finetune"):
+        # every setting is checked before the output folder is claimed or anything is read; a flag given as text
+        # ("False") was truthy
+        for name, flag in (("from_scratch", from_scratch), ("overwrite", overwrite), ("keep_checkpoints", keep_checkpoints),
+                           ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar),
+                           ("write_figures", write_figures)):
+            checked_bool(name, flag, owner="finetune", keyword=True)
+        check_finetune_settings(max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
+                                eval_steps=eval_steps, warmup_steps=warmup_steps, learning_rate=learning_rate,
+                                weight_decay=weight_decay, generative_loss_weight=generative_loss_weight, fraction=fraction,
+                                freeze_backbone_steps=freeze_backbone_steps)
+        check_ema_decay(ema_decay)
+        check_spike_dropout(spike_dropout)
+        # set_seed (numpy's legacy generator) refused 2**32 or -1 only once the model and windows were read, unnamed
+        check_training_seed(seed)
+        check_anchor_decay(anchor_decay, learning_rate=learning_rate)
+        check_freeze_schedule(freeze_backbone_steps, training_args.get("lr_scheduler_type", "linear"),
+                              training_args.get("lr_scheduler_kwargs"))
+        check_training_args(training_args)
+        ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
+        targets = check_targets(targets)
+        # a 2-D series without a column: one target per column (position[0], position[1]), as the
+        # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
+        targets = expand_columns(recording, targets)
+        # a select_on naming no target (or a metric its kind lacks) fails now, not after tokenizing and loading
+        selection_metric([{"name": t.name, "kind": t.kind, "column": t.column} for t in targets], select_on)
+        # a series without samples in this recording (head direction in the sleep epoch) failed only after every window
+        # was tokenized, as "no training window left" with the whole split report: refused here, as the command does
+        check_targets_sampled(recording, targets)
+        if model_dir is not None:  # an empty or missing folder read as a default config and an empty vocabulary
+            check_model_dir(model_dir, "model_dir", weights=not from_scratch)
+        check_output_not_model(output_dir, model_dir)
+        from .io.output_folder import missing_folders
 
-    created = missing_folders(output_dir)  # made by this run (a/b/c and a/b, a): removed again if it stops before saving
-    out = check_finetune_output_dir(output_dir, overwrite)
-    # what the checkpoints folder held before this run: a run that stops before it ends removes only the
-    # checkpoints it wrote (it deleted the whole folder, train's resumable step-N checkpoints with it)
-    ckpt_before = ({p.name for p in (out / CHECKPOINT_DIR).iterdir()} if (out / CHECKPOINT_DIR).is_dir()
-                   else None)
-    config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
-    plan_source = "given"
-    if model_dir is not None:
-        model_dir = Path(model_dir)
-        cfg = NeuroformerConfig.from_pretrained(model_dir)
-        before = [(target_label(t["name"], t.get("column")), t["kind"]) for t in (cfg.decoding_targets or [])]
-        wanted = [(t.label, t.kind) for t in targets]
-        if before and before != wanted and not from_scratch:
-            # its heads are shaped for other targets: loading them fails deep inside transformers (from
-            # scratch nothing is loaded: its architecture, tokenizer and splits serve any targets)
+        created = missing_folders(output_dir)  # made by this run (a/b/c and a/b, a): removed again if it stops before saving
+        out = check_finetune_output_dir(output_dir, overwrite)
+        # what the checkpoints folder held before this run: a run that stops before it ends removes only the
+        # checkpoints it wrote (it deleted the whole folder, train's resumable step-N checkpoints with it)
+        ckpt_before = ({p.name for p in (out / CHECKPOINT_DIR).iterdir()} if (out / CHECKPOINT_DIR).is_dir()
+                       else None)
+        config_overrides = _override_keys(config_overrides)  # the values are checked once the config is read
+        plan_source = "given"
+        if model_dir is not None:
+            model_dir = Path(model_dir)
+            cfg = NeuroformerConfig.from_pretrained(model_dir)
+            before = [(target_label(t["name"], t.get("column")), t["kind"]) for t in (cfg.decoding_targets or [])]
+            wanted = [(t.label, t.kind) for t in targets]
+            if before and before != wanted and not from_scratch:
+                # its heads are shaped for other targets: loading them fails deep inside transformers (from
+                # scratch nothing is loaded: its architecture, tokenizer and splits serve any targets)
+                raise ValueError(
+                    f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, not for {wanted}; fine-tune the "
+                    "pretrained model it came from (neuroformer train output) for new targets, give the same targets "
+                    "to continue fine-tuning this one, or pass --from-scratch (from_scratch=True) for random weights"
+                )
+            tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
+            # a tokenizer saved there after add_units (or another one): its new units' ids have no embedding in the
+            # model, refused only at the first training step by the model's forward, after tokenizing and loading
+            # (and a smaller vocabulary, whose ids name other units, trained without a word); as generation,
+            # decode_windows and the likelihood refuse it, before anything is tokenized
+            try:
+                check_tokenizer_matches_config(tokenizer, cfg)
+            except ValueError as e:
+                raise ValueError(f"model_dir: {str(model_dir)!r}: its tokenizer does not match its config.json: {e}") from e
+            # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
+            check_recording_units(tokenizer, recording, flag="recording")
+            if plan is None and (model_dir / "splits.json").is_file():
+                plan = _plan_within(SplitPlan.read(model_dir / "splits.json"), recording, cfg)
+                plan_source = "checkpoint splits.json"
+                if plan is not None and plan.mode == "time":
+                    _warn_time_outside_plan(plan, recording, cfg, model_dir)
+                if plan is None:
+                    warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} leaves a split of this recording "
+                                  "without windows; planning splits on this recording instead. If the model was "
+                                  "pretrained on this recording, its new validation and test windows may hold spikes it "
+                                  "was trained on, so their scores are not held out from pretraining (metrics.json: "
+                                  "split_plan_source); fine-tune on the recording (and epoch) it was pretrained on, or "
+                                  "give plan= (a SplitPlan whose splits each hold windows), to keep them apart")
+        else:
+            cfg = copy.deepcopy(config) if config is not None else NeuroformerConfig()
+            tokenizer = NeuroformerTokenizer.from_config(cfg)
+            tokenizer.add_units(recording)
+            cfg.vocab_size = len(tokenizer)
+            from_scratch = True
+        # a decoder's heads (and read-out) are shaped by these: loading it with others failed in transformers
+        heads_shaped_by = {k: getattr(cfg, k) for k in HEAD_SHAPE_KEYS} if cfg.decoding_targets and not from_scratch else {}
+        # a bad value fails here, naming the field, before any tokenizing or writing
+        config_overrides = apply_config_overrides(cfg, config_overrides)
+        def width(k, v):  # decoding_head_hidden_size None means hidden_size
+            return cfg.hidden_size if k == "decoding_head_hidden_size" and v is None else v
+
+        changed = {k: (v, config_overrides[k]) for k, v in heads_shaped_by.items()
+                   if k in config_overrides and width(k, config_overrides[k]) != width(k, v)}
+        if changed:
             raise ValueError(
-                f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, not for {wanted}; fine-tune the "
-                "pretrained model it came from (neuroformer train output) for new targets, give the same targets "
-                "to continue fine-tuning this one, or pass --from-scratch (from_scratch=True) for random weights"
-            )
-        tokenizer = NeuroformerTokenizer.from_pretrained(model_dir)
-        # a tokenizer saved there after add_units (or another one): its new units' ids have no embedding in the
-        # model, refused only at the first training step by the model's forward, after tokenizing and loading
-        # (and a smaller vocabulary, whose ids name other units, trained without a word); as generation,
-        # decode_windows and the likelihood refuse it, before anything is tokenized
-        try:
-            check_tokenizer_matches_config(tokenizer, cfg)
-        except ValueError as e:
-            raise ValueError(f"model_dir: {str(model_dir)!r}: its tokenizer does not match its config.json: {e}") from e
-        # units the vocabulary lacks: named here, not as "call tokenizer.add_units" from the tokenizer
-        check_recording_units(tokenizer, recording, flag="recording")
-        if plan is None and (model_dir / "splits.json").is_file():
-            plan = _plan_within(SplitPlan.read(model_dir / "splits.json"), recording, cfg)
-            plan_source = "checkpoint splits.json"
-            if plan is not None and plan.mode == "time":
-                _warn_time_outside_plan(plan, recording, cfg, model_dir)
-            if plan is None:
-                warnings.warn(f"model_dir: the split plan of {str(model_dir)!r} leaves a split of this recording "
-                              "without windows; planning splits on this recording instead. If the model was "
-                              "pretrained on this recording, its new validation and test windows may hold spikes it "
-                              "was trained on, so their scores are not held out from pretraining (metrics.json: "
-                              "split_plan_source); fine-tune on the recording (and epoch) it was pretrained on, or "
-                              "give plan= (a SplitPlan whose splits each hold windows), to keep them apart")
-    else:
-        cfg = copy.deepcopy(config) if config is not None else NeuroformerConfig()
-        tokenizer = NeuroformerTokenizer.from_config(cfg)
-        tokenizer.add_units(recording)
-        cfg.vocab_size = len(tokenizer)
-        from_scratch = True
-    # a decoder's heads (and read-out) are shaped by these: loading it with others failed in transformers
-    heads_shaped_by = {k: getattr(cfg, k) for k in HEAD_SHAPE_KEYS} if cfg.decoding_targets and not from_scratch else {}
-    # a bad value fails here, naming the field, before any tokenizing or writing
-    config_overrides = apply_config_overrides(cfg, config_overrides)
-    def width(k, v):  # decoding_head_hidden_size None means hidden_size
-        return cfg.hidden_size if k == "decoding_head_hidden_size" and v is None else v
-
-    changed = {k: (v, config_overrides[k]) for k, v in heads_shaped_by.items()
-               if k in config_overrides and width(k, config_overrides[k]) != width(k, v)}
-    if changed:
-        raise ValueError(
-            f"config_overrides: {str(model_dir)!r} is a fine-tuned decoder whose heads were built for "
-            + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items()) + "; "
-            + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
-            + " would need other heads, so its trained ones could not be loaded. Fine-tune the pretrained model it "
-              "came from (neuroformer train output) with this setting, or pass --from-scratch (from_scratch=True)")
-    if heads_shaped_by:  # a fine-tuned decoder continued: its regression heads' widths follow their loss
-        _check_same_regression_loss(cfg.decoding_targets, targets, model_dir)
-    if plan is None:
-        plan = plan_splits(recording, cfg)
-        plan_source = "planned on this recording"
-    # a modality no training window holds a value of: the config (and split plan) are the model's here, so the
-    # advice of train (another split_seed, a config without the modality) cannot be followed
-    remedy = None if model_dir is None else (
-        f"the model {str(model_dir)!r} reads it, and the config is the model's (split plan: {plan_source}): fine-tune "
-        "on a recording (or --epoch) where it was recorded during the training split, or a model trained without it")
-    dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask,
-                                          modality_remedy=remedy)
-    train_ds = fraction_of_train(dsd["train"], fraction)
-    for split in SPLITS:  # as train() does: a model that never sees part of each window should say so
-        r = report[split]
-        if r["n_truncated_spikes"]:
-            warnings.warn(
-                f"{split}: {r['n_truncated_spikes']} of {r['n_spikes']} current-window spikes truncated (windows longer "
-                f"than max_window_length={cfg.max_window_length} tokens); counted in decoding_report.json"
-            )
-        for name, k in r.get("n_truncated_modality_tokens", {}).items():
-            if k:  # dropped without a word: train prints them, and so does this now
-                mod = cfg.modality(name)
-                warnings.warn(f"{split}: modality {name!r}: {k} {truncated_tokens_text(mod)} left out of the windows (the earliest); "
-                              "counted in decoding_report.json")
-    # a classification target whose every validation label is one train lacks (a label per trial, such as a
-    # trial number, is no class): the reason the split is empty for it, said before the report
-    unseen = report["validation"].get("n_unseen_class", {})
-    why = "".join(f"; {t.label}: its {unseen[t.label]} validation windows all hold classes the train split lacks (a "
-                  "label unique to each trial or block, such as a trial number, is no class: decode it as kind "
-                  "'regression', or merge labels)" for t in targets
-                  if unseen.get(t.label) and report["validation"]["n_windows_target"][t.label] == 0)
-    if len(dsd["validation"]) == 0:
-        raise ValueError(f"validation split: no window left; the checkpoint is chosen on validation{why} "
-                         f"(report: {report['validation']})")
-    # several targets: one may have no value in any validation window kept for the others; its
-    # validation metrics (the checkpoint's choice included) would be undefined
-    unscored = [t.label for t in targets if report["validation"]["n_windows_target"][t.label] == 0]
-    if unscored:
-        raise ValueError(f"validation split: no window with a value of target(s) {unscored} (of the "
-                         f"{len(dsd['validation'])} kept for the others); the checkpoint is chosen on validation: "
-                         f"decode {'it' if len(unscored) == 1 else 'them'} on a recording or split plan that has "
-                         f"validation values{why} (report: {report['validation']})")
-    for split in SPLITS:  # counted per target: each target is trained and scored on its own windows
-        for label, k in report[split]["n_masked_nan"].items():
-            if k:
-                # of the masked windows (those of its unseen class without another target's value were dropped)
-                unseen = report[split]["n_masked_unseen_class"].get(label, 0)
-                warnings.warn(f"{split}: target {label!r} has no value in {k} of the {report[split]['n_windows']} "
-                              "windows kept for the other targets"
-                              + (f" ({unseen} of them: a class the train split lacks)" if unseen else "")
-                              + ": masked out of its loss and metrics (counted in decoding_report.json, n_masked_nan)")
-    tdicts = target_dicts(targets, report, train_ds)
-    saved_std = {}
-    continued = bool(not from_scratch and cfg.decoding_targets)  # a decoder fine-tuned further, its heads loaded
-    if not from_scratch:
-        _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
-        kept = _keep_saved_standardisation(cfg.decoding_targets, tdicts)
-        saved_std = {targets[i].label: tdicts[i]["std"] for i in kept}
-    best_metric, greater, selection = selection_metric(tdicts, select_on)
-    notes = target_notes(targets, report, train_ds, fraction, saved_std, dsd["validation"], selection=best_metric)
-    if not from_scratch:  # a continued HL-Gauss head keeps its saved bins: training values beyond them are clipped
-        for label, note in hl_gauss_clipped_notes(targets, tdicts, kept, train_ds, fraction).items():
+                f"config_overrides: {str(model_dir)!r} is a fine-tuned decoder whose heads were built for "
+                + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items()) + "; "
+                + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
+                + " would need other heads, so its trained ones could not be loaded. Fine-tune the pretrained model it "
+                  "came from (neuroformer train output) with this setting, or pass --from-scratch (from_scratch=True)")
+        if heads_shaped_by:  # a fine-tuned decoder continued: its regression heads' widths follow their loss
+            _check_same_regression_loss(cfg.decoding_targets, targets, model_dir)
+        if plan is None:
+            plan = plan_splits(recording, cfg)
+            plan_source = "planned on this recording"
+        # a modality no training window holds a value of: the config (and split plan) are the model's here, so the
+        # advice of train (another split_seed, a config without the modality) cannot be followed
+        remedy = None if model_dir is None else (
+            f"the model {str(model_dir)!r} reads it, and the config is the model's (split plan: {plan_source}): fine-tune "
+            "on a recording (or --epoch) where it was recorded during the training split, or a model trained without it")
+        dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask,
+                                              modality_remedy=remedy)
+        train_ds = fraction_of_train(dsd["train"], fraction)
+        for split in SPLITS:  # as train() does: a model that never sees part of each window should say so
+            r = report[split]
+            if r["n_truncated_spikes"]:
+                warnings.warn(
+                    f"{split}: {r['n_truncated_spikes']} of {r['n_spikes']} current-window spikes truncated (windows longer "
+                    f"than max_window_length={cfg.max_window_length} tokens); counted in decoding_report.json"
+                )
+            for name, k in r.get("n_truncated_modality_tokens", {}).items():
+                if k:  # dropped without a word: train prints them, and so does this now
+                    mod = cfg.modality(name)
+                    warnings.warn(f"{split}: modality {name!r}: {k} {truncated_tokens_text(mod)} left out of the windows (the earliest); "
+                                  "counted in decoding_report.json")
+        # a classification target whose every validation label is one train lacks (a label per trial, such as a
+        # trial number, is no class): the reason the split is empty for it, said before the report
+        unseen = report["validation"].get("n_unseen_class", {})
+        why = "".join(f"; {t.label}: its {unseen[t.label]} validation windows all hold classes the train split lacks (a "
+                      "label unique to each trial or block, such as a trial number, is no class: decode it as kind "
+                      "'regression', or merge labels)" for t in targets
+                      if unseen.get(t.label) and report["validation"]["n_windows_target"][t.label] == 0)
+        if len(dsd["validation"]) == 0:
+            raise ValueError(f"validation split: no window left; the checkpoint is chosen on validation{why} "
+                             f"(report: {report['validation']})")
+        # several targets: one may have no value in any validation window kept for the others; its
+        # validation metrics (the checkpoint's choice included) would be undefined
+        unscored = [t.label for t in targets if report["validation"]["n_windows_target"][t.label] == 0]
+        if unscored:
+            raise ValueError(f"validation split: no window with a value of target(s) {unscored} (of the "
+                             f"{len(dsd['validation'])} kept for the others); the checkpoint is chosen on validation: "
+                             f"decode {'it' if len(unscored) == 1 else 'them'} on a recording or split plan that has "
+                             f"validation values{why} (report: {report['validation']})")
+        for split in SPLITS:  # counted per target: each target is trained and scored on its own windows
+            for label, k in report[split]["n_masked_nan"].items():
+                if k:
+                    # of the masked windows (those of its unseen class without another target's value were dropped)
+                    unseen = report[split]["n_masked_unseen_class"].get(label, 0)
+                    warnings.warn(f"{split}: target {label!r} has no value in {k} of the {report[split]['n_windows']} "
+                                  "windows kept for the other targets"
+                                  + (f" ({unseen} of them: a class the train split lacks)" if unseen else "")
+                                  + ": masked out of its loss and metrics (counted in decoding_report.json, n_masked_nan)")
+        tdicts = target_dicts(targets, report, train_ds)
+        saved_std = {}
+        continued = bool(not from_scratch and cfg.decoding_targets)  # a decoder fine-tuned further, its heads loaded
+        if not from_scratch:
+            _check_same_classes(cfg.decoding_targets, tdicts, model_dir)
+            kept = _keep_saved_standardisation(cfg.decoding_targets, tdicts)
+            saved_std = {targets[i].label: tdicts[i]["std"] for i in kept}
+        best_metric, greater, selection = selection_metric(tdicts, select_on)
+        notes = target_notes(targets, report, train_ds, fraction, saved_std, dsd["validation"], selection=best_metric)
+        if not from_scratch:  # a continued HL-Gauss head keeps its saved bins: training values beyond them are clipped
+            for label, note in hl_gauss_clipped_notes(targets, tdicts, kept, train_ds, fraction).items():
+                notes[label] = f"{notes[label]}; {note}" if label in notes else note
+        # bins spanned over an outlier: most values share a few bins
+        for label, note in hl_gauss_crowded_notes(targets, tdicts, train_ds, fraction).items():
             notes[label] = f"{notes[label]}; {note}" if label in notes else note
-    # bins spanned over an outlier: most values share a few bins
-    for label, note in hl_gauss_crowded_notes(targets, tdicts, train_ds, fraction).items():
-        notes[label] = f"{notes[label]}; {note}" if label in notes else note
-    for note in notes.values():
-        warnings.warn(note)
-    # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
-    # from_pretrained(path, output_attentions=True) for an attention figure) reloads with sdpa, and Trainer's
-    # save_pretrained of the decoder refused that pair ("output_attentions ... not supported ... sdpa")
-    if cfg.output_attentions or cfg.output_hidden_states or cfg.return_dict is False:
-        warnings.warn("the decoder's config resets output_attentions / output_hidden_states to False and return_dict "
-                      f"to True (were {cfg.output_attentions} / {cfg.output_hidden_states} / {cfg.return_dict}); pass "
-                      "them to from_pretrained when loading the decoder")
-    overrides = dict(config_overrides, decoding_targets=tdicts,
-                     decoding_generative_loss_weight=float(generative_loss_weight),
-                     output_attentions=False, output_hidden_states=False, return_dict=True)
-    end_with_launcher()  # as train: a worker of a launcher killed outright trained on
-    set_seed(seed)
-    load_report = None
-    if from_scratch:
-        mcfg = copy.deepcopy(cfg)
-        for k, v in overrides.items():
-            setattr(mcfg, k, v)
-        mcfg._check()
-        model = NeuroformerForBehaviorDecoding(mcfg)
-    else:
-        # the report is kept in metrics.json and warned about below when not clean; float32 whatever the
-        # file's dtype (transformers 5 loads a bf16 / fp16 file as such, and Trainer then updated half-precision
-        # weights without float32 master weights: mixed precision is training.mixed_precision's)
-        with quiet_loading(), transformers_progress_bars(progress):
-            model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True,
-                                                                         ignore_mismatched_sizes=True,
-                                                                         dtype=torch.float32, **overrides)
-        check_weight_shapes(info, "model_dir (CLI: --model)", model_dir)
-        load_report = {k: sorted(v) for k, v in info.items()}
-        # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
-        new = [k for k in load_report["missing_keys"] if not k.startswith(("decoding_heads.", "attention_pool."))]
-        if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
-            warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
+        for note in notes.values():
+            warnings.warn(note)
+        # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
+        # from_pretrained(path, output_attentions=True) for an attention figure) reloads with sdpa, and Trainer's
+        # save_pretrained of the decoder refused that pair ("output_attentions ... not supported ... sdpa")
+        if cfg.output_attentions or cfg.output_hidden_states or cfg.return_dict is False:
+            warnings.warn("the decoder's config resets output_attentions / output_hidden_states to False and return_dict "
+                          f"to True (were {cfg.output_attentions} / {cfg.output_hidden_states} / {cfg.return_dict}); pass "
+                          "them to from_pretrained when loading the decoder")
+        overrides = dict(config_overrides, decoding_targets=tdicts,
+                         decoding_generative_loss_weight=float(generative_loss_weight),
+                         output_attentions=False, output_hidden_states=False, return_dict=True)
+        end_with_launcher()  # as train: a worker of a launcher killed outright trained on
+        set_seed(seed)
+        load_report = None
+        if from_scratch:
+            mcfg = copy.deepcopy(cfg)
+            for k, v in overrides.items():
+                setattr(mcfg, k, v)
+            mcfg._check()
+            model = NeuroformerForBehaviorDecoding(mcfg)
+        else:
+            # the report is kept in metrics.json and warned about below when not clean; float32 whatever the
+            # file's dtype (transformers 5 loads a bf16 / fp16 file as such, and Trainer then updated half-precision
+            # weights without float32 master weights: mixed precision is training.mixed_precision's)
+            with quiet_loading(), transformers_progress_bars(progress):
+                model, info = NeuroformerForBehaviorDecoding.from_pretrained(model_dir, output_loading_info=True,
+                                                                             ignore_mismatched_sizes=True,
+                                                                             dtype=torch.float32, **overrides)
+            check_weight_shapes(info, "model_dir (CLI: --model)", model_dir)
+            load_report = {k: sorted(v) for k, v in info.items()}
+            # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
+            new = [k for k in load_report["missing_keys"] if not k.startswith(("decoding_heads.", "attention_pool."))]
+            if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
+                warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
 
-    eval_steps = int(eval_steps or max(1, max_steps // 10))
-    ckpt = out / CHECKPOINT_DIR
-    trainer = build_trainer(
-        model, train_ds, dsd["validation"], ckpt,
-        per_device_train_batch_size=batch_size // gradient_accumulation_steps,
-        per_device_eval_batch_size=max(batch_size, 64),
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
-        max_steps=int(max_steps), eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
-        save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
-        metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
-        optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps,
-        ema_decay=ema_decay, spike_dropout=spike_dropout, anchor_decay=anchor_decay, **training_args,
-    )
-    if not progress:  # with tqdm off, Trainer prints every log dict instead
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    bar = _StepBar() if step_bar and not progress else None
-    if bar is not None:
-        trainer.add_callback(bar)
-    if log_evaluations:
-        trainer.add_callback(_EvaluationLines(best_metric, write=bar.write if bar is not None else None))
-    scores = _ValidationScores(trainer.compute_metrics)  # each evaluation's figures, for the kept step's below
-    trainer.add_callback(scores)
-    # Trainer creates output_dir/checkpoints at its first evaluation: a run stopped before it ends (Ctrl-C,
-    # an error, a refused divergence) left those full copies of the model, and the folder itself, behind
-    try:
-        with transformers_progress_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
-            trainer.train()
-        best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
-        val = scores.kept(trainer)
-        if val is None:
-            val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
-        _check_not_diverged(trainer, out, learning_rate, eval_steps, learning_rate_option)  # checkpoints: removed below
-        if trainer.state.best_model_checkpoint is None:
-            # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
-            # checkpoint_selection said "highest validation x/r2" for a choice that was never made
-            steps = [h["step"] for h in trainer.state.log_history if f"eval_{best_metric}" in h]
-            selection = f"last step (validation {best_metric} never defined)"
-            _warn_no_checkpoint_chosen(best_metric, steps, learning_rate_option)
-        test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
-        if test_out is not None:
-            _warn_nonfinite_test(trainer.compute_metrics, learning_rate_option)
-        test = test_out.metrics if test_out is not None else {}
-        metrics: Dict[str, object] = {}
-        for prefix, m in (("validation", val), ("test", test)):
-            for k, v in m.items():
-                if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
-                    metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
-        if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
-            test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
-            test_starts = column_values(dsd["test"], "window_start")  # for the intervals, the table and the figure
-            metrics.update(decoding_intervals(test_preds, test_labels, tdicts, test_starts, plan,
-                                              ci_block_s=ci_block_s if block_s_asked else None,
-                                              ci_block_s_option=ci_block_s_option,
-                                              window_span_s=cfg.current_window + cfg.past_window))
-        metrics.update(
-            best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
-            init="scratch" if from_scratch else "decoder" if continued else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
-            fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
-            # the first and last start of the training windows fitted (a few-shot block; continuing a decoder,
-            # those it was fitted on before too): decode labels the others
-            train_windows_used_s=_train_windows_used(train_ds, dsd["train"], model_dir if continued else None),
-            freeze_backbone_steps=int(freeze_backbone_steps),
-            # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
-            training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state,
-                                                ema_decay=ema_decay, spike_dropout=trainer.spike_dropout,
-                                                anchor_decay=anchor_decay),
-            n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
-            config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
-            # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
-            split_spikes=split_spikes_digest(recording, plan),
+        eval_steps = int(eval_steps or max(1, max_steps // 10))
+        ckpt = out / CHECKPOINT_DIR
+        trainer = build_trainer(
+            model, train_ds, dsd["validation"], ckpt,
+            per_device_train_batch_size=batch_size // gradient_accumulation_steps,
+            per_device_eval_batch_size=max(batch_size, 64),
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
+            max_steps=int(max_steps), eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
+            save_steps=eval_steps, logging_steps=eval_steps, load_best_model_at_end=True,
+            metric_for_best_model=best_metric, greater_is_better=greater, save_total_limit=2, seed=seed, data_seed=seed,
+            optim="adamw_torch", disable_tqdm=not progress, freeze_backbone_steps=freeze_backbone_steps,
+            ema_decay=ema_decay, spike_dropout=spike_dropout, anchor_decay=anchor_decay, **training_args,
         )
-        log = list(trainer.state.log_history)
-        figure, tables = None, {}
-        if test_out is not None:
-            preds = test_preds
-            recorded = np.array(test_labels, dtype=np.float64).reshape(len(preds), -1)
-            for j, d in enumerate(tdicts):  # class indices -> the class labels themselves (NaN: no label)
-                if d["kind"] == "classification":
-                    ok = np.isfinite(recorded[:, j])
-                    recorded[ok, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[ok, j].astype(np.int64)]
-            tables["test_predictions.csv"] = prediction_table(
-                test_starts, cfg.current_window, preds, tdicts,
-                recorded=recorded).to_csv(index=False)
-            # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
-            shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
-            if write_figures:
-                figure = draw_figure("test_decoding.png", plot_decoding, test_starts,
-                                     test_labels, preds, shown, metrics=metrics)
-        # as train() saves: everything into a temporary folder beside the output, then moved into place
-        # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
-        # an earlier run's figures that this one does not draw are removed (the loss curves and
-        # test-generation figure of a 'neuroformer train' directory written over with --overwrite)
-        with transformers_progress_bars(progress):
-            save_atomically(out, trainer.model, tokenizer, {
-                "metrics.json": metrics, "decoding_report.json": report, "splits.json": plan.to_dict(),
-                "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure},
-                tables=tables)
-        # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
-        for name in STALE_RUN_FILES:
-            if (out / name).is_file():
-                (out / name).unlink()
-        if not keep_checkpoints:
-            remove_checkpoint_folder(ckpt, ignore_errors=True)  # through a link too: Trainer's folders were left there
-        return metrics
-    except BaseException:
-        _remove_unfinished(ckpt, created, keep_checkpoints, ckpt_before)
-        raise
+        if not progress:  # with tqdm off, Trainer prints every log dict instead
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
+        bar = _StepBar() if step_bar and not progress else None
+        if bar is not None:
+            trainer.add_callback(bar)
+        if log_evaluations:
+            trainer.add_callback(_EvaluationLines(best_metric, write=bar.write if bar is not None else None))
+        scores = _ValidationScores(trainer.compute_metrics)  # each evaluation's figures, for the kept step's below
+        trainer.add_callback(scores)
+        # Trainer creates output_dir/checkpoints at its first evaluation: a run stopped before it ends (Ctrl-C,
+        # an error, a refused divergence) left those full copies of the model, and the folder itself, behind
+        try:
+            with transformers_progress_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
+                trainer.train()
+            best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
+            val = scores.kept(trainer)
+            if val is None:
+                val = trainer.evaluate(dsd["validation"], metric_key_prefix="validation")
+            _check_not_diverged(trainer, out, learning_rate, eval_steps, learning_rate_option)  # checkpoints: removed below
+            if trainer.state.best_model_checkpoint is None:
+                # every evaluation's metric was NaN, which no value beats: Trainer kept the last step, and
+                # checkpoint_selection said "highest validation x/r2" for a choice that was never made
+                steps = [h["step"] for h in trainer.state.log_history if f"eval_{best_metric}" in h]
+                selection = f"last step (validation {best_metric} never defined)"
+                _warn_no_checkpoint_chosen(best_metric, steps, learning_rate_option)
+            test_out = trainer.predict(dsd["test"], metric_key_prefix="test") if len(dsd["test"]) else None
+            if test_out is not None:
+                _warn_nonfinite_test(trainer.compute_metrics, learning_rate_option)
+            test = test_out.metrics if test_out is not None else {}
+            metrics: Dict[str, object] = {}
+            for prefix, m in (("validation", val), ("test", test)):
+                for k, v in m.items():
+                    if k.startswith(prefix + "_") and not k.endswith(("_runtime", "_per_second")):
+                        metrics[f"{prefix}/{k[len(prefix) + 1:]}"] = float(v)
+            if test_out is not None:  # one array each, also when eval_do_concat_batches=False gave a list of batches
+                test_preds, test_labels = gathered_outputs(test_out.predictions), gathered_outputs(test_out.label_ids)
+                test_starts = column_values(dsd["test"], "window_start")  # for the intervals, the table and the figure
+                metrics.update(decoding_intervals(test_preds, test_labels, tdicts, test_starts, plan,
+                                                  ci_block_s=ci_block_s if block_s_asked else None,
+                                                  ci_block_s_option=ci_block_s_option,
+                                                  window_span_s=cfg.current_window + cfg.past_window))
+            metrics.update(
+                best_step=int(best_step), total_steps=int(trainer.state.global_step), checkpoint_selection=selection,
+                init="scratch" if from_scratch else "decoder" if continued else "pretrained", model_dir=None if model_dir is None else str(Path(model_dir).resolve()),
+                fraction=float(fraction), seed=int(seed), n_train_windows=len(train_ds), target_notes=notes,
+                # the first and last start of the training windows fitted (a few-shot block; continuing a decoder,
+                # those it was fitted on before too): decode labels the others
+                train_windows_used_s=_train_windows_used(train_ds, dsd["train"], model_dir if continued else None),
+                freeze_backbone_steps=int(freeze_backbone_steps),
+                # the optimisation settings, for the model card and for whoever reruns it (Trainer's own values)
+                training=finetune_training_settings(trainer.args, generative_loss_weight, freeze_backbone_steps, trainer.state,
+                                                    ema_decay=ema_decay, spike_dropout=trainer.spike_dropout,
+                                                    anchor_decay=anchor_decay),
+                n_train_windows_full=len(dsd["train"]), split_plan_source=plan_source, targets=tdicts,
+                config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
+                # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
+                split_spikes=split_spikes_digest(recording, plan),
+            )
+            log = list(trainer.state.log_history)
+            figure, tables = None, {}
+            if test_out is not None:
+                preds = test_preds
+                recorded = np.array(test_labels, dtype=np.float64).reshape(len(preds), -1)
+                for j, d in enumerate(tdicts):  # class indices -> the class labels themselves (NaN: no label)
+                    if d["kind"] == "classification":
+                        ok = np.isfinite(recorded[:, j])
+                        recorded[ok, j] = np.asarray(d["classes"], dtype=np.float64)[recorded[ok, j].astype(np.int64)]
+                tables["test_predictions.csv"] = prediction_table(
+                    test_starts, cfg.current_window, preds, tdicts,
+                    recorded=recorded).to_csv(index=False)
+                # the y axis in the behaviour's unit (e.g. px): config.decoding_targets does not keep it
+                shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
+                if write_figures:
+                    figure = draw_figure("test_decoding.png", plot_decoding, test_starts,
+                                         test_labels, preds, shown, metrics=metrics)
+            # as train() saves: everything into a temporary folder beside the output, then moved into place
+            # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
+            # an earlier run's figures that this one does not draw are removed (the loss curves and
+            # test-generation figure of a 'neuroformer train' directory written over with --overwrite)
+            with transformers_progress_bars(progress):
+                save_atomically(out, trainer.model, tokenizer, {
+                    "metrics.json": metrics, "decoding_report.json": report, "splits.json": plan.to_dict(),
+                    "training_log.json": log}, overwrite=overwrite, figures={"test_decoding.png": figure},
+                    tables=tables)
+            # and its training settings, which 'neuroformer push' would otherwise show on the decoder's card
+            for name in STALE_RUN_FILES:
+                if (out / name).is_file():
+                    (out / name).unlink()
+            if not keep_checkpoints:
+                remove_checkpoint_folder(ckpt, ignore_errors=True)  # through a link too: Trainer's folders were left there
+            return metrics
+        except BaseException:
+            _remove_unfinished(ckpt, created, keep_checkpoints, ckpt_before)
+            raise
 
 
 def _remove_unfinished(ckpt: Path, created: Sequence[Path], keep_checkpoints: bool,

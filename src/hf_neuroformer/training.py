@@ -13,8 +13,6 @@ import contextlib
 import copy
 import dataclasses
 import fnmatch
-import functools
-import inspect
 import itertools
 import json
 import math
@@ -576,25 +574,6 @@ def output_dir_lock(output_dir, command: str = "train"):
         except OSError:
             pass
         remove_empty_folders(created)
-
-
-def holds_output_dir_lock(command: str):
-    """Decorate ``train`` / ``finetune`` so that the call holds :func:`output_dir_lock` of its
-    ``output_dir`` argument from its start to its end (a second run into the folder fails before it
-    reads anything); a call whose arguments do not bind is left to raise as it would."""
-    def decorate(fn):
-        signature = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            try:
-                output_dir = signature.bind(*args, **kwargs).arguments.get("output_dir")
-            except TypeError:
-                return fn(*args, **kwargs)
-            with output_dir_lock(output_dir, command) if output_dir is not None else contextlib.nullcontext():
-                return fn(*args, **kwargs)
-        return run
-    return decorate
 
 
 #: What a checkpoints folder of this package holds: ``train``'s resumable checkpoints (and the
@@ -1463,7 +1442,6 @@ def check_resume(output_dir, training: "TrainingConfig", config: Optional[Neurof
     return None
 
 
-@holds_output_dir_lock("train")
 def train(
     recording,
     output_dir,
@@ -1642,809 +1620,810 @@ def train(
     from .progress import progress_bar as tqdm, transformers_progress_bars
     from transformers import get_cosine_schedule_with_warmup
 
-    # metrics.json's total_time_s: from here (it began after the checks and the Accelerator's setup, though the
-    # README called it the time of the whole call) to the figure taken as metrics.json is written
-    t_start = time.time()
-    streamed = not isinstance(recording, SpikeRecording)
-    if streamed and not isinstance(recording, (str, os.PathLike)):  # a dict, an array: a TypeError from inside Path
-        raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording(path)) or the path "
-                        f"(str or os.PathLike) of a directory written by 'neuroformer prepare', got "
-                        f"{type(recording).__name__}")
-    if not isinstance(output_dir, (str, os.PathLike)):
-        raise TypeError(f"output_dir: expected the path (str or os.PathLike) of the folder to write the model to, got "
-                        f"{type(output_dir).__name__}")
-    # write_figures="False" (a string) was truthy and drew the figures; resume="no" resumed: each a real bool,
-    # checked before the recording is read or the output folder touched
-    for name, flag in (("overwrite", overwrite), ("progress", progress), ("resume", resume),
-                       ("write_figures", write_figures)):
-        checked_bool(name, flag, owner="train", keyword=True)
-    given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
-    # a diverged run's advice: a resumed run cannot take another rate (STATE_TRAINING_FIELDS: its
-    # checkpoint's optimizer and schedule keep theirs), so "lower it" alone led to a refusal
-    lower_rate = f"lower {learning_rate_option}" + (
-        f" and {START_AFRESH} (a resumed run keeps its checkpoint's learning rate)" if resume else "")
-    if config is not None:
-        config = copy.deepcopy(config)
-    elif not streamed:  # a prepared directory brings its own config
-        config = NeuroformerConfig()
-    training = training or TrainingConfig()
-    ci_block_s, block_s_asked = resolve_block_s(ci_block_s)  # before the output folder is touched
-    launched = _launcher_precision(training)
-    # before anything is read or prepared; named by what asked for it (the launcher where the config said "no")
-    check_precision_device(launched.mixed_precision, "training.mixed_precision" if launched is training
-                           else "ACCELERATE_MIXED_PRECISION (accelerate launch --mixed_precision)")
-    training = launched
-    output_dir = Path(output_dir)
-    ckpt_root = output_dir / CHECKPOINT_DIR
-    if resume and overwrite:
-        raise ValueError("resume and overwrite: give one of them (overwrite starts afresh, resume continues)")
-    if streamed and output_dir.is_dir() and Path(recording).is_dir() and os.path.samefile(output_dir, recording):
-        # refused as "already holds a model (config.json, vocab.json, ...)" (the prepared files), and
-        # with overwrite the model's config, tokenizer and splits replaced those of the data folder
-        raise ValueError(f"output_dir: {str(output_dir)!r} is the prepared directory this run reads ({PREPARED_FIELD}); "
-                         "overwrite replaces old outputs, never the data: choose another output directory")
-    if resume:
-        done = check_resume(output_dir, training, given_config)
-        if done:
-            if block_s_asked:  # asked for, but nothing is scored
-                unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
-            return _nothing_to_do(output_dir, done)
-        # a finished run, extended: its model files are replaced when this run ends. A model that
-        # is not the newest checkpoint's result (an extension killed after its last checkpoint)
-        # is not finished: it is replaced by the checkpoint's, even with no step left
-        finished = bool(model_files_in(output_dir)) and model_is_from_checkpoint(output_dir, latest_checkpoint(output_dir))
-    else:
-        check_output_dir(output_dir, overwrite)
-        if overwrite:  # the checkpoints folder is deleted below
-            check_checkpoint_folder(output_dir)
-    check_checkpoints_not_a_file(output_dir, training.save_every, overwrite)
-    if not resume and not overwrite and _checkpoints(ckpt_root):
-        raise FileExistsError(
-            f"output_dir: {str(output_dir)!r} holds checkpoints of an earlier run ({_checkpoints(ckpt_root)[-1].name}); "
-            "pass --resume (resume=True) to continue it, or --overwrite (overwrite=True) to start afresh"
+    with output_dir_lock(output_dir, "train"):
+        # metrics.json's total_time_s: from here (it began after the checks and the Accelerator's setup, though the
+        # README called it the time of the whole call) to the figure taken as metrics.json is written
+        t_start = time.time()
+        streamed = not isinstance(recording, SpikeRecording)
+        if streamed and not isinstance(recording, (str, os.PathLike)):  # a dict, an array: a TypeError from inside Path
+            raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording(path)) or the path "
+                            f"(str or os.PathLike) of a directory written by 'neuroformer prepare', got "
+                            f"{type(recording).__name__}")
+        if not isinstance(output_dir, (str, os.PathLike)):
+            raise TypeError(f"output_dir: expected the path (str or os.PathLike) of the folder to write the model to, got "
+                            f"{type(output_dir).__name__}")
+        # write_figures="False" (a string) was truthy and drew the figures; resume="no" resumed: each a real bool,
+        # checked before the recording is read or the output folder touched
+        for name, flag in (("overwrite", overwrite), ("progress", progress), ("resume", resume),
+                           ("write_figures", write_figures)):
+            checked_bool(name, flag, owner="train", keyword=True)
+        given_config = config  # compared with a resumed checkpoint's even when there is nothing to do
+        # a diverged run's advice: a resumed run cannot take another rate (STATE_TRAINING_FIELDS: its
+        # checkpoint's optimizer and schedule keep theirs), so "lower it" alone led to a refusal
+        lower_rate = f"lower {learning_rate_option}" + (
+            f" and {START_AFRESH} (a resumed run keeps its checkpoint's learning rate)" if resume else "")
+        if config is not None:
+            config = copy.deepcopy(config)
+        elif not streamed:  # a prepared directory brings its own config
+            config = NeuroformerConfig()
+        training = training or TrainingConfig()
+        ci_block_s, block_s_asked = resolve_block_s(ci_block_s)  # before the output folder is touched
+        launched = _launcher_precision(training)
+        # before anything is read or prepared; named by what asked for it (the launcher where the config said "no")
+        check_precision_device(launched.mixed_precision, "training.mixed_precision" if launched is training
+                               else "ACCELERATE_MIXED_PRECISION (accelerate launch --mixed_precision)")
+        training = launched
+        output_dir = Path(output_dir)
+        ckpt_root = output_dir / CHECKPOINT_DIR
+        if resume and overwrite:
+            raise ValueError("resume and overwrite: give one of them (overwrite starts afresh, resume continues)")
+        if streamed and output_dir.is_dir() and Path(recording).is_dir() and os.path.samefile(output_dir, recording):
+            # refused as "already holds a model (config.json, vocab.json, ...)" (the prepared files), and
+            # with overwrite the model's config, tokenizer and splits replaced those of the data folder
+            raise ValueError(f"output_dir: {str(output_dir)!r} is the prepared directory this run reads ({PREPARED_FIELD}); "
+                             "overwrite replaces old outputs, never the data: choose another output directory")
+        if resume:
+            done = check_resume(output_dir, training, given_config)
+            if done:
+                if block_s_asked:  # asked for, but nothing is scored
+                    unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
+                return _nothing_to_do(output_dir, done)
+            # a finished run, extended: its model files are replaced when this run ends. A model that
+            # is not the newest checkpoint's result (an extension killed after its last checkpoint)
+            # is not finished: it is replaced by the checkpoint's, even with no step left
+            finished = bool(model_files_in(output_dir)) and model_is_from_checkpoint(output_dir, latest_checkpoint(output_dir))
+        else:
+            check_output_dir(output_dir, overwrite)
+            if overwrite:  # the checkpoints folder is deleted below
+                check_checkpoint_folder(output_dir)
+        check_checkpoints_not_a_file(output_dir, training.save_every, overwrite)
+        if not resume and not overwrite and _checkpoints(ckpt_root):
+            raise FileExistsError(
+                f"output_dir: {str(output_dir)!r} holds checkpoints of an earlier run ({_checkpoints(ckpt_root)[-1].name}); "
+                "pass --resume (resume=True) to continue it, or --overwrite (overwrite=True) to start afresh"
+            )
+        if streamed:
+            prepared = Path(recording)
+            config, tokenizer, plan, manifest, prepared_rows = _prepared_setup(prepared, config)
+        else:
+            check_not_empty(recording)
+        _check_attn_implementation(training.attn_implementation)
+        end_with_launcher()  # a worker of a launcher killed outright trained on with nobody waiting for it
+        set_seed(training.seed)
+        from accelerate.state import AcceleratorState, GradientState
+
+        if AcceleratorState._shared_state and not AcceleratorState().distributed_type.name.startswith("MULTI"):
+            # a second train() in one process may ask for another precision; the single-process
+            # state can be rebuilt (a distributed one belongs to the launcher and is kept)
+            AcceleratorState._reset_state()
+            GradientState._reset_state()
+        ga = training.gradient_accumulation_steps
+        accelerator = Accelerator(
+            mixed_precision=training.mixed_precision,
+            # groups of micro-batches are formed below, so the last group of an epoch may be short;
+            # the sync point is set per group (accelerator.step), not at the end of the data loader
+            gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=ga, sync_with_dataloader=False),
+            # the scheduler is stepped once per optimisation step here (a prepared one would step
+            # num_processes times per step, as if the schedule were counted in single-process batches)
+            step_scheduler_with_optimizer=False,
+            dynamo_plugin=TorchDynamoPlugin(backend=training.torch_compile_backend) if training.torch_compile else None,
+            # no windows made up to fill the last micro-batches of an epoch: with even_batches (Accelerate's
+            # default) the processes' last micro-batches were topped up with windows from the start of the
+            # epoch, so the last step of every epoch trained on those windows twice (14 of 16 windows of a
+            # 34-window split) and two processes no longer made the update of one; a process left without a
+            # micro-batch takes part in the step with a zero loss instead (see the loop)
+            dataloader_config=DataLoaderConfiguration(even_batches=False),
         )
-    if streamed:
-        prepared = Path(recording)
-        config, tokenizer, plan, manifest, prepared_rows = _prepared_setup(prepared, config)
-    else:
-        check_not_empty(recording)
-    _check_attn_implementation(training.attn_implementation)
-    end_with_launcher()  # a worker of a launcher killed outright trained on with nobody waiting for it
-    set_seed(training.seed)
-    from accelerate.state import AcceleratorState, GradientState
-
-    if AcceleratorState._shared_state and not AcceleratorState().distributed_type.name.startswith("MULTI"):
-        # a second train() in one process may ask for another precision; the single-process
-        # state can be rebuilt (a distributed one belongs to the launcher and is kept)
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
-    ga = training.gradient_accumulation_steps
-    accelerator = Accelerator(
-        mixed_precision=training.mixed_precision,
-        # groups of micro-batches are formed below, so the last group of an epoch may be short;
-        # the sync point is set per group (accelerator.step), not at the end of the data loader
-        gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=ga, sync_with_dataloader=False),
-        # the scheduler is stepped once per optimisation step here (a prepared one would step
-        # num_processes times per step, as if the schedule were counted in single-process batches)
-        step_scheduler_with_optimizer=False,
-        dynamo_plugin=TorchDynamoPlugin(backend=training.torch_compile_backend) if training.torch_compile else None,
-        # no windows made up to fill the last micro-batches of an epoch: with even_batches (Accelerate's
-        # default) the processes' last micro-batches were topped up with windows from the start of the
-        # epoch, so the last step of every epoch trained on those windows twice (14 of 16 windows of a
-        # 34-window split) and two processes no longer made the update of one; a process left without a
-        # micro-batch takes part in the step with a zero loss instead (see the loop)
-        dataloader_config=DataLoaderConfiguration(even_batches=False),
-    )
-    if training.mixed_precision == "fp16" and accelerator.device.type == "cpu":  # a CPU check_precision_device missed
-        raise ValueError(f"training.mixed_precision: {_FP16_ON_CPU}")
-    world, main = accelerator.num_processes, accelerator.is_main_process
-    if training.batch_size % (ga * world):
-        raise ValueError(
-            f"training.batch_size: expected a multiple of gradient_accumulation_steps * processes = {ga} * {world}, got "
-            f"{training.batch_size} (batch_size counts the windows of one optimisation step over all processes)"
-        )
-    micro_batch = training.batch_size // (ga * world)
-    if (world == 1 and "ACCELERATE_MIXED_PRECISION" in os.environ and "MASTER_PORT" in os.environ
-            and "WORLD_SIZE" not in os.environ and not _master_port_inherited()):
-        # accelerate launch sets MASTER_ADDR / MASTER_PORT only for --num_processes > 1, yet with --cpu it
-        # starts one process (no WORLD_SIZE): the run trained alone and said nothing
-        warnings.warn("accelerate launch was asked for several processes (it set MASTER_PORT) but started 1 process: "
-                      "'accelerate launch --cpu --num_processes N' runs a single process; for N CPU processes use "
-                      "'ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node N -m hf_neuroformer.cli train ...'. "
-                      "This run trains on 1 process")
-    if main and world > 1:  # the result alone did not say that several processes trained
-        print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
-              f"{micro_batch} windows per process per micro-batch"
-              + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
-    # the contrastive InfoNCE gathers the processes' windows (config.contrastive_gather_across_processes)
-    gathered = config is None or config.contrastive_gather_across_processes
-    contrasted_together = micro_batch * world if gathered else micro_batch
-    if config is not None and config.contrastive_modality_names() and contrasted_together < 2:
-        # InfoNCE contrasts the windows of one micro-batch (of every process together, when gathered): with one
-        # window it was 0 on every step, so a run asked for the contrastive loss trained without it and said nothing
-        raise ValueError(
-            f"training.batch_size: {training.batch_size} windows per step over gradient_accumulation_steps * processes "
-            f"= {ga} * {world} leaves {micro_batch} window per micro-batch"
-            + ("" if gathered or world == 1 else " and process (contrastive_gather_across_processes is false)")
-            + f"; contrastive_loss_weight {config.contrastive_loss_weight} contrasts the windows of a micro-batch and "
-            "needs at least 2 (raise batch_size or lower gradient_accumulation_steps)")
-    if main and world > 1 and not gathered and config.contrastive_modality_names():
-        # the term of such a run is another than that of one process with the same batch_size: say so
-        warnings.warn(
-            f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
-            f"windows of its own micro-batch on its own process (contrastive_gather_across_processes is false: "
-            f"embeddings are not gathered across the {world} processes), so a window has at most {micro_batch - 1} "
-            f"negatives ({training.batch_size // ga - 1} with the gather, or on 1 process with "
-            f"gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with {ga * world} accumulated "
-            f"micro-batches of {micro_batch}, not of 1 process with batch_size {training.batch_size}")
-
-    if streamed:
-        from datasets.distributed import split_dataset_by_node
-
-        if config.modalities:
-            raise ValueError("config.modalities: training from a prepared directory does not carry modality inputs "
-                             "yet; train on the recording itself (neuroformer train --data RECORDING)")
-        dsets = {s: load_prepared(prepared, s, streaming=True, verify=False, field=PREPARED_FIELD) for s in SPLITS}
-        shards_unchanged = _shard_watch(prepared, manifest)
-        n_windows = dict(prepared_rows)  # the rows in the shards, checked against the manifest
-        mod_trunc, mod_empty, ev_unread = {}, {}, {}
-        trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
-        ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
-        n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
-        # the windows they were cut from: a manifest written before 'neuroformer prepare' counted them has none
-        # (None: neither printed nor in metrics.json, rather than a 0 no one counted)
-        twin, ptwin = ({s: int(manifest["splits"][s][key]) for s in SPLITS}
-                       if all(key in manifest["splits"][s] for s in SPLITS) else None
-                       for key in ("n_truncated_windows", "n_truncated_past_windows"))
-        # written by 'neuroformer prepare' since it counts them; an older manifest has none
-        outside = ({s: {k: manifest["splits"][s][k] for k in ("n_spikes_outside_windows", "seconds_outside_windows")}
-                    for s in SPLITS}
-                   if all("n_spikes_outside_windows" in manifest["splits"][s] for s in SPLITS) else None)
-    else:
-        tokenizer = NeuroformerTokenizer.from_config(config)
-        tokenizer.add_units(recording)
-        config.vocab_size = len(tokenizer)
-        plan = plan_splits(recording, config)
-        if config.modalities:  # statistics and classes of the training split, saved with the model
-            fit_modalities(recording, config, plan, overwrite=True)
-        dsets, plan = build_window_datasets(recording, tokenizer, config, plan)
-        n_windows = {s: len(dsets[s]) for s in SPLITS}
-        # the count columns read through Arrow (column_values): dsets[s][name] built a Python list row by row,
-        # about 0.1 s per column and split of a 180 s recording, six times per run
-        mod_trunc = {m["name"]: {s: int(column_values(dsets[s], f"mod_{m['name']}_n_truncated", np.int64).sum())
-                                 for s in SPLITS}
-                     for m in config.modalities}
-        # windows that read no value of a modality (only its learned null token): a series sampled far
-        # more slowly than the window, NaN runs, a gap, or timestamps on another clock show up here
-        mod_empty = {m["name"]: {s: windows_without_values(dsets[s], m) for s in SPLITS} for m in config.modalities}
-        # events no window of any split reads (in the gaps between splits): they were dropped without a count
-        starts_by_split = {s: column_values(dsets[s], "window_start") for s in SPLITS}
-        ev_unread = events_in_no_window(recording, config, [(starts_by_split[s], column_values(dsets[s], "past_clip_start"))
-                                                            for s in SPLITS])
-        cut = {s: column_values(dsets[s], "n_truncated", np.int64) for s in SPLITS}
-        past_cut = {s: column_values(dsets[s], "n_past_truncated", np.int64) for s in SPLITS}
-        trunc = {s: int(cut[s].sum()) for s in SPLITS}
-        ptrunc = {s: int(past_cut[s].sum()) for s in SPLITS}
-        n_spikes = {s: int(column_values(dsets[s], "n_spikes", np.int64).sum()) for s in SPLITS}
-        # the windows the spikes were cut from (a few bursting windows, or many a little over the budget)
-        twin = {s: int(np.count_nonzero(cut[s] > 0)) for s in SPLITS}
-        ptwin = {s: int(np.count_nonzero(past_cut[s] > 0)) for s in SPLITS}
-        outside = spikes_outside_windows(recording, plan, config, starts_by_split)
-    collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
-    if main:
-        for name, by_split in mod_trunc.items():
-            if any(by_split.values()):
-                mod = config.modality(name)
-                print(f"[neuroformer] modality {name!r}: {truncated_tokens_text(mod)} dropped (earliest first) per split {by_split}")
-        for name, by_split in mod_empty.items():
-            if any(by_split.values()):
-                w0, w1 = config.modality(name)["window"]
-                print(f"[neuroformer] modality {name!r}: windows without any value in their modality window "
-                      f"[{w0:g}, {w1:g}) s (they read only the learned null token) per split {by_split}, of "
-                      f"{n_windows}")
-        for name, k in ev_unread.items():
-            if k:
-                mod = config.modality(name)
-                print(f"[neuroformer] modality {name!r}: {k} of the {len(recording.events[mod['source'][7:]])} events "
-                      f"of {mod['source']!r} lie in no window's modality window of any split (the gaps between "
-                      "splits, or segments too short for a window): no window reads them")
-        for s in SPLITS:
-            if trunc[s]:
-                where = "" if twin is None else f" in {twin[s]} of {count_noun(n_windows[s], 'window')}"
-                print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated{where} "
-                      f"(windows longer than max_window_length={config.max_window_length} tokens)")
-        no_past = config.max_past_length == 1  # the past window holds only its BOS: no past spike is ever read
-        if no_past and any(ptrunc.values()):
-            # by design (ablate's state-only variant): not a budget to raise, so neither the per-split
-            # counts nor the inspect hint below, which sent the user to raise max_past_length
-            print(no_past_note(sum(ptrunc.values())))
-        for s in SPLITS:  # the past windows' cut spikes were only summed up in metrics.json at the end
-            if ptrunc[s] and not no_past:
-                where = "" if ptwin is None else f" of {ptwin[s]} of {count_noun(n_windows[s], 'window')}"
-                print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out{where} (past windows longer than "
-                      f"max_past_length={config.max_past_length} tokens; counted once per window that reads them)")
-        if any(trunc.values()) or (any(ptrunc.values()) and not no_past):
-            print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
-                  "(max_past_length) that holds 99 % of the training windows (past windows) whole")
-        # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
-        # empty stretch scored NaN, and an empty validation split was reported as "no validation split"
-        empty = [s for s in SPLITS if n_windows[s] and not n_spikes[s]]
-        if empty:
+        if training.mixed_precision == "fp16" and accelerator.device.type == "cpu":  # a CPU check_precision_device missed
+            raise ValueError(f"training.mixed_precision: {_FP16_ON_CPU}")
+        world, main = accelerator.num_processes, accelerator.is_main_process
+        if training.batch_size % (ga * world):
+            raise ValueError(
+                f"training.batch_size: expected a multiple of gradient_accumulation_steps * processes = {ga} * {world}, got "
+                f"{training.batch_size} (batch_size counts the windows of one optimisation step over all processes)"
+            )
+        micro_batch = training.batch_size // (ga * world)
+        if (world == 1 and "ACCELERATE_MIXED_PRECISION" in os.environ and "MASTER_PORT" in os.environ
+                and "WORLD_SIZE" not in os.environ and not _master_port_inherited()):
+            # accelerate launch sets MASTER_ADDR / MASTER_PORT only for --num_processes > 1, yet with --cpu it
+            # starts one process (no WORLD_SIZE): the run trained alone and said nothing
+            warnings.warn("accelerate launch was asked for several processes (it set MASTER_PORT) but started 1 process: "
+                          "'accelerate launch --cpu --num_processes N' runs a single process; for N CPU processes use "
+                          "'ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node N -m hf_neuroformer.cli train ...'. "
+                          "This run trains on 1 process")
+        if main and world > 1:  # the result alone did not say that several processes trained
+            print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
+                  f"{micro_batch} windows per process per micro-batch"
+                  + (f" x {ga} accumulated" if ga > 1 else "") + f", {training.batch_size} windows per step")
+        # the contrastive InfoNCE gathers the processes' windows (config.contrastive_gather_across_processes)
+        gathered = config is None or config.contrastive_gather_across_processes
+        contrasted_together = micro_batch * world if gathered else micro_batch
+        if config is not None and config.contrastive_modality_names() and contrasted_together < 2:
+            # InfoNCE contrasts the windows of one micro-batch (of every process together, when gathered): with one
+            # window it was 0 on every step, so a run asked for the contrastive loss trained without it and said nothing
+            raise ValueError(
+                f"training.batch_size: {training.batch_size} windows per step over gradient_accumulation_steps * processes "
+                f"= {ga} * {world} leaves {micro_batch} window per micro-batch"
+                + ("" if gathered or world == 1 else " and process (contrastive_gather_across_processes is false)")
+                + f"; contrastive_loss_weight {config.contrastive_loss_weight} contrasts the windows of a micro-batch and "
+                "needs at least 2 (raise batch_size or lower gradient_accumulation_steps)")
+        if main and world > 1 and not gathered and config.contrastive_modality_names():
+            # the term of such a run is another than that of one process with the same batch_size: say so
             warnings.warn(
-                f"split(s) {empty}: their windows ({', '.join(f'{s} {n_windows[s]}' for s in empty)}) hold no spike, "
-                "so their losses and metrics are undefined (NaN)" + ("; no checkpoint can be chosen on the validation "
-                                                                    "split: the last one is kept"
-                                                                    if "validation" in empty else "")
-                + "; 'neuroformer inspect --data ...' gives each split's spikes and the longest stretch without "
-                "any spike (a stray spike long after the others stretches the recording: select the recorded time "
-                "with --epoch, or SpikeRecording.restrict)", UserWarning, stacklevel=2)
+                f"contrastive_loss_weight {config.contrastive_loss_weight}: InfoNCE contrasts each window with the other "
+                f"windows of its own micro-batch on its own process (contrastive_gather_across_processes is false: "
+                f"embeddings are not gathered across the {world} processes), so a window has at most {micro_batch - 1} "
+                f"negatives ({training.batch_size // ga - 1} with the gather, or on 1 process with "
+                f"gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with {ga * world} accumulated "
+                f"micro-batches of {micro_batch}, not of 1 process with batch_size {training.batch_size}")
 
-    if _drops_output_attentions(config, training):
-        # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
-        if is_main_rank():  # the same config on every rank: one warning, not one per process
-            warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
-                          f"{training.attn_implementation!r}, which transformers refuses to save with "
-                          "output_attentions=True (training never reads it); load the model with "
-                          "from_pretrained(path, output_attentions=True)")
-        config.output_attentions = False
-    config._attn_implementation = training.attn_implementation
-    model = NeuroformerForPreTraining(config)
-    n_initial = None
-    if initial_state is not None and not resume:
-        own = model.state_dict()
-        given = {k: v for k, v in initial_state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
-        model.load_state_dict(given, strict=False)
-        n_initial = len(given)
-    if on_train_start is not None and not resume:
-        on_train_start(model)
-    if training.activation_checkpointing:
-        model.activation_checkpointing_enable()
-    train_ds = dsets["train"]
-    has_val = n_windows["validation"] > 0
-    has_test = n_windows["test"] > 0
-    if n_windows["train"] == 0:
-        raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
-    if streamed and n_windows["train"] < world:
-        # each process streams its own windows and an epoch ends when one runs out: a process without any
-        # ended every epoch at once, so no step was taken and the untrained model was saved (its NaN
-        # validation loss reported as a diverged run)
-        raise ValueError(
-            f"{PREPARED_FIELD}: the train split of {str(prepared)!r} has {n_windows['train']} window(s), fewer than "
-            f"the {world} processes training; each process streams its own windows, so {world - n_windows['train']} "
-            f"would get none and no step could be taken: train on at most {n_windows['train']} process(es), or "
-            "prepare the windows with a longer train split (neuroformer prepare)")
-    # the order of epoch e is a function of (seed, e) alone (the generator is reseeded at every
-    # epoch), so a resumed run replays it and skips the batches already done
-    gen = torch.Generator().manual_seed(training.seed)
-    if streamed:
-        # shard order and a bounded shuffle buffer, both reseeded per epoch (set_epoch below)
-        train_ds = train_ds.shuffle(seed=training.seed, buffer_size=training.shuffle_buffer_size,
-                                    **_buffer_input_shards(train_ds, manifest))
-        if world > 1:
-            train_ds = split_dataset_by_node(train_ds, rank=accelerator.process_index, world_size=world)
-        loader = None
-    else:
-        loader = torch.utils.data.DataLoader(
-            train_ds, batch_size=micro_batch, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
+        if streamed:
+            from datasets.distributed import split_dataset_by_node
+
+            if config.modalities:
+                raise ValueError("config.modalities: training from a prepared directory does not carry modality inputs "
+                                 "yet; train on the recording itself (neuroformer train --data RECORDING)")
+            dsets = {s: load_prepared(prepared, s, streaming=True, verify=False, field=PREPARED_FIELD) for s in SPLITS}
+            shards_unchanged = _shard_watch(prepared, manifest)
+            n_windows = dict(prepared_rows)  # the rows in the shards, checked against the manifest
+            mod_trunc, mod_empty, ev_unread = {}, {}, {}
+            trunc = {s: int(manifest["splits"][s]["n_truncated_spikes"]) for s in SPLITS}
+            ptrunc = {s: int(manifest["splits"][s]["n_truncated_past_spikes"]) for s in SPLITS}
+            n_spikes = {s: int(manifest["splits"][s]["n_spikes"]) for s in SPLITS}
+            # the windows they were cut from: a manifest written before 'neuroformer prepare' counted them has none
+            # (None: neither printed nor in metrics.json, rather than a 0 no one counted)
+            twin, ptwin = ({s: int(manifest["splits"][s][key]) for s in SPLITS}
+                           if all(key in manifest["splits"][s] for s in SPLITS) else None
+                           for key in ("n_truncated_windows", "n_truncated_past_windows"))
+            # written by 'neuroformer prepare' since it counts them; an older manifest has none
+            outside = ({s: {k: manifest["splits"][s][k] for k in ("n_spikes_outside_windows", "seconds_outside_windows")}
+                        for s in SPLITS}
+                       if all("n_spikes_outside_windows" in manifest["splits"][s] for s in SPLITS) else None)
+        else:
+            tokenizer = NeuroformerTokenizer.from_config(config)
+            tokenizer.add_units(recording)
+            config.vocab_size = len(tokenizer)
+            plan = plan_splits(recording, config)
+            if config.modalities:  # statistics and classes of the training split, saved with the model
+                fit_modalities(recording, config, plan, overwrite=True)
+            dsets, plan = build_window_datasets(recording, tokenizer, config, plan)
+            n_windows = {s: len(dsets[s]) for s in SPLITS}
+            # the count columns read through Arrow (column_values): dsets[s][name] built a Python list row by row,
+            # about 0.1 s per column and split of a 180 s recording, six times per run
+            mod_trunc = {m["name"]: {s: int(column_values(dsets[s], f"mod_{m['name']}_n_truncated", np.int64).sum())
+                                     for s in SPLITS}
+                         for m in config.modalities}
+            # windows that read no value of a modality (only its learned null token): a series sampled far
+            # more slowly than the window, NaN runs, a gap, or timestamps on another clock show up here
+            mod_empty = {m["name"]: {s: windows_without_values(dsets[s], m) for s in SPLITS} for m in config.modalities}
+            # events no window of any split reads (in the gaps between splits): they were dropped without a count
+            starts_by_split = {s: column_values(dsets[s], "window_start") for s in SPLITS}
+            ev_unread = events_in_no_window(recording, config, [(starts_by_split[s], column_values(dsets[s], "past_clip_start"))
+                                                                for s in SPLITS])
+            cut = {s: column_values(dsets[s], "n_truncated", np.int64) for s in SPLITS}
+            past_cut = {s: column_values(dsets[s], "n_past_truncated", np.int64) for s in SPLITS}
+            trunc = {s: int(cut[s].sum()) for s in SPLITS}
+            ptrunc = {s: int(past_cut[s].sum()) for s in SPLITS}
+            n_spikes = {s: int(column_values(dsets[s], "n_spikes", np.int64).sum()) for s in SPLITS}
+            # the windows the spikes were cut from (a few bursting windows, or many a little over the budget)
+            twin = {s: int(np.count_nonzero(cut[s] > 0)) for s in SPLITS}
+            ptwin = {s: int(np.count_nonzero(past_cut[s] > 0)) for s in SPLITS}
+            outside = spikes_outside_windows(recording, plan, config, starts_by_split)
+        collator = NeuroformerCollator(config.pad_token_id, config.bos_token_id, config.eos_token_id, config.modalities)
+        if main:
+            for name, by_split in mod_trunc.items():
+                if any(by_split.values()):
+                    mod = config.modality(name)
+                    print(f"[neuroformer] modality {name!r}: {truncated_tokens_text(mod)} dropped (earliest first) per split {by_split}")
+            for name, by_split in mod_empty.items():
+                if any(by_split.values()):
+                    w0, w1 = config.modality(name)["window"]
+                    print(f"[neuroformer] modality {name!r}: windows without any value in their modality window "
+                          f"[{w0:g}, {w1:g}) s (they read only the learned null token) per split {by_split}, of "
+                          f"{n_windows}")
+            for name, k in ev_unread.items():
+                if k:
+                    mod = config.modality(name)
+                    print(f"[neuroformer] modality {name!r}: {k} of the {len(recording.events[mod['source'][7:]])} events "
+                          f"of {mod['source']!r} lie in no window's modality window of any split (the gaps between "
+                          "splits, or segments too short for a window): no window reads them")
+            for s in SPLITS:
+                if trunc[s]:
+                    where = "" if twin is None else f" in {twin[s]} of {count_noun(n_windows[s], 'window')}"
+                    print(f"[neuroformer] {s}: {trunc[s]} of {n_spikes[s]} current-window spikes truncated{where} "
+                          f"(windows longer than max_window_length={config.max_window_length} tokens)")
+            no_past = config.max_past_length == 1  # the past window holds only its BOS: no past spike is ever read
+            if no_past and any(ptrunc.values()):
+                # by design (ablate's state-only variant): not a budget to raise, so neither the per-split
+                # counts nor the inspect hint below, which sent the user to raise max_past_length
+                print(no_past_note(sum(ptrunc.values())))
+            for s in SPLITS:  # the past windows' cut spikes were only summed up in metrics.json at the end
+                if ptrunc[s] and not no_past:
+                    where = "" if ptwin is None else f" of {ptwin[s]} of {count_noun(n_windows[s], 'window')}"
+                    print(f"[neuroformer] {s}: {ptrunc[s]} past-window spikes left out{where} (past windows longer than "
+                          f"max_past_length={config.max_past_length} tokens; counted once per window that reads them)")
+            if any(trunc.values()) or (any(ptrunc.values()) and not no_past):
+                print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
+                      "(max_past_length) that holds 99 % of the training windows (past windows) whole")
+            # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
+            # empty stretch scored NaN, and an empty validation split was reported as "no validation split"
+            empty = [s for s in SPLITS if n_windows[s] and not n_spikes[s]]
+            if empty:
+                warnings.warn(
+                    f"split(s) {empty}: their windows ({', '.join(f'{s} {n_windows[s]}' for s in empty)}) hold no spike, "
+                    "so their losses and metrics are undefined (NaN)" + ("; no checkpoint can be chosen on the validation "
+                                                                        "split: the last one is kept"
+                                                                        if "validation" in empty else "")
+                    + "; 'neuroformer inspect --data ...' gives each split's spikes and the longest stretch without "
+                    "any spike (a stray spike long after the others stretches the recording: select the recorded time "
+                    "with --epoch, or SpikeRecording.restrict)", UserWarning, stacklevel=2)
+
+        if _drops_output_attentions(config, training):
+            # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
+            if is_main_rank():  # the same config on every rank: one warning, not one per process
+                warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
+                              f"{training.attn_implementation!r}, which transformers refuses to save with "
+                              "output_attentions=True (training never reads it); load the model with "
+                              "from_pretrained(path, output_attentions=True)")
+            config.output_attentions = False
+        config._attn_implementation = training.attn_implementation
+        model = NeuroformerForPreTraining(config)
+        n_initial = None
+        if initial_state is not None and not resume:
+            own = model.state_dict()
+            given = {k: v for k, v in initial_state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+            model.load_state_dict(given, strict=False)
+            n_initial = len(given)
+        if on_train_start is not None and not resume:
+            on_train_start(model)
+        if training.activation_checkpointing:
+            model.activation_checkpointing_enable()
+        train_ds = dsets["train"]
+        has_val = n_windows["validation"] > 0
+        has_test = n_windows["test"] > 0
+        if n_windows["train"] == 0:
+            raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
+        if streamed and n_windows["train"] < world:
+            # each process streams its own windows and an epoch ends when one runs out: a process without any
+            # ended every epoch at once, so no step was taken and the untrained model was saved (its NaN
+            # validation loss reported as a diverged run)
+            raise ValueError(
+                f"{PREPARED_FIELD}: the train split of {str(prepared)!r} has {n_windows['train']} window(s), fewer than "
+                f"the {world} processes training; each process streams its own windows, so {world - n_windows['train']} "
+                f"would get none and no step could be taken: train on at most {n_windows['train']} process(es), or "
+                "prepare the windows with a longer train split (neuroformer prepare)")
+        # the order of epoch e is a function of (seed, e) alone (the generator is reseeded at every
+        # epoch), so a resumed run replays it and skips the batches already done
+        gen = torch.Generator().manual_seed(training.seed)
+        if streamed:
+            # shard order and a bounded shuffle buffer, both reseeded per epoch (set_epoch below)
+            train_ds = train_ds.shuffle(seed=training.seed, buffer_size=training.shuffle_buffer_size,
+                                        **_buffer_input_shards(train_ds, manifest))
+            if world > 1:
+                train_ds = split_dataset_by_node(train_ds, rank=accelerator.process_index, world_size=world)
+            loader = None
+        else:
+            loader = torch.utils.data.DataLoader(
+                train_ds, batch_size=micro_batch, shuffle=True, collate_fn=collator, generator=gen, drop_last=False
+            )
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embeddings" in n]
+        decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "embeddings" in n)]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=training.learning_rate,
         )
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embeddings" in n]
-    decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "embeddings" in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=training.learning_rate,
-    )
-    if streamed:
-        model, optimizer = accelerator.prepare(model, optimizer)
-        # per process; an upper bound when the processes' shares differ (see the docstring)
-        micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / world) / micro_batch)
-    else:
-        model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-        # per process, the most any process gets (without even_batches the later ranks may get one less)
-        micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / micro_batch) / world)
-    contrastive_head = getattr(accelerator.unwrap_model(model), "contrastive", None)
-    learned_temperature = (contrastive_head if contrastive_head is not None and contrastive_head.logit_scale.requires_grad
-                           else None)
-    n_unused = 0  # streamed: windows left on some processes when another ran out (this process)
-    steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
-    total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps), total_steps)
-    accelerator.register_for_checkpointing(scheduler)
-    eval_every = training.eval_every or steps_per_epoch
+        if streamed:
+            model, optimizer = accelerator.prepare(model, optimizer)
+            # per process; an upper bound when the processes' shares differ (see the docstring)
+            micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / world) / micro_batch)
+        else:
+            model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+            # per process, the most any process gets (without even_batches the later ranks may get one less)
+            micro_batches_per_epoch = math.ceil(math.ceil(n_windows["train"] / micro_batch) / world)
+        contrastive_head = getattr(accelerator.unwrap_model(model), "contrastive", None)
+        learned_temperature = (contrastive_head if contrastive_head is not None and contrastive_head.logit_scale.requires_grad
+                               else None)
+        n_unused = 0  # streamed: windows left on some processes when another ran out (this process)
+        steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
+        total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
+        scheduler = get_cosine_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps), total_steps)
+        accelerator.register_for_checkpointing(scheduler)
+        eval_every = training.eval_every or steps_per_epoch
 
-    def bare_model():
-        # without Accelerate's autocast wrapper: evaluation and generation run in float32. This
-        # removes the wrapper from the model for good (accelerate's unwrap_model), so it is called
-        # once training is over; validation runs inside _float32_forward, which puts it back
-        return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+        def bare_model():
+            # without Accelerate's autocast wrapper: evaluation and generation run in float32. This
+            # removes the wrapper from the model for good (accelerate's unwrap_model), so it is called
+            # once training is over; validation runs inside _float32_forward, which puts it back
+            return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
-    log, best_val, best_state, best_step = [], float("inf"), None, 0
-    # the validation figures of best_state, when this process scored them alone (see the scoring after training)
-    best_val_nll = None
-    step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
-    step_lr = None  # the learning rate of the last optimisation step, for training_log.json
-    stretches = []  # the steps of earlier runs (a resumed run's checkpoint) by the settings they ran with
-    first_nonfinite_step = None  # the first step whose training loss was NaN or infinite (training diverged)
-    # the spikes of every split (and, streamed, the shards): resuming on other data would train the
-    # steps after the checkpoint on another recording than those before it, silently
-    spikes_digest = manifest.get("split_spikes") if streamed else split_spikes_digest(recording, plan)
-    fingerprint = {"config": _config_fingerprint(config), "num_processes": world, "micro_batch_size": micro_batch,
-                   "gradient_accumulation_steps": ga,
-                   "data": _data_fingerprint(spikes_digest, n_windows, manifest if streamed else None)}
-    if resume:
-        last = latest_checkpoint(output_dir)
-        state = json.loads((last / "trainer_state.json").read_text())
-        _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
-        mixed = _contrastive_objective_changed(last, state, gathered)
-        if mixed and is_main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
-            warnings.warn(mixed)
-        changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
-                   if state["training"].get(k) != v}
-        # the restored optimizer and scheduler states carry these: another value would be ignored
-        # while training_config.json recorded it
-        kept = {k: changed[k] for k in STATE_TRAINING_FIELDS if k in changed}
-        if kept:
-            field, (was, got) = next(iter(kept.items()))
-            raise ValueError(
-                f"training.{field}: checkpoint {str(last)!r} was trained with {field}={was!r}, this run has {got!r} "
-                f"(all: {kept}); a resumed run continues the checkpoint's optimizer and learning-rate schedule, "
-                f"which keep the checkpoint's values: resume with {field}={was!r}, or {START_AFRESH}"
-            )
-        # the order of an epoch is drawn from these: a checkpoint written inside an epoch skips its first
-        # micro-batches of another order, so some windows of that epoch were trained twice and others never
-        order = {k: changed[k] for k in ORDER_TRAINING_FIELDS if k in changed and (streamed or k == "seed")}
-        if order and state["micro_batches_done_in_epoch"]:
-            field, (was, got) = next(iter(order.items()))
-            raise ValueError(
-                f"training.{field}: checkpoint {str(last)!r} stopped {state['micro_batches_done_in_epoch']} "
-                f"micro-batches into epoch {state['epoch']}, whose window order {field}={was!r} drew; this run has "
-                f"{got!r} (all: {order}), which would skip those micro-batches of another order (some windows of the "
-                f"epoch trained twice, others never): resume with {field}={was!r}, or {START_AFRESH}"
-            )
-        if state["step"] > total_steps:  # max_steps was checked by check_resume: max_epochs is lower
-            raise ValueError(
-                f"--max-epochs (training.max_epochs): {training.max_epochs} epochs of {steps_per_epoch} steps end at "
-                f"step {total_steps}, before the newest checkpoint {str(last)!r} at step {state['step']} (epoch "
-                f"{state['epoch']}); resume with a larger --max-epochs, or {START_AFRESH}"
-            )
-        if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
-            if block_s_asked:  # asked for, but nothing is scored
-                unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
-            return _nothing_to_do(output_dir, (
-                f"resume: nothing to do: the run in {str(output_dir)!r} finished at step {state['step']} (checkpoint "
-                f"{last.name}, epoch {state['epoch']}) and this run would end there too (--max-steps "
-                f"{training.max_steps}, --max-epochs {training.max_epochs} of {steps_per_epoch} steps); its model is "
-                "left as it is. To train on, resume with a larger --max-steps and --max-epochs"))
-        extended = {k: changed[k] for k in ("max_steps", "max_epochs") if k in changed}
-        changed = {k: v for k, v in changed.items() if k not in extended}
-        if changed and is_main_rank():  # the same on every rank: one warning, not one per process
-            warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
-        _load_checkpoint(accelerator, last)
-        if extended:
-            # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
-            # not restored), but the optimizer holds the learning rate of the checkpoint's
-            # schedule (near 0 at the end of a finished run's cosine): set it on the new one
-            for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-                group["lr"] = base * fn(scheduler.last_epoch)
-            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        log, best_val, best_state, best_step = [], float("inf"), None, 0
+        # the validation figures of best_state, when this process scored them alone (see the scoring after training)
+        best_val_nll = None
+        step, epoch, done_in_epoch, running, time_before = 0, 0, 0, None, 0.0
+        step_lr = None  # the learning rate of the last optimisation step, for training_log.json
+        stretches = []  # the steps of earlier runs (a resumed run's checkpoint) by the settings they ran with
+        first_nonfinite_step = None  # the first step whose training loss was NaN or infinite (training diverged)
+        # the spikes of every split (and, streamed, the shards): resuming on other data would train the
+        # steps after the checkpoint on another recording than those before it, silently
+        spikes_digest = manifest.get("split_spikes") if streamed else split_spikes_digest(recording, plan)
+        fingerprint = {"config": _config_fingerprint(config), "num_processes": world, "micro_batch_size": micro_batch,
+                       "gradient_accumulation_steps": ga,
+                       "data": _data_fingerprint(spikes_digest, n_windows, manifest if streamed else None)}
+        if resume:
+            last = latest_checkpoint(output_dir)
+            state = json.loads((last / "trainer_state.json").read_text())
+            _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
+            mixed = _contrastive_objective_changed(last, state, gathered)
+            if mixed and is_main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
+                warnings.warn(mixed)
+            changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
+                       if state["training"].get(k) != v}
+            # the restored optimizer and scheduler states carry these: another value would be ignored
+            # while training_config.json recorded it
+            kept = {k: changed[k] for k in STATE_TRAINING_FIELDS if k in changed}
+            if kept:
+                field, (was, got) = next(iter(kept.items()))
+                raise ValueError(
+                    f"training.{field}: checkpoint {str(last)!r} was trained with {field}={was!r}, this run has {got!r} "
+                    f"(all: {kept}); a resumed run continues the checkpoint's optimizer and learning-rate schedule, "
+                    f"which keep the checkpoint's values: resume with {field}={was!r}, or {START_AFRESH}"
+                )
+            # the order of an epoch is drawn from these: a checkpoint written inside an epoch skips its first
+            # micro-batches of another order, so some windows of that epoch were trained twice and others never
+            order = {k: changed[k] for k in ORDER_TRAINING_FIELDS if k in changed and (streamed or k == "seed")}
+            if order and state["micro_batches_done_in_epoch"]:
+                field, (was, got) = next(iter(order.items()))
+                raise ValueError(
+                    f"training.{field}: checkpoint {str(last)!r} stopped {state['micro_batches_done_in_epoch']} "
+                    f"micro-batches into epoch {state['epoch']}, whose window order {field}={was!r} drew; this run has "
+                    f"{got!r} (all: {order}), which would skip those micro-batches of another order (some windows of the "
+                    f"epoch trained twice, others never): resume with {field}={was!r}, or {START_AFRESH}"
+                )
+            if state["step"] > total_steps:  # max_steps was checked by check_resume: max_epochs is lower
+                raise ValueError(
+                    f"--max-epochs (training.max_epochs): {training.max_epochs} epochs of {steps_per_epoch} steps end at "
+                    f"step {total_steps}, before the newest checkpoint {str(last)!r} at step {state['step']} (epoch "
+                    f"{state['epoch']}); resume with a larger --max-epochs, or {START_AFRESH}"
+                )
+            if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
+                if block_s_asked:  # asked for, but nothing is scored
+                    unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
+                return _nothing_to_do(output_dir, (
+                    f"resume: nothing to do: the run in {str(output_dir)!r} finished at step {state['step']} (checkpoint "
+                    f"{last.name}, epoch {state['epoch']}) and this run would end there too (--max-steps "
+                    f"{training.max_steps}, --max-epochs {training.max_epochs} of {steps_per_epoch} steps); its model is "
+                    "left as it is. To train on, resume with a larger --max-steps and --max-epochs"))
+            extended = {k: changed[k] for k in ("max_steps", "max_epochs") if k in changed}
+            changed = {k: v for k, v in changed.items() if k not in extended}
+            if changed and is_main_rank():  # the same on every rank: one warning, not one per process
+                warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
+            _load_checkpoint(accelerator, last)
+            if extended:
+                # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
+                # not restored), but the optimizer holds the learning rate of the checkpoint's
+                # schedule (near 0 at the end of a finished run's cosine): set it on the new one
+                for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                    group["lr"] = base * fn(scheduler.last_epoch)
+                scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+                if main:
+                    print(f"[neuroformer] resume: {', '.join(f'{k} {a} -> {b}' for k, (a, b) in extended.items())}: "
+                          f"the learning rate follows the schedule of a {total_steps}-step run from step {state['step']}")
+            step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
+            log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
+            first_nonfinite_step = state.get("first_nonfinite_step")
+            # a checkpoint written before stretches were kept: its steps ran with its training settings
+            stretches = state.get("training_stretches") or _with_stretch([], 1, step, TrainingConfig(**{
+                k: state["training"][k] for k in STRETCH_TRAINING_FIELDS if k in state["training"]}))
+            # the checkpoint holds the total over processes; it is carried on the main process
+            n_unused = state.get("n_train_windows_unused", 0) if main else 0
+            best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
+            if (last / "best_model.safetensors").is_file():
+                # a compiled run wrote '_orig_mod.' keys before its selection was kept with the plain model's
+                best_state = {k.removeprefix("_orig_mod."): v for k, v in load_file(str(last / "best_model.safetensors")).items()}
             if main:
-                print(f"[neuroformer] resume: {', '.join(f'{k} {a} -> {b}' for k, (a, b) in extended.items())}: "
-                      f"the learning rate follows the schedule of a {total_steps}-step run from step {state['step']}")
-        step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
-        log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
-        first_nonfinite_step = state.get("first_nonfinite_step")
-        # a checkpoint written before stretches were kept: its steps ran with its training settings
-        stretches = state.get("training_stretches") or _with_stretch([], 1, step, TrainingConfig(**{
-            k: state["training"][k] for k in STRETCH_TRAINING_FIELDS if k in state["training"]}))
-        # the checkpoint holds the total over processes; it is carried on the main process
-        n_unused = state.get("n_train_windows_unused", 0) if main else 0
-        best_val = state["best_validation_loss"] if state["best_validation_loss"] is not None else float("inf")
-        if (last / "best_model.safetensors").is_file():
-            # a compiled run wrote '_orig_mod.' keys before its selection was kept with the plain model's
-            best_state = {k.removeprefix("_orig_mod."): v for k, v in load_file(str(last / "best_model.safetensors")).items()}
-        if main:
-            print(f"[neuroformer] resumed from {last} (step {step} of {total_steps}, epoch {epoch})")
-            # a checkpoint the stopped run was still writing: never resumed from (removed at the next save),
-            # but the steps after this one's are trained again, which the user was not told
-            half = sorted(p.name for p in ckpt_root.glob(".tmp-step-*") if p.name > ".tmp-" + last.name)
-            if half:
-                print(f"[neuroformer] resume: {', '.join(half)} in {str(ckpt_root)!r} is a checkpoint the run was still "
-                      f"writing when it stopped (incomplete, not used; removed at the next save): steps after "
-                      f"{step} are trained again")
-            if not finished and model_files_in(output_dir):
-                print(f"[neuroformer] resume: the model in {str(output_dir)!r} is not the one of checkpoint {last.name} "
-                      "(a run stopped after its last checkpoint, before writing its model); it is replaced when this "
-                      "run ends")
-    elif overwrite and main:
-        if ckpt_root.exists():
-            for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
-                _discard_checkpoint(old)
-            # check_checkpoint_folder let only checkpoints and a file browser's files through
-            remove_checkpoint_folder(ckpt_root)
-        # then the replaced run's model: an overwrite killed before its end left it beside the new run's
-        # checkpoints, and from_pretrained / generate --model loaded it without a word
-        remove_model_files(output_dir)
-    accelerator.wait_for_everyone()
+                print(f"[neuroformer] resumed from {last} (step {step} of {total_steps}, epoch {epoch})")
+                # a checkpoint the stopped run was still writing: never resumed from (removed at the next save),
+                # but the steps after this one's are trained again, which the user was not told
+                half = sorted(p.name for p in ckpt_root.glob(".tmp-step-*") if p.name > ".tmp-" + last.name)
+                if half:
+                    print(f"[neuroformer] resume: {', '.join(half)} in {str(ckpt_root)!r} is a checkpoint the run was still "
+                          f"writing when it stopped (incomplete, not used; removed at the next save): steps after "
+                          f"{step} are trained again")
+                if not finished and model_files_in(output_dir):
+                    print(f"[neuroformer] resume: the model in {str(output_dir)!r} is not the one of checkpoint {last.name} "
+                          "(a run stopped after its last checkpoint, before writing its model); it is replaced when this "
+                          "run ends")
+        elif overwrite and main:
+            if ckpt_root.exists():
+                for old in _checkpoints(ckpt_root):  # a kill meanwhile leaves whole checkpoints, or none
+                    _discard_checkpoint(old)
+                # check_checkpoint_folder let only checkpoints and a file browser's files through
+                remove_checkpoint_folder(ckpt_root)
+            # then the replaced run's model: an overwrite killed before its end left it beside the new run's
+            # checkpoints, and from_pretrained / generate --model loaded it without a word
+            remove_model_files(output_dir)
+        accelerator.wait_for_everyone()
 
-    def save_checkpoint():
-        unused_total = n_unused
-        if streamed and world > 1:  # every process saves, so this collective is reached by all
-            unused_total = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
-        trainer_state = {
-            "step": step, "epoch": epoch, "micro_batches_done_in_epoch": done_in_epoch, "log": log,
-            "best_step": best_step, "best_validation_loss": best_val if math.isfinite(best_val) else None,
-            "running_loss": running, "train_time_s": time_before + time.time() - t_steps,
-            "first_nonfinite_step": first_nonfinite_step,
-            "n_train_windows_unused": unused_total,
-            "fingerprint": fingerprint, "training": dataclasses.asdict(training),
-            "training_stretches": _with_stretch(stretches, first_step + 1, step, training),
-            # a resume under the other objective warns
-            "contrastive_negatives": CONTRASTIVE_NEGATIVES if gathered else OWN_PROCESS_NEGATIVES,
-        }
-        _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
+        def save_checkpoint():
+            unused_total = n_unused
+            if streamed and world > 1:  # every process saves, so this collective is reached by all
+                unused_total = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
+            trainer_state = {
+                "step": step, "epoch": epoch, "micro_batches_done_in_epoch": done_in_epoch, "log": log,
+                "best_step": best_step, "best_validation_loss": best_val if math.isfinite(best_val) else None,
+                "running_loss": running, "train_time_s": time_before + time.time() - t_steps,
+                "first_nonfinite_step": first_nonfinite_step,
+                "n_train_windows_unused": unused_total,
+                "fingerprint": fingerprint, "training": dataclasses.asdict(training),
+                "training_stretches": _with_stretch(stretches, first_step + 1, step, training),
+                # a resume under the other objective warns
+                "contrastive_negatives": CONTRASTIVE_NEGATIVES if gathered else OWN_PROCESS_NEGATIVES,
+            }
+            _save_checkpoint(accelerator, ckpt_root, step, trainer_state, best_state, training.save_total_limit, save_file)
 
-    def log_and_validate(step_epoch):
-        """A ``training_log.json`` entry for this step: the running training loss and, with a
-        validation split, its figures (the lowest validation loss keeps its weights)."""
-        nonlocal best_val, best_step, best_state, best_val_nll
-        if not has_val:  # nothing to validate on: the running training loss alone, for the loss curve
-            log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr})
-            return
-        with _float32_forward(accelerator, model) as fp32_model:
-            # a bar over its batches below the step bar, which stood still while the validation ran
-            val = _evaluate_sharded(accelerator, fp32_model, dsets["validation"], collator, training.eval_batch_size,
-                                    n_windows["validation"], progress=progress)
-        if streamed:
-            shards_unchanged()
-        model.train()
-        log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr,
-                    **{f"validation/{k}": v for k, v in val.items()}})
-        if val["loss"] < best_val:
-            best_val, best_step = val["loss"], step
-            # the plain model's keys, not a compiled one's ('_orig_mod.'): a resume may switch torch_compile
-            best_state = {k: v.detach().cpu().clone()
-                          for k, v in accelerator.unwrap_model(model, keep_torch_compile=False).state_dict().items()}
-            # one process scored every window (no sum across processes): the same pass as the scoring after training
-            best_val_nll = dict(val) if world == 1 else None
-        if main:
-            bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
-                      f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
-
-    first_step = step
-    # train_time_s: the time of the training steps (their validations and checkpoints), summed over the
-    # runs of a resumed one; it began with t_start, before the windows were built, so it held the data's
-    # preparation too, once more for every resume
-    t_steps = time.time()
-    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main))
-    while step < total_steps and epoch < training.max_epochs:
-        model.train()
-        gen.manual_seed(training.seed + epoch)
-        if streamed:
-            batches = _streamed_batches(train_ds, epoch, micro_batch, collator, accelerator.device, done_in_epoch)
-        else:
-            batches = iter(accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader)
-        while step < total_steps:
-            group = list(itertools.islice(batches, ga))
+        def log_and_validate(step_epoch):
+            """A ``training_log.json`` entry for this step: the running training loss and, with a
+            validation split, its figures (the lowest validation loss keeps its weights)."""
+            nonlocal best_val, best_step, best_state, best_val_nll
+            if not has_val:  # nothing to validate on: the running training loss alone, for the loss curve
+                log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr})
+                return
+            with _float32_forward(accelerator, model) as fp32_model:
+                # a bar over its batches below the step bar, which stood still while the validation ran
+                val = _evaluate_sharded(accelerator, fp32_model, dsets["validation"], collator, training.eval_batch_size,
+                                        n_windows["validation"], progress=progress)
             if streamed:
-                shards_unchanged()  # this step's windows came from the shards verified at the start
-                # every process takes the same number of micro-batches, or DDP would wait forever
-                k = len(group)
+                shards_unchanged()
+            model.train()
+            log.append({"step": step, "epoch": step_epoch, "train_loss": running, "learning_rate": step_lr,
+                        **{f"validation/{k}": v for k, v in val.items()}})
+            if val["loss"] < best_val:
+                best_val, best_step = val["loss"], step
+                # the plain model's keys, not a compiled one's ('_orig_mod.'): a resume may switch torch_compile
+                best_state = {k: v.detach().cpu().clone()
+                              for k, v in accelerator.unwrap_model(model, keep_torch_compile=False).state_dict().items()}
+                # one process scored every window (no sum across processes): the same pass as the scoring after training
+                best_val_nll = dict(val) if world == 1 else None
+            if main:
+                bar.write(f"step {step}: train loss {running:.4f}  val loss {val['loss']:.4f} "
+                          f"(id {val['id_nll']:.4f}, dt {val['dt_nll']:.4f}){'  *best' if best_step == step else ''}")
+
+        first_step = step
+        # train_time_s: the time of the training steps (their validations and checkpoints), summed over the
+        # runs of a resumed one; it began with t_start, before the windows were built, so it held the data's
+        # preparation too, once more for every resume
+        t_steps = time.time()
+        bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not (progress and main))
+        while step < total_steps and epoch < training.max_epochs:
+            model.train()
+            gen.manual_seed(training.seed + epoch)
+            if streamed:
+                batches = _streamed_batches(train_ds, epoch, micro_batch, collator, accelerator.device, done_in_epoch)
+            else:
+                batches = iter(accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader)
+            while step < total_steps:
+                group = list(itertools.islice(batches, ga))
+                if streamed:
+                    shards_unchanged()  # this step's windows came from the shards verified at the start
+                    # every process takes the same number of micro-batches, or DDP would wait forever
+                    k = len(group)
+                    if world > 1:
+                        t = torch.tensor([k], device=accelerator.device)
+                        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+                        k = int(t)
+                    if k < len(group):  # another process ran out: the rest of this one's epoch is unused
+                        n_unused += sum(int(b["input_ids"].shape[0]) for b in group[k:])
+                        n_unused += sum(int(b["input_ids"].shape[0]) for b in batches)
+                        group = group[:k]
+                    if not group:
+                        epoch, done_in_epoch = epoch + 1, 0
+                        break
+                elif not group and world == 1:  # not reached: an epoch ends on its last group (guard against a loop)
+                    raise RuntimeError(f"train: epoch {epoch} yielded no batch after {done_in_epoch} of {micro_batches_per_epoch}")
+                # the micro-batches of this step, the same number on every process (the loop position)
+                n_micro = len(group) if streamed else min(ga, micro_batches_per_epoch - done_in_epoch)
+                weights = [1.0] * len(group)
+                if world > 1 and len(group) < n_micro:
+                    # the other processes' share of the epoch's last step left fewer micro-batches (or none) to this
+                    # one: it still takes part in the gradient synchronisation and in every micro-batch's gathered
+                    # InfoNCE (a collective in the forward), with a window whose token loss counts zero times and
+                    # that is no window of any modality (so no negative of the other processes' windows)
+                    filler = batch_to_device(_without_contrasted_windows(collator([train_ds[0]])), accelerator.device)
+                    weights += [0.0] * (n_micro - len(group))
+                    group += [dict(filler) for _ in range(n_micro - len(group))]  # each loses its labels below
+                contrasted = torch.stack([_contrasted_windows(b, contrastive_head) for b in group])
+                if not gathered:  # whether each micro-batch of this process has a term of its own
+                    contrasted = (contrasted >= 2).any(1, keepdim=True).long()
+                counts = torch.cat([torch.stack([_label_counts(b) * w for b, w in zip(group, weights)]).sum(0).cpu(),
+                                    contrasted.flatten()])
+                counts = counts.to(accelerator.device)
                 if world > 1:
-                    t = torch.tensor([k], device=accelerator.device)
-                    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
-                    k = int(t)
-                if k < len(group):  # another process ran out: the rest of this one's epoch is unused
-                    n_unused += sum(int(b["input_ids"].shape[0]) for b in group[k:])
-                    n_unused += sum(int(b["input_ids"].shape[0]) for b in batches)
-                    group = group[:k]
-                if not group:
+                    counts = accelerator.reduce(counts, reduction="sum")
+                # labelled id and dt tokens of the whole step (every process)
+                n_id, n_dt = counts[:2].clamp(min=1).float().unbind()
+                contrasted = counts[2:].reshape(len(group), contrasted.shape[1])
+                if gathered:
+                    # the micro-batches with a contrastive term: two windows with a token of a contrastive modality
+                    # among those of every process (InfoNCE gathers them); times the processes, which all add the term
+                    n_groups = ((contrasted >= 2).any(1).sum() * world).clamp(min=1).float()
+                else:  # the micro-batches of every process that have a term of their own
+                    n_groups = contrasted.sum().clamp(min=1).float()
+                accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
+                step_loss = torch.zeros((), device=accelerator.device)
+                for batch, weight in zip(group, weights):
+                    with accelerator.accumulate(model):
+                        labels, dt_labels = batch.pop("labels"), batch.pop("dt_labels")
+                        out = model(**batch, return_dict=True, output_attentions=False, output_hidden_states=False)
+                        # this micro-batch's share of the mean over the whole step's tokens
+                        loss = (_shifted_ce_sum(out.logits, labels) / n_id
+                                + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt) * weight
+                        if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
+                            # the step's contrastive term is the mean of its micro-batches' InfoNCE (those that have
+                            # one), each gathered over every process: each process holds the whole micro-batch's
+                            # term and adds 1 / num_processes of it (the gradient sync below sums them; a mean per
+                            # process was num_processes times the weight given). Not times ``weight``: a filler
+                            # micro-batch's process adds it too, or the gathered rows of the others lost its share
+                            # of their gradient. Not gathered: each process adds its own micro-batch's term (a
+                            # filler's is 0, its modality masks cleared) over the count of every process's terms
+                            loss = loss + config.contrastive_loss_weight * out.contrastive_loss / n_groups
+                        step_loss += loss.detach()
+                        # DDP/FSDP average gradients over processes and Accelerate divides by the
+                        # accumulation steps; the loss is already the step's token mean, so undo both
+                        accelerator.backward(loss * (world * ga))
+                        if accelerator.sync_gradients:
+                            accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+                            # the rate this step updates with (the scheduler then sets the next step's)
+                            step_lr = optimizer.param_groups[0]["lr"]
+                            optimizer.step()
+                            if learned_temperature is not None:  # back within 0.01..100, where the loss gives it a gradient
+                                learned_temperature.cap_logit_scale_()
+                            if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update
+                                scheduler.step()
+                            optimizer.zero_grad()
+                step_epoch, done_in_epoch = epoch, done_in_epoch + n_micro
+                epoch_done = (len(group) < ga) if streamed else done_in_epoch >= micro_batches_per_epoch
+                if epoch_done:  # the position is kept as "start of the next epoch"
                     epoch, done_in_epoch = epoch + 1, 0
+                if world > 1:
+                    step_loss = accelerator.reduce(step_loss, reduction="sum")
+                step += 1
+                loss_value = step_loss.item()
+                if first_nonfinite_step is None and not math.isfinite(loss_value):
+                    first_nonfinite_step = step
+                running = running_loss(running, loss_value, step)
+                bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
+                bar.update(1)
+                if step % eval_every == 0 or step == total_steps:
+                    log_and_validate(step_epoch)
+                if training.save_every and (step % training.save_every == 0 or step == total_steps):
+                    save_checkpoint()
+                if on_step_end is not None:
+                    on_step_end(step, loss_value)
+                if epoch_done:
                     break
-            elif not group and world == 1:  # not reached: an epoch ends on its last group (guard against a loop)
-                raise RuntimeError(f"train: epoch {epoch} yielded no batch after {done_in_epoch} of {micro_batches_per_epoch}")
-            # the micro-batches of this step, the same number on every process (the loop position)
-            n_micro = len(group) if streamed else min(ga, micro_batches_per_epoch - done_in_epoch)
-            weights = [1.0] * len(group)
-            if world > 1 and len(group) < n_micro:
-                # the other processes' share of the epoch's last step left fewer micro-batches (or none) to this
-                # one: it still takes part in the gradient synchronisation and in every micro-batch's gathered
-                # InfoNCE (a collective in the forward), with a window whose token loss counts zero times and
-                # that is no window of any modality (so no negative of the other processes' windows)
-                filler = batch_to_device(_without_contrasted_windows(collator([train_ds[0]])), accelerator.device)
-                weights += [0.0] * (n_micro - len(group))
-                group += [dict(filler) for _ in range(n_micro - len(group))]  # each loses its labels below
-            contrasted = torch.stack([_contrasted_windows(b, contrastive_head) for b in group])
-            if not gathered:  # whether each micro-batch of this process has a term of its own
-                contrasted = (contrasted >= 2).any(1, keepdim=True).long()
-            counts = torch.cat([torch.stack([_label_counts(b) * w for b, w in zip(group, weights)]).sum(0).cpu(),
-                                contrasted.flatten()])
-            counts = counts.to(accelerator.device)
-            if world > 1:
-                counts = accelerator.reduce(counts, reduction="sum")
-            # labelled id and dt tokens of the whole step (every process)
-            n_id, n_dt = counts[:2].clamp(min=1).float().unbind()
-            contrasted = counts[2:].reshape(len(group), contrasted.shape[1])
-            if gathered:
-                # the micro-batches with a contrastive term: two windows with a token of a contrastive modality
-                # among those of every process (InfoNCE gathers them); times the processes, which all add the term
-                n_groups = ((contrasted >= 2).any(1).sum() * world).clamp(min=1).float()
-            else:  # the micro-batches of every process that have a term of their own
-                n_groups = contrasted.sum().clamp(min=1).float()
-            accelerator.step = ga - len(group)  # the last micro-batch of the group syncs and steps
-            step_loss = torch.zeros((), device=accelerator.device)
-            for batch, weight in zip(group, weights):
-                with accelerator.accumulate(model):
-                    labels, dt_labels = batch.pop("labels"), batch.pop("dt_labels")
-                    out = model(**batch, return_dict=True, output_attentions=False, output_hidden_states=False)
-                    # this micro-batch's share of the mean over the whole step's tokens
-                    loss = (_shifted_ce_sum(out.logits, labels) / n_id
-                            + config.dt_loss_weight * _shifted_ce_sum(out.dt_logits, dt_labels) / n_dt) * weight
-                    if out.contrastive_loss is not None:  # only built when contrastive_loss_weight > 0
-                        # the step's contrastive term is the mean of its micro-batches' InfoNCE (those that have
-                        # one), each gathered over every process: each process holds the whole micro-batch's
-                        # term and adds 1 / num_processes of it (the gradient sync below sums them; a mean per
-                        # process was num_processes times the weight given). Not times ``weight``: a filler
-                        # micro-batch's process adds it too, or the gathered rows of the others lost its share
-                        # of their gradient. Not gathered: each process adds its own micro-batch's term (a
-                        # filler's is 0, its modality masks cleared) over the count of every process's terms
-                        loss = loss + config.contrastive_loss_weight * out.contrastive_loss / n_groups
-                    step_loss += loss.detach()
-                    # DDP/FSDP average gradients over processes and Accelerate divides by the
-                    # accumulation steps; the loss is already the step's token mean, so undo both
-                    accelerator.backward(loss * (world * ga))
-                    if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
-                        # the rate this step updates with (the scheduler then sets the next step's)
-                        step_lr = optimizer.param_groups[0]["lr"]
-                        optimizer.step()
-                        if learned_temperature is not None:  # back within 0.01..100, where the loss gives it a gradient
-                            learned_temperature.cap_logit_scale_()
-                        if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update
-                            scheduler.step()
-                        optimizer.zero_grad()
-            step_epoch, done_in_epoch = epoch, done_in_epoch + n_micro
-            epoch_done = (len(group) < ga) if streamed else done_in_epoch >= micro_batches_per_epoch
-            if epoch_done:  # the position is kept as "start of the next epoch"
-                epoch, done_in_epoch = epoch + 1, 0
-            if world > 1:
-                step_loss = accelerator.reduce(step_loss, reduction="sum")
-            step += 1
-            loss_value = step_loss.item()
-            if first_nonfinite_step is None and not math.isfinite(loss_value):
-                first_nonfinite_step = step
-            running = running_loss(running, loss_value, step)
-            bar.set_postfix(loss=f"{running:.3f}", epoch=step_epoch, refresh=False)  # drawn by update()
-            bar.update(1)
-            if step % eval_every == 0 or step == total_steps:
-                log_and_validate(step_epoch)
-            if training.save_every and (step % training.save_every == 0 or step == total_steps):
-                save_checkpoint()
-            if on_step_end is not None:
-                on_step_end(step, loss_value)
-            if epoch_done:
-                break
-    # a streamed run over several processes can end with its epochs before total_steps (planned
-    # from the larger share, an upper bound): its last step is validated and checkpointed too
-    if step > first_step and (not log or log[-1]["step"] != step):
-        log_and_validate(step_epoch)
-    if training.save_every and step > first_step and step % training.save_every and step != total_steps:
-        save_checkpoint()
-    bar.close()
-    accelerator.wait_for_everyone()
-    if streamed and world > 1:
-        n_unused = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
-    model = bare_model()
-    if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
-        model = model._orig_mod
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        selection = "lowest validation loss"
-    elif has_val:  # a NaN validation loss every time, which no step beats
-        best_step = step
-        selection = "last step (validation loss never finite)"
-        # windows without a spike are one cause; with spikes in them the model's losses are NaN (training diverged),
-        # and naming the empty windows sent the user looking at the data
-        why = ("its windows hold no spike" if not n_spikes["validation"] else
-               f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
-               f"(see train_loss in training_log.json; {lower_rate})")
-        if is_main_rank():  # validation losses are reduced over the ranks: the same on every one
-            warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint "
-                          "is kept (none was selected)")
-    else:
-        best_step = step
-        selection = "last step (no validation split)"
-        if is_main_rank():  # the splits are the same on every rank
-            warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
-    # the step losses are summed over the ranks: every rank reaches this alike, and rank 0 says it
-    if first_nonfinite_step is not None and (best_state is not None or not has_val) and is_main_rank():
-        # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
-        # validation chose a step before the divergence said nothing of the NaN steps after it
-        kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
-                else f"the model kept is the last step's ({best_step}), trained through the divergence")
-        warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
-                      f"training diverged (see train_loss in training_log.json; {lower_rate}); {kept}",
-                      UserWarning, stacklevel=2)
-    if training.activation_checkpointing:
-        model.activation_checkpointing_disable()
-    train_time = time_before + time.time() - t_steps
-    if on_train_end is not None:
-        on_train_end(model)
-
-    ran = _with_stretch(stretches, first_step + 1, step, training)
-    # in the order they ran, a precision again after another one again (bf16, no, bf16): each precision once
-    # said ['bf16', 'no'] of such a run, as if it had ended in float32
-    precisions = [p for p, _ in itertools.groupby(r["mixed_precision"] for r in ran)] or [training.mixed_precision]
-    metrics: Dict[str, object] = {}
-    figures: Dict[str, object] = {}
-    if accelerator.is_main_process:
-        model.eval()
-        if has_val and best_val_nll is not None and on_train_end is None:
-            # the selected step's weights were scored on the validation split by this process when it was
-            # selected (the same float32 forward, batches and sums): scoring them again gave the same figures for
-            # the cost of a whole validation pass. A resumed run's best step, one chosen on several processes,
-            # or weights on_train_end may have changed are scored again
-            val = best_val_nll
-        elif has_val:
-            # the windows counted (a streamed split's from its shards, checked against the manifest): the bars' totals
-            val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size, progress=progress,
-                                     n_windows=n_windows["validation"])
-        if has_val:
-            metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
-                            "validation/loss": val["loss"]})
-        if has_test:
-            test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size, per_window=True,
-                                      progress=progress, n_windows=n_windows["test"])
-            # the recording's units: a prepared directory's tokenizer may hold other sessions' units too, which as
-            # support of the smoothed baselines made them worse (Markov 1.70 -> 2.30 nats with 300 units of another
-            # session); a directory prepared before its manifest listed them: every unit of the tokenizer
-            unit_tokens = (tokenizer.unit_token_ids(recording) if not streamed
-                           else manifest.get("unit_token_ids") or np.arange(config.num_special_tokens, len(tokenizer)))
-            base = TokenBaselines(config.vocab_size, unit_tokens, config.num_dt_bins)
-            base.fit(dsets["train"])
-            btest = base.score(dsets["test"])
-            metrics.update({
-                "test/id_nll": test["id_nll"],
-                "test/dt_nll": test["dt_nll"],
-                "test/unigram_id_nll": btest["unigram_id_nll"],
-                "test/markov_id_nll": btest["markov_id_nll"],
-                "test/marginal_dt_nll": btest["marginal_dt_nll"],
-                "test/markov_dt_nll": btest["markov_dt_nll"],
-                "test/n_spike_tokens": test["n_spike_tokens"],
-                **split_nll_intervals(test["windows"], plan, ci_block_s if block_s_asked else None,
-                                      ci_block_s_option,
-                                      window_span_s=model.config.current_window + model.config.past_window),
-            })
-            if getattr(model, "contrastive", None) is not None:
-                from .contrastive import evaluate_retrieval
-
-                for name, r in evaluate_retrieval(model, dsets["test"], collator, seed=training.seed).items():
-                    for key, value in r.items():
-                        metrics[f"test/retrieval/{name}/{key}"] = value
-        diverged = has_test and test["n_spike_tokens"] > 0 and not math.isfinite(test["id_nll"])
-        if has_test and streamed:
-            metrics["test/generation"] = ("not run: trained from prepared windows, without the recording; run "
-                                          "'neuroformer generate' and 'neuroformer evaluate' on the recording")
-        elif diverged:
-            # sampling from NaN probabilities failed inside torch ("probability tensor contains either inf, nan
-            # or element < 0") after the whole run, and the model was never written
-            metrics["test/generation"] = ("not run: the model's test losses are NaN (training diverged: see train_loss "
-                                          f"in training_log.json; {lower_rate})")
-            warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
-                          f"not generated; the model is saved as it is for inspection; {lower_rate}")
-        elif has_test and not training.generate_test:
-            metrics["test/generation"] = ("not run: training.generate_test is false; run 'neuroformer generate' and "
-                                          "'neuroformer evaluate' on the recording")
-        elif has_test:
-            # generation tiles the test split with non-overlapping windows, whatever the training stride (and
-            # whatever overlapping trials)
-            starts, clips = generation_windows(plan, "test", config)
-            generated = generate_spikes(
-                model, tokenizer, recording, starts,
-                past_clip_starts=clips if plan.mode == "trials" else None,
-                batch_size=training.generation_batch_size,
-                temperature=training.generation_temperature,
-                top_p=training.generation_top_p,
-                seed=training.seed,
-                progress=progress,
-            )
-            fid = compare_recordings(recording, generated)
-            if write_figures:
-                from .plotting import plot_fidelity  # matplotlib: imported by the runs that draw
-
-                figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording,
-                                                             generated)
-            metrics.update({
-                "test/id_f1": fid["id_f1"],
-                # why a figure is null, in evaluate's words (its report's id_f1_reason / rate_corr_reason);
-                # only beside a null figure, as a bootstrap interval's ..._ci95_reason
-                **_undefined_reason(fid, "id_f1"),
-                # the spike-timing F1 at the default 5 / 10 / 25 ms, beside its chance levels and their SD over
-                # the draws (an F1 alone does not say whether the rates explain it)
-                **{f"test/{k}": fid[k] for k in spike_timing_f1_keys(fid["timing_tolerances_s"])},
-                # why an F1 is null (neither recording has a spike in the test windows), as for rate_corr
-                **{k: v for tol in fid["timing_tolerances_s"]
-                   for k, v in _undefined_reason(fid, f"timing_f1_{tolerance_label(tol)}").items()},
-                "timing_chance_draws": fid["timing_chance_draws"],
-                "test/rate_corr": fid["rate_corr"],
-                **_undefined_reason(fid, "rate_corr"),
-                "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
-                **_undefined_reason(fid, "binned_count_corr_mean"),
-                # its bin width, for the model card (not under test/: the card lists those as metrics)
-                "binned_count_bin_size_s": fid["bin_size_s"],
-                "test/n_generated_spikes": fid["n_generated_spikes"],
-                "test/n_real_spikes": fid["n_real_spikes"],
-                "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
-            })
+        # a streamed run over several processes can end with its epochs before total_steps (planned
+        # from the larger share, an upper bound): its last step is validated and checkpointed too
+        if step > first_step and (not log or log[-1]["step"] != step):
+            log_and_validate(step_epoch)
+        if training.save_every and step > first_step and step % training.save_every and step != total_steps:
+            save_checkpoint()
+        bar.close()
+        accelerator.wait_for_everyone()
+        if streamed and world > 1:
+            n_unused = int(accelerator.reduce(torch.tensor(n_unused, device=accelerator.device), reduction="sum"))
+        model = bare_model()
+        if getattr(model, "_orig_mod", None) is not None:  # torch.compile wrapper
+            model = model._orig_mod
+        if best_state is not None:
+            model.load_state_dict(best_state)
+            selection = "lowest validation loss"
+        elif has_val:  # a NaN validation loss every time, which no step beats
+            best_step = step
+            selection = "last step (validation loss never finite)"
+            # windows without a spike are one cause; with spikes in them the model's losses are NaN (training diverged),
+            # and naming the empty windows sent the user looking at the data
+            why = ("its windows hold no spike" if not n_spikes["validation"] else
+                   f"its windows hold {n_spikes['validation']} spikes, so the model's losses are NaN: training diverged "
+                   f"(see train_loss in training_log.json; {lower_rate})")
+            if is_main_rank():  # validation losses are reduced over the ranks: the same on every one
+                warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint "
+                              "is kept (none was selected)")
         else:
-            warnings.warn("split_fractions: no test windows, so no test metrics are written")
-        metrics.update({
-            "n_train_windows": n_windows["train"],
-            "n_validation_windows": n_windows["validation"],
-            "n_test_windows": n_windows["test"],
-            "n_truncated_spikes": int(sum(trunc.values())),
-            "n_truncated_spikes_by_split": trunc,
-            "n_truncated_past_spikes": int(sum(ptrunc.values())),
-            **({"n_truncated_windows_by_split": twin} if twin is not None else {}),
-            **({"n_truncated_past_windows_by_split": ptwin} if ptwin is not None else {}),
-            **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
-            **({"n_windows_without_modality_tokens": mod_empty} if mod_empty else {}),
-            **({"n_events_in_no_window": ev_unread} if ev_unread else {}),
-            "n_spikes_by_split": n_spikes,
-            **({"n_spikes_outside_windows_by_split": {s: v["n_spikes_outside_windows"] for s, v in outside.items()},
-                "seconds_outside_windows_by_split": {s: round(v["seconds_outside_windows"], 6)
-                                                     for s, v in outside.items()}} if outside is not None else {}),
-            **({"n_train_windows_unused": n_unused} if streamed else {}),
-            "checkpoint_selection": selection,
-            "best_step": best_step,
-            "total_steps": step,
-            "train_time_s": train_time,
-            "total_time_s": time.time() - t_start,
-            "split_mode": plan.mode,
-            "recording": manifest["recording"] if streamed else repr(recording),
-            # what commands reading this model with a recording compare (windows.split_spikes_digest)
-            **({"split_spikes": manifest["split_spikes"]} if streamed and "split_spikes" in manifest else {}),
-            **({"split_spikes": spikes_digest} if not streamed else {}),
-            # what the stimulus frames are (e.g. rendered gratings and the values assumed), for the model card
-            **({"stimulus_description": recording.stimulus.description}
-               if (not streamed and any(m["kind"] == "video" for m in config.modalities)
-                   and recording.stimulus is not None and recording.stimulus.description) else {}),
-            "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
-            "num_parameters": int(sum(p.numel() for p in model.parameters())),
-            # the launch: processes (torchrun / accelerate launch) and windows per process per micro-batch
-            "num_processes": world,
-            "micro_batch_size": micro_batch,
-            **({"n_initial_tensors_given": n_initial} if n_initial is not None else {}),
-            # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision); a
-            # resume may change it (warned, used): then each one, in the order they ran, with the stretches
-            "mixed_precision": (precisions[0] if len(precisions) == 1 else precisions),
-            "training_stretches": ran,
-        })
-        metrics = {k: _to_builtin(v) for k, v in metrics.items()}
-        if log and write_figures:
-            # without a validation split no step was chosen (the last one is kept): no mark
-            from .plotting import plot_training_curves
+            best_step = step
+            selection = "last step (no validation split)"
+            if is_main_rank():  # the splits are the same on every rank
+                warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
+        # the step losses are summed over the ranks: every rank reaches this alike, and rank 0 says it
+        if first_nonfinite_step is not None and (best_state is not None or not has_val) and is_main_rank():
+            # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
+            # validation chose a step before the divergence said nothing of the NaN steps after it
+            kept = (f"the model kept is step {best_step}'s, chosen on the validation split before it" if best_state is not None
+                    else f"the model kept is the last step's ({best_step}), trained through the divergence")
+            warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
+                          f"training diverged (see train_loss in training_log.json; {lower_rate}); {kept}",
+                          UserWarning, stacklevel=2)
+        if training.activation_checkpointing:
+            model.activation_checkpointing_disable()
+        train_time = time_before + time.time() - t_steps
+        if on_train_end is not None:
+            on_train_end(model)
 
-            figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
-                                                         best_step=best_step if has_val else None,
-                                                         selection=selection,
-                                                         contrastive_loss_weight=config.contrastive_loss_weight)
-        if streamed:  # the test metrics and baselines read the shards again
-            shards_unchanged()
-        with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
-            save_atomically(
-                output_dir,
-                model,
-                tokenizer,
-                {
-                    "metrics.json": metrics,
-                    "splits.json": plan.to_dict(),
-                    "training_log.json": log,
-                    "training_config.json": dataclasses.asdict(training),
-                },
-                overwrite=overwrite or resume,  # resuming a finished run replaces its model
-                figures=figures,
-            )
-    accelerator.wait_for_everyone()
-    return metrics
+        ran = _with_stretch(stretches, first_step + 1, step, training)
+        # in the order they ran, a precision again after another one again (bf16, no, bf16): each precision once
+        # said ['bf16', 'no'] of such a run, as if it had ended in float32
+        precisions = [p for p, _ in itertools.groupby(r["mixed_precision"] for r in ran)] or [training.mixed_precision]
+        metrics: Dict[str, object] = {}
+        figures: Dict[str, object] = {}
+        if accelerator.is_main_process:
+            model.eval()
+            if has_val and best_val_nll is not None and on_train_end is None:
+                # the selected step's weights were scored on the validation split by this process when it was
+                # selected (the same float32 forward, batches and sums): scoring them again gave the same figures for
+                # the cost of a whole validation pass. A resumed run's best step, one chosen on several processes,
+                # or weights on_train_end may have changed are scored again
+                val = best_val_nll
+            elif has_val:
+                # the windows counted (a streamed split's from its shards, checked against the manifest): the bars' totals
+                val = evaluate_token_nll(model, dsets["validation"], collator, training.eval_batch_size, progress=progress,
+                                         n_windows=n_windows["validation"])
+            if has_val:
+                metrics.update({"validation/id_nll": val["id_nll"], "validation/dt_nll": val["dt_nll"],
+                                "validation/loss": val["loss"]})
+            if has_test:
+                test = evaluate_token_nll(model, dsets["test"], collator, training.eval_batch_size, per_window=True,
+                                          progress=progress, n_windows=n_windows["test"])
+                # the recording's units: a prepared directory's tokenizer may hold other sessions' units too, which as
+                # support of the smoothed baselines made them worse (Markov 1.70 -> 2.30 nats with 300 units of another
+                # session); a directory prepared before its manifest listed them: every unit of the tokenizer
+                unit_tokens = (tokenizer.unit_token_ids(recording) if not streamed
+                               else manifest.get("unit_token_ids") or np.arange(config.num_special_tokens, len(tokenizer)))
+                base = TokenBaselines(config.vocab_size, unit_tokens, config.num_dt_bins)
+                base.fit(dsets["train"])
+                btest = base.score(dsets["test"])
+                metrics.update({
+                    "test/id_nll": test["id_nll"],
+                    "test/dt_nll": test["dt_nll"],
+                    "test/unigram_id_nll": btest["unigram_id_nll"],
+                    "test/markov_id_nll": btest["markov_id_nll"],
+                    "test/marginal_dt_nll": btest["marginal_dt_nll"],
+                    "test/markov_dt_nll": btest["markov_dt_nll"],
+                    "test/n_spike_tokens": test["n_spike_tokens"],
+                    **split_nll_intervals(test["windows"], plan, ci_block_s if block_s_asked else None,
+                                          ci_block_s_option,
+                                          window_span_s=model.config.current_window + model.config.past_window),
+                })
+                if getattr(model, "contrastive", None) is not None:
+                    from .contrastive import evaluate_retrieval
+
+                    for name, r in evaluate_retrieval(model, dsets["test"], collator, seed=training.seed).items():
+                        for key, value in r.items():
+                            metrics[f"test/retrieval/{name}/{key}"] = value
+            diverged = has_test and test["n_spike_tokens"] > 0 and not math.isfinite(test["id_nll"])
+            if has_test and streamed:
+                metrics["test/generation"] = ("not run: trained from prepared windows, without the recording; run "
+                                              "'neuroformer generate' and 'neuroformer evaluate' on the recording")
+            elif diverged:
+                # sampling from NaN probabilities failed inside torch ("probability tensor contains either inf, nan
+                # or element < 0") after the whole run, and the model was never written
+                metrics["test/generation"] = ("not run: the model's test losses are NaN (training diverged: see train_loss "
+                                              f"in training_log.json; {lower_rate})")
+                warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
+                              f"not generated; the model is saved as it is for inspection; {lower_rate}")
+            elif has_test and not training.generate_test:
+                metrics["test/generation"] = ("not run: training.generate_test is false; run 'neuroformer generate' and "
+                                              "'neuroformer evaluate' on the recording")
+            elif has_test:
+                # generation tiles the test split with non-overlapping windows, whatever the training stride (and
+                # whatever overlapping trials)
+                starts, clips = generation_windows(plan, "test", config)
+                generated = generate_spikes(
+                    model, tokenizer, recording, starts,
+                    past_clip_starts=clips if plan.mode == "trials" else None,
+                    batch_size=training.generation_batch_size,
+                    temperature=training.generation_temperature,
+                    top_p=training.generation_top_p,
+                    seed=training.seed,
+                    progress=progress,
+                )
+                fid = compare_recordings(recording, generated)
+                if write_figures:
+                    from .plotting import plot_fidelity  # matplotlib: imported by the runs that draw
+
+                    figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording,
+                                                                 generated)
+                metrics.update({
+                    "test/id_f1": fid["id_f1"],
+                    # why a figure is null, in evaluate's words (its report's id_f1_reason / rate_corr_reason);
+                    # only beside a null figure, as a bootstrap interval's ..._ci95_reason
+                    **_undefined_reason(fid, "id_f1"),
+                    # the spike-timing F1 at the default 5 / 10 / 25 ms, beside its chance levels and their SD over
+                    # the draws (an F1 alone does not say whether the rates explain it)
+                    **{f"test/{k}": fid[k] for k in spike_timing_f1_keys(fid["timing_tolerances_s"])},
+                    # why an F1 is null (neither recording has a spike in the test windows), as for rate_corr
+                    **{k: v for tol in fid["timing_tolerances_s"]
+                       for k, v in _undefined_reason(fid, f"timing_f1_{tolerance_label(tol)}").items()},
+                    "timing_chance_draws": fid["timing_chance_draws"],
+                    "test/rate_corr": fid["rate_corr"],
+                    **_undefined_reason(fid, "rate_corr"),
+                    "test/binned_count_corr_mean": fid["binned_count_corr_mean"],
+                    **_undefined_reason(fid, "binned_count_corr_mean"),
+                    # its bin width, for the model card (not under test/: the card lists those as metrics)
+                    "binned_count_bin_size_s": fid["bin_size_s"],
+                    "test/n_generated_spikes": fid["n_generated_spikes"],
+                    "test/n_real_spikes": fid["n_real_spikes"],
+                    "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
+                })
+            else:
+                warnings.warn("split_fractions: no test windows, so no test metrics are written")
+            metrics.update({
+                "n_train_windows": n_windows["train"],
+                "n_validation_windows": n_windows["validation"],
+                "n_test_windows": n_windows["test"],
+                "n_truncated_spikes": int(sum(trunc.values())),
+                "n_truncated_spikes_by_split": trunc,
+                "n_truncated_past_spikes": int(sum(ptrunc.values())),
+                **({"n_truncated_windows_by_split": twin} if twin is not None else {}),
+                **({"n_truncated_past_windows_by_split": ptwin} if ptwin is not None else {}),
+                **({"n_truncated_modality_tokens": mod_trunc} if mod_trunc else {}),
+                **({"n_windows_without_modality_tokens": mod_empty} if mod_empty else {}),
+                **({"n_events_in_no_window": ev_unread} if ev_unread else {}),
+                "n_spikes_by_split": n_spikes,
+                **({"n_spikes_outside_windows_by_split": {s: v["n_spikes_outside_windows"] for s, v in outside.items()},
+                    "seconds_outside_windows_by_split": {s: round(v["seconds_outside_windows"], 6)
+                                                         for s, v in outside.items()}} if outside is not None else {}),
+                **({"n_train_windows_unused": n_unused} if streamed else {}),
+                "checkpoint_selection": selection,
+                "best_step": best_step,
+                "total_steps": step,
+                "train_time_s": train_time,
+                "total_time_s": time.time() - t_start,
+                "split_mode": plan.mode,
+                "recording": manifest["recording"] if streamed else repr(recording),
+                # what commands reading this model with a recording compare (windows.split_spikes_digest)
+                **({"split_spikes": manifest["split_spikes"]} if streamed and "split_spikes" in manifest else {}),
+                **({"split_spikes": spikes_digest} if not streamed else {}),
+                # what the stimulus frames are (e.g. rendered gratings and the values assumed), for the model card
+                **({"stimulus_description": recording.stimulus.description}
+                   if (not streamed and any(m["kind"] == "video" for m in config.modalities)
+                       and recording.stimulus is not None and recording.stimulus.description) else {}),
+                "data": (f"streamed from prepared directory {str(prepared)!r}" if streamed else "in memory"),
+                "num_parameters": int(sum(p.numel() for p in model.parameters())),
+                # the launch: processes (torchrun / accelerate launch) and windows per process per micro-batch
+                "num_processes": world,
+                "micro_batch_size": micro_batch,
+                **({"n_initial_tensors_given": n_initial} if n_initial is not None else {}),
+                # the precision the steps ran in (the launcher's, when it set one: see _launcher_precision); a
+                # resume may change it (warned, used): then each one, in the order they ran, with the stretches
+                "mixed_precision": (precisions[0] if len(precisions) == 1 else precisions),
+                "training_stretches": ran,
+            })
+            metrics = {k: _to_builtin(v) for k, v in metrics.items()}
+            if log and write_figures:
+                # without a validation split no step was chosen (the last one is kept): no mark
+                from .plotting import plot_training_curves
+
+                figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
+                                                             best_step=best_step if has_val else None,
+                                                             selection=selection,
+                                                             contrastive_loss_weight=config.contrastive_loss_weight)
+            if streamed:  # the test metrics and baselines read the shards again
+                shards_unchanged()
+            with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
+                save_atomically(
+                    output_dir,
+                    model,
+                    tokenizer,
+                    {
+                        "metrics.json": metrics,
+                        "splits.json": plan.to_dict(),
+                        "training_log.json": log,
+                        "training_config.json": dataclasses.asdict(training),
+                    },
+                    overwrite=overwrite or resume,  # resuming a finished run replaces its model
+                    figures=figures,
+                )
+        accelerator.wait_for_everyone()
+        return metrics
 
 
 @contextlib.contextmanager
