@@ -299,7 +299,14 @@ def test_a_split_without_spikes_is_named_and_not_called_missing(rec, tmp_path):
         m = train(stray, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=16, generate_test=False),
                   progress=False)
     said = [str(w.message) for w in got]
-    assert any(x.startswith("split(s) ['validation'") and "hold no spike" in x and "--epoch" in x for x in said), said
+    # the warning prepare gives (windows.warn_splits_without_spikes), pointing at the caller's line
+    empty = [w for w in got if str(w.message).startswith("split 'validation': its ")]
+    assert len(empty) == 1 and empty[0].filename == __file__, [(str(w.message), w.filename) for w in got]
+    msg = str(empty[0].message)
+    assert re.match(r"split 'validation': its \d+ windows hold 0 spikes, so a model trained on these windows gets "
+                    r"NaN losses and metrics for that split; no checkpoint can be chosen on the validation split "
+                    r"\(train keeps the last one\)", msg), msg
+    assert "--epoch" in msg and "'neuroformer inspect --data ...'" in msg, msg
     assert not any("no validation windows" in x for x in said), said
     assert m["checkpoint_selection"] == "last step (validation loss never finite)"
 

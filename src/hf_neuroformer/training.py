@@ -48,7 +48,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import events_in_no_window, fit_modalities, truncated_tokens_text, windows_without_values
 from .windows import (SPLITS, TRAIN_SHARD_LAYOUT, NeuroformerCollator, _is_prepared_manifest, batch_to_device,
                       build_window_datasets, column_values, keeps_training_mode, load_prepared, plan_splits, spikes_outside_windows, split_spikes_digest,
-                      verify_prepared)
+                      verify_prepared, warn_splits_without_spikes)
 
 #: Attention implementations ``TrainingConfig.attn_implementation`` accepts.
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -1603,9 +1603,10 @@ def train(
             or final save.
 
     Warns:
-        UserWarning: a split whose windows hold no spike (its losses are NaN; for validation, the
-            last step is kept, ``checkpoint_selection`` "last step (validation loss never
-            finite)"); a validation loss that is NaN at every evaluation though the split holds
+        UserWarning: a split whose windows hold no spike, one warning per split, as ``prepare``
+            gives it (:func:`~hf_neuroformer.windows.warn_splits_without_spikes`; its losses are NaN;
+            for validation, the last step is kept, ``checkpoint_selection`` "last step (validation
+            loss never finite)"); a validation loss that is NaN at every evaluation though the split holds
             spikes (training diverged; the last step is kept the same way); no validation windows
             (the last step is kept); test losses that are NaN though the test split holds spikes
             (training diverged: the test split is not generated, ``test/generation`` says why, and
@@ -1846,17 +1847,9 @@ def train(
                 print("[neuroformer] 'neuroformer inspect --data ...' gives the spikes per window and a max_window_length "
                       "(max_past_length) that holds 99 % of the training windows (past windows) whole")
             # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
-            # empty stretch scored NaN, and an empty validation split was reported as "no validation split"
-            empty = [s for s in SPLITS if n_windows[s] and not n_spikes[s]]
-            if empty:
-                warnings.warn(
-                    f"split(s) {empty}: their windows ({', '.join(f'{s} {n_windows[s]}' for s in empty)}) hold no spike, "
-                    "so their losses and metrics are undefined (NaN)" + ("; no checkpoint can be chosen on the validation "
-                                                                        "split: the last one is kept"
-                                                                        if "validation" in empty else "")
-                    + "; 'neuroformer inspect --data ...' gives each split's spikes and the longest stretch without "
-                    "any spike (a stray spike long after the others stretches the recording: select the recorded time "
-                    "with --epoch, or SpikeRecording.restrict)", UserWarning, stacklevel=2)
+            # empty stretch scored NaN, and an empty validation split was reported as "no validation split". The
+            # warning 'neuroformer prepare' gives (stacklevel 3: train's caller)
+            warn_splits_without_spikes(n_windows, n_spikes, stacklevel=3)
 
         if _drops_output_attentions(config, training):
             # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
