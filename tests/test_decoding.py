@@ -2615,6 +2615,54 @@ def test_auxiliary_generative_loss_reuses_the_pretraining_heads(a2929, pretraine
     torch.testing.assert_close(with_aux - without, 0.5 * gen)
 
 
+def test_a_decoder_loaded_as_a_pretraining_model_warns_without_its_heads_and_keeps_them_with(
+        finetuned, pretrained, tmp_path):
+    """Break test: AutoModelForPreTraining / NeuroformerForPreTraining.from_pretrained of a fine-tuned
+    decoder folder (decoding_generative_loss_weight 0: no next-spike heads saved) loaded the backbone
+    and initialised the id / dt heads at random, with only transformers' logged load report, so spikes
+    generated from it were noise without a word. It warns now, naming the heads and the pretrained
+    model the decoder's metrics.json records; a decoder that kept the heads loads them, silently."""
+    from transformers import AutoModelForPreTraining
+
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.modeling_neuroformer import NextSpikeHeadsNotLoadedWarning
+
+    decoder, _ = finetuned
+    decoding = nf.NeuroformerForBehaviorDecoding.from_pretrained(decoder)
+    for load in (AutoModelForPreTraining.from_pretrained, nf.NeuroformerForPreTraining.from_pretrained):
+        with pytest.warns(NextSpikeHeadsNotLoadedWarning) as caught:
+            model, info = load(decoder, output_loading_info=True)
+        message = str(caught[0].message)
+        assert "(dt_head.bias, dt_head.weight, dt_unit_embeddings.weight, id_head.bias, id_head.weight)" in message
+        assert "initialised at random" in message and "fine-tuned behaviour decoder" in message, message
+        assert f"fine-tuned from, {str(pretrained.resolve())!r}, as its metrics.json records" in message, message
+        assert "AutoModelForSequenceClassification" in message
+        assert {k for k in info["missing_keys"] if not k.startswith("decoding_heads.")} == {
+            "dt_head.bias", "dt_head.weight", "dt_unit_embeddings.weight", "id_head.bias", "id_head.weight"}
+        assert torch.equal(model.get_input_embeddings().weight, decoding.get_input_embeddings().weight)
+    # without a metrics.json (a decoder saved by hand) the message names the kind of folder to load instead
+    bare = tmp_path / "bare"
+    decoding.save_pretrained(bare)
+    with pytest.warns(NextSpikeHeadsNotLoadedWarning, match=r"the folder written by 'neuroformer train'"):
+        nf.NeuroformerForPreTraining.from_pretrained(bare)
+    # the package's loader judges the heads itself: refused where they are needed, silent where not
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NextSpikeHeadsNotLoadedWarning)
+        load_pretrained(decoder, next_spike_heads=False)
+        with pytest.raises(ValueError, match=r"is a fine-tuned decoder"):
+            load_pretrained(decoder)
+        # a decoder fine-tuned with the auxiliary generative loss keeps the heads, and they load
+        with_heads = tmp_path / "with-heads"
+        nf.NeuroformerForBehaviorDecoding.from_pretrained(
+            pretrained, decoding_targets=decoding.config.decoding_targets,
+            decoding_generative_loss_weight=0.5).save_pretrained(with_heads)
+        model, info = AutoModelForPreTraining.from_pretrained(with_heads, output_loading_info=True)
+    assert not info["missing_keys"], info
+    pre = nf.NeuroformerForPreTraining.from_pretrained(pretrained)
+    for name in ("id_head", "dt_head"):
+        assert torch.equal(getattr(model, name).weight, getattr(pre, name).weight), name
+
+
 def test_finetune_config_overrides_reach_the_decoder_and_bad_ones_are_refused(a2929, pretrained, tmp_path):
     """``config_overrides``: the training windows overlap with ``window_stride`` while validation and test
     keep tiling their split; the dropout lands in the saved decoder's config; a key that would change a

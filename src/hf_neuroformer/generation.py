@@ -59,7 +59,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .argument_checks import SEED_RANGE, check_sampling_ranges
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_real_number, is_whole_number
-from .modeling_neuroformer import _additive_mask
+from .modeling_neuroformer import NextSpikeHeadsNotLoadedWarning, _additive_mask
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_pasts_recorded, check_windows_apart,
@@ -1127,7 +1127,10 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     if not plan_file.is_file():
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
     try:
-        with quiet_loading():  # the loading report is judged below instead of printed
+        # the loading report is judged below instead of printed, the heads' warning with it
+        # (refused when they are needed, unused otherwise)
+        with quiet_loading(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NextSpikeHeadsNotLoadedWarning)
             # float32 whatever the file's dtype (transformers 5 keeps a bf16 / fp16 file's), as train scores and
             # generates, so that a model saved in half precision gives the same kind of numbers
             model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True,

@@ -20,6 +20,7 @@ when attention weights are requested).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -1779,6 +1780,65 @@ def backbone_for_heads(config: NeuroformerConfig) -> NeuroformerModel:
     return backbone
 
 
+#: The modules of :class:`NeuroformerForPreTraining` that predict the next spike (unit id, then dt);
+#: a checkpoint without them loads them newly initialised.
+NEXT_SPIKE_HEAD_MODULES = ("id_head", "dt_head", "dt_unit_embeddings")
+
+
+class NextSpikeHeadsNotLoadedWarning(UserWarning):
+    """:meth:`NeuroformerForPreTraining.from_pretrained` of a checkpoint that lacks the next-spike
+    heads (:data:`NEXT_SPIKE_HEAD_MODULES`), or holds them in another shape: they are initialised at
+    random, so what the model generates or scores is noise. The message names the weights and what
+    to load instead (a fine-tuned decoder's pretrained model, as its ``metrics.json`` says)."""
+
+
+def _finetuned_from(path, subfolder: str = "") -> Optional[str]:
+    """The pretrained model a fine-tuned decoder folder started from, as the ``metrics.json`` of
+    ``neuroformer finetune`` records it (``init`` ``"pretrained"``, ``model_dir``), following
+    decoders fine-tuned further from other decoders (``init`` ``"decoder"``) to the first; None
+    when ``path`` is no local folder, or the record is missing, unreadable or names no pretrained
+    model."""
+    seen, folder = set(), os.path.join(str(path), subfolder or "")
+    while os.path.isdir(folder) and folder not in seen:
+        seen.add(folder)
+        try:
+            with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return None
+        source = record.get("model_dir") if isinstance(record, dict) else None
+        if not isinstance(source, str) or not source:
+            return None
+        if record.get("init") == "pretrained":
+            return source
+        if record.get("init") != "decoder":
+            return None
+        folder = source
+    return None
+
+
+def _next_spike_heads_advice(config, path, subfolder: str = "") -> str:
+    """What to load in place of ``path`` as a :class:`NeuroformerForPreTraining`, from its
+    ``config``: a fine-tuned decoder's pretrained model, or for a backbone the classes that use it
+    as it is."""
+    is_decoder = bool(getattr(config, "decoding_targets", None)) or \
+        "NeuroformerForBehaviorDecoding" in (getattr(config, "architectures", None) or [])
+    if not is_decoder:
+        return ("it holds no pretraining heads (a NeuroformerModel backbone?): load it with "
+                "AutoModel / NeuroformerModel for embeddings, or pretrain the heads "
+                "('neuroformer train')")
+    source = _finetuned_from(path, subfolder)
+    where = (f"{source!r}, as its metrics.json records" if source else
+             "the folder written by 'neuroformer train' (its model card or metrics.json names it)")
+    weight = getattr(config, "decoding_generative_loss_weight", 0) or 0
+    return (f"it is a fine-tuned behaviour decoder (NeuroformerForBehaviorDecoding, "
+            f"decoding_generative_loss_weight = {weight:g}, so its next-spike heads were not "
+            f"kept): to generate or score spikes load the pretrained model it was fine-tuned "
+            f"from, {where}; "
+            "to decode behaviour load it with AutoModelForSequenceClassification / "
+            "NeuroformerForBehaviorDecoding")
+
+
 class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
     """Neuroformer with the next-unit-id head and the next-dt head (generative pretraining;
     Antoniades et al. 2024, arXiv 2311.00136, Sec. 3.3, see the module docstring).
@@ -1802,6 +1862,44 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         # contrastive alignment: no module (and no parameter) unless its weight is > 0
         self.contrastive = NeuroformerContrastiveHead(config) if config.contrastive_modality_names() else None
         self.post_init()
+
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained`` (see
+        :meth:`NeuroformerPreTrainedModel.from_pretrained`), with a warning when the checkpoint
+        does not hold the next-spike heads (:data:`NEXT_SPIKE_HEAD_MODULES`): transformers then
+        initialises them at random and only logs its load report, so spikes generated from a
+        fine-tuned decoder folder (``decoding_generative_loss_weight`` 0) were noise without a
+        word. A decoder fine-tuned with ``decoding_generative_loss_weight > 0`` kept the heads, and
+        they load.
+
+        Returns:
+            the model, or ``(model, loading_info)`` with ``output_loading_info=True``.
+
+        Warns:
+            NextSpikeHeadsNotLoadedWarning: naming the missing (or mismatched) head weights and
+                what to load instead: for a fine-tuned decoder, the pretrained model it was
+                fine-tuned from (the ``model_dir`` of its ``metrics.json`` when the folder has
+                one), or ``AutoModelForSequenceClassification`` to decode behaviour.
+        """
+        want_info = kwargs.get("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args,
+                                              **{**kwargs, "output_loading_info": True})
+        mismatched = [k[0] if isinstance(k, (tuple, list)) else k
+                      for k in info.get("mismatched_keys", ())]
+        heads = sorted(k for k in [*info.get("missing_keys", ()), *mismatched]
+                       if k.split(".")[0] in NEXT_SPIKE_HEAD_MODULES)
+        if heads:
+            path = pretrained_model_name_or_path
+            advice = _next_spike_heads_advice(model.config, path, kwargs.get("subfolder", ""))
+            warnings.warn(
+                f"NeuroformerForPreTraining.from_pretrained({str(path)!r}): the checkpoint holds "
+                f"no weights (or weights of another shape) for the next-spike heads "
+                f"({', '.join(heads)}), so they were initialised at random and the spikes it "
+                f"generates or scores are noise; {advice}",
+                NextSpikeHeadsNotLoadedWarning, stacklevel=2)
+        return (model, info) if want_info else model
 
     def get_neural_embeddings(self, *args, projected: Optional[str] = None, **kwargs) -> torch.Tensor:
         """Pooled neural embedding of each window (see :meth:`NeuroformerModel.get_neural_embeddings`).
@@ -2518,6 +2616,8 @@ __all__ = [
     "NeuroformerPreTrainedModel",
     "NeuroformerModel",
     "NeuroformerForPreTraining",
+    "NEXT_SPIKE_HEAD_MODULES",
+    "NextSpikeHeadsNotLoadedWarning",
     "NeuroformerModelOutput",
     "NeuroformerPreTrainingOutput",
     "NeuroformerForBehaviorDecoding",
