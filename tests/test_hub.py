@@ -799,6 +799,68 @@ def test_push_publishes_no_local_paths(trained, decoder, loopback_hub, monkeypat
     assert (out.parent / "decoder-gen-stage" / "generation_config.json").is_file()
 
 
+def test_a_model_in_a_subfolder_loads_with_subfolder_through_every_auto_class(
+        trained, decoder, loopback_hub, tmp_path, monkeypatch):
+    """A pushed model's files (``save_for_hub``, remote code included) in a subfolder of a local
+    folder and of a Hub repository load with ``subfolder=`` through AutoConfig, AutoTokenizer,
+    AutoModel, AutoModelForPreTraining and AutoProcessor, as the installed classes, with the
+    model's logits; with ``trust_remote_code=True`` too, except AutoTokenizer: transformers reads a
+    tokenizer's remote code before the installed class, and reads every remote module from the
+    repository's root whatever ``subfolder`` says (the README's "Hub sharing" gives the way round).
+    A decoder without next-spike heads in a subfolder, loaded as a pretraining model, warns with
+    the pretrained model its metrics.json (there) records."""
+    from huggingface_hub import HfApi
+    from transformers import (AutoConfig, AutoModel, AutoModelForPreTraining, AutoProcessor,
+                              AutoTokenizer)
+
+    from hf_neuroformer.hub import save_for_hub
+    from hf_neuroformer.modeling_neuroformer import NextSpikeHeadsNotLoadedWarning
+
+    d, _, _, _ = trained
+    root = tmp_path / "root"
+    save_for_hub(d / "model", root / "sub")
+    save_for_hub(decoder[0], root / "dec")
+    assert (root / "sub" / "modeling_neuroformer.py").is_file() and "auto_map" in json.loads(
+        (root / "sub" / "config.json").read_text())
+    api = HfApi(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api.create_repo("lab/nested")
+    api.upload_folder(folder_path=root / "sub", repo_id="lab/nested", path_in_repo="sub")
+    _point_this_process_at(loopback_hub, monkeypatch)
+
+    local = nf.NeuroformerForPreTraining.from_pretrained(d / "model").eval()
+    ids = torch.tensor([[1, 3, 4, 2]])
+    past = torch.tensor([[1, 4, 3, 2]])
+    batch = dict(input_ids=ids, dt_ids=torch.zeros_like(ids), attention_mask=torch.ones_like(ids),
+                 past_input_ids=past, past_dt_ids=torch.zeros_like(past),
+                 past_attention_mask=torch.ones_like(past))
+    with torch.no_grad():
+        want = local(**batch).logits
+    hub = dict(cache_dir=tmp_path / "cache")
+    for where in (root, "lab/nested"):
+        for trust in (False, True):
+            kw = dict(subfolder="sub", trust_remote_code=trust, **hub)
+            assert type(AutoConfig.from_pretrained(where, **kw)) is nf.NeuroformerConfig
+            assert type(AutoModel.from_pretrained(where, **kw)) is nf.NeuroformerModel
+            model = AutoModelForPreTraining.from_pretrained(where, **kw).eval()
+            assert type(model) is nf.NeuroformerForPreTraining
+            with torch.no_grad():
+                torch.testing.assert_close(model(**batch).logits, want, rtol=0, atol=1e-6)
+            processor = AutoProcessor.from_pretrained(where, **kw)
+            assert type(processor) is nf.NeuroformerProcessor
+            assert len(processor.tokenizer) == local.config.vocab_size
+            if trust:  # transformers looks for tokenization_neuroformer.py at the root, not in sub
+                with pytest.raises(OSError, match=r"does not appear to have a file named "
+                                                  r"tokenization_neuroformer\.py"):
+                    AutoTokenizer.from_pretrained(where, **kw)
+                tok = nf.NeuroformerTokenizer.from_pretrained(where, subfolder="sub", **hub)
+            else:
+                tok = AutoTokenizer.from_pretrained(where, **kw)
+            assert type(tok) is nf.NeuroformerTokenizer and len(tok) == local.config.vocab_size
+    with pytest.warns(NextSpikeHeadsNotLoadedWarning,
+                      match=r"fine-tuned from, 'model', as its metrics\.json records"):
+        AutoModelForPreTraining.from_pretrained(root, subfolder="dec")
+
+
 def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub, monkeypatch, capsys):
     """Break test: ``--private`` with a repository that already exists and is public pushed the
     model into the public repository (``create_repo(exist_ok=True)`` keeps the visibility) and
