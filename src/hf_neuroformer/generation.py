@@ -996,14 +996,19 @@ def is_decoder_config(config) -> bool:
 @contextlib.contextmanager
 def quiet_loading():
     """transformers' loading report table and progress bar off inside the block (the callers read
-    ``output_loading_info`` and act on it themselves), restored afterwards."""
+    ``output_loading_info`` and act on it themselves), restored afterwards; so is the warning of
+    next-spike heads missing from the checkpoint
+    (:class:`~hf_neuroformer.modeling_neuroformer.NextSpikeHeadsNotLoadedWarning`), which the
+    callers judge from the same report (refused where the heads are needed)."""
     from transformers.utils import logging as hf_logging
 
     verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NextSpikeHeadsNotLoadedWarning)
+            yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bar:
@@ -1127,10 +1132,7 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
     if not plan_file.is_file():
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records which windows are test windows")
     try:
-        # the loading report is judged below instead of printed, the heads' warning with it
-        # (refused when they are needed, unused otherwise)
-        with quiet_loading(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", NextSpikeHeadsNotLoadedWarning)
+        with quiet_loading():  # the loading report is judged below instead of printed
             # float32 whatever the file's dtype (transformers 5 keeps a bf16 / fp16 file's), as train scores and
             # generates, so that a model saved in half precision gives the same kind of numbers
             model, info = AutoModelForPreTraining.from_pretrained(d, config=config, output_loading_info=True,
