@@ -59,7 +59,8 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from .argument_checks import SEED_RANGE, check_sampling_ranges
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_real_number, is_whole_number
-from .modeling_neuroformer import NextSpikeHeadsNotLoadedWarning, _additive_mask
+from .modeling_neuroformer import (NEXT_SPIKE_HEAD_MODULES, NextSpikeHeadsNotLoadedWarning,
+                                  _additive_mask)
 from .recording import SpikeRecording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_pasts_recorded, check_windows_apart,
@@ -769,7 +770,8 @@ SHARDED_WEIGHTS_INDEX = "model.safetensors.index.json"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 #: Modules of :class:`~hf_neuroformer.NeuroformerForPreTraining` that predict the next spike
 #: (unit id and dt); a fine-tuned decoder saves them only with ``decoding_generative_loss_weight > 0``.
-NEXT_SPIKE_HEADS = ("id_head", "dt_head", "dt_unit_embeddings")
+#: The model's own list (:data:`~hf_neuroformer.modeling_neuroformer.NEXT_SPIKE_HEAD_MODULES`).
+NEXT_SPIKE_HEADS = NEXT_SPIKE_HEAD_MODULES
 
 
 def weight_files(model_dir, flag: str = "--model") -> List[Path]:

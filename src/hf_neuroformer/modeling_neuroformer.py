@@ -1831,12 +1831,11 @@ def _next_spike_heads_advice(config, path, subfolder: str = "") -> str:
     where = (f"{source!r}, as its metrics.json records" if source else
              "the folder written by 'neuroformer train' (its model card or metrics.json names it)")
     weight = getattr(config, "decoding_generative_loss_weight", 0) or 0
+    kept = "" if weight > 0 else ", so its next-spike heads were not kept"
     return (f"it is a fine-tuned behaviour decoder (NeuroformerForBehaviorDecoding, "
-            f"decoding_generative_loss_weight = {weight:g}, so its next-spike heads were not "
-            f"kept): to generate or score spikes load the pretrained model it was fine-tuned "
-            f"from, {where}; "
-            "to decode behaviour load it with AutoModelForSequenceClassification / "
-            "NeuroformerForBehaviorDecoding")
+            f"decoding_generative_loss_weight = {weight:g}{kept}): to generate or score spikes "
+            f"load the pretrained model it was fine-tuned from, {where}; to decode behaviour load "
+            "it with AutoModelForSequenceClassification / NeuroformerForBehaviorDecoding")
 
 
 class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
@@ -1862,7 +1861,6 @@ class NeuroformerForPreTraining(NeuroformerPreTrainedModel):
         # contrastive alignment: no module (and no parameter) unless its weight is > 0
         self.contrastive = NeuroformerContrastiveHead(config) if config.contrastive_modality_names() else None
         self.post_init()
-
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
