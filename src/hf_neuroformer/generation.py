@@ -61,7 +61,7 @@ from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import (NEXT_SPIKE_HEAD_MODULES, NextSpikeHeadsNotLoadedWarning,
                                   _additive_mask)
-from .recording import SpikeRecording, first_few
+from .recording import SpikeRecording, check_is_recording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_pasts_recorded, check_windows_apart,
                       check_windows_in_support,
@@ -367,6 +367,43 @@ def _past_dependencies(starts: np.ndarray, clips: Optional[np.ndarray], past_win
     return order, lo_w, hi_w, first_dep, levels
 
 
+def check_next_spike_model(model, flag: str = "model") -> None:
+    """Refuse a model without the next-spike heads (unit id and dt) where spikes are generated or scored.
+
+    ``AutoModel.from_pretrained`` gives the backbone (:class:`~hf_neuroformer.NeuroformerModel`), which
+    failed inside generation with "'NeuroformerModel' object has no attribute 'neuroformer'" and inside
+    :func:`~hf_neuroformer.likelihood.window_log_likelihoods` with "'NeuroformerModelOutput' object has no
+    attribute 'logits'"; a model directory's path failed with "'str' object has no attribute 'config'".
+
+    Args:
+        model: the object passed as the model; any class named ``NeuroformerForPreTraining`` along its
+            MRO passes (a model loaded as Hub remote code is another class object of that name).
+        flag: the argument named in the message.
+
+    Raises:
+        TypeError: ``model`` is not a ``NeuroformerForPreTraining``; the message names its type and
+            says to load one with ``AutoModelForPreTraining.from_pretrained`` (or :func:`load_pretrained`).
+    """
+    import os
+
+    classes = [c.__name__ for c in type(model).__mro__]
+    if "NeuroformerForPreTraining" in classes:
+        return
+    if isinstance(model, (str, os.PathLike)):
+        what = (f" (a path: load the model it names with AutoModelForPreTraining.from_pretrained({str(model)!r}), "
+                "its tokenizer with AutoTokenizer.from_pretrained)")
+    elif "NeuroformerModel" in classes:
+        what = (" (the backbone alone, as AutoModel.from_pretrained loads it: it has no next-spike heads); load "
+                "the model with AutoModelForPreTraining.from_pretrained(<model dir>)")
+    elif "NeuroformerForBehaviorDecoding" in classes:
+        what = (" (a behaviour decoder: it predicts behaviour, not spikes); load the pretrained model with "
+                "AutoModelForPreTraining.from_pretrained(<model dir>)")
+    else:
+        what = "; load one with AutoModelForPreTraining.from_pretrained(<model dir>)"
+    raise TypeError(f"{flag}: expected a NeuroformerForPreTraining (the model with the next-spike heads, unit id "
+                    f"and dt), got {type(model).__name__}{what}")
+
+
 def max_spikes_limit(config) -> int:
     """The most spikes :func:`generate_spikes` may put in a window, and its default
     ``max_spikes``: ``config.max_window_length - 1``."""
@@ -494,10 +531,17 @@ def generate_spikes(
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
             ``min_spikes`` outside 0 .. ``max_spikes``; conditioning on a modality the model was not trained with;
             or a model whose weights hold NaN or infinite values (a diverged run).
+        TypeError: a ``model`` other than a ``NeuroformerForPreTraining`` (the backbone ``AutoModel``
+            loads, a path; :func:`check_next_spike_model`), a ``tokenizer`` other than a
+            :class:`NeuroformerTokenizer` (a processor: pass ``processor.tokenizer``), a ``recording``
+            other than a :class:`SpikeRecording` (a path: read it with
+            :func:`hf_neuroformer.io.load_recording`); each message names the argument.
     """
     from .progress import progress_bar as tqdm
 
     t_start = time.perf_counter()
+    check_next_spike_model(model)
+    check_is_recording(recording)
     settings = SamplingSettings(temperature, top_k, top_p, dt_temperature, dt_top_k, dt_top_p, greedy)
     check_tokenizer_matches_config(tokenizer, model.config)
     from .analysis._batches import check_finite_weights
@@ -1474,7 +1518,8 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
     return tuple(float(np.asarray(scratch[n]).reshape(-1)[0]) for n in names)
 
 
-__all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir", "units_absent",
+__all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
+           "check_next_spike_model", "units_absent",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "generate_spikes", "generate_split", "generation_windows", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch", "weight_files",

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from .configuration_neuroformer import is_whole_number
-from .generation import allowed_token_mask
-from .recording import SpikeRecording
+from .generation import allowed_token_mask, check_next_spike_model
+from .recording import SpikeRecording, check_is_recording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import collated_batches, keeps_training_mode, window_starts_array
@@ -93,9 +93,14 @@ def window_log_likelihoods(
             :func:`hf_neuroformer.generation.check_recording_units`);
             a ``batch_size`` that is not an integer >= 1; a model whose weights hold NaN or infinite
             values (a diverged run).
+        TypeError: a ``model``, ``tokenizer`` or ``recording`` of the wrong kind, as
+            :func:`~hf_neuroformer.generation.generate_spikes` refuses them (the backbone
+            ``AutoModel`` loads, a processor, a path), naming the argument.
     """
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    check_next_spike_model(model)  # the backbone AutoModel loads failed at out.logits
+    check_is_recording(recording)
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
     from .analysis._batches import check_finite_weights
 

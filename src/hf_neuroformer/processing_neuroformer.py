@@ -36,7 +36,7 @@ from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import cached_file
 
 from .modalities import check_windows_read_modalities, modality_column_names, truncated_tokens_text
-from .recording import SpikeRecording, first_few
+from .recording import SpikeRecording, check_is_recording, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .windows import (NeuroformerCollator, check_pasts_recorded, resolve_past_clip_starts, tokenize_windows,
                       window_starts_array)
@@ -265,9 +265,7 @@ class NeuroformerProcessor(ProcessorMixin):
         a ValueError naming the window, a window whose past window (from its clip on) starts before the
         recorded stretch holding it, which would be read as silence; ``"auto"`` clips such pasts instead.
         """
-        if not isinstance(recording, SpikeRecording):
-            raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
-                            f"got {type(recording).__name__}")
+        check_is_recording(recording)  # a path: read it with load_recording, the message says
         if self._for_model:
             from .generation import refuse_foreign_units
 
@@ -445,9 +443,7 @@ class NeuroformerProcessor(ProcessorMixin):
         """
         from .modalities import check_recording_modalities
 
-        if not isinstance(recording, SpikeRecording):
-            raise TypeError(f"recording: expected a SpikeRecording (hf_neuroformer.io.load_recording), "
-                            f"got {type(recording).__name__}")
+        check_is_recording(recording)  # a path: read it with load_recording, the message says
         if not self.modalities:
             return
         with warnings.catch_warnings(record=True) as caught:

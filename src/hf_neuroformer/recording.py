@@ -1666,7 +1666,37 @@ def check_not_empty(recording: SpikeRecording, what: str = "recording") -> None:
         )
 
 
+def check_is_recording(recording, flag: str = "recording") -> None:
+    """Refuse anything but a :class:`SpikeRecording` where one is read (generation, the processor).
+
+    A file's path failed later with Python's own ``AttributeError`` ("'str' object has no attribute
+    'session'"), naming no argument.
+
+    Args:
+        recording: the object passed as the recording.
+        flag: the argument named in the message.
+
+    Raises:
+        TypeError: ``recording`` is not a :class:`SpikeRecording`; for a path (``str`` or
+            ``os.PathLike``) the message says to read it with :func:`hf_neuroformer.io.load_recording`,
+            for a list of recordings (``generate_spikes`` with ``num_samples > 1``) to pass one.
+    """
+    import os
+
+    if isinstance(recording, SpikeRecording):
+        return
+    if isinstance(recording, (str, os.PathLike)):
+        hint = f"; read the file with hf_neuroformer.io.load_recording({str(recording)!r}) and pass what it returns"
+    elif isinstance(recording, (list, tuple)) and recording and all(isinstance(r, SpikeRecording) for r in recording):
+        hint = (f" of {len(recording)} recordings (generate_spikes returns one per sample for num_samples > 1); "
+                "pass one of them")
+    else:
+        hint = "; read a file with hf_neuroformer.io.load_recording(path)"
+    raise TypeError(f"{flag}: expected a SpikeRecording, got {type(recording).__name__}{hint}")
+
+
 __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
+           "check_is_recording",
            "refuse_narrow_float_times", "widen_stored_times", "widen_stored_rate",
            "names_without_whitespace", "spaced_names_message",
            "WINDOW_GRID", "MAX_IMPLIED_SILENT_UNITS", "unnamed_units_message", "file_names_without_whitespace",

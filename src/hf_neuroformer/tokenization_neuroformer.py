@@ -1001,7 +1001,17 @@ def check_tokenizer_matches_config(tokenizer: NeuroformerTokenizer, config) -> N
             :data:`~hf_neuroformer.configuration_neuroformer.WINDOW_FIELDS` (``current_window``,
             ``past_window``, ``dt_resolution``, ``max_window_length``, ``max_past_length``) that
             differs from the config's; the message gives both values.
+        TypeError: ``tokenizer`` is not a :class:`NeuroformerTokenizer` (a :class:`NeuroformerProcessor`,
+            as ``AutoProcessor.from_pretrained`` gives, failed with "object of type
+            'NeuroformerProcessor' has no len()": the message says to pass ``processor.tokenizer``).
     """
+    # by class name along the MRO: a tokenizer loaded as Hub remote code is another class object of that name
+    if not any(c.__name__ == "NeuroformerTokenizer" for c in type(tokenizer).__mro__):
+        inner = getattr(tokenizer, "tokenizer", None)
+        hint = ("pass processor.tokenizer (the processor holds the model's tokenizer)"
+                if inner is not None and any(c.__name__ == "NeuroformerTokenizer" for c in type(inner).__mro__)
+                else "load the model's with AutoTokenizer.from_pretrained(<model dir>)")
+        raise TypeError(f"tokenizer: expected a NeuroformerTokenizer, got {type(tokenizer).__name__}; {hint}")
     n, v = len(tokenizer), int(config.vocab_size)
     if n > v:
         raise ValueError(
