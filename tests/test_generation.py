@@ -1016,3 +1016,33 @@ def test_free_running_past_reads_generated_spikes_of_every_window_it_overlaps(sh
     np.testing.assert_array_equal(h.spike_times, g.spike_times)
     np.testing.assert_array_equal(h.unit_ids, g.unit_ids)
     assert h.generation_stats["n_past_recorded"] == st["n_past_recorded"]
+
+
+def test_arguments_of_the_wrong_kind_are_refused_naming_the_argument_and_the_fix(setup, tmp_path):
+    """Break test: a new user's first mistakes failed deep inside with Python's own errors, naming no
+    argument: the backbone ``AutoModel.from_pretrained`` gives (``NeuroformerModel``: "'NeuroformerModel'
+    object has no attribute 'neuroformer'"; ``window_log_likelihoods``: "'NeuroformerModelOutput' object has
+    no attribute 'logits'"), the processor ``AutoProcessor.from_pretrained`` gives as the tokenizer ("object of
+    type 'NeuroformerProcessor' has no len()"), and a recording's path ("'str' object has no attribute
+    'session'"). Each is now a TypeError naming the argument, what was given and what to pass."""
+    from hf_neuroformer.likelihood import window_log_likelihoods
+
+    rec, tok, model, _, starts = setup
+    backbone = nf.NeuroformerModel(model.config)
+    processor = nf.NeuroformerProcessor.from_config(tok, model.config)
+    cases = [
+        (dict(model=backbone), r"^model: expected a NeuroformerForPreTraining .*got NeuroformerModel.*"
+                               r"AutoModelForPreTraining\.from_pretrained"),
+        (dict(model=str(tmp_path)), r"^model: expected a NeuroformerForPreTraining .*got str.*"
+                                    r"AutoModelForPreTraining\.from_pretrained"),
+        (dict(tokenizer=processor), r"^tokenizer: expected a NeuroformerTokenizer, got NeuroformerProcessor; "
+                                    r"pass processor\.tokenizer"),
+        (dict(tokenizer=None), r"^tokenizer: expected a NeuroformerTokenizer, got NoneType"),
+        (dict(recording=str(tmp_path / "rec.nwb")), r"^recording: expected a SpikeRecording, got str; "
+                                                    r"read the file with hf_neuroformer\.io\.load_recording"),
+    ]
+    for call in (nf.generate_spikes, window_log_likelihoods):
+        for kw, said in cases:
+            args = {"model": model, "tokenizer": tok, "recording": rec, **kw}
+            with pytest.raises(TypeError, match=said):
+                call(args["model"], args["tokenizer"], args["recording"], starts[:1], progress=False)
