@@ -681,6 +681,16 @@ def test_evaluate_notices_a_real_recording_other_than_the_generation_source(gen_
     assert main(["evaluate", "--generated", str(gen)]) == 2
     err = capsys.readouterr().err
     assert "--real: not given, so the built-in simulated recording (16 units) was used" in err, err
+    # ... and where the unit lists differ: with as many units as the built-in recording, it read
+    # "the built-in simulated recording (16 units) was used, but gen.nwb has 16 units", as if they matched
+    g = load_recording(gen)
+    plus = SpikeRecording.from_unsorted(g.spike_times, g.unit_ids, unit_names=[*g.unit_names, "extra"],
+                                        time_domain=g.time_domain, session=g.session, time_support=g.support)
+    write_nwb(plus, tmp_path / "plus.nwb")
+    assert main(["evaluate", "--generated", str(tmp_path / "plus.nwb")]) == 2
+    err = capsys.readouterr().err
+    assert ("(16 units) was used, but" in err and "1 generated unit is not in --real ('extra'); 1 unit of --real is "
+            "not in --generated ('unit15')" in err), err
 
 
 def test_generate_records_the_sampling_settings_it_used(trained, tmp_path):

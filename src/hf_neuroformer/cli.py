@@ -1201,10 +1201,12 @@ def cmd_evaluate(args) -> int:
     spikes_check = _check_units(tokenizer, real, args, flag="--real", config=model.config) if args.model else None
     grid, source = _generator_grid(scratch, model)
     if args.real is None and list(real.unit_names) != list(generated.unit_names):
-        # the pair check below would only say the unit lists differ
+        # the pair check below would only say the unit lists differ; where they differ is said too (with as
+        # many units as the built-in recording it read "(16 units) was used, but ... has 16 units")
         raise ValueError(f"--real: not given, so the built-in simulated recording ({real.n_units} units) was used, but "
-                         f"{args.generated} has {generated.n_units} units of session {generated.session!r}; pass the "
-                         "recording it was generated from as --real (and its --epoch)")
+                         f"its units are not those of --generated {args.generated} "
+                         f"({_unit_list_difference(real, generated)}); pass the recording it was generated from as "
+                         "--real (and its --epoch)")
     if list(real.unit_names) != list(generated.unit_names):
         # compare_recordings refused them as 'generated.unit_names: expected the real recording's 15 units
         # (['unit0', 'unit1', 'unit2']...), got 16 (['unit0', 'unit1', 'unit2']...)', naming no flag and
