@@ -1046,3 +1046,20 @@ def test_arguments_of_the_wrong_kind_are_refused_naming_the_argument_and_the_fix
             args = {"model": model, "tokenizer": tok, "recording": rec, **kw}
             with pytest.raises(TypeError, match=said):
                 call(args["model"], args["tokenizer"], args["recording"], starts[:1], progress=False)
+
+
+def test_a_split_plan_given_as_its_path_is_refused_naming_the_reader(setup, tmp_path):
+    """Break test: generate_split and split_bits_per_spike with the path of a model's splits.json in
+    place of the SplitPlan failed with "'str' object has no attribute 'segments'" ('mode'), and a
+    recording's path with "'str' object has no attribute 'time_domain'"; both are TypeErrors naming the
+    argument and the call that reads the file."""
+    from hf_neuroformer.likelihood import split_bits_per_spike
+
+    rec, tok, model, plan, _ = setup
+    path = str(tmp_path / "splits.json")
+    for call in (generate_split, split_bits_per_spike):
+        with pytest.raises(TypeError, match=r"^plan: expected a SplitPlan, got str; read the file with "
+                                            r"hf_neuroformer\.windows\.SplitPlan\.read\("):
+            call(model, tok, rec, path, "test", progress=False)
+        with pytest.raises(TypeError, match=r"^recording: expected a SpikeRecording, got str"):
+            call(model, tok, path, plan, "test", progress=False)
