@@ -1418,6 +1418,8 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     Raises:
         ValueError: if the split's segments do not lie inside the recording (a different
             recording than the one the model was trained on), or the split has no windows.
+        TypeError: ``plan`` not a :class:`~hf_neuroformer.windows.SplitPlan` (a ``splits.json`` path:
+            read it with ``SplitPlan.read``), or ``recording`` not a :class:`SpikeRecording`.
     """
     from .modalities import events_in_no_window
     from .windows import check_split_in_recording

@@ -259,9 +259,14 @@ def split_bits_per_spike(
             an unknown split, a split without windows, or a recording that does not
             cover the model's windows (another recording or epoch); ``ci_block_s`` not a
             finite number > 0 (before the model scores anything).
+        TypeError: ``plan`` not a :class:`~hf_neuroformer.windows.SplitPlan` (a ``splits.json`` path:
+            read it with ``SplitPlan.read``), or ``recording`` not a :class:`SpikeRecording`.
     """
     from .metrics.bootstrap import resolve_block_s, warn_block_s_unused
 
+    from .windows import check_is_split_plan
+
+    check_is_split_plan(plan)  # a splits.json path failed at plan.mode
     ci_block_s, asked = resolve_block_s(ci_block_s)
     warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option,
                         model.config.current_window + model.config.past_window, asked=asked)

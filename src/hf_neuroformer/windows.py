@@ -16,6 +16,7 @@ current window (``allow_future``) stays inside the window's block (time mode,
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,8 @@ import torch
 from .argument_checks import is_finite_number
 from .binning import BIN_EDGE_SECONDS, n_full_bins, narrow_float_times_message, on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import NeuroformerConfig, is_real_number, is_whole_number, milliseconds_hint
-from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, check_not_empty, count_noun, first_few,
-                        inside_one_interval)
+from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, check_is_recording, check_not_empty, count_noun,
+                        first_few, inside_one_interval)
 from .tokenization_neuroformer import NeuroformerTokenizer, generated_source_session
 
 SPLITS = ("train", "validation", "test")
@@ -927,6 +928,24 @@ def and_epoch(flag: str, epoch: bool = True) -> str:
     return f"(and {'--epoch' if flag.startswith('--') else 'epoch'}) " if epoch else ""
 
 
+def check_is_split_plan(plan, flag: str = "plan") -> None:
+    """Refuse anything but a :class:`SplitPlan` where a model's splits are read.
+
+    The path of a ``splits.json`` failed later with "'str' object has no attribute 'segments'".
+
+    Raises:
+        TypeError: ``plan`` is not a :class:`SplitPlan`; for a path (``str`` or ``os.PathLike``) the
+            message says to read it with :meth:`SplitPlan.read`.
+    """
+    if isinstance(plan, SplitPlan):
+        return
+    path = isinstance(plan, (str, os.PathLike))
+    hint = (f"read the file with hf_neuroformer.windows.SplitPlan.read({str(plan)!r})" if path else
+            "read a model's splits.json with hf_neuroformer.windows.SplitPlan.read(path), or make one with "
+            "plan_splits(recording, config)")
+    raise TypeError(f"{flag}: expected a SplitPlan, got {type(plan).__name__}; {hint}")
+
+
 def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecording, flag: str = "recording",
                              epoch: bool = True) -> None:
     """Refuse a recording that does not cover ``plan``'s ``split`` segments (another recording
@@ -940,7 +959,11 @@ def check_split_in_recording(plan: SplitPlan, split: str, recording: SpikeRecord
     Raises:
         ValueError: ``split`` is not a split of ``plan``, or its segments reach outside
             ``recording.time_domain``.
+        TypeError: ``plan`` is not a :class:`SplitPlan` (the path of a ``splits.json``: the message
+            says to read it with :meth:`SplitPlan.read`), or ``recording`` not a :class:`SpikeRecording`.
     """
+    check_is_split_plan(plan)
+    check_is_recording(recording, flag)
     if split not in plan.segments:
         raise ValueError(f"split: expected one of {sorted(plan.segments)}, got {split!r}")
     seg = plan.segments[split]
@@ -2633,6 +2656,7 @@ __all__ = [
     "SplitPlan",
     "plan_splits",
     "check_split_in_recording",
+    "check_is_split_plan",
     "window_starts_for_split",
     "tiling_windows",
     "split_windows",
