@@ -31,6 +31,23 @@ from hf_neuroformer.simulation import (
 SMALL = dict(n_units=30, n_hubs=2, targets_per_hub=6)
 
 
+def _write_with_scratch(net, path, **scratch):
+    """Write ``net`` with :func:`write_network`, then store the scratch datasets named in ``scratch``
+    (``ground_truth_weights=...``) again with those values and their attributes (h5py), as another
+    tool (or an older release) may have written them: write_network refuses such a ground truth."""
+    import h5py
+
+    write_network(net, path)
+    with h5py.File(path, "a") as f:
+        for name, value in scratch.items():
+            key = f"scratch/{name}"
+            attrs = dict(f[key].attrs)
+            del f[key]
+            f.create_dataset(key, data=np.asarray(value))
+            f[key].attrs.update(attrs)
+    return path
+
+
 @pytest.fixture(scope="module")
 def glm_net():
     return simulate_hub_glm(HubNetworkParams(n_units=40, n_hubs=2, targets_per_hub=8), duration=60.0, seed=1)
@@ -405,10 +422,8 @@ def test_a_file_whose_edge_kinds_do_not_match_its_weights_is_refused_when_read(t
     """ground_truth_edge_kind of another shape than the weights was read without a word; connectivity
     then refused it in score_connectivity ("edge_kind: expected the ground truth's shape"), after the
     whole attention pass and naming no file."""
-    from dataclasses import replace
-
-    bad = replace(glm_net, edge_kind=glm_net.edge_kind[:, :-1])
-    path = write_network(bad, tmp_path / "bad.nwb")
+    path = _write_with_scratch(glm_net, tmp_path / "bad.nwb",
+                               ground_truth_edge_kind=glm_net.edge_kind[:, :-1])
     n = glm_net.recording.n_units
     with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_edge_kind: expected shape ({n}, {n}) like "
                                                    f"ground_truth_weights (target x source), got ({n}, {n - 1})")):
@@ -420,8 +435,6 @@ def test_an_edge_kind_on_a_zero_weight_is_refused_in_scores_and_when_read(tmp_pa
     a hub edge for the hub scores and unconnected for the all-excitatory ones, so the ground truth
     itself scored a hub AUROC of 0.833 on a 6-unit hub network. score_connectivity and read_network
     now refuse it, naming the field, the first such pair and the count."""
-    from dataclasses import replace
-
     net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=1.0, seed=0)
     assert score_connectivity(net.weights, net.weights, net.edge_kind)["hub_auroc"] == 1.0  # the truth is accepted
     k = net.edge_kind.copy()
@@ -432,7 +445,7 @@ def test_an_edge_kind_on_a_zero_weight_is_refused_in_scores_and_when_read(tmp_pa
     with pytest.raises(ValueError, match=rf"^edge_kind: expected 0 \(none\) where the weight is 0, got 2 pair\(s\) "
                                          rf".*\(first: {re.escape(first)}, target x source\)"):
         score_connectivity(net.weights, net.weights, k)
-    path = write_network(replace(net, edge_kind=k), tmp_path / "bad.nwb")
+    path = _write_with_scratch(net, tmp_path / "bad.nwb", ground_truth_edge_kind=k)
     with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_edge_kind: expected 0 (none) where the "
                                                    f"weight is 0, got 2 pair(s)") + f".*{re.escape(first)}"):
         read_network(path)
@@ -1722,7 +1735,7 @@ def test_a_file_with_nan_ground_truth_weights_is_refused_when_read_before_any_pa
     net = simulate_coupled_network(n_units=6, duration=2.0, seed=0)
     w = net.weights.copy()
     w[0, 5] = np.nan
-    path = write_network(replace(net, weights=w), tmp_path / "nan.nwb")
+    path = _write_with_scratch(net, tmp_path / "nan.nwb", ground_truth_weights=w)
     expected = re.escape(f"{path}: ground_truth_weights: expected finite weights off the diagonal, got 1 NaN / "
                          "infinite (first: [0, 5] = nan)")
     with pytest.raises(ValueError, match=expected):
@@ -1739,15 +1752,67 @@ def test_a_file_with_nan_ground_truth_weights_is_refused_when_read_before_any_pa
 def test_a_file_whose_hub_units_lie_outside_the_network_is_refused_when_read(tmp_path):
     """Hub indices past the last unit were read without a word: connectivity listed them in
     scores.json's hub_units and drew their ticks beyond the matrices (a 6-unit figure stretched to 40)."""
-    from dataclasses import replace
-
     net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=1.0, seed=0)
     assert net.hub_units.tolist() == [3]
     for hubs in ([3, 40], [-1]):
-        path = write_network(replace(net, hub_units=np.array(hubs)), tmp_path / f"bad{hubs[-1]}.nwb")
+        path = _write_with_scratch(net, tmp_path / f"bad{hubs[-1]}.nwb",
+                                   ground_truth_hub_units=np.array(hubs))
         with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_hub_units: expected unit indices in "
                                                        f"[0, 6) for 6 units, got [{hubs[-1]}]")):
             read_network(path)
+
+
+def test_write_network_refuses_a_ground_truth_that_read_network_would_refuse(tmp_path):
+    """write_network wrote whatever a SimulatedNetwork held: weights of another shape than the units,
+    NaN weights, edge kinds of another shape or marking a zero weight, hub indices past the last unit;
+    the file was refused only when read back (by 'neuroformer connectivity', naming the file, not the
+    network that made it). Now refused before anything is written, naming the SimulatedNetwork field.
+    Edge kinds other than 0 / 1 / 2 and base rates that are not one per unit were not refused at all
+    (neither written nor read): both are refused too, and read_network refuses such files."""
+    from dataclasses import replace
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=1.0, seed=0)
+    w_nan = net.weights.copy()
+    w_nan[0, 5] = np.nan
+    zero = tuple(np.argwhere((net.weights == 0) & ~np.eye(6, dtype=bool))[0])
+    on_zero = net.edge_kind.copy()
+    on_zero[zero] = 1
+    hub_edge = tuple(np.argwhere(net.edge_kind == 1)[0])
+    unknown = net.edge_kind.copy()
+    unknown[hub_edge] = 5
+    cases = [
+        (dict(weights=net.weights[:3, :3]),
+         "network.weights: expected shape (6, 6) for 6 units, got (3, 3)"),
+        (dict(weights=w_nan),
+         "network.weights: expected finite weights off the diagonal, got 1 NaN / infinite (first: [0, 5] = nan)"),
+        (dict(edge_kind=net.edge_kind[:, :-1]),
+         "network.edge_kind: expected shape (6, 6) like network.weights (target x source), got (6, 5)"),
+        (dict(edge_kind=on_zero),
+         "network.edge_kind: expected 0 (none) where the weight is 0, got 1 pair(s) marked as an edge with "
+         f"weight 0 (first: [{zero[0]}, {zero[1]}] = 1"),
+        (dict(edge_kind=unknown),
+         "network.edge_kind: expected 0 (none), 1 (hub edge) or 2 (weak random edge), got 1 other value(s) "
+         f"(first: [{hub_edge[0]}, {hub_edge[1]}] = 5, target x source)"),
+        (dict(hub_units=np.array([3, 40])),
+         "network.hub_units: expected unit indices in [0, 6) for 6 units, got [40]"),
+        (dict(base_rates=net.base_rates[:4]),
+         "network.base_rates: expected shape (6,), one rate (Hz) per unit, got (4,)"),
+    ]
+    for i, (change, message) in enumerate(cases):
+        path = tmp_path / f"bad{i}.nwb"
+        with pytest.raises(ValueError, match="^" + re.escape(message)):
+            write_network(replace(net, **change), path)
+        assert not path.exists(), change  # nothing written
+    # the reader refuses the two that no check caught before, in files written past write_network
+    path = _write_with_scratch(net, tmp_path / "kind5.nwb", ground_truth_edge_kind=unknown)
+    expected = f"{path}: ground_truth_edge_kind: expected 0 (none), 1 (hub edge) or 2 (weak random edge)"
+    with pytest.raises(ValueError, match=re.escape(expected + ", got 1 other value(s)")):
+        read_network(path)
+    path = _write_with_scratch(net, tmp_path / "rates.nwb", ground_truth_base_rates=net.base_rates[:4])
+    expected = f"{path}: ground_truth_base_rates: expected shape (6,), one rate (Hz) per unit, got (4,)"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        read_network(path)
+    assert read_network(write_network(net, tmp_path / "good.nwb")).weights.shape == (6, 6)  # the truth passes
 
 
 def test_double_centring_reverses_two_units_and_ties_or_reverses_three_so_such_networks_are_refused(tmp_path):

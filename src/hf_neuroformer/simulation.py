@@ -718,7 +718,12 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make
 
     Raises:
         ValueError: ``path``'s name does not end in ``.nwb`` (the file is NWB whatever its name;
-            ``read_network`` and the commands take it by that suffix).
+            ``read_network`` and the commands take it by that suffix); a ground truth that
+            :func:`read_network` would refuse, before anything is written, naming the field
+            (``network.weights: ...``): ``weights`` not ``(n_units, n_units)`` for the recording's
+            units or not finite off the diagonal, ``edge_kind`` of another shape, with a value other
+            than 0 / 1 / 2 or marking a zero weight (:func:`check_edge_kinds`), ``hub_units`` outside
+            ``[0, n_units)``, ``base_rates`` not ``(n_units,)``.
         MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False (a
             ``FileNotFoundError``).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -736,6 +741,10 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make
     # created without a word (a typo in the folder name went unnoticed)
     if Path(path).suffix.lower() != ".nwb":
         raise ValueError(f"path: write_network writes NWB; expected a file name ending in .nwb, got {str(path)!r}")
+    # a ground truth that read_network refuses was written, and refused only when the file was read back
+    # ('neuroformer connectivity', after training on it), naming the file, not the network that made it
+    _check_ground_truth(network.recording.n_units, network.weights, network.edge_kind, network.hub_units,
+                        network.base_rates, {name: f"network.{name}" for name in _SCRATCH_NAMES})
     check_output_folder(path, make_parent)  # before the ground truth is serialised
 
     g = GROUND_TRUTH_SCRATCH
@@ -772,6 +781,62 @@ def check_edge_kinds(edge_kind, weights, label: str = "edge_kind") -> None:
                          "them as edges and the all-excitatory scores as unconnected")
 
 
+def _check_ground_truth(n_units: int, weights, edge_kind, hub_units, base_rates, names: dict,
+                        prefix: str = "") -> None:
+    """The ground truth of a network of ``n_units`` units as :func:`read_network` reads it and
+    :func:`write_network` writes it: ``weights`` ``(n_units, n_units)``, finite off the diagonal;
+    ``edge_kind`` (or None) of the weights' shape, each 0, 1 or 2, and 0 wherever the weight is 0 off
+    the diagonal (:func:`check_edge_kinds`); ``hub_units`` indices in ``[0, n_units)``; ``base_rates``
+    (or None) ``(n_units,)``. ``names`` maps ``"weights"``, ``"edge_kind"``, ``"hub_units"`` and
+    ``"base_rates"`` to the names the messages give them (the file's scratch names, or the
+    SimulatedNetwork's fields), each message opening with ``prefix``.
+
+    Raises:
+        ValueError: ``prefix<name>: expected ...``, with the offending shape, count or first value.
+    """
+    n = n_units
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n, n):
+        raise ValueError(f"{prefix}{names['weights']}: expected shape ({n}, {n}) for {n} units, got {w.shape}")
+    off = ~np.eye(n, dtype=bool)
+    if not np.isfinite(w[off]).all():
+        # score_connectivity refused it only after connectivity's whole attention pass and GLM fits, naming
+        # "weights" and no file
+        bad = np.argwhere(~np.isfinite(w) & off)
+        raise ValueError(f"{prefix}{names['weights']}: expected finite weights off the diagonal, got {len(bad)} NaN / "
+                         f"infinite (first: [{bad[0, 0]}, {bad[0, 1]}] = {w[tuple(bad[0])]}); such a pair is neither "
+                         "an edge nor unconnected")
+    if edge_kind is not None:
+        if np.shape(edge_kind) != w.shape:
+            # score_connectivity refused it only after connectivity's whole attention pass, naming no file
+            raise ValueError(f"{prefix}{names['edge_kind']}: expected shape {w.shape} like {names['weights']} "
+                             f"(target x source), got {np.shape(edge_kind)}")
+        k = np.asarray(edge_kind)
+        other = np.argwhere(~np.isin(k, (0, 1, 2)))
+        if len(other):
+            # a 5 on a weighted pair was neither a hub nor a weak edge: the hub scores left it out without a word
+            i, j = (int(v) for v in other[0])
+            raise ValueError(f"{prefix}{names['edge_kind']}: expected 0 (none), 1 (hub edge) or 2 (weak random edge), "
+                             f"got {len(other)} other value(s) (first: [{i}, {j}] = {k[i, j]}, target x source)")
+        # a hub mark on a zero weight: the truth itself scored a hub AUROC below 1
+        check_edge_kinds(k, w, f"{prefix}{names['edge_kind']}")
+    hubs = np.asarray(hub_units).reshape(-1)
+    outside = hubs[(hubs < 0) | (hubs >= n)]
+    if outside.size:
+        # connectivity listed them in scores.json as hubs and drew their ticks past the matrices (a 12-unit
+        # figure stretched to a unit 40), without a word
+        raise ValueError(f"{prefix}{names['hub_units']}: expected unit indices in [0, {n}) for {n} units, got "
+                         f"{outside.tolist()}")
+    if base_rates is not None and np.shape(base_rates) != (n,):
+        raise ValueError(f"{prefix}{names['base_rates']}: expected shape ({n},), one rate (Hz) per unit, got "
+                         f"{np.shape(base_rates)}")
+
+
+#: the names :func:`read_network` gives the ground truth in its messages: the file's scratch data
+_SCRATCH_NAMES = {"weights": "ground_truth_weights", "edge_kind": "ground_truth_edge_kind",
+                  "hub_units": "ground_truth_hub_units", "base_rates": "ground_truth_base_rates"}
+
+
 def read_network(path) -> SimulatedNetwork:
     """Read a file written by :func:`write_network` back into a :class:`SimulatedNetwork`.
 
@@ -781,7 +846,10 @@ def read_network(path) -> SimulatedNetwork:
         ValueError: ``path`` is a directory or not an NWB file (a ``.mat``, ...), each saying that
             an NWB file written by ``neuroformer simulate`` is expected; the weights' shape does not
             match the number of units, or the edge kinds' shape the weights'; a weight off the
-            diagonal is NaN or infinite; an edge kind other than 0 on a zero weight off the diagonal; a hub unit index outside ``[0, n_units)``.
+            diagonal is NaN or infinite; an edge kind other than 0, 1 or 2, or other than 0 on a zero
+            weight off the diagonal; a hub unit index outside ``[0, n_units)``; base rates that are
+            not one per unit. Each message opens with ``path`` and the scratch name
+            (``ground_truth_weights: ...``).
     """
     import json
     from pathlib import Path
@@ -800,38 +868,19 @@ def read_network(path) -> SimulatedNetwork:
         raise MissingGroundTruthError(f"{path}: ground_truth_weights: expected the NWB scratch data written by "
                          f"'neuroformer simulate' (found {sorted(sc)})")
     w = np.asarray(sc["ground_truth_weights"], dtype=np.float64)
-    if w.shape != (rec.n_units, rec.n_units):
-        raise ValueError(f"{path}: ground_truth_weights: expected shape ({rec.n_units}, {rec.n_units}) for "
-                         f"{rec.n_units} units, got {w.shape}")
-    off = ~np.eye(rec.n_units, dtype=bool)
-    if not np.isfinite(w[off]).all():
-        # score_connectivity refused it only after connectivity's whole attention pass and GLM fits, naming
-        # "weights" and no file
-        bad = np.argwhere(~np.isfinite(w) & off)
-        raise ValueError(f"{path}: ground_truth_weights: expected finite weights off the diagonal, got {len(bad)} NaN / "
-                         f"infinite (first: [{bad[0, 0]}, {bad[0, 1]}] = {w[tuple(bad[0])]}); such a pair is neither "
-                         "an edge nor unconnected")
     kind = sc.get("ground_truth_edge_kind")
-    if kind is not None and np.shape(kind) != w.shape:
-        # score_connectivity refused it only after connectivity's whole attention pass, naming no file
-        raise ValueError(f"{path}: ground_truth_edge_kind: expected shape {w.shape} like ground_truth_weights "
-                         f"(target x source), got {np.shape(kind)}")
-    if kind is not None:  # a hub mark on a zero weight: the truth itself scored a hub AUROC below 1
-        check_edge_kinds(kind, w, f"{path}: ground_truth_edge_kind")
     hubs = np.asarray(sc.get("ground_truth_hub_units", np.zeros(0)), dtype=np.int64).reshape(-1)
-    outside = hubs[(hubs < 0) | (hubs >= rec.n_units)]
-    if outside.size:
-        # connectivity listed them in scores.json as hubs and drew their ticks past the matrices (a 12-unit
-        # figure stretched to a unit 40), without a word
-        raise ValueError(f"{path}: ground_truth_hub_units: expected unit indices in [0, {rec.n_units}) for "
-                         f"{rec.n_units} units, got {outside.tolist()}")
+    rates = sc.get("ground_truth_base_rates")
+    if rates is not None:  # a 1-unit network's one rate is stored as a scalar (HDF5), read back with shape ()
+        rates = np.atleast_1d(rates)
+    _check_ground_truth(rec.n_units, w, kind, hubs, rates, _SCRATCH_NAMES, prefix=f"{path}: ")
     info = {}
     if "ground_truth_info" in sc:
         raw = np.asarray(sc["ground_truth_info"]).ravel()[0]
         info = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
     return SimulatedNetwork(
         recording=rec, weights=w,
-        base_rates=np.asarray(sc.get("ground_truth_base_rates", np.full(rec.n_units, np.nan)), dtype=np.float64),
+        base_rates=np.asarray(np.full(rec.n_units, np.nan) if rates is None else rates, dtype=np.float64),
         hub_units=hubs,
         edge_kind=kind, kind=info.get("kind", "unknown"), params=info.get("params", {}),
     )
