@@ -129,6 +129,27 @@ def test_bad_modality_entries_name_the_field(modality, match):
         small_config(modalities=[modality])
 
 
+@pytest.mark.parametrize("change, match", [
+    ({"source": "behavior:ry"}, r"\.source: expected .*, got 'behavior:ry' \(did you mean 'behaviour:ry'\?\)$"),
+    ({"source": "event:ry", "kind": "categorical"}, r"got 'event:ry' \(did you mean 'events:ry'\?\)$"),
+    ({"source": "trials:orientation_deg", "kind": "categorical"},
+     r"got 'trials:orientation_deg' \(did you mean 'trial:orientation_deg'\?\)$"),
+    ({"source": "stimulus:idz", "kind": "categorical"}, r"got 'stimulus:idz' \(did you mean 'stimulus:ids'\?\)$"),
+    ({"kind": "continous"}, r"\.kind: expected one of .*, got 'continous' \(did you mean 'continuous'\?\)$"),
+    ({"normalization": "zscor"}, r"\.normalization: expected one of .*, got 'zscor' \(did you mean 'zscore'\?\)$"),
+    ({"windw": [0.0, 0.01]}, r"unknown key\(s\) \['windw'\] \(did you mean 'window' for 'windw'\?\); known keys"),
+    # nothing close: no guess
+    ({"source": "pupil"}, r"got 'pupil'$"),
+    ({"kind": "spectral"}, r"got 'spectral'$"),
+])
+def test_a_misspelt_modality_entry_says_what_was_meant(change, match):
+    """A misspelt top-level field gets "did you mean", as does a decoding target's key; a modality's
+    source prefix ('behavior:ry', the American spelling), kind, normalization and keys were refused
+    with the list of what is allowed only, which leaves the user to spot the one letter."""
+    with pytest.raises(ValueError, match=match):
+        small_config(modalities=[{"name": "hd", "source": "behaviour:ry", "kind": "continuous", **change}])
+
+
 @pytest.mark.parametrize("name", ["keys", "training", "to"])
 def test_a_modality_named_like_a_module_dict_attribute_is_refused_naming_the_field(name):
     # the model keeps the modality embeddings in an nn.ModuleDict keyed by name: these names passed the config

@@ -367,6 +367,29 @@ def distinct_labels(classes) -> bool:
         return False
 
 
+def _meant(value, choices) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a misspelt ``value`` (difflib), or ``""``
+    when none is close or ``value`` is not text."""
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1) if isinstance(value, str) else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _meant_source(src) -> str:
+    """:func:`_meant` for a modality ``source``: the prefix (``'behavior:ry'`` -> ``'behaviour:ry'``)
+    or, of the stimulus, the whole source (``'stimulus:idz'`` -> ``'stimulus:ids'``)."""
+    if not (isinstance(src, str) and ":" in src):
+        return ""
+    prefix, key = src.split(":", 1)
+    if prefix == "stimulus":
+        return _meant(src, ("stimulus:ids", "stimulus:frames"))
+    import difflib
+
+    close = difflib.get_close_matches(prefix, MODALITY_SOURCES, n=1)
+    return f" (did you mean {close[0] + ':' + key!r}?)" if close and key else ""
+
+
 def normalize_modality(index: int, spec, current_window: float, past_window: float) -> dict:
     """Check one entry of ``NeuroformerConfig.modalities`` and fill in its defaults.
 
@@ -392,7 +415,14 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         raise ValueError(f"{where}: expected a mapping with keys name, source, kind, ..., got {type(spec).__name__}")
     unknown = sorted(set(spec) - set(MODALITY_KEYS))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {list(MODALITY_KEYS)}")
+        import difflib
+
+        # a misspelt decoding target key got "did you mean"; a modality's listed all twenty keys only
+        hints = [f"{c[0]!r} for {u!r}" for u in unknown
+                 for c in [difflib.get_close_matches(str(u), MODALITY_KEYS, n=1)] if c]
+        raise ValueError(f"{where}: unknown key(s) {unknown}"
+                         + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+                         + f"; known keys: {list(MODALITY_KEYS)}")
     for key in ("name", "source", "kind"):
         if key not in spec:
             raise ValueError(f"{where}: missing required key {key!r}")
@@ -412,13 +442,15 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     if not (isinstance(src, str) and ":" in src and src.split(":", 1)[0] in MODALITY_SOURCES and src.split(":", 1)[1]):
         raise ValueError(
             f"{where}.source: expected 'behaviour:<key>', 'trial:<column>', 'stimulus:ids', 'stimulus:frames' or "
-            f"'events:<key>', got {src!r}"
+            f"'events:<key>', got {src!r}{_meant_source(src)}"
         )
     if src.startswith("stimulus:") and src not in ("stimulus:ids", "stimulus:frames"):
-        raise ValueError(f"{where}.source: of the stimulus 'stimulus:ids' or 'stimulus:frames' is read, got {src!r}")
+        raise ValueError(f"{where}.source: of the stimulus 'stimulus:ids' or 'stimulus:frames' is read, got {src!r}"
+                         f"{_meant_source(src)}")
     kind = m["kind"]
     if kind not in MODALITY_KINDS:
-        raise ValueError(f"{where}.kind: expected one of {list(MODALITY_KINDS)}, got {kind!r}")
+        raise ValueError(f"{where}.kind: expected one of {list(MODALITY_KINDS)}, got {kind!r}"
+                         f"{_meant(kind, MODALITY_KINDS)}")
     if (kind == "video") != (src == "stimulus:frames"):
         raise ValueError(f"{where}: kind 'video' goes with source 'stimulus:frames' (and only it), got kind {kind!r} "
                          f"with source {src!r}")
@@ -475,7 +507,8 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
     elif kind == "continuous":
         norm = "zscore" if norm is None else norm
         if norm not in MODALITY_NORMALIZATIONS:
-            raise ValueError(f"{where}.normalization: expected one of {list(MODALITY_NORMALIZATIONS)}, got {norm!r}")
+            raise ValueError(f"{where}.normalization: expected one of {list(MODALITY_NORMALIZATIONS)}, got {norm!r}"
+                             f"{_meant(norm, MODALITY_NORMALIZATIONS)}")
     elif norm not in (None, "none"):
         raise ValueError(f"{where}.normalization: a categorical modality takes none, got {norm!r}")
     else:
