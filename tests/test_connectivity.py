@@ -909,6 +909,30 @@ def test_a_network_of_one_unit_is_refused_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "conn").exists()
 
 
+def test_connectivity_figure_refuses_panels_it_cannot_draw_naming_them():
+    """connectivity_figure drew a 5 x 5 panel beside 4 x 4 ones, and ticks for hub 9 of 4 units (the axis
+    stretched past the matrix; read_network refuses such hubs in a file, the figure took them from any
+    caller); no panel failed in matplotlib ("Number of columns must be a positive integer, not 0") and
+    a 1-D one with numpy's IndexError, neither naming an argument."""
+    a = np.arange(16.0).reshape(4, 4)
+    cases = [
+        (dict(panels={}), r"^panels: expected at least one \(n_units, n_units\) matrix, got none"),
+        (dict(panels={"a": np.zeros(4)}), r"^panels\['a'\]: expected a square \(n_units, n_units\) matrix, "
+                                          r"got shape \(4,\)"),
+        (dict(panels={"a": a, "b": np.zeros((5, 5))}), r"^panels\['b'\]: expected shape \(4, 4\) like "
+                                                       r"panels\['a'\], got \(5, 5\)"),
+        (dict(panels={"a": a}, hub_units=[1, 9]), r"^hub_units: expected unit indices in \[0, 4\) for 4 units, "
+                                                  r"got \[9\]"),
+        (dict(panels={"a": a}, hub_units=[-1]), r"^hub_units: expected unit indices in \[0, 4\).*got \[-1\]"),
+        (dict(panels={"a": a}, hub_units=[1.5]), r"^hub_units: expected integer unit indices, got \[1.5\]"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            connectivity_figure(**kwargs)
+    fig = connectivity_figure({"a": a, "b": a.T}, hub_units=np.array([0, 3]))  # what it takes
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
+
+
 def test_truth_panel_shows_inhibitory_edges_and_hub_weights_unclipped(glm_net):
     # the 1st-99th percentile scale drew the inhibitory edges like unconnected pairs and clipped
     # the hub weights to the colour of random edges

@@ -825,13 +825,39 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         the :class:`matplotlib.figure.Figure` (written atomically to ``path`` when given).
 
     Raises:
-        ValueError: ``unit_names`` of another length than the matrices' side.
+        ValueError: no panel; a panel that is not a square 2-D matrix, or of another shape than the
+            first (``panels['name']: ...``); ``hub_units`` that are not integers in ``[0, n_units)``;
+            ``unit_names`` of another length than the matrices' side.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from ..plotting import save_figure
 
+    # no panel failed in matplotlib ("Number of columns must be a positive integer, not 0"), a 1-D one with
+    # numpy's IndexError, and a 5 x 5 panel was drawn beside 4 x 4 ones: none named an argument
+    if not panels:
+        raise ValueError("panels: expected at least one (n_units, n_units) matrix, got none")
+    first = None
+    for name, m in panels.items():
+        shape = np.shape(m)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"panels[{name!r}]: expected a square (n_units, n_units) matrix, got shape {shape}")
+        if first is None:
+            first = (name, shape)
+        elif shape != first[1]:
+            raise ValueError(f"panels[{name!r}]: expected shape {first[1]} like panels[{first[0]!r}], got {shape}")
+    n = first[1][0]
+    hubs = np.asarray(hub_units).reshape(-1)
+    if hubs.size and not (hubs.dtype.kind in "iu" or (hubs.dtype.kind == "f" and np.all(hubs == np.round(hubs)))):
+        raise ValueError(f"hub_units: expected integer unit indices, got {hubs.tolist()}")
+    outside = hubs[(hubs < 0) | (hubs >= n)] if hubs.size else hubs
+    if outside.size:
+        # ticks past the matrix stretched the axis (a 4-unit panel drawn out to unit 9); -1 ticked nothing
+        # and, with unit_names, named the last unit a hub
+        raise ValueError(f"hub_units: expected unit indices in [0, {n}) for {n} units, got "
+                         f"{[int(h) for h in outside]}")
+    hub_units = [int(h) for h in hubs]
     if unit_names is not None:
         unit_names = [str(n) for n in unit_names]
         sides = {np.shape(m)[0] for m in panels.values()}
