@@ -819,6 +819,36 @@ def test_gratings_refuse_overlapping_trials_rather_than_blank_the_outer_one():
 
 
 
+def test_gratings_name_an_empty_trial_table_boolean_orientations_and_params_of_another_type():
+    """Break test (helper-380): a trial table without rows was refused as "all 0 trials are NaN,
+    blank"; a boolean column was drawn as gratings of 1 and 0 degrees without a word; params given as
+    a dict (as the hub simulators take theirs) failed with "'dict' object has no attribute
+    'validate'". A dict of GratingParams fields is now taken, another type refused naming params."""
+    from hf_neuroformer.io.arrays import from_arrays
+
+    kw = dict(time_domain=(0.0, 2.0))
+    spikes, units = np.array([0.5, 1.5]), np.array([0, 1])
+    params = GratingParams(frame_rate=10.0, temporal_frequency=1.0, frame_shape=(8, 8))
+    none = from_arrays(spikes, units, trials=np.zeros((0, 2)), trial_info={"orientation_deg": np.zeros(0)}, **kw)
+    with pytest.raises(ValueError, match=r"^trials: the recording has a trial table without rows; expected at least "
+                                         r"one trial"):
+        render_drifting_gratings(none, params=params)
+    trials = np.array([[0.0, 1.0], [1.0, 2.0]])
+    flags = from_arrays(spikes, units, trials=trials, trial_info={"orientation_deg": np.array([True, False])}, **kw)
+    with pytest.raises(ValueError, match=r"^column: trial column 'orientation_deg' holds booleans \(True / False\); "
+                                         r"expected orientations in degrees"):
+        render_drifting_gratings(flags, params=params)
+    rec = from_arrays(spikes, units, trials=trials, trial_info={"orientation_deg": np.array([0.0, 90.0])}, **kw)
+    as_dict = render_drifting_gratings(rec, params=dict(frame_rate=10.0, temporal_frequency=1.0, frame_shape=(8, 8)))
+    np.testing.assert_array_equal(as_dict.stimulus.frames, render_drifting_gratings(rec, params=params).stimulus.frames)
+    with pytest.raises(ValueError, match=r"^params: \['frame_rat'\] is not a GratingParams field \(did you mean "
+                                         r"'frame_rate'\?\); expected keys among"):
+        render_drifting_gratings(rec, params={"frame_rat": 10.0})
+    with pytest.raises(TypeError, match=r"^params: expected a GratingParams \(or a dict of its fields, or None\), "
+                                        r"got list"):
+        render_drifting_gratings(rec, params=[10.0])
+
+
 def test_render_gratings_warns_when_orientations_look_like_radians():
     """Orientations stored in radians (0, pi/4, pi/2, 3 pi/4) were read as degrees without a word, so
     every trial showed a grating within 2.4 deg of horizontal: the stimulus was lost silently."""

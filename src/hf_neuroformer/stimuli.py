@@ -15,7 +15,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional, Tuple
 
 import numpy as np
@@ -138,6 +138,35 @@ def _as_python(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _grating_params(params) -> GratingParams:
+    """``params`` of :func:`render_drifting_gratings` as a validated :class:`GratingParams`: None gives
+    the defaults, a dict of its fields is built into one (as the hub simulators take their
+    parameters; a dict failed with "'dict' object has no attribute 'validate'").
+
+    Raises:
+        TypeError: ``params`` is neither a GratingParams, a dict nor None.
+        ValueError: a key of the dict is not a GratingParams field (named, with the closest field),
+            or a field is out of range (:meth:`GratingParams.validate`).
+    """
+    if params is None:
+        params = GratingParams()
+    elif isinstance(params, dict):
+        import difflib
+
+        names = [f.name for f in fields(GratingParams)]
+        unknown = [k for k in params if k not in names]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), names, n=1)
+            raise ValueError(f"params: {unknown} is not a GratingParams field"
+                             + (f" (did you mean {close[0]!r}?)" if close else "") + f"; expected keys among {names}")
+        params = GratingParams(**params)
+    elif not isinstance(params, GratingParams):
+        raise TypeError(f"params: expected a GratingParams (or a dict of its fields, or None), got "
+                        f"{type(params).__name__}")
+    params.validate()
+    return params
+
+
 def render_drifting_gratings(recording: SpikeRecording, column: str = "orientation_deg",
                              params: Optional[GratingParams] = None) -> SpikeRecording:
     """A copy of ``recording`` whose stimulus also holds rendered grating frames.
@@ -162,7 +191,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
         recording: a recording with ``trials`` and ``trial_info[column]`` (e.g. from
             :func:`hf_neuroformer.io.read_allen_gratings`).
         column: the trial column holding the orientation in degrees.
-        params: the assumed grating parameters (default :class:`GratingParams`).
+        params: the assumed grating parameters: a :class:`GratingParams`, a dict of its fields, or
+            None (the defaults).
 
     Returns:
         A new :class:`~hf_neuroformer.SpikeRecording` with ``stimulus.frames`` ``(n_frames, H, W)``
@@ -178,7 +208,9 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
             ``params.phase`` looks like degrees (beyond ``2 pi``); it is still read as radians.
 
     Raises:
-        ValueError: no trials, the column is missing or not numeric, an orientation is infinite
+        TypeError: ``params`` is neither a GratingParams, a dict nor None.
+        ValueError: no trials (``trials: ...`` for a table without rows), the column is missing, not
+            numeric or boolean, a ``params`` key that is no field, an orientation is infinite
             or every one is NaN (no grating to show), a parameter is out of range or not finite (each opening with the field's
             name: ``column: ...``, ``GratingParams.frame_rate: ...``); ``frame_rate`` so low that
             a trial gets no frame (every trial shows its grating at least once, or the stimulus
@@ -188,8 +220,7 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
             (checked before anything is allocated; the message gives the size); trials that
             overlap by more than 1 ns (``trials: ...``: one grating is shown at a time).
     """
-    params = params or GratingParams()
-    params.validate()
+    params = _grating_params(params)
     if abs(params.phase) > 2 * np.pi + 1e-9:
         # phase=90 (meant as a quarter cycle) ran as 90 rad, 2.3 rad away from it, without a word
         warnings.warn(f"render_drifting_gratings: GratingParams.phase={params.phase:g} is beyond 2 pi: it looks like "
@@ -198,7 +229,13 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     if recording.trials is None or column not in recording.trial_info:
         raise ValueError(f"column: {column!r} is not a trial column of the recording "
                          f"(trial columns: {sorted(recording.trial_info)})")
+    if len(recording.trials) == 0:  # was refused as "all 0 trials are NaN, blank"
+        raise ValueError("trials: the recording has a trial table without rows; expected at least one trial (with "
+                         f"its orientation in {column!r}) to show a grating in")
     raw = np.asarray(recording.trial_info[column])
+    if raw.dtype.kind == "b":  # True / False were drawn as gratings of 1 and 0 degrees without a word
+        raise ValueError(f"column: trial column {column!r} holds booleans (True / False); expected orientations in "
+                         "degrees (numbers)")
     # a text column (clip names) failed with numpy's "could not convert string to float: 'NB_24.mp4'"
     theta = np.deg2rad(as_real_numbers(raw, f"column: trial column {column!r}", "numeric orientations in degrees",
                                        error=ValueError))
