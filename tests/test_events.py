@@ -782,6 +782,25 @@ def test_events_in_milliseconds_dropped_by_from_arrays_are_said_to_be_on_another
     assert not any("milliseconds" in str(w.message) for w in caught)
 
 
+def test_an_event_stream_without_events_is_not_blamed_on_the_clock():
+    """Break test (helper-380): a stream that holds no event at all (A2929's ripples in --epoch wake, as
+    'neuroformer inspect' reports it) was refused as "no label ... (it has no values, ...; times must
+    be seconds on the spikes' clock)": no time is wrong when there is none. It now says the stream
+    is empty in this recording."""
+    from hf_neuroformer.io import from_arrays
+
+    rng = np.random.default_rng(0)
+    spikes = np.sort(rng.uniform(0.0, 60.0, 600))
+    rec = from_arrays(spikes, np.arange(600) % 3, time_domain=(0.0, 60.0), events={"licks": np.zeros(0)})
+    cfg = small_config(modalities=[{"name": "licks", "source": "events:licks", "kind": "categorical"}],
+                       split_block_length=5.0)
+    with pytest.raises(ValueError, match=r"no label of 'events:licks' inside the training split \(the recording "
+                                         r"holds no value of it at any time: was it recorded in this recording, or "
+                                         r"in this --epoch\?\)$") as err:
+        fit_modalities(rec, cfg, plan_splits(rec, cfg))
+    assert "clock" not in str(err.value)
+
+
 def test_a_processor_batch_without_an_event_is_not_warned_of_but_a_dataset_is(trained):
     """A batch of windows holding no ripple is normal for an event stream (sparse onsets), so the
     processor's __call__ does not warn of it (it did, once per batch, since the null-token check was

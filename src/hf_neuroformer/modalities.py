@@ -340,13 +340,15 @@ def _in_segments(t: np.ndarray, segments: np.ndarray, future: bool = False) -> n
 
 def _spans(track: ModalityTrack, train: np.ndarray) -> str:
     """Where a modality's values and the training split lie, s (for the 'no value inside the
-    training split' errors: a series on another clock or in other units shows here)."""
+    training split' errors: a series on another clock or in other units shows here); for a source
+    without any value, that it has none (no clock is wrong then)."""
     if track.kind == "intervals":
         n, lo, hi = len(track.intervals), track.intervals[:, 0], track.intervals[:, 1]
     else:
         n, lo, hi = len(track.times), track.times, track.times
-    have = (f"its {n} value(s) lie in [{float(np.min(lo)):g}, {float(np.max(hi)):g}] s" if n
-            else "it has no values")
+    if not n:  # an empty stream (A2929's ripples in --epoch wake) was blamed on the clock of times it has none of
+        return "the recording holds no value of it at any time: was it recorded in this recording, or in this --epoch?"
+    have = f"its {n} value(s) lie in [{float(np.min(lo)):g}, {float(np.max(hi)):g}] s"
     split = (f"the training split's {len(train)} segment(s) in [{float(train[:, 0].min()):g}, "
              f"{float(train[:, 1].max()):g}] s" if len(train) else "the training split is empty")
     return f"{have}, {split}; times must be seconds on the spikes' clock"
