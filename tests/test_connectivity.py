@@ -1836,7 +1836,6 @@ def test_write_network_refuses_a_ground_truth_that_read_network_would_refuse(tmp
     expected = f"{path}: ground_truth_base_rates: expected shape (6,), one rate (Hz) per unit, got (4,)"
     with pytest.raises(ValueError, match=re.escape(expected)):
         read_network(path)
-    assert read_network(write_network(net, tmp_path / "good.nwb")).weights.shape == (6, 6)  # the truth passes
 
 
 def test_double_centring_reverses_two_units_and_ties_or_reverses_three_so_such_networks_are_refused(tmp_path):
