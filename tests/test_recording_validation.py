@@ -1339,3 +1339,40 @@ def test_event_times_that_are_not_real_numbers_are_refused_naming_the_field(shar
     ev = EventSeries(onsets.astype(object))
     assert ev.times.dtype == np.float64 and np.array_equal(ev.times, onsets)
     assert EventSeries(np.array([0, 1])).times.dtype == np.float64
+
+
+def test_copies_with_spikes_are_what_from_unsorted_builds_each_apart():
+    """SpikeRecording.copies_with_spikes (generate_spikes' samples) checks the spikes of all copies
+    at once: each copy equals from_unsorted with the same fields, changing one copy's lists or
+    arrays leaves the others whole, and spikes or a session from_unsorted refuses are refused with
+    its message."""
+    fields = {"unit_names": ["a", "b", "c"], "unit_areas": ["V1", "", "CA1"], "time_domain": (0.0, 10.0),
+              "time_support": np.array([[0.0, 2.0], [5.0, 10.0]])}
+    base = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), session="s", **fields)
+    spikes = [(np.array([1.5, 0.5, 0.5, 6.0]), np.array([2, 1, 0, 0])), (np.zeros(0), np.zeros(0, dtype=np.int64)),
+              (np.array([9.0]), np.array([1], dtype=np.int32))]
+    sessions = ["s-0", "s-1", "s-2"]
+    copies = base.copies_with_spikes(spikes, sessions)
+    assert len(copies) == 3
+    for (t, u), session, got in zip(spikes, sessions, copies):
+        want = SpikeRecording.from_unsorted(t, u, session=session, **fields)
+        for f in dataclasses.fields(SpikeRecording):
+            a, b = getattr(got, f.name), getattr(want, f.name)
+            if isinstance(b, np.ndarray):
+                assert a.dtype == b.dtype and np.array_equal(a, b), f.name
+            else:
+                assert a == b, f.name
+    copies[0].unit_names.append("d")
+    copies[0].time_support[0, 0] = 1.0
+    assert copies[1].unit_names == base.unit_names == ["a", "b", "c"]
+    assert copies[1].time_support[0, 0] == base.time_support[0, 0] == 0.0
+    for bad, match in (((np.array([3.0]), np.array([0])), r"^time_support: expected it to contain every spike"),
+                       ((np.array([1.0]), np.array([3])), r"^unit_ids: expected indices in \[0, 3\)"),
+                       ((np.array([1.0, np.nan]), np.array([0, 0])), r"^spike_times: .*spike 1"),
+                       ((np.array([1.0], dtype=np.float32), np.array([0])), r"^spike_times: .*float32")):
+        with pytest.raises(RecordingValidationError, match=match):
+            base.copies_with_spikes([spikes[0], bad], sessions[:2])
+    with pytest.raises(RecordingValidationError, match=r"^session: expected a name without whitespace"):
+        base.copies_with_spikes(spikes[:1], ["s 0"])
+    with pytest.raises(ValueError, match=r"^sessions: expected one session per copy \(1 copies\), got 2"):
+        base.copies_with_spikes(spikes[:1], sessions[:2])

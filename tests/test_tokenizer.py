@@ -1139,3 +1139,25 @@ def test_encode_window_refuses_unsorted_or_nan_spike_times():
     assert enc["past_input_ids"] == [BOS, 5] and enc["past_dt_ids"] == [0, 10]
     with pytest.raises(ValueError, match="spike_times: expected ascending times"):
         tok.encode_window(times, tokens, 10.0)  # the checked sorted array did not let this one through
+
+
+def test_decode_window_rows_decodes_each_row_as_decode_window():
+    """generate_spikes decodes a batch of sampled windows at once (decode_window_rows): each row as
+    decode_window decodes it (up to its first EOS or pad, BOS skipped, at the dt bin centres of its
+    own start), and a row decode_window refuses is refused with decode_window's error."""
+    from hf_neuroformer.generation import decode_window_rows
+
+    tok = make_tok(dt_resolution=0.004, current_window=0.01)  # 3 dt bins
+    ids = np.array([[BOS, 3, 4, EOS, 3], [BOS, EOS, 3, 3, 3], [BOS, 4, 4, 3, 3], [BOS, 3, PAD, 4, PAD]])
+    dts = np.array([[0, 1, 2, 2, 0], [0, 0, 1, 1, 1], [0, 2, 1, 0, 0], [0, 2, 0, 1, 0]])
+    starts = np.array([7.0, 1.5, 0.1, 4485.4])
+    times, units = decode_window_rows(tok, ids, dts, starts)
+    assert [len(t) for t in times] == [len(u) for u in units] == [2, 0, 4, 1]
+    for k in range(len(ids)):
+        t, u = tok.decode_window(ids[k], dts[k], starts[k])
+        assert times[k].dtype == np.float64 and units[k].dtype == np.int64
+        assert times[k].tolist() == t.tolist() and units[k].tolist() == u.tolist()
+    with pytest.raises(UnknownUnitError, match=r"^input_ids: token 2 is id 99, not in the vocabulary"):
+        decode_window_rows(tok, np.where(ids == 4, 99, ids), dts, starts)
+    with pytest.raises(ValueError, match=r"dt_ids: expected dt bin ids in \[0, 3\)"):
+        decode_window_rows(tok, ids, np.where(dts == 2, 3, dts), starts)
