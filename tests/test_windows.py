@@ -1296,3 +1296,24 @@ def test_the_overlap_warning_of_inspection_points_at_its_caller():
             call()
         files = {w.filename for w in caught if "overlap in time" in str(w.message)}
         assert files == {__file__}, (name, files)
+
+
+def test_collator_pads_lists_arrays_and_other_rows_alike():
+    """The collator pads rows of Python lists (datasets' rows) and of 1-D integer arrays in one
+    conversion a batch, other rows (tuples, float lists) one by one: the batch is the same."""
+    ids, dts = [[1, 5, 3, 2], [1, 2], [], [1, 3, 4, 6, 7, 8]], [[0, 4, 7, 7], [0, 0], [], [0, 1, 1, 2, 3, 3]]
+    pids, pdts = [[1, 4], [1], [1, 7, 7], []], [[0, 1], [0], [0, 2, 3], []]
+
+    def rows(conv):
+        return [{"input_ids": conv(a), "dt_ids": conv(b), "past_input_ids": conv(c), "past_dt_ids": conv(d)}
+                for a, b, c, d in zip(ids, dts, pids, pdts)]
+
+    collate = NeuroformerCollator()
+    want = collate(rows(tuple))  # one row at a time
+    assert want["input_ids"].tolist()[1] == [1, 2, 0, 0, 0, 0] and want["past_attention_mask"].tolist()[3] == [0] * 3
+    for conv in (list, lambda x: np.asarray(x, dtype=np.int64), lambda x: np.asarray(x, dtype=np.int32),
+                 lambda x: [float(v) for v in x]):
+        got = collate(rows(conv))
+        assert set(got) == set(want)
+        for k, v in want.items():
+            assert got[k].dtype == torch.int64 and got[k].tolist() == v.tolist(), k

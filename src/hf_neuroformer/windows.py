@@ -16,6 +16,7 @@ current window (``allow_future``) stays inside the window's block (time mode,
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -2556,9 +2557,25 @@ class NeuroformerCollator:
                 "NeuroformerProcessor.from_config(tokenizer, model.config); else keep only the units the model "
                 "was trained on")
 
+    @staticmethod
+    def _mask(seqs) -> torch.Tensor:
+        """``(len(seqs), longest)`` int64: 1 at each sequence's entries, 0 in the padding."""
+        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+        return (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
+
     def _pad(self, seqs, value):
         n = max(len(s) for s in seqs)
         out = torch.full((len(seqs), n), value, dtype=torch.long)
+        # Python lists of ints (datasets' rows) or 1-D integer arrays: one conversion for the batch, where one
+        # torch.as_tensor a row took 0.27 s to collate 5,000 windows; anything else row by row, as before
+        flat = None
+        if all(type(s) is list for s in seqs):
+            flat = np.array(list(itertools.chain.from_iterable(seqs)))
+        elif all(isinstance(s, np.ndarray) and s.ndim == 1 for s in seqs):
+            flat = np.concatenate(seqs)
+        if flat is not None and flat.ndim == 1 and (flat.dtype.kind in "ib" or not flat.size):
+            out[self._mask(seqs).bool()] = torch.from_numpy(flat.astype(np.int64))
+            return out
         for i, s in enumerate(seqs):
             out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
         return out
@@ -2621,13 +2638,13 @@ class NeuroformerCollator:
                                      f"{len(e[dt_key])} {dt_key} for {len(e[ids_key])} {ids_key}")
         ids = self._pad([e["input_ids"] for e in examples], self.pad)
         dts = self._pad([e["dt_ids"] for e in examples], 0)
-        am = self._pad([[1] * len(e["input_ids"]) for e in examples], 0)
+        am = self._mask([e["input_ids"] for e in examples])
         labels = ids.masked_fill(am == 0, -100)
         spike = (am == 1) & (ids != self.bos) & (ids != self.eos)
         dt_labels = dts.masked_fill(~spike, -100)
         pids = self._pad([e["past_input_ids"] for e in examples], self.pad)
         pdts = self._pad([e["past_dt_ids"] for e in examples], 0)
-        pam = self._pad([[1] * len(e["past_input_ids"]) for e in examples], 0)
+        pam = self._mask([e["past_input_ids"] for e in examples])
         if self.vocab_size is not None or self.model_vocab_size is not None:
             self._check_vocabulary({"input_ids": (ids, am), "past_input_ids": (pids, pam)})
         out = {
