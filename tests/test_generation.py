@@ -830,10 +830,14 @@ def test_a_split_of_overlapping_trials_is_generated_once_per_time(setup):
     rec = replace(base, trials=trials[np.argsort(trials[:, 0], kind="stable")])
     plan = plan_splits(rec, replace(model.config, split_by="trials"))
     all_starts, all_clips = window_starts_for_split(plan, "test", model.config, stride=model.config.current_window)
-    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time"):
+    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time") as by_split:
         g = generate_split(model, tok, rec, plan, "test", seed=0, progress=False)
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning) as by_windows:
         starts, clips = generation_windows(plan, "test", model.config)
+    # both warnings point at the caller's line here (they named pytest's own file, a frame too far)
+    said = [w for w in [*by_split, *by_windows] if "its trials overlap in time" in str(w.message)]
+    assert len(said) == 2 and {w.filename for w in said} == {__file__}, [(str(w.message)[:40], w.filename)
+                                                                         for w in said]
     # the Python route (window_starts_for_split, then generate_spikes) is refused, pointing to generation_windows
     with pytest.raises(ValueError, match=r"window_starts: expected non-overlapping .*; for the windows of a trial "
                                          r"split whose trials overlap, take them from generation_windows"):

@@ -490,7 +490,7 @@ def _values_problem(target: DecodingTarget, vals, unit, boolean: bool = False) -
 
 
 def target_values(recording, target: DecodingTarget, starts: np.ndarray, current_window: float,
-                  bounds: Optional[np.ndarray] = None) -> np.ndarray:
+                  bounds: Optional[np.ndarray] = None, *, stacklevel: int = 2) -> np.ndarray:
     """``(n_windows,)`` float64 value of ``target`` in each current window starting at ``starts``
     (s), NaN where undefined (rules in the module docstring). Classification labels are the raw
     labels (not yet class indices): a sampled series gives the label most of the window's samples
@@ -503,6 +503,8 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             else it is undefined. None: any sample close enough (no split plan to respect).
             Trial-column targets ignore it (a window's label is that of the trial it starts in;
             of overlapping trials, the one that starts last).
+        stacklevel: where the warning points, as ``warnings.warn`` takes it (2: the caller of this
+            function; a public function calling it passes 3, its own caller's line).
 
     Raises:
         DecodingTargetError: the target is not in the recording (lists the available ones), a
@@ -533,7 +535,7 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
             warnings.warn(f"target {target.label!r}: {int(np.sum(n_in > 1))} of {len(starts)} windows start inside "
                           "more than one trial (the recording's trials overlap); each takes the label of the trial "
                           "that starts last, which need not be the trial it was cut from: give trials that do not "
-                          "overlap to decode a label per trial", UserWarning, stacklevel=2)
+                          "overlap to decode a label per trial", UserWarning, stacklevel=stacklevel)
         out = np.full(len(starts), np.nan)
         ok = idx >= 0
         out[ok] = vals[idx[ok]].astype(np.float64)
@@ -639,7 +641,9 @@ def _is_bool_column(recording, target) -> bool:
 
 def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequence[DecodingTarget], *,
                             window_mask: Optional[Callable] = None,
-                            modality_remedy: Optional[str] = None) -> Tuple["datasets.DatasetDict", dict]:  # noqa: F821
+                            modality_remedy: Optional[str] = None,
+                            stacklevel: int = 2,
+                            ) -> Tuple["datasets.DatasetDict", dict]:  # noqa: F821
     """The windows of every split with one ``target_<name>`` column per target.
 
     Args:
@@ -655,6 +659,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             is refused rather than read as True wherever it is nonzero.
         modality_remedy: passed to :func:`~hf_neuroformer.windows.build_window_datasets` (what its
             error of a modality no training window holds a value of tells to do).
+        stacklevel: where its warnings point, as ``warnings.warn`` takes it (2: the caller of this
+            function; ``finetune`` passes 3, its own caller's line).
 
     Returns:
         ``(DatasetDict, report)``. Columns: those of ``build_window_datasets`` plus
@@ -717,7 +723,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                     f"target {t.label!r}: the model reads {source!r} as its input modality {mod['name']!r}, so it would "
                     "decode the answer it is given; decode another variable, or use a model without that modality"
                 )
-    dsd, plan = build_window_datasets(recording, tokenizer, config, plan, modality_remedy=modality_remedy)
+    dsd, plan = build_window_datasets(recording, tokenizer, config, plan,
+                                      modality_remedy=modality_remedy, stacklevel=stacklevel + 1)
     report: Dict[str, object] = {"split_plan": plan.to_dict()}
     values: Dict[str, Dict[str, np.ndarray]] = {}
     keep: Dict[str, np.ndarray] = {}
@@ -741,7 +748,11 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
             m = raw.astype(bool)
         # a window's value is read from its own split segment (trial, in trial mode) only
         bounds = window_segments(plan, split, starts, column_values(dsd[split], "past_clip_start"))
-        vals = {t.label: target_values(recording, t, starts, config.current_window, bounds) for t in targets}
+        vals = {}
+        # not a comprehension: its frame (Python < 3.12) made the warnings point here
+        for t in targets:
+            vals[t.label] = target_values(recording, t, starts, config.current_window, bounds,
+                                          stacklevel=stacklevel + 1)
         nan = {name: int(np.sum(m & ~np.isfinite(v))) for name, v in vals.items()}
         unseen_n: Dict[str, int] = {}
         unseen_at: Dict[str, np.ndarray] = {}  # the windows of each target's unseen classes
@@ -833,7 +844,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                         f"left out of this target's {'checkpoint choice and ' if split == 'validation' else ''}"
                         "metrics, as windows without a value (counted in decoding_report.json, n_unseen_class); to "
                         "score them, merge those labels into trained ones or decode a recording whose train split "
-                        "holds them"
+                        "holds them", UserWarning, stacklevel=stacklevel
                     )
             t.classes = [label(c) for c in classes]
             t.num_classes = len(classes)
@@ -849,7 +860,7 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                         recorded_range_deg=circular_range_deg(_raw_values(recording, t)[0]))
         else:
             info.update(mean=float(np.mean(tr)), std=float(np.std(tr)))
-            _warn_if_wrapping_angle(recording, t, tr)
+            _warn_if_wrapping_angle(recording, t, tr, stacklevel=stacklevel + 1)
         tinfo[t.label] = info
     report["targets"] = tinfo
     out = {}
@@ -866,10 +877,11 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     return datasets.DatasetDict(out), report
 
 
-def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.ndarray) -> None:
+def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.ndarray,
+                            stacklevel: int = 2) -> None:
     """Warn when a regression target is a behaviour series in radians whose training values span
     more than pi (in degrees, more than 180): it wraps, so MSE and R² take nearly equal angles near
-    0 and 2 pi as far apart."""
+    0 and 2 pi as far apart (``stacklevel`` as ``warnings.warn`` takes it)."""
     if target.name.startswith("trial:") or target.name not in recording.behaviour or train_values.size == 0:
         return
     unit = recording.behaviour[target.name].unit.strip().lower()
@@ -878,14 +890,15 @@ def _warn_if_wrapping_angle(recording, target: DecodingTarget, train_values: np.
         warnings.warn(
             f"target {target.label!r} (regression): the series is in {unit} and its training values span {span:.3f} "
             "rad (more than pi), so it wraps: a regression takes nearly equal angles at both ends of the range as far "
-            "apart; decode it as kind 'circular' (--kind circular), unless it is not an angle"
+            "apart; decode it as kind 'circular' (--kind circular), unless it is not an angle",
+            UserWarning, stacklevel=stacklevel
         )
     elif unit_is_degrees(unit) and span > 180:  # the default kind of a series in degrees is regression
         warnings.warn(
             f"target {target.label!r} (regression): the series is in {unit} and its training values span {span:.1f} "
             "degrees (more than 180), so it wraps: a regression takes nearly equal angles at both ends of the range "
             "as far apart; convert it to radians (np.deg2rad) and decode it as kind 'circular' (--kind circular), "
-            "unless it is not an angle"
+            "unless it is not an angle", UserWarning, stacklevel=stacklevel
         )
 
 

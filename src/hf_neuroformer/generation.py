@@ -1421,7 +1421,7 @@ def warn_other_training_spikes(recording: SpikeRecording, model_dir, flag: str) 
     return result
 
 
-def generation_windows(plan, split: str, config):
+def generation_windows(plan, split: str, config, *, stacklevel: int = 2):
     """``(starts, clips)``: the windows :func:`generate_split` (and ``train``'s test generation)
     generates for ``split`` of ``plan``: the split tiled with non-overlapping current windows
     (:func:`~hf_neuroformer.windows.window_starts_for_split` with ``stride=current_window``), and in
@@ -1434,10 +1434,13 @@ def generation_windows(plan, split: str, config):
     trial is kept and the other left out, the rule by which validation and test windows are scored
     (:func:`~hf_neuroformer.windows.tiling_windows`, which says more); a warning names the trials and
     counts the windows left out; the fidelity metrics compare only the time the generated windows cover.
+    ``stacklevel``: where that warning points, as ``warnings.warn`` takes it (2: the caller of this
+    function; a public function calling it passes 3, its own caller's line).
     """
     from .windows import tiling_windows
 
-    return tiling_windows(plan, split, config, use="generated", stacklevel=3)
+    # tiling_windows takes the stacklevel this function would pass to warnings.warn
+    return tiling_windows(plan, split, config, use="generated", stacklevel=stacklevel)
 
 
 def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str = "test", *,
@@ -1466,7 +1469,8 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     from .windows import check_split_in_recording
 
     check_split_in_recording(plan, split, recording)
-    starts, clips = generation_windows(plan, split, model.config) if windows is None else windows
+    starts, clips = (generation_windows(plan, split, model.config, stacklevel=3) if windows is None
+                     else windows)
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")
     clips = clips if plan.mode == "trials" else None

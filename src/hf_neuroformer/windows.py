@@ -624,7 +624,8 @@ def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
     return counts
 
 
-def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPlan:
+def plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
+                stacklevel: int = 2) -> SplitPlan:
     """Assign contiguous blocks (or whole trials) of ``recording`` to the three splits.
 
     Trials when ``config.split_by`` is ``"trials"``, or ``"auto"`` with at least 3 trials;
@@ -650,10 +651,12 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
     Warns:
         UserWarning: trials that do not lie inside one interval of ``recording.support`` (they
             would read its gaps as silence) are left out of every split, counted; with
-            ``split_stratify_by``, values with fewer groups of trials than splits.
+            ``split_stratify_by``, values with fewer groups of trials than splits. ``stacklevel``
+            says where they point, as ``warnings.warn`` takes it (2: the caller of this function;
+            a public function calling it passes 3, its own caller's line).
     """
     try:
-        return _plan_splits(recording, config)
+        return _plan_splits(recording, config, stacklevel=stacklevel + 1)
     except ValueError as err:
         # current_window=100 (meant as 100 ms) was refused as too long for the recording, with no word of units
         hint = milliseconds_hint(config)
@@ -662,8 +665,10 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPl
         raise
 
 
-def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitPlan:
-    """:func:`plan_splits` without the milliseconds hint on its refusals."""
+def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
+                 stacklevel: int = 3) -> SplitPlan:
+    """:func:`plan_splits` without the milliseconds hint on its refusals (``stacklevel``: of its
+    warnings, as ``warnings.warn`` called here takes it; 3: the caller of :func:`plan_splits`)."""
     fr = config.split_fractions
     rng = np.random.default_rng(config.split_seed)
     use_trials = config.split_by == "trials" or (
@@ -687,7 +692,8 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitP
             warnings.warn(
                 f"trials: {int((~in_support).sum())} of {len(trials)} trials do not lie inside one interval of the "
                 f"recording's time support ({len(sup)} stretches; first: trial {i}, {trials[i, 0]:g}-{trials[i, 1]:g} "
-                "s), so their windows would read unrecorded time as silence; they are left out of the splits")
+                "s), so their windows would read unrecorded time as silence; they are left out of "
+                "the splits", UserWarning, stacklevel=stacklevel)
         # trials that overlap in time share spikes: they go to the same split, as one group
         order = np.argsort(trials[:, 0], kind="stable")
         order = order[in_support[order]]
@@ -750,7 +756,7 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitP
                 f"split_stratify_by: {len(small)} value(s) of {strat!r} have fewer groups of trials than the "
                 f"{n_needed} splits, so they cannot be in every split (value: groups) {', '.join(small[:10])}"
                 f"{' ...' if len(small) > 10 else ''}; their trials go to {SPLITS[order[0]]} first, then "
-                + ", then ".join(SPLITS[k] for k in order[1:]))
+                + ", then ".join(SPLITS[k] for k in order[1:]), UserWarning, stacklevel=stacklevel)
         picked = {name: [] for name in SPLITS}
         for members in strata:  # each stratum split in the fractions on its own
             perm = members[rng.permutation(len(members))]
@@ -817,8 +823,8 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitP
         warnings.warn(
             f"recording: {int(short.sum())} of the {len(sup)} intervals of its time support "
             f"({float(np.sum(sup[short, 1] - sup[short, 0])):.3f} s, {n_sp} spikes) are shorter than a window with its "
-            f"past ({span:g} s), so they hold no window; they are left out of the splits"
-        )
+            f"past ({span:g} s), so they hold no window; they are left out of the splits",
+            UserWarning, stacklevel=stacklevel)
         sup = sup[~short]
         total = float(np.sum(sup[:, 1] - sup[:, 0]))
     target = max(total / max(int(round(total / config.split_block_length)), 1), 1e-12)
@@ -896,8 +902,8 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig) -> SplitP
             f"fractions {fr} are approximate "
             f"({counts[0]} / {counts[1]} / {counts[2]} blocks); use shorter blocks for finer splits: "
             "`split_block_length: <seconds>` in the YAML file given to --config (neuroformer train, prepare, "
-            "inspect or ablate), or NeuroformerConfig(split_block_length=...) in Python"
-        )
+            "inspect or ablate), or NeuroformerConfig(split_block_length=...) in Python",
+            UserWarning, stacklevel=stacklevel)
     group_labels = np.repeat(np.arange(3), counts)[rng.permutation(n_blocks)]
     labels = np.empty(len(edges), dtype=np.int64)
     for g, lab in zip(groups, group_labels):
@@ -1575,6 +1581,8 @@ def build_window_datasets(
     config: NeuroformerConfig,
     plan: Optional[SplitPlan] = None,
     modality_remedy: Optional[str] = None,
+    *,
+    stacklevel: int = 2,
 ):
     """Windows of every split as a ``datasets.DatasetDict``: the training windows step by
     ``config.stride`` (overlapping when ``window_stride < current_window``), the validation and
@@ -1595,6 +1603,8 @@ def build_window_datasets(
 
     ``modality_remedy``: what the error of a modality no training window holds a value of tells to do
     (None: :func:`~hf_neuroformer.modalities.check_windows_read_modalities`' advice for ``train``).
+    ``stacklevel``: where the warnings point, as ``warnings.warn`` takes it (2: the caller of this
+    function; a public function calling it passes 3, its own caller's line).
 
     Returns:
         ``(DatasetDict, SplitPlan)``; a split whose fraction is 0 has an empty dataset.
@@ -1624,23 +1634,24 @@ def build_window_datasets(
     # the windows are placed by the config and cut by the tokenizer: another current_window silently kept part
     check_tokenizer_windows(tokenizer, config, "make it with NeuroformerTokenizer.from_config(config) and add_units(recording)")
     given = plan is not None
-    plan = plan or plan_splits(recording, config)
+    plan = plan or plan_splits(recording, config, stacklevel=stacklevel + 1)
     check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
     if given:  # closer than split_gap: used (no window reads another split's spikes), but said
-        warn_splits_closer_than_gap(plan, config)
+        warn_splits_closer_than_gap(plan, config, stacklevel=stacklevel + 1)
     if config.modalities:
         from .modalities import fit_modalities
 
         fit_modalities(recording, config, plan, overwrite=False)
     out = {}
     for split in SPLITS:
-        starts, clips = _split_windows(plan, split, config, recording)
+        starts, clips = _split_windows(plan, split, config, recording, stacklevel=stacklevel + 1)
         cols = tokenize_windows(recording, tokenizer, starts, clips, config)
         out[split] = datasets.Dataset.from_dict(cols, features=window_features(config))
     if config.modalities:  # a modality no window of a split reads: refused for train, warned of for the others
         from .modalities import check_windows_read_modalities
 
-        check_windows_read_modalities(config, out, refuse=("train",), stacklevel=3, remedy=modality_remedy)
+        check_windows_read_modalities(config, out, refuse=("train",), stacklevel=stacklevel + 1,
+                                      remedy=modality_remedy)
     return datasets.DatasetDict(out), plan
 
 
