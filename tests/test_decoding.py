@@ -817,8 +817,10 @@ def test_finetune_ignores_output_attentions_and_return_dict_saved_in_the_checkpo
     cfg.update(output_attentions=True, output_hidden_states=True, return_dict=False)
     (src / "config.json").write_text(json.dumps(cfg))
     targets = [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")]
-    with pytest.warns(UserWarning, match="resets output_attentions"):
+    with pytest.warns(UserWarning, match="resets output_attentions") as got:
         m = finetune(src, a2929, targets, output_dir=tmp_path / "dec", max_steps=4, eval_steps=2, batch_size=16, seed=0)
+    # finetune's own warning points at its caller's line, not into the package
+    assert [w.filename for w in got if "resets output_attentions" in str(w.message)] == [__file__]
     base = finetuned[1]
     keys = [k for k in base if k.startswith(("validation/", "test/"))]
     # text and null entries (test/ci95_blocks, a null interval) compared exactly: pytest 9.2's approx
@@ -3317,6 +3319,9 @@ def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_
                                          r"that the train split never has") as e:
         build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x_int", "classification")])
     assert all(len(str(w.message)) < 600 for w in e)
+    # pointing at the caller's line (as the split plan's warnings of the same call), not into the package
+    ours = [w for w in e if str(w.message).startswith(("target 'x_int'", "split_block_length:"))]
+    assert ours and {w.filename for w in ours} == {__file__}, [(str(w.message)[:60], w.filename) for w in e]
 
 
 def test_event_stream_with_no_samples_as_target_says_so(a2929, pretrained, tmp_path):
@@ -3494,8 +3499,10 @@ def test_an_angle_decoded_as_regression_is_warned_about(a2929, pretrained):
     tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
     cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
     with pytest.warns(UserWarning, match=r"target 'ry' \(regression\): the series is in radian and its training "
-                                         r"values span [0-9.]+ rad \(more than pi\).*decode it as kind 'circular'"):
+                                         r"values span [0-9.]+ rad \(more than pi\).*decode it as kind 'circular'") as got:
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "regression")])
+    # through build_decoding_datasets' helper, still the caller's line
+    assert [w.filename for w in got if str(w.message).startswith("target 'ry' (regression)")] == [__file__]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build_decoding_datasets(a2929, tok, cfg, None, [DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")])
@@ -3736,9 +3743,12 @@ def test_a_checkpoint_plan_that_leaves_a_split_empty_is_replaced_with_a_warning_
     assert seg[1] - seg[0] >= 44.9  # three 15-s blocks: room for three splits
     part = a2929.restrict(float(seg[0]), float(seg[1]))
     with pytest.warns(UserWarning, match=r"leaves a split of this recording without windows.*not held out from "
-                                         r"pretraining.*split_plan_source"):
+                                         r"pretraining.*split_plan_source") as got:
         m = finetune(pretrained, part, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "d", max_steps=1,
                      eval_steps=1, batch_size=8, seed=0)
+    # finetune's warnings (and those of the split plan it makes) point at its caller's line
+    ours = [w for w in got if str(w.message).startswith(("model_dir: the split plan", "split_block_length:"))]
+    assert ours and {w.filename for w in ours} == {__file__}, [(str(w.message)[:60], w.filename) for w in got]
     assert m["split_plan_source"] == "planned on this recording"
 
 
@@ -4378,9 +4388,12 @@ def test_finetune_and_decode_windows_count_the_modality_tokens_beyond_max_tokens
                             behaviour={"x": BehaviourSeries(ts, np.sin(ts), "cm"), "y": BehaviourSeries(ts, np.cos(ts), "cm")})
     mod = {"name": "y", "source": "behaviour:y", "kind": "continuous", "window": [-0.1, 0.0], "max_tokens": 4}
     cfg = nf.NeuroformerConfig(**{**TINY, "split_block_length": 5.0, "modalities": [mod]})
-    with pytest.warns(UserWarning, match=r"train: modality 'y': \d+ tokens beyond max_tokens = 4 left out of the windows"):
+    with pytest.warns(UserWarning, match=r"train: modality 'y': \d+ tokens beyond max_tokens = 4 left out of the windows") as got:
         finetune(None, rec, [DecodingTarget("x", "regression")], output_dir=tmp_path / "d", config=cfg, max_steps=1,
                  eval_steps=1, batch_size=8, seed=0, progress=False)
+    # pointing at finetune's caller, not at a line of finetuning.py
+    ours = [w for w in got if str(w.message).startswith("train: modality 'y'")]
+    assert ours and {w.filename for w in ours} == {__file__}, [(str(w.message)[:60], w.filename) for w in got]
     report = json.loads((tmp_path / "d" / "decoding_report.json").read_text())
     for split in ("train", "validation", "test"):
         assert report[split]["n_truncated_modality_tokens"] == {"y": 6 * report[split]["n_windows"]}

@@ -281,8 +281,13 @@ def test_overlapping_trials_are_generated_after_training_not_refused(rec, tmp_pa
     trials = np.concatenate([np.stack([a, a + 0.65], 1), np.stack([a + 0.3, a + 0.9], 1)])
     overlapping = dataclasses.replace(rec, trials=trials[np.argsort(trials[:, 0], kind="stable")])
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "split_by": "trials"})
-    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time, so \d+ of its \d+ windows overlap"):
+    with pytest.warns(UserWarning, match=r"split 'test': its trials overlap in time, so \d+ of its \d+ windows overlap") as got:
         m = train(overlapping, tmp_path / "m", cfg, TrainingConfig(max_steps=2, batch_size=8), progress=False)
+    # the validation and test windows' warnings and test generation's point at train's caller (the
+    # windows' named training.py, through build_window_datasets)
+    overlap = [w for w in got if "its trials overlap in time" in str(w.message)]
+    assert len(overlap) == 3 and {w.filename for w in overlap} == {__file__}, [(str(w.message)[:40], w.filename)
+                                                                               for w in got]
     assert m["split_mode"] == "trials" and math.isfinite(m["test/id_f1"])
     assert (tmp_path / "m" / "model.safetensors").is_file() and (tmp_path / "m" / "test_generation.png").is_file()
 
@@ -401,6 +406,10 @@ def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
     # train's own warning names the caller's line (the output-folder lock, taken by a decorator, wrapped
     # train in another frame, and every stacklevel=2 warning of train named training.py instead)
     assert [w.filename for w in ours] == [__file__]
+    # and so do its empty-split warnings and the split plan's (they named training.py and windows.py)
+    named = [w for w in got if str(w.message).startswith(("split_fractions: no", "split_block_length:"))]
+    assert {str(w.message)[:26] for w in named} >= {"split_fractions: no valid", "split_fractions: no test w"}
+    assert {w.filename for w in named} == {__file__}, [(str(w.message)[:40], w.filename) for w in named]
     # resumed past the checkpoint at step 2: the step comes from the checkpoint
     with pytest.warns(UserWarning) as got:
         train(rec, tmp_path / "m", cfg, dataclasses.replace(tc, max_steps=4), progress=False, resume=True)

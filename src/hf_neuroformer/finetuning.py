@@ -1606,7 +1606,8 @@ def finetune(
                                   "pretrained on this recording, its new validation and test windows may hold spikes it "
                                   "was trained on, so their scores are not held out from pretraining (metrics.json: "
                                   "split_plan_source); fine-tune on the recording (and epoch) it was pretrained on, or "
-                                  "give plan= (a SplitPlan whose splits each hold windows), to keep them apart")
+                                  "give plan= (a SplitPlan whose splits each hold windows), to "
+                                  "keep them apart", UserWarning, stacklevel=2)
         else:
             cfg = copy.deepcopy(config) if config is not None else NeuroformerConfig()
             tokenizer = NeuroformerTokenizer.from_config(cfg)
@@ -1632,28 +1633,29 @@ def finetune(
         if heads_shaped_by:  # a fine-tuned decoder continued: its regression heads' widths follow their loss
             _check_same_regression_loss(cfg.decoding_targets, targets, model_dir)
         if plan is None:
-            plan = plan_splits(recording, cfg)
+            plan = plan_splits(recording, cfg, stacklevel=3)
             plan_source = "planned on this recording"
         # a modality no training window holds a value of: the config (and split plan) are the model's here, so the
         # advice of train (another split_seed, a config without the modality) cannot be followed
         remedy = None if model_dir is None else (
             f"the model {str(model_dir)!r} reads it, and the config is the model's (split plan: {plan_source}): fine-tune "
             "on a recording (or --epoch) where it was recorded during the training split, or a model trained without it")
+        # the warnings of the split plan and windows point at finetune's caller (stacklevel 3)
         dsd, report = build_decoding_datasets(recording, tokenizer, cfg, plan, targets, window_mask=window_mask,
-                                              modality_remedy=remedy)
+                                              modality_remedy=remedy, stacklevel=3)
         train_ds = fraction_of_train(dsd["train"], fraction)
         for split in SPLITS:  # as train() does: a model that never sees part of each window should say so
             r = report[split]
             if r["n_truncated_spikes"]:
                 warnings.warn(
                     f"{split}: {r['n_truncated_spikes']} of {r['n_spikes']} current-window spikes truncated (windows longer "
-                    f"than max_window_length={cfg.max_window_length} tokens); counted in decoding_report.json"
-                )
+                    f"than max_window_length={cfg.max_window_length} tokens); counted in "
+                    "decoding_report.json", UserWarning, stacklevel=2)
             for name, k in r.get("n_truncated_modality_tokens", {}).items():
                 if k:  # dropped without a word: train prints them, and so does this now
                     mod = cfg.modality(name)
                     warnings.warn(f"{split}: modality {name!r}: {k} {truncated_tokens_text(mod)} left out of the windows (the earliest); "
-                                  "counted in decoding_report.json")
+                                  "counted in decoding_report.json", UserWarning, stacklevel=2)
         # a classification target whose every validation label is one train lacks (a label per trial, such as a
         # trial number, is no class): the reason the split is empty for it, said before the report
         unseen = report["validation"].get("n_unseen_class", {})
@@ -1680,7 +1682,9 @@ def finetune(
                     warnings.warn(f"{split}: target {label!r} has no value in {k} of the {report[split]['n_windows']} "
                                   "windows kept for the other targets"
                                   + (f" ({unseen} of them: a class the train split lacks)" if unseen else "")
-                                  + ": masked out of its loss and metrics (counted in decoding_report.json, n_masked_nan)")
+                                  + ": masked out of its loss and metrics (counted in "
+                                    "decoding_report.json, n_masked_nan)",
+                                  UserWarning, stacklevel=2)
         tdicts = target_dicts(targets, report, train_ds)
         saved_std = {}
         continued = bool(not from_scratch and cfg.decoding_targets)  # a decoder fine-tuned further, its heads loaded
@@ -1697,14 +1701,15 @@ def finetune(
         for label, note in hl_gauss_crowded_notes(targets, tdicts, train_ds, fraction).items():
             notes[label] = f"{notes[label]}; {note}" if label in notes else note
         for note in notes.values():
-            warnings.warn(note)
+            warnings.warn(note, UserWarning, stacklevel=2)
         # output settings back to transformers' defaults: a checkpoint saved with output_attentions=True (after
         # from_pretrained(path, output_attentions=True) for an attention figure) reloads with sdpa, and Trainer's
         # save_pretrained of the decoder refused that pair ("output_attentions ... not supported ... sdpa")
         if cfg.output_attentions or cfg.output_hidden_states or cfg.return_dict is False:
             warnings.warn("the decoder's config resets output_attentions / output_hidden_states to False and return_dict "
                           f"to True (were {cfg.output_attentions} / {cfg.output_hidden_states} / {cfg.return_dict}); pass "
-                          "them to from_pretrained when loading the decoder")
+                          "them to from_pretrained when loading the decoder",
+                          UserWarning, stacklevel=2)
         overrides = dict(config_overrides, decoding_targets=tdicts,
                          decoding_generative_loss_weight=float(generative_loss_weight),
                          output_attentions=False, output_hidden_states=False, return_dict=True)
@@ -1730,7 +1735,8 @@ def finetune(
             # the decoder's own new modules (heads, and the attentive read-out when decoding_pool="attention")
             new = [k for k in load_report["missing_keys"] if not k.startswith(("decoding_heads.", "attention_pool."))]
             if new or load_report["unexpected_keys"] or load_report["mismatched_keys"]:
-                warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: {load_report}")
+                warnings.warn(f"model_dir: loading {str(model_dir)!r} as a decoder was not clean: "
+                              f"{load_report}", UserWarning, stacklevel=2)
 
         eval_steps = int(eval_steps or max(1, max_steps // 10))
         ckpt = out / CHECKPOINT_DIR
@@ -1822,7 +1828,7 @@ def finetune(
                 shown = [dict(d, unit=getattr(getattr(recording, "behaviour", {}).get(d["name"]), "unit", "")) for d in tdicts]
                 if write_figures:
                     figure = draw_figure("test_decoding.png", plot_decoding, test_starts,
-                                         test_labels, preds, shown, metrics=metrics)
+                                         test_labels, preds, shown, metrics=metrics, stacklevel=3)
             # as train() saves: everything into a temporary folder beside the output, then moved into place
             # file by file, so a crash while saving over an earlier run leaves no mix of its files and these;
             # an earlier run's figures that this one does not draw are removed (the loss curves and
@@ -2240,7 +2246,9 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
                               f"values in {here!r} (if these are different units, convert the series first)",
                               UserWarning, stacklevel=4)
             try:
-                rec_values[:, j] = target_values(recording, target, starts, cfg.current_window)
+                # (stacklevel 5: the caller's line, past this function and its two wrappers)
+                rec_values[:, j] = target_values(recording, target, starts, cfg.current_window,
+                                                 stacklevel=5)
                 have.append(target.label)
             except DecodingTargetError as err:  # not in this recording, or not readable as the decoder's kind
                 missing[target.label] = str(err)

@@ -1731,7 +1731,7 @@ def train(
             warnings.warn("accelerate launch was asked for several processes (it set MASTER_PORT) but started 1 process: "
                           "'accelerate launch --cpu --num_processes N' runs a single process; for N CPU processes use "
                           "'ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node N -m hf_neuroformer.cli train ...'. "
-                          "This run trains on 1 process")
+                          "This run trains on 1 process", UserWarning, stacklevel=2)
         if main and world > 1:  # the result alone did not say that several processes trained
             print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
                   f"{micro_batch} windows per process per micro-batch"
@@ -1756,7 +1756,8 @@ def train(
                 f"embeddings are not gathered across the {world} processes), so a window has at most {micro_batch - 1} "
                 f"negatives ({training.batch_size // ga - 1} with the gather, or on 1 process with "
                 f"gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with {ga * world} accumulated "
-                f"micro-batches of {micro_batch}, not of 1 process with batch_size {training.batch_size}")
+                f"micro-batches of {micro_batch}, not of 1 process with batch_size "
+                f"{training.batch_size}", UserWarning, stacklevel=2)
 
         if streamed:
             from datasets.distributed import split_dataset_by_node
@@ -1784,10 +1785,11 @@ def train(
             tokenizer = NeuroformerTokenizer.from_config(config)
             tokenizer.add_units(recording)
             config.vocab_size = len(tokenizer)
-            plan = plan_splits(recording, config)
+            # the warnings of the split plan and windows point at train's caller (stacklevel 3)
+            plan = plan_splits(recording, config, stacklevel=3)
             if config.modalities:  # statistics and classes of the training split, saved with the model
                 fit_modalities(recording, config, plan, overwrite=True)
-            dsets, plan = build_window_datasets(recording, tokenizer, config, plan)
+            dsets, plan = build_window_datasets(recording, tokenizer, config, plan, stacklevel=3)
             n_windows = {s: len(dsets[s]) for s in SPLITS}
             # the count columns read through Arrow (column_values): dsets[s][name] built a Python list row by row,
             # about 0.1 s per column and split of a 180 s recording, six times per run
@@ -1857,7 +1859,8 @@ def train(
                 warnings.warn(f"config.output_attentions=True is dropped: the model is saved with attn_implementation="
                               f"{training.attn_implementation!r}, which transformers refuses to save with "
                               "output_attentions=True (training never reads it); load the model with "
-                              "from_pretrained(path, output_attentions=True)")
+                              "from_pretrained(path, output_attentions=True)",
+                              UserWarning, stacklevel=2)
             config.output_attentions = False
         config._attn_implementation = training.attn_implementation
         model = NeuroformerForPreTraining(config)
@@ -1948,7 +1951,7 @@ def train(
             _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
             mixed = _contrastive_objective_changed(last, state, gathered)
             if mixed and is_main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
-                warnings.warn(mixed)
+                warnings.warn(mixed, UserWarning, stacklevel=2)
             changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                        if state["training"].get(k) != v}
             # the restored optimizer and scheduler states carry these: another value would be ignored
@@ -1989,7 +1992,8 @@ def train(
             extended = {k: changed[k] for k in ("max_steps", "max_epochs") if k in changed}
             changed = {k: v for k, v in changed.items() if k not in extended}
             if changed and is_main_rank():  # the same on every rank: one warning, not one per process
-                warnings.warn(f"resume: training settings differ from the checkpoint's (checkpoint, now): {changed}")
+                warnings.warn("resume: training settings differ from the checkpoint's "
+                              f"(checkpoint, now): {changed}", UserWarning, stacklevel=2)
             _load_checkpoint(accelerator, last)
             if extended:
                 # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
@@ -2220,12 +2224,13 @@ def train(
                    f"(see train_loss in training_log.json; {lower_rate})")
             if is_main_rank():  # validation losses are reduced over the ranks: the same on every one
                 warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint "
-                              "is kept (none was selected)")
+                              "is kept (none was selected)", UserWarning, stacklevel=2)
         else:
             best_step = step
             selection = "last step (no validation split)"
             if is_main_rank():  # the splits are the same on every rank
-                warnings.warn("split_fractions: no validation windows, so the last checkpoint is kept (none was selected)")
+                warnings.warn("split_fractions: no validation windows, so the last checkpoint is "
+                              "kept (none was selected)", UserWarning, stacklevel=2)
         # the step losses are summed over the ranks: every rank reaches this alike, and rank 0 says it
         if first_nonfinite_step is not None and (best_state is not None or not has_val) and is_main_rank():
             # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
@@ -2301,14 +2306,15 @@ def train(
                 metrics["test/generation"] = ("not run: the model's test losses are NaN (training diverged: see train_loss "
                                               f"in training_log.json; {lower_rate})")
                 warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
-                              f"not generated; the model is saved as it is for inspection; {lower_rate}")
+                              "not generated; the model is saved as it is for inspection; "
+                              f"{lower_rate}", UserWarning, stacklevel=2)
             elif has_test and not training.generate_test:
                 metrics["test/generation"] = ("not run: training.generate_test is false; run 'neuroformer generate' and "
                                               "'neuroformer evaluate' on the recording")
             elif has_test:
                 # generation tiles the test split with non-overlapping windows, whatever the training stride (and
                 # whatever overlapping trials)
-                starts, clips = generation_windows(plan, "test", config)
+                starts, clips = generation_windows(plan, "test", config, stacklevel=3)
                 generated = generate_spikes(
                     model, tokenizer, recording, starts,
                     past_clip_starts=clips if plan.mode == "trials" else None,
@@ -2323,7 +2329,7 @@ def train(
                     from .plotting import plot_fidelity  # matplotlib: imported by the runs that draw
 
                     figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording,
-                                                                 generated)
+                                                                 generated, stacklevel=3)
                 metrics.update({
                     "test/id_f1": fid["id_f1"],
                     # why a figure is null, in evaluate's words (its report's id_f1_reason / rate_corr_reason);
@@ -2347,7 +2353,8 @@ def train(
                     "test/n_capped_generated_windows": generated.generation_stats["n_capped_windows"],
                 })
             else:
-                warnings.warn("split_fractions: no test windows, so no test metrics are written")
+                warnings.warn("split_fractions: no test windows, so no test metrics are written",
+                              UserWarning, stacklevel=2)
             metrics.update({
                 "n_train_windows": n_windows["train"],
                 "n_validation_windows": n_windows["validation"],
@@ -2398,7 +2405,9 @@ def train(
                 figures["training_curves.png"] = draw_figure("training_curves.png", plot_training_curves, log,
                                                              best_step=best_step if has_val else None,
                                                              selection=selection,
-                                                             contrastive_loss_weight=config.contrastive_loss_weight)
+                                                             contrastive_loss_weight=(
+                                                                 config.contrastive_loss_weight),
+                                                             stacklevel=3)
             if streamed:  # the test metrics and baselines read the shards again
                 shards_unchanged()
             with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
@@ -2477,15 +2486,17 @@ def _undefined_reason(fidelity: Dict[str, object], key: str) -> Dict[str, str]:
     return {f"test/{key}_reason": reason} if reason else {}
 
 
-def draw_figure(name: str, plot: Callable, *args, **kwargs):
+def draw_figure(name: str, plot: Callable, *args, stacklevel: int = 2, **kwargs):
     """``plot(*args, **kwargs)``, or None with a warning naming ``name`` when the figure cannot be
     drawn (bad input to the plot, e.g. trials too short for its bins): a figure must never cost
-    the trained model and its metrics, which ``train`` and ``finetune`` write without it."""
+    the trained model and its metrics, which ``train`` and ``finetune`` write without it.
+    ``stacklevel``: where the warning points, as ``warnings.warn`` takes it (2: the caller of
+    this function; ``train`` and ``finetune`` pass 3, their own caller's line)."""
     try:
         return plot(*args, **kwargs)
     except Exception as err:  # noqa: BLE001 - see the docstring
         warnings.warn(f"{name}: not drawn ({type(err).__name__}: {err}); the model and metrics.json are written "
-                      "without it")
+                      "without it", UserWarning, stacklevel=stacklevel)
         return None
 
 
