@@ -1530,8 +1530,9 @@ def finetune(
     from transformers import set_seed
 
     with output_dir_lock(output_dir, "finetune"):
-        # every setting is checked before the output folder is claimed or anything is read; a flag given as text
-        # ("False") was truthy
+        # every setting is checked first, before anything is read or written; only the output-dir
+        # lock above is taken before them (its lock file, and output_dir if it was missing, are
+        # removed again when a check fails); a flag given as text ("False") was truthy
         for name, flag in (("from_scratch", from_scratch), ("overwrite", overwrite), ("keep_checkpoints", keep_checkpoints),
                            ("progress", progress), ("log_evaluations", log_evaluations), ("step_bar", step_bar),
                            ("write_figures", write_figures)):
