@@ -408,7 +408,8 @@ def test_a_diverged_run_without_validation_or_test_split_says_so(rec, tmp_path):
     assert [w.filename for w in ours] == [__file__]
     # and so do its empty-split warnings and the split plan's (they named training.py and windows.py)
     named = [w for w in got if str(w.message).startswith(("split_fractions: no", "split_block_length:"))]
-    assert {str(w.message)[:26] for w in named} >= {"split_fractions: no valid", "split_fractions: no test w"}
+    for said in ("split_fractions: no validation windows", "split_fractions: no test windows"):
+        assert any(str(w.message).startswith(said) for w in named), said
     assert {w.filename for w in named} == {__file__}, [(str(w.message)[:40], w.filename) for w in named]
     # resumed past the checkpoint at step 2: the step comes from the checkpoint
     with pytest.warns(UserWarning) as got:
