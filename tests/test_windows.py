@@ -1317,3 +1317,21 @@ def test_collator_pads_lists_arrays_and_other_rows_alike():
         assert set(got) == set(want)
         for k, v in want.items():
             assert got[k].dtype == torch.int64 and got[k].tolist() == v.tolist(), k
+
+
+@pytest.mark.parametrize("how", ["plan_splits", "build_window_datasets", "prepare_windows"])
+def test_the_split_plans_warning_points_at_the_callers_line(sim, tmp_path, how):
+    """plan_splits' warning of too few blocks, through each public function that plans the splits,
+    names the line that called it (it named the line of windows.py that gave it)."""
+    from hf_neuroformer.windows import prepare_windows
+
+    cfg = small_config(split_block_length=10.0)  # a handful of blocks of the 60-s recording
+    with pytest.warns(UserWarning, match=r"split_block_length: only \d+ blocks") as got:
+        if how == "plan_splits":
+            plan_splits(sim, cfg)
+        elif how == "build_window_datasets":
+            build_window_datasets(sim, tokenizer_for(sim, cfg), cfg)
+        else:
+            prepare_windows(sim, tmp_path / "prepared", cfg, progress=False)
+    ours = [w for w in got if str(w.message).startswith("split_block_length:")]
+    assert len(ours) == 1 and ours[0].filename == __file__, [(str(w.message)[:40], w.filename) for w in got]

@@ -1924,7 +1924,7 @@ def prepare_windows(
     # and the model trained on these windows then refused its own tokenizer ('not the model's tokenizer')
     config.vocab_size = len(tokenizer)
     given = plan is not None
-    plan = plan or plan_splits(recording, config)
+    plan = plan or plan_splits(recording, config, stacklevel=3)  # its warnings: our caller's line
     check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
     if given:  # closer than split_gap: used (no window reads another split's spikes), but said
         warn_splits_closer_than_gap(plan, config)
