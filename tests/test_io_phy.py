@@ -263,8 +263,10 @@ def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
     folder = _write_phy(tmp_path / "ks", a2929, groups=("good",))
     samples, clusters = np.load(folder / "spike_times.npy"), np.load(folder / "spike_clusters.npy")
     twice = np.flatnonzero(clusters == 8)[:7]
-    np.save(folder / "spike_times.npy", np.concatenate([samples, samples[twice]]))
-    np.save(folder / "spike_clusters.npy", np.concatenate([clusters, clusters[twice]]))
+    # each repeat beside its spike, in ascending order as Kilosort writes them (out of order is another warning)
+    order = np.argsort(np.concatenate([samples[:, 0], samples[twice, 0]]), kind="stable")
+    np.save(folder / "spike_times.npy", np.concatenate([samples, samples[twice]])[order])
+    np.save(folder / "spike_clusters.npy", np.concatenate([clusters, clusters[twice]])[order])
     with pytest.warns(UserWarning, match=r"7 spikes in 1 cluster repeat a sample of the same cluster exactly "
                                          r"\('8': 7\); kept") as caught:
         rec = read_phy(folder)
@@ -275,6 +277,34 @@ def test_a_spike_the_sorter_counted_twice_is_named(a2929, tmp_path):
     msg = str(w.message)
     assert msg.startswith(f"read_phy: spikes of {folder}: ") and "a unit cannot fire twice at once" in msg, msg
     assert w.filename == __file__  # pointed at read_phy's caller
+
+
+def test_spike_times_out_of_ascending_order_are_sorted_and_counted_in_a_warning(a2929, tmp_path):
+    """Break test: a spike_times.npy whose samples step back (two sorts' files concatenated: Kilosort
+    writes them ascending) was sorted without a word, while read_nwb warns of a unit's spike times out
+    of order. The spikes are still sorted, none left out; the steps back are counted and the first
+    named (spike index, both samples)."""
+    folder = _write_phy(tmp_path / "ks", a2929, groups=("good",))
+    samples, clusters = np.load(folder / "spike_times.npy"), np.load(folder / "spike_clusters.npy")
+    half = samples.shape[0] // 2
+    np.save(folder / "spike_times.npy", np.concatenate([samples[half:], samples[:half]]))  # (n, 1) uint64 kept
+    np.save(folder / "spike_clusters.npy", np.concatenate([clusters[half:], clusters[:half]]))
+    first, last = int(samples[0, 0]), int(samples[-1, 0])
+    with pytest.warns(UserWarning, match=rf"^read_phy: .*spike_times\.npy: sample indices out of ascending order "
+                                         rf"\(1 step back in time among {samples.shape[0]} spikes; first: spike "
+                                         rf"{samples.shape[0] - half} at sample {first} \({first / FS:g} s\) after "
+                                         rf"sample {last} \({last / FS:g} s\)\); sorted by time, no spike left "
+                                         r"out") as caught:
+        rec = read_phy(folder)
+    assert next(w for w in caught if "ascending order" in str(w.message)).filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the file in order reads the same spikes without a word
+        np.save(folder / "spike_times.npy", samples)
+        np.save(folder / "spike_clusters.npy", clusters)
+        ordered = read_phy(folder)
+    np.testing.assert_array_equal(rec.spike_times, ordered.spike_times)
+    np.testing.assert_array_equal(rec.unit_ids, ordered.unit_ids)
+    assert rec.n_spikes == a2929.n_spikes
 
 
 def test_the_folder_above_a_phy_folder_names_it(a2929, tmp_path):
@@ -412,10 +442,13 @@ def test_a_time_domain_shorter_than_the_sort_says_how_to_cut(tmp_path):
     samples = np.array([300_000 - 1, 3_000, 200_000, 60_000], dtype=np.uint64)  # unsorted, up to 10 s
     np.save(folder / "spike_times.npy", samples)
     np.save(folder / "spike_clusters.npy", np.zeros(4, dtype=np.int32))
+    unsorted = r"sample indices out of ascending order \(2 steps back in time among 4 spikes"
     with pytest.raises(RecordingValidationError, match=r"time_domain: \(0, 5\) s leaves out 2 of 4 spikes .* "
-                                                       r"cut it with \.restrict\(start, stop\)"):
+                                                       r"cut it with \.restrict\(start, stop\)"), \
+            pytest.warns(UserWarning, match=unsorted):
         read_phy(folder, time_domain=(0.0, 5.0))
-    rec = read_phy(folder, time_domain=(0.0, 12.0))
+    with pytest.warns(UserWarning, match=unsorted):
+        rec = read_phy(folder, time_domain=(0.0, 12.0))
     assert rec.n_spikes == 4 and rec.restrict(0.0, 5.0).n_spikes == 2
 
 

@@ -211,6 +211,24 @@ def _warn_inexact_float_samples(path: Path, samples: np.ndarray, fs: float) -> N
                   UserWarning, stacklevel=3)
 
 
+def _warn_samples_out_of_order(path: Path, samples: np.ndarray, fs: float) -> None:
+    """Warn when the sample indices ``samples`` (``(n_spikes,)``, of ``spike_times.npy`` at
+    ``path``, ``fs`` Hz) step back: Kilosort writes every spike in ascending sample order, so a
+    step back is two sorts' files concatenated or a file edited after the sort. The spikes are
+    sorted by time later (:func:`from_arrays`), none left out for it; before, without a word
+    (read_nwb warns of a unit's spike times out of order so)."""
+    back = np.flatnonzero(samples[1:] < samples[:-1]) + 1  # spike k comes before spike k - 1 (no uint64 diff)
+    if not back.size:
+        return
+    k = int(back[0])
+    warnings.warn(
+        f"read_phy: {path}: sample indices out of ascending order ({count_noun(back.size, 'step')} back in "
+        f"time among {samples.size} spikes; first: spike {k} at sample {samples[k]:.0f} ({samples[k] / fs:g} s) "
+        f"after sample {samples[k - 1]:.0f} ({samples[k - 1] / fs:g} s)); sorted by time, no spike left out "
+        "(Kilosort writes them ascending: two sorts' files concatenated, or edited after the sort?)",
+        UserWarning, stacklevel=3)
+
+
 def _load_npy(path: Path) -> np.ndarray:
     """The array of the ``.npy`` file ``path`` (:func:`numpy.load`, no pickles), or a ``ValueError``
     naming the file and what it holds instead: a file cut short or empty (a sort that stopped while
@@ -367,7 +385,11 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             cluster, both labels and files named; ``cluster_group.tsv``'s label is used);
             sample indices stored as floats (whole numbers) at or past the largest whole number below which
             the float type holds every one (2**24 for float32, 9.3 min at 30 kHz), rounded when written: file,
-            dtype, limit, spikes past it and the rounding named (read as stored).
+            dtype, limit, spikes past it and the rounding named (read as stored);
+            sample indices of ``spike_times.npy`` out of ascending order (Kilosort writes them
+            ascending: two sorts' files concatenated, or edited after the sort): the steps back
+            counted and the first named (spike index, both samples); they are sorted by time, no
+            spike left out for it (the rule of :func:`~hf_neuroformer.io.read_nwb`).
 
     Raises:
         FileNotFoundError: ``params.py``, ``spike_times.npy`` or both ``spike_clusters.npy`` and
@@ -440,6 +462,7 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     clusters = clusters.astype(np.int64)
     if not samples.size:
         raise RecordingValidationError(f"{folder / 'spike_times.npy'} holds no spike (did the sort finish?)")
+    _warn_samples_out_of_order(folder / "spike_times.npy", samples, fs)
 
     tables, listed, labels = _cluster_tables(folder)
     n_in_file = int(samples.size)
