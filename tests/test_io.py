@@ -2181,6 +2181,47 @@ def test_behaviour_series_with_a_non_finite_rate_or_factor_are_skipped_naming_th
     assert not [m for m in msgs if "divide" in m or "timestamps repeat" in m], msgs
 
 
+def test_nwb_boolean_behaviour_series_read_as_boolean(tmp_path):
+    """Break test: a TimeSeries of bool flags (one in a BehavioralTimeSeries, one in BehavioralEvents)
+    was read as 0.0 / 1.0 numbers with boolean=False, so a decoder of it reported classes 0 / 1, where
+    the same flags given to BehaviourSeries as numpy booleans give boolean=True (False / True). Now
+    the same; a flag series whose conversion makes other values is read as numbers, with a warning;
+    write_nwb writes a boolean series as bool data, so it reads back boolean."""
+    from pynwb import TimeSeries
+    from pynwb.behavior import BehavioralEvents, BehavioralTimeSeries
+
+    from hf_neuroformer.io import write_nwb
+
+    flags = np.array([True, False, False, True, True])
+    t = np.array([0.0, 0.1, 0.2, 0.3, 0.4])
+    nwb = _nwbfile()
+    nwb.add_unit(spike_times=[0.05, 0.25, 0.45])
+    mod = nwb.create_processing_module("behavior", "b")
+    mod.add(BehavioralTimeSeries(name="licking", time_series=[
+        TimeSeries(name="lick", data=flags, timestamps=t, unit="n/a")]))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "BehavioralEvents is deprecated")  # (pynwb 3.1; still read)
+        mod.add(BehavioralEvents(name="rewards", time_series=[
+            TimeSeries(name="reward", data=flags[::-1].copy(), timestamps=t, unit="n/a")]))
+    mod.add(TimeSeries(name="scaled_flag", data=flags, timestamps=t, unit="V", conversion=5.0))
+    mod.add(TimeSeries(name="speed", data=flags.astype(np.float64), timestamps=t, unit="cm/s"))
+    path = _write(nwb, tmp_path / "flags.nwb")
+    with pytest.warns(UserWarning, match=r"^behaviour: 'scaled_flag': boolean data read as numbers, not as False "
+                                         r"/ True: its values become 5 \(conversion 5, offset 0, or the mean of"):
+        rec = read_nwb(path)
+    assert rec.behaviour["lick"].boolean and rec.behaviour["reward"].boolean
+    np.testing.assert_array_equal(rec.behaviour["lick"].values, flags.astype(np.float64))
+    np.testing.assert_array_equal(rec.behaviour["reward"].values, flags[::-1].astype(np.float64))
+    assert not rec.behaviour["scaled_flag"].boolean  # 0.0 / 5.0 V are no flags
+    np.testing.assert_array_equal(rec.behaviour["scaled_flag"].values, 5.0 * flags)
+    assert not rec.behaviour["speed"].boolean  # 0.0 / 1.0 stored as floats are numbers
+    # write -> read keeps the flag
+    out = write_nwb(rec, tmp_path / "back.nwb")
+    back = quiet(read_nwb, out)
+    assert back.behaviour["lick"].boolean and not back.behaviour["speed"].boolean
+    np.testing.assert_array_equal(back.behaviour["lick"].values, rec.behaviour["lick"].values)
+
+
 def test_position_series_of_two_processing_modules_are_named_by_their_module(tmp_path):
     """A Position container in each of two processing modules (the tracker's raw output and a
     cleaned copy) holding a series 'x': both were 'Position_x' after the container prefix, so they

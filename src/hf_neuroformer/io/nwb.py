@@ -41,6 +41,11 @@ What :func:`read_nwb` maps where
   Timestamps that repeat exactly (a tracker logging
   one time twice) keep one sample per time, the mean of the repeated samples that are not NaN (NaN
   where all are), with a warning that counts them.
+  A series of booleans (HDF5 / numpy dtype bool: a ``TimeSeries`` of flags, such as one in
+  ``BehavioralEvents``) gives a ``BehaviourSeries`` with ``boolean=True`` (values 0.0 / 1.0, decoded
+  as the classes ``False`` / ``True``), as booleans given to ``BehaviourSeries`` do; where its
+  ``conversion`` / ``offset`` or repeated timestamps make values other than 0 / 1, it is read as
+  numbers, named in a warning.
 * The one ``ImageSeries`` / ``OpticalSeries`` in ``nwbfile.stimulus`` whose frames are stored in
   the file -> ``stimulus.frames`` ``(n, H, W)`` float32 (colour averaged to grey, warned; a channel
   axis of one dropped) with
@@ -557,6 +562,7 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
         warnings.warn(f"behaviour: skipped {label!r}: the series holds no data")
         return None
     values = np.asarray(ts.data[:])
+    boolean = values.dtype.kind == "b"  # flags were read as 0.0 / 1.0 numbers, decoded as classes 0 / 1
     if values.dtype.kind not in "biuf":
         warnings.warn(f"behaviour: skipped {label!r}: non-numeric data of dtype {values.dtype}")
         return None
@@ -629,7 +635,14 @@ def _series_to_behaviour(ts, label: str) -> Optional[BehaviourSeries]:
     unit = unit_text(text_of(ts.unit or ""))
     if unit == _UNIT_PLACEHOLDER:
         unit = ""
-    return BehaviourSeries(timestamps=t, values=values, unit=unit)
+    if boolean and not np.isin(values, (0.0, 1.0)).all():
+        odd = np.unique(values[~np.isin(values, (0.0, 1.0))])
+        warnings.warn(f"behaviour: {label!r}: boolean data read as numbers, not as False / True: its values "
+                      f"become {first_few((f'{v:g}' for v in odd), quote=False)} (conversion {float(ts.conversion or 1.0):g}, "
+                      f"offset {float(getattr(ts, 'offset', 0.0) or 0.0):g}, or the mean of samples at a repeated "
+                      "timestamp), not 0 / 1")
+        boolean = False
+    return BehaviourSeries(timestamps=t, values=values, unit=unit, boolean=boolean)
 
 
 def _warn_behaviour_outside(behaviour: Dict[str, BehaviourSeries], time_domain, path) -> None:
@@ -1316,7 +1329,8 @@ def write_nwb(
       False, 0]``, which one NWB dtype would merge: True equals 1), stored as one JSON text per
       trial (the column's description ends with :data:`TRIAL_JSON_NOTE`; other readers see
       ``"true"``, ``"1"``, ``"NaN"``, ``"null"``) and read back as the same object array;
-    * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too); ``events`` (times, labels,
+    * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too; a boolean series as bool data,
+      so that it reads back with ``boolean=True``); ``events`` (times, labels,
       description); ``time_domain``; ``time_support``; ``session`` (a file holding an empty one, as
       write_nwb wrote before :class:`SpikeRecording` refused it, reads as the file's stem);
     * ``stimulus``: ``ids``, ``intervals``, ``names`` (names of ids with no interval too) and
@@ -1433,7 +1447,9 @@ def write_nwb(
     if recording.behaviour:
         mod = nwb.create_processing_module(BEHAVIOUR_MODULE, "behavioural variables")
         for name, s in recording.behaviour.items():
-            mod.add(TimeSeries(name=name, data=s.values, timestamps=s.timestamps,
+            # a boolean series as bool data, read back with boolean=True
+            mod.add(TimeSeries(name=name, data=s.values.astype(bool) if s.boolean else s.values,
+                               timestamps=s.timestamps,
                                unit=s.unit or _UNIT_PLACEHOLDER))
     # stimulus
     stim = recording.stimulus
