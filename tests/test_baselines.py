@@ -448,7 +448,7 @@ def test_a_nan_target_window_is_left_out_and_counted_and_an_infinite_one_is_name
     for split in ("train", "test"):
         inf = {s: v.copy() for s, v in y.items()}
         inf[split][5] = np.inf
-        with pytest.raises(BaselineInputError, match=rf"dsd\['{split}'\]\['target_hd'\]: 1 window\(s\) with an infinite "
+        with pytest.raises(BaselineInputError, match=rf"dsd\['{split}'\]\['target_hd'\]: 1 window with an infinite "
                                                      r"target \(first: row 5\)"):
             evaluate_baselines({**dsd, **with_column("target_hd", inf)}, tok, cfg, target, seeds=(0,),
                                baselines=("ridge",))
@@ -493,7 +493,7 @@ def test_early_stopping_scores_only_classes_the_fit_trains_on():
     for name in ("mlp", "gru"):
         fb = fit_baseline(name, X, y, "classification", n_bins=2, num_classes=3)
         assert (fb.predict(X) == 2).sum() <= 3, name
-        assert "class(es) [2] only in the early-stopping block" in fb.info["note"], name
+        assert "class [2] only in the early-stopping block" in fb.info["note"], name
         assert "scored on the fitted windows" in fb.info["note"], name
     # a block holding fitted classes too: scored on those windows only
     from hf_neuroformer.baselines import _scored_classes

@@ -451,9 +451,9 @@ def test_generate_names_sample_files_of_an_earlier_run_that_it_does_not_write(mo
     assert rc == 0 and warned == [], err
     rc, err, warned = said(run + ["--num-samples", 3, "--overwrite", "--seed", 1])
     assert rc == 0, err
-    assert warned == [f"--output: 1 file(s) named as samples of {str(tmp_path / 'g.nwb')!r} are in its folder from "
-                      "before and are not written by this run: 'g-sample3.nwb' (this run writes 3 (g-sample0.nwb .. "
-                      "g-sample2.nwb)); they are left as they are, but are not samples of this run: delete them, or "
+    assert warned == [f"--output: 1 file named as a sample of {str(tmp_path / 'g.nwb')!r} is in its folder from "
+                      "before and is not written by this run: 'g-sample3.nwb' (this run writes 3 (g-sample0.nwb .. "
+                      "g-sample2.nwb)); it is left as it is, but is not a sample of this run: delete it, or "
                       "use another --output, before reading the files as one set"], warned
     seeds = {r: read_settings_scratch(read_nwb_scratch(tmp_path / f"g-sample{r}.nwb"))["seed"] for r in range(4)}
     assert seeds == {0: 1, 1: 1, 2: 1, 3: 0}  # the earlier run's file is kept, as named
@@ -461,7 +461,7 @@ def test_generate_names_sample_files_of_an_earlier_run_that_it_does_not_write(mo
     rc, err, warned = said(["generate", "--model", d / "pre", "--data", tmp_path / "absent.nwb",
                             "--output", tmp_path / "g.nwb"])
     assert rc == 2 and "absent.nwb" in err, err
-    assert len(warned) == 1 and ("4 file(s) named as samples of" in warned[0] and "'g-sample0.nwb', 'g-sample1.nwb', "
+    assert len(warned) == 1 and ("4 files named as samples of" in warned[0] and "'g-sample0.nwb', 'g-sample1.nwb', "
                                  "'g-sample2.nwb', 'g-sample3.nwb' (this run writes one file, g.nwb)" in warned[0]), warned
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"g-sample{r}.nwb" for r in range(4)]
 
@@ -787,8 +787,8 @@ def test_embed_warns_of_windows_cut_to_the_token_blocks(models, tmp_path):
             f"({int(n_past.sum())} spikes left out, the earliest)") in said, said
 
 
-@pytest.mark.parametrize("units, expected", [("3,3", "expected distinct unit indices, got '3,3' (unit(s) [3]"),
-                                              ("1,3,1,3", "(unit(s) [1, 3] more than once)"),
+@pytest.mark.parametrize("units, expected", [("3,3", "expected distinct unit indices, got '3,3' (unit 3 more"),
+                                              ("1,3,1,3", "(units 1, 3 more than once)"),
                                               ("3,,4", "an empty item in '3,,4'")])
 def test_attention_map_units_are_distinct(capsys, tmp_path, units, expected):
     # '--units 3,3' was accepted and printed "units [3, 3]" (each unit's spikes still counted once)

@@ -401,7 +401,7 @@ def test_config_mistakes_and_a_missing_render_gratings_recording_name_what_to_fi
     bad.write_text("past_windw: 1.0\nfoo_bar: 2\n")
     assert main(["train", "--config", str(bad), "--output-dir", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
-    assert "unknown NeuroformerConfig field(s) ['foo_bar', 'past_windw'] (did you mean 'past_window' for 'past_windw'?)" in err
+    assert "unknown NeuroformerConfig fields ['foo_bar', 'past_windw'] (did you mean 'past_window' for 'past_windw'?)" in err
     assert main(["render-gratings", "--data", str(tmp_path / "none.nwb"), "--output", str(tmp_path / "v.nwb")]) == 2
     err = capsys.readouterr().err
     assert "--data: no such file or directory" in err and "README" not in err  # a path of one's own: no hint

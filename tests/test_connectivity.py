@@ -442,12 +442,12 @@ def test_an_edge_kind_on_a_zero_weight_is_refused_in_scores_and_when_read(tmp_pa
     k[tuple(zero[0])] = 1
     k[tuple(zero[1])] = 2  # a weak mark on a zero weight too
     first = f"[{zero[0, 0]}, {zero[0, 1]}] = 1"
-    with pytest.raises(ValueError, match=rf"^edge_kind: expected 0 \(none\) where the weight is 0, got 2 pair\(s\) "
+    with pytest.raises(ValueError, match=rf"^edge_kind: expected 0 \(none\) where the weight is 0, got 2 pairs "
                                          rf".*\(first: {re.escape(first)}, target x source\)"):
         score_connectivity(net.weights, net.weights, k)
     path = _write_with_scratch(net, tmp_path / "bad.nwb", ground_truth_edge_kind=k)
     with pytest.raises(ValueError, match=re.escape(f"{path}: ground_truth_edge_kind: expected 0 (none) where the "
-                                                   f"weight is 0, got 2 pair(s)") + f".*{re.escape(first)}"):
+                                                   f"weight is 0, got 2 pairs") + f".*{re.escape(first)}"):
         read_network(path)
 
 
@@ -903,7 +903,7 @@ def test_a_network_of_one_unit_is_refused_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "one.nwb").exists()
     one = tmp_path / "one.nwb"
     write_network(simulate_coupled_network(n_units=1, duration=5.0, seed=0), one)
-    with pytest.raises(ValueError, match=r"--data\): the simulated network has 1 unit\(s\); connectivity scores "
+    with pytest.raises(ValueError, match=r"--data\): the simulated network has 1 unit; connectivity scores "
                                          r"directed pairs of units and needs at least 4"):
         run_connectivity(tmp_path / "no-model", one, tmp_path / "conn")
     assert not (tmp_path / "conn").exists()
@@ -1624,7 +1624,7 @@ def test_max_windows_that_leave_too_short_a_span_for_a_baseline_name_the_flag(tm
     nwb = write_network(net, tmp_path / "sim.nwb")
     model = _untrained_model_dir(net.recording, tmp_path / "model")
     for flags, expected in (
-            (["--corr-bin-size", "0.1"], r"--max-windows: the first 1 window\(s\) cover only 0.05 s of their last "
+            (["--corr-bin-size", "0.1"], r"--max-windows: the first 1 window covers only 0.05 s of its last "
                                          r"segment \(\[0, 0.05\] s\), less than the correlation bin = 0.1 s "
                                          r"\(--corr-bin-size\), .*pass --max-windows 4 or more, or a smaller "
                                          r"--corr-bin-size$"),
@@ -1656,7 +1656,7 @@ def test_a_split_without_windows_names_split(tmp_path, capsys):
     assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
                  "--split", "validation"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == ("neuroformer connectivity: error: --split: the model's 'validation' split holds 0 segment(s) and no "
+    assert err == ("neuroformer connectivity: error: --split: the model's 'validation' split holds 0 segments and no "
                    "window (its splits.json; split_fractions [0.8, 0.0, 0.2]); choose another --split, e.g. 'all'"), err
     assert not (tmp_path / "c").exists()
 
@@ -1859,7 +1859,7 @@ def test_double_centring_reverses_two_units_and_ties_or_reverses_three_so_such_n
     assert MIN_UNITS_FOR_DIRECTION == 4
     for n in (2, 3):
         path = write_network(simulate_coupled_network(n_units=n, duration=1.0, seed=0), tmp_path / f"n{n}.nwb")
-        with pytest.raises(ValueError, match=rf"--data\): the simulated network has {n} unit\(s\); connectivity "
+        with pytest.raises(ValueError, match=rf"--data\): the simulated network has {n} units; connectivity "
                                              r"scores directed pairs of units and needs at least 4: .* on 2 units "
                                              r"reverses every direction and on 3 ties a lone edge and reverses "
                                              r"the edges of a source onto both other units, a hub \(simulate"):
@@ -1870,7 +1870,7 @@ def test_double_centring_reverses_two_units_and_ties_or_reverses_three_so_such_n
 
     rec = simulate_coupled_network(n_units=2, duration=0.5, seed=0).recording
     tok, model = untrained_model(rec, small_config())
-    with pytest.warns(UserWarning, match=r"recording: 2 unit\(s\); the double-centred .* on 3 they tie a lone edge and "
+    with pytest.warns(UserWarning, match=r"recording: 2 units; the double-centred .* on 3 they tie a lone edge and "
                                          r"reverse the edges of a source onto both other units, a hub\): read the "
                                          r"mass_\* matrices"):
         out = attention_connectivity(model, tok, rec, [0.1, 0.2])
@@ -1892,7 +1892,7 @@ def test_a_source_onto_all_other_units_is_reversed_by_double_centring_and_warned
     net = simulate_hub_glm(HubNetworkParams(n_units=4, n_hubs=1, targets_per_hub=3), duration=1.0, seed=0)
     hub = int(net.hub_units[0])
     path = write_network(net, tmp_path / "wide.nwb")
-    with pytest.warns(UserWarning, match=rf"^data_path \(--data\): source unit\(s\) \[{hub}\] drive \[3\] of the 3 "
+    with pytest.warns(UserWarning, match=rf"^data_path \(--data\): source unit \[{hub}\] drives \[3\] of the 3 "
                                          r"other units .* tied for k = n - 2 and reversed for k = n - 1"):
         with pytest.raises((FileNotFoundError, ValueError)):  # warned before the model is read
             run_connectivity(tmp_path / "no-model", path, tmp_path / "conn")
@@ -1986,7 +1986,7 @@ def test_estimates_that_measured_nothing_score_null_with_a_reason_not_chance(tmp
     report = json.loads((tmp_path / "c" / "scores.json").read_text())
     assert report["n_query_rows"] == 0
     nothing = [f"attention_{r}" for r in READOUTS] + ["uniform_control"]
-    reason = "no query rows in the 1 window(s): no spike of the 8 units follows an earlier unit token there"
+    reason = "no query rows in the 1 window: no spike of the 8 units follows an earlier unit token there"
     assert report["unmeasured_estimates"] == dict.fromkeys(nothing, reason)
     assert report["n_unmeasured_estimates"] == 4
     for name in nothing:

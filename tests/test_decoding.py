@@ -1707,7 +1707,7 @@ def test_cli_decode_says_which_windows_of_an_unseen_class_it_left_out_of_the_sco
     metrics = json.loads((tmp_path / "d2" / "metrics.json").read_text())
     assert report["test"]["n_unseen_class"] == {"trial:motorLabel": n_unseen}
     assert metrics["test/trial:motorLabel/n"] == len(table) - n_unseen
-    assert (f"    trial:motorLabel: {n_unseen} windows of class(es) [2] that the train split lacks, left out of its "
+    assert (f"    trial:motorLabel: {n_unseen} windows of class [2] that the train split lacks, left out of its "
             "metrics") in text, text
     # every test trial of the unseen class: nothing is scored, and the closing line said no test window
     # 'has a recorded value of a target' right below the line counting the ones of class 2 left out
@@ -1782,8 +1782,8 @@ def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(
     assert gone.size == 1 and np.unique(ys).size == 2
     n_gone = int(np.isin(y["validation"], gone).sum())
     note = target_notes([target], report, small, 0.01, validation=dsd["validation"])["trial:motorLabel"]
-    assert note == (f"target 'trial:motorLabel': the {len(small)} training window(s) used (fraction 0.01) hold no window "
-                    f"of class(es) {[[-1, 0, 1][i] for i in gone]} of the train split's [-1, 0, 1]: their balanced class "
+    assert note == (f"target 'trial:motorLabel': the {len(small)} training windows used (fraction 0.01) hold no window "
+                    f"of class {[[-1, 0, 1][i] for i in gone]} of the train split's [-1, 0, 1]: their balanced class "
                     f"weight is 0, so the validation and test losses leave out their windows ({n_gone} of the "
                     f"{len(y['validation'])} validation windows), as the baselines' early stopping leaves out classes "
                     "never fitted; use a larger fraction"), note
@@ -1802,8 +1802,8 @@ def test_balanced_class_weights_come_from_train_only_change_the_loss_and_reload(
     plain = DecodingTarget("trial:motorLabel", "classification", class_weight=None)
     unweighted = target_notes([plain], report, small, 0.01, validation=dsd["validation"], selection="loss")
     assert unweighted == {"trial:motorLabel": (
-        f"target 'trial:motorLabel': the {len(small)} training window(s) used (fraction 0.01) hold no window of "
-        f"class(es) {[[-1, 0, 1][i] for i in gone]} of the train split's [-1, 0, 1]: unweighted (class_weight None), "
+        f"target 'trial:motorLabel': the {len(small)} training windows used (fraction 0.01) hold no window of "
+        f"class {[[-1, 0, 1][i] for i in gone]} of the train split's [-1, 0, 1]: unweighted (class_weight None), "
         f"the validation and test losses count their windows ({n_gone} of the {len(y['validation'])} validation "
         "windows), whose loss only grows as training pushes down the logits of classes never trained on (the "
         "baselines' early stopping leaves out classes never fitted); the checkpoint is chosen on the validation loss "
@@ -2273,7 +2273,7 @@ def test_a_target_without_values_in_validation_or_in_the_few_shot_block_is_named
     s = rec.behaviour["x"]
     for a, b in plan.segments["validation"]:
         s.values[(s.timestamps >= a - 1.0) & (s.timestamps < b + 1.0)] = np.nan
-    with pytest.raises(ValueError, match=r"validation split: no window with a value of target\(s\) \['x'\] \(of the \d+ "
+    with pytest.raises(ValueError, match=r"validation split: no window with a value of target \['x'\] \(of the \d+ "
                                          r"kept for the others\)"):
         finetune(pretrained, rec, targets, output_dir=tmp_path / "v", max_steps=1)
     a = plan.segments["train"][0][0]
@@ -2428,9 +2428,9 @@ def test_a_class_label_unseen_in_training_is_left_out_of_the_metrics_counted_and
     n_test, n_val = report["test"]["n_unseen_class"]["trial:motorLabel"], report["validation"]["n_unseen_class"][
         "trial:motorLabel"]
     assert n_test > 0 and n_val > n_test  # two validation trials, one test trial
-    assert len(said) == 2 and said[0].startswith(f"target 'trial:motorLabel': {n_val} validation window(s) hold "
-                                                 "label(s) [9] that the train split never has"), said
-    assert said[1].startswith(f"target 'trial:motorLabel': {n_test} test window(s) hold label(s) [7]"), said
+    assert len(said) == 2 and said[0].startswith(f"target 'trial:motorLabel': {n_val} validation windows hold "
+                                                 "label [9] that the train split never has"), said
+    assert said[1].startswith(f"target 'trial:motorLabel': {n_test} test window{'s' * (n_test != 1)} {'hold' if n_test != 1 else 'holds'} label [7]"), said
     assert report["test"]["unseen_classes"] == {"trial:motorLabel": [7]}
     for split, n in (("validation", n_val), ("test", n_test)):  # left out, as windows without a value
         assert report[split]["n_dropped"] == n and report[split]["n_nan"]["trial:motorLabel"] == 0
@@ -3315,7 +3315,7 @@ def test_truncated_spikes_of_decoding_windows_are_counted_and_continuous_labels_
     x = a2929.behaviour["x"]
     rec = copy.copy(a2929)
     rec.behaviour = {**a2929.behaviour, "x_int": nf.BehaviourSeries(x.timestamps, np.round(x.values * 1000), "")}
-    with pytest.warns(UserWarning, match=r"'x_int': \d+ validation window\(s\) hold label\(s\) \[.*\] and \d+ more "
+    with pytest.warns(UserWarning, match=r"'x_int': \d+ validation windows? holds? labels \[.*\] and \d+ more "
                                          r"that the train split never has") as e:
         build_decoding_datasets(rec, tok, cfg, None, [DecodingTarget("x_int", "classification")])
     assert all(len(str(w.message)) < 600 for w in e)
@@ -3442,21 +3442,21 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     was replaced by 1 without a word (train loss 0.0000), and a classification block holding one
     class trained a head that can only learn that class. Both go on (as the baselines do with a
     constant prediction), but are warned about and recorded in metrics.json."""
-    with pytest.warns(UserWarning, match=r"target 'x': the 1 training window\(s\) used \(fraction 1e-06\) hold one "
+    with pytest.warns(UserWarning, match=r"target 'x': the 1 training window used \(fraction 1e-06\) holds one "
                                          r"value .*standardised with sd 1"):
         m = finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "r",
                      fraction=1e-6, max_steps=1, batch_size=8)
-    assert m["n_train_windows"] == 1 and "hold one value" in m["target_notes"]["x"]
+    assert m["n_train_windows"] == 1 and "holds one value" in m["target_notes"]["x"]
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["target_notes"] == m["target_notes"]
     cfg = nf.NeuroformerConfig(**{**TINY, "past_window": 0.2, "max_window_length": 40})
     # chosen on the loss: the other classes' balanced weight is 0, so the validation loss that chose the
     # checkpoint left their windows out, without a word
-    with pytest.warns(UserWarning, match=r"target 'trial:motorLabel': the 1 training window\(s\) used \(fraction "
-                                         r"1e-06\) hold one class \(-?\d\) of the train split's \[-1, 0, 1\]"):
+    with pytest.warns(UserWarning, match=r"target 'trial:motorLabel': the 1 training window used \(fraction "
+                                         r"1e-06\) holds one class \(-?\d\) of the train split's \[-1, 0, 1\]"):
         m = finetune(None, steinmetz, [DecodingTarget("trial:motorLabel", "classification")], config=cfg,
                      output_dir=tmp_path / "c", fraction=1e-6, max_steps=1, batch_size=8, select_on="loss")
     note = m["target_notes"]["trial:motorLabel"]
-    assert "hold one class" in note and "so the head can only learn that class" in note, note
+    assert "holds one class" in note and "so the head can only learn that class" in note, note
     got = re.search(r"; the balanced class weight of the other classes \[(-?\d), (-?\d)\] is 0, so the validation and "
                     r"test losses leave out their windows \((\d+) of the (\d+) validation windows\), as the baselines' "
                     r"early stopping leaves out classes never fitted; the checkpoint is chosen on the validation loss "
@@ -3470,7 +3470,7 @@ def test_a_few_shot_block_without_spread_in_its_target_is_warned_and_recorded(a2
     # continuing that decoder on a one-value block: its saved sd is used, not 1, and the note said "sd 1"
     saved = json.loads((tmp_path / "ok" / "config.json").read_text())["decoding_targets"][0]["std"]
     assert saved != 1.0
-    with pytest.warns(UserWarning, match=r"hold one value .*, so it is standardised with the continued decoder's saved "
+    with pytest.warns(UserWarning, match=r"holds one value .*, so it is standardised with the continued decoder's saved "
                                          rf"sd {re.escape(f'{saved:g}')} and the head can only learn a constant"):
         finetune(tmp_path / "ok", a2929, [DecodingTarget("x", "regression")], output_dir=tmp_path / "more",
                  fraction=1e-6, max_steps=1, batch_size=8)
@@ -3480,12 +3480,12 @@ def test_a_few_shot_block_holding_one_angle_is_warned_and_recorded(a2929, pretra
     """Break test: a few-shot block whose head direction is one angle (one window: resultant length
     1) trained a circular head that can only learn that angle, without a word, while a regression
     target without spread got a note; it now gets one too (warned, metrics.json target_notes)."""
-    with pytest.warns(UserWarning, match=r"target 'ry': the 1 training window\(s\) used \(fraction 1e-06\) hold one "
+    with pytest.warns(UserWarning, match=r"target 'ry': the 1 training window used \(fraction 1e-06\) holds one "
                                          r"angle \(-?[0-9.]+ rad, resultant length 1\), so the head can only learn "
                                          r"that angle; use a larger fraction"):
         m = finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "c", fraction=1e-6,
                      max_steps=1, batch_size=8)
-    assert m["n_train_windows"] == 1 and "hold one angle" in m["target_notes"]["ry"]
+    assert m["n_train_windows"] == 1 and "holds one angle" in m["target_notes"]["ry"]
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["target_notes"] == m["target_notes"]
     m = finetune(pretrained, a2929, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "ok", fraction=0.1,
                  max_steps=1, batch_size=8)

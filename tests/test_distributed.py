@@ -265,7 +265,7 @@ def test_streamed_training_with_fewer_train_windows_than_processes_is_refused(st
     ranks, w = _reports(streamed_two_ranks, "one_window")
     assert [r["world_size"] for r in ranks] == [2, 2]
     for r in ranks:
-        assert r["error"] is not None and "has 1 window(s), fewer than the 2 processes training" in r["error"], r
+        assert r["error"] is not None and "has 1 window, fewer than the 2 processes training" in r["error"], r
     assert w is None and not (Path(ranks[0]["out"]) / "model.safetensors").exists()
 
 

@@ -100,7 +100,7 @@ def test_boundary_of_a_clip_without_stim_category_is_labelled_unknown(tmp_path, 
     with pytest.warns(UserWarning) as caught:
         back = read_nwb(path)
     msgs = [str(w.message) for w in caught]
-    assert any(re.search(r"interval table 'encoding_table': stimCategory is NaN in 1 row\(s\) with a boundary1_time "
+    assert any(re.search(r"interval table 'encoding_table': stimCategory is NaN in 1 row with a boundary1_time "
                          r"\(rows \[2\]\); their boundary1 events are labelled 'unknown'", m) for m in msgs), msgs
     b = back.events["encoding_boundaries"]
     assert np.array_equal(b.times, [4.0, 14.0, 24.0, 34.0])
@@ -123,7 +123,7 @@ def test_a_boundary_outside_its_clip_is_counted_not_dropped_silently(tmp_path, s
         warnings.simplefilter("always")
         back = read_nwb(path)
     msgs = [str(w.message) for w in caught if "boundary time" in str(w.message)]
-    assert msgs == ["interval table 'encoding_table': left out 2 boundary time(s) outside their row's (start_time, "
+    assert msgs == ["interval table 'encoding_table': left out 2 boundary times outside their row's (start_time, "
                     "stop_time) (first: boundary1_time of row 2 at 29 s, row 20-28 s); a boundary lies inside its "
                     "clip, and a missing one is marked with 0 or the row's start_time"], msgs
     assert back.events["encoding_boundaries"].times.tolist() == [4.0]
@@ -242,9 +242,9 @@ def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep
     with pytest.warns(UserWarning) as caught:
         back = read_nwb(path, trial_tables=[])  # (as trials its NaN row would be refused)
     msgs = [str(w.message) for w in caught]
-    assert any(f"events['rewards'] ({len(rips) + 1} events): dropped 1 NaN or infinite time(s); sorted {len(rips)} "
-               f"times that had {len(rips) - 1} descending step(s); {len(rips)} kept" in m for m in msgs), msgs
-    assert any("events['licks'] (3 events): dropped 1 event(s) outside the time domain" in m and "(first at 500.0 s)"
+    assert any(f"events['rewards'] ({len(rips) + 1} events): dropped 1 NaN or infinite time; sorted {len(rips)} "
+               f"times that had {len(rips) - 1} descending steps; {len(rips)} kept" in m for m in msgs), msgs
+    assert any("events['licks'] (3 events): dropped 1 event outside the time domain" in m and "(first at 500.0 s)"
                in m for m in msgs), msgs
     ev = back.events["rewards"]
     assert np.array_equal(ev.times, rips)  # sorted, the NaN dropped
@@ -330,7 +330,7 @@ def test_from_arrays_sorts_and_drops_with_counts(sleep):
         rec = from_arrays(sleep.spike_times, sleep.unit_ids, unit_names=sleep.unit_names, time_domain=(0.0, 600.0),
                           events={"rip": (times, labs), "plain": t})
     msgs = [str(w.message) for w in rec_w if "events['rip']" in str(w.message)]
-    assert len(msgs) == 1 and "dropped 2 NaN" in msgs[0] and "dropped 2 event(s) outside" in msgs[0]
+    assert len(msgs) == 1 and "dropped 2 NaN" in msgs[0] and "dropped 2 events outside" in msgs[0]
     assert f"{len(t)} kept" in msgs[0]
     assert np.array_equal(rec.events["rip"].times, t) and np.array_equal(rec.events["rip"].labels, labels)
     assert np.array_equal(rec.events["plain"].times, t) and rec.events["plain"].labels is None
@@ -772,12 +772,12 @@ def test_events_in_milliseconds_dropped_by_from_arrays_are_said_to_be_on_another
 
     licks_s = np.arange(0.5, 60.0, 0.5)
     spikes = np.array([0.1, 10.0, 59.0])
-    with pytest.warns(UserWarning, match=r"events\['licks'\] \(119 events\): dropped 119 event\(s\) outside the time "
+    with pytest.warns(UserWarning, match=r"events\['licks'\] \(119 events\): dropped 119 events outside the time "
                                          r"domain \[0\.0, 60\.0\) s \(first at 500\.0 s\); most lie outside: times must "
                                          r"be seconds on the spikes' clock \(milliseconds\?"):
         from_arrays(spikes, np.zeros(3, dtype=np.int64), time_domain=(0.0, 60.0), events={"licks": licks_s * 1000.0})
     mostly_in = np.r_[licks_s, 61.0, 62.0]  # two after the end: counted, no clock hint
-    with pytest.warns(UserWarning, match=r"dropped 2 event\(s\) outside") as caught:
+    with pytest.warns(UserWarning, match=r"dropped 2 events outside") as caught:
         from_arrays(spikes, np.zeros(3, dtype=np.int64), time_domain=(0.0, 60.0), events={"licks": mostly_in})
     assert not any("milliseconds" in str(w.message) for w in caught)
 

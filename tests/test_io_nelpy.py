@@ -60,7 +60,7 @@ def test_units_without_spikes_are_named_in_a_warning(track):
     # 37 unit structs in spikes.mat, 6 of them with an empty 'time' (counted with scipy.io.loadmat):
     # they were left out without a word
     _, rec, msgs = track
-    hit = [m for m in msgs if "left out 6 unit(s)" in m]
+    hit = [m for m in msgs if "left out 6 units" in m]
     assert len(hit) == 1 and "31 units with spikes" in hit[0], msgs
     assert not set(rec.unit_names) & {n.strip() for n in hit[0].split("(")[1].split(")")[0].split(",")}
 

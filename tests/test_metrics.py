@@ -1349,7 +1349,7 @@ def test_isi_ks_of_a_silent_generated_recording_says_why_it_is_nan(steinmetz, ca
     assert math.isnan(out["isi_ks_mean"]) and n_enough > 0
     assert out["isi_ks_mean_reason"] == (
         f"no unit has >= 20 ISIs (min_isis) in both recordings: {n_enough} of {N_UNITS} units have in the "
-        f"recorded, 0 in the generated (ISIs within {N_TRIALS} contiguous segment(s) of the generated windows)")
+        f"recorded, 0 in the generated (ISIs within {N_TRIALS} contiguous segments of the generated windows)")
     cli._print_fidelity(compare_recordings(steinmetz, silent))
     assert f"(isi_ks_mean is NaN: {out['isi_ks_mean_reason']})" in capsys.readouterr().out
     same = isi_distance(steinmetz, generated_from(steinmetz, steinmetz.spike_times, steinmetz.unit_ids, win))

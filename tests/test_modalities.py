@@ -104,7 +104,7 @@ def test_config_modality_looks_up_an_entry_by_name_and_names_the_known_ones():
 
 
 @pytest.mark.parametrize("modality, match", [
-    ({**ORIENTATION, "colour": 1}, r"modalities\[0\].*unknown key\(s\) \['colour'\]"),
+    ({**ORIENTATION, "colour": 1}, r"modalities\[0\].*unknown key \['colour'\]"),
     ({"name": "orientation", "kind": "categorical"}, r"modalities\[0\]: missing required key 'source'"),
     ({**ORIENTATION, "kind": "video"}, r"'orientation'\): kind 'video' goes with source 'stimulus:frames'"),
     ({**ORIENTATION, "frame_shape": [8, 8]}, r"'orientation'\): \['frame_shape'\] are keys of a video modality only"),
@@ -120,7 +120,7 @@ def test_config_modality_looks_up_an_entry_by_name_and_names_the_known_ones():
     # statistics and classes of the wrong type (a hand-edited config.json): float() took '1' and True, and failed
     # on 'abc' / None / a mapping with an error naming no field; a list label failed with "unhashable type"
     *[({"name": "hd", "source": "behaviour:ry", "kind": "continuous", key: bad},
-       rf"'hd'\)\.{key}: expected 1 finite value\(s\) \(one per feature\)")
+       rf"'hd'\)\.{key}: expected 1 finite value \(one per feature\)")
       for key in ("mean", "std") for bad in ("abc", ["1"], [True], [None], {"a": 1})],
     ({**ORIENTATION, "classes": [[0], [45]]}, r"'orientation'\)\.classes: expected a list of distinct labels"),
 ])
@@ -167,7 +167,7 @@ def test_a_modality_named_like_a_module_dict_attribute_is_refused_naming_the_fie
 def test_unknown_yaml_keys_and_repeated_names_are_refused(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("modalitys:\n  - name: x\n")
-    with pytest.raises(ValueError, match=r"unknown NeuroformerConfig field\(s\) \['modalitys'\]"):
+    with pytest.raises(ValueError, match=r"unknown NeuroformerConfig field \['modalitys'\]"):
         load_yaml_config(path)
     with pytest.raises(ValueError, match=r"names must be unique, repeated: \['orientation'\]"):
         small_config(modalities=[ORIENTATION, ORIENTATION])
@@ -203,8 +203,8 @@ def test_series_without_samples_in_the_training_split_is_named_with_its_span(a29
         cfg = small_config(split_block_length=10.0, modalities=[{"name": "hd", "source": "behaviour:ry",
                                                                   "kind": "continuous", "normalization": norm}])
         with pytest.raises(ValueError, match=r"\('hd'\): no finite value of 'behaviour:ry' inside the training split "
-                                             r"\(its \d+ value\(s\) lie in \[17\d\d.*\] s, the training split's \d+ "
-                                             r"segment\(s\) in \[7\d\d.*, 7\d\d.*\] s; times must be seconds"):
+                                             r"\(its \d+ values lie in \[17\d\d.*\] s, the training split's \d+ "
+                                             r"segments? in \[7\d\d.*, 7\d\d.*\] s; times must be seconds"):
             fit_modalities(shifted, cfg, plan_splits(shifted, cfg))
 
 
@@ -968,7 +968,7 @@ def test_a_series_whose_samples_in_the_training_split_are_all_nan_is_not_blamed_
                              time_domain=a2929.time_domain,
                              behaviour={"ry": BehaviourSeries(ry.timestamps, np.where(in_train, np.nan, ry.values), "rad")})
     with pytest.raises(ValueError, match=rf"\('hd'\): no finite value of 'behaviour:ry' inside the training split \(its "
-                                         rf"{int(in_train.sum())} sample\(s\) there are all NaN or infinite: the series "
+                                         rf"{int(in_train.sum())} samples there are all NaN or infinite: the series "
                                          r"was not recorded in the training split's time") as err:
         quiet(fit_modalities, lost, cfg, plan)
     assert "clock" not in str(err.value)

@@ -850,7 +850,7 @@ def test_prepare_names_the_hidden_folder_a_killed_run_left(short_rec, tmp_path):
     other = tmp_path / ".another.tmp-x"  # another output's: not this one's
     other.mkdir()
     cfg = nf.NeuroformerConfig(**TINY)
-    with pytest.warns(UserWarning, match=r"1 folder\(s\) left by an interrupted 'neuroformer prepare' into "
+    with pytest.warns(UserWarning, match=r"1 folder left by an interrupted 'neuroformer prepare' into "
                                          r"'prepared' \(\.prepared\.tmp-k1lled: 1\.0 MiB\)") as record:
         prepare_windows(short_rec, tmp_path / "prepared", cfg, progress=False)
     assert not any(".another" in str(w.message) for w in record)

@@ -637,7 +637,7 @@ def test_attention_map_on_a_split_without_windows_names_split(allen_video, tmp_p
     data = tmp_path / "v.nwb"
     write_nwb(allen_video, data)
     png = tmp_path / "att.png"
-    with pytest.raises(ValueError, match=r"^--split: the model's 'validation' split holds 0 segment\(s\) and no window "
+    with pytest.raises(ValueError, match=r"^--split: the model's 'validation' split holds 0 segments and no window "
                                          r"\(its splits.json; split_fractions \[0.8, 0.0, 0.2\]\); choose another "
                                          r"--split"):
         run_attention_map(out, data, png, split="validation")

@@ -501,7 +501,7 @@ def test_a_stratum_with_fewer_trials_than_splits_goes_to_train_with_a_warning():
     rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, t.size), unit_names=list("abc"),
                          time_domain=(0.0, 21.0), trials=trials, trial_info={"ori": ori})
     for seed in range(5):
-        with pytest.warns(UserWarning, match=r"2 value\(s\) of 'ori' have fewer groups of trials than the 3 splits.*"
+        with pytest.warns(UserWarning, match=r"2 values of 'ori' have fewer groups of trials than the 3 splits.*"
                                              r"2: 1, 3: 2"):
             plan = plan_splits(rec, small_config(split_by="trials", split_stratify_by="ori", split_seed=seed))
         got = {s: sorted(ori[plan.trial_index[s]].tolist()) for s in SPLITS}

@@ -75,7 +75,7 @@ import numpy as np
 
 from .configuration_neuroformer import FIRST_UNIT_ID, is_whole_number
 from .metrics.decoding import decoding_metrics, radians_problem
-from .recording import as_real_numbers
+from .recording import as_real_numbers, count_noun
 
 #: Names accepted by :func:`fit_baseline`, in report order.
 BASELINES = ("ridge", "lasso", "glm", "mlp", "gru")
@@ -371,7 +371,7 @@ def _scored_classes(y, tr, va):
     if not left_out.size:
         return va, None
     keep = va[np.isin(y[va], y[tr])]
-    what = (f"class(es) {left_out.tolist()} only in the early-stopping block (the last 15 % of the training "
+    what = (f"{'class' if left_out.size == 1 else 'classes'} {left_out.tolist()} only in the early-stopping block (the last 15 % of the training "
             "windows), never fitted: ")
     if keep.size:
         return keep, what + f"early stopping scored on its {keep.size} of {va.size} windows of fitted classes"
@@ -714,7 +714,7 @@ def _with_value(ds, col: str, split: str):
         return ds, 0, raw  # class names: fit_baseline names them
     if np.isinf(y).any():  # found as fit_baseline's "X_train, y_train" (arguments never passed here)
         bad = np.flatnonzero(np.isinf(y))
-        raise BaselineInputError(f"dsd[{split!r}][{col!r}]: {bad.size} window(s) with an infinite target (first: row "
+        raise BaselineInputError(f"dsd[{split!r}][{col!r}]: {count_noun(bad.size, 'window')} with an infinite target (first: row "
                                  f"{int(bad[0])}); expected finite values, or NaN for a window without one")
     ok = np.isfinite(y)
     if ok.all():

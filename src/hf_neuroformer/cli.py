@@ -617,13 +617,16 @@ def _warn_other_samples(output, names: list, present: set) -> None:
                    key=lambda m: (int(m.group(1)), m.group(0)))
     if not other:
         return
-    from .recording import first_few
+    from .recording import count_noun, first_few
 
     this = (f"this run writes {len(names)} ({names[0]} .. {names[-1]})" if names
             else f"this run writes one file, {out.name}")
-    warnings.warn(f"--output: {len(other)} file(s) named as samples of {str(out)!r} are in its folder from before and "
-                  f"are not written by this run: {first_few([m.group(0) for m in other], 5)} ({this}); they are "
-                  "left as they are, but are not samples of this run: delete them, or use another --output, before "
+    one = len(other) == 1
+    are, they, them = ("is", "it is", "it") if one else ("are", "they are", "them")
+    warnings.warn(f"--output: {count_noun(len(other), 'file')} named as {'a sample' if one else 'samples'} of "
+                  f"{str(out)!r} {are} in its folder from before and {are} not written by this run: "
+                  f"{first_few([m.group(0) for m in other], 5)} ({this}); {they} left as {they}, but {are} not "
+                  f"{'a sample' if one else 'samples'} of this run: delete {them}, or use another --output, before "
                   "reading the files as one set")
 
 
@@ -1641,7 +1644,9 @@ def cmd_finetune(args) -> int:
               f"(dropped: {r['n_dropped_mask']} by mask, {r['n_dropped']} without a value of any target){fitted}")
         for label, k in r.get("n_unseen_class", {}).items():  # left out of its metrics, as windows without a value
             if k:
-                print(f"    {label}: {count_noun(k, 'window')} of class(es) {r['unseen_classes'][label]} that the train "
+                unseen = r["unseen_classes"][label]
+                print(f"    {label}: {count_noun(k, 'window')} of {'class' if len(unseen) == 1 else 'classes'} {unseen} "
+                      "that the train "
                       "split lacks, "
                       "left out of its metrics (as windows without a value)")
         for label, k in r["n_masked_nan"].items():  # each target is trained and scored on its own windows
@@ -2338,8 +2343,8 @@ def _unit_list(text: str):
         raise argparse.ArgumentTypeError(f"expected comma-separated unit indices such as 3,17, got {text!r}") from None
     repeated = sorted({u for u in units if units.count(u) > 1})
     if repeated:
-        raise argparse.ArgumentTypeError(f"expected distinct unit indices, got {text!r} (unit(s) {repeated} more "
-                                         "than once)")
+        which = f"unit {repeated[0]}" if len(repeated) == 1 else f"units {', '.join(map(str, repeated))}"
+        raise argparse.ArgumentTypeError(f"expected distinct unit indices, got {text!r} ({which} more than once)")
     return units
 
 

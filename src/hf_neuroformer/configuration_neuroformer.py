@@ -420,7 +420,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
         # a misspelt decoding target key got "did you mean"; a modality's listed all twenty keys only
         hints = [f"{c[0]!r} for {u!r}" for u in unknown
                  for c in [difflib.get_close_matches(str(u), MODALITY_KEYS, n=1)] if c]
-        raise ValueError(f"{where}: unknown key(s) {unknown}"
+        raise ValueError(f"{where}: unknown {'key' if len(unknown) == 1 else 'keys'} {unknown}"
                          + (f" (did you mean {', '.join(hints)}?)" if hints else "")
                          + f"; known keys: {list(MODALITY_KEYS)}")
     for key in ("name", "source", "kind"):
@@ -530,7 +530,7 @@ def normalize_modality(index: int, spec, current_window: float, past_window: flo
             # None or a mapping with a TypeError naming no field
             v = v if isinstance(v, (list, tuple)) else [v]
             if len(v) != nf or not all(is_finite_number(x) for x in v):
-                raise ValueError(f"{where}.{key}: expected {nf} finite value(s) (one per feature), got {m.get(key)!r}")
+                raise ValueError(f"{where}.{key}: expected {nf} finite {'value' if nf == 1 else 'values'} (one per feature), got {m.get(key)!r}")
             v = [float(x) for x in v]
             if key == "std" and any(x <= 0 for x in v):
                 raise ValueError(f"{where}.std: expected positive values, got {v}")
@@ -920,7 +920,7 @@ def _warn_unknown_fields(kwargs: dict, cls, fate: str = "are kept as attributes 
 
     own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
     hints = [f"{c[0]!r} for {u!r}" for u in unknown for c in [difflib.get_close_matches(u, own, n=1)] if c]
-    warnings.warn(f"NeuroformerConfig: unknown field(s) {unknown} {fate}"
+    warnings.warn(f"NeuroformerConfig: unknown {'field' if len(unknown) == 1 else 'fields'} {unknown} {fate}"
                   + (f" (did you mean {', '.join(hints)}?)" if hints else "")
                   + "; NeuroformerConfig's docstring lists the fields", UserWarning, stacklevel=stacklevel)
 
@@ -942,7 +942,9 @@ def _warn_generation_settings(keys, stacklevel: int = 3) -> None:
     if dropped:
         import warnings
 
-        warnings.warn(f"NeuroformerConfig: generation setting(s) {dropped} are not config fields and were dropped "
+        one = len(dropped) == 1
+        warnings.warn(f"NeuroformerConfig: generation {'setting' if one else 'settings'} {dropped} "
+                      f"{'is no config field and was' if one else 'are not config fields and were'} dropped "
                       "(not saved, not read by generation); pass them to generate_spikes (temperature, top_k, "
                       "top_p, dt_temperature, ...) or to 'neuroformer generate'", UserWarning, stacklevel=stacklevel)
 
@@ -1730,7 +1732,8 @@ class NeuroformerConfig(PreTrainedConfig):
                 hints = [f"{c[0]!r} for {u!r}" for u in unknown
                          for c in [difflib.get_close_matches(str(u), DECODING_TARGET_KEYS, n=1)] if c]
                 raise ValueError(
-                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): unknown key(s) {unknown}"
+                    f"NeuroformerConfig.decoding_targets[{i}] ({t['name']!r}): unknown "
+                    f"{'key' if len(unknown) == 1 else 'keys'} {unknown}"
                     + (f" (did you mean {', '.join(hints)}?)" if hints else "")
                     + f"; expected keys among {list(DECODING_TARGET_KEYS)}"
                 )
@@ -1784,7 +1787,7 @@ class NeuroformerConfig(PreTrainedConfig):
             # transformers' classification field: no Neuroformer model reads it, so num_labels=3 built a
             # decoder without a head (AutoModelForSequenceClassification) or was dropped without a word
             raise ValueError(
-                f"NeuroformerConfig.num_labels: not read by any Neuroformer model, got {len(labels)} label(s) "
+                f"NeuroformerConfig.num_labels: not read by any Neuroformer model, got {len(labels)} {'label' if len(labels) == 1 else 'labels'} "
                 f"(id2label {dict(labels)!r}); a decoding head's classes come from decoding_targets=[{{'name': ..., "
                 f"'kind': 'classification', 'num_classes': {len(labels)}}}] (or neuroformer finetune)")
         if self.vocab_size < self.num_special_tokens:

@@ -47,6 +47,7 @@ from .configuration_neuroformer import CLASS_WEIGHTS, is_finite_number, is_real_
 from .binning import on_time_grid, window_ends
 from .metrics.decoding import radians_problem, unit_is_degrees
 from .modalities import modality_column_names
+from .recording import count_noun
 from .windows import (SPLITS, WINDOW_GRID, NeuroformerCollator, build_window_datasets, column_values, trial_at, trials_holding,
                       window_segments)
 
@@ -831,7 +832,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                 )
             if len(classes) < 2:
                 raise DecodingTargetError(
-                    f"target {t.label!r}: the train split has {len(classes)} class(es) {[label(c) for c in classes]}; "
+                    f"target {t.label!r}: the train split has {len(classes)} {'class' if len(classes) == 1 else 'classes'} "
+                    f"{[label(c) for c in classes]}; "
                     "classification needs at least 2"
                 )
             for split in SPLITS[1:]:  # left out above (no value of the target there), counted, said
@@ -839,7 +841,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
                     k, labels = report[split]["n_unseen_class"][t.label], unseen_labels[(split, t.label)]
                     report[split].setdefault("unseen_classes", {})[t.label] = [label(c) for c in labels]
                     warnings.warn(
-                        f"target {t.label!r}: {k} {split} window(s) hold label(s) {_head(labels, label=label)} that the train "
+                        f"target {t.label!r}: {count_noun(k, f'{split} window')} {'holds' if k == 1 else 'hold'} "
+                        f"{'label' if len(labels) == 1 else 'labels'} {_head(labels, label=label)} that the train "
                         f"split never has (train classes {_head(classes, label=label)}); a classifier cannot predict them, so they are "
                         f"left out of this target's {'checkpoint choice and ' if split == 'validation' else ''}"
                         "metrics, as windows without a value (counted in decoding_report.json, n_unseen_class); to "

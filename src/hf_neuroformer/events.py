@@ -21,7 +21,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .recording import EventSeries, RecordingValidationError, refuse_narrow_float_times
+from .recording import EventSeries, RecordingValidationError, count_noun, refuse_narrow_float_times
 
 __all__ = ["as_event_series", "clean_events"]
 
@@ -96,13 +96,13 @@ def clean_events(events: Optional[Mapping[str, object]], time_domain: Optional[T
         notes = []
         ok = np.isfinite(t)
         if not ok.all():
-            notes.append(f"dropped {int((~ok).sum())} NaN or infinite time(s)")
+            notes.append(f"dropped {count_noun((~ok).sum(), 'NaN or infinite time')}")
             t, lab = t[ok], None if lab is None else lab[ok]
         n_desc = int(np.sum(np.diff(t) < 0))
         if n_desc:
             order = np.argsort(t, kind="stable")
             t, lab = t[order], None if lab is None else lab[order]
-            notes.append(f"sorted {len(t)} times that had {n_desc} descending step(s)")
+            notes.append(f"sorted {len(t)} times that had {count_noun(n_desc, 'descending step')}")
         if time_domain is not None and t.size:
             t0, t1 = time_domain
             inside = (t >= t0) & (t < t1)
@@ -110,7 +110,7 @@ def clean_events(events: Optional[Mapping[str, object]], time_domain: Optional[T
                 # most of them outside: times in ms (or on another clock), whose few kept events are misplaced too
                 clock = ("; most lie outside: times must be seconds on the spikes' clock (milliseconds? another "
                          "clock?), and the few kept are misplaced then" if (~inside).sum() > t.size / 2 else "")
-                notes.append(f"dropped {int((~inside).sum())} event(s) outside the time domain [{t0}, {t1}) s "
+                notes.append(f"dropped {count_noun((~inside).sum(), 'event')} outside the time domain [{t0}, {t1}) s "
                              f"(first at {t[~inside][0]} s){clock}")
                 t, lab = t[inside], None if lab is None else lab[inside]
         if notes:

@@ -80,7 +80,7 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .recording import first_few, inside_one_interval
+from .recording import count_noun, first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher, output_dir_lock,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
@@ -1109,8 +1109,8 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
     on_loss = selected_on_loss or selection == "loss"
     for t in targets:
         v = training_values(train_ds, t, fraction)  # the windows with a value of this target (NaN: kept for another)
-        used = f"{n} training window(s) used" if v.size == n else f"{v.size} of the {n} training windows used with a value"
-        head = f"target {t.label!r}: the {used} (fraction {fraction:g}) hold"
+        used = f"{count_noun(n, 'training window')} used" if v.size == n else f"{v.size} of the {n} training windows used with a value"
+        head = f"target {t.label!r}: the {used} (fraction {fraction:g}) {'holds' if v.size == 1 else 'hold'}"
         if t.kind == "circular":
             if v.size and float(np.max(np.abs(np.angle(np.exp(1j * (v - v[0])))))) <= 1e-12:
                 r = float(np.hypot(np.mean(np.cos(v)), np.mean(np.sin(v))))
@@ -1157,7 +1157,8 @@ def target_notes(targets: Sequence[DecodingTarget], report: dict, train_ds, frac
                                   "head can only learn that class" + (f"; {said}" if said else "")
                                   + "; use a larger fraction")
             elif said:
-                notes[t.label] = (f"{head} no window of class(es) {absent} of the train split's {classes}: {said}; "
+                notes[t.label] = (f"{head} no window of "
+                                  f"{'class' if len(absent) == 1 else 'classes'} {absent} of the train split's {classes}: {said}; "
                                   "use a larger fraction")
     return notes
 
@@ -1671,7 +1672,8 @@ def finetune(
         # validation metrics (the checkpoint's choice included) would be undefined
         unscored = [t.label for t in targets if report["validation"]["n_windows_target"][t.label] == 0]
         if unscored:
-            raise ValueError(f"validation split: no window with a value of target(s) {unscored} (of the "
+            raise ValueError(f"validation split: no window with a value of "
+                             f"{'target' if len(unscored) == 1 else 'targets'} {unscored} (of the "
                              f"{len(dsd['validation'])} kept for the others); the checkpoint is chosen on validation: "
                              f"decode {'it' if len(unscored) == 1 else 'them'} on a recording or split plan that has "
                              f"validation values{why} (report: {report['validation']})")

@@ -51,7 +51,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .binning import bin_index, on_time_grid, window_ends
-from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, frame_ends, frames_on_screen, in_intervals,
+from .recording import (WINDOW_GRID, SpikeRecording, _merge_intervals, count_noun, frame_ends, frames_on_screen, in_intervals,
                         median_frame_interval)
 
 __all__ = ["ModalityTrack", "modality_track", "fit_modalities", "modality_columns", "modality_features",
@@ -216,10 +216,12 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
             vals = vals[:, None]
         if mod["column"] is not None:
             if mod["column"] >= vals.shape[1]:
-                raise ValueError(f"{where}.column: {mod['column']} is out of range; the source has {vals.shape[1]} column(s)")
+                raise ValueError(f"{where}.column: {mod['column']} is out of range; the source has "
+                                 f"{count_noun(vals.shape[1], 'column')}")
             vals = vals[:, [mod["column"]]]
         if vals.shape[1] != mod["num_features"]:
-            raise ValueError(f"{where}.num_features: {mod['num_features']}, but the source has {vals.shape[1]} column(s); "
+            raise ValueError(f"{where}.num_features: {mod['num_features']}, but the source has "
+                             f"{count_noun(vals.shape[1], 'column')}; "
                              "set num_features or column")
     elif mod["column"] is not None:
         raise ValueError(f"{where}.column: a categorical source has one label per entry; leave column out")
@@ -348,8 +350,8 @@ def _spans(track: ModalityTrack, train: np.ndarray) -> str:
         n, lo, hi = len(track.times), track.times, track.times
     if not n:  # an empty stream (A2929's ripples in --epoch wake) was blamed on the clock of times it has none of
         return "the recording holds no value of it at any time: was it recorded in this recording, or in this --epoch?"
-    have = f"its {n} value(s) lie in [{float(np.min(lo)):g}, {float(np.max(hi)):g}] s"
-    split = (f"the training split's {len(train)} segment(s) in [{float(train[:, 0].min()):g}, "
+    have = f"its {count_noun(n, 'value')} {'lies' if n == 1 else 'lie'} in [{float(np.min(lo)):g}, {float(np.max(hi)):g}] s"
+    split = (f"the training split's {count_noun(len(train), 'segment')} in [{float(train[:, 0].min()):g}, "
              f"{float(train[:, 1].max()):g}] s" if len(train) else "the training split is empty")
     return f"{have}, {split}; times must be seconds on the spikes' clock"
 
@@ -453,7 +455,9 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
                               "as missing (no token for that sample)")
             if not finite.any():
                 # samples there that are all NaN were blamed on the clock ("times must be seconds on the spikes' clock")
-                why = (f"its {len(vals)} {'sample' if track.kind == 'samples' else 'value'}(s) there are all NaN or "
+                one = len(vals) == 1
+                what = count_noun(len(vals), "sample" if track.kind == "samples" else "value")
+                why = (f"its {what} there {'is' if one else 'are all'} NaN or "
                        "infinite: the series was not recorded in the training split's time (tracking lost?); give "
                        "another split_seed, or an --epoch where it was recorded" if len(vals) else _spans(track, train))
                 raise ValueError(f"{_where(i, mod)}: no finite value of {mod['source']!r} inside the training split "

@@ -232,7 +232,7 @@ def names_without_whitespace(names: List[str]) -> Tuple[List[str], List[int]]:
 
 def file_names_without_whitespace(given, what: str, where: str, stacklevel: int = 2) -> List[str]:
     """Unit names read from a file, made fit for unit tokens (:func:`names_without_whitespace`),
-    with a ``UserWarning`` ``"<what>: k unit name(s)<where> hold whitespace, replaced by '_' (e.g.
+    with a ``UserWarning`` ``"<what>: k unit names<where> hold whitespace, replaced by '_' (e.g.
     'unit 0' -> 'unit_0'), ..."`` naming the first one changed when any is (``what`` the field,
     ``where`` e.g. ``" in f.nwb"``); ``stacklevel`` counts from the caller, as :func:`warnings.warn`
     does. Names such as ``"unit 0"`` made a file untrainable from the command, which has no flag to
@@ -240,7 +240,8 @@ def file_names_without_whitespace(given, what: str, where: str, stacklevel: int 
     given = [str(n) for n in given]
     names, spaced = names_without_whitespace(given)
     if spaced:  # the name in the file and its replacement, as from_dataframe says it
-        warnings.warn(f"{what}: {len(spaced)} unit name(s){where} hold whitespace, replaced by '_' (e.g. "
+        warnings.warn(f"{what}: {count_noun(len(spaced), 'unit name')}{where} {'holds' if len(spaced) == 1 else 'hold'} "
+                      "whitespace, replaced by '_' (e.g. "
                       f"{given[spaced[0]]!r} -> {names[spaced[0]]!r}), since a unit token '<session>/<unit name>' "
                       "cannot hold it", stacklevel=stacklevel + 1)
     return names
@@ -1112,8 +1113,8 @@ class SpikeRecording:
         bad = ~np.isfinite(frames.reshape(len(frames), -1)).all(1) if frames.size else np.zeros(0, bool)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise RecordingValidationError(f"stimulus.frames: expected finite grey levels, {int(bad.sum())} frame(s) "
-                                           f"hold NaN or infinite pixels, the first is frame {k} (onset {ft[k]} s)")
+            raise RecordingValidationError(f"stimulus.frames: expected finite grey levels, "
+                                           f"{count_noun(bad.sum(), 'frame')} {'holds' if bad.sum() == 1 else 'hold'} NaN or infinite pixels, the first is frame {k} (onset {ft[k]} s)")
 
     def _validate_events(self) -> None:
         """Event streams: 1-D finite ascending times inside the time domain, one label per time."""
@@ -1602,7 +1603,9 @@ class SpikeRecording:
 
 def _no_recorded_time(what: str, support: np.ndarray) -> str:
     """The message for a restriction that keeps no recorded time: ``what`` lies in gaps of ``support``."""
-    return (f"{what} holds no recorded time: it overlaps none of the {len(support)} interval(s) of the "
+    overlaps = ("does not overlap the one interval" if len(support) == 1
+                else f"overlaps none of the {len(support)} intervals")
+    return (f"{what} holds no recorded time: it {overlaps} of the "
             f"recording's time support ({support[0, 0]:g} to {support[-1, 1]:g} s), so it would be read as silence; "
             "choose a stretch that overlaps the support (recording.support)")
 

@@ -37,7 +37,7 @@ from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, MAX_BRIAN2
     check_hub_layout
 from .configuration_neuroformer import is_finite_number
 from .jsonio import json_safe
-from .recording import SpikeRecording
+from .recording import SpikeRecording, count_noun
 
 @dataclass
 class SimulatedNetwork:
@@ -776,7 +776,7 @@ def check_edge_kinds(edge_kind, weights, label: str = "edge_kind") -> None:
     bad = np.argwhere((k != 0) & (w == 0) & ~np.eye(w.shape[0], dtype=bool))
     if len(bad):
         i, j = (int(v) for v in bad[0])
-        raise ValueError(f"{label}: expected 0 (none) where the weight is 0, got {len(bad)} pair(s) marked as an edge "
+        raise ValueError(f"{label}: expected 0 (none) where the weight is 0, got {count_noun(len(bad), 'pair')} marked as an edge "
                          f"with weight 0 (first: [{i}, {j}] = {k[i, j]}, target x source); the hub scores would count "
                          "them as edges and the all-excitatory scores as unconnected")
 

@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .configuration_neuroformer import is_finite_number
-from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers
+from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers, count_noun
 
 __all__ = ["GratingParams", "render_drifting_gratings", "stimulus_field_of_view"]
 
@@ -244,7 +244,8 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     blank = np.isnan(theta)
     if np.isinf(theta).any():
         bad = np.flatnonzero(np.isinf(theta))
-        raise ValueError(f"column: trial column {column!r} has {bad.size} infinite orientation(s) of "
+        raise ValueError(f"column: trial column {column!r} has "
+                         f"{count_noun(bad.size, 'infinite orientation')} of "
                          f"{len(theta)} trials (first: trial {int(bad[0])}, {_as_python(raw[bad[0]])!r}); "
                          "expected a finite orientation in degrees, or NaN for a blank (mean grey) trial")
     if blank.all():
@@ -271,7 +272,7 @@ def render_drifting_gratings(recording: SpikeRecording, column: str = "orientati
     if over.size:
         i = int(over[0])
         j = int(np.flatnonzero(trials[:i, 1] > trials[i, 0] + FRAME_GRID)[0])
-        raise ValueError(f"trials: {over.size} trial(s) start before an earlier one ends (first: trial {i}, "
+        raise ValueError(f"trials: {count_noun(over.size, 'trial')} {'starts' if over.size == 1 else 'start'} before an earlier one ends (first: trial {i}, "
                          f"[{trials[i, 0]:g}, {trials[i, 1]:g}) s, inside trial {j}, [{trials[j, 0]:g}, "
                          f"{trials[j, 1]:g}) s); one grating is shown at a time, so the frames need trials that do "
                          "not overlap: keep one presentation per time (e.g. drop the nested rows of the trial table)")

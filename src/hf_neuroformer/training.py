@@ -407,7 +407,7 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         # called an unknown NeuroformerConfig field without a word on where it belongs
         hints = _placement_hints(unknown, known_model | {"training"}, known_train,
                                  "a training field: put it under 'training:'")
-        raise ValueError(f"{path}: unknown NeuroformerConfig field(s) {unknown}"
+        raise ValueError(f"{path}: unknown NeuroformerConfig {'field' if len(unknown) == 1 else 'fields'} {unknown}"
                          + (f" ({'; '.join(hints)})" if hints else "")
                          + "; NeuroformerConfig's docstring lists the fields, and TrainingConfig's those of "
                            "the 'training:' section")
@@ -415,7 +415,7 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
     if unknown:
         hints = _placement_hints(unknown, known_train, known_model,
                                  "a NeuroformerConfig field: put it at the top level, not under 'training:'")
-        raise ValueError(f"{path}: unknown training field(s) {unknown}"
+        raise ValueError(f"{path}: unknown training {'field' if len(unknown) == 1 else 'fields'} {unknown}"
                          + (f" ({'; '.join(hints)})" if hints else "")
                          + f"; known: {sorted(known_train)}")
     # a refused value named the field but not the file it came from ('NeuroformerConfig.hidden_size:
@@ -1884,9 +1884,10 @@ def train(
             # ended every epoch at once, so no step was taken and the untrained model was saved (its NaN
             # validation loss reported as a diverged run)
             raise ValueError(
-                f"{PREPARED_FIELD}: the train split of {str(prepared)!r} has {n_windows['train']} window(s), fewer than "
-                f"the {world} processes training; each process streams its own windows, so {world - n_windows['train']} "
-                f"would get none and no step could be taken: train on at most {n_windows['train']} process(es), or "
+                f"{PREPARED_FIELD}: the train split of {str(prepared)!r} has {count_noun(n_windows['train'], 'window')}, "
+                f"fewer than the {world} processes training; each process streams its own windows, so "
+                f"{world - n_windows['train']} would get none and no step could be taken: train on at most "
+                f"{n_windows['train']} {'process' if n_windows['train'] == 1 else 'processes'}, or "
                 "prepare the windows with a longer train split (neuroformer prepare)")
         # the order of epoch e is a function of (seed, e) alone (the generator is reseeded at every
         # epoch), so a resumed run replays it and skips the batches already done
@@ -2643,7 +2644,8 @@ def _check_resume_fingerprint(checkpoint: Path, stored: dict, now: dict) -> None
         def shape(d):
             return (f"batch_size {d['micro_batch_size'] * d['gradient_accumulation_steps'] * d['num_processes']} = "
                     f"{d['micro_batch_size']} windows per micro-batch x gradient_accumulation_steps "
-                    f"{d['gradient_accumulation_steps']} x {d['num_processes']} process(es)")
+                    f"{d['gradient_accumulation_steps']} x {d['num_processes']} "
+                    f"{'process' if d['num_processes'] == 1 else 'processes'}")
 
         raise ValueError(
             f"resume: checkpoint {str(checkpoint)!r} was written with {shape(stored)}, this run has {shape(now)}; "

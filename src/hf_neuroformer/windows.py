@@ -338,7 +338,7 @@ def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: fl
         s = float(starts[i])
         raise ValueError(
             f"window_starts: index {i}, window [{s}, {float(window_ends(s, window))}) s, is not inside the recorded time "
-            f"({len(support)} interval(s) of the recording's time support, {support[0, 0]:g} to {support[-1, 1]:g} "
+            f"({count_noun(len(support), 'interval')} of the recording's time support, {support[0, 0]:g} to {support[-1, 1]:g} "
             f"s); {out.size} of {len(starts)} windows are not: each current window must lie inside one interval")
 
 
@@ -753,7 +753,8 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
             # earlier); it said 'train first, then validation' also where test's fraction is the larger
             order = sorted((k for k, f in enumerate(fr) if f > 0), key=lambda k: (-fr[k], k))
             warnings.warn(
-                f"split_stratify_by: {len(small)} value(s) of {strat!r} have fewer groups of trials than the "
+                f"split_stratify_by: {count_noun(len(small), 'value')} of {strat!r} {'has' if len(small) == 1 else 'have'} "
+                f"fewer groups of trials than the "
                 f"{n_needed} splits, so they cannot be in every split (value: groups) {', '.join(small[:10])}"
                 f"{' ...' if len(small) > 10 else ''}; their trials go to {SPLITS[order[0]]} first, then "
                 + ", then ".join(SPLITS[k] for k in order[1:]), UserWarning, stacklevel=stacklevel)
@@ -882,7 +883,7 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
     if len(groups) < n_needed:
         raise ValueError(
             f"split_gap: the {len(sup)} intervals of the time support lie closer together than split_gap "
-            f"({config.split_gap} s), so they form only {len(groups)} group(s) that can go to different splits, for "
+            f"({config.split_gap} s), so they form only {count_noun(len(groups), 'group')} that can go to different splits, for "
             f"{n_needed} splits with a non-zero fraction; use a smaller split_gap (at least past_window, "
             f"{config.past_window} s){by_trials}"
         )
@@ -1374,7 +1375,7 @@ def _split_windows(plan: SplitPlan, split: str, config: NeuroformerConfig,
                 f"plan: {out.size if len(sup) else len(starts)} of the {len(starts)} {split} windows of this split plan "
                 f"lie outside the recorded time of the recording (first: [{float(lo[i])}, {float(ends[i])}) s, its "
                 "past window included; the recording covers "
-                + (f"{len(sup)} interval(s), {sup[0, 0]:g} to {sup[-1, 1]:g} s" if len(sup) else "no time")
+                + (f"{count_noun(len(sup), 'interval')}, {sup[0, 0]:g} to {sup[-1, 1]:g} s" if len(sup) else "no time")
                 + "), which would be read as silence; pass the plan of this recording (plan_splits(recording, "
                 "config)), or the recording (and epoch) the plan was made on")
     return starts, (clips if plan.mode == "trials" else None)
@@ -2040,7 +2041,8 @@ def check_prepared_files(prepared_dir, field: str = "prepared_dir") -> None:
     d = Path(prepared_dir)
     missing = [str(d / n) for n in PREPARED_JSON_FILES if not (d / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"{field}: file(s) missing from the prepared directory: {missing}; prepare the "
+        raise FileNotFoundError(f"{field}: {count_noun(len(missing), 'file')} missing from the prepared directory: "
+                                f"{missing}; prepare the "
                                 "windows again (neuroformer prepare)")
     for name in PREPARED_JSON_FILES:
         _read_prepared_json(d / name, field)
@@ -2160,7 +2162,8 @@ def verify_prepared(prepared_dir, splits: Optional[Sequence[str]] = None, *, fie
         entry = manifest["splits"][split]
         missing = [str(d / s["path"]) for s in entry["shards"] if not (d / s["path"]).is_file()]
         if missing:
-            raise FileNotFoundError(f"{field}: shard(s) missing from the prepared directory: {missing}; prepare "
+            raise FileNotFoundError(f"{field}: {count_noun(len(missing), 'shard')} missing from the prepared directory: "
+                                    f"{missing}; prepare "
                                     "the windows again (neuroformer prepare)")
         total = 0
         for shard in entry["shards"]:
@@ -2257,7 +2260,8 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
     files = [str(d / s["path"]) for s in manifest["splits"][split]["shards"]]
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{field}: shard(s) missing from the prepared directory: {missing}")
+        raise FileNotFoundError(f"{field}: {count_noun(len(missing), 'shard')} missing from the prepared directory: "
+                                f"{missing}")
     config = None
     if (d / "config.json").is_file():
         config = NeuroformerConfig.from_pretrained(d)
@@ -2481,7 +2485,8 @@ class NeuroformerCollator:
             t_col, v_col, _ = modality_column_names(mod)
             missing = [c for c in (t_col, v_col) if c not in examples[0]]
             if missing:
-                raise ValueError(f"modality {mod['name']!r}: the window examples lack the column(s) {missing}; build "
+                raise ValueError(f"modality {mod['name']!r}: the window examples lack the "
+                                 f"{'column' if len(missing) == 1 else 'columns'} {missing}; build "
                                  "them with build_window_datasets / tokenize_windows(..., config=config) / "
                                  "processor.to_dataset; transformers.Trainer drops them (they are no forward "
                                  "argument) unless given TrainingArguments(remove_unused_columns=False)")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..argument_checks import check_pass_counts
 from ..configuration_neuroformer import is_whole_number
-from ..recording import SpikeRecording
+from ..recording import SpikeRecording, count_noun
 
 
 def nonfinite_weights(model):
@@ -63,10 +63,11 @@ def check_split_has_windows(n_windows: int, split: str, n_segments: int, split_f
     checks, naming no flag (``connectivity``, ``attention-map``).
 
     Raises:
-        ValueError: ``"--split: the model's '<split>' split holds <n> segment(s) and no window ..."``.
+        ValueError: ``"--split: the model's '<split>' split holds <n> segments and no window ..."``.
     """
     if n_windows == 0:
-        raise ValueError(f"--split: the model's {split!r} split holds {n_segments} segment(s) and no window "
+        raise ValueError(f"--split: the model's {split!r} split holds {count_noun(n_segments, 'segment')} and no "
+                         f"window "
                          f"(its splits.json; split_fractions {list(split_fractions)}); choose another "
                          "--split, e.g. 'all'")
 
@@ -100,7 +101,7 @@ def check_pass_settings(*, batch_size=None, max_windows=None, device=None,
                          f"(torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}); use 'cpu'")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"{label('device')}: {device!r} does not exist; this machine has "
-                         f"{torch.cuda.device_count()} CUDA device(s)")
+                         f"{count_noun(torch.cuda.device_count(), 'CUDA device')}")
 
 
 def check_unit_indices(units: Optional[Sequence], label: str = "units") -> Optional[list]:

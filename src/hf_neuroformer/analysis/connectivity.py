@@ -215,7 +215,7 @@ def attention_connectivity(
     cfg = model.config
     n = recording.n_units
     if n < MIN_UNITS_FOR_DIRECTION:
-        warnings.warn(f"recording: {n} unit(s); the double-centred attention_* and uniform_control matrices cannot "
+        warnings.warn(f"recording: {count_noun(n, 'unit')}; the double-centred attention_* and uniform_control matrices cannot "
                       f"tell an edge from its reverse below {MIN_UNITS_FOR_DIRECTION} units (on 2 units they reverse "
                       "every direction; on 3 they tie a lone edge and reverse the edges of a source onto both other "
                       "units, a hub): read the mass_* matrices instead", UserWarning,
@@ -292,7 +292,7 @@ def attention_connectivity(
         # attention[i, j] - attention[j, i] = (B - A) / (n - 1), reversed as on a 2-unit network
         warnings.warn(f"{windows_label}: only {k} of the recording's {n} units have query rows in these {len(starts)} "
                       "windows (the others fire no spike in them, or none after an earlier unit token); double "
-                      f"centring over {k} row(s) "
+                      f"centring over {count_noun(k, 'row')} "
                       + ("reverses the direction between them" if k == 2 else "leaves no pair to compare")
                       + f": {more_windows}", UserWarning, stacklevel=3)
     for name in (*READOUTS, "uniform"):
@@ -965,7 +965,9 @@ def _check_cut_segment(segment, max_windows: int, current_window: float, bin_siz
             ("--corr-bin-size", corr_bin_size, 1, "the correlation bin")):
         if n_full_bins(length, width) < need_bins:
             more = n_bins_covering(need_bins * width - length, current_window)
-            raise ValueError(f"--max-windows: the first {max_windows} window(s) cover only {length:g} s of their last "
+            raise ValueError(f"--max-windows: the first {count_noun(max_windows, 'window')} "
+                             f"{'covers' if max_windows == 1 else 'cover'} only {length:g} s of "
+                             f"{'its' if max_windows == 1 else 'their'} last "
                              f"segment ([{a:g}, {b:g}] s), less than {what} = {need_bins * width:g} s ({flag}), so "
                              f"that baseline would not see them; pass --max-windows {max_windows + more} or more, or a "
                              f"smaller {flag}")
@@ -1107,7 +1109,8 @@ def run_connectivity(
         raise ValueError(f"data_path (--data): {err}") from None
     rec = net.recording
     if rec.n_units < MIN_UNITS_FOR_DIRECTION:  # 1 unit: no pair; 2 or 3: see MIN_UNITS_FOR_DIRECTION
-        raise ValueError(f"data_path (--data): the simulated network has {rec.n_units} unit(s); connectivity scores "
+        raise ValueError(f"data_path (--data): the simulated network has "
+                         f"{count_noun(rec.n_units, 'unit')}; connectivity scores "
                          f"directed pairs of units and needs at least {MIN_UNITS_FOR_DIRECTION}: the attention "
                          "matrices are double-centred over the pairs (row and column means removed), which on 2 units "
                          "reverses every direction and on 3 ties a lone edge and reverses the edges of a source onto "
@@ -1118,7 +1121,9 @@ def run_connectivity(
     k_out = (w > 0).sum(0)
     wide = np.flatnonzero(k_out >= rec.n_units - 2)
     if wide.size:
-        warnings.warn(f"data_path (--data): source unit(s) {wide.tolist()} drive {k_out[wide].tolist()} of the "
+        one = wide.size == 1
+        warnings.warn(f"data_path (--data): source {'unit' if one else 'units'} {wide.tolist()} "
+                      f"{'drives' if one else 'drive'} {k_out[wide].tolist()} of the "
                       f"{rec.n_units - 1} other units (excitatory ground-truth edges); double centring (row and column "
                       "means removed) turns an excess a on each of a source's k edges into [i, j] - [j, i] = "
                       "a (n - 2 - k) / (n - 1), tied for k = n - 2 and reversed for k = n - 1, so the attention_* and "
@@ -1253,10 +1258,11 @@ def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Op
     for name in names:
         if name.startswith("attention_") or name == "uniform_control":
             if queried.size == 0:
-                reasons[name] = (f"no query rows in the {att['n_windows']} window(s): no spike of the {n} units "
+                reasons[name] = (f"no query rows in the {count_noun(att['n_windows'], 'window')}: no spike of the {n} units "
                                  "follows an earlier unit token there")
             elif queried.size == 1:  # the column mean over one row is the row itself: every entry 0
-                reasons[name] = (f"query rows of unit {int(queried[0])} alone in the {att['n_windows']} window(s): "
+                reasons[name] = (f"query rows of unit {int(queried[0])} alone in the "
+                                 f"{count_noun(att['n_windows'], 'window')}: "
                                  "double centring over one row leaves every entry 0")
         elif name in ("correlation", "ccg_asymmetry") and firing < 2:
             reasons[name] = f"{firing} of the {n} units fire in the analysed {span_s:g} s; a pair needs 2"
@@ -1307,7 +1313,7 @@ def _data_used(rec: SpikeRecording, att, segments, bin_size: float, corr_bin_siz
     for name, u in used.items():
         evidence, what = (u["query_rows"], "query rows") if "query_rows" in u else (u["spikes"], "spikes")
         if name not in unmeasured and evidence < u["candidate_edges"]:
-            over = (f"{u['windows']} window(s)" if "windows" in u
+            over = (count_noun(u["windows"], "window") if "windows" in u
                     else f"{u['bins']} bins of {u['bin_size_s']:g} s")
             low[name] = f"{evidence} {what} over {over}, fewer than its {u['candidate_edges']} candidate edges"
     return used, low

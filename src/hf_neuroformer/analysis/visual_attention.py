@@ -62,7 +62,7 @@ import torch
 
 from ..configuration_neuroformer import is_whole_number
 from ..jsonio import json_safe
-from ..recording import SpikeRecording
+from ..recording import SpikeRecording, count_noun
 from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
 from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
                        check_unit_indices, model_unit_lookup)
@@ -770,7 +770,8 @@ def run_attention_map(
     win = (f"window {window_index} of the {split} split (start {starts[0]:.3f} s)" if window_index is not None
            else f"mean over {starts.size} {split} windows ({int(res['n_queries'].sum())} spike tokens)")
     title = (f"Visual attention of {sel}, {win}; query = position whose input token is the unit's spike\n"
-             f"raw = last stage layer, mean over heads; rollout = prod over {res['n_stage_layers']} stage layer(s) of "
+             f"raw = last stage layer, mean over heads; rollout = prod over "
+             f"{count_noun(res['n_stage_layers'], 'stage layer')} of "
              f"(0.5 own + 0.5 A)" + (" = raw (one layer)" if res["n_stage_layers"] == 1 else "")
              + f"; map sums to 1 over all pixels of the window; background: {bg_desc}")
     share = {r: float(np.nansum(res[f"video_share_{r}"] * res["n_queries"]) / max(1, res["n_queries"].sum()))

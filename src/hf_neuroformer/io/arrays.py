@@ -143,7 +143,9 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
         # ids counted from 1 (or low) without other gaps; with gaps too (3, 17, 40) this said "units 0..2" and
         # "subtract 1", which left the 35 other empty units
         warnings.warn(
-            f"unit_ids: the smallest is {low}, so unit(s) 0..{low - 1} are kept as units without spikes (a unit id "
+            f"unit_ids: the smallest is {low}, so "
+            + ("unit 0 is kept as a unit" if low == 1 else f"units 0..{low - 1} are kept as units")
+            + " without spikes (a unit id "
             "is an index from 0); if your ids start at 1 (MATLAB, Kilosort cluster numbers), subtract 1, or map "
             "labels to indices with hf_neuroformer.io.from_dataframe",
             UserWarning, stacklevel=2,
@@ -544,7 +546,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
         # flag to rename units)
         names, spaced = names_without_whitespace([text_of(u) for u in uniques])  # bytes: "b'a'" before
         if spaced and "unit_names" not in kwargs:
-            warnings.warn(f"{unit_col}: {len(spaced)} unit label(s) hold whitespace, replaced by '_' in the unit names "
+            warnings.warn(f"{unit_col}: {count_noun(len(spaced), 'unit label')} {'holds' if len(spaced) == 1 else 'hold'} whitespace, replaced by '_' in the unit names "
                           f"(e.g. {text_of(uniques[spaced[0]])!r} -> {names[spaced[0]]!r}), since a unit token "
                           "'<session>/<unit name>' cannot hold it", UserWarning, stacklevel=2)
     if "unit_names" not in kwargs:
@@ -573,7 +575,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     # dropped without a word
     extra = [str(c) for c in df.columns if c not in (time_col, unit_col) and not str(c).startswith("Unnamed: ")]
     if extra:
-        warnings.warn(f"{len(extra)} column(s) not read: {extra[:8]}{' ...' if len(extra) > 8 else ''}; only "
+        warnings.warn(f"{count_noun(len(extra), 'column')} not read: {extra[:8]}{' ...' if len(extra) > 8 else ''}; only "
                       f"{time_col!r} (spike times) and {unit_col!r} (unit labels) are. Pass per-unit areas as "
                       "unit_areas=, trials as trials=, behaviour as behaviour= (see SpikeRecording)",
                       UserWarning, stacklevel=2)

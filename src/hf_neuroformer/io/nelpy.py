@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, widen_stored_times
+from ..recording import BehaviourSeries, RecordingValidationError, SpikeRecording, count_noun, widen_stored_times
 from .arrays import warn_if_not_seconds, warn_repeated_spikes_of, warnings_at_caller
 
 #: Files that identify a nelpy linear-track folder.
@@ -341,7 +341,7 @@ def read_nelpy_linear_track(
     if not trains:
         raise RecordingValidationError(f"{folder / 'spikes.mat'}: no unit with spikes")
     if silent:
-        warnings.warn(f"read_nelpy_linear_track: left out {len(silent)} unit(s) of {folder / 'spikes.mat'} with no "
+        warnings.warn(f"read_nelpy_linear_track: left out {count_noun(len(silent), 'unit')} of {folder / 'spikes.mat'} with no "
                       f"spike time ({', '.join(silent)}); {len(trains)} units with spikes are read", stacklevel=2)
     st = np.concatenate(trains)
     ui = np.concatenate([np.full(len(t), k, dtype=np.int64) for k, t in enumerate(trains)])
@@ -365,7 +365,8 @@ def read_nelpy_linear_track(
                 f"from record {i} ({times[i]} s): expected times that never decrease (a clock reset, or two "
                 "sessions' records in one file?)"
             )
-        warnings.warn(f"read_nelpy_linear_track: dropped {dup.size} position record(s) repeating the previous "
+        warnings.warn(f"read_nelpy_linear_track: dropped {count_noun(dup.size, 'position record')} "
+                      f"repeating the previous "
                       f"record's time (first at {times[dup[0]]:.4f} s)", stacklevel=2)
         keep = np.ones(len(times), dtype=bool)
         keep[dup] = False

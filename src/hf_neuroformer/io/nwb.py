@@ -75,7 +75,7 @@ What :func:`read_nwb` maps where
   taken; names that repeat are named in a ``UserWarning``, as for the ``epochs`` table). Rows that are no span (a NaN start or stop, ``stop == start``, ``stop < start``) are
   left out, with their count per reason in a ``UserWarning`` (``"epochs: dropped ..."``).
 * Interval tables with no rows (an empty ``trials`` or ``epochs`` table too) give nothing; they
-  are named in a ``UserWarning`` (``"intervals: the interval table(s) ... have no rows"``).
+  are named in a ``UserWarning`` (``"intervals: the interval tables ... have no rows"``).
 * Trials: ``nwbfile.trials`` when present with rows; otherwise (an empty ``trials`` table is
   replaced with a ``UserWarning`` naming the tables used instead) every interval table that carries per-row
   columns besides ``start_time`` / ``stop_time`` / ``tags`` / ``timeseries`` (a task table),
@@ -371,7 +371,7 @@ def _check_unit_spike_times(flat: np.ndarray, ends: np.ndarray, names: List[str]
         row, i = _unit_and_index(int(back[0]), ends)
         warnings.warn(
             f"units: {units_back.size} of {len(ends)} units in {path} have spike times out of ascending order "
-            f"({back.size} steps back in time; first: units[{row}] ({names[row]!r}).spike_times[{i}] at "
+            f"({count_noun(back.size, 'step')} back in time; first: units[{row}] ({names[row]!r}).spike_times[{i}] at "
             f"{flat[back[0]]:g} s after {flat[back[0] - 1]:g} s); sorted, no spike left out (concatenated segments, "
             "or a clock reset? check the spike sorting export)", UserWarning, stacklevel=4)
     if not generated:
@@ -773,7 +773,7 @@ def _warn_repeated_epoch_names(repeated: Dict[str, List[str]], table: str = "epo
         return
     shown = first_few([f"{nm!r} x {len(keys)}: epochs {', '.join(map(repr, keys))}" for nm, keys in repeated.items()],
                       5, quote=False, count_rest=False, sep="; ")
-    warnings.warn(f"epochs: {len(repeated)} name(s) repeat in interval table {table!r} ({shown}); each row is its own epoch, so selecting the bare name "
+    warnings.warn(f"epochs: {count_noun(len(repeated), 'name')} {'repeats' if len(repeated) == 1 else 'repeat'} in interval table {table!r} ({shown}); each row is its own epoch, so selecting the bare name "
                   "(select_epoch, --epoch) takes its first row only; select each row by "
                   "its suffixed name, or SpikeRecording.restrict for a span", UserWarning, stacklevel=stacklevel)
 
@@ -1103,7 +1103,8 @@ def read_nwb(
             empty = [t for t, table in intervals.items() if t not in (TIME_DOMAIN_TABLE, TIME_SUPPORT_TABLE)
                      and not len(table)]
             if empty:
-                warnings.warn(f"intervals: the interval table(s) {', '.join(map(repr, empty))} of {path} have no "
+                warnings.warn(f"intervals: the interval {'table' if len(empty) == 1 else 'tables'} "
+                              f"{', '.join(map(repr, empty))} of {path} {'has' if len(empty) == 1 else 'have'} no "
                               "rows; nothing is read from them (no epoch, trial or event)", UserWarning, stacklevel=2)
         # trials
         if trial_tables is None:
@@ -1118,8 +1119,10 @@ def read_nwb(
                     and set(table.colnames) - _INTERVAL_BASE_COLUMNS
                 ]
                 if nwb.trials is not None and trial_tables:  # an empty trials table, replaced by task tables
-                    warnings.warn(f"trials: the trials table of {path} is empty (0 rows), so the interval table(s) "
-                                  f"{', '.join(map(repr, trial_tables))} are read as the trials instead; pass "
+                    warnings.warn(f"trials: the trials table of {path} is empty (0 rows), so the interval "
+                                  f"{'table' if len(trial_tables) == 1 else 'tables'} "
+                                  f"{', '.join(map(repr, trial_tables))} {'is' if len(trial_tables) == 1 else 'are'} "
+                                  "read as the trials instead; pass "
                                   "trial_tables=[] for no trials (or name the tables to use)", UserWarning,
                                   stacklevel=2)
         trials, trial_info = None, {}

@@ -49,7 +49,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..recording import EventSeries, SpikeRecording, widen_stored_times
+from ..recording import EventSeries, SpikeRecording, count_noun, widen_stored_times
 
 __all__ = ["read_events", "write_events"]
 
@@ -161,12 +161,14 @@ def _boundary_events(tname: str, table, simple_column, start: np.ndarray, stop: 
             labels.append(lab)
     if outside:
         col, i, t = outside[0]
-        warnings.warn(f"interval table {tname!r}: left out {len(outside)} boundary time(s) outside their row's "
+        warnings.warn(f"interval table {tname!r}: left out {count_noun(len(outside), 'boundary time')} outside "
+                      f"{'its' if len(outside) == 1 else 'their'} row's "
                       f"(start_time, stop_time) (first: {col} of row {i} at {t:g} s, row {start[i]:g}-{stop[i]:g} s); "
                       "a boundary lies inside its clip, and a missing one is marked with 0 or the row's start_time",
                       UserWarning, stacklevel=2)
     if unknown:
-        warnings.warn(f"interval table {tname!r}: stimCategory is NaN in {len(unknown)} row(s) with a boundary1_time "
+        warnings.warn(f"interval table {tname!r}: stimCategory is NaN in "
+                      f"{count_noun(len(unknown), 'row')} with a boundary1_time "
                       f"(rows {unknown[:10]}{' ...' if len(unknown) > 10 else ''}); their boundary1 events are "
                       "labelled 'unknown' (hard / soft / none cannot be told)", UserWarning, stacklevel=2)
     order = np.argsort(times, kind="stable")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from ..recording import first_few
+from ..recording import count_noun, first_few
 
 __all__ = ["OutputFolderSpec", "MODEL_MARKERS", "check_file_name", "check_output_folder", "check_writable_parent",
            "missing_folders", "move_into_place", "remove_empty_folders", "warn_leftovers"]
@@ -210,6 +210,6 @@ def warn_leftovers(final, command: str) -> None:
     import warnings
 
     warnings.warn(
-        f"{str(final.parent)!r} holds {len(found)} folder(s) left by an interrupted 'neuroformer {command}' into "
+        f"{str(final.parent)!r} holds {count_noun(len(found), 'folder')} left by an interrupted 'neuroformer {command}' into "
         f"{final.name!r} ({', '.join(f'{p.name}: {mib:.1f} MiB' for p, mib in zip(found, sizes))}); they are not "
         f"part of {str(final)!r}: delete them unless a run into it is still writing", UserWarning, stacklevel=3)

@@ -160,7 +160,8 @@ def _raw_data_samples(folder: Path, params: dict) -> Optional[int | list]:
 
     def unusable(field: str, expected: str) -> None:
         warnings.warn(f"read_phy: {where}: {field}: expected {expected}, got {params.get(field)!r}; the raw data "
-                      f"file(s) {[str(f) for f in files]} do not end the recording (it ends after the last spike)")
+                      f"{'file' if len(files) == 1 else 'files'} {[str(f) for f in files]} "
+                      f"{'does' if len(files) == 1 else 'do'} not end the recording (it ends after the last spike)")
 
     n_channels = _whole(params.get("n_channels_dat"), 1)
     if n_channels is None:

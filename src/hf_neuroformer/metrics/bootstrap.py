@@ -156,7 +156,7 @@ def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float 
                     f"{s:g} s; "
                     "blocks shorter than the windows' correlation time give too narrow an interval)")
     n = len(np.asarray(window_starts).reshape(-1))
-    return f"; {n} window(s) are too few for {min_blocks} blocks at any block length ({option.rstrip('= ')})"
+    return f"; {count_noun(n, 'window')} {'is' if n == 1 else 'are'} too few for {min_blocks} blocks at any block length ({option.rstrip('= ')})"
 
 
 def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",

@@ -129,8 +129,8 @@ def bins_fit_problem(bin_size: float, segments: np.ndarray, what: str, need: int
         return None
     fits = [x / m for x in lengths for m in range(1, need + 1)
             if sum(n_full_bins(y, x / m) for y in lengths) >= need]
-    why = (f"{bin_size:g} s leaves {count_noun(n_bins, 'whole bin')} in the generated windows ({len(lengths)} contiguous "
-           f"segment(s), longest {lengths.max():g} s, {lengths.sum():g} s in all; no bin spans a gap), and {what} "
+    why = (f"{bin_size:g} s leaves {count_noun(n_bins, 'whole bin')} in the generated windows "
+           f"({count_noun(len(lengths), 'contiguous segment')}, longest {lengths.max():g} s, {lengths.sum():g} s in all; no bin spans a gap), and {what} "
            f"need at least {need}")
     return why, (max(fits) if fits else None)
 
@@ -858,8 +858,8 @@ def isi_distance(real: SpikeRecording, generated: SpikeRecording, min_isis: int 
         n_r = sum(int(x.size >= min_isis) for x in ir)
         n_g = sum(int(x.size >= min_isis) for x in ig)
         ks_reason = (f"no unit has >= {int(min_isis)} ISIs (min_isis) in both recordings: {n_r} of {real.n_units} "
-                     f"units have in the recorded, {n_g} in the generated (ISIs within {len(segs)} contiguous "
-                     "segment(s) of the generated windows)")
+                     f"units have in the recorded, {n_g} in the generated (ISIs within "
+                     f"{count_noun(len(segs), 'contiguous segment')} of the generated windows)")
     if reason is None and not np.isfinite(same_units).any():
         # computed, but no unit has min_isis ISIs on both sides: say so rather than leave NaN unexplained
         reason = (f"no unit has >= {int(min_isis)} ISIs in both recordings (the KS statistic is NaN for every unit), "
