@@ -137,7 +137,7 @@ def test_bad_modality_entries_name_the_field(modality, match):
     ({"source": "stimulus:idz", "kind": "categorical"}, r"got 'stimulus:idz' \(did you mean 'stimulus:ids'\?\)$"),
     ({"kind": "continous"}, r"\.kind: expected one of .*, got 'continous' \(did you mean 'continuous'\?\)$"),
     ({"normalization": "zscor"}, r"\.normalization: expected one of .*, got 'zscor' \(did you mean 'zscore'\?\)$"),
-    ({"windw": [0.0, 0.01]}, r"unknown key\(s\) \['windw'\] \(did you mean 'window' for 'windw'\?\); known keys"),
+    ({"windw": [0.0, 0.01]}, r"unknown key \['windw'\] \(did you mean 'window' for 'windw'\?\); known keys"),
     # nothing close: no guess
     ({"source": "pupil"}, r"got 'pupil'$"),
     ({"kind": "spectral"}, r"got 'spectral'$"),
