@@ -773,6 +773,134 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
             "n_past_truncated": int(n_ptrunc),
         }
 
+    def _encode_windows(self, spike_times, spike_tokens, starts, clip_starts=None,
+                        chunk: int = 4096) -> Dict[str, list]:
+        """:meth:`encode_window` of each window, as columns ``input_ids``, ``dt_ids``,
+        ``past_input_ids``, ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``
+        (one list entry per window, each exactly what :meth:`encode_window` returns for it).
+
+        ``starts``: ``(n_windows,)`` float current-window starts, s; ``clip_starts``:
+        ``(n_windows,)`` float past-clip times, s (NaN: no clip), or None. The spike arrays are
+        checked once and all windows are cut, binned and sorted together (``chunk`` windows at a
+        time, to bound memory) instead of once per window (about 100 µs a window in Python).
+        Input that a check of :meth:`encode_window` might refuse (a non-finite start or clip,
+        spike arrays or token ids it refuses, starts that are not a 1-D array) takes the
+        per-window path, so the error raised, and the window it names, are :meth:`encode_window`'s.
+        """
+        keys = ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", "n_spikes", "n_truncated",
+                "n_past_truncated")
+        cols: Dict[str, list] = {k: [] for k in keys}
+        if len(starts) == 0:
+            return cols
+        checked = self._checked_windows(spike_times, spike_tokens, starts, clip_starts)
+        if checked is None:
+            for i, s in enumerate(starts):
+                clip = (None if clip_starts is None or np.isnan(clip_starts[i])
+                        else float(clip_starts[i]))
+                enc = self.encode_window(spike_times, spike_tokens, float(s), past_clip_start=clip)
+                for k in keys:
+                    cols[k].append(enc[k])
+            return cols
+        tokens, st, cl = checked
+        for a in range(0, len(st), chunk):
+            part = self._encode_checked_windows(spike_times, tokens, st[a:a + chunk],
+                                                None if cl is None else cl[a:a + chunk])
+            for k in keys:
+                cols[k].extend(part[k])
+        return cols
+
+    def _checked_windows(self, spike_times, spike_tokens, starts, clip_starts):
+        """``(int64 tokens, float64 starts, float64 clips or None)`` for :meth:`_encode_windows`
+        when :meth:`encode_window` would accept every window (its checks, run once), else None
+        (also for a subclass with its own :meth:`encode_window`, which is then called)."""
+        if type(self).encode_window is not NeuroformerTokenizer.encode_window:
+            return None
+        if not (isinstance(starts, np.ndarray) and starts.ndim == 1 and starts.dtype.kind in "fiu"
+                and isinstance(spike_times, np.ndarray) and spike_times.dtype == np.float64
+                and isinstance(spike_tokens, np.ndarray) and spike_tokens.dtype.kind in "iu"
+                and self.max_window_length >= 2 and self.max_past_length >= 1):
+            return None
+        st = starts.astype(np.float64)  # as float(start) widens each
+        cl = None
+        if clip_starts is not None:
+            if not (isinstance(clip_starts, np.ndarray) and clip_starts.shape == starts.shape
+                    and clip_starts.dtype.kind == "f"):
+                return None
+            cl = clip_starts.astype(np.float64)
+            if np.isinf(cl).any():
+                return None
+        if not np.isfinite(st).all():
+            return None
+        try:  # the checks encode_window runs on each window's arrays
+            _check_one_per_spike(spike_times, "spike_times", "spike time (s)")
+            _check_one_per_spike(spike_tokens, "spike_tokens", "unit token id")
+            _check_spike_times(spike_times)
+        except ValueError:
+            return None
+        if len(spike_times) != len(spike_tokens):
+            return None
+        if spike_times.size:
+            # checked whole again, as encode_window checks each window's run (an array changed in
+            # place after its cached check): ascending with finite ends is finite too
+            if not (np.isfinite(spike_times[[0, -1]]).all()
+                    and (spike_times[1:] >= spike_times[:-1]).all()):
+                return None
+            if spike_tokens.min() < FIRST_UNIT_ID or spike_tokens.max() >= len(self.vocab):
+                return None
+        return spike_tokens.astype(np.int64, copy=False), st, cl
+
+    def _encode_checked_windows(self, spike_times: np.ndarray, tokens: np.ndarray,
+                                starts: np.ndarray, clips: Optional[np.ndarray]) -> Dict[str, list]:
+        """The columns of :meth:`_encode_windows` for input :meth:`_checked_windows` passed: what
+        :meth:`encode_window` computes window by window, with the same operations on arrays."""
+        cap, pcap = self.max_window_length - 2, self.max_past_length - 1
+        w0 = on_time_grid(starts)
+        w1 = window_ends(w0, self.current_window)
+        p0 = past_starts(w0, self.past_window)
+        p0c = p0 if clips is None else np.where(np.isnan(clips), p0,
+                                                np.maximum(p0, on_time_grid(clips)))
+        i0 = np.searchsorted(spike_times, w0, side="left")
+        i1 = np.searchsorted(spike_times, w1, side="left")
+        # a clip after the window start: no past, the current window whole
+        i_p = np.minimum(np.searchsorted(spike_times, p0c, side="left"), i0)
+
+        def runs(lo, hi, origin, n_bins, keep_last):
+            # spikes lo[j]:hi[j] of each window j, run after run, binned from origin[j] and sorted
+            # by bin then unit within their window, the kept ones as lists; with the counts
+            n = hi - lo
+            n_drop = np.maximum(n - (pcap if keep_last else cap), 0)
+            win = np.repeat(np.arange(len(n)), n)
+            rank = np.arange(int(n.sum())) - (np.cumsum(n) - n)[win]
+            idx = lo[win] + rank
+            dt = np.clip(bin_index(spike_times[idx] - origin[win], self.dt_resolution), 0,
+                         n_bins - 1)
+            u = tokens[idx]
+            order = np.lexsort((u, dt, win))
+            keep = rank >= n_drop[win] if keep_last else rank < cap  # oldest past / latest current
+            return u[order][keep].tolist(), dt[order][keep].tolist(), n, n_drop
+
+        u, dt, n_cur, n_trunc = runs(i0, i1, w0, self.num_dt_bins, False)
+        pu, pdt, n_past, n_ptrunc = runs(i_p, i0, p0, self.num_past_dt_bins, True)
+        bos, eos = self.bos_token_id, self.eos_token_id
+        cols: Dict[str, list] = {
+            "input_ids": [], "dt_ids": [], "past_input_ids": [], "past_dt_ids": [],
+            "n_spikes": n_cur.tolist(), "n_truncated": n_trunc.tolist(),
+            "n_past_truncated": n_ptrunc.tolist()}
+        a = pa = 0
+        for trunc, n_kept, n_pkept in zip(cols["n_truncated"], (n_cur - n_trunc).tolist(),
+                                          (n_past - n_ptrunc).tolist()):
+            b, pb = a + n_kept, pa + n_pkept
+            ids, dts = [bos] + u[a:b], [0] + dt[a:b]
+            if trunc == 0:
+                ids.append(eos)
+                dts.append(dts[-1])
+            cols["input_ids"].append(ids)
+            cols["dt_ids"].append(dts)
+            cols["past_input_ids"].append([bos] + pu[pa:pb])
+            cols["past_dt_ids"].append([0] + pdt[pa:pb])
+            a, pa = b, pb
+        return cols
+
     def _unit_ids_of(self, tokens, first: int) -> np.ndarray:
         """``tokens`` (the unit token ids of spikes ``first, first + 1, ...``) as int64, refused
         unless each is a whole number naming a unit of the vocabulary (ids ``FIRST_UNIT_ID .. len - 1``)."""

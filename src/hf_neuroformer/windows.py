@@ -1320,15 +1320,10 @@ def tokenize_windows(
     refuses both.
     """
     spike_tokens = tokenizer.unit_token_ids(recording)[recording.unit_ids]
-    cols: Dict[str, list] = {k: [] for k in (
-        "window_start", "input_ids", "dt_ids", "past_input_ids", "past_dt_ids",
-        "n_spikes", "n_truncated", "n_past_truncated")}
-    for i, s in enumerate(starts):
-        clip = None if clip_starts is None or np.isnan(clip_starts[i]) else float(clip_starts[i])
-        enc = tokenizer.encode_window(recording.spike_times, spike_tokens, float(s), past_clip_start=clip)
-        cols["window_start"].append(float(s))
-        for k in ("input_ids", "dt_ids", "past_input_ids", "past_dt_ids", "n_spikes", "n_truncated", "n_past_truncated"):
-            cols[k].append(enc[k])
+    # all windows at once: encode_window once per window spent ~100 µs a window in Python
+    enc = tokenizer._encode_windows(recording.spike_times, spike_tokens, starts, clip_starts)
+    cols: Dict[str, list] = {"window_start": [float(s) for s in starts]}
+    cols.update(enc)
     cols["past_clip_start"] = (
         [float("nan")] * len(starts) if clip_starts is None else [float(c) for c in clip_starts]
     )
