@@ -1315,9 +1315,15 @@ def tokenize_windows(
     Returns:
         the columns of :func:`build_window_datasets`, one list entry per window.
 
-    The starts are not checked here: a NaN start or a window outside the recording tokenizes
-    as an empty window (``[BOS, EOS]``). :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`
-    refuses both.
+    The starts are not checked against the recording here: a window outside it tokenizes as an
+    empty window (``[BOS, EOS]``); :meth:`hf_neuroformer.NeuroformerProcessor.tokenize` refuses
+    it.
+
+    Raises:
+        ValueError: a start that is not a finite number, or a clip that is infinite, naming the
+            first (as :meth:`~hf_neuroformer.NeuroformerTokenizer.encode_window`); the spike
+            arrays or token ids it refuses.
+        UnknownUnitError: a unit of the recording the tokenizer does not know.
     """
     spike_tokens = tokenizer.unit_token_ids(recording)[recording.unit_ids]
     # all windows at once: encode_window once per window spent ~100 µs a window in Python
