@@ -2196,3 +2196,35 @@ def test_scores_json_names_the_units_of_the_matrix_rows_and_silent_units(tmp_pat
     assert report["units_without_spikes"] == list(range(8))  # kept as indices
     assert report["units_without_spikes_names"] == [names[i] for i in report["units_without_spikes"]]
     assert "target" in report["matrix_convention"] and "unit_names[k]" in report["matrix_convention"]
+
+
+def test_attention_connectivity_refuses_a_path_a_decoder_or_a_processor_naming_the_argument():
+    """A model directory's path failed with "'str' object has no attribute 'config'", a recording's
+    path with "'str' object has no attribute 'support'" and a behaviour decoder with
+    "'NeuroformerDecodingOutput' object has no attribute 'past_attentions'", each naming no
+    argument; the backbone (as AutoModel loads it) is read as before."""
+    import copy
+
+    import hf_neuroformer as nf
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3), duration=3.0,
+                           seed=0).recording
+    tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
+    cfg = copy.deepcopy(model.config)
+    cfg.decoding_targets = [{"name": "x", "kind": "regression"}]
+    decoder = nf.NeuroformerForBehaviorDecoding(cfg)
+    processor = nf.NeuroformerProcessor.from_config(tok, model.config)
+    for args, message in (
+            (("/m/model", tok, rec), r"^model: expected a NeuroformerForPreTraining .*got str "
+                                     r"\(a path: load the model it names with "
+                                     r"AutoModelForPreTraining"),
+            ((decoder, tok, rec), r"^model: .*got NeuroformerForBehaviorDecoding \(a behaviour"),
+            ((model, processor, rec), r"^tokenizer: expected a NeuroformerTokenizer, got "
+                                      r"NeuroformerProcessor; pass processor.tokenizer"),
+            ((model, tok, "/m/rec.nwb"), r"^recording: expected a SpikeRecording, got str; read "
+                                         r"the file with hf_neuroformer.io.load_recording")):
+        with pytest.raises(TypeError, match=message):
+            attention_connectivity(*args, [1.0, 2.0])
+    assert attention_connectivity(model.base_model, tok, rec, [1.0, 2.0])["n_windows"] == 2

@@ -564,6 +564,34 @@ def test_decode_windows_gives_back_the_test_metrics_and_labels_each_window_with_
     assert got.tolist() == ["train", "", "", "test", "test", ""]
 
 
+def test_decode_windows_refuses_a_backbone_a_pretrained_model_or_paths_naming_the_argument(
+        finetuned, pretrained, a2929):
+    """The backbone AutoModel loads failed after its first batch with "'NeuroformerModelOutput'
+    object has no attribute 'predictions'", a pretrained model likewise, and a decoder's or a
+    recording's path with "'str' object has no attribute ...", naming no argument."""
+    from transformers import AutoModel
+
+    from hf_neuroformer.finetuning import decode_windows, load_decoder, windows_tiling
+
+    model, tok, _ = load_decoder(finetuned[0])
+    starts = windows_tiling(a2929, model.config)[0][:2]
+    processor = nf.NeuroformerProcessor.from_config(tok, model.config)
+    for args, message in (
+            ((AutoModel.from_pretrained(pretrained), tok, a2929),
+             r"^model: expected a NeuroformerForBehaviorDecoding .*got NeuroformerModel "
+             r"\(the backbone"),
+            ((nf.NeuroformerForPreTraining.from_pretrained(pretrained), tok, a2929),
+             r"^model: .*got NeuroformerForPreTraining \(a pretrained model: it has no behaviour "
+             r"heads"),
+            ((str(finetuned[0]), tok, a2929), r"^model: .*got str \(a path: load the decoder it "
+                                              r"names with load_decoder"),
+            ((model, processor, a2929), r"^tokenizer: expected a NeuroformerTokenizer, got "
+                                        r"NeuroformerProcessor"),
+            ((model, tok, "/m/rec.nwb"), r"^recording: expected a SpikeRecording, got str")):
+        with pytest.raises(TypeError, match=message):
+            decode_windows(*args, starts)
+
+
 def test_decode_windows_warns_of_a_recording_holding_only_some_of_the_decoders_units(finetuned, a2929):
     """Break test: a recording of 10 of the decoder's 15 units (passes the vocabulary check: every
     unit it has is known) was decoded without a word, the 5 others read as silent in every window,

@@ -734,3 +734,26 @@ def test_maps_refuse_duplicate_or_overlapping_windows_as_generation_does(offsets
         visual_attention_maps(model, tok, allen_video, starts)
     assert str(att.value) == str(gen.value)
     assert visual_attention_maps(model, tok, allen_video, [t0, t0 + w])["n_queries"].shape == (2,)  # a window apart
+
+
+def test_maps_refuse_a_path_a_decoder_or_a_processor_naming_the_argument(trained, allen_video):
+    """A model directory's path failed with "'str' object has no attribute 'config'" and a
+    recording's path, a processor or a behaviour decoder later, naming no argument."""
+    import copy
+
+    _, model, tok, starts, clips = trained
+    cfg = copy.deepcopy(model.config)
+    cfg.decoding_targets = [{"name": "x", "kind": "regression"}]
+    decoder = nf.NeuroformerForBehaviorDecoding(cfg)
+    processor = nf.NeuroformerProcessor.from_config(tok, model.config)
+    for args, message in (
+            (("/m/model", tok, allen_video), r"^model: expected a NeuroformerForPreTraining .*got "
+                                             r"str \(a path"),
+            ((decoder, tok, allen_video), r"^model: .*got NeuroformerForBehaviorDecoding \(a "
+                                          r"behaviour"),
+            ((model, processor, allen_video), r"^tokenizer: expected a NeuroformerTokenizer, got "
+                                              r"NeuroformerProcessor; pass processor.tokenizer"),
+            ((model, tok, "/m/rec.nwb"), r"^recording: expected a SpikeRecording, got str; read "
+                                         r"the file")):
+        with pytest.raises(TypeError, match=message):
+            visual_attention_maps(*args, starts[:2], past_clip_starts=clips[:2])

@@ -80,7 +80,7 @@ from .modeling_neuroformer import NeuroformerForBehaviorDecoding
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
-from .recording import count_noun, first_few, inside_one_interval
+from .recording import check_is_recording, count_noun, first_few, inside_one_interval
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher, output_dir_lock,
                        remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
@@ -2118,6 +2118,38 @@ def _mark_unused_train(split: np.ndarray, starts: np.ndarray, train_used_s) -> n
     return split
 
 
+def check_decoder_model(model, flag: str = "model") -> None:
+    """Refuse a model without the behaviour-decoding heads where windows are decoded
+    (:func:`decode_windows`): the backbone ``AutoModel.from_pretrained`` gives failed at the end of
+    the first batch with "'NeuroformerModelOutput' object has no attribute 'predictions'", and a
+    model directory's path with "'str' object has no attribute 'config'".
+
+    Args:
+        model: the object passed as the model; any class named ``NeuroformerForBehaviorDecoding``
+            along its MRO passes (a model loaded as Hub remote code is another class object).
+        flag: the argument named in the message.
+
+    Raises:
+        TypeError: ``model`` is not a ``NeuroformerForBehaviorDecoding``; the message names its type
+            and says to load the decoder with :func:`load_decoder`.
+    """
+    import os
+
+    classes = [c.__name__ for c in type(model).__mro__]
+    if "NeuroformerForBehaviorDecoding" in classes:
+        return
+    if isinstance(model, (str, os.PathLike)):
+        what = f" (a path: load the decoder it names with load_decoder({str(model)!r}))"
+    elif "NeuroformerForPreTraining" in classes or "NeuroformerModel" in classes:
+        kind = "the backbone alone" if "NeuroformerModel" in classes else "a pretrained model"
+        what = (f" ({kind}: it has no behaviour heads); fine-tune one with finetune, load it with "
+                "load_decoder(<decoder dir>)")
+    else:
+        what = "; load one with load_decoder(<decoder dir>)"
+    raise TypeError(f"{flag}: expected a NeuroformerForBehaviorDecoding (a fine-tuned behaviour "
+                    f"decoder), got {type(model).__name__}{what}")
+
+
 @keeps_training_mode
 @torch.no_grad()
 def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_starts=None, batch_size: int = 64,
@@ -2175,6 +2207,10 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
             stream (source ``events:...``), which most windows may lack.
 
     Raises:
+        TypeError: a ``model`` other than a ``NeuroformerForBehaviorDecoding`` (the backbone
+            ``AutoModel`` loads, a pretrained model, a path: :func:`check_decoder_model`), a
+            ``tokenizer`` other than a ``NeuroformerTokenizer`` (a processor: pass
+            ``processor.tokenizer``), a ``recording`` other than a ``SpikeRecording`` (a path).
         ValueError: bad window starts or clips (the processor's checks; ``past_clip_starts="trials"`` for a
             recording without trials, another string), a window whose past window (from its
             clip on) starts before the recorded time holding it (read as silence; refused as generate_spikes
@@ -2187,6 +2223,11 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     from .processing_neuroformer import NeuroformerProcessor
     from .progress import progress_bar
 
+    # a backbone failed at out.predictions after the first batch, a path or a processor at an
+    # attribute, naming no argument
+    check_decoder_model(model)
+    check_is_recording(recording)
+    check_tokenizer_matches_config(tokenizer, model.config)
     if not is_whole_number(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     cfg = model.config
@@ -2669,4 +2710,5 @@ __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "wi
            "HL_GAUSS_CROWDED_BIN_SHARE",
            # the trainer build_trainer makes, its callbacks and what they read and write
            "DecodingTrainer", "WeightAverage", "PretrainedAnchor", "WEIGHT_AVERAGE_FILE", "NEW_MODULE_PREFIXES",
-           "HEAD_SHAPE_KEYS", "check_freeze_schedule", "check_training_args", "saved_train_windows_used"]
+           "HEAD_SHAPE_KEYS", "check_freeze_schedule", "check_training_args",
+           "saved_train_windows_used", "check_decoder_model"]

@@ -148,6 +148,43 @@ def model_unit_lookup(tokenizer, recording: SpikeRecording, config) -> np.ndarra
     return unit_lookup(tokenizer, recording, config.vocab_size)
 
 
+def check_attention_model(model) -> None:
+    """Refuse, before any work, a model the attention analyses
+    (:func:`~hf_neuroformer.analysis.connectivity.attention_connectivity`,
+    :func:`~hf_neuroformer.analysis.visual_attention.visual_attention_maps`) cannot read: a model
+    directory's path failed with "'str' object has no attribute 'config'" and a behaviour decoder
+    with "'NeuroformerDecodingOutput' object has no attribute 'past_attentions'", naming no
+    argument. (The analyses refuse a recording's path with
+    :func:`~hf_neuroformer.recording.check_is_recording` and a processor in place of the tokenizer
+    with :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`.)
+
+    Args:
+        model: a ``NeuroformerForPreTraining`` or its backbone ``NeuroformerModel`` (any class of
+            either name along the MRO passes: a model loaded as Hub remote code is another class
+            object).
+
+    Raises:
+        TypeError: ``model`` of another kind; the message names its type and says to load one with
+            ``AutoModelForPreTraining.from_pretrained``.
+    """
+    import os
+
+    classes = {c.__name__ for c in type(model).__mro__}
+    if classes & {"NeuroformerForPreTraining", "NeuroformerModel"}:
+        return
+    if isinstance(model, (str, os.PathLike)):
+        what = (" (a path: load the model it names with "
+                f"AutoModelForPreTraining.from_pretrained({str(model)!r}), its tokenizer with "
+                "AutoTokenizer.from_pretrained)")
+    elif "NeuroformerForBehaviorDecoding" in classes:
+        what = (" (a behaviour decoder: its outputs hold no past attentions); load the "
+                "pretrained model with AutoModelForPreTraining.from_pretrained(<model dir>)")
+    else:
+        what = "; load one with AutoModelForPreTraining.from_pretrained(<model dir>)"
+    raise TypeError("model: expected a NeuroformerForPreTraining (or its backbone "
+                    f"NeuroformerModel), got {type(model).__name__}{what}")
+
+
 def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.ndarray,
                       past_clip_starts: Optional[np.ndarray], batch_size: int,
                       device, progress: bool = False,
@@ -206,6 +243,7 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
 
 __all__ = [
     "attention_batches",
+    "check_attention_model",
     "check_finite_weights",
     "check_pass_settings",
     "check_split_has_windows",

@@ -103,10 +103,11 @@ from ..io.output_folder import OutputFolderSpec, check_output_folder, move_into_
 from ..io.permissions import as_created
 from ..jsonio import write_json
 from ..metrics.bootstrap import merge_segments
-from ..recording import SpikeRecording, count_noun
+from ..recording import SpikeRecording, check_is_recording, count_noun
+from ..tokenization_neuroformer import check_tokenizer_matches_config
 from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
-from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       model_unit_lookup)
+from ._batches import (attention_batches, check_attention_model, check_finite_weights,
+                       check_pass_settings, check_split_has_windows, model_unit_lookup)
 
 READOUTS = ("last_layer", "mean", "rollout")
 
@@ -185,6 +186,12 @@ def attention_connectivity(
             them is reversed as on a 2-unit network).
 
     Raises:
+        TypeError: a ``model`` other than those above (a path, a behaviour decoder), a ``tokenizer``
+            other than a ``NeuroformerTokenizer`` (a processor) or a ``recording`` other than a
+            ``SpikeRecording`` (a path):
+            :func:`~hf_neuroformer.analysis._batches.check_attention_model`,
+            :func:`~hf_neuroformer.recording.check_is_recording`,
+            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`.
         ValueError: unknown ``query``; ``window_starts`` that are not 1-D (a ``(n, 1)`` column or a
             ``(n_trials, k)`` grid is refused, not flattened); no windows; windows that overlap or repeat
             (starts less than ``current_window`` apart: the shared spikes' queries would count once per
@@ -198,6 +205,11 @@ def attention_connectivity(
             naming the model's sessions) or a tokenizer that is not the model's (grown with
             ``add_units``: see :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
     """
+    # a model's or a recording's path, a decoder or a processor failed later with an AttributeError
+    # naming no argument
+    check_attention_model(model)
+    check_is_recording(recording)
+    check_tokenizer_matches_config(tokenizer, model.config)  # a processor: pass processor.tokenizer
     if query not in ("predicted", "input"):
         raise ValueError(f"query: expected 'predicted' or 'input', got {query!r}")
     starts = window_starts_array(window_starts)

@@ -62,10 +62,12 @@ import torch
 
 from ..configuration_neuroformer import is_whole_number
 from ..jsonio import json_safe
-from ..recording import SpikeRecording, count_noun
+from ..recording import SpikeRecording, check_is_recording, count_noun
+from ..tokenization_neuroformer import check_tokenizer_matches_config
 from ..windows import check_windows_apart, resolve_past_clip_starts, window_starts_array
-from ._batches import (attention_batches, check_finite_weights, check_pass_settings, check_split_has_windows,
-                       check_unit_indices, model_unit_lookup)
+from ._batches import (attention_batches, check_attention_model, check_finite_weights,
+                       check_pass_settings, check_split_has_windows, check_unit_indices,
+                       model_unit_lookup)
 
 READOUTS = ("raw", "rollout")
 READOUT_DEFINITIONS = {
@@ -199,6 +201,12 @@ def visual_attention_maps(
         ``patch_size``, ``n_stage_layers``.
 
     Raises:
+        TypeError: a ``model`` other than those above (a path, a behaviour decoder), a ``tokenizer``
+            other than a ``NeuroformerTokenizer`` (a processor) or a ``recording`` other than a
+            ``SpikeRecording`` (a path):
+            :func:`~hf_neuroformer.analysis._batches.check_attention_model`,
+            :func:`~hf_neuroformer.recording.check_is_recording`,
+            :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`.
         ValueError: the model has no video modality; a unit index outside ``recording``;
             ``window_starts`` that are not 1-D (refused, not flattened); no windows; windows that overlap
             or repeat (starts less than ``current_window`` apart: the pooled maps would count the shared
@@ -211,7 +219,12 @@ def visual_attention_maps(
             (``UnknownUnitError``) or a tokenizer that is not the model's (see
             :func:`~hf_neuroformer.analysis._batches.model_unit_lookup`).
     """
-    video = video_modality(model.config, modality)
+    # a model's or a recording's path, a decoder or a processor failed later with an AttributeError
+    # naming no argument
+    check_attention_model(model)
+    video = video_modality(model.config, modality)  # the model's kind first, then what it reads
+    check_is_recording(recording)
+    check_tokenizer_matches_config(tokenizer, model.config)  # a processor: pass processor.tokenizer
     starts = window_starts_array(window_starts)
     # refused as generate_spikes refuses them: a duplicate start ([10.0, 10.0]) counted every query of the window
     # twice, and overlapping windows the spikes of the shared time once per window, without a word
