@@ -849,3 +849,25 @@ def test_decode_windows_does_not_warn_of_windows_without_an_event(trained):
         warnings.simplefilter("error")
         table, info = decode_windows(decoder, tok, rec, starts, recorded=False)
     assert len(table) == 4 and info["windows_without_input"] == {}
+
+
+def test_labels_mixing_ints_and_text_are_refused_naming_the_stream_and_the_types():
+    """``[1, "a"]`` became ``['1', 'a']`` (numpy's common type: text) without a word, and an object
+    array kept the mix; both are refused, naming the stream, each type found and where."""
+    from hf_neuroformer.events import as_event_series, clean_events
+
+    msg = (r"^events\['licks'\]\.labels: expected labels of one type \(all int or all str\), "
+           r"got a mix of 2 int, 1 str \(first text label 'a' at index 1, first other 1 at "
+           r"index 0\)")
+    for labels in ([1, "a", 2], np.array([1, "a", 2], dtype=object)):
+        with pytest.raises(RecordingValidationError, match=msg):
+            as_event_series("licks", ([0.5, 1.0, 1.5], labels))
+        with pytest.raises(RecordingValidationError, match=msg):
+            clean_events({"licks": {"times": [0.5, 1.0, 1.5], "labels": labels}}, (0.0, 2.0),
+                         "test")
+    with pytest.raises(RecordingValidationError,
+                       match=r"^EventSeries\.labels: .*got a mix of 1 int, 1 str"):
+        EventSeries(np.array([0.5, 1.0]), [np.int64(3), b"b"])
+    # one type passes as before: ints stay int64, text stays text
+    assert as_event_series("licks", ([0.5, 1.0], [1, 2])).labels.dtype == np.int64
+    assert as_event_series("licks", ([0.5, 1.0], ["a", b"b"])).labels.tolist() == ["a", "b"]

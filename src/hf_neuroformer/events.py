@@ -21,7 +21,8 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .recording import EventSeries, RecordingValidationError, count_noun, refuse_narrow_float_times
+from .recording import (EventSeries, RecordingValidationError, check_label_types, count_noun,
+                        refuse_narrow_float_times)
 
 __all__ = ["as_event_series", "clean_events"]
 
@@ -37,7 +38,8 @@ def as_event_series(name: str, value) -> EventSeries:
 
     Raises:
         RecordingValidationError: a mapping without ``times``, ``times`` that are not numbers or
-            not 1-D, or ``labels`` of another length.
+            not 1-D, ``labels`` of another length, or ``labels`` that mix text and numbers
+            (``[1, "a"]``; :func:`~hf_neuroformer.recording.check_label_types`).
     """
     if isinstance(value, Mapping) and "times" not in value:
         # a bare KeyError: 'times' named neither the stream nor what the mapping held
@@ -59,6 +61,8 @@ def as_event_series(name: str, value) -> EventSeries:
     except (TypeError, ValueError) as err:
         raise RecordingValidationError(f"events[{name!r}].times: expected seconds (numbers), got "
                                        f"{type(times).__name__} ({str(err).splitlines()[0]})") from None
+    # [1, "a"] became ['1', 'a'] without a word
+    check_label_types(labels, f"events[{name!r}].labels")
     try:
         ev = EventSeries(times, labels, description)
     except (TypeError, ValueError) as err:  # e.g. ragged labels

@@ -563,6 +563,48 @@ def as_field_of_view(value, what: str) -> Tuple[float, float]:
     return float(arr[0]), float(arr[1])
 
 
+def check_label_types(labels, field_name: str) -> None:
+    """Refuse event labels that mix text and numbers (``[1, "a"]``): numpy turned such a list into
+    text (``1`` became ``'1'``) without a word, so a label 1 of one stream was another class than
+    the int 1 of the same events elsewhere, and an object array kept the mix, which the categorical
+    classes and NWB columns cannot hold as one type.
+
+    Args:
+        labels: the labels as passed (list, tuple or array; ``None`` passes).
+        field_name: the field named in the message (``events['licks'].labels``).
+
+    Raises:
+        RecordingValidationError: ``labels`` hold both text (``str`` / ``bytes``) and other values;
+            the message gives each type found with its count and the first text and non-text
+            label with their index.
+    """
+    if labels is None or (isinstance(labels, np.ndarray) and labels.dtype != object):
+        return  # a numeric or text array holds one type
+    try:
+        flat = np.asarray(labels, dtype=object).ravel()
+    except (TypeError, ValueError):
+        return  # not an array of labels at all: refused where it is read
+    is_text = np.array([isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in flat], dtype=bool)
+    if is_text.all() or not is_text.any():
+        return
+    counts: Dict[str, int] = {}
+    for v in flat:  # numpy scalars by their Python kind (np.int64 counts as int)
+        name = ("str" if isinstance(v, (str, bytes))
+                else "bool" if isinstance(v, (bool, np.bool_))
+                else "int" if isinstance(v, numbers.Integral)
+                else "float" if isinstance(v, numbers.Real) else type(v).__name__)
+        counts[name] = counts.get(name, 0) + 1
+    found = ", ".join(f"{n} {t}" for t, n in counts.items())
+    i_text, i_other = int(np.argmax(is_text)), int(np.argmax(~is_text))
+    text, other = (v.item() if isinstance(v, np.generic) else v
+                   for v in (flat[i_text], flat[i_other]))
+    raise RecordingValidationError(
+        f"{field_name}: expected labels of one type (all int or all str), got a mix of {found} "
+        f"(first text label {text!r} at index {i_text}, first other {other!r} at "
+        f"index {i_other}); numpy would have turned every label into text: convert them to one "
+        "type first")
+
+
 @dataclass
 class EventSeries:
     """Point events on the recording's clock (reward deliveries, licks, stimulus onsets, TTLs,
@@ -578,7 +620,7 @@ class EventSeries:
 
     Raises:
         RecordingValidationError: ``times`` that are not real numbers (text, complex), naming
-            ``EventSeries.times``.
+            ``EventSeries.times``; ``labels`` that mix text and numbers (:func:`check_label_types`).
     """
 
     times: np.ndarray
@@ -591,6 +633,7 @@ class EventSeries:
         # times lost their imaginary part with only numpy's ComplexWarning (as BehaviourSeries.timestamps did)
         self.times = as_real_numbers(self.times, "EventSeries.times", "times in seconds (real numbers)")
         if self.labels is not None:
+            check_label_types(self.labels, "EventSeries.labels")  # [1, "a"] became ['1', 'a']
             lab = np.asarray(self.labels)
             if lab.dtype.kind in "US" or lab.dtype == object:
                 lab = np.array([v.decode() if isinstance(v, bytes) else v for v in lab.ravel()],
@@ -1765,7 +1808,7 @@ def check_is_recording(recording, flag: str = "recording") -> None:
 
 
 __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "RecordingValidationError", "check_not_empty",
-           "check_is_recording",
+           "check_is_recording", "check_label_types",
            "refuse_narrow_float_times", "widen_stored_times", "widen_stored_rate",
            "names_without_whitespace", "spaced_names_message",
            "WINDOW_GRID", "MAX_IMPLIED_SILENT_UNITS", "unnamed_units_message", "file_names_without_whitespace",
