@@ -906,13 +906,16 @@ def test_a_plan_whose_splits_are_closer_than_split_gap_is_used_and_warned_about(
     match = (rf"^plan: the train segment \[700, 740\) s and the test segment \[{740.0 + gap:g}, 750\) s are {gap:g} s "
              rf"apart, less than split_gap \({cfg.split_gap:g} s\) that plan_splits leaves between splits \(2 of the "
              r"boundaries between splits are closer than it\); no window reads the other split's spikes")
-    with pytest.warns(UserWarning, match=match):
+    with pytest.warns(UserWarning, match=match) as caught:
         data, _ = build_window_datasets(rec, tok, cfg, close)
+    # at the caller's line, not inside windows.py (both functions plan through one private helper)
+    assert [w.filename for w in caught if "split_gap" in str(w.message)] == [__file__]
     # used as given: the first test window's past starts at its segment's start, after the training data
     first_test = min(data["test"]["window_start"])
     assert first_test - cfg.past_window >= 740.0 + gap - 1e-9
-    with pytest.warns(UserWarning, match=match):
+    with pytest.warns(UserWarning, match=match) as caught:
         prepare_windows(rec, tmp_path / "prep", cfg, tok, close, progress=False)
+    assert [w.filename for w in caught if "split_gap" in str(w.message)] == [__file__]
     apart = plan([700.0, 740.0], [750.0 + cfg.split_gap, 760.0], [740.0 + cfg.split_gap, 750.0])
     trials = plan([700.0, 740.0], [750.0, 760.0], [740.0, 750.0], mode="trials")
     with warnings.catch_warnings():

@@ -1577,6 +1577,33 @@ def compare_split_spikes(recording: SpikeRecording, plan: SplitPlan, stored) -> 
     return {"status": status, "splits_compared": compared, "splits_differing": differing, "n_spikes": counts}
 
 
+def _plan_and_fit_modalities(recording: SpikeRecording, config: NeuroformerConfig,
+                             plan: Optional[SplitPlan], stacklevel: int = 4) -> SplitPlan:
+    """The split plan the windows of :func:`build_window_datasets` and :func:`prepare_windows` are
+    cut from, and the modalities' training-split statistics written into ``config`` (in place,
+    statistics already there kept).
+
+    ``plan`` None: :func:`plan_splits` makes one. A plan the caller gave is refused where segments
+    of two splits overlap (:func:`check_splits_apart`) and warned of where they are closer than
+    ``config.split_gap`` (:func:`warn_splits_closer_than_gap`); both warn at ``stacklevel`` (4: the
+    caller of this function's caller).
+
+    Returns:
+        the :class:`SplitPlan` used.
+    """
+    given = plan is not None
+    plan = plan or plan_splits(recording, config, stacklevel=stacklevel)
+    # a plan given by the caller: a window in two splits was trained on and scored
+    check_splits_apart(plan)
+    if given:  # closer than split_gap: used (no window reads another split's spikes), but said
+        warn_splits_closer_than_gap(plan, config, stacklevel=stacklevel)
+    if config.modalities:
+        from .modalities import fit_modalities
+
+        fit_modalities(recording, config, plan, overwrite=False)
+    return plan
+
+
 def build_window_datasets(
     recording: SpikeRecording,
     tokenizer: NeuroformerTokenizer,
@@ -1635,15 +1662,8 @@ def build_window_datasets(
     check_not_empty(recording)
     # the windows are placed by the config and cut by the tokenizer: another current_window silently kept part
     check_tokenizer_windows(tokenizer, config, "make it with NeuroformerTokenizer.from_config(config) and add_units(recording)")
-    given = plan is not None
-    plan = plan or plan_splits(recording, config, stacklevel=stacklevel + 1)
-    check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
-    if given:  # closer than split_gap: used (no window reads another split's spikes), but said
-        warn_splits_closer_than_gap(plan, config, stacklevel=stacklevel + 1)
-    if config.modalities:
-        from .modalities import fit_modalities
-
-        fit_modalities(recording, config, plan, overwrite=False)
+    # the warnings of the split plan point at build_window_datasets' caller (its stacklevel, 2 frames deeper)
+    plan = _plan_and_fit_modalities(recording, config, plan, stacklevel=stacklevel + 2)
     out = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config, recording, stacklevel=stacklevel + 1)
@@ -1925,15 +1945,7 @@ def prepare_windows(
     # as train does in memory: a vocab_size the config brought along (another model's, 50 for 8 tokens) was kept,
     # and the model trained on these windows then refused its own tokenizer ('not the model's tokenizer')
     config.vocab_size = len(tokenizer)
-    given = plan is not None
-    plan = plan or plan_splits(recording, config, stacklevel=3)  # its warnings: our caller's line
-    check_splits_apart(plan)  # a plan given by the caller: a window in two splits was trained on and scored
-    if given:  # closer than split_gap: used (no window reads another split's spikes), but said
-        warn_splits_closer_than_gap(plan, config)
-    if config.modalities:
-        from .modalities import fit_modalities
-
-        fit_modalities(recording, config, plan, overwrite=False)
+    plan = _plan_and_fit_modalities(recording, config, plan)  # its warnings: our caller's line
     created = missing_folders(out.parent)  # a failure below left the new a/b of 'a/b/prep' behind, empty
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
