@@ -286,6 +286,9 @@ def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
     b = simulate_hub_network(p, duration=2.0, seed=2)
     c = simulate_hub_network(p, duration=2.0, seed=5)
     assert a.kind == "hub" and a.recording.n_spikes > 100
+    # a whole number of dt steps records the value asked for, not a float product of the steps
+    assert a.recording.time_domain == (0.0, 2.0) and a.params["duration"] == 2.0
+    assert "duration_requested" not in a.params
     assert np.array_equal(a.recording.spike_times, b.recording.spike_times)
     assert np.array_equal(a.recording.unit_ids, b.recording.unit_ids)
     assert not (a.recording.n_spikes == c.recording.n_spikes
@@ -2228,3 +2231,15 @@ def test_attention_connectivity_refuses_a_path_a_decoder_or_a_processor_naming_t
         with pytest.raises(TypeError, match=message):
             attention_connectivity(*args, [1.0, 2.0])
     assert attention_connectivity(model.base_model, tok, rec, [1.0, 2.0])["n_windows"] == 2
+
+
+def test_a_hub_run_of_part_of_a_step_records_the_span_brian2_simulated():
+    """brian2 runs a last partial dt step in full: duration=0.0101 s at dt 0.2 ms ran 51 steps
+    (0.0102 s) of spikes and membranes, but the recording's time_domain and params["duration"] said
+    0.0101 s. They now record the simulated span, and params["duration_requested"] the value asked
+    for, as the GLM kinds record their whole bins; a whole number of steps keeps its value."""
+    p = HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3)
+    net = simulate_hub_network(p, duration=0.0101, seed=0)
+    assert net.recording.time_domain[1] == pytest.approx(0.0102, abs=1e-12)
+    assert net.params["duration"] == net.recording.time_domain[1]
+    assert net.params["duration_requested"] == 0.0101

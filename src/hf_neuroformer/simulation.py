@@ -492,7 +492,11 @@ def simulate_hub_network(
 
     Args:
         params: :class:`HubNetworkParams`, or a dict of its fields (default: 300 units, 3 hubs).
-        duration: simulated time, s.
+        duration: simulated time, s. brian2 runs whole ``params.dt`` steps and a last partial
+            step in full, so a duration that is not a whole number of steps (more than 1 ns off)
+            simulates up to the next one: ``params["duration"]`` and the recording's ``time_domain``
+            end record the simulated span (as the GLM kinds record their whole bins), and
+            ``params["duration_requested"]`` this value.
         seed: seeds the layout (numpy ``default_rng``), the per-unit biases and brian2's random
             numbers (``brian2.seed``): the same seed gives the same spikes, in this process or another,
             with either ``codegen_target`` (the cython target draws from the same seeded numpy
@@ -593,15 +597,24 @@ def _run_hub_network(b2, params: HubNetworkParams, duration: float, seed: int, c
             bar.update(float(completed) * float(duration) - bar.n)
 
         net.run(duration * second, namespace={}, report=report, report_period=1 * second)
+    # brian2 runs whole dt steps, the last partial one in full (0.0101 s at dt 0.2 ms ran 51 steps,
+    # 0.0102 s): the group's clock holds the span simulated, which the recording and its rates cover
+    # (it recorded the requested 0.0101 s while its units' spikes and membranes ran to 0.0102 s)
+    simulated = float(group.t / second)
+    if abs(simulated - float(duration)) <= 1e-9:
+        simulated = float(duration)  # whole steps: the value asked for, not a float product
     times = np.asarray(mon.t / second, dtype=np.float64)
     units = np.asarray(mon.i[:], dtype=np.int64)
     rec = SpikeRecording.from_unsorted(
-        times, units, unit_names=[f"unit{i}" for i in range(n)], time_domain=(0.0, float(duration)),
+        times, units, unit_names=[f"unit{i}" for i in range(n)], time_domain=(0.0, simulated),
         session="simulated-hub",
     )
-    rates = np.bincount(units, minlength=n) / float(duration)
+    rates = np.bincount(units, minlength=n) / simulated
+    durations = {"duration": simulated}
+    if simulated != float(duration):
+        durations["duration_requested"] = float(duration)
     return SimulatedNetwork(recording=rec, weights=weights, base_rates=rates, hub_units=hubs, edge_kind=kind,
-                            kind="hub", params={**asdict(params), "duration": float(duration), "seed": int(seed),
+                            kind="hub", params={**asdict(params), **durations, "seed": int(seed),
                                                 "codegen_target": codegen_target,
                                                 # the spikes of a seed are brian2's: another release may differ
                                                 "brian2_version": str(b2.__version__)})
