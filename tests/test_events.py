@@ -868,6 +868,13 @@ def test_labels_mixing_ints_and_text_are_refused_naming_the_stream_and_the_types
     with pytest.raises(RecordingValidationError,
                        match=r"^EventSeries\.labels: .*got a mix of 1 int, 1 str"):
         EventSeries(np.array([0.5, 1.0]), [np.int64(3), b"b"])
-    # one type passes as before: ints stay int64, text stays text
+    # one type passes as before: ints stay int64, text stays text; None (a missing label, refused
+    # with a count when a categorical modality is fitted) is no type of its own
+    gap = np.array(["a", None], dtype=object)
+    assert as_event_series("licks", ([0.5, 1.0], gap)).labels[1] is None
+    mixed = (r"got a mix of 1 str, 1 int \(first text label 'a' at index 0, first other 2 at "
+             r"index 2\)")
+    with pytest.raises(RecordingValidationError, match=mixed):
+        as_event_series("licks", ([0.5, 1.0, 1.5], np.array(["a", None, 2], dtype=object)))
     assert as_event_series("licks", ([0.5, 1.0], [1, 2])).labels.dtype == np.int64
     assert as_event_series("licks", ([0.5, 1.0], ["a", b"b"])).labels.tolist() == ["a", "b"]

@@ -574,9 +574,9 @@ def check_label_types(labels, field_name: str) -> None:
         field_name: the field named in the message (``events['licks'].labels``).
 
     Raises:
-        RecordingValidationError: ``labels`` hold both text (``str`` / ``bytes``) and other values;
-            the message gives each type found with its count and the first text and non-text
-            label with their index.
+        RecordingValidationError: ``labels`` hold both text (``str`` / ``bytes``) and other values
+            (``None``, a missing label, is neither); the message gives each type found with its
+            count and the first text and non-text label with their index.
     """
     if labels is None or (isinstance(labels, np.ndarray) and labels.dtype != object):
         return  # a numeric or text array holds one type
@@ -584,18 +584,21 @@ def check_label_types(labels, field_name: str) -> None:
         flat = np.asarray(labels, dtype=object).ravel()
     except (TypeError, ValueError):
         return  # not an array of labels at all: refused where it is read
+    # None is a missing label, not a type: the categorical fit refuses it with a count
+    # (fit_modalities), as NaN
+    present = np.array([v is not None for v in flat], dtype=bool)
     is_text = np.array([isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in flat], dtype=bool)
-    if is_text.all() or not is_text.any():
+    if is_text.all() or not is_text.any() or not (present & ~is_text).any():
         return
     counts: Dict[str, int] = {}
-    for v in flat:  # numpy scalars by their Python kind (np.int64 counts as int)
+    for v in flat[present]:  # numpy scalars by their Python kind (np.int64 counts as int)
         name = ("str" if isinstance(v, (str, bytes))
                 else "bool" if isinstance(v, (bool, np.bool_))
                 else "int" if isinstance(v, numbers.Integral)
                 else "float" if isinstance(v, numbers.Real) else type(v).__name__)
         counts[name] = counts.get(name, 0) + 1
     found = ", ".join(f"{n} {t}" for t, n in counts.items())
-    i_text, i_other = int(np.argmax(is_text)), int(np.argmax(~is_text))
+    i_text, i_other = int(np.argmax(is_text)), int(np.argmax(present & ~is_text))
     text, other = (v.item() if isinstance(v, np.generic) else v
                    for v in (flat[i_text], flat[i_other]))
     raise RecordingValidationError(
