@@ -2215,10 +2215,12 @@ def cmd_simulate(args) -> int:
     rec = net.recording
     off = ~np.eye(rec.n_units, dtype=bool)  # the glm kind's diagonal is each unit's self-history, not an edge
     n_exc, n_inh = int((net.weights[off] > 0).sum()), int((net.weights[off] < 0).sum())
-    # the glm kinds simulate whole bins and record that span as the duration: the line says the file's figure
+    # the glm kinds simulate whole bins, the hub kind whole dt steps, and record that span as the
+    # duration: the line says the file's figure
     span = float(rec.time_domain[1] - rec.time_domain[0]) if rec.time_domain is not None else args.duration
-    rounded = f" (--duration {args.duration:g} rounded to whole {bin_size:g}-s bins)" if abs(span - args.duration) > 1e-9 \
-        else ""
+    step = "dt steps" if args.kind == "hub" else "bins"  # brian2 runs a last partial step in full
+    rounded = (f" (--duration {args.duration:g} rounded to whole {bin_size:g}-s {step})"
+               if abs(span - args.duration) > 1e-9 else "")
     print(f"[neuroformer] simulated {args.kind}: {count_noun(rec.n_units, 'unit')}, {count_noun(rec.n_spikes, 'spike')} "
           f"in {span:g} s{rounded} ({rec.n_spikes / rec.n_units / span:.2f} Hz mean), "
           f"{count_noun(n_exc + n_inh, 'directed edge')} "
@@ -2959,7 +2961,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--targets-per-hub", type=int, help="size of each hub's target block, hub kinds only (default: 30)")
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "
                    "(simulation.MAX_CLI_DURATION; default: %(default)s); the glm and hub-glm kinds round it to "
-                   "whole bins and record the simulated span as the duration")
+                   "whole bins, the hub kind up to whole dt steps, and record the simulated span as "
+                   "the duration")
     s.add_argument("--seed", type=int, default=0, help="seed of the wiring and the spikes (default: 0)")
     s.add_argument("--codegen", choices=["numpy", "cython"],
                    help="brian2 code generation target, --kind hub only (default: numpy)")
