@@ -5,6 +5,7 @@ a few steps on the Allen gratings with the orientation, save / load, cached gene
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
 import numpy as np
@@ -1182,3 +1183,65 @@ def test_windows_without_values_at_counts_what_the_windows_read(allen_video, a29
         want = {m["name"]: windows_without_values(cols, m) for m in c.modalities}
         assert windows_without_values_at(r, c, starts, clips) == want
         assert all(0 < k < len(starts) for name, k in want.items() if name != "ori")
+
+
+@pytest.fixture(scope="module")
+def flat_series_recording():
+    """20 s of two units' spikes with a behaviour series ``flat`` that is constant (2.0) but for
+    one NaN sample: fitting it warns twice (NaN samples, constant in the training split)."""
+    from hf_neuroformer.recording import BehaviourSeries, SpikeRecording
+
+    t = np.arange(0.0, 20.0, 0.05)
+    v = np.full(len(t), 2.0)
+    v[3] = np.nan
+    spikes = np.arange(0.005, 20.0, 0.013)
+    return SpikeRecording(spike_times=spikes, unit_ids=np.arange(len(spikes)) % 2,
+                          unit_names=["a", "b"], time_domain=(0.0, 20.0),
+                          behaviour={"flat": BehaviourSeries(t, v, "a.u.")})
+
+
+def _fit_warnings(got):
+    return [w for w in got if "'flat'" in str(w.message) or "constant in the training split" in str(w.message)]
+
+
+def test_modality_fit_warnings_point_at_the_line_that_called_the_public_function(flat_series_recording, tmp_path):
+    """fit_modalities warned with the default stacklevel: its 'NaN or infinite' and 'constant in
+    the training split' warnings named modalities.py, also when build_window_datasets, train or
+    split_window_counts fitted the statistics. Each now names the user's line."""
+    from hf_neuroformer.inspection import split_window_counts
+
+    rec = flat_series_recording
+    mods = [{"name": "flat", "source": "behaviour:flat", "kind": "continuous", "normalization": "zscore"}]
+
+    def config():
+        return small_config(split_block_length=2.0, modalities=[dict(m) for m in mods])
+
+    def tokenizer(cfg):
+        tok = nf.NeuroformerTokenizer.from_config(cfg)
+        tok.add_units(rec)
+        cfg.vocab_size = len(tok)
+        return tok
+
+    calls = {
+        "fit_modalities": lambda cfg: fit_modalities(rec, cfg, quiet(plan_splits, rec, cfg)),
+        "build_window_datasets": lambda cfg: build_window_datasets(rec, tokenizer(cfg), cfg),
+        "split_window_counts": lambda cfg: split_window_counts(rec, cfg),
+    }
+    for name, call in calls.items():
+        cfg = config()
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            call(cfg)
+        ours = _fit_warnings(got)
+        assert [str(w.message).split(": ", 1)[1][:12] for w in ours] == ["1 of 400 sam", "constant in "], name
+        # the line of the call (the lambda's), not one frame too far (the loop's call(cfg))
+        assert {(w.filename, w.lineno) for w in ours} == {(__file__, call.__code__.co_firstlineno)}, (
+            name, [(str(w.message)[:50], w.filename, w.lineno) for w in ours])
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        train(rec, tmp_path / "m", config(), TrainingConfig(max_steps=1, batch_size=8, generate_test=False),
+              progress=False)
+    ours = _fit_warnings(got)
+    assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
+        (str(w.message)[:50], w.filename, w.lineno) for w in ours]

@@ -204,8 +204,8 @@ def split_window_counts(rec: SpikeRecording, config: NeuroformerConfig):
 def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig, *, stacklevel: int):
     """:func:`split_window_counts` with each split's window starts and past clips (None in time
     mode) too: ``(plan, {split: (starts, n, p, clips)})``; raises as it does. ``stacklevel``: where
-    the overlap warning of :func:`~hf_neuroformer.windows.tiling_windows` points, as for
-    ``warnings.warn`` called here."""
+    the warnings of the split plan, the modality fit and the overlap of
+    :func:`~hf_neuroformer.windows.tiling_windows` point, as for ``warnings.warn`` called here."""
     import copy
 
     from .modalities import fit_modalities
@@ -213,9 +213,9 @@ def _split_windows_and_counts(rec: SpikeRecording, config: NeuroformerConfig, *,
     from .windows import SPLITS, _split_windows, plan_splits
 
     check_not_empty(rec)  # build_window_datasets refuses an empty recording first
-    plan = plan_splits(rec, config)
+    plan = plan_splits(rec, config, stacklevel=stacklevel + 1)
     if config.modalities:  # training fits them here, and refuses a source the recording lacks
-        fit_modalities(rec, copy.deepcopy(config), plan, overwrite=True)
+        fit_modalities(rec, copy.deepcopy(config), plan, overwrite=True, stacklevel=stacklevel + 1)
     out = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config, stacklevel=stacklevel + 1)

@@ -390,7 +390,8 @@ def _training_spans(recording: SpikeRecording, plan, mod: dict) -> np.ndarray:
     return np.stack([np.minimum(lo, a), train[:, 1]], axis=1)
 
 
-def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = True) -> None:
+def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = True,
+                   stacklevel: int = 2) -> None:
     """Fill in each modality's training-split statistics in ``config.modalities`` (in place).
 
     Continuous ``"zscore"``: ``mean`` / ``std`` per feature over the samples (or interval values)
@@ -412,6 +413,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         plan: the :class:`~hf_neuroformer.windows.SplitPlan` (its ``segments["train"]`` and ``mode`` are read).
         overwrite: refit modalities that already have statistics (``train`` does); False keeps
             them (a trained model's config: inference normalises as training did).
+        stacklevel: where the warnings point, as ``warnings.warn`` takes it (2: the caller of this
+            function; a public function calling it passes 3, its own caller's line).
 
     Raises:
         ValueError: a source missing from the recording, or no value of a modality inside the
@@ -432,10 +435,10 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         # video: the frames on screen inside the training segments
         train = plan.segments["train"] if mod["kind"] == "video" else _training_spans(recording, plan, mod)
         track = modality_track(recording, mod, i)
-        _warn_if_off_the_clock(track, recording, mod, i)
+        _warn_if_off_the_clock(track, recording, mod, i, stacklevel=stacklevel + 1)
         if track.kind == "frames":
             mod["frame_interval"] = median_frame_interval(track.times)
-            _fit_video(track, train, mod, i)
+            _fit_video(track, train, mod, i, stacklevel=stacklevel + 1)
             continue
         if track.kind == "samples":
             inside = _in_segments(track.times, train, future=mod["window"][1] > config.current_window)
@@ -452,7 +455,7 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             if n_bad_all:  # missing samples are read as no token; say how many there are
                 warnings.warn(f"{_where(i, mod)}: {n_bad_all} of {len(track.values)} samples of {mod['source']!r} are "
                               f"NaN or infinite ({int(np.sum(~finite))} inside the training split); windows read them "
-                              "as missing (no token for that sample)")
+                              "as missing (no token for that sample)", UserWarning, stacklevel=stacklevel)
             if not finite.any():
                 # samples there that are all NaN were blamed on the clock ("times must be seconds on the spikes' clock")
                 one = len(vals) == 1
@@ -466,7 +469,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             if mod["normalization"] == "zscore":
                 mean, std = vals.mean(0), vals.std(0)
                 if np.any(std <= 1e-12):
-                    warnings.warn(f"{_where(i, mod)}: constant in the training split; std set to 1")
+                    warnings.warn(f"{_where(i, mod)}: constant in the training split; std set to 1", UserWarning,
+                                  stacklevel=stacklevel)
                     std = np.where(std <= 1e-12, 1.0, std)
                 mod["mean"], mod["std"] = [float(x) for x in mean], [float(x) for x in std]
         else:
@@ -493,13 +497,15 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
             mod["classes"] = labels
 
 
-def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_frames: int = 4096) -> None:
+def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_frames: int = 4096,
+               stacklevel: int = 2) -> None:
     """Pixel mean / std of the frames on screen inside the training segments (an evenly spaced
     subset of at most ``max_frames`` frames): the frames that training windows read. ``"zscore"``
     normalises with them; ``"none"`` records them too, unused by the model, for
     :func:`_warn_if_pixels_rescaled` (uint8 0-255 frames given to a model trained on floats in
     [0, 1] were read as they are without a word); a config saved before they were recorded for
-    ``"none"`` (both None) loads, unchecked."""
+    ``"none"`` (both None) loads, unchecked. ``stacklevel``: where the constant-frames warning
+    points, as ``warnings.warn`` takes it (2: the caller of this function)."""
     shown = np.zeros(len(track.times), dtype=bool)
     for a, b in train:  # on screen inside a segment, as frames_shown reads them for a window
         shown[track.frames_shown(a, b)] = True
@@ -510,7 +516,8 @@ def _fit_video(track: ModalityTrack, train: np.ndarray, mod: dict, i: int, max_f
     mean, std = _pixel_stats(track, inside, max_frames)
     if std <= 1e-12:
         what = "std set to 1" if mod["normalization"] == "zscore" else "std recorded as 1 (for the pixel-scale check)"
-        warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; {what}")
+        warnings.warn(f"{_where(i, mod)}: the training split's frames are constant; {what}", UserWarning,
+                      stacklevel=stacklevel)
         std = 1.0
     mod["mean"], mod["std"] = [mean], [std]
 

@@ -1788,7 +1788,7 @@ def train(
             # the warnings of the split plan and windows point at train's caller (stacklevel 3)
             plan = plan_splits(recording, config, stacklevel=3)
             if config.modalities:  # statistics and classes of the training split, saved with the model
-                fit_modalities(recording, config, plan, overwrite=True)
+                fit_modalities(recording, config, plan, overwrite=True, stacklevel=3)
             dsets, plan = build_window_datasets(recording, tokenizer, config, plan, stacklevel=3)
             n_windows = {s: len(dsets[s]) for s in SPLITS}
             # the count columns read through Arrow (column_values): dsets[s][name] built a Python list row by row,

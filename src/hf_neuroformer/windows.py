@@ -1585,8 +1585,9 @@ def _plan_and_fit_modalities(recording: SpikeRecording, config: NeuroformerConfi
 
     ``plan`` None: :func:`plan_splits` makes one. A plan the caller gave is refused where segments
     of two splits overlap (:func:`check_splits_apart`) and warned of where they are closer than
-    ``config.split_gap`` (:func:`warn_splits_closer_than_gap`); both warn at ``stacklevel`` (4: the
-    caller of this function's caller).
+    ``config.split_gap`` (:func:`warn_splits_closer_than_gap`); these and the modalities' fit
+    (:func:`~hf_neuroformer.modalities.fit_modalities`) warn at ``stacklevel`` (4: the caller of
+    this function's caller).
 
     Returns:
         the :class:`SplitPlan` used.
@@ -1600,7 +1601,7 @@ def _plan_and_fit_modalities(recording: SpikeRecording, config: NeuroformerConfi
     if config.modalities:
         from .modalities import fit_modalities
 
-        fit_modalities(recording, config, plan, overwrite=False)
+        fit_modalities(recording, config, plan, overwrite=False, stacklevel=stacklevel)
     return plan
 
 
