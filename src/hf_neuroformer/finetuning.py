@@ -1437,7 +1437,11 @@ def finetune(
         overwrite: replace a model already in ``output_dir``. The main process holds the lock
             of ``output_dir`` for the run, as ``train`` does
             (:func:`~hf_neuroformer.training.output_dir_lock`): another run into it raises
-            :class:`~hf_neuroformer.training.OutputDirLockedError` before anything is read.
+            :class:`~hf_neuroformer.training.OutputDirLockedError` before anything is read. The
+            lock is taken first, before any setting is checked: it creates ``output_dir`` (and the
+            folders above it) if missing and writes its lock file there; both are removed again
+            when a check fails. "Before anything is read or written" below means: after the lock
+            only.
         keep_checkpoints: keep ``output_dir/checkpoints`` (Trainer's) after training.
         progress: Trainer's progress bars (and transformers' per-checkpoint save bars).
         log_evaluations: print one line per evaluation (step, train loss: the mean step loss of
@@ -1504,7 +1508,7 @@ def finetune(
             read as other classes).
         DecodingTargetError: a target whose behaviour series has no sample in ``recording`` (an epoch
             it was not recorded in; :func:`~hf_neuroformer.decoding.check_targets_sampled`, before
-            ``output_dir`` is touched).
+            anything but the lock is written).
         DecodingTargetError: a target missing from the recording (lists the available ones),
             a column out of range, two targets reading one column (``position`` and
             ``position[0]``), ... (a class label of validation / test that train lacks is no error:
@@ -1516,12 +1520,12 @@ def finetune(
             ``step_bar`` or ``write_figures`` not a ``bool`` (the text ``"False"`` is truthy; before anything is read or written).
         ValueError: bad ``fraction``, ``max_steps``, ``eval_steps``, ``batch_size``,
             ``gradient_accumulation_steps``, ``learning_rate``, ``weight_decay``, ``warmup_steps``,
-            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``seed`` (in ``[0, 2**32 - 1]``), ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before ``output_dir`` is touched),
+            ``freeze_backbone_steps``, ``ema_decay``, ``spike_dropout``, ``seed`` (in ``[0, 2**32 - 1]``), ``anchor_decay`` (also with ``learning_rate``) or ``generative_loss_weight``, ``ci_block_s`` (all checked before anything but the lock is written),
             ``batch_size`` not a multiple of ``gradient_accumulation_steps``, ``config_overrides`` not a mapping, a key of it outside
             :data:`FINETUNE_CONFIG_KEYS` (or a value the config refuses), or no validation windows (for a
             target: none with a value of it).
         ValueError: ``freeze_backbone_steps`` > 0 with an ``lr_scheduler_type`` (``training_args``) whose
-            schedule cannot be gated (:func:`check_freeze_schedule`; before ``output_dir`` is touched).
+            schedule cannot be gated (:func:`check_freeze_schedule`; before anything but the lock is written).
         TypeError: a keyword argument that is neither ``finetune``'s own nor a
             ``transformers.TrainingArguments`` field (:func:`check_training_args`; before anything is read).
         ValueError: the run diverged: the kept decoder predicts NaN / inf on the validation windows or
