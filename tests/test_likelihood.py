@@ -715,3 +715,47 @@ def test_every_reader_of_windows_takes_past_clip_starts_trials_and_auto_as_the_p
     without = dataclasses.replace(rec, trials=None, trial_info=None)
     with pytest.raises(ValueError, match=r"^past_clip_starts='trials': the recording has no trials"):
         run(without, "trials")
+
+
+def test_split_bits_per_spike_warnings_point_at_the_line_that_called_it(small):
+    """The recording's modality check of window_log_likelihoods (through the processor, stacklevel
+    counted from a direct call) named likelihood.py when split_bits_per_spike called it; it now
+    names the line that called split_bits_per_spike, as the overlapping-trials warning of its
+    tiling does, and a direct call of window_log_likelihoods still names its own caller's line."""
+    import sys
+    import warnings
+
+    from hf_neuroformer.windows import SplitPlan
+
+    from hf_neuroformer.recording import BehaviourSeries
+
+    rec, _, _, cfg = small
+    # a behaviour series on another clock (ms: most samples after the recording's 60 s) warns when the
+    # model that reads it is given the recording
+    t = np.arange(0.0, 600.0, 0.05)
+    rec = nf.SpikeRecording(rec.spike_times, rec.unit_ids, unit_names=rec.unit_names, time_domain=rec.time_domain,
+                            behaviour={"v": BehaviourSeries(t, np.sin(t), "a.u.")})
+    cfg = nf.NeuroformerConfig(**{**cfg.to_dict(), "modalities": [
+        {"name": "v", "source": "behaviour:v", "kind": "continuous", "mean": [0.0], "std": [1.0]}]})
+    tok, model = untrained_model(rec, cfg)
+    trials = {"train": np.array([[0.0, 30.0]]), "validation": np.array([[35.0, 40.0]]),
+              "test": np.array([[45.0, 50.0], [47.0, 52.0]])}  # two test trials overlapping in [47, 50) s
+    plan = SplitPlan("trials", trials, {"train": np.array([0]), "validation": np.array([1]),
+                                        "test": np.array([2, 3])})
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        split_bits_per_spike(model, tok, rec, plan, "test", progress=False)
+    ours = [w for w in got if "overlap in time" in str(w.message) or "the recorded time" in str(w.message)]
+    assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
+        (str(w.message)[:60], w.filename, w.lineno) for w in got]
+    # "trials" past clips of windows inside two overlapping trials: resolve_past_clip_starts' warning
+    overlapping = nf.SpikeRecording(rec.spike_times, rec.unit_ids, unit_names=rec.unit_names,
+                                    time_domain=rec.time_domain, trials=trials["test"], behaviour=rec.behaviour)
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        window_log_likelihoods(model, tok, overlapping, [47.5, 48.0], past_clip_starts="trials")
+    said = {str(w.message).split(" ")[0] for w in got}  # the modality check, and the trials' overlap
+    assert len(said) == 2 and {(w.filename, w.lineno) for w in got} == {(__file__, line)}, [
+        (str(w.message)[:60], w.filename, w.lineno) for w in got]

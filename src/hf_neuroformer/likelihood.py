@@ -50,6 +50,7 @@ def window_log_likelihoods(
     batch_size: int = 64,
     progress: bool = False,
     check_modalities: bool = True,
+    stacklevel: int = 2,
 ) -> Dict[str, np.ndarray]:
     """Log-probability (nats) of each recorded current window under the model (teacher-forced past).
 
@@ -73,6 +74,8 @@ def window_log_likelihoods(
             them (:meth:`~hf_neuroformer.NeuroformerProcessor.check_recording`: a missing source is
             refused, frames on another pixel scale than the training frames warned of); False where
             the caller has checked (``neuroformer evaluate``).
+        stacklevel: where the warnings (past clips, modalities) point, as ``warnings.warn`` takes
+            it (2: the caller of this function; a public function calling it passes 3).
 
     Returns:
         dict of ``(n_windows,)`` arrays: ``log_likelihood`` (float64 nats; NaN for truncated
@@ -110,8 +113,10 @@ def window_log_likelihoods(
     starts = window_starts_array(window_starts)
     # None: no clip; the processor checks them, refuses units the model was not trained on (a model's processor,
     # from_config) and, once, checks the recording's modalities
+    # stacklevel + 3: our frame and the two decorators' (keeps_training_mode, torch.no_grad) lie between the
+    # caller and tokenize; counted from tokenize's caller (stacklevel + 1) they named torch's _contextlib.py
     cols = processor.tokenize(recording, starts, past_clip_starts, check_modalities=check_modalities,
-                              refuse_unrecorded_past=True)
+                              refuse_unrecorded_past=True, stacklevel=stacklevel + 3)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config
@@ -299,6 +304,7 @@ def split_bits_per_spike(
     ll = window_log_likelihoods(
         model, tokenizer, recording, starts, past_clip_starts=clips if plan.mode == "trials" else None,
         batch_size=batch_size, progress=progress, check_modalities=check_modalities,
+        stacklevel=3,  # its warnings (the recording's modalities): at our caller's line
     )
     keep = ~ll["truncated"]
     rates = poisson_rates_from_windows(recording, fit_starts, cfg.current_window, floor_count=NULL_FLOOR_COUNT)

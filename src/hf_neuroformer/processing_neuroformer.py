@@ -252,7 +252,7 @@ class NeuroformerProcessor(ProcessorMixin):
 
     def tokenize(self, recording: SpikeRecording, window_starts: Sequence[float],
                  past_clip_starts="auto", *, check_modalities: bool = False,
-                 refuse_unrecorded_past: bool = False) -> Dict[str, list]:
+                 refuse_unrecorded_past: bool = False, stacklevel: int = 3) -> Dict[str, list]:
         """The windows as columns (one list entry per window), as :func:`build_window_datasets`
         stores them: ``window_start``, ``input_ids``, ``dt_ids``, ``past_input_ids``,
         ``past_dt_ids``, ``n_spikes``, ``n_truncated``, ``n_past_truncated``,
@@ -264,6 +264,8 @@ class NeuroformerProcessor(ProcessorMixin):
         (window_log_likelihoods, decode_windows, the attention analyses: as generate_spikes) refuses, with
         a ValueError naming the window, a window whose past window (from its clip on) starts before the
         recorded stretch holding it, which would be read as silence; ``"auto"`` clips such pasts instead.
+        ``stacklevel``: where the warnings point, as ``warnings.warn`` called here would take it (3,
+        the default: the caller of the method that called this one, e.g. :meth:`__call__`'s caller).
         """
         check_is_recording(recording)  # a path: read it with load_recording, the message says
         if self._for_model:
@@ -276,11 +278,11 @@ class NeuroformerProcessor(ProcessorMixin):
         # window_starts); "trials" / "auto" / seconds resolved and checked as every reader of windows does
         clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=self.tokenizer.past_window,
                                          current_window=self.tokenizer.current_window, split_mode=self.split_mode,
-                                         stacklevel=3)
+                                         stacklevel=stacklevel)
         if refuse_unrecorded_past:  # a past before the recorded time would be read as silence
             check_pasts_recorded(recording, starts, clips, self.tokenizer.past_window, self.tokenizer.current_window)
         if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
-            self.check_recording(recording, stacklevel=4)
+            self.check_recording(recording, stacklevel=stacklevel + 1)
         return tokenize_windows(recording, self.tokenizer, starts, clips,
                                 _ModalitySpecs(self.modalities, self.tokenizer.current_window))
 
