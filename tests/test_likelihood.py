@@ -721,7 +721,8 @@ def test_split_bits_per_spike_warnings_point_at_the_line_that_called_it(small):
     """The recording's modality check of window_log_likelihoods (through the processor, stacklevel
     counted from a direct call) named likelihood.py when split_bits_per_spike called it; it now
     names the line that called split_bits_per_spike, as the overlapping-trials warning of its
-    tiling does, and a direct call of window_log_likelihoods still names its own caller's line."""
+    tiling does; called directly, window_log_likelihoods and decode_windows named torch's
+    _contextlib.py (their two decorators' frames) and now name the caller's line."""
     import sys
     import warnings
 
@@ -758,4 +759,17 @@ def test_split_bits_per_spike_warnings_point_at_the_line_that_called_it(small):
         window_log_likelihoods(model, tok, overlapping, [47.5, 48.0], past_clip_starts="trials")
     said = {str(w.message).split(" ")[0] for w in got}  # the modality check, and the trials' overlap
     assert len(said) == 2 and {(w.filename, w.lineno) for w in got} == {(__file__, line)}, [
+        (str(w.message)[:60], w.filename, w.lineno) for w in got]
+    # decode_windows: the same check of the recording's modalities (also past the two decorators)
+    from hf_neuroformer.finetuning import decode_windows
+
+    torch.manual_seed(0)
+    decoder = nf.NeuroformerForBehaviorDecoding(
+        nf.NeuroformerConfig(**{**cfg.to_dict(), "decoding_targets": [{"name": "ry", "kind": "circular"}]})).eval()
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        decode_windows(decoder, tok, rec, [47.5, 48.0])
+    ours = [w for w in got if "the recorded time" in str(w.message)]
+    assert len(ours) == 1 and (ours[0].filename, ours[0].lineno) == (__file__, line), [
         (str(w.message)[:60], w.filename, w.lineno) for w in got]

@@ -2243,7 +2243,10 @@ def decode_windows(model, tokenizer, recording, window_starts, *, past_clip_star
     # the caller's line, past the torch.no_grad and keeps_training_mode wrappers)
     clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=cfg.past_window,
                                      current_window=cfg.current_window, stacklevel=4)
-    cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities, refuse_unrecorded_past=True)
+    # the recording's modality check too (5, as tokenize counts: it, us and the two wrappers; its default named
+    # torch's _contextlib.py)
+    cols = processor.tokenize(recording, starts, clips, check_modalities=check_modalities, refuse_unrecorded_past=True,
+                              stacklevel=5)
     absent = units_absent(tokenizer, recording)
     # the warnings below use stacklevel 4: the caller's line, past the torch.no_grad and
     # keeps_training_mode wrappers (3 named windows.py's keeps_training_mode wrapper)
