@@ -1206,9 +1206,9 @@ def _fit_warnings(got):
 
 def test_modality_fit_warnings_point_at_the_line_that_called_the_public_function(flat_series_recording, tmp_path):
     """fit_modalities warned with the default stacklevel: its 'NaN or infinite' and 'constant in
-    the training split' warnings named modalities.py, also when build_window_datasets, train or
-    split_window_counts fitted the statistics. Each now names the user's line."""
-    from hf_neuroformer.inspection import split_window_counts
+    the training split' warnings named modalities.py, also when build_window_datasets, train,
+    split_window_counts or describe_recording fitted the statistics. Each now names the user's line."""
+    from hf_neuroformer.inspection import describe_recording, split_window_counts
 
     rec = flat_series_recording
     mods = [{"name": "flat", "source": "behaviour:flat", "kind": "continuous", "normalization": "zscore"}]
@@ -1226,6 +1226,7 @@ def test_modality_fit_warnings_point_at_the_line_that_called_the_public_function
         "fit_modalities": lambda cfg: fit_modalities(rec, cfg, quiet(plan_splits, rec, cfg)),
         "build_window_datasets": lambda cfg: build_window_datasets(rec, tokenizer(cfg), cfg),
         "split_window_counts": lambda cfg: split_window_counts(rec, cfg),
+        "describe_recording": lambda cfg: describe_recording(rec, cfg),
     }
     for name, call in calls.items():
         cfg = config()
@@ -1245,3 +1246,22 @@ def test_modality_fit_warnings_point_at_the_line_that_called_the_public_function
     ours = _fit_warnings(got)
     assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
         (str(w.message)[:50], w.filename, w.lineno) for w in ours]
+
+
+def test_run_ablation_fit_warnings_point_at_the_line_that_called_it(flat_series_recording, tmp_path):
+    """run_ablation fits the modalities once before any variant trains (a missing source refused
+    first); its split plan and fit warnings named ablation.py. They now name the caller's line.
+    A file where the first variant's folder would be stops it before any training."""
+    from hf_neuroformer.ablation import run_ablation
+
+    cfg = small_config(split_block_length=2.0, modalities=[
+        {"name": "flat", "source": "behaviour:flat", "kind": "continuous", "normalization": "zscore"}])
+    (tmp_path / "0-state-only").write_text("not a folder")
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 2  # the call's, inside the pytest.raises block
+        with pytest.raises(FileExistsError, match="0-state-only' exists and is not a directory"):
+            run_ablation(flat_series_recording, cfg, TrainingConfig(max_steps=1), work_dir=tmp_path)
+    ours = _fit_warnings(got)
+    assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
+        (str(w.message)[:50], w.filename, w.lineno) for w in got]

@@ -238,7 +238,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
     check_same_windows(recording, variants)
     full = copy.deepcopy(variants[-1][1])  # every modality of the config (the last variant holds them all)
     if full.modalities:  # the statistics train() fits first; on a copy, so each variant fits its own
-        fit_modalities(recording, full, plan_splits(recording, full), overwrite=True)
+        # their warnings (split plan, modality statistics) point at our caller's line
+        fit_modalities(recording, full, plan_splits(recording, full, stacklevel=3), overwrite=True, stacklevel=3)
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="neuroformer-ablate-")
@@ -262,6 +263,7 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                       f"{'modality' if len(cfg.modalities) == 1 else 'modalities'}, "
                       f"contrastive weight {cfg.contrastive_loss_weight}, seed {seed})", flush=True)
                 began: dict = {}
+                # train takes no stacklevel: the warnings of each variant's run name this line, not our caller's
                 m = train(recording, out, cfg, run, overwrite=tmp is not None or overwrite, progress=progress,
                           initial_state=start, learning_rate_option=learning_rate_option,
                           on_train_start=lambda model: began.update(
