@@ -1,5 +1,7 @@
 """Window log-likelihoods and bits per spike (model side)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,14 @@ from hf_neuroformer.likelihood import split_bits_per_spike, window_log_likelihoo
 from hf_neuroformer.windows import plan_splits, window_starts_for_split
 
 from tiny_configs import untrained_model
+
+
+def untrained_decoder(model):
+    """An untrained behaviour decoder (one regression target) of ``model``'s config: decode_windows
+    takes a decoder only."""
+    cfg = copy.deepcopy(model.config)
+    cfg.decoding_targets = [{"name": "x", "kind": "regression"}]
+    return nf.NeuroformerForBehaviorDecoding(cfg).eval()
 
 
 @pytest.fixture(scope="module")
@@ -535,13 +545,14 @@ def test_every_window_entry_point_refuses_a_past_before_the_recorded_time(shared
     assert rec.time_domain == (600.0, 660.0) and rec.time_support is None
     cfg = small_config(current_window=0.1, past_window=1.0, dt_resolution=0.01, max_past_length=128)
     tok, model = untrained_model(rec, cfg)
+    decoder = untrained_decoder(model)
     said = (r"^window_starts: window 1 \[600\.0, 600\.1\) s has its past window start at {} s \(past_window 1 s\), "
             r"before the recording's time domain, \[600, 660\) s, so that past would be read as silence.*"
             r"; 1 of 2 windows reach before their recorded time")
     calls = {
         "window_log_likelihoods": lambda s, c: window_log_likelihoods(model, tok, rec, s, past_clip_starts=c),
         "attention_connectivity": lambda s, c: attention_connectivity(model, tok, rec, s, past_clip_starts=c),
-        "decode_windows": lambda s, c: decode_windows(model, tok, rec, s, past_clip_starts=c),
+        "decode_windows": lambda s, c: decode_windows(decoder, tok, rec, s, past_clip_starts=c),
     }
     for name, call in calls.items():
         with pytest.raises(ValueError, match=said.format(r"599\.0")):
@@ -572,6 +583,7 @@ def test_a_trial_window_whose_past_reaches_before_its_stretch_is_told_to_clip_at
     assert np.array_equal(rec.support, rec.trials)  # the recorded time is the trials
     cfg = small_config(current_window=0.01, past_window=0.15, dt_resolution=0.002, split_by="trials")
     tok, model = untrained_model(rec, cfg)
+    decoder = untrained_decoder(model)
     starts = rec.trials[1:4, 0] + 0.05  # 50 ms into trials 1-3: each past reaches into the gap before its trial
     t1 = float(rec.trials[1, 0])
     said = (r"^window_starts: window 0 .* so that past would be read as silence.*; 3 of 3 windows reach before "
@@ -583,7 +595,7 @@ def test_a_trial_window_whose_past_reaches_before_its_stretch_is_told_to_clip_at
                                                         progress=False),
         "window_log_likelihoods": lambda c: window_log_likelihoods(model, tok, rec, starts, past_clip_starts=c),
         "attention_connectivity": lambda c: attention_connectivity(model, tok, rec, starts, past_clip_starts=c),
-        "decode_windows": lambda c: decode_windows(model, tok, rec, starts, past_clip_starts=c),
+        "decode_windows": lambda c: decode_windows(decoder, tok, rec, starts, past_clip_starts=c),
     }
     for name, call in calls.items():
         with pytest.raises(ValueError, match=said):
