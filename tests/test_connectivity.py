@@ -1815,7 +1815,7 @@ def test_write_network_refuses_a_ground_truth_that_read_network_would_refuse(tmp
         (dict(edge_kind=net.edge_kind[:, :-1]),
          "network.edge_kind: expected shape (6, 6) like network.weights (target x source), got (6, 5)"),
         (dict(edge_kind=on_zero),
-         "network.edge_kind: expected 0 (none) where the weight is 0, got 1 pair(s) marked as an edge with "
+         "network.edge_kind: expected 0 (none) where the weight is 0, got 1 pair marked as an edge with "
          f"weight 0 (first: [{zero[0]}, {zero[1]}] = 1"),
         (dict(edge_kind=unknown),
          "network.edge_kind: expected 0 (none), 1 (hub edge) or 2 (weak random edge), got 1 other value(s) "
