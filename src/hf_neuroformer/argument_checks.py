@@ -11,7 +11,8 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.finetuning` (:data:`FINETUNE_CONFIG_KEYS`, :func:`config_settings`,
 :func:`override_keys`, :func:`check_finetune_settings`, :func:`check_ema_decay`, :func:`check_spike_dropout`),
 :mod:`~hf_neuroformer.generation` (:data:`SEED_RANGE`, :func:`check_sampling_ranges`),
-:mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`),
+:mod:`~hf_neuroformer.simulation` (:data:`MAX_CLI_DURATION`, :data:`MAX_BRIAN2_SEED`,
+:func:`as_dataclass`), :mod:`~hf_neuroformer.stimuli` (:func:`as_dataclass`),
 :mod:`~hf_neuroformer.metrics.bootstrap` (:func:`check_block_s`),
 :mod:`~hf_neuroformer.metrics.fidelity` (:func:`check_whole`, :func:`check_min_isis`, :func:`check_bin_size`,
 :func:`check_min_coverage`, :func:`check_spike_tolerances`, :func:`tolerance_label`) and :mod:`~hf_neuroformer.analysis._batches` (:func:`check_pass_counts`), and
@@ -27,6 +28,7 @@ package.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import numbers
@@ -134,6 +136,58 @@ def override_keys(overrides) -> Dict[str, object]:
                          f"load, or it is set by finetune itself); allowed keys: {list(FINETUNE_CONFIG_KEYS)}"
                          + (f" (misspelt? {', '.join(close)})" if close else ""))
     return dict(overrides)
+
+
+def as_dataclass(cls, value, field_name: str = "params"):
+    """``value`` as an instance of the dataclass ``cls``, for an argument that takes its fields as
+    one object: ``None`` gives ``cls()`` (the defaults), an instance of ``cls`` is returned as is
+    (not copied, not validated), and a mapping of ``cls``'s fields (e.g. ``dataclasses.asdict`` of
+    one, or the fields read from JSON) is built into one by keyword.
+
+    Args:
+        cls: a dataclass type (e.g. :class:`hf_neuroformer.stimuli.GratingParams`).
+        value: ``None``, an instance of ``cls``, or a mapping ``{field name: value}``.
+        field_name: the argument's name, which every error message starts with.
+
+    Returns:
+        An instance of ``cls``; the caller checks its values (e.g. its ``validate`` method).
+
+    Raises:
+        TypeError: ``value`` is neither ``None``, a ``cls`` nor a mapping (the message names
+            ``field_name``, ``cls`` and the type given); ``cls`` is not a dataclass type.
+        ValueError: a key of the mapping is not one of ``cls``'s fields (each such key named,
+            with the field it resembles by :func:`difflib.get_close_matches`, and the fields
+            listed), or a field without a default is missing (named).
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"cls: expected a dataclass type, got {cls!r}")
+    if isinstance(value, cls):
+        return value
+    if value is None:
+        value = {}
+    elif not isinstance(value, Mapping):
+        raise TypeError(f"{field_name}: expected a {cls.__name__} (or a dict of its fields, or "
+                        f"None), got {type(value).__name__}")
+    own = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in own]
+    unknown = [k for k in value if k not in names]
+    if unknown:
+        hints = [(k, close[0]) for k in unknown
+                 for close in [difflib.get_close_matches(str(k), names, n=1)] if close]
+        if len(unknown) == 1:
+            what = f"is not a {cls.__name__} field"
+            hint = f" (did you mean {hints[0][1]!r}?)" if hints else ""
+        else:
+            what = f"are not {cls.__name__} fields"
+            hint = (" (did you mean " + ", ".join(f"{m!r} for {k!r}" for k, m in hints) + "?)"
+                    if hints else "")
+        raise ValueError(f"{field_name}: {unknown} {what}{hint}; expected keys among {names}")
+    missing = [f.name for f in own if f.name not in value
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{field_name}: {cls.__name__} {'field' if len(missing) == 1 else 'fields'} "
+                         f"{missing} missing (it has no default); expected keys among {names}")
+    return cls(**value)
 
 
 def is_whole_number(value) -> bool:
@@ -549,4 +603,5 @@ __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label",
-           "narrow_float_seconds_message", "check_anchor_decay"]
+           "narrow_float_seconds_message", "check_anchor_decay",
+           "as_dataclass"]
