@@ -34,7 +34,7 @@ import numpy as np
 
 # the longest simulation neuroformer simulate accepts, and hub's largest seed: checked by the CLI before numpy is imported
 from .argument_checks import DEFAULT_N_HUBS, DEFAULT_TARGETS_PER_HUB, MAX_BRIAN2_SEED, MAX_CLI_DURATION, \
-    check_hub_layout
+    as_dataclass, check_hub_layout
 from .configuration_neuroformer import is_finite_number
 from .jsonio import json_safe
 from .recording import SpikeRecording, count_noun
@@ -446,20 +446,11 @@ def _hub_params(params) -> HubNetworkParams:
 
     Raises:
         TypeError: ``params`` is neither a HubNetworkParams, a dict nor None.
-        ValueError: a key of the dict is not a HubNetworkParams field (named, with the fields), or a
+        ValueError: a key of the dict is not a HubNetworkParams field (each named, with the closest
+            field and the fields: :func:`~hf_neuroformer.argument_checks.as_dataclass`), or a
             field is out of range (:meth:`HubNetworkParams.validate`).
     """
-    if params is None:
-        params = HubNetworkParams()
-    elif isinstance(params, dict):
-        names = [f.name for f in fields(HubNetworkParams)]
-        unknown = [k for k in params if k not in names]
-        if unknown:
-            raise ValueError(f"params: {unknown} is not a HubNetworkParams field; expected keys among {names}")
-        params = HubNetworkParams(**params)
-    elif not isinstance(params, HubNetworkParams):
-        raise TypeError(f"params: expected a HubNetworkParams (or a dict of its fields, or None), got "
-                        f"{type(params).__name__}")
+    params = as_dataclass(HubNetworkParams, params, "params")
     params.validate()
     return params
 

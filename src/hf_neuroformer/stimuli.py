@@ -15,11 +15,12 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import numpy as np
 
+from .argument_checks import as_dataclass
 from .configuration_neuroformer import is_finite_number
 from .recording import WINDOW_GRID, SpikeRecording, Stimulus, as_real_numbers, count_noun
 
@@ -145,24 +146,11 @@ def _grating_params(params) -> GratingParams:
 
     Raises:
         TypeError: ``params`` is neither a GratingParams, a dict nor None.
-        ValueError: a key of the dict is not a GratingParams field (named, with the closest field),
-            or a field is out of range (:meth:`GratingParams.validate`).
+        ValueError: a key of the dict is not a GratingParams field (each named, with the closest
+            field: :func:`~hf_neuroformer.argument_checks.as_dataclass`), or a field is out of range
+            (:meth:`GratingParams.validate`).
     """
-    if params is None:
-        params = GratingParams()
-    elif isinstance(params, dict):
-        import difflib
-
-        names = [f.name for f in fields(GratingParams)]
-        unknown = [k for k in params if k not in names]
-        if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), names, n=1)
-            raise ValueError(f"params: {unknown} is not a GratingParams field"
-                             + (f" (did you mean {close[0]!r}?)" if close else "") + f"; expected keys among {names}")
-        params = GratingParams(**params)
-    elif not isinstance(params, GratingParams):
-        raise TypeError(f"params: expected a GratingParams (or a dict of its fields, or None), got "
-                        f"{type(params).__name__}")
+    params = as_dataclass(GratingParams, params, "params")
     params.validate()
     return params
 
