@@ -1265,3 +1265,23 @@ def test_run_ablation_fit_warnings_point_at_the_line_that_called_it(flat_series_
     ours = _fit_warnings(got)
     assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
         (str(w.message)[:50], w.filename, w.lineno) for w in got]
+
+
+def test_run_ablation_variant_training_warnings_point_at_the_line_that_called_it(tmp_path):
+    """train took no stacklevel, so the warnings of each variant's training run (here 'no
+    validation windows', one per variant) named ablation.py. They now name the caller's line."""
+    from hf_neuroformer.ablation import run_ablation
+    from hf_neuroformer.recording import SpikeRecording
+
+    spikes = np.arange(0.005, 10.0, 0.013)
+    rec = SpikeRecording(spike_times=spikes, unit_ids=np.arange(len(spikes)) % 2,
+                         unit_names=["a", "b"], time_domain=(0.0, 10.0))
+    cfg = small_config(split_block_length=2.0, split_fractions=[0.8, 0.0, 0.2])
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        run_ablation(rec, cfg, TrainingConfig(max_steps=1, batch_size=8, generate_test=False),
+                     progress=False, work_dir=tmp_path)
+    ours = [w for w in got if "no validation windows" in str(w.message)]
+    assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
+        (str(w.message)[:50], w.filename, w.lineno) for w in got]

@@ -263,9 +263,10 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
                       f"{'modality' if len(cfg.modalities) == 1 else 'modalities'}, "
                       f"contrastive weight {cfg.contrastive_loss_weight}, seed {seed})", flush=True)
                 began: dict = {}
-                # train takes no stacklevel: the warnings of each variant's run name this line, not our caller's
+                # the warnings of each variant's run (stacklevel 3) name our caller's line
                 m = train(recording, out, cfg, run, overwrite=tmp is not None or overwrite, progress=progress,
                           initial_state=start, learning_rate_option=learning_rate_option,
+                          stacklevel=3,
                           on_train_start=lambda model: began.update(
                               {k: v.detach().clone() for k, v in model.state_dict().items()}))
                 start = {**(start or {}), **began}  # the next variant starts from these

@@ -1003,7 +1003,7 @@ def no_past_note(n_past_spikes: int) -> str:
             f"(by design, as ablate's state-only variant; {n_past_spikes} past-window spikes not read)")
 
 
-def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
+def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig], stacklevel: int = 3):
     """Config, tokenizer, split plan, manifest and the rows of each split's shards (checked
     against the manifest) of a prepared directory (see :func:`train`)."""
     from .windows import PREPARED_FORMAT, SplitPlan, check_prepared_files
@@ -1051,7 +1051,8 @@ def _prepared_setup(prepared: Path, config: Optional[NeuroformerConfig]):
     # the same length in another unit order (copied over from another prepare) trained on wrong unit identities
     _check_recorded_vocabulary(manifest, tokenizer, f"{PREPARED_FIELD} {str(prepared)!r}",
                                "its vocab.json is not the one 'neuroformer prepare' wrote with these windows; restore "
-                               "it or prepare the windows again (neuroformer prepare)", stacklevel=3)
+                               "it or prepare the windows again (neuroformer prepare)",
+                               stacklevel=stacklevel)
     # the tokenizer's, which the shards' ids refer to: a directory prepared with a config that brought another
     # model's vocab_size along (kept then) trained a model that refused its own tokenizer when loaded
     config.vocab_size = len(tokenizer)
@@ -1458,6 +1459,8 @@ def train(
     ci_block_s_option: str = "ci_block_s=",
     learning_rate_option: str = "learning_rate",
     write_figures: bool = True,
+    *,
+    stacklevel: int = 2,
 ) -> Dict[str, object]:
     """Pretrain a Neuroformer on ``recording`` and write it with its test metrics.
 
@@ -1546,6 +1549,11 @@ def train(
             time in a profile of a short CPU run (8 steps of a tiny model on 150 s of A2929),
             wasted in sweeps and tests that read only the metrics. The metrics, the generation and every other file are
             the same either way.
+        stacklevel: where train's own warnings point, as ``warnings.warn`` takes it (keyword-only
+            int, default 2: the line that calls ``train``); a wrapper that calls ``train``
+            passes its own level + 1 so the warnings name its caller's line (as
+            :func:`~hf_neuroformer.ablation.run_ablation` does). Warnings from inside the libraries
+            train calls (PyTorch, transformers, Accelerate) keep their own levels.
 
     Returns:
         The metrics dict also written to ``metrics.json`` (keys ``test/...``, ``validation/...``);
@@ -1667,7 +1675,8 @@ def train(
             done = check_resume(output_dir, training, given_config)
             if done:
                 if block_s_asked:  # asked for, but nothing is scored
-                    unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
+                    unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option,
+                                              stacklevel=stacklevel + 1)
                 return _nothing_to_do(output_dir, done)
             # a finished run, extended: its model files are replaced when this run ends. A model that
             # is not the newest checkpoint's result (an extension killed after its last checkpoint)
@@ -1685,7 +1694,8 @@ def train(
             )
         if streamed:
             prepared = Path(recording)
-            config, tokenizer, plan, manifest, prepared_rows = _prepared_setup(prepared, config)
+            config, tokenizer, plan, manifest, prepared_rows = _prepared_setup(prepared, config,
+                                                                               stacklevel + 1)
         else:
             check_not_empty(recording)
         _check_attn_implementation(training.attn_implementation)
@@ -1731,7 +1741,7 @@ def train(
             warnings.warn("accelerate launch was asked for several processes (it set MASTER_PORT) but started 1 process: "
                           "'accelerate launch --cpu --num_processes N' runs a single process; for N CPU processes use "
                           "'ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node N -m hf_neuroformer.cli train ...'. "
-                          "This run trains on 1 process", UserWarning, stacklevel=2)
+                          "This run trains on 1 process", UserWarning, stacklevel=stacklevel)
         if main and world > 1:  # the result alone did not say that several processes trained
             print(f"[neuroformer] training on {world} processes ({accelerator.state.backend or accelerator.device.type}): "
                   f"{micro_batch} windows per process per micro-batch"
@@ -1757,7 +1767,7 @@ def train(
                 f"negatives ({training.batch_size // ga - 1} with the gather, or on 1 process with "
                 f"gradient_accumulation_steps {ga}); the contrastive term is that of 1 process with {ga * world} accumulated "
                 f"micro-batches of {micro_batch}, not of 1 process with batch_size "
-                f"{training.batch_size}", UserWarning, stacklevel=2)
+                f"{training.batch_size}", UserWarning, stacklevel=stacklevel)
 
         if streamed:
             from datasets.distributed import split_dataset_by_node
@@ -1785,11 +1795,12 @@ def train(
             tokenizer = NeuroformerTokenizer.from_config(config)
             tokenizer.add_units(recording)
             config.vocab_size = len(tokenizer)
-            # the warnings of the split plan and windows point at train's caller (stacklevel 3)
-            plan = plan_splits(recording, config, stacklevel=3)
+            # the warnings of the split plan and windows point at train's caller (stacklevel + 1)
+            plan = plan_splits(recording, config, stacklevel=stacklevel + 1)
             if config.modalities:  # statistics and classes of the training split, saved with the model
-                fit_modalities(recording, config, plan, overwrite=True, stacklevel=3)
-            dsets, plan = build_window_datasets(recording, tokenizer, config, plan, stacklevel=3)
+                fit_modalities(recording, config, plan, overwrite=True, stacklevel=stacklevel + 1)
+            dsets, plan = build_window_datasets(recording, tokenizer, config, plan,
+                                                stacklevel=stacklevel + 1)
             n_windows = {s: len(dsets[s]) for s in SPLITS}
             # the count columns read through Arrow (column_values): dsets[s][name] built a Python list row by row,
             # about 0.1 s per column and split of a 180 s recording, six times per run
@@ -1850,8 +1861,8 @@ def train(
                       "(max_past_length) that holds 99 % of the training windows (past windows) whole")
             # a stray spike long after the session (a clock glitch) stretches the recording: a split cut from the
             # empty stretch scored NaN, and an empty validation split was reported as "no validation split". The
-            # warning 'neuroformer prepare' gives (stacklevel 3: train's caller)
-            warn_splits_without_spikes(n_windows, n_spikes, stacklevel=3)
+            # warning 'neuroformer prepare' gives (stacklevel + 1: train's caller)
+            warn_splits_without_spikes(n_windows, n_spikes, stacklevel=stacklevel + 1)
 
         if _drops_output_attentions(config, training):
             # transformers refuses to save output_attentions=True with sdpa: the run failed at its final save
@@ -1860,7 +1871,7 @@ def train(
                               f"{training.attn_implementation!r}, which transformers refuses to save with "
                               "output_attentions=True (training never reads it); load the model with "
                               "from_pretrained(path, output_attentions=True)",
-                              UserWarning, stacklevel=2)
+                              UserWarning, stacklevel=stacklevel)
             config.output_attentions = False
         config._attn_implementation = training.attn_implementation
         model = NeuroformerForPreTraining(config)
@@ -1952,7 +1963,7 @@ def train(
             _check_resume_fingerprint(last, state["fingerprint"], fingerprint)
             mixed = _contrastive_objective_changed(last, state, gathered)
             if mixed and is_main_rank():  # every rank resumes the same checkpoint: one warning, not one per process
-                warnings.warn(mixed, UserWarning, stacklevel=2)
+                warnings.warn(mixed, UserWarning, stacklevel=stacklevel)
             changed = {k: (state["training"].get(k), v) for k, v in dataclasses.asdict(training).items()
                        if state["training"].get(k) != v}
             # the restored optimizer and scheduler states carry these: another value would be ignored
@@ -1984,7 +1995,8 @@ def train(
                 )
             if finished and not (state["step"] < total_steps and state["epoch"] < training.max_epochs):
                 if block_s_asked:  # asked for, but nothing is scored
-                    unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option)
+                    unapplied_block_s_warning(output_dir, ci_block_s, ci_block_s_option,
+                                              stacklevel=stacklevel + 1)
                 return _nothing_to_do(output_dir, (
                     f"resume: nothing to do: the run in {str(output_dir)!r} finished at step {state['step']} (checkpoint "
                     f"{last.name}, epoch {state['epoch']}) and this run would end there too (--max-steps "
@@ -1994,7 +2006,7 @@ def train(
             changed = {k: v for k, v in changed.items() if k not in extended}
             if changed and is_main_rank():  # the same on every rank: one warning, not one per process
                 warnings.warn("resume: training settings differ from the checkpoint's "
-                              f"(checkpoint, now): {changed}", UserWarning, stacklevel=2)
+                              f"(checkpoint, now): {changed}", UserWarning, stacklevel=stacklevel)
             _load_checkpoint(accelerator, last)
             if extended:
                 # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
@@ -2225,13 +2237,13 @@ def train(
                    f"(see train_loss in training_log.json; {lower_rate})")
             if is_main_rank():  # validation losses are reduced over the ranks: the same on every one
                 warnings.warn(f"validation: the validation loss was never finite (NaN: {why}), so the last checkpoint "
-                              "is kept (none was selected)", UserWarning, stacklevel=2)
+                              "is kept (none was selected)", UserWarning, stacklevel=stacklevel)
         else:
             best_step = step
             selection = "last step (no validation split)"
             if is_main_rank():  # the splits are the same on every rank
                 warnings.warn("split_fractions: no validation windows, so the last checkpoint is "
-                              "kept (none was selected)", UserWarning, stacklevel=2)
+                              "kept (none was selected)", UserWarning, stacklevel=stacklevel)
         # the step losses are summed over the ranks: every rank reaches this alike, and rank 0 says it
         if first_nonfinite_step is not None and (best_state is not None or not has_val) and is_main_rank():
             # a run without validation split (and test split) saved its NaN weights and said nothing; one whose
@@ -2240,7 +2252,7 @@ def train(
                     else f"the model kept is the last step's ({best_step}), trained through the divergence")
             warnings.warn(f"training: the training loss was not finite (NaN or inf) from step {first_nonfinite_step} on: "
                           f"training diverged (see train_loss in training_log.json; {lower_rate}); {kept}",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=stacklevel)
         if training.activation_checkpointing:
             model.activation_checkpointing_disable()
         train_time = time_before + time.time() - t_steps
@@ -2308,14 +2320,14 @@ def train(
                                               f"in training_log.json; {lower_rate})")
                 warnings.warn("test: the selected model's test losses are NaN (training diverged), so the test split was "
                               "not generated; the model is saved as it is for inspection; "
-                              f"{lower_rate}", UserWarning, stacklevel=2)
+                              f"{lower_rate}", UserWarning, stacklevel=stacklevel)
             elif has_test and not training.generate_test:
                 metrics["test/generation"] = ("not run: training.generate_test is false; run 'neuroformer generate' and "
                                               "'neuroformer evaluate' on the recording")
             elif has_test:
                 # generation tiles the test split with non-overlapping windows, whatever the training stride (and
                 # whatever overlapping trials)
-                starts, clips = generation_windows(plan, "test", config, stacklevel=3)
+                starts, clips = generation_windows(plan, "test", config, stacklevel=stacklevel + 1)
                 generated = generate_spikes(
                     model, tokenizer, recording, starts,
                     past_clip_starts=clips if plan.mode == "trials" else None,
@@ -2330,7 +2342,8 @@ def train(
                     from .plotting import plot_fidelity  # matplotlib: imported by the runs that draw
 
                     figures["test_generation.png"] = draw_figure("test_generation.png", plot_fidelity, recording,
-                                                                 generated, stacklevel=3)
+                                                                 generated,
+                                                                 stacklevel=stacklevel + 1)
                 metrics.update({
                     "test/id_f1": fid["id_f1"],
                     # why a figure is null, in evaluate's words (its report's id_f1_reason / rate_corr_reason);
@@ -2355,7 +2368,7 @@ def train(
                 })
             else:
                 warnings.warn("split_fractions: no test windows, so no test metrics are written",
-                              UserWarning, stacklevel=2)
+                              UserWarning, stacklevel=stacklevel)
             metrics.update({
                 "n_train_windows": n_windows["train"],
                 "n_validation_windows": n_windows["validation"],
@@ -2408,7 +2421,7 @@ def train(
                                                              selection=selection,
                                                              contrastive_loss_weight=(
                                                                  config.contrastive_loss_weight),
-                                                             stacklevel=3)
+                                                             stacklevel=stacklevel + 1)
             if streamed:  # the test metrics and baselines read the shards again
                 shards_unchanged()
             with transformers_progress_bars(progress):  # its "Writing model shards" bar, when progress is off
@@ -2450,11 +2463,13 @@ def _float32_forward(accelerator, model):
         inner.__dict__.update(saved)
 
 
-def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_block_s=") -> None:
+def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_block_s=", *,
+                              stacklevel: int = 3) -> None:
     """Warn that a resumed run with nothing to do leaves ``metrics.json``'s test intervals as they
     were: ``ci_block_s`` (named as ``option`` words it) is not applied, when the run's recorded
     block length (``test/ci95_block_s``) is another. Nothing when the file records none (a trial
-    split, or an older run) or the same length."""
+    split, or an older run) or the same length. ``stacklevel``: where the warning points, as
+    ``warnings.warn`` takes it (3, the default: the caller of this function's caller)."""
     path = Path(output_dir) / "metrics.json"
     recorded = json.loads(path.read_text()).get("test/ci95_block_s") if path.is_file() else None
     if recorded is None or float(recorded) == float(ci_block_s) or not is_main_rank():
@@ -2463,7 +2478,7 @@ def unapplied_block_s_warning(output_dir, ci_block_s: float, option: str = "ci_b
     warnings.warn(f"{option}{join}{float(ci_block_s):g} not applied: the resumed run has nothing to do, so nothing is "
                   f"scored and metrics.json keeps its test intervals over blocks of {float(recorded):g} s "
                   "(test/ci95_block_s); resume with a larger --max-steps (training.max_steps) to train on and "
-                  "score again", UserWarning, stacklevel=3)
+                  "score again", UserWarning, stacklevel=stacklevel)
 
 
 def _nothing_to_do(output_dir: Path, message: str) -> Dict[str, object]:
