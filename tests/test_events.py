@@ -537,6 +537,26 @@ def test_a_missing_event_label_none_is_refused_like_nan(sleep, other):
     assert cfg.modalities[0]["classes"] is None
 
 
+def test_a_nan_event_label_beside_text_is_missing_not_a_second_type(sleep):
+    """NaN is pandas' missing value: text labels with gaps (["early", nan], a list or an object
+    array) were refused as "a mix of 1 str, 1 float", and numpy's text array of the list would have
+    held the class 'nan'. The NaN is now a missing label, kept as NaN and refused with the count
+    where the labels are fitted, as None is."""
+    t = sleep.events["sleep_ripples"].times
+    labels = ["early", float("nan")] * (len(t) // 2) + ["early"] * (len(t) % 2)
+    ev = EventSeries(t, labels)
+    assert ev.labels.dtype == object and ev.labels[0] == "early" and np.isnan(ev.labels[1])
+    assert isinstance(EventSeries(t, np.array(labels, dtype=object)).labels[1], float)
+    rec = dataclasses.replace(sleep, events={"kind": ev})
+    cfg = small_config(split_block_length=30.0, modalities=[{**RIPPLES, "source": "events:kind"}])
+    with pytest.raises(ValueError, match=r"\('ripples'\): \d+ of \d+ labels of 'events:kind' in "
+                                         r"the training split are None, NaN or infinite"):
+        fit_modalities(rec, cfg, plan_splits(rec, cfg))
+    # a number beside text still is a second type
+    with pytest.raises(RecordingValidationError, match=r"a mix of 1 str, 1 int \(first"):
+        EventSeries(t[:3], ["early", float("nan"), 1])
+
+
 def test_example_event_configs_load():
     from pathlib import Path
 

@@ -563,6 +563,11 @@ def as_field_of_view(value, what: str) -> Tuple[float, float]:
     return float(arr[0]), float(arr[1])
 
 
+def _is_missing_label(v) -> bool:
+    """``None`` or a float NaN (Python's or numpy's): a missing event label."""
+    return v is None or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
+
+
 def check_label_types(labels, field_name: str) -> None:
     """Refuse event labels that mix text and numbers (``[1, "a"]``): numpy turned such a list into
     text (``1`` became ``'1'``) without a word, so a label 1 of one stream was another class than
@@ -575,8 +580,9 @@ def check_label_types(labels, field_name: str) -> None:
 
     Raises:
         RecordingValidationError: ``labels`` hold both text (``str`` / ``bytes``) and other values
-            (``None``, a missing label, is neither); the message gives each type found with its
-            count and the first text and non-text label with their index.
+            (``None`` or a float NaN, a missing label, is neither: ``["a", nan]`` passes here and
+            its gap is refused with a count where the labels are fitted); the message gives each
+            type found with its count and the first text and non-text label with their index.
     """
     if labels is None or (isinstance(labels, np.ndarray) and labels.dtype != object):
         return  # a numeric or text array holds one type
@@ -584,9 +590,9 @@ def check_label_types(labels, field_name: str) -> None:
         flat = np.asarray(labels, dtype=object).ravel()
     except (TypeError, ValueError):
         return  # not an array of labels at all: refused where it is read
-    # None is a missing label, not a type: the categorical fit refuses it with a count
-    # (fit_modalities), as NaN
-    present = np.array([v is not None for v in flat], dtype=bool)
+    # None and a float NaN (pandas' missing value: ["a", nan] from a column with gaps) are missing
+    # labels, not a type: the categorical fit refuses them with a count (fit_modalities)
+    present = np.array([not _is_missing_label(v) for v in flat], dtype=bool)
     is_text = np.array([isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in flat], dtype=bool)
     if is_text.all() or not is_text.any() or not (present & ~is_text).any():
         return
@@ -639,6 +645,9 @@ class EventSeries:
             check_label_types(self.labels, "EventSeries.labels")  # [1, "a"] became ['1', 'a']
             lab = np.asarray(self.labels)
             if lab.dtype.kind in "US" or lab.dtype == object:
+                # read again as objects: numpy's text array of ["a", nan] held the text 'nan',
+                # a class, where the NaN is a missing label
+                lab = np.asarray(self.labels, dtype=object).reshape(lab.shape)
                 lab = np.array([v.decode() if isinstance(v, bytes) else v for v in lab.ravel()],
                                dtype=object).reshape(lab.shape)
             self.labels = lab
