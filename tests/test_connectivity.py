@@ -1,6 +1,7 @@
 """Hub networks with known wiring, their NWB ground truth, connectivity scores, and the
 `neuroformer simulate` / `neuroformer connectivity` commands end to end (issue 5)."""
 
+import dataclasses
 import json
 import re
 import warnings
@@ -2160,6 +2161,26 @@ def test_the_truncation_warning_of_attention_connectivity_points_at_its_caller()
         attention_connectivity(model, tok, rec, 1.0 + 0.1 * np.arange(10))
     cut = [w for w in rec_w if issubclass(w.category, TruncatedWindowsWarning)]
     assert [w.filename for w in cut] == [__file__] * len(cut), [w.filename for w in cut]
+
+
+def test_a_modality_warning_of_attention_connectivity_points_at_its_caller():
+    """The warnings of tokenizing the windows (here a circular modality's series labelled 'rad'
+    that holds degrees) named modalities.py: the processor's tokenize was called with its default
+    stacklevel from inside the generator the attention analyses share. They name the caller now."""
+    from hf_neuroformer.analysis.connectivity import attention_connectivity
+    from hf_neuroformer.recording import BehaviourSeries
+    from tiny_configs import small_config, untrained_model
+
+    rec = simulate_coupled_network(n_units=5, duration=3.0, seed=0).recording
+    t = np.arange(0.0, 3.0, 0.01)
+    rec = dataclasses.replace(rec, behaviour={"hd": BehaviourSeries(t, (t * 4000) % 360, "rad")})
+    hd = {"name": "hd", "source": "behaviour:hd", "kind": "continuous", "normalization": "circular"}
+    cfg = small_config(current_window=0.1, past_window=0.1, dt_resolution=0.01, modalities=[hd])
+    tok, model = untrained_model(rec, cfg)
+    with pytest.warns(UserWarning, match=r"behaviour\['hd'\] \(unit 'rad'\) is read as") as got:
+        attention_connectivity(model, tok, rec, 1.0 + 0.1 * np.arange(3))
+    said = [w for w in got if "is read as angles in radians" in str(w.message)]
+    assert said and [w.filename for w in said] == [__file__] * len(said), [w.filename for w in said]
 
 
 @pytest.mark.parametrize("starts", [[1.0, 1.0], [1.0, 1.04, 1.01]])

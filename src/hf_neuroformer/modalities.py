@@ -135,13 +135,16 @@ def _is_circular(mod: dict) -> bool:
     return mod["kind"] == "continuous" and mod.get("normalization") == "circular"
 
 
-def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> ModalityTrack:
+def modality_track(recording: SpikeRecording, mod: dict, index: int = 0, *,
+                   stacklevel: int = 2) -> ModalityTrack:
     """Read one modality's values from ``recording``.
 
     Args:
         recording: the recording.
         mod: one normalised entry of ``NeuroformerConfig.modalities``.
         index: its position (for messages).
+        stacklevel: where its warning points, as ``warnings.warn`` takes it (keyword-only int;
+            2, the default: the caller of this function).
 
     Returns:
         A :class:`ModalityTrack`; continuous values as ``(n, num_features)`` float64.
@@ -177,7 +180,8 @@ def modality_track(recording: SpikeRecording, mod: dict, index: int = 0) -> Moda
                 raise ValueError(f"{where}.normalization: 'circular' embeds angles in radians as (cos, sin), but "
                                  f"behaviour[{key!r}] is in {s.unit!r}; convert it with np.deg2rad (and set its unit "
                                  "to 'rad')")
-            warn_if_not_radians(s.values, f"{where}: behaviour[{key!r}]", s.unit)
+            warn_if_not_radians(s.values, f"{where}: behaviour[{key!r}]", s.unit,
+                                stacklevel=stacklevel + 1)
         track = ModalityTrack("samples", s.timestamps, None, s.values)
     elif prefix == "events":
         if key not in recording.events:
@@ -861,7 +865,8 @@ def events_in_no_window(recording: SpikeRecording, config, windows, within=None)
 
 
 def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
-                     clip_starts: Optional[Sequence[float]] = None) -> Dict[str, list]:
+                     clip_starts: Optional[Sequence[float]] = None, *,
+                     stacklevel: int = 2) -> Dict[str, list]:
     """The modality tokens of the current windows starting at ``starts`` (s).
 
     ``clip_starts`` (``(n,)`` s, NaN for none; trial mode: each window's trial start, where its
@@ -884,6 +889,10 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
     its learned null token). With ``bin_size`` the samples are averaged in bins of that width
     (circular mean for ``"circular"``), one token per non-empty bin at the bin's start.
 
+    ``stacklevel`` (keyword-only int): where the warnings of reading a modality
+    (:func:`modality_track`'s) point, as ``warnings.warn`` takes it (2, the default: the caller of
+    this function).
+
     Raises:
         ValueError: a source missing from the recording; categorical modalities whose
             ``classes`` were not fitted, or a label that is not one of them.
@@ -892,7 +901,7 @@ def modality_columns(recording: SpikeRecording, config, starts: Sequence[float],
     cols: Dict[str, list] = {}
     for i, mod in enumerate(config.modalities):
         t_col, v_col, n_col = modality_column_names(mod)
-        track = modality_track(recording, mod, i)
+        track = modality_track(recording, mod, i, stacklevel=stacklevel + 1)
         los, his = _read_spans(config, mod, starts, bounds)
         if track.kind == "frames":
             cols[t_col], cols[v_col], cols[n_col] = _video_columns(track, mod, starts, los, his)

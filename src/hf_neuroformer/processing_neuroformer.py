@@ -284,7 +284,8 @@ class NeuroformerProcessor(ProcessorMixin):
         if check_modalities:  # once per call, before any window is read (stacklevel: the caller of __call__)
             self.check_recording(recording, stacklevel=stacklevel + 1)
         return tokenize_windows(recording, self.tokenizer, starts, clips,
-                                _ModalitySpecs(self.modalities, self.tokenizer.current_window))
+                                _ModalitySpecs(self.modalities, self.tokenizer.current_window),
+                                stacklevel=stacklevel + 1)
 
     def _check_model_vocabulary(self, recording: SpikeRecording) -> None:
         """Refuse a tokenizer whose length is no longer the model's ``config.vocab_size`` (grown with

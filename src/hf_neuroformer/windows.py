@@ -1301,6 +1301,8 @@ def tokenize_windows(
     starts: np.ndarray,
     clip_starts: Optional[np.ndarray] = None,
     config: Optional[NeuroformerConfig] = None,
+    *,
+    stacklevel: int = 2,
 ) -> Dict[str, list]:
     """Tokenize windows of ``recording`` starting at ``starts`` (s): column dict for a Dataset.
 
@@ -1311,6 +1313,8 @@ def tokenize_windows(
     Args:
         starts: ``(n_windows,)`` float current-window starts, s.
         clip_starts: ``(n_windows,)`` float past-clip times, s (NaN: no clip), or None.
+        stacklevel: where the warnings of reading the modalities point, as ``warnings.warn``
+            takes it (keyword-only int; 2, the default: the caller of this function).
 
     Returns:
         the columns of :func:`build_window_datasets`, one list entry per window.
@@ -1336,7 +1340,8 @@ def tokenize_windows(
     if config is not None and config.modalities:
         from .modalities import modality_columns
 
-        cols.update(modality_columns(recording, config, starts, clip_starts))
+        cols.update(modality_columns(recording, config, starts, clip_starts,
+                                     stacklevel=stacklevel + 1))
     return cols
 
 

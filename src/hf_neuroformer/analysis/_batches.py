@@ -217,9 +217,11 @@ def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.nd
     from ..windows import collated_batches
 
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)
-    cols = processor.tokenize(recording, starts, past_clip_starts, refuse_unrecorded_past=True)
-    # to the line that called attention_connectivity / visual_attention_maps: past this generator, its caller and
-    # the caller's torch.no_grad wrapper (3 pointed at torch/utils/_contextlib.py)
+    # the warnings of tokenizing (reading a modality) and of truncation point at the line that
+    # called attention_connectivity / visual_attention_maps: past this generator, its caller and
+    # the caller's torch.no_grad wrapper (tokenize's default pointed into the package)
+    cols = processor.tokenize(recording, starts, past_clip_starts, refuse_unrecorded_past=True,
+                              stacklevel=5)
     processor.warn_truncated(cols, stacklevel=4)
     from ..progress import progress_bar
 

@@ -104,7 +104,7 @@ def radians_problem(values, unit: str | None = None) -> str | None:
     return None
 
 
-def warn_if_not_radians(values, what: str, unit) -> None:
+def warn_if_not_radians(values, what: str, unit, *, stacklevel: int = 3) -> None:
     """Warn when ``values``, read as angles in radians (a circular mean, a (cos, sin) embedding),
     look like degrees: a finite ``|value|`` beyond two turns (``2 * MAX_ABS_ANGLE``, 4 pi) in a
     series that is not an unwrapped trace, i.e. where some step between consecutive finite samples
@@ -122,6 +122,8 @@ def warn_if_not_radians(values, what: str, unit) -> None:
         values: the angles in time order (``(n,)`` or ``(n, k)``; NaN ignored).
         what: the series, as the message names it (e.g. ``"behaviour['ry']"``).
         unit: its ``unit`` as recorded.
+        stacklevel: where the warning points, as ``warnings.warn`` takes it (keyword-only int;
+            3, the default: the caller of the function that called this one).
     """
     v = np.asarray(values, dtype=np.float64)
     finite = v[np.isfinite(v)]
@@ -136,7 +138,7 @@ def warn_if_not_radians(values, what: str, unit) -> None:
     warnings.warn(f"{what} (unit {unit!r}) is read as angles in radians, but holds values up to {top:.4g}, "
                   "beyond two turns (4 pi): degrees? then every angle taken from it is wrong: set its unit to "
                   f"'deg' or convert it with np.deg2rad (unwrapped radians are fine, but their steps stay within "
-                  f"pi{jump})", UserWarning, stacklevel=3)
+                  f"pi{jump})", UserWarning, stacklevel=stacklevel)
 
 
 def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
