@@ -1069,6 +1069,22 @@ def test_resume_without_checkpoint_says_how_to_get_one(rec, tmp_path):
               resume=True)
 
 
+def test_checkpoint_settings_this_version_does_not_know_are_named_not_dropped_silently(tmp_path):
+    """A trainer_state.json written by another version of the package, with a training setting
+    TrainingConfig lacks: ``neuroformer train --resume`` went on without it, without a word."""
+    from hf_neuroformer.training import checkpoint_training_config
+
+    step = tmp_path / "m" / "checkpoints" / "step-00000002"
+    step.mkdir(parents=True)
+    stored = dict(dataclasses.asdict(TrainingConfig(max_steps=300)), label_smoothing=0.1)
+    (step / "trainer_state.json").write_text(json.dumps({"step": 2, "training": stored}))
+    with pytest.warns(UserWarning, match=r"does not know \(stored values\): \{'label_smoothing': 0\.1\}; "
+                      "the run continues without them") as caught:
+        got = checkpoint_training_config(tmp_path / "m")
+    assert [w.filename for w in caught] == [__file__]  # points at the caller
+    assert got == TrainingConfig(max_steps=300)
+
+
 def test_resume_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_path):
     """A run with save_every, stopped before its first checkpoint, was told on --resume that
     "checkpoints are written when training.save_every (--save-every) is set", which it was."""

@@ -1299,16 +1299,30 @@ def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> 
     return found[-1]
 
 
-def checkpoint_training_config(output_dir) -> Optional["TrainingConfig"]:
+def checkpoint_training_config(output_dir, *, stacklevel: int = 2) -> Optional["TrainingConfig"]:
     """The training settings the newest checkpoint in ``output_dir/checkpoints`` was written with
     (``trainer_state.json``), or None when there is no checkpoint. ``neuroformer train --resume``
     starts from these, so a flag left out on resuming keeps the run's value instead of falling
-    back to the default (e.g. ``max_steps`` 3000 for a run started with ``--max-steps 300``)."""
+    back to the default (e.g. ``max_steps`` 3000 for a run started with ``--max-steps 300``).
+
+    Stored settings that are not :class:`TrainingConfig` fields (a checkpoint written by another
+    version of the package) cannot be applied: a ``UserWarning`` names them with their stored
+    values, and the settings returned leave them out. ``stacklevel``: where that warning points,
+    as ``warnings.warn`` takes it (keyword-only; 2: the caller of this function).
+
+    Raises:
+        ValueError: the newest checkpoint's ``trainer_state.json`` is damaged, naming it.
+    """
     found = _checkpoints(Path(output_dir) / CHECKPOINT_DIR)
     if not found or not (found[-1] / "trainer_state.json").is_file():  # missing: check_resume names it
         return None
     stored = _trainer_state(found[-1]).get("training") or {}
     names = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = {k: v for k, v in stored.items() if k not in names}
+    if unknown:  # dropped silently before: the run went on with the defaults of what it could not read
+        warnings.warn(f"resume: {str(found[-1] / 'trainer_state.json')!r} holds training settings this "
+                      f"version of hf_neuroformer does not know (stored values): {unknown}; the run "
+                      "continues without them", UserWarning, stacklevel=stacklevel)
     return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
 
 
