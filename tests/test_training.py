@@ -1085,6 +1085,16 @@ def test_checkpoint_settings_this_version_does_not_know_are_named_not_dropped_si
     assert got == TrainingConfig(max_steps=300)
 
 
+def test_train_warns_of_blocks_shorter_than_a_window_at_its_caller(rec, tmp_path):
+    """ci_block_s=0.2 in a time split of windows reading 0.4 s (TINY): the bootstrap blocks share
+    spikes. The warning pointed at training.py (a fixed stacklevel), not at train's caller."""
+    with pytest.warns(UserWarning, match=r"ci_block_s=0.2: the bootstrap blocks are shorter") as caught:
+        train(rec, tmp_path / "m", nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=1, generate_test=False),
+              progress=False, write_figures=False, ci_block_s=0.2)
+    said = [w.filename for w in caught if "bootstrap blocks are shorter" in str(w.message)]
+    assert said == [__file__]
+
+
 def test_resume_of_a_run_stopped_before_its_first_checkpoint_says_so(rec, tmp_path):
     """A run with save_every, stopped before its first checkpoint, was told on --resume that
     "checkpoints are written when training.save_every (--save-every) is set", which it was."""

@@ -870,7 +870,7 @@ def evaluate_token_nll(model, dataset, collator, batch_size: int = 128, device=N
 
 def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: Optional[float] = None,
                         ci_block_s_option: str = "ci_block_s=",
-                        window_span_s: Optional[float] = None) -> Dict[str, object]:
+                        window_span_s: Optional[float] = None, *, stacklevel: int = 2) -> Dict[str, object]:
     """95 % block-bootstrap intervals of the test ``id_nll`` and ``dt_nll`` (nats per spike token).
 
     ``windows``: :func:`evaluate_token_nll`'s ``windows`` (``per_window=True``) on the test split;
@@ -880,6 +880,9 @@ def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: Option
     (:func:`~hf_neuroformer.metrics.bootstrap.block_bootstrap_ci`). ``ci_block_s_option``: how a
     null interval's reason names the block length to shorten (``"ci_block_s="`` from Python; the
     CLI passes ``"--ci-block-s"``; :func:`~hf_neuroformer.metrics.bootstrap.few_blocks_hint`).
+    ``stacklevel``: where the warning of a block length without effect, or shorter than
+    ``window_span_s`` (s), points, as ``warnings.warn`` takes it (keyword-only; 2: the caller of
+    this function; :func:`train` passes its own caller's).
 
     Returns:
         ``test/id_nll_ci95``, ``test/dt_nll_ci95`` (``[low, high]`` nats, or None with a
@@ -893,7 +896,8 @@ def split_nll_intervals(windows: Dict[str, np.ndarray], plan, ci_block_s: Option
                                     few_blocks_hint, warn_block_s_unused, window_blocks)
 
     ci_block_s, asked = resolve_block_s(ci_block_s)
-    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s, asked=asked)
+    warn_block_s_unused(plan.mode, ci_block_s, ci_block_s_option, window_span_s, asked=asked,
+                        stacklevel=stacklevel + 1)
     segments = plan.segments["test"]
     blocks, definition = window_blocks(windows["window_start"], segments, plan.mode, ci_block_s)
     n_blocks = count_blocks(blocks)
@@ -2315,7 +2319,8 @@ def train(
                     "test/n_spike_tokens": test["n_spike_tokens"],
                     **split_nll_intervals(test["windows"], plan, ci_block_s if block_s_asked else None,
                                           ci_block_s_option,
-                                          window_span_s=model.config.current_window + model.config.past_window),
+                                          window_span_s=model.config.current_window + model.config.past_window,
+                                          stacklevel=stacklevel + 1),  # warnings at train's caller
                 })
                 if getattr(model, "contrastive", None) is not None:
                     from .contrastive import evaluate_retrieval

@@ -160,7 +160,8 @@ def few_blocks_hint(window_starts, segments, mode: str = "time", block_s: float 
 
 
 def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
-                        window_span_s: Optional[float] = None, asked: Optional[bool] = None) -> None:
+                        window_span_s: Optional[float] = None, asked: Optional[bool] = None, *,
+                        stacklevel: int = 3) -> None:
     """Warn that a block length asked for (``asked``; without it, one other than the default
     :data:`CI_BLOCK_S`) does nothing in a trial split (``mode="trials"``), whose bootstrap blocks
     are its trials: a user who asked for
@@ -173,19 +174,20 @@ def warn_block_s_unused(mode: str, block_s: float, option: str = "ci_block_s=",
     the interval comes out too narrow.
 
     ``asked``: whether the user gave the length (:func:`resolve_block_s`); None: asked for when it
-    differs from the default."""
+    differs from the default. ``stacklevel``: where the warning points, as ``warnings.warn`` takes
+    it (keyword-only; 3: the caller of the function that calls this one)."""
     join = "" if option.endswith("=") else " "
     asked = float(block_s) != CI_BLOCK_S if asked is None else asked
     if mode == "trials" and asked:
         warnings.warn(f"{option}{join}{float(block_s):g} has no effect: the split is by trials, and a trial split's "
                       "bootstrap blocks are its trials (one block per trial), whatever the block length",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=stacklevel)
     elif mode == "time" and window_span_s is not None and float(block_s) < float(window_span_s):
         warnings.warn(f"{option}{join}{float(block_s):g}: the bootstrap blocks are shorter than what one window "
                       f"reads ({float(window_span_s):g} s of current and past window), so neighbouring blocks share "
                       "spikes and the 95 % intervals come out too narrow; use blocks of at least "
                       f"{float(window_span_s):g} s (longer than the spikes' correlation time)",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=stacklevel)
 
 
 def window_blocks(window_starts, segments, mode: str = "time", block_s: float = CI_BLOCK_S,
