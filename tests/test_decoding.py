@@ -699,6 +699,19 @@ def test_cli_decode_says_when_no_window_is_scored(sleep_decoded):
     assert "  no window scored: no test window or window outside every split has a recorded value of a target\n" in text
 
 
+def test_cli_decode_names_the_csv_columns_in_their_order(sleep_decoded):
+    """The 'wrote' line said "per target the decoded value and the recorded one" of a CSV whose
+    recorded column comes first: it names the columns as the file has them."""
+    import pandas as pd
+
+    _, text, csv, _ = sleep_decoded
+    columns = list(pd.read_csv(csv, nrows=0).columns)
+    assert columns[2:6] == ["ry", "ry_predicted", "ry_error_rad", "x"], columns
+    line = next(t for t in text.splitlines() if t.startswith(f"[neuroformer] wrote {csv}"))
+    assert f"(columns {', '.join(columns)}: per target the recorded value (<target>) where the recording has it, " \
+           "then the decoded one (<target>_predicted), and a circular target's decoded minus recorded angle" in line
+
+
 def test_cli_decode_names_a_target_recorded_only_outside_the_test_windows(finetuned, a2929, tmp_path, capsys):
     """x recorded in the train windows but not in the test block (ry in both): ry was scored and x got no line at
     all, below a split line promising scores, and the closing 'no window scored' line is only for when none was."""

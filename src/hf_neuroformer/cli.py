@@ -1827,8 +1827,12 @@ def cmd_decode(args) -> int:
         warnings.warn(f"{CI_BLOCK_S_FLAG} {ci_block_s:g} has no effect: no decoded window with a recorded value was "
                       "scored (only the decoder's test windows and windows outside all its splits are)"
                       + (f" (--split {args.split})" if args.split else ""), UserWarning)
-    print(f"[neuroformer] wrote {out} (window_start_s, window_stop_s, per target the decoded value and the "
-          "recorded one where the recording has it, n_spikes, n_truncated, split)")
+    # the columns as the CSV has them: the line said "the decoded value and the recorded one" of a file
+    # whose recorded column comes first
+    wrapped = (", and a circular target's decoded minus recorded angle wrapped to [-pi, pi) (<target>_error_rad)"
+               if any(str(c).endswith("_error_rad") for c in table.columns) else "")
+    print(f"[neuroformer] wrote {out} (columns {', '.join(map(str, table.columns))}: per target the recorded "
+          f"value (<target>) where the recording has it, then the decoded one (<target>_predicted){wrapped})")
     if args.figure is not None:
         from .plotting import plot_decoding
 
