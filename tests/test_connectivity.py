@@ -2229,18 +2229,14 @@ def test_attention_connectivity_refuses_a_path_a_decoder_or_a_processor_naming_t
     path with "'str' object has no attribute 'support'" and a behaviour decoder with
     "'NeuroformerDecodingOutput' object has no attribute 'past_attentions'", each naming no
     argument; the backbone (as AutoModel loads it) is read as before."""
-    import copy
-
     import hf_neuroformer as nf
     from hf_neuroformer.analysis.connectivity import attention_connectivity
-    from tiny_configs import small_config, untrained_model
+    from tiny_configs import small_config, untrained_decoder, untrained_model
 
     rec = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=3), duration=3.0,
                            seed=0).recording
     tok, model = untrained_model(rec, small_config(current_window=0.02, past_window=0.03))
-    cfg = copy.deepcopy(model.config)
-    cfg.decoding_targets = [{"name": "x", "kind": "regression"}]
-    decoder = nf.NeuroformerForBehaviorDecoding(cfg)
+    decoder = untrained_decoder(model)
     processor = nf.NeuroformerProcessor.from_config(tok, model.config)
     for args, message in (
             (("/m/model", tok, rec), r"^model: expected a NeuroformerForPreTraining .*got str "

@@ -1,7 +1,5 @@
 """Window log-likelihoods and bits per spike (model side)."""
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -10,15 +8,7 @@ import hf_neuroformer as nf
 from hf_neuroformer.likelihood import split_bits_per_spike, window_log_likelihoods
 from hf_neuroformer.windows import plan_splits, window_starts_for_split
 
-from tiny_configs import untrained_model
-
-
-def untrained_decoder(model):
-    """An untrained behaviour decoder (one regression target) of ``model``'s config: decode_windows
-    takes a decoder only."""
-    cfg = copy.deepcopy(model.config)
-    cfg.decoding_targets = [{"name": "x", "kind": "regression"}]
-    return nf.NeuroformerForBehaviorDecoding(cfg).eval()
+from tiny_configs import untrained_decoder, untrained_model
 
 
 @pytest.fixture(scope="module")

@@ -739,12 +739,10 @@ def test_maps_refuse_duplicate_or_overlapping_windows_as_generation_does(offsets
 def test_maps_refuse_a_path_a_decoder_or_a_processor_naming_the_argument(trained, allen_video):
     """A model directory's path failed with "'str' object has no attribute 'config'" and a
     recording's path, a processor or a behaviour decoder later, naming no argument."""
-    import copy
+    from tiny_configs import untrained_decoder
 
     _, model, tok, starts, clips = trained
-    cfg = copy.deepcopy(model.config)
-    cfg.decoding_targets = [{"name": "x", "kind": "regression"}]
-    decoder = nf.NeuroformerForBehaviorDecoding(cfg)
+    decoder = untrained_decoder(model)
     processor = nf.NeuroformerProcessor.from_config(tok, model.config)
     for args, message in (
             (("/m/model", tok, allen_video), r"^model: expected a NeuroformerForPreTraining .*got "

@@ -3,6 +3,7 @@ windows: 10 ms current, 20 ms past; test_modalities, test_video, test_visual_att
 test_cli_errors), an untrained model with its tokenizer for a recording, a quiet call, a
 ``warnings.showwarning`` that prints to stderr, and an NWB file's datasets stored again as float32."""
 
+import copy
 import sys
 import warnings
 
@@ -27,6 +28,14 @@ def untrained_model(recording, config, seed: int = 0):
     config.vocab_size = len(tok)
     torch.manual_seed(seed)
     return tok, nf.NeuroformerForPreTraining(config).eval()
+
+
+def untrained_decoder(model):
+    """An untrained ``NeuroformerForBehaviorDecoding`` (one regression target, ``x``) of ``model``'s
+    config, in eval mode: for the calls that take a decoder only, or refuse one."""
+    config = copy.deepcopy(model.config)
+    config.decoding_targets = [{"name": "x", "kind": "regression"}]
+    return nf.NeuroformerForBehaviorDecoding(config).eval()
 
 
 def quiet(fn, *args, **kwargs):
