@@ -579,7 +579,7 @@ def test_decode_windows_refuses_a_backbone_a_pretrained_model_or_paths_naming_th
     for args, message in (
             ((AutoModel.from_pretrained(pretrained), tok, a2929),
              r"^model: expected a NeuroformerForBehaviorDecoding .*got NeuroformerModel "
-             r"\(the backbone"),
+             r"\(the backbone alone, as AutoModel\.from_pretrained loads it: it has no behaviour heads"),
             ((nf.NeuroformerForPreTraining.from_pretrained(pretrained), tok, a2929),
              r"^model: .*got NeuroformerForPreTraining \(a pretrained model: it has no behaviour "
              r"heads"),

@@ -1035,8 +1035,8 @@ def test_arguments_of_the_wrong_kind_are_refused_naming_the_argument_and_the_fix
     backbone = nf.NeuroformerModel(model.config)
     processor = nf.NeuroformerProcessor.from_config(tok, model.config)
     cases = [
-        (dict(model=backbone), r"^model: expected a NeuroformerForPreTraining .*got NeuroformerModel.*"
-                               r"AutoModelForPreTraining\.from_pretrained"),
+        (dict(model=backbone), r"^model: expected a NeuroformerForPreTraining .*got NeuroformerModel.*; load "
+                               r"the pretrained model with AutoModelForPreTraining\.from_pretrained"),
         (dict(model=str(tmp_path)), r"^model: expected a NeuroformerForPreTraining .*got str.*"
                                     r"AutoModelForPreTraining\.from_pretrained"),
         (dict(tokenizer=processor), r"^tokenizer: expected a NeuroformerTokenizer, got NeuroformerProcessor; "

@@ -19,6 +19,12 @@ modules that use these values import them from here (one definition):
 :mod:`~hf_neuroformer.training` (:func:`is_main_rank`, which the command also reads before torch, and
 :data:`MAX_TRAINING_SEED`).
 
+:func:`check_model_kind`, the refusal of a model of the wrong kind (a path, the backbone, a decoder where
+spikes are generated, ...), compares class names only, so it needs no torch either; it is the one check
+behind :func:`~hf_neuroformer.generation.check_next_spike_model`,
+:func:`~hf_neuroformer.finetuning.check_decoder_model` and
+:func:`~hf_neuroformer.analysis._batches.check_attention_model`.
+
 :func:`is_whole_number`, :func:`is_real_number` and :func:`is_finite_number` are also imported by
 :mod:`~hf_neuroformer.configuration_neuroformer`, which is Hub remote code: so this module travels
 with every pushed model as remote code too (transformers copies the modules a remote module imports
@@ -590,6 +596,82 @@ def target_label_form(text: str, error: type = ValueError):
     return m.group(1).strip(), int(m.group(2))
 
 
+#: The package's model kinds, by class name, for the messages of :func:`check_model_kind`: ``"is"``, what a
+#: model of the kind is (said when another kind was wanted); for a kind a check may want (the first of its
+#: ``accepted`` names), what to do instead: ``"load"`` after any other object, ``"path"`` for a path
+#: (``{path}`` stands for it, quoted) and ``"other"`` after another kind of the package's models.
+_MODEL_KINDS = {
+    "NeuroformerModel": {"is": "the backbone alone, as AutoModel.from_pretrained loads it"},
+    "NeuroformerForPreTraining": {
+        "is": "a pretrained model",
+        "load": "load one with AutoModelForPreTraining.from_pretrained(<model dir>)",
+        "path": ("load the model it names with AutoModelForPreTraining.from_pretrained({path}), its tokenizer "
+                 "with AutoTokenizer.from_pretrained"),
+        "other": "load the pretrained model with AutoModelForPreTraining.from_pretrained(<model dir>)",
+    },
+    "NeuroformerForBehaviorDecoding": {
+        "is": "a behaviour decoder",
+        "load": "load one with load_decoder(<decoder dir>)",
+        "path": "load the decoder it names with load_decoder({path})",
+        "other": "fine-tune one with finetune, load it with load_decoder(<decoder dir>)",
+    },
+}
+
+
+def check_model_kind(model, accepted, flag: str = "model", *, expected: str,
+                     hints: Mapping[str, str] | None = None) -> None:
+    """Refuse, before any work, a model of a kind the caller cannot use, naming ``flag``, the type given and
+    how to get the kind wanted: the one check behind
+    :func:`~hf_neuroformer.generation.check_next_spike_model`,
+    :func:`~hf_neuroformer.finetuning.check_decoder_model` and
+    :func:`~hf_neuroformer.analysis._batches.check_attention_model`, which each restated it.
+
+    Classes are compared by name along ``type(model).__mro__``, not by identity: a model loaded as Hub
+    remote code (``trust_remote_code=True``) is another class object of the same name, and this module
+    imports no torch (see the module docstring).
+
+    Args:
+        model: the object passed as the model.
+        accepted: the class names that pass (a name or a sequence of names); the first is the kind the
+            message says how to get: ``"NeuroformerForPreTraining"`` or ``"NeuroformerForBehaviorDecoding"``.
+        flag: the argument named at the start of the message.
+        expected: what the message says was expected, e.g. ``"a NeuroformerForBehaviorDecoding (a
+            fine-tuned behaviour decoder)"``.
+        hints: another of the package's model kinds (``"NeuroformerModel"``,
+            ``"NeuroformerForPreTraining"`` or ``"NeuroformerForBehaviorDecoding"``) -> why a model of it
+            will not do; the message says what the model is and why, in parentheses after its type, then
+            how to get the kind wanted. The first kind, in the table's order, along the model's MRO is
+            used.
+
+    Raises:
+        TypeError: ``model`` is of none of the ``accepted`` classes: ``"{flag}: expected {expected}, got
+            {type}"`` and then, for a ``str`` or ``os.PathLike`` (a model directory's path), the call
+            that loads what it names with the path; for a kind in ``hints``, what it is, its hint and
+            how to get the kind wanted; for anything else (``None`` included), the call that loads one.
+        ValueError: ``accepted`` is empty or starts with a kind this check cannot say how to get, or a
+            name in ``hints`` is none of the package's model kinds.
+    """
+    names = (accepted,) if isinstance(accepted, str) else tuple(accepted)
+    wanted = _MODEL_KINDS.get(names[0], {}) if names else {}
+    if "load" not in wanted:
+        loadable = sorted(name for name, kind in _MODEL_KINDS.items() if "load" in kind)
+        raise ValueError(f"accepted: expected class names starting with one of {loadable}, got {names!r}")
+    hints = dict(hints or {})
+    unknown = [name for name in hints if name not in _MODEL_KINDS]
+    if unknown:
+        raise ValueError(f"hints: expected keys among {sorted(_MODEL_KINDS)}, got {unknown!r}")
+    classes = {c.__name__ for c in type(model).__mro__}
+    if classes.intersection(names):
+        return
+    if isinstance(model, (str, os.PathLike)):
+        what = f" (a path: {wanted['path'].format(path=repr(os.fspath(model)))})"
+    else:
+        kind = next((name for name in hints if name in classes), None)
+        what = (f"; {wanted['load']}" if kind is None
+                else f" ({_MODEL_KINDS[kind]['is']}: {hints[kind]}); {wanted['other']}")
+    raise TypeError(f"{flag}: expected {expected}, got {type(model).__name__}{what}")
+
+
 def is_main_rank() -> bool:
     """Whether this is a launch's main process: ``RANK`` 0 in the environment torchrun /
     ``accelerate launch`` set, or no launcher. Read from the environment (no torch), so that the
@@ -603,5 +685,5 @@ __all__ = ["FINETUNE_CONFIG_KEYS", "KINDS", "MAX_BRIAN2_SEED", "MAX_CLI_DURATION
            "check_min_isis", "check_pass_counts", "check_sampling_ranges", "check_spike_tolerances", "check_whole", "config_settings",
            "is_finite_number", "is_main_rank", "is_real_number", "is_whole_number", "override_keys", "target_label_form",
            "tolerance_label",
-           "narrow_float_seconds_message", "check_anchor_decay",
+           "narrow_float_seconds_message", "check_anchor_decay", "check_model_kind",
            "as_dataclass"]

@@ -52,8 +52,8 @@ import torch
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import EvalLoopOutput
 
-from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema_decay, check_finetune_settings, check_spike_dropout, \
-    check_training_seed, \
+from .argument_checks import FINETUNE_CONFIG_KEYS, check_anchor_decay, check_ema_decay, check_finetune_settings, check_model_kind, \
+    check_spike_dropout, check_training_seed, \
     config_settings, override_keys as _override_keys
 from .binning import BIN_EDGE_SECONDS
 from .configuration_neuroformer import NeuroformerConfig, checked_bool, is_finite_number, is_real_number, is_whole_number
@@ -2136,22 +2136,13 @@ def check_decoder_model(model, flag: str = "model") -> None:
     Raises:
         TypeError: ``model`` is not a ``NeuroformerForBehaviorDecoding``; the message names its type
             and says to load the decoder with :func:`load_decoder`.
-    """
-    import os
 
-    classes = [c.__name__ for c in type(model).__mro__]
-    if "NeuroformerForBehaviorDecoding" in classes:
-        return
-    if isinstance(model, (str, os.PathLike)):
-        what = f" (a path: load the decoder it names with load_decoder({str(model)!r}))"
-    elif "NeuroformerForPreTraining" in classes or "NeuroformerModel" in classes:
-        kind = "the backbone alone" if "NeuroformerModel" in classes else "a pretrained model"
-        what = (f" ({kind}: it has no behaviour heads); fine-tune one with finetune, load it with "
-                "load_decoder(<decoder dir>)")
-    else:
-        what = "; load one with load_decoder(<decoder dir>)"
-    raise TypeError(f"{flag}: expected a NeuroformerForBehaviorDecoding (a fine-tuned behaviour "
-                    f"decoder), got {type(model).__name__}{what}")
+    The check is :func:`~hf_neuroformer.argument_checks.check_model_kind`'s, with this kind's hints.
+    """
+    check_model_kind(
+        model, ("NeuroformerForBehaviorDecoding",), flag,
+        expected="a NeuroformerForBehaviorDecoding (a fine-tuned behaviour decoder)",
+        hints={"NeuroformerModel": "it has no behaviour heads", "NeuroformerForPreTraining": "it has no behaviour heads"})
 
 
 @keeps_training_mode

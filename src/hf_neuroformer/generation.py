@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from .argument_checks import SEED_RANGE, check_sampling_ranges
+from .argument_checks import SEED_RANGE, check_model_kind, check_sampling_ranges
 from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import (NEXT_SPIKE_HEAD_MODULES, NextSpikeHeadsNotLoadedWarning,
@@ -422,25 +422,14 @@ def check_next_spike_model(model, flag: str = "model") -> None:
     Raises:
         TypeError: ``model`` is not a ``NeuroformerForPreTraining``; the message names its type and
             says to load one with ``AutoModelForPreTraining.from_pretrained`` (or :func:`load_pretrained`).
-    """
-    import os
 
-    classes = [c.__name__ for c in type(model).__mro__]
-    if "NeuroformerForPreTraining" in classes:
-        return
-    if isinstance(model, (str, os.PathLike)):
-        what = (f" (a path: load the model it names with AutoModelForPreTraining.from_pretrained({str(model)!r}), "
-                "its tokenizer with AutoTokenizer.from_pretrained)")
-    elif "NeuroformerModel" in classes:
-        what = (" (the backbone alone, as AutoModel.from_pretrained loads it: it has no next-spike heads); load "
-                "the model with AutoModelForPreTraining.from_pretrained(<model dir>)")
-    elif "NeuroformerForBehaviorDecoding" in classes:
-        what = (" (a behaviour decoder: it predicts behaviour, not spikes); load the pretrained model with "
-                "AutoModelForPreTraining.from_pretrained(<model dir>)")
-    else:
-        what = "; load one with AutoModelForPreTraining.from_pretrained(<model dir>)"
-    raise TypeError(f"{flag}: expected a NeuroformerForPreTraining (the model with the next-spike heads, unit id "
-                    f"and dt), got {type(model).__name__}{what}")
+    The check is :func:`~hf_neuroformer.argument_checks.check_model_kind`'s, with this kind's hints.
+    """
+    check_model_kind(
+        model, ("NeuroformerForPreTraining",), flag,
+        expected="a NeuroformerForPreTraining (the model with the next-spike heads, unit id and dt)",
+        hints={"NeuroformerModel": "it has no next-spike heads",
+               "NeuroformerForBehaviorDecoding": "it predicts behaviour, not spikes"})
 
 
 def max_spikes_limit(config) -> int:

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..argument_checks import check_pass_counts
+from ..argument_checks import check_model_kind, check_pass_counts
 from ..configuration_neuroformer import is_whole_number
 from ..recording import SpikeRecording, count_noun
 
@@ -148,7 +148,7 @@ def model_unit_lookup(tokenizer, recording: SpikeRecording, config) -> np.ndarra
     return unit_lookup(tokenizer, recording, config.vocab_size)
 
 
-def check_attention_model(model) -> None:
+def check_attention_model(model, flag: str = "model") -> None:
     """Refuse, before any work, a model the attention analyses
     (:func:`~hf_neuroformer.analysis.connectivity.attention_connectivity`,
     :func:`~hf_neuroformer.analysis.visual_attention.visual_attention_maps`) cannot read: a model
@@ -162,27 +162,18 @@ def check_attention_model(model) -> None:
         model: a ``NeuroformerForPreTraining`` or its backbone ``NeuroformerModel`` (any class of
             either name along the MRO passes: a model loaded as Hub remote code is another class
             object).
+        flag: the argument named in the message (``"model"``, as the analyses call it).
 
     Raises:
         TypeError: ``model`` of another kind; the message names its type and says to load one with
             ``AutoModelForPreTraining.from_pretrained``.
-    """
-    import os
 
-    classes = {c.__name__ for c in type(model).__mro__}
-    if classes & {"NeuroformerForPreTraining", "NeuroformerModel"}:
-        return
-    if isinstance(model, (str, os.PathLike)):
-        what = (" (a path: load the model it names with "
-                f"AutoModelForPreTraining.from_pretrained({str(model)!r}), its tokenizer with "
-                "AutoTokenizer.from_pretrained)")
-    elif "NeuroformerForBehaviorDecoding" in classes:
-        what = (" (a behaviour decoder: its outputs hold no past attentions); load the "
-                "pretrained model with AutoModelForPreTraining.from_pretrained(<model dir>)")
-    else:
-        what = "; load one with AutoModelForPreTraining.from_pretrained(<model dir>)"
-    raise TypeError("model: expected a NeuroformerForPreTraining (or its backbone "
-                    f"NeuroformerModel), got {type(model).__name__}{what}")
+    The check is :func:`~hf_neuroformer.argument_checks.check_model_kind`'s, with this kind's hints.
+    """
+    check_model_kind(
+        model, ("NeuroformerForPreTraining", "NeuroformerModel"), flag,
+        expected="a NeuroformerForPreTraining (or its backbone NeuroformerModel)",
+        hints={"NeuroformerForBehaviorDecoding": "its outputs hold no past attentions"})
 
 
 def attention_batches(model, tokenizer, recording: SpikeRecording, starts: np.ndarray,
