@@ -138,6 +138,61 @@ NEGATIVE_TIMES_HINT = ("spike times are seconds on one session clock (from the r
                        "first time")
 
 
+def _spike_problem(spike_times: np.ndarray, unit_ids: np.ndarray, n_units: int,
+                   time_domain: Optional[Tuple[float, float]] = None, time_support: Optional[np.ndarray] = None,
+                   *, ascending: bool = False) -> Optional[str]:
+    """The message of the first rule that a recording's spike arrays break, None when they keep all:
+    the one statement of these rules, checked on all spikes at once (vectorised) by
+    :meth:`SpikeRecording.validate` and by :meth:`SpikeRecording.copies_with_spikes` (the spikes of
+    all its copies together).
+
+    The rules, in the order checked: one unit index per spike time; finite times; times >= 0 s;
+    with ``ascending``, times in ascending order; unit indices in ``[0, n_units)``; every time
+    inside ``time_domain`` ``[start, stop)`` and inside a row of ``time_support`` (each skipped when
+    None). Spikes are named by their position in the arrays given.
+
+    Args:
+        spike_times: ``(n_spikes,)`` float64 spike times, s.
+        unit_ids: ``(n_spikes,)`` integer unit index of each spike.
+        n_units: the number of units (``len(unit_names)``).
+        time_domain: ``(start, stop)`` s with finite ``stop > start``, or None.
+        time_support: ``(n, 2)`` float64 ``[start, stop)`` rows, s, sorted and non-overlapping, or None.
+        ascending: require ascending times too (a recording's; ``copies_with_spikes`` sorts its copies).
+
+    Returns:
+        The message (``"<field>: expected ..."``) that :class:`RecordingValidationError` carries, or None.
+    """
+    st, ui = spike_times, unit_ids
+    if st.shape != ui.shape:
+        return f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
+    if not st.size:
+        return None
+    bad = not_finite_message(st, "spike_times", "spike")
+    if bad is not None:
+        return bad
+    if (st < 0).any():
+        k = np.flatnonzero(st < 0)[0]
+        return f"spike_times: expected times >= 0 s, spike {k} is at {st[k]} s; {NEGATIVE_TIMES_HINT}"
+    back = not_ascending_message(st, "spike_times", "spike") if ascending else None
+    if back is not None:
+        return back + "; sort them with SpikeRecording.from_unsorted(...)"
+    out = (ui < 0) | (ui >= n_units)
+    if out.any():
+        k = np.flatnonzero(out)[0]
+        return (f"unit_ids: expected indices in [0, {n_units}) (one per unit name), spike {k} has unit index "
+                f"{ui[k]}")
+    if time_domain is not None:
+        lo, hi = st.min(), st.max()
+        if lo < time_domain[0] or hi >= time_domain[1]:
+            return f"time_domain: expected it to contain every spike, got {time_domain} for spikes in [{lo}, {hi}] s"
+    if time_support is not None:
+        inside = in_intervals(st, time_support)
+        if not inside.all():
+            k = np.flatnonzero(~inside)[0]
+            return f"time_support: expected it to contain every spike, spike {k} at {st[k]} s lies outside"
+    return None
+
+
 def count_noun(count: int, noun: str) -> str:
     """``"1 spike"``, ``"3 spikes"``: a count with its noun, plural unless it is 1."""
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
@@ -907,30 +962,19 @@ class SpikeRecording:
         too, so that fields set after construction are held to the same rules."""
         self._check_unit_names()
         self._check_session()
-        st, ui = self.spike_times, self.unit_ids
-        if st.shape != ui.shape:
-            raise RecordingValidationError(
-                f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
-            )
-        if st.size:
-            bad = not_finite_message(st, "spike_times", "spike")
-            if bad is not None:
-                raise RecordingValidationError(bad)
-            neg = np.flatnonzero(st < 0)
-            if neg.size:
-                raise RecordingValidationError(
-                    f"spike_times: expected times >= 0 s, spike {neg[0]} is at {st[neg[0]]} s; {NEGATIVE_TIMES_HINT}"
-                )
-            back = not_ascending_message(st, "spike_times", "spike")
-            if back is not None:
-                raise RecordingValidationError(back + "; sort them with SpikeRecording.from_unsorted(...)")
-            n_units = len(self.unit_names)
-            out = np.flatnonzero((ui < 0) | (ui >= n_units))
-            if out.size:
-                raise RecordingValidationError(
-                    f"unit_ids: expected indices in [0, {n_units}) (one per unit name), spike "
-                    f"{out[0]} has unit index {ui[out[0]]}"
-                )
+        st, td, ts = self.spike_times, self.time_domain, self.time_support
+        td_ok = True
+        if td is not None:
+            t0, t1 = td
+            td_ok = bool(np.isfinite(t0) and np.isfinite(t1) and t1 > t0)
+        ts_ok = ts is None or not (np.any(~np.isfinite(ts)) or np.any(ts[:, 1] <= ts[:, 0])
+                                   or np.any(ts[1:, 0] < ts[:-1, 1] - WINDOW_GRID))
+        # the spikes are held to the time domain and the support only where those are intervals; else the checks
+        # of those fields below name them (a NaN spike time first or last makes the default domain NaN)
+        problem = _spike_problem(st, self.unit_ids, len(self.unit_names), td if td_ok else None,
+                                 ts if td_ok and ts_ok else None, ascending=True)
+        if problem is not None:
+            raise RecordingValidationError(problem)
         if len(self.unit_areas) != len(self.unit_names):
             raise RecordingValidationError(
                 f"unit_areas: expected {len(self.unit_names)} entries (one per unit), got {len(self.unit_areas)}"
@@ -945,30 +989,14 @@ class SpikeRecording:
             raise RecordingValidationError(
                 f"unit_names: expected one different name per unit; repeated: {shown}{more}"
             )
-        if self.time_domain is not None:
-            t0, t1 = self.time_domain
-            if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
-                raise RecordingValidationError(
-                    f"time_domain: expected finite (start, stop) with stop > start, got {self.time_domain}"
-                )
-            if st.size and (st[0] < t0 or st[-1] >= t1):
-                raise RecordingValidationError(
-                    f"time_domain: expected it to contain every spike, got {self.time_domain} for "
-                    f"spikes in [{st[0]}, {st[-1]}] s"
-                )
-        if self.time_support is not None:
-            ts = self.time_support
-            if np.any(~np.isfinite(ts)) or np.any(ts[:, 1] <= ts[:, 0]) or np.any(ts[1:, 0] < ts[:-1, 1] - WINDOW_GRID):
-                raise RecordingValidationError(
-                    "time_support: expected finite, sorted, non-overlapping [start, stop) rows with stop > start"
-                )
-            if st.size:
-                inside = in_intervals(st, ts)
-                if not inside.all():
-                    k = np.flatnonzero(~inside)[0]
-                    raise RecordingValidationError(
-                        f"time_support: expected it to contain every spike, spike {k} at {st[k]} s lies outside"
-                    )
+        if not td_ok:
+            raise RecordingValidationError(
+                f"time_domain: expected finite (start, stop) with stop > start, got {self.time_domain}"
+            )
+        if not ts_ok:
+            raise RecordingValidationError(
+                "time_support: expected finite, sorted, non-overlapping [start, stop) rows with stop > start"
+            )
         td = self.time_domain
         for name, (a, b) in self.epochs.items():
             if not (np.isfinite(a) and np.isfinite(b)):
@@ -1259,10 +1287,11 @@ class SpikeRecording:
         Built one by one, the constructor's checks of the fields the copies share (units, areas,
         time domain, support ...) took about 0.15 ms a recording, most of the time of
         :func:`~hf_neuroformer.generate_spikes` with many samples of a short window (20,000
-        samples: 3 of 7 CPU seconds). Here the spikes of all copies are checked together (float64
-        times, finite, >= 0 s, inside the time domain and the support; integer unit indices in
-        ``[0, n_units)``) and each copy's ``session`` by the constructor's rule; this recording's
-        fields by :meth:`validate`, once. Lists, dicts and arrays of the shared fields are
+        samples: 3 of 7 CPU seconds). Here the spikes of all copies are checked together, by the
+        rules :meth:`validate` holds a recording's spikes to (finite, >= 0 s, inside the time
+        domain and the support; unit indices in ``[0, n_units)``), and each copy's ``session`` by
+        the constructor's rule; this recording's fields by :meth:`validate`, once. Spikes given
+        other than as 1-D float64 times and integer ids go through :meth:`from_unsorted`. Lists, dicts and arrays of the shared fields are
         copied one level deep, so that changing one copy's ``unit_names`` or ``time_support``
         leaves the others as they are.
 
@@ -1288,16 +1317,16 @@ class SpikeRecording:
         del shared["spike_times"], shared["unit_ids"], shared["session"]
         pairs = [(np.asarray(t), np.asarray(u)) for t, u in spikes]
         counts = np.array([t.size for t, _ in pairs], dtype=np.int64)
+        # arrays already in the form the constructor stores (1-D float64 times, integer ids of the same shape) are
+        # taken as they are; from_unsorted converts any other form (int times, (n, 1) arrays) or refuses it
         simple = all(t.dtype == np.float64 and t.ndim == 1 and u.dtype.kind in "iu" and u.shape == t.shape
                      for t, u in pairs)
         if simple and pairs:
             st = np.concatenate([t for t, _ in pairs])
-            ui = np.concatenate([u for _, u in pairs]).astype(np.int64)
-            td, sup = self.time_domain, self.support
-            simple = not st.size or bool(
-                td is not None and np.all(np.isfinite(st)) and np.all(st >= 0) and np.all(st >= td[0])
-                and np.all(st < td[1]) and np.all(in_intervals(st, sup))
-                and np.all((ui >= 0) & (ui < len(self.unit_names))))
+            ui = np.concatenate([u for _, u in pairs]).astype(np.int64)  # a uint64 id past int64 turns negative
+            # validate's rules, on all copies at once; without a time domain a copy takes its spikes' (constructor)
+            simple = not st.size or (self.time_domain is not None and _spike_problem(
+                st, ui, len(self.unit_names), self.time_domain, self.time_support) is None)
         if not simple:  # the constructor names what is wrong, and where
             return [type(self).from_unsorted(t, u, session=s, **shared) for (t, u), s in zip(spikes, sessions)]
         if not pairs:
