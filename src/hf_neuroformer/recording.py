@@ -138,6 +138,31 @@ NEGATIVE_TIMES_HINT = ("spike times are seconds on one session clock (from the r
                        "first time")
 
 
+def _refuse_unflat(spike_times, unit_ids) -> None:
+    """Refuse ``spike_times`` or ``unit_ids`` that are not one flat sequence of spikes: ``(n,)``,
+    ``(n, 1)`` and ``(1, n)`` are taken as ``n`` spikes; more than one dimension longer than 1
+    (flattening it paired times and ids by their position in memory) or a ragged sequence (one
+    array per unit) is refused.
+
+    Raises:
+        RecordingValidationError: names the field, its shape (or that it is ragged) and the fix.
+    """
+    for name, value in (("spike_times", spike_times), ("unit_ids", unit_ids)):
+        try:
+            shape = np.shape(value)
+        except ValueError:  # numpy: "inhomogeneous shape" (a list of arrays of different lengths)
+            raise RecordingValidationError(
+                f"{name}: expected one flat array (n_spikes,), got a ragged sequence (e.g. one array per unit); "
+                "concatenate them, and give unit_ids as the unit index of each spike: "
+                "np.concatenate(trains), np.concatenate([np.full(len(t), k) for k, t in enumerate(trains)])"
+            ) from None
+        if sum(d != 1 for d in shape) > 1:  # (n,), (n, 1) and (1, n) are one spike per entry
+            raise RecordingValidationError(
+                f"{name}: expected a 1-D array (n_spikes,), got shape {shape}; flattening it would pair "
+                "spike times and unit ids by their position in memory"
+            )
+
+
 def _spike_problem(spike_times: np.ndarray, unit_ids: np.ndarray, n_units: int,
                    time_domain: Optional[Tuple[float, float]] = None, time_support: Optional[np.ndarray] = None,
                    *, ascending: bool = False) -> Optional[str]:
@@ -805,7 +830,9 @@ class SpikeRecording:
             ``""`` (its unit tokens ``"/<unit name>"`` would have no session) or holding whitespace (the
             message suggests the name with each run replaced by ``_``) or ``/``
             (the session ends at the first ``/`` of a unit token; unit names may hold ``/``), mismatched
-            lengths; epochs that are not finite or lie outside the time domain (the message names
+            lengths, ``spike_times`` or ``unit_ids`` of more than one dimension longer than 1 (``(n,)``,
+            ``(n, 1)`` and ``(1, n)`` are ``n`` spikes; a ``(n, 2)`` array was flattened, pairing times
+            and ids by their position in memory) or ragged; epochs that are not finite or lie outside the time domain (the message names
             ``epochs[name]``); trials that are not finite, not ordered by start or outside the time
             domain (names ``trials[i]``); ``trial_info`` without ``trials``, or a ``trial_info``
             column that is not one value per trial; interval arrays of another shape than
@@ -860,6 +887,8 @@ class SpikeRecording:
         self.trial_info = {k: _trial_column(v) for k, v in _text_keys(self.trial_info, "trial_info").items()}
         self.behaviour = _text_keys(self.behaviour, "behaviour")
         self.events = _text_keys(self.events, "events")
+        # a (n, 2) array was flattened, pairing times and ids by their position in memory (from_unsorted refused it)
+        _refuse_unflat(self.spike_times, self.unit_ids)
         refuse_narrow_float_times(self.spike_times, "spike_times")
         self.spike_times = np.asarray(self.spike_times, dtype=np.float64).reshape(-1)
         self.unit_ids = _as_unit_indices(self.unit_ids)
@@ -1245,20 +1274,7 @@ class SpikeRecording:
         Raises:
             RecordingValidationError: as :class:`SpikeRecording`.
         """
-        for name, value in (("spike_times", spike_times), ("unit_ids", unit_ids)):
-            try:
-                shape = np.shape(value)
-            except ValueError:  # numpy: "inhomogeneous shape" (a list of arrays of different lengths)
-                raise RecordingValidationError(
-                    f"{name}: expected one flat array (n_spikes,), got a ragged sequence (e.g. one array per unit); "
-                    "concatenate them, and give unit_ids as the unit index of each spike: "
-                    "np.concatenate(trains), np.concatenate([np.full(len(t), k) for k, t in enumerate(trains)])"
-                ) from None
-            if sum(d != 1 for d in shape) > 1:  # (n,), (n, 1) and (1, n) are one spike per entry
-                raise RecordingValidationError(
-                    f"{name}: expected a 1-D array (n_spikes,), got shape {shape}; flattening it would pair "
-                    "spike times and unit ids by their position in memory"
-                )
+        _refuse_unflat(spike_times, unit_ids)
         refuse_narrow_float_times(spike_times, "spike_times")
         st = np.asarray(spike_times, dtype=np.float64).reshape(-1)
         ui = np.asarray(unit_ids).reshape(-1)
