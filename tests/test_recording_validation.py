@@ -1377,3 +1377,67 @@ def test_copies_with_spikes_are_what_from_unsorted_builds_each_apart():
         base.copies_with_spikes(spikes[:1], ["s 0"])
     with pytest.raises(ValueError, match=r"^sessions: expected one session per copy \(1 copies\), got 2"):
         base.copies_with_spikes(spikes[:1], sessions[:2])
+
+
+_COPY_FIELDS = {"unit_names": ["a", "b", "c"], "time_domain": (0.0, 10.0),
+                "time_support": np.array([[0.0, 2.0], [5.0, 10.0]])}
+
+
+@pytest.mark.parametrize("times, units, field", [
+    (np.array([1.0, np.nan]), np.array([0, 0]), "spike_times"),          # NaN time
+    (np.array([-0.5, 1.0]), np.array([0, 0]), "spike_times"),            # negative time
+    (np.array([1.0, 10.5]), np.array([0, 0]), "time_domain"),            # after the time domain
+    (np.array([1.0, 3.0]), np.array([0, 0]), "time_support"),            # in the domain, between support rows
+    (np.array([1.0, 1.5]), np.array([0, 3]), "unit_ids"),                # unit index = n_units
+    (np.array([1.0, 1.5]), np.array([-1, 0]), "unit_ids"),               # negative unit index
+    (np.array([1.0, 1.5]), np.array([0.0, 0.5]), "unit_ids"),            # float unit index
+    (np.array([[1.0, 1.2], [1.5, 1.7]]), np.array([0, 1, 0, 1]), "spike_times"),  # 2-D times
+])
+def test_copies_with_spikes_refuse_what_the_constructors_refuse(times, units, field):
+    """copies_with_spikes checks the spikes of all copies at once (_spike_problem, validate's rules):
+    it refuses each bad input that SpikeRecording and from_unsorted refuse, with the same error type
+    and a message naming the same field (before, it restated the rules, and the two could drift)."""
+    base = SpikeRecording(np.zeros(0), np.zeros(0, dtype=np.int64), session="s", **_COPY_FIELDS)
+    good = (np.array([1.5, 0.5, 6.0]), np.array([2, 1, 0]))
+    assert len(base.copies_with_spikes([good, good], ["s-0", "s-1"])) == 2
+    errors = []
+    for build in (lambda: SpikeRecording(times, units, session="s-1", **_COPY_FIELDS),
+                  lambda: SpikeRecording.from_unsorted(times, units, session="s-1", **_COPY_FIELDS),
+                  lambda: base.copies_with_spikes([good, (times, units)], ["s-0", "s-1"])):
+        with pytest.raises(RecordingValidationError) as e:
+            build()
+        errors.append(e.value)
+    assert [type(e) for e in errors] == [RecordingValidationError] * 3
+    assert [str(e).split(":")[0] for e in errors] == [field] * 3, [str(e) for e in errors]
+
+
+def test_validate_names_a_bad_time_domain_or_support_before_the_spikes_outside_it():
+    """validate holds the spikes to the time domain and support only where those are intervals: a
+    domain set to (5, 3) s, or support rows set out of order, are named by their own checks, not as
+    'expected it to contain every spike' (the spikes are inside the recording's real interval)."""
+    rec = SpikeRecording(np.array([1.0, 4.0]), np.array([0, 0]), time_domain=(0.0, 10.0))
+    rec.time_domain = (5.0, 3.0)
+    with pytest.raises(RecordingValidationError, match=r"^time_domain: expected finite \(start, stop\) with stop > "
+                                                       r"start, got \(5\.0, 3\.0\)$"):
+        rec.validate()
+    rec.time_domain = (0.0, 10.0)
+    rec.time_support = np.array([[3.0, 6.0], [0.0, 2.0]])
+    with pytest.raises(RecordingValidationError, match=r"^time_support: expected finite, sorted, non-overlapping"):
+        rec.validate()
+    rec.time_support = np.array([[0.0, 2.0], [5.0, 6.0]])
+    with pytest.raises(RecordingValidationError, match=r"^time_support: expected it to contain every spike, spike 1 "
+                                                       r"at 4\.0 s lies outside$"):
+        rec.validate()
+
+
+def test_spike_recording_refuses_two_dimensional_spike_arrays_as_from_unsorted_does():
+    """SpikeRecording flattened a (2, 2) array of times into 4 spikes, pairing them with the unit ids
+    by their position in memory; (n,), (n, 1) and (1, n) are still n spikes."""
+    with pytest.raises(RecordingValidationError, match=r"^unit_ids: expected a 1-D array \(n_spikes,\), got shape "
+                                                       r"\(2, 2\); flattening it"):
+        SpikeRecording(np.array([0.1, 0.2, 0.3, 0.4]), np.array([[0, 1], [0, 1]]))
+    with pytest.raises(RecordingValidationError, match=r"^spike_times: expected one flat array \(n_spikes,\), got a "
+                                                       r"ragged sequence"):
+        SpikeRecording([[0.1, 0.2], [0.3]], [0, 1, 1])
+    rec = SpikeRecording(np.array([[0.1], [0.2]]), np.array([[0, 1]]))
+    assert rec.spike_times.tolist() == [0.1, 0.2] and rec.unit_ids.tolist() == [0, 1]
