@@ -386,6 +386,37 @@ def test_train_resume_names_a_damaged_or_missing_trainer_state_and_the_checkpoin
     assert code == 2 and "lacks trainer_state.json" in err and "(step-00000001)" in err, err
 
 
+def test_train_resume_warns_once_of_checkpoint_settings_this_version_does_not_know(tmp_path, capsys):
+    """'train --resume' warned of the checkpoint's training settings this version does not know
+    when it read them; train(resume=True) now warns of them too (the Python path had dropped them
+    without a word), so the command leaves its own warning to train's: one warning, not two."""
+    import hf_neuroformer as nf
+    from hf_neuroformer.io.arrays import write_npz
+
+    rec = nf.simulate_coupled_network(n_units=5, duration=20.0, seed=7).recording
+    data = write_npz(rec, tmp_path / "sim.npz")
+    yaml_path = tmp_path / "tiny.yaml"
+    yaml_path.write_text("current_window: 0.1\npast_window: 0.3\ndt_resolution: 0.01\nmax_window_length: 24\n"
+                         "max_past_length: 48\nhidden_size: 16\nnum_attention_heads: 2\nintermediate_size: 32\n"
+                         "split_block_length: 2.0\ntraining:\n  batch_size: 16\n  save_every: 2\n")
+    run = ("train", "--config", yaml_path, "--data", data, "--output-dir", tmp_path / "run", "--no-figures",
+           "--no-test-generation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main_cli(capsys, *run, "--max-steps", "2")[0] == 0
+    path = tmp_path / "run" / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state = json.loads(path.read_text())
+    state["training"]["label_smoothing"] = 0.1
+    path.write_text(json.dumps(state))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = main_cli(capsys, *run, "--max-steps", "3", "--resume")
+    assert code == 0, err[-3000:]
+    ours = [str(w.message) for w in caught if "does not know" in str(w.message)]
+    assert ours == [f"resume: {str(path)!r} holds training settings this version of hf_neuroformer does not know "
+                    "(stored values): {'label_smoothing': 0.1}; the run continues without them"], ours
+
+
 def test_main_job_splits_builtin_data_finely_and_warnings_read_like_errors(tmp_path, capsys):
     # The README's main job on the built-in 140-s recording warned that the 30-s default blocks
     # gave only 5 split blocks (0.6 / 0.2 / 0.2 for 0.7 / 0.15 / 0.15); without --config it now

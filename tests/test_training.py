@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -1083,6 +1084,29 @@ def test_checkpoint_settings_this_version_does_not_know_are_named_not_dropped_si
         got = checkpoint_training_config(tmp_path / "m")
     assert [w.filename for w in caught] == [__file__]  # points at the caller
     assert got == TrainingConfig(max_steps=300)
+
+
+def test_train_resume_names_checkpoint_settings_this_version_does_not_know_at_its_caller(rec, tmp_path):
+    """train(resume=True) compared the checkpoint's stored training settings with this run's
+    TrainingConfig fields only: one it does not know (a checkpoint of another version of the
+    package) was dropped without a word, where 'neuroformer train --resume' warned of it. A real
+    step-2 checkpoint, its trainer_state.json given such a setting: named once, at the caller."""
+    cfg, tc = nf.NeuroformerConfig(**TINY), TrainingConfig(max_steps=3, batch_size=16, save_every=2,
+                                                           generate_test=False)
+    _train_until_interrupted_at_step_2(rec, tmp_path / "m", cfg, tc)
+    path = tmp_path / "m" / "checkpoints" / "step-00000002" / "trainer_state.json"
+    state = json.loads(path.read_text())
+    state["training"]["label_smoothing"] = 0.1
+    path.write_text(json.dumps(state))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = train(rec, tmp_path / "m", cfg, tc, progress=False, resume=True, write_figures=False)
+    ours = [w for w in caught if "does not know" in str(w.message)]
+    assert [str(w.message) for w in ours] == [
+        f"resume: {str(path)!r} holds training settings this version of hf_neuroformer does not know (stored values): "
+        "{'label_smoothing': 0.1}; the run continues without them"], [str(w.message)[:80] for w in caught]
+    assert [w.filename for w in ours] == [__file__]  # the line that called train, not training.py
+    assert m["total_steps"] == 3  # and the run went on
 
 
 def test_train_warns_of_blocks_shorter_than_a_window_at_its_caller(rec, tmp_path):

@@ -383,7 +383,8 @@ def cmd_train(args) -> int:
         # of --config's training: section change them (left out, --max-steps fell back to 3000 and
         # --save-every to none, extending the run; and a training: section of --config was dropped
         # silently, so 'max_steps: 600' in the file did not extend a 300-step run)
-        stored = checkpoint_training_config(args.output_dir)
+        # its settings this version does not know: warned of by train, which resumes (warned here too, twice)
+        stored = checkpoint_training_config(args.output_dir, warn_unknown=False)
         if stored is not None:
             from_file = {k: getattr(training, k) for k in given}
             training = dataclasses.replace(stored, **from_file)

@@ -1303,16 +1303,19 @@ def latest_checkpoint(output_dir, training: Optional[TrainingConfig] = None) -> 
     return found[-1]
 
 
-def checkpoint_training_config(output_dir, *, stacklevel: int = 2) -> Optional["TrainingConfig"]:
+def checkpoint_training_config(output_dir, *, stacklevel: int = 2,
+                               warn_unknown: bool = True) -> Optional["TrainingConfig"]:
     """The training settings the newest checkpoint in ``output_dir/checkpoints`` was written with
     (``trainer_state.json``), or None when there is no checkpoint. ``neuroformer train --resume``
     starts from these, so a flag left out on resuming keeps the run's value instead of falling
     back to the default (e.g. ``max_steps`` 3000 for a run started with ``--max-steps 300``).
 
     Stored settings that are not :class:`TrainingConfig` fields (a checkpoint written by another
-    version of the package) cannot be applied: a ``UserWarning`` names them with their stored
-    values, and the settings returned leave them out. ``stacklevel``: where that warning points,
-    as ``warnings.warn`` takes it (keyword-only; 2: the caller of this function).
+    version of the package) cannot be applied: the settings returned leave them out, and a
+    ``UserWarning`` names them with their stored values (``warn_unknown`` False: not warned of
+    here, for a caller that goes on to resume with :func:`train`, which warns of them itself: once,
+    not twice). ``stacklevel``: where that warning points, as ``warnings.warn`` takes it
+    (keyword-only; 2: the caller of this function).
 
     Raises:
         ValueError: the newest checkpoint's ``trainer_state.json`` is damaged, naming it.
@@ -1321,13 +1324,30 @@ def checkpoint_training_config(output_dir, *, stacklevel: int = 2) -> Optional["
     if not found or not (found[-1] / "trainer_state.json").is_file():  # missing: check_resume names it
         return None
     stored = _trainer_state(found[-1]).get("training") or {}
+    unknown = _unknown_training_settings(found[-1], stored)
+    if unknown and warn_unknown:  # dropped silently before: the run went on with the defaults of what it could not read
+        warnings.warn(unknown, UserWarning, stacklevel=stacklevel)
+    names = {f.name for f in dataclasses.fields(TrainingConfig)}
+    return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
+
+
+def _unknown_training_settings(checkpoint, stored: dict) -> Optional[str]:
+    """The warning for the training settings of a checkpoint that this version of the package does
+    not know (not :class:`TrainingConfig` fields: a ``trainer_state.json`` written by another
+    version), which a resumed run cannot apply: ``"resume: '<checkpoint>/trainer_state.json' holds
+    training settings this version of hf_neuroformer does not know (stored values): {name: value};
+    the run continues without them"``, or None when every stored setting is a field.
+
+    Args:
+        checkpoint: the checkpoint folder (``output_dir/checkpoints/step-<n>``), named in the message.
+        stored: its ``trainer_state.json``'s ``"training"`` mapping (setting name -> stored value).
+    """
     names = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = {k: v for k, v in stored.items() if k not in names}
-    if unknown:  # dropped silently before: the run went on with the defaults of what it could not read
-        warnings.warn(f"resume: {str(found[-1] / 'trainer_state.json')!r} holds training settings this "
-                      f"version of hf_neuroformer does not know (stored values): {unknown}; the run "
-                      "continues without them", UserWarning, stacklevel=stacklevel)
-    return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
+    if not unknown:
+        return None
+    return (f"resume: {str(Path(checkpoint) / 'trainer_state.json')!r} holds training settings this version of "
+            f"hf_neuroformer does not know (stored values): {unknown}; the run continues without them")
 
 
 def _fallback(checkpoint: Path) -> str:
@@ -1534,7 +1554,10 @@ def train(
             when the longer run ends (the old model stays, whole, until then; see
             :func:`save_atomically`). Resumed at its own ``max_steps`` (no step left) it has
             nothing to do: it says so, leaves the model as it is and returns its ``metrics.json``
-            (``on_train_end`` is not called). See :func:`check_resume`.
+            (``on_train_end`` is not called). See :func:`check_resume`. Training settings the
+            checkpoint stores that this version of the package does not know (a checkpoint of
+            another version) cannot be applied: a ``UserWarning`` at ``stacklevel`` names them
+            with their stored values, and the run goes on without them.
         on_step_end: called on every process after each optimisation step with the step
             number and the step's training loss (the same on every process).
         on_train_end: called on every process with the final (selected, unwrapped) model
@@ -2025,6 +2048,12 @@ def train(
             if changed and is_main_rank():  # the same on every rank: one warning, not one per process
                 warnings.warn("resume: training settings differ from the checkpoint's "
                               f"(checkpoint, now): {changed}", UserWarning, stacklevel=stacklevel)
+            # settings of another version of the package, not TrainingConfig fields: left out of `changed` (it
+            # compares this run's fields), so train(resume=True) went on without them, without a word ('neuroformer
+            # train --resume' had warned of them, reading the checkpoint's settings: it now leaves that to this one)
+            unknown = _unknown_training_settings(last, state["training"])
+            if unknown and is_main_rank():
+                warnings.warn(unknown, UserWarning, stacklevel=stacklevel)
             _load_checkpoint(accelerator, last)
             if extended:
                 # the restored scheduler steps the schedule of the new total (its lambda is rebuilt,
