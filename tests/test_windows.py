@@ -1387,3 +1387,33 @@ def test_tokenize_windows_gives_what_encode_window_gives_window_by_window(shared
     msg = "window_start: expected a finite time in seconds, got nan"
     with pytest.raises(ValueError, match=msg):
         tokenize_windows(rec, tok, bad)
+
+
+def test_tokenize_windows_refuses_float32_starts_and_clips_naming_the_argument():
+    """tokenize_windows widened float32 starts to float64 without a word: 1000.05 s as float32 is
+    1000.0499877929688 s, so the window opened 12 µs early and took a spike at 1000.04999 s that
+    the window at 1000.05 s leaves to the window before (float32 steps 61 µs at 1000 s, more than
+    some dt bins). The processor, generation and the metrics refused such starts; now this does
+    too, naming ``starts`` or ``clip_starts``, with narrow_float_times_message's wording."""
+    from hf_neuroformer.windows import tokenize_windows
+
+    spikes = np.array([999.9, 1000.04999, 1000.06])
+    rec = SpikeRecording(spike_times=spikes, unit_ids=np.array([0, 1, 0]), unit_names=["a", "b"],
+                         time_domain=(999.0, 1001.0))
+    cfg = NeuroformerConfig(current_window=0.05, past_window=0.1, dt_resolution=0.001)
+    tok = tokenizer_for(rec, cfg)
+    wide = tokenize_windows(rec, tok, np.array([1000.05]), np.array([1000.0]))
+    assert wide["n_spikes"] == [1]  # 1000.06 alone; 1000.04999 is the window before's
+    # the window float32 gave, widened (its start as a float64 value): it took 1000.04999 too
+    assert tokenize_windows(rec, tok, np.array([float(np.float32(1000.05))]), np.array([1000.0]))["n_spikes"] == [2]
+    fix = "pass float64 times from the source"
+    with pytest.raises(ValueError, match=r"^starts: expected float64 times \(s\), got float32, .*window 0: 1000\.05 "
+                                         rf"as float32 is 1000\.0499877929688 s, 12\.2 µs off; {fix}"):
+        tokenize_windows(rec, tok, np.array([1000.05], dtype=np.float32), np.array([1000.0]))
+    with pytest.raises(ValueError, match=rf"^clip_starts: expected float64 times \(s\), got float32, .*{fix}"):
+        tokenize_windows(rec, tok, np.array([1000.05]), np.array([1000.01], dtype=np.float32))
+    # a float32 item among Python floats, which np.asarray widens without a word
+    with pytest.raises(ValueError, match=r"^starts: expected float64 times \(s\), got float32 items \(1 of 2\)"):
+        tokenize_windows(rec, tok, [1000.0, np.float32(1000.05)])
+    # no window: nothing rounded, nothing refused (a split of fraction 0)
+    assert tokenize_windows(rec, tok, np.zeros(0, dtype=np.float32))["window_start"] == []

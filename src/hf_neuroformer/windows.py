@@ -1324,11 +1324,22 @@ def tokenize_windows(
     it.
 
     Raises:
-        ValueError: a start that is not a finite number, or a clip that is infinite, naming the
-            first (as :meth:`~hf_neuroformer.NeuroformerTokenizer.encode_window`); the spike
-            arrays or token ids it refuses.
+        ValueError: ``starts`` or ``clip_starts`` held as float32 / float16 (an array, or such
+            items in a list), naming the argument (:func:`~hf_neuroformer.binning.narrow_float_times_message`:
+            widened to float64 they keep the narrow rounding, float32 1000.05 s is 1000.0499877929688 s,
+            12 µs early, so spikes on a window edge fell on the wrong side of it), as
+            :func:`window_starts_array` refuses them for every other reader of windows; a start that
+            is not a finite number, or a clip that is infinite, naming the first (as
+            :meth:`~hf_neuroformer.NeuroformerTokenizer.encode_window`); the spike arrays or token
+            ids it refuses.
         UnknownUnitError: a unit of the recording the tokenizer does not know.
     """
+    # float32 starts were widened to float64 here without a word (float32 steps 61 µs at 1000 s: windows up to 30 µs
+    # off, their edges moved across spikes), where the processor, generation and the metrics refuse them
+    for name, values in (("starts", starts), ("clip_starts", clip_starts)):
+        narrow = narrow_float_times_message(values, name, item="window") if np.size(values) else None
+        if narrow is not None:
+            raise ValueError(narrow)
     spike_tokens = tokenizer.unit_token_ids(recording)[recording.unit_ids]
     # all windows at once: encode_window once per window spent ~100 µs a window in Python
     enc = tokenizer._encode_windows(recording.spike_times, spike_tokens, starts, clip_starts)
