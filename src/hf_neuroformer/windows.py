@@ -1593,17 +1593,15 @@ def compare_split_spikes(recording: SpikeRecording, plan: SplitPlan, stored) -> 
     return {"status": status, "splits_compared": compared, "splits_differing": differing, "n_spikes": counts}
 
 
-def _plan_and_fit_modalities(recording: SpikeRecording, config: NeuroformerConfig,
-                             plan: Optional[SplitPlan], stacklevel: int = 4) -> SplitPlan:
+def _checked_plan(recording: SpikeRecording, config: NeuroformerConfig,
+                  plan: Optional[SplitPlan], stacklevel: int = 4) -> SplitPlan:
     """The split plan the windows of :func:`build_window_datasets` and :func:`prepare_windows` are
-    cut from, and the modalities' training-split statistics written into ``config`` (in place,
-    statistics already there kept).
+    cut from.
 
     ``plan`` None: :func:`plan_splits` makes one. A plan the caller gave is refused where segments
     of two splits overlap (:func:`check_splits_apart`) and warned of where they are closer than
-    ``config.split_gap`` (:func:`warn_splits_closer_than_gap`); these and the modalities' fit
-    (:func:`~hf_neuroformer.modalities.fit_modalities`) warn at ``stacklevel`` (4: the caller of
-    this function's caller).
+    ``config.split_gap`` (:func:`warn_splits_closer_than_gap`); these warn at ``stacklevel`` (4:
+    the caller of this function's caller).
 
     Returns:
         the :class:`SplitPlan` used.
@@ -1614,10 +1612,6 @@ def _plan_and_fit_modalities(recording: SpikeRecording, config: NeuroformerConfi
     check_splits_apart(plan)
     if given:  # closer than split_gap: used (no window reads another split's spikes), but said
         warn_splits_closer_than_gap(plan, config, stacklevel=stacklevel)
-    if config.modalities:
-        from .modalities import fit_modalities
-
-        fit_modalities(recording, config, plan, overwrite=False, stacklevel=stacklevel)
     return plan
 
 
@@ -1680,7 +1674,11 @@ def build_window_datasets(
     # the windows are placed by the config and cut by the tokenizer: another current_window silently kept part
     check_tokenizer_windows(tokenizer, config, "make it with NeuroformerTokenizer.from_config(config) and add_units(recording)")
     # the warnings of the split plan point at build_window_datasets' caller (its stacklevel, 2 frames deeper)
-    plan = _plan_and_fit_modalities(recording, config, plan, stacklevel=stacklevel + 2)
+    plan = _checked_plan(recording, config, plan, stacklevel=stacklevel + 2)
+    if config.modalities:  # the training split's statistics and classes, written into config (those there kept)
+        from .modalities import fit_modalities
+
+        fit_modalities(recording, config, plan, overwrite=False, stacklevel=stacklevel + 1)
     out = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config, recording, stacklevel=stacklevel + 1)
@@ -1962,7 +1960,9 @@ def prepare_windows(
     # as train does in memory: a vocab_size the config brought along (another model's, 50 for 8 tokens) was kept,
     # and the model trained on these windows then refused its own tokenizer ('not the model's tokenizer')
     config.vocab_size = len(tokenizer)
-    plan = _plan_and_fit_modalities(recording, config, plan)  # its warnings: our caller's line
+    # its warnings: our caller's line (no modality to fit: check_preparable_config refused them above, so the
+    # fit_modalities call this made was never reached)
+    plan = _checked_plan(recording, config, plan)
     created = missing_folders(out.parent)  # a failure below left the new a/b of 'a/b/prep' behind, empty
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
