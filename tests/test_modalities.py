@@ -1248,6 +1248,52 @@ def test_modality_fit_warnings_point_at_the_line_that_called_the_public_function
         (str(w.message)[:50], w.filename, w.lineno) for w in ours]
 
 
+def test_modality_reading_warnings_point_at_the_line_that_called_the_public_function(tmp_path):
+    """A circular series in degrees labelled 'rad' is warned of each time a modality track is read.
+    build_window_datasets (hence train and the decoding datasets) tokenized its windows with
+    tokenize_windows' default stacklevel, fit_modalities (train) and check_recording_modalities read
+    the track with modality_track's and generate_spikes its columns with modality_columns': the
+    warning named windows.py, modalities.py or generation.py (and so came again at each of those lines).
+    It now names the line that called the public function, every time."""
+    from hf_neuroformer.generation import generate_spikes
+    from hf_neuroformer.modalities import check_recording_modalities
+    from hf_neuroformer.recording import BehaviourSeries, SpikeRecording
+    from tiny_configs import untrained_model
+
+    t = np.arange(0.0, 20.0, 0.05)
+    spikes = np.arange(0.005, 20.0, 0.013)
+    rec = SpikeRecording(spike_times=spikes, unit_ids=np.arange(len(spikes)) % 2, unit_names=["a", "b"],
+                         time_domain=(0.0, 20.0),  # 5 degrees a sample, wrapped at 360: 'rad' by mistake
+                         behaviour={"hd": BehaviourSeries(t, (t * 100.0) % 360.0, "rad")})
+
+    def config():
+        return small_config(split_block_length=2.0, modalities=[
+            {"name": "hd", "source": "behaviour:hd", "kind": "continuous", "normalization": "circular"}])
+
+    cfg = config()
+    tok, model = untrained_model(rec, cfg)
+    processor = nf.NeuroformerProcessor.from_config(tok, cfg)
+    calls = {
+        "build_window_datasets": lambda: build_window_datasets(rec, tok, cfg),
+        "train": lambda: train(rec, tmp_path / "m", config(), TrainingConfig(max_steps=1, batch_size=8,
+                                                                               generate_test=False),
+                               progress=False, write_figures=False),
+        "generate_spikes": lambda: generate_spikes(model, tok, rec, [5.0, 5.01], progress=False),
+        "processor": lambda: processor(rec, [5.0, 5.01]),
+        "check_recording_modalities": lambda: check_recording_modalities(cfg, rec),
+    }
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            call()
+        ours = [w for w in got if "beyond two turns" in str(w.message)]
+        assert ours and all(str(w.message).startswith("NeuroformerConfig.modalities[0] ('hd'): behaviour['hd'] "
+                                                      "(unit 'rad')") for w in ours), name
+        # the line of the call (the lambda's), not the package's line that read the track
+        assert {(w.filename, w.lineno) for w in ours} == {(__file__, call.__code__.co_firstlineno)}, (
+            name, [(w.filename, w.lineno) for w in ours])
+
+
 def test_run_ablation_fit_warnings_point_at_the_line_that_called_it(flat_series_recording, tmp_path):
     """run_ablation fits the modalities once before any variant trains (a missing source refused
     first); its split plan and fit warnings named ablation.py. They now name the caller's line.

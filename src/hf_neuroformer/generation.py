@@ -646,7 +646,9 @@ def generate_spikes(
     if cfg.modalities:  # every window's modality tokens, read from the recording as in training
         from .modalities import modality_columns, truncated_modality_tokens, windows_without_values
 
-        mod_cols = modality_columns(recording, cfg, starts, clips)
+        # its warnings (a circular series in degrees) at the caller's line, as check_windows_read_modalities' below:
+        # they named this line
+        mod_cols = modality_columns(recording, cfg, starts, clips, stacklevel=5)
         # windows generated from the null token alone, not conditioned on the modality
         mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
         # none of the windows holds a value of a modality: warned of, naming it (the processor's warning), at the

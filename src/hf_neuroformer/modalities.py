@@ -287,8 +287,8 @@ def check_recording_modalities(config, recording: SpikeRecording, flag: str = "-
             whose, needs = f"the modality {mod['name']!r} of --config {str(config_file)!r}", "the config"
             remedy = (f"pass with --data{' (and --epoch)' if epoch else ''} a recording that holds it, or remove the "
                       "modality from the config")
-        try:
-            track = modality_track(recording, mod, i)
+        try:  # its warning (a circular series in degrees) at our caller's line, as ours: it named this line
+            track = modality_track(recording, mod, i, stacklevel=stacklevel + 1)
         except ValueError as err:
             raise ValueError(f"{flag}: {whose} reads {mod['source']!r}, which this recording does not hold as "
                              f"{needs} needs it ({err}); {remedy}") from None
@@ -438,7 +438,8 @@ def fit_modalities(recording: SpikeRecording, config, plan, overwrite: bool = Tr
         # a label only there was refused in those windows, a series there was scaled by the trials' values alone);
         # video: the frames on screen inside the training segments
         train = plan.segments["train"] if mod["kind"] == "video" else _training_spans(recording, plan, mod)
-        track = modality_track(recording, mod, i)
+        # its warning (a circular series in degrees) at our caller's line, as ours: it named this line
+        track = modality_track(recording, mod, i, stacklevel=stacklevel + 1)
         _warn_if_off_the_clock(track, recording, mod, i, stacklevel=stacklevel + 1)
         if track.kind == "frames":
             mod["frame_interval"] = median_frame_interval(track.times)

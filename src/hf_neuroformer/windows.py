@@ -1682,7 +1682,8 @@ def build_window_datasets(
     out = {}
     for split in SPLITS:
         starts, clips = _split_windows(plan, split, config, recording, stacklevel=stacklevel + 1)
-        cols = tokenize_windows(recording, tokenizer, starts, clips, config)
+        # its modality warnings (a circular series in degrees) at our caller's line too: they named this line
+        cols = tokenize_windows(recording, tokenizer, starts, clips, config, stacklevel=stacklevel + 1)
         out[split] = datasets.Dataset.from_dict(cols, features=window_features(config))
     if config.modalities:  # a modality no window of a split reads: refused for train, warned of for the others
         from .modalities import check_windows_read_modalities
