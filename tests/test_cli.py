@@ -494,7 +494,7 @@ def test_train_no_figures_leaves_out_the_figures_and_nothing_else(tmp_path, caps
 
     rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
     three = rec.select_units(np.argsort(rec.firing_rates)[-3:]).restrict(600.0, 640.0)
-    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
+    with warnings.catch_warnings():  # (npz keeps the epochs and behaviour too; not needed here)
         warnings.simplefilter("ignore")
         write_npz(three, tmp_path / "three_units.npz")
     (tmp_path / "tiny.yaml").write_text(TINY_YAML + "split_block_length: 4\n")
@@ -521,7 +521,7 @@ def _train_one_step_on_busiest_units(tmp_path, capsys, shared_data, n_units, sto
     rec = load_recording(shared_data("pynapple_A2929_headdirection/A2929-200711.nwb"), epoch="wake")
     rec = rec.select_units(np.argsort(rec.firing_rates())[-n_units:]).restrict(600.0, stop)
     assert rec.n_units == n_units
-    with warnings.catch_warnings():  # the epochs and behaviour npz does not store: not needed here
+    with warnings.catch_warnings():  # (npz keeps the epochs and behaviour too; not needed here)
         warnings.simplefilter("ignore")
         write_npz(rec, tmp_path / "busiest_units.npz")
     (tmp_path / "tiny.yaml").write_text(TINY_YAML + yaml_extra)

@@ -575,7 +575,7 @@ def test_generate_prints_the_past_spikes_left_out_to_fit_max_past_length(shared_
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     (tmp_path / "model" / "splits.json").write_text(json.dumps(plan.to_dict()))
-    quiet(write_npz, rec, tmp_path / "real.npz")  # (it warns that it keeps no behaviour)
+    quiet(write_npz, rec, tmp_path / "real.npz")
     cut = generate_split(model, tok, rec, plan, "test", max_spikes=1, progress=False).generation_stats[
         "n_past_truncated"]
     assert sum(cut) > 0 and 0 < sum(k > 0 for k in cut) < len(cut)  # some windows' pasts are cut, not all

@@ -1474,33 +1474,145 @@ def test_an_empty_unit_label_or_npz_unit_name_is_refused_when_read(shared_data, 
         read_npz(tmp_path / "m.npz")
 
 
+def _differences(a, b, where="recording") -> list:
+    """Every field of two recordings (or of their parts) that differs: value, dtype, shape, type, the
+    order of names; floats compared bitwise, NaN equal to NaN."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(a) or dataclasses.is_dataclass(b):
+        if type(a) is not type(b):
+            return [f"{where}: {type(a).__name__} vs {type(b).__name__}"]
+        return [d for f in dataclasses.fields(a) for d in _differences(getattr(a, f.name), getattr(b, f.name),
+                                                                       f"{where}.{f.name}")]
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) and isinstance(b, dict)) or list(a) != list(b):
+            return [f"{where}: names {list(a)} vs {list(b)}"]
+        return [d for k in a for d in _differences(a[k], b[k], f"{where}[{k!r}]")]
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.dtype != b.dtype or a.shape != b.shape:
+            return [f"{where}: {a!r:.80} vs {b!r:.80}"]
+        if a.dtype == object:
+            pairs = zip(a.ravel().tolist(), b.ravel().tolist())
+            same = all(type(x) is type(y) and (x == y or (x != x and y != y)) for x, y in pairs)
+        else:
+            same = a.tobytes() == b.tobytes() if a.dtype.kind == "f" else np.array_equal(a, b)
+        return [] if same else [f"{where}: values {a.ravel()[:4]} vs {b.ravel()[:4]}"]
+    if type(a) is not type(b) or not (a == b or (a != a and b != b)):
+        return [f"{where}: {a!r:.80} vs {b!r:.80}"]
+    return []
+
+
+def _everything_recording() -> SpikeRecording:
+    """_small_recording with every other field a recording can hold set too: a time support of two
+    intervals, epoch intervals, events (text, numbers, a missing label, unlabelled), a boolean and a
+    NaN-holding behaviour series, an object trial column mixing booleans, numbers and None, session
+    values, a stimulus description and unicode names."""
+    rec = _small_recording()
+    # none in the gap of the time support; unit 3 ("silent") left without a spike
+    keep = ((rec.spike_times < 3.5) | (rec.spike_times >= 4.0)) & (rec.unit_ids != 3)
+    ts = rec.behaviour["speed"].timestamps
+    speed = rec.behaviour["speed"].values.copy()
+    speed[::10] = np.nan
+    return replace(
+        rec, spike_times=rec.spike_times[keep], unit_ids=rec.unit_ids[keep],
+        unit_names=["a", "b", "ünit_α", "silent"], unit_areas=["CA1", "CA1", "丘脑", ""],
+        time_support=np.array([[0.0, 3.5], [4.0, 10.5]]),
+        epoch_intervals={"task": np.array([[4.0, 5.0], [6.0, 9.5]])},
+        trial_info={**rec.trial_info, "mixed": np.array([True, 1, None], dtype=object),
+                    "grid": np.arange(6.0).reshape(3, 2)},
+        behaviour={**rec.behaviour, "speed": BehaviourSeries(ts, speed, "cm/s"),
+                   "moving": BehaviourSeries(ts, speed > 0.5, "")},
+        events={"licks": EventSeries(np.array([0.5, 1.0, 6.5]), np.array(["l", None, "r"], dtype=object), "lick port"),
+                "reward": EventSeries(np.array([5.0, 7.0]), np.array([1.0, np.nan])),
+                "tone": EventSeries(np.array([4.0]))},
+        stimulus=replace(rec.stimulus, description="grating or blank", names=["grating", "blank", "never shown"]),
+        session_info={"accuracy": 0.75, "mouse": "Cori", "trials_done": 3, "trained": True},
+    )
+
+
 def test_npz_round_trip(tmp_path):
-    rec = _small_recording()  # epochs, trials, behaviour and stimulus, which .npz cannot hold
-    # what .npz cannot hold is named, not dropped without a word (trials written to .npz came back as
-    # "the real recording has no trials" in evaluate's PSTH)
-    with pytest.warns(UserWarning, match=r"r\.npz stores the spikes, units, time domain and session only; "
-                      r"not written: epochs, trials, trial_info, behaviour, stimulus \(read back.*use write_nwb"):
-        path = write_npz(rec, tmp_path / "r.npz")
-    back = load_recording(path)
-    np.testing.assert_array_equal(back.spike_times, rec.spike_times)
-    assert back.unit_names == rec.unit_names and back.unit_areas == rec.unit_areas
-    assert back.time_domain == rec.time_domain and back.session == "toy"
-    assert back.trials is None and not back.behaviour
-    with pytest.raises(FileExistsError, match="overwrite"):
-        write_npz(rec, path)
-    plain = replace(rec, epochs={}, trials=None, trial_info={}, behaviour={}, stimulus=None)
+    """write_npz kept the spikes, units, time domain and session only: trials came back as "the real
+    recording has no trials" in evaluate's PSTH, behaviour as nothing to decode, a generated
+    recording's time support as recorded silence (each left out with a warning). Every field now
+    comes back equal (floats bitwise, NaN, names, order and dtypes kept), without a warning."""
+    rec = _everything_recording()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        write_npz(plain, tmp_path / "plain.npz")  # nothing left out: no warning
-    # a generated recording loses only its time support: the consequence named is that one (it said "no
-    # trial-aligned PSTH, no behaviour to decode" for every recording)
-    with pytest.warns(UserWarning, match=r"only; not written: time_support \(read back: the time between its "
-                      r"intervals \(e\.g\. generated windows\) reads as recorded silence\); use write_nwb") as got:
-        write_npz(replace(plain, time_support=np.array([[0.0, 10.0]])), tmp_path / "support.npz")
-    assert "PSTH" not in str(got[0].message) and "behaviour" not in str(got[0].message)
+        path = write_npz(rec, tmp_path / "r.npz")
+        back = read_npz(path)
+    assert _differences(rec, back) == []
+    assert back.behaviour["moving"].boolean and np.isnan(back.behaviour["speed"].values[0])
+    assert back.events["licks"].labels.tolist() == ["l", None, "r"] and back.events["tone"].labels is None
+    assert back.trial_info["mixed"].tolist() == [True, 1, None] and back.stimulus.names[2] == "never shown"
+    assert load_recording(path).time_support.tolist() == [[0.0, 3.5], [4.0, 10.5]]
+    # the comparison sees a difference (it is no test otherwise)
+    assert _differences(rec, replace(back, epochs={"task": (4.0, 10.0), "pre": (0.0, 4.0)})) != []
+    with pytest.raises(FileExistsError, match="overwrite"):
+        write_npz(rec, path)
     np.savez(tmp_path / "bad.npz", spike_times=np.zeros(2))
     with pytest.raises(RecordingValidationError, match="unit_ids"):
         read_npz(tmp_path / "bad.npz")
+
+
+def test_npz_round_trip_of_the_shared_recordings(a2929, zheng, allen, tmp_path):
+    """The shared recordings through write_npz / read_npz: A2929's head angles, ripple events and 594
+    ripple epoch intervals, Zheng's 450 trials with text columns, clip stimulus and boundary events,
+    Allen's trial time support and orientation stimulus, all equal."""
+    for name, rec in (("a2929", a2929), ("zheng", zheng), ("allen", allen)):
+        assert _differences(rec, read_npz(write_npz(rec, tmp_path / f"{name}.npz"))) == [], name
+    assert len(a2929.epoch_intervals["sleep_ripples"]) == 594 and len(zheng.trials) == 450
+
+
+def test_npz_of_an_older_write_npz_reads_without_the_other_fields(a2929, tmp_path):
+    """A file with the keys an older write_npz wrote (spikes, units, time domain, session) still reads,
+    as a recording without the other fields."""
+    np.savez(tmp_path / "old.npz", spike_times=a2929.spike_times, unit_ids=a2929.unit_ids,
+             unit_names=np.asarray(a2929.unit_names), unit_areas=np.asarray(a2929.unit_areas),
+             session=np.asarray(a2929.session), time_domain=np.asarray(a2929.time_domain))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        old = read_npz(tmp_path / "old.npz")
+    np.testing.assert_array_equal(old.spike_times, a2929.spike_times)
+    assert old.unit_names == a2929.unit_names and not old.behaviour and not old.events and old.time_support is None
+
+
+def test_write_npz_refuses_what_it_cannot_hold_unless_told_to_drop_it(tmp_path):
+    """Nothing is left out without a word: a trial column of objects .npz cannot hold without pickling is
+    refused, naming the column, the row and drop=; with drop= the rest is written and read back;
+    drop names only the fields that can be left out, and trials not without their columns."""
+    rec = replace(_small_recording(), trial_info={"contrast": np.array([0.25, 0.5, 1.0]),
+                                                  "spans": np.array([(1, 2), None, "x"], dtype=object)})
+    with pytest.raises(RecordingValidationError, match=r"^trial_info\['spans'\]\[0\]: expected numbers, booleans, "
+                       r"text or None, got tuple \(1, 2\).*drop=\('trial_info',\)"):
+        write_npz(rec, tmp_path / "r.npz")
+    assert not (tmp_path / "r.npz").exists()
+    back = read_npz(write_npz(rec, tmp_path / "r.npz", drop="trial_info"))
+    assert back.trial_info == {} and back.trials.tolist() == rec.trials.tolist() and sorted(back.behaviour) == ["speed", "xy"]
+    back = read_npz(write_npz(rec, tmp_path / "s.npz", drop=("trials", "trial_info", "behaviour")))
+    assert back.trials is None and not back.behaviour and back.stimulus.names == ["grating", "blank"]
+    with pytest.raises(ValueError, match=r"^drop: 'trials' without 'trial_info', but the recording has trial_info "
+                       r"\(\['contrast', 'spans'\]\).*add 'trial_info' to drop$"):
+        write_npz(rec, tmp_path / "t.npz", drop=["trials"])
+    with pytest.raises(ValueError, match=r"^drop: expected names of fields .* got 'spike_times'$"):
+        write_npz(rec, tmp_path / "t.npz", drop=["spike_times"])
+    with pytest.raises(RecordingValidationError, match=r"^unit_areas\[1\]: 'x\\x00' ends with NUL characters"):
+        write_npz(replace(_small_recording(), unit_areas=["a", "x\x00", "", ""]), tmp_path / "t.npz")
+    assert not (tmp_path / "t.npz").exists()
+
+
+def test_read_npz_names_a_missing_or_malformed_member_of_the_other_fields(tmp_path):
+    """A hand-made file that lists a behaviour series without its arrays, or epochs without their bounds,
+    is refused naming the key it lacks and the file (not numpy's KeyError)."""
+    base = dict(spike_times=np.array([0.1, 0.2]), unit_ids=np.array([0, 0]))
+    np.savez(tmp_path / "b.npz", **base, behaviour_names=np.array(["speed"]), behaviour_units=np.array(["cm/s"]),
+             behaviour_boolean=np.array([False]), behaviour_0_timestamps=np.array([0.1, 0.2]))
+    with pytest.raises(RecordingValidationError, match=r"^behaviour_0_values: expected a key 'behaviour_0_values' in "
+                       r".*b\.npz \(the values of behaviour\['speed'\]\)"):
+        read_npz(tmp_path / "b.npz")
+    np.savez(tmp_path / "e.npz", **base, epoch_names=np.array(["pre", "post"]), epoch_bounds=np.array([[0.0, 0.15]]))
+    with pytest.raises(RecordingValidationError, match=r"^epoch_bounds: expected shape \(2, 2\), one \(start, stop\) "
+                       r"per epoch name in .*e\.npz, got \(1, 2\)"):
+        read_npz(tmp_path / "e.npz")
 
 
 # ------------------------------------------------------------------------------ conftest helper
@@ -1716,10 +1828,10 @@ def test_npz_of_units_without_spikes_is_written_readable_or_refused(tmp_path):
     empty = dict(spike_times=np.zeros(0), unit_ids=np.zeros(0, dtype=np.int64), unit_names=["a", "b"])
     silent = SpikeRecording(**empty, time_support=np.array([[1.0, 2.0], [3.0, 4.5]]))
     assert silent.time_domain is None
-    with pytest.warns(UserWarning, match="not written: time_support"):
-        path = write_npz(silent, tmp_path / "silent.npz")
+    path = write_npz(silent, tmp_path / "silent.npz")
     back = load_recording(path)
     assert back.time_domain == (1.0, 4.5) and back.unit_names == ["a", "b"] and back.n_spikes == 0
+    assert back.time_support.tolist() == [[1.0, 2.0], [3.0, 4.5]]  # kept (it was left out, with a warning)
     with pytest.raises(RecordingValidationError, match=r"^time_domain: expected \(start, stop\) seconds, got none and no "
                        r"spike to span it \(2 units named in the recording written to .*nothing\.npz, none with a "
                        r"spike\).*dataclasses\.replace\(recording, time_domain=\(start, stop\)\)"):
@@ -1934,11 +2046,11 @@ def test_session_info_takes_one_value_per_name():
         SpikeRecording([0.1], [0], session_info=[1])
 
 
-def test_session_info_survives_nwb_and_npz_says_it_is_left_out(shared_data, tmp_path):
+def test_session_info_survives_nwb_and_npz(shared_data, tmp_path):
     """write_nwb dropped SpikeRecording.session_info without a word (the Steinmetz subset's
-    accuracy, 0.587, was gone after render-gratings / a conversion to NWB), and write_npz's
-    'not written' warning did not list it. NWB now keeps it (read back equal, of the same
-    types); the npz warning names it; read_nwb_scratch does not return our own entry."""
+    accuracy, 0.587, was gone after render-gratings / a conversion to NWB), and write_npz left it
+    out with a warning. Both now keep it (read back equal, of the same types); read_nwb_scratch
+    does not return our own entry."""
     from hf_neuroformer.io import load_recording
 
     rec = load_recording(shared_data(STEINMETZ))
@@ -1952,8 +2064,8 @@ def test_session_info_survives_nwb_and_npz_says_it_is_left_out(shared_data, tmp_
     assert {k: type(v) for k, v in back.session_info.items()} == {k: type(v) for k, v in rec.session_info.items()}
     from hf_neuroformer.io.nwb import read_nwb_scratch
     assert read_nwb_scratch(tmp_path / "s.nwb") == {}
-    with pytest.warns(UserWarning, match=r"not written: .*session_info"):
-        write_npz(rec, tmp_path / "s.npz")
+    back = read_npz(write_npz(rec, tmp_path / "s.npz"))
+    assert {k: (type(v), v) for k, v in back.session_info.items()} == {k: (type(v), v) for k, v in rec.session_info.items()}
     with pytest.raises(ValueError, match="reserved"):
         write_nwb(rec, tmp_path / "t.nwb", scratch={"hf_neuroformer_session_info": (np.zeros(1), "x")})
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
+from .npz_fields import checked_drop, fields_from_npz, npz_field_keys, npz_members_of, npz_text_array
 from .permissions import check_output_file, check_output_folder, write_through_temporary
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
                          file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
@@ -245,7 +246,11 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     each ``/`` replaced by ``_`` as :func:`~hf_neuroformer.io.nwb.read_nwb` does an identifier's;
     without it, the file's stem with whitespace replaced by ``_``, as NWB files without an
     identifier get, so that two files do not share unit tokens ``"<session>/<unit>"``; a
-    ``session=`` given is kept). Other keys are ignored with a warning.
+    ``session=`` given is kept). The other fields :func:`write_npz` stores (time support, epochs,
+    epoch intervals, trials and ``trial_info``, behaviour, events, stimulus, ``session_info``) are read
+    from their keys (listed in :mod:`hf_neuroformer.io.npz_fields`) when present; a file without
+    them (an older ``write_npz`` file, or :func:`numpy.savez` output) reads without them. Other keys
+    are ignored with a warning.
     The file is read with ``allow_pickle=False``. ``spike_times`` (and ``time_domain``) stored as float32 / float16 are
     widened to float64 with a warning naming their rounding (the file holds no more precision;
     :class:`SpikeRecording` refuses such times from a caller).
@@ -266,8 +271,9 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             file); a required key is missing (the message names it and lists the keys found);
             ``spike_times`` is not numeric; the arrays are empty without ``unit_names`` (no
             unit, named with the file), or without ``time_domain`` (no key and no
-            ``time_domain=``: nothing spans the recording); or the arrays break an invariant of
-            :class:`SpikeRecording` (the message ends with ``(reading <path>)``).
+            ``time_domain=``: nothing spans the recording); a key of the other fields without the
+            keys it needs, or of another shape or kind (names the key); or the arrays break an
+            invariant of :class:`SpikeRecording` (the message ends with ``(reading <path>)``).
     """
     import warnings
 
@@ -324,7 +330,16 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             # as read_nwb does an identifier's ("mouse1/day2" was kept, and the tokenizer refused it with a
             # fix only Python can apply)
             fields["session"] = session_from_file(text_of(ses.reshape(-1)[0]), path.stem)
-        extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session"}
+        # the time support, epochs, trials, behaviour, events, stimulus and session values write_npz stores
+        # (files without those keys, older ones too, read as before)
+        try:
+            fields.update(fields_from_npz(lambda key: _npz_member(z, key, path), keys, path))
+        except RecordingValidationError as e:  # a BehaviourSeries / EventSeries / Stimulus refusal named no file
+            if str(path) in str(e):
+                raise
+            raise RecordingValidationError(f"{e} (reading {path})") from e
+        extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session",
+                        *npz_field_keys(keys)}
         if extra:
             warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
     # "session0" for every file without the key gave two animals' files the same unit tokens, so a model
@@ -366,18 +381,38 @@ def _npz_member(z, key: str, path: Path) -> np.ndarray:
     return value
 
 
-def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_parent: bool = False) -> Path:
-    """Write the spikes, unit names / areas, time domain and session of a recording to ``.npz``.
+def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_parent: bool = False,
+              drop=()) -> Path:
+    """Write a recording to ``.npz``: everything it holds, read back by :func:`read_npz`.
 
-    The time support, epochs, trials, behaviour, stimulus and events are not stored (use
-    :func:`~hf_neuroformer.io.write_nwb`); a recording that holds any of them is still written,
-    with a ``UserWarning`` naming each one left out. A recording without spikes and without a
-    ``time_domain`` but with a time support is written with the support's extent as its time
-    domain (:func:`read_npz` needs one to read a file without spikes).
+    Members: ``spike_times`` ``(n_spikes,)`` float64 s, ``unit_ids`` ``(n_spikes,)`` int64,
+    ``unit_names`` / ``unit_areas`` ``(n_units,)`` str, ``session`` ``()`` str, ``time_domain``
+    ``(2,)`` float64 s; then, for what the recording holds, its time support, epochs, epoch
+    intervals, trials and ``trial_info`` columns, behaviour, events, stimulus (categories or frames)
+    and ``session_info``, under the keys listed in :mod:`hf_neuroformer.io.npz_fields` (shapes, dtypes,
+    units). :func:`read_npz` gives each back equal (floats bitwise, NaN kept; names and order kept).
+    (An older version wrote the spikes, units, time domain and session only, and left the rest out
+    with a warning.) A recording without spikes and without a ``time_domain`` but with a time
+    support is written with the support's extent as its time domain (:func:`read_npz` needs one
+    to read a file without spikes).
 
     ``make_parent`` creates ``path``'s folder if missing (default: it must exist, as for
     :func:`~hf_neuroformer.jsonio.write_atomic`; before, a missing folder was always created, so a
     typo in its name went unnoticed).
+
+    Args:
+        recording: the :class:`SpikeRecording`.
+        path: destination ``.npz`` file.
+        overwrite: replace an existing file.
+        make_parent: create the folder of ``path`` if missing.
+        drop: fields to leave out of the file, one name or several, from
+            :data:`~hf_neuroformer.io.npz_fields.DROPPABLE_FIELDS` (``"time_support"``, ``"epochs"``,
+            ``"epoch_intervals"``, ``"trials"``, ``"trial_info"``, ``"behaviour"``, ``"stimulus"``,
+            ``"events"``, ``"session_info"``); default none. Needed only for a value a ``.npz`` file
+            cannot hold (see Raises), or to write a smaller file on purpose.
+
+    Returns:
+        The path written.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False (checked before the file is built, and
@@ -387,11 +422,16 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_
             (:func:`~hf_neuroformer.io.permissions.check_output_folder`).
         MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False (a
             ``FileNotFoundError``).
+        ValueError: ``drop`` names a field that cannot be left out, or ``"trials"`` / ``"epochs"``
+            without the ``"trial_info"`` / ``"epoch_intervals"`` the recording holds.
         RecordingValidationError: the recording breaks an invariant of :class:`SpikeRecording`
             (:meth:`~SpikeRecording.validate`, as :func:`~hf_neuroformer.io.write_nwb` checks; e.g. a
             ``session`` set to ``""`` after construction), has no unit, or has no spike, no
             ``time_domain`` and no time support (nothing spans it): :func:`read_npz` would refuse the
-            file. Nothing is written then (an existing file at ``path`` is left as it was).
+            file; or it holds a value a ``.npz`` file cannot hold without pickling (a ``trial_info``
+            column or event labels of objects other than numbers, booleans, text and ``None``; a name
+            or unit ending in NUL characters, which numpy strips), named with the way to leave it out
+            (``drop=``). Nothing is written then (an existing file at ``path`` is left as it was).
 
     The file is written to a temporary file in the same folder and moved into place with
     ``os.replace`` (as :func:`~hf_neuroformer.io.write_nwb` does): a reader never sees a half-written
@@ -402,6 +442,7 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_
     check_output_folder(path, make_parent)  # a missing folder or one under a file
     # a session set to '' after construction was written as given and read back under the file's stem
     recording.validate()
+    drop = checked_drop(drop, recording)
     if recording.n_units == 0:  # read_npz refuses a file of no unit
         raise _no_units_error(f" in the recording written to {path}")
     time_domain = recording.time_domain
@@ -410,25 +451,14 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_
     if time_domain is None:  # the file read_npz refuses: units without spikes and nothing that spans them
         raise _no_time_domain_error(recording.n_units, f" in the recording written to {path}",
                                     "give it one, dataclasses.replace(recording, time_domain=(start, stop)),")
-    left_out = [name for name, held in (
-        ("time_support", recording.time_support is not None), ("epochs", bool(recording.epochs)),
-        ("trials", recording.trials is not None),
-        ("trial_info", bool(recording.trial_info)), ("behaviour", bool(recording.behaviour)),
-        ("stimulus", recording.stimulus is not None), ("events", bool(recording.events)),
-        ("session_info", bool(recording.session_info))) if held]
-    if left_out:
-        # what the file then lacks, for what is left out (a generated recording loses only its time support:
-        # the PSTH and behaviour named for every recording did not apply)
-        lost = [what for name, what in (
-            ("time_support", "the time between its intervals (e.g. generated windows) reads as recorded silence"),
-            ("trials", "no trial-aligned PSTH"), ("behaviour", "no behaviour to decode")) if name in left_out]
-        warnings.warn(f"write_npz: {path} stores the spikes, units, time domain and session only; not written: "
-                      f"{', '.join(left_out)}" + (f" (read back: {'; '.join(lost)})" if lost else "")
-                      + "; use write_nwb to keep them", UserWarning, stacklevel=2)
+    # the time support, trials, behaviour, stimulus, events ... were left out with a warning: a generated
+    # recording read back had its gaps as recorded silence, a real one no behaviour to decode
     arrays = dict(spike_times=recording.spike_times, unit_ids=recording.unit_ids,
-                  unit_names=np.asarray(recording.unit_names, dtype=str),
-                  unit_areas=np.asarray(recording.unit_areas, dtype=str),
-                  session=np.asarray(recording.session), time_domain=np.asarray(time_domain, dtype=np.float64))
+                  unit_names=npz_text_array(recording.unit_names, "unit_names"),
+                  unit_areas=npz_text_array(recording.unit_areas, "unit_areas"),
+                  session=np.asarray(recording.session), time_domain=np.asarray(time_domain, dtype=np.float64),
+                  **npz_members_of(recording, drop))
+
     def write(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
