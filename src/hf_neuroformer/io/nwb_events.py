@@ -37,12 +37,16 @@ Files written by :func:`~hf_neuroformer.io.write_nwb`
 -----------------------------------------------------
 Each stream ``name`` is the ``EventsTable`` ``name`` in ``nwbfile.events`` (one row per event:
 ``timestamp`` = the event time, a ``label`` column when labelled, the stream's description as the
-table's); reading it back gives the same times, labels and description. Only those tables are
+table's); reading it back gives the same times, labels and description. Labels of an object array
+that are not all text (text with missing labels, ``None`` or NaN) are stored as one JSON text per
+event (the column's description ends with :data:`EVENT_JSON_NOTE`; other readers see ``"\"a\""``,
+``"null"``, ``"NaN"``) and read back as the same object array. Only those tables are
 events in such a file (its interval tables are epochs, trials, stimulus and time domain).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from typing import Dict, List, Optional, Tuple
@@ -51,7 +55,7 @@ import numpy as np
 
 from ..recording import EventSeries, SpikeRecording, count_noun, widen_stored_times
 
-__all__ = ["read_events", "write_events"]
+__all__ = ["read_events", "write_events", "EVENT_JSON_NOTE"]
 
 _NOT_EVENTS = ("epochs", "trials")
 _LABEL_HINTS = ("category", "type", "condition")
@@ -204,6 +208,8 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names, boun
         t = widen_stored_times(table["timestamp"].data[:], f"events {tname!r} timestamp", "read_nwb")
         lab = simple_column(table, "label") if ours and "label" in table.colnames else (
             None if ours else _label_column(table, simple_column, row_names, tname))
+        if ours and lab is not None and str(table["label"].description).endswith(EVENT_JSON_NOTE):
+            lab = np.array([json.loads(v) for v in lab], dtype=object)
         add(tname, EventSeries(t, lab, table.description or ""))
     if ours:
         return out
@@ -228,12 +234,40 @@ def read_events(nwb, intervals: dict, ours: bool, simple_column, row_names, boun
     return out
 
 
+#: Ends the description of an ``EventsTable`` ``label`` column that :func:`write_events` stores as one JSON
+#: text per event (labels of an object array that are not all text: text with ``None`` / NaN gaps, numbers,
+#: booleans); :func:`read_events` decodes it back in a file of ours.
+EVENT_JSON_NOTE = "one JSON value per event (text, numbers, booleans and null kept apart)"
+
+
+def as_json(labels: np.ndarray) -> bool:
+    """Whether :func:`write_events` stores ``labels`` as JSON texts: an object array not all of text."""
+    return labels.dtype == object and not all(isinstance(v, str) for v in labels)
+
+
+def _json_labels(name: str, labels: np.ndarray) -> List[str]:
+    """One JSON text per label of an object array (``None``, bools, numbers, text); a ``ValueError``
+    naming the first label that is none of those."""
+    out = []
+    for i, v in enumerate(labels):
+        v = v.item() if isinstance(v, np.generic) else v
+        if not (v is None or isinstance(v, (bool, int, float, str))):
+            raise ValueError(f"events[{name!r}].labels[{i}]: expected an integer, float, bool, string or None "
+                             f"label, got {type(v).__name__} {v!r:.60}")
+        out.append(json.dumps(v))
+    return out
+
+
 def write_events(nwb, recording: SpikeRecording) -> None:
     """Add each of ``recording.events`` to ``nwb`` as an ``EventsTable`` of that name.
 
+    Labels are written as a ``label`` column: booleans, integers, floats or strings as they are; an
+    object array of other labels (text with missing labels, ``None`` or NaN; numbers in an object array)
+    as one JSON text per event, the column's description ending with :data:`EVENT_JSON_NOTE`.
+
     Raises:
-        ValueError: an event name with ``/`` (not allowed in NWB names), or labels that are not
-            integers, booleans, floats or strings.
+        ValueError: an event name with ``/`` (not allowed in NWB names), or a label that is not an
+            integer, bool, float, string or ``None`` (names the stream and the label's index).
     """
     from pynwb.event import EventsTable
 
@@ -253,9 +287,11 @@ def write_events(nwb, recording: SpikeRecording) -> None:
             elif all(isinstance(v, str) for v in lab):
                 labels = [str(v) for v in lab]
             else:
-                raise ValueError(f"events[{name!r}].labels: expected integers, floats or strings, got dtype {lab.dtype}")
+                # text with a missing label (None / NaN: ["a", None], which EventSeries keeps) was refused with
+                # "got dtype object" and no word of which label: one JSON text per label, decoded by read_events
+                labels = _json_labels(name, lab)
             if len(ev.times):
-                table.add_column("label", "label of each event")
+                table.add_column("label", "label of each event" + (f": {EVENT_JSON_NOTE}" if as_json(lab) else ""))
             else:  # no rows to infer the column's dtype from
                 empty = np.zeros(0, dtype=bool if lab.dtype.kind == "b" else np.int64 if lab.dtype.kind in "iu" else
                                  np.float64 if lab.dtype.kind == "f" else str)
