@@ -201,6 +201,11 @@ SESSION_INFO_SCRATCH = "hf_neuroformer_session_info"
 #: (NWB's ``OpticalSeries.field_of_view`` is in metres, width first, and needs a viewing distance the
 #: data do not state); :func:`read_nwb_scratch` leaves it out.
 STIMULUS_FIELD_OF_VIEW_SCRATCH = "hf_neuroformer_stimulus_field_of_view"
+#: ScratchData name of the JSON ``{"behaviour": [names], "events": [names]}`` that keeps the recording's order
+#: of its behaviour series and event streams (NWB reads a group's members in name order)
+FIELD_ORDER_SCRATCH = "hf_neuroformer_field_order"
+_OUR_SCRATCH = (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH, STIMULUS_FIELD_OF_VIEW_SCRATCH,
+                FIELD_ORDER_SCRATCH)
 _STIMULUS_TABLE_DESCRIPTION = "categorical stimulus intervals"
 # written for frames without a description; read back as None (as is pynwb's own default)
 _FRAMES_DESCRIPTIONS_UNSET = ("stimulus frames", "no description")
@@ -1077,6 +1082,11 @@ def read_nwb(
         all_names = None
         if ours and STIMULUS_NAMES_SCRATCH in nwb.scratch:
             all_names = [str(v) for v in _decode(np.atleast_1d(np.asarray(nwb.scratch[STIMULUS_NAMES_SCRATCH].data[()])))]
+        field_order = {}
+        if ours and FIELD_ORDER_SCRATCH in nwb.scratch:
+            text = nwb.scratch[FIELD_ORDER_SCRATCH].data
+            text = text[()] if hasattr(text, "shape") else text
+            field_order = json.loads(text.decode() if isinstance(text, bytes) else str(text))
         session_info = {}
         if ours and SESSION_INFO_SCRATCH in nwb.scratch:
             text = nwb.scratch[SESSION_INFO_SCRATCH].data
@@ -1198,6 +1208,9 @@ def read_nwb(
 
     from ..events import clean_events
 
+    if field_order:  # the recording's order (NWB gives a group's members in name order)
+        behaviour = _in_order(behaviour, field_order.get("behaviour", []))
+        raw_events = _in_order(raw_events, field_order.get("events", []))
     events = clean_events(raw_events, time_domain, f"read_nwb({path.name})")
     if time_domain is not None and not ours:
         _warn_behaviour_outside(behaviour, time_domain, path)
@@ -1224,6 +1237,11 @@ def read_nwb(
                         "the file was written wrongly: NWB spike_times are seconds (rewrite the units table, or read "
                         "the times with pynwb and pass them to hf_neuroformer.io.from_arrays divided)")
     return rec
+
+
+def _in_order(entries: dict, order: List[str]) -> dict:
+    """``entries`` with the names in ``order`` first, in that order, then any others as they were."""
+    return {**{k: entries[k] for k in order if k in entries}, **{k: v for k, v in entries.items() if k not in order}}
 
 
 def _read_epoch_intervals(table, bounds: _IntervalBounds) -> Dict[str, np.ndarray]:
@@ -1333,8 +1351,11 @@ def write_nwb(
       trial (the column's description ends with :data:`TRIAL_JSON_NOTE`; other readers see
       ``"true"``, ``"1"``, ``"NaN"``, ``"null"``) and read back as the same object array;
     * ``behaviour`` (1-D or 2-D values, NaN kept, unit ``""`` too; a boolean series as bool data,
-      so that it reads back with ``boolean=True``); ``events`` (times, labels,
-      description); ``time_domain``; ``time_support``; ``session`` (a file holding an empty one, as
+      so that it reads back with ``boolean=True``); ``events`` (times, labels, description; labels of
+      an object array that are not all text, e.g. text with a ``None`` / NaN gap, as JSON text, see
+      :mod:`hf_neuroformer.io.nwb_events`); both in the recording's order (kept as the JSON
+      ``ScratchData`` ``hf_neuroformer_field_order``: NWB reads a group's members in name order);
+      ``time_domain``; ``time_support``; ``session`` (a file holding an empty one, as
       write_nwb wrote before :class:`SpikeRecording` refused it, reads as the file's stem);
     * ``stimulus``: ``ids``, ``intervals``, ``names`` (names of ids with no interval too) and
       ``description``; frames, frame times and ``field_of_view``.
@@ -1343,6 +1364,10 @@ def write_nwb(
     ``stop_time``, ``tags``, ``timeseries`` or ``id`` (reserved by NWB), or ``""`` or with ``/`` or
     ``:`` (not NWB names), and columns that are not 1-D (2-D columns) or hold values other
     than numbers, booleans, text and ``None`` (object arrays of lists or other objects).
+    Changed in kind, not value: a text ``trial_info`` column held as a ``<U`` array reads back as an
+    object array of ``str`` (as every NWB text column reads); stimulus frames are written as
+    float32 (exact for 8- and 16-bit grey levels); an empty ``(0, 2)`` ``trials`` reads back as
+    ``None``; a behaviour unit ``"n/a"`` reads back as ``""`` (the placeholder written for none).
 
     The file is written to a temporary file in the same folder, then moved into place with
     ``os.replace``, so a reader never sees a half-written file; it gets the permissions a plain
@@ -1360,7 +1385,8 @@ def write_nwb(
             file's ``scratch`` space (e.g. a simulation's ground-truth weight matrix, see
             :func:`hf_neuroformer.simulation.write_network`); :func:`read_nwb` ignores it,
             :func:`read_nwb_scratch` reads it back. The names ``hf_neuroformer_stimulus_names``,
-            ``hf_neuroformer_session_info`` and ``hf_neuroformer_stimulus_field_of_view`` are reserved.
+            ``hf_neuroformer_session_info``, ``hf_neuroformer_stimulus_field_of_view`` and
+            ``hf_neuroformer_field_order`` are reserved.
         make_parent: create ``path``'s folder if missing (default: it must exist, as for
             :func:`~hf_neuroformer.jsonio.write_atomic`; before, a missing folder was always created,
             so a typo in its name went unnoticed).
@@ -1395,7 +1421,7 @@ def write_nwb(
         raise TypeError(f"recording: expected a SpikeRecording, got {type(recording).__name__}{hint}")
     path = check_output_file(path, overwrite)  # a directory: refused before anything is written
     check_output_folder(path, make_parent)  # a missing folder or one under a file: before the file is built
-    for reserved in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH, STIMULUS_FIELD_OF_VIEW_SCRATCH):
+    for reserved in _OUR_SCRATCH:
         if scratch and reserved in scratch:
             raise ValueError(f"scratch: the name {reserved!r} is reserved by write_nwb; choose another")
     recording.validate()
@@ -1513,6 +1539,14 @@ def write_nwb(
                 ei.add_interval(start_time=float(a), stop_time=float(b), tags=[name])
         nwb.add_time_intervals(ei)
 
+    if len(recording.behaviour) > 1 or len(recording.events) > 1:  # read back in name order without it
+        from pynwb.core import ScratchData
+
+        nwb.add_scratch(ScratchData(name=FIELD_ORDER_SCRATCH,
+                                    data=json.dumps({"behaviour": list(recording.behaviour),
+                                                     "events": list(recording.events)}),
+                                    description="hf_neuroformer: the order of SpikeRecording.behaviour and .events "
+                                                "(NWB reads a group's members in name order) as JSON"))
     if recording.session_info:  # one value per name: JSON keeps int / float / bool / text apart
         from pynwb.core import ScratchData
 
@@ -1536,8 +1570,9 @@ def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     """``name -> array`` of every ``ScratchData`` in an NWB file's ``scratch`` space (as written
     by :func:`write_nwb` ``scratch=``); ``{}`` when there is none. The stimulus names that
     :func:`write_nwb` keeps there (``hf_neuroformer_stimulus_names``), the session values
-    (``hf_neuroformer_session_info``) and the frames' field of view
-    (``hf_neuroformer_stimulus_field_of_view``) are left out.
+    (``hf_neuroformer_session_info``), the frames' field of view
+    (``hf_neuroformer_stimulus_field_of_view``) and the order of the behaviour and events
+    (``hf_neuroformer_field_order``) are left out.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -1552,8 +1587,7 @@ def read_nwb_scratch(path) -> Dict[str, np.ndarray]:
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         for name, obj in nwb.scratch.items():
-            if isinstance(obj, ScratchData) and name not in (STIMULUS_NAMES_SCRATCH, SESSION_INFO_SCRATCH,
-                                                             STIMULUS_FIELD_OF_VIEW_SCRATCH):
+            if isinstance(obj, ScratchData) and name not in _OUR_SCRATCH:
                 data = obj.data
                 if isinstance(data, (str, bytes)):  # a single string is read back as a scalar
                     out[name] = np.array([data.decode() if isinstance(data, bytes) else data])
