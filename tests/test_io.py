@@ -1531,6 +1531,8 @@ def _differences(a, b, where="recording") -> list:
         if not (isinstance(a, dict) and isinstance(b, dict)) or list(a) != list(b):
             return [f"{where}: names {list(a)} vs {list(b)}"]
         return [d for k in a for d in _differences(a[k], b[k], f"{where}[{k!r}]")]
+    if isinstance(a, list) and isinstance(b, np.ndarray) and b.dtype == object:  # a trial column given as a list
+        a = np.array(a, dtype=object)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.dtype != b.dtype or a.shape != b.shape:
             return [f"{where}: {a!r:.80} vs {b!r:.80}"]
@@ -1561,7 +1563,7 @@ def _everything_recording() -> SpikeRecording:
         unit_names=["a", "b", "ünit_α", "silent"], unit_areas=["CA1", "CA1", "丘脑", ""],
         time_support=np.array([[0.0, 3.5], [4.0, 10.5]]),
         epoch_intervals={"task": np.array([[4.0, 5.0], [6.0, 9.5]])},
-        trial_info={**rec.trial_info, "mixed": np.array([True, 1, None], dtype=object),
+        trial_info={**rec.trial_info, "mixed": np.array([True, 1, None], dtype=object), "listed": ["a", 1, 2.5],
                     "grid": np.arange(6.0).reshape(3, 2)},
         behaviour={**rec.behaviour, "speed": BehaviourSeries(ts, speed, "cm/s"),
                    "moving": BehaviourSeries(ts, speed > 0.5, "")},
@@ -1587,6 +1589,8 @@ def test_npz_round_trip(tmp_path):
     assert back.behaviour["moving"].boolean and np.isnan(back.behaviour["speed"].values[0])
     assert back.events["licks"].labels.tolist() == ["l", None, "r"] and back.events["tone"].labels is None
     assert back.trial_info["mixed"].tolist() == [True, 1, None] and back.stimulus.names[2] == "never shown"
+    # a list mixing text and numbers: numpy's array of it made them all text ('1'); kept apart
+    assert back.trial_info["listed"].tolist() == ["a", 1, 2.5]
     assert load_recording(path).time_support.tolist() == [[0.0, 3.5], [4.0, 10.5]]
     # the comparison sees a difference (it is no test otherwise)
     assert _differences(rec, replace(back, epochs={"task": (4.0, 10.0), "pre": (0.0, 4.0)})) != []

@@ -154,6 +154,8 @@ def npz_members_of(recording: SpikeRecording, drop: Iterable[str] = ()) -> Dict[
         as_json = []
         for i, (name, col) in enumerate(rec.trial_info.items()):
             arr = np.asarray(col)
+            if arr.dtype.kind in "US" and isinstance(col, (list, tuple)) and not all(isinstance(v, str) for v in col):
+                arr = np.asarray(col, dtype=object)  # ["a", 1]: numpy made the 1 the text '1'
             as_json.append(arr.dtype == object)
             if arr.dtype == object and arr.ndim != 1:
                 raise RecordingValidationError(
@@ -320,7 +322,11 @@ def fields_from_npz(member: Callable[[str], np.ndarray], keys, path: Path) -> di
             if attr == "names":
                 stim[attr] = texts("stimulus_names", why="the names of the stimulus categories")
             elif attr == "description":
-                stim[attr] = str(need("stimulus_description", "the stimulus description").reshape(-1)[0])
+                text = need("stimulus_description", "the stimulus description")
+                if text.dtype.kind not in "US" or text.size != 1:
+                    raise RecordingValidationError(f"stimulus_description: expected one text{where}, got dtype "
+                                                   f"{text.dtype} and shape {text.shape}")
+                stim[attr] = str(text.reshape(-1)[0])
             elif attr == "field_of_view":
                 stim[attr] = tuple(need("stimulus_field_of_view", "the frames' field of view").tolist())
             elif attr in ("frame_times", "intervals"):

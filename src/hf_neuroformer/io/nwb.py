@@ -1290,6 +1290,8 @@ def _simple_for_nwb(name: str, values, n: int, what: str):
     dtype holds apart: True would read back as 1; None too); ``(None, False)`` with a warning when the
     column is not simple."""
     arr = np.asarray(values)
+    if arr.dtype.kind in "US" and isinstance(values, (list, tuple)) and not all(isinstance(v, str) for v in values):
+        arr = np.asarray(values, dtype=object)  # ["a", 1]: numpy made the 1 the text '1', read back as '1'
     if arr.ndim != 1 or arr.shape[0] != n:
         warnings.warn(f"write_nwb: skipped {what}[{name!r}]: expected a 1-D column of {n} values, got shape {arr.shape}")
         return None, False
