@@ -93,12 +93,14 @@ retried on 408/429 only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
 import hashlib
 import json
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -245,6 +247,7 @@ class LoopbackHub:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tmpdirs: list = []
+        self._connections: set = set()   # open client sockets, closed by stop()
 
     # ------------------------------------------------------------------ public API
     def start(self) -> LoopbackHub:
@@ -262,10 +265,21 @@ class LoopbackHub:
         return self
 
     def stop(self) -> None:
+        """Stop answering: the listening socket and every open client connection are closed, so a
+        client that keeps its connection alive (``huggingface_hub``'s session does) sees the hub go
+        away at its next request, as with a real server going down. Before, only the listening socket
+        closed, and a kept-alive connection went on being answered by the stopped hub."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                conn.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -907,6 +921,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):   # keep test output clean
         pass
+
+    def setup(self):
+        super().setup()
+        with self.hub._lock:
+            self.hub._connections.add(self.connection)
+
+    def finish(self):
+        with self.hub._lock:
+            self.hub._connections.discard(self.connection)
+        with contextlib.suppress(OSError):   # the connection was closed by LoopbackHub.stop
+            super().finish()
 
     def do_GET(self):
         self._dispatch("GET")

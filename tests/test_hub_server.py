@@ -149,3 +149,21 @@ def test_datasets_push_and_load_in_a_subprocess(loopback_hub):
             "data/test-00000-of-00001.parquet"} <= set(files)
     assert files["data/train-00000-of-00001.parquet"][:4] == b"PAR1"
     assert hub.unhandled == []
+
+
+def test_a_stopped_hub_answers_no_kept_alive_connection(loopback_hub):
+    """Break test: ``stop()`` closed only the listening socket, and a client whose connection was kept
+    alive (``huggingface_hub``'s shared session keeps them) went on being answered by the stopped hub,
+    so a test of "the server went away" pushed successfully. Every open connection is closed now: the
+    next request fails as against a server that is down."""
+    hub = loopback_hub
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo("user/alive")
+    assert api.model_info("user/alive").id == "user/alive"   # the connection stays open after this
+    n = len(hub.requests)
+    hub.stop()
+    with pytest.raises(Exception) as excinfo:
+        api.model_info("user/alive")
+    assert "refused" in str(excinfo.value).lower() or "disconnect" in str(excinfo.value).lower(), excinfo.value
+    assert not isinstance(excinfo.value, HfHubHTTPError)   # no HTTP answer at all
+    assert len(hub.requests) == n
