@@ -806,7 +806,8 @@ def test_a_model_in_a_subfolder_loads_with_subfolder_through_every_auto_class(
     AutoModel, AutoModelForPreTraining and AutoProcessor, as the installed classes, with the
     model's logits; with ``trust_remote_code=True`` too, except AutoTokenizer: transformers reads a
     tokenizer's remote code before the installed class, and reads every remote module from the
-    repository's root whatever ``subfolder`` says (the README's "Hub sharing" gives the way round).
+    repository's root whatever ``subfolder`` says (``save_for_hub(subfolder=)`` stages a folder whose remote code loads
+    there: test_remote_code_of_a_model_staged_for_a_subfolder_loads_from_there).
     A decoder without next-spike heads in a subfolder, loaded as a pretraining model, warns with
     the pretrained model its metrics.json (there) records."""
     from huggingface_hub import HfApi
@@ -859,6 +860,77 @@ def test_a_model_in_a_subfolder_loads_with_subfolder_through_every_auto_class(
     with pytest.warns(NextSpikeHeadsNotLoadedWarning,
                       match=r"fine-tuned from, 'model', as its metrics\.json records"):
         AutoModelForPreTraining.from_pretrained(root, subfolder="dec")
+
+
+def test_remote_code_of_a_model_staged_for_a_subfolder_loads_from_there(trained, decoder, loopback_hub, tmp_path,
+                                                                        monkeypatch):
+    """Break test: transformers reads the modules an ``auto_map`` names from the repository's root whatever
+    ``subfolder`` says, so a model pushed into a subfolder did not load with ``trust_remote_code=True``
+    ("does not appear to have a file named configuration_neuroformer.py"). ``save_for_hub(subfolder=)``
+    writes an ``auto_map`` that names the folder; every entry (config's and tokenizer's) now loads its remote
+    class from the folder of a local root and of a Hub repository, the model with the local logits. Loaded
+    from there and saved again, the folder holds the code beside config.json, so its saved ``auto_map`` names
+    no folder (the object in memory keeps its own). (Without the package, in a fresh interpreter, the same
+    held for AutoConfig / AutoModel / AutoModelForPreTraining / AutoTokenizer when this was fixed; an
+    interpreter start costs about 8 s, so the remote classes are loaded in this process.)"""
+    from huggingface_hub import HfApi
+    from transformers import AutoTokenizer
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    from hf_neuroformer.configuration_neuroformer import AUTO_MAP
+    from hf_neuroformer.hub import save_for_hub
+
+    d, _, _, _ = trained
+    root = tmp_path / "root"
+    for bad in ("v1.0", "../up", "/abs", "a--b", "a//b", "sub/", 3):
+        with pytest.raises(ValueError, match=r"^subfolder: .*expected .*folder of the repository"):
+            save_for_hub(d / "model", tmp_path / "never", subfolder=bad)
+    assert not (tmp_path / "never").exists()
+    save_for_hub(d / "model", root / "my-runs" / "a2929", subfolder="my-runs/a2929")
+    save_for_hub(decoder[0], root / "dec", subfolder="dec")
+    auto_map = json.loads((root / "my-runs" / "a2929" / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModelForPreTraining"] == "my-runs/a2929/modeling_neuroformer.NeuroformerForPreTraining"
+    assert json.loads((root / "my-runs" / "a2929" / "tokenizer_config.json").read_text())["auto_map"] == {
+        "AutoTokenizer": ["my-runs/a2929/tokenization_neuroformer.NeuroformerTokenizer", None]}
+    api = HfApi(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api.create_repo("lab/runs")
+    api.upload_folder(folder_path=root, repo_id="lab/runs")
+    _point_this_process_at(loopback_hub, monkeypatch)
+
+    local = nf.NeuroformerForPreTraining.from_pretrained(d / "model").eval()
+    ids = torch.tensor([[1, 3, 4, 2]])
+    batch = dict(input_ids=ids, dt_ids=torch.zeros_like(ids), attention_mask=torch.ones_like(ids),
+                 past_input_ids=ids.flip(1), past_dt_ids=torch.zeros_like(ids),
+                 past_attention_mask=torch.ones_like(ids))
+    with torch.no_grad():
+        want = local(**batch).logits
+    hub = dict(cache_dir=tmp_path / "cache")
+    for where in (root, "lab/runs"):
+        kw = dict(subfolder="my-runs/a2929", **hub) if where == "lab/runs" else dict(subfolder="my-runs/a2929")
+        classes = {auto: get_class_from_dynamic_module(ref, where, **hub) for auto, ref in auto_map.items()}
+        assert all(c.__module__.startswith("transformers_modules.") for c in classes.values())  # remote, not ours
+        assert {a: c.__name__ for a, c in classes.items()} == {a: r.rsplit(".", 1)[1] for a, r in auto_map.items()}
+        model = classes["AutoModelForPreTraining"].from_pretrained(where, **kw).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(model(**batch).logits, want, rtol=0, atol=1e-6)
+        tok = AutoTokenizer.from_pretrained(where, trust_remote_code=True, **kw)  # failed: no such file at the root
+        assert type(tok).__name__ == "NeuroformerTokenizer" and len(tok) == local.config.vocab_size
+        dec_ref = json.loads((root / "dec" / "config.json").read_text())["auto_map"]["AutoModelForSequenceClassification"]
+        assert dec_ref == "dec/modeling_neuroformer.NeuroformerForBehaviorDecoding"
+        assert get_class_from_dynamic_module(dec_ref, where, **hub).__name__ == "NeuroformerForBehaviorDecoding"
+    again = tmp_path / "again"
+    model.save_pretrained(again)
+    tok.save_pretrained(again)
+    assert json.loads((again / "config.json").read_text())["auto_map"] == AUTO_MAP
+    assert json.loads((again / "tokenizer_config.json").read_text())["auto_map"] == {
+        "AutoTokenizer": ["tokenization_neuroformer.NeuroformerTokenizer", None]}
+    assert {"configuration_neuroformer.py", "modeling_neuroformer.py", "tokenization_neuroformer.py"} <= {
+        p.name for p in again.glob("*.py")}
+    assert model.config.auto_map == auto_map  # the loaded model keeps where it came from
+    # the installed classes load it from the subfolder too, and saved again it names no folder either
+    pulled = nf.NeuroformerForPreTraining.from_pretrained("lab/runs", subfolder="my-runs/a2929", **hub)
+    pulled.save_pretrained(tmp_path / "again-installed")
+    assert json.loads((tmp_path / "again-installed" / "config.json").read_text())["auto_map"] == AUTO_MAP
 
 
 def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub, monkeypatch, capsys):

@@ -52,6 +52,37 @@ def _references(refs) -> list[tuple[str, str]]:
     return out
 
 
+def auto_map_in_folder(auto_map: dict, folder: str = "") -> dict:
+    """``auto_map`` (a ``config.json`` / ``tokenizer_config.json`` entry) with each reference to a module
+    of this repository (``"module.Class"``, or ``"sub/module.Class"`` of a model in a subfolder) made
+    relative to the repository's root for a model whose files lie in ``folder`` of it
+    (``"folder/module.Class"``), or to the folder itself for ``folder=""`` (``"module.Class"``).
+
+    transformers reads the module an ``auto_map`` names from the repository's root whatever the
+    ``subfolder`` of ``from_pretrained`` says, so the remote code of a model in a subfolder loads
+    only when its ``auto_map`` names the folder (written by :func:`hf_neuroformer.hub.save_for_hub`
+    with ``subfolder=``); a model loaded from there and saved again has its code files beside its
+    ``config.json``, so its saved ``auto_map`` names no folder (:func:`carried_remote_code`).
+    ``"repo--"`` references (code of another repository) and a tokenizer's ``None`` entries are kept
+    as they are.
+
+    Args:
+        auto_map: the mapping ``{Auto class: reference or [slow, fast] pair}``; not changed.
+        folder: ``"sub"`` or ``"a/b"`` (``/``-separated, no leading or trailing ``/``), or ``""``.
+
+    Returns:
+        a new dict with the same keys."""
+    prefix = f"{folder}/" if folder else ""
+
+    def moved(ref):
+        if not isinstance(ref, str) or "--" in ref:
+            return ref
+        return prefix + ref.rsplit("/", 1)[-1]
+
+    return {auto: [moved(r) for r in refs] if isinstance(refs, (list, tuple)) else moved(refs)
+            for auto, refs in auto_map.items()}
+
+
 def carried_auto_class(obj, auto_map) -> str | None:
     """The Auto class that ``auto_map`` (the ``config.json`` / ``tokenizer_config.json`` entry of a
     folder or Hub repository with remote code) maps to the class of ``obj`` (a Neuroformer config,
@@ -62,7 +93,7 @@ def carried_auto_class(obj, auto_map) -> str | None:
     if getattr(cls, "_auto_class", None) is not None or not isinstance(auto_map, dict):
         return None
     module = cls.__module__.rsplit(".", 1)[-1]
-    for auto, refs in auto_map.items():
+    for auto, refs in auto_map_in_folder(auto_map).items():  # "sub/module.Class" of a model in a subfolder too
         if any(name == f"{module}.{cls.__name__}" for _, name in _references(refs)):
             return auto
     return None
@@ -210,12 +241,22 @@ def carried_remote_code(obj, auto_map, save_directory=None):
     left out of the saved ``auto_map``, with a warning (:func:`_drop_auto_map_entries_without_code`), and put back
     afterwards. A model's save writes them once: the save of its config inside it (transformers'
     ``config.save_pretrained``) finds them written (:data:`_CODE_WRITTEN_INTO`)."""
+    kept = dict(auto_map) if isinstance(auto_map, dict) else None
+    if kept is not None and auto_map_in_folder(kept) != kept:
+        # loaded from a subfolder whose auto_map names it ("sub/modeling_neuroformer.X"): the saved folder holds
+        # the code files beside its config.json, so the saved auto_map names no folder (put back afterwards)
+        auto_map.clear()
+        auto_map.update(auto_map_in_folder(kept))
     auto = carried_auto_class(obj, auto_map)
     cls = type(obj)
     if auto is None and getattr(cls, "_auto_class", None) is None:
-        yield
+        try:
+            yield
+        finally:
+            if kept is not None and auto_map != kept:
+                auto_map.clear()
+                auto_map.update(kept)
         return
-    kept = dict(auto_map) if isinstance(auto_map, dict) else None
     written = None
     if save_directory is not None and kept is not None:
         folder = os.path.abspath(os.fspath(save_directory))
@@ -319,7 +360,7 @@ def auto_map_for_heads(auto_map: dict, heads: bool) -> dict:
     if not heads:
         return {k: v for k, v in auto_map.items() if k not in left_out}
     prefixes = [prefix for refs in auto_map.values() for prefix, name in _references(refs)
-                if name.startswith("modeling_neuroformer.")]
+                if name.rsplit("/", 1)[-1].startswith("modeling_neuroformer.")]  # "sub/modeling_...": a subfolder's
     if not prefixes:
         return dict(auto_map)
     prefix = prefixes[0]  # "" or "repo--"
@@ -1799,7 +1840,7 @@ class NeuroformerConfig(PreTrainedConfig):
 __all__ = ["NeuroformerConfig", "ImplausibleWindowWarning", "PLAUSIBLE_WINDOW_SECONDS", "milliseconds_hint",
            "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
            "VIDEO_KEYS", "WINDOW_FIELDS",
-           "finish_interrupted_save_of", "carried_auto_class", "carried_remote_code",
+           "finish_interrupted_save_of", "auto_map_in_folder", "carried_auto_class", "carried_remote_code",
            "saved_modalities_without_ignored_keys", "AUTO_MAP", "DECODER_AUTO_MAP", "auto_map_for_heads",
            "DECODING_TARGET_KEYS", "HL_GAUSS_KEYS", "SECONDS_FIELDS", "implausible_window_lengths",
            "refuse_narrow_seconds", "SPECIAL_TOKEN_IDS", "FIRST_UNIT_ID"]

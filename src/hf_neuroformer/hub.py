@@ -57,7 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from .configuration_neuroformer import AUTO_MAP, DECODER_AUTO_MAP, auto_map_for_heads  # noqa: F401  (hub.DECODER_AUTO_MAP)
+from .configuration_neuroformer import (AUTO_MAP, DECODER_AUTO_MAP, auto_map_for_heads,  # noqa: F401  (hub.DECODER_AUTO_MAP)
+                                      auto_map_in_folder)
 
 #: The sampler's settings with the run's test-generation temperature / top_p (:func:`generation_defaults`), staged only for a
 #: model with next-spike heads.
@@ -297,6 +298,27 @@ def check_repo_id(repo_id: str, flag: str = "repo_id") -> str:
     return repo_id
 
 
+_FOLDER_PART = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_subfolder(subfolder, flag: str = "subfolder") -> str:
+    """Return ``subfolder`` (``""``: the repository's root) if the remote code of a model in that
+    folder of a repository can load: ``/``-separated names of letters, digits, ``'_'`` and ``'-'``
+    (transformers turns the path into a Python module name and splits a reference ``"sub/module.Class"``
+    at its dot, so no ``'.'``; no ``'--'``, which marks a reference to another repository).
+
+    Raises:
+        ValueError: naming ``flag``, the bad value and the expected form.
+    """
+    expected = ("expected a folder of the repository as NAME or NAME/NAME... (letters, digits, '_', '-'; no '.', "
+                "no '--', no leading or trailing '/'), e.g. 'pretrained', or '' for its root")
+    if not isinstance(subfolder, str):
+        raise ValueError(f"{flag}: expected text, got {type(subfolder).__name__} {subfolder!r}; {expected}")
+    if subfolder and (any(_FOLDER_PART.fullmatch(part) is None for part in subfolder.split("/")) or "--" in subfolder):
+        raise ValueError(f"{flag}: {subfolder!r} cannot hold a model's remote code; {expected}")
+    return subfolder
+
+
 def check_token(token, flag: str = "token"):
     """Return ``token`` (a Hub token; ``None``: the saved login or ``HF_TOKEN``; ``False``: none;
     ``True``: the saved login, required) if it can be sent in an HTTP header.
@@ -466,7 +488,8 @@ def has_next_spike_heads(model_dir) -> bool:
     return needed <= modules
 
 
-def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> Dict[str, object]:
+def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
+                 subfolder: str = "") -> Dict[str, object]:
     """Write the files of a model repository (model, tokenizer, remote code, run records,
     generation defaults) into ``stage_dir``; the model card is written by :func:`push_to_hub`.
     Absolute local paths in the staged JSON files are replaced by their last component
@@ -477,6 +500,15 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     ``AutoModelForPreTraining`` / ``AutoModelForCausalLM``, which would load it with random heads)
     and no ``generation_config.json``.
 
+    ``subfolder``: the folder of the repository that ``stage_dir`` will be uploaded into
+    (``HfApi.upload_folder(folder_path=stage_dir, path_in_repo=subfolder)``), ``""`` for its root. The
+    ``auto_map`` of ``config.json`` and ``tokenizer_config.json`` then names that folder
+    (``"sub/modeling_neuroformer.NeuroformerForPreTraining"``, :func:`~hf_neuroformer.configuration_neuroformer.auto_map_in_folder`):
+    transformers reads remote code from the repository's root whatever ``from_pretrained(repo,
+    subfolder=...)`` says, so without it ``trust_remote_code=True`` failed there ("does not appear to
+    have a file named configuration_neuroformer.py"). Such a stage loads with ``subfolder=`` only (a
+    repository, or a local folder holding it in that subfolder), not as a folder of its own.
+
     Returns:
         the staged ``metrics.json`` as a dict (empty if the run has none).
 
@@ -486,13 +518,15 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
             (:func:`~hf_neuroformer.generation.check_weight_shapes`), the tokenizer files do not belong to the model (another
             vocabulary size or window settings:
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`),
-            or a run record is damaged (:func:`check_run_records`).
+            or a run record is damaged (:func:`check_run_records`), or ``subfolder`` cannot hold
+            remote code (:func:`check_subfolder`).
     """
     import shutil
 
     from .generation import check_weight_shapes, quiet_loading, refuse_missing_weights, weights_not_loaded
     from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 
+    check_subfolder(subfolder, "subfolder")
     src = check_model_dir(model_dir)
     check_run_records(src)
     stage = Path(stage_dir)
@@ -531,6 +565,14 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None) -> 
     for name in RUN_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, stage / name)
+    if subfolder:
+        from .jsonio import write_json
+
+        for name in ("config.json", "tokenizer_config.json"):
+            data = json.loads((stage / name).read_text(encoding="utf-8"))
+            if isinstance(data.get("auto_map"), dict):
+                data["auto_map"] = auto_map_in_folder(data["auto_map"], subfolder)
+                write_json(stage / name, data)
     found = redact_local_paths(stage)
     if redacted is not None:
         redacted.extend(found)
@@ -1867,7 +1909,7 @@ __all__ = [
     "UNPUBLISHED_DATASET_TYPE", "TASK_TYPE", "MODEL_CARD_LIBRARY_NAME", "MODEL_CARD_TAGS", "TASK_NAME",
     "DECODING_TASK_TYPE", "DECODING_METRIC_NAMES", "METRIC_DIRECTIONS", "DECODING_METRIC_DIRECTIONS",
     "metric_direction", "PRETRAINING_DESCRIPTION", "PRETRAINING_RESULTS_NOTE",
-    "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "check_license", "check_repo_id", "check_token",
+    "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "check_license", "check_repo_id", "check_subfolder", "check_token",
     "check_revision", "DEFAULT_COMMIT_MESSAGE", "check_commit_message", "check_model_dir", "remote_code_registered",
     "has_next_spike_heads", "save_for_hub", "RUN_RECORD_TYPES", "check_run_records", "redact_local_paths",
     "model_class", "auto_class_name", "generation_defaults", "card_metrics", "is_reference_metric",
