@@ -2324,9 +2324,15 @@ def test_card_says_how_many_generated_test_windows_were_cut_by_the_spike_cap(tra
     capped = metrics["test/n_capped_generated_windows"]
     assert capped > 0, "the 8-step model is expected to overfill some windows"
     text = build_model_card(d / "model", "lab/capped", metrics).text
-    assert (f"{capped} of the {metrics['n_test_windows']} generated test windows were cut by the spike cap "
+    verb = "was" if capped == 1 else "were"
+    assert (f"{capped} of the {metrics['n_test_windows']} generated test windows {verb} cut by the spike cap "
             "(the model's current-window token budget), so the generated counts and rates are biased low in them "
             "(`test/n_capped_generated_windows`)") in " ".join(text.split())
+    # Break test: one capped window read "1 of the 560 generated test windows were cut"
+    for n, said in ((1, "1 of the 560 generated test windows was cut"), (2, "2 of the 560 generated test windows were cut")):
+        card = build_model_card(d / "model", "lab/capped", {**metrics, "n_test_windows": 560,
+                                                            "test/n_capped_generated_windows": n}).text
+        assert said in " ".join(card.split())
     none = {**metrics, "test/n_capped_generated_windows": 0}
     assert "cut by the spike cap" not in build_model_card(d / "model", "lab/capped", none).text
 

@@ -1079,7 +1079,9 @@ def build_model_card(
     capped = metrics.get("test/n_capped_generated_windows")
     if is_whole_number(capped) and capped > 0:
         # the generation metrics above come from these windows too: unsaid, they read as unbiased (evaluate says it)
-        rows += ["", f"{capped} of the {metrics.get('n_test_windows', '?')} generated test windows were cut by the "
+        # one window "was" cut (the card said "1 of the 560 generated test windows were cut")
+        rows += ["", f"{capped} of the {metrics.get('n_test_windows', '?')} generated test windows "
+                 f"{'was' if capped == 1 else 'were'} cut by the "
                  "spike cap (the model's current-window token budget), so the generated counts and rates are biased "
                  "low in them (`test/n_capped_generated_windows`); the unit-id and spike-timing F1 and the rate and count "
                  "correlations include them."]
