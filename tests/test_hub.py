@@ -555,6 +555,22 @@ def test_bad_pushes_give_clear_errors_and_leave_files_untouched(trained, loopbac
     assert _tree_digest(model_dir) == before, "a failed push modified the local model directory"
 
 
+def test_a_push_after_the_hub_went_down_says_it_could_not_reach_it(trained, loopback_hub):
+    """Break test (of the loopback hub): a hub stopped between two pushes went on answering the second one on
+    the connection huggingface_hub's session kept alive, so "the server went away" could not be tested; the
+    second push succeeded. Now it fails as against a server that is down: one HubPushError naming the step and
+    the endpoint, and the local model directory untouched."""
+    d, _, _, _ = trained
+    before = _tree_digest(d / "model")
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    push_to_hub(d / "model", "lab/gone", **kw)
+    loopback_hub.stop()
+    with pytest.raises(HubPushError, match=r"^validating the model card of 'lab/gone': could not reach "
+                                           rf"{re.escape(loopback_hub.url)} .*was not changed"):
+        push_to_hub(d / "model", "lab/gone", **kw)
+    assert _tree_digest(d / "model") == before
+
+
 def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loopback_hub, tmp_path, capsys,
                                                                  monkeypatch):
     """Review findings: pushing again with fewer shards (or without a run file) must not leave the
