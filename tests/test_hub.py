@@ -633,6 +633,33 @@ def test_repush_replaces_stale_files_and_refuses_another_recording(trained, loop
     assert "already holds these" in stdout and "] pushed" not in stdout, stdout
 
 
+def test_a_second_push_with_new_weights_is_what_the_next_pull_loads(trained, loopback_hub, tmp_path, monkeypatch):
+    """Pushed, pulled into a cache, pushed again with changed weights: a pull into the same cache loads the new
+    weights (not the cached ones), and the first push's commit still loads the old ones."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    d, _, _, _ = trained
+    model_dir = tmp_path / "model"
+    shutil.copytree(d / "model", model_dir)
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    first = push_to_hub(model_dir, "lab/twice", **kw)
+    _point_this_process_at(loopback_hub, monkeypatch)
+    cache = dict(cache_dir=tmp_path / "cache")
+    old = nf.NeuroformerForPreTraining.from_pretrained("lab/twice", **cache).state_dict()
+    weights = load_file(model_dir / "model.safetensors")
+    weights["id_head.weight"] = weights["id_head.weight"] + 0.5
+    save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
+    second = push_to_hub(model_dir, "lab/twice", **kw)
+    assert second.commit_oid != first.commit_oid and not second.unchanged
+    new = nf.NeuroformerForPreTraining.from_pretrained("lab/twice", **cache).state_dict()
+    torch.testing.assert_close(new["id_head.weight"], old["id_head.weight"] + 0.5)
+    assert all(torch.equal(new[k], old[k]) for k in old if k != "id_head.weight")
+    pinned = nf.NeuroformerForPreTraining.from_pretrained("lab/twice", revision=first.commit_oid, **cache)
+    assert torch.equal(pinned.state_dict()["id_head.weight"], old["id_head.weight"])
+
+
 def test_refused_model_repo_leaves_no_dataset_and_a_missing_token_is_named(trained, loopback_hub, tmp_path):
     d, _, rec, _ = trained
     model_dir = d / "model"
