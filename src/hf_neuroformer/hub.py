@@ -19,7 +19,8 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   ``AutoModelForPreTraining.from_pretrained(repo, trust_remote_code=True)`` (a decoder:
   ``AutoModelForSequenceClassification``) works where ``hf_neuroformer`` is not installed (these
   files import only each other, ``torch``, ``numpy`` and ``transformers``; the model card names
-  all four);
+  all four); a folder staged by :func:`save_for_hub` with ``subfolder=`` for a subfolder of a repository
+  has an ``auto_map`` that names that folder, since transformers reads remote code from the root;
 - ``generation_config.json``: the sampling settings of
   :func:`hf_neuroformer.generation.generate_spikes` with the run's ``generation_temperature`` and
   ``generation_top_p`` (those of its test-split generation), for readers of the repository; not for a
