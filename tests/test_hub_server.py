@@ -164,6 +164,7 @@ def test_a_stopped_hub_answers_no_kept_alive_connection(loopback_hub):
     hub.stop()
     with pytest.raises(Exception) as excinfo:
         api.model_info("user/alive")
-    assert "refused" in str(excinfo.value).lower() or "disconnect" in str(excinfo.value).lower(), excinfo.value
-    assert not isinstance(excinfo.value, HfHubHTTPError)   # no HTTP answer at all
+    err = excinfo.value
+    assert not isinstance(err, HfHubHTTPError), err   # no HTTP answer at all: a transport error (refused, reset)
+    assert isinstance(err, OSError) or type(err).__module__.split(".")[0] in ("httpx", "httpx2"), repr(err)
     assert len(hub.requests) == n
