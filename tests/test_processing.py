@@ -1035,3 +1035,52 @@ def test_a_models_processor_saved_alone_keeps_the_models_vocab_size(a2929, saved
     assert bare(foreign, [750.0])["input_ids"].max() >= v
     with pytest.raises(ValueError, match=r"model_vocab_size: expected None or an int >= 1, got True"):
         nf.NeuroformerProcessor(bare.tokenizer, model_vocab_size=True)
+
+
+@pytest.mark.parametrize("load", ["NeuroformerForPreTraining", "AutoModelForPreTraining", "NeuroformerProcessor"])
+def test_from_pretrained_with_a_subfolder_completes_an_interrupted_save_into_it(a2929, tmp_path, monkeypatch, load):
+    """Break test: a save (hidden_size 48) over an older model (hidden_size 32) in root/sub, killed
+    after its commit while moving its files, then from_pretrained(root, subfolder="sub"): only root
+    was checked for a journal, so the folder read held the new weights beside the old config.json
+    (size mismatch) and the journal stayed. The save into the subfolder is completed first; the Auto
+    class, whose AutoConfig read the old config.json before any Neuroformer class ran, gets the new
+    one, with the override given to it."""
+    import os
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL
+    from hf_neuroformer.training import save_atomically
+    from tiny_configs import small_config
+
+    root = tmp_path / "root"
+    sub = root / "sub"
+    tok, old = untrained_model(a2929, small_config(hidden_size=32))
+    save_atomically(sub, old, tok, {"metrics.json": {"run": "old"}})
+    _, new = untrained_model(a2929, small_config(hidden_size=48), seed=1)
+    real_replace, moved = os.replace, []
+
+    class Killed(BaseException):
+        pass
+
+    def replace(src, dst):  # the process dies after the first file of the new model is in place
+        if os.path.basename(os.path.dirname(src)).startswith(".tmp-save-"):
+            if moved:
+                raise Killed
+            moved.append(os.path.basename(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(Killed):
+        save_atomically(sub, new, tok, {"metrics.json": {"run": "new"}}, overwrite=True)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert len(moved) == 1 and (sub / SAVE_JOURNAL).is_file()
+    if load == "NeuroformerProcessor":
+        processor = nf.NeuroformerProcessor.from_pretrained(root, subfolder="sub")
+        assert len(processor.tokenizer) == new.config.vocab_size
+    else:
+        cls = AutoModelForPreTraining if load.startswith("Auto") else nf.NeuroformerForPreTraining
+        model = cls.from_pretrained(root, subfolder="sub", hidden_dropout=0.25)
+        assert model.config.hidden_size == 48 and model.config.hidden_dropout == 0.25
+        assert all(torch.equal(v, new.state_dict()[k]) for k, v in model.state_dict().items())
+    assert not (sub / SAVE_JOURNAL).exists() and not list(sub.glob(".tmp-save-*"))
+    assert json.loads((sub / "metrics.json").read_text()) == {"run": "new"}
+    assert sorted(p.name for p in root.iterdir()) == ["sub"]  # the root itself is left alone

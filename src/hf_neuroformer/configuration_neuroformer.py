@@ -13,6 +13,7 @@ import contextvars
 import functools
 import importlib
 import inspect
+import json
 import math
 import os
 import re
@@ -25,9 +26,10 @@ from .argument_checks import (REGRESSION_LOSSES, check_hl_gauss_settings, is_fin
 from .binning import n_bins_covering
 
 
-def finish_interrupted_save_of(name_or_path) -> bool:
-    """Complete an interrupted save into the local folder ``name_or_path`` before it is read
-    (:func:`hf_neuroformer.save_journal.finish_interrupted_save`): called by the Neuroformer
+def finish_interrupted_save_of(name_or_path, subfolder="") -> bool:
+    """Complete an interrupted save into the local folder ``name_or_path`` (``name_or_path/subfolder``
+    when ``subfolder``, ``from_pretrained``'s argument, is given: the folder it reads) before it is
+    read (:func:`hf_neuroformer.save_journal.finish_interrupted_save_of`): called by the Neuroformer
     classes' ``from_pretrained``. A no-op for a Hub repo id, and in the remote code of a Hub
     repository (it comes without the package: a pushed repository is uploaded whole).
 
@@ -37,7 +39,54 @@ def finish_interrupted_save_of(name_or_path) -> bool:
         journal = importlib.import_module(f"{__package__}.save_journal")
     except ImportError:
         return False
-    return journal.finish_interrupted_save_of(name_or_path)
+    return journal.finish_interrupted_save_of(name_or_path, subfolder)
+
+
+def config_read_before_save_of(name_or_path, subfolder="") -> "dict | None":
+    """``config.json`` (the dict) of the local folder ``from_pretrained(name_or_path,
+    subfolder=subfolder)`` reads, while an interrupted save into it is pending (its journal is
+    there, :func:`finish_interrupted_save_of` not yet called): what transformers' ``AutoConfig``
+    read there (it reads ``config.json`` before any Neuroformer class runs). None without such a
+    save, a readable ``config.json`` (a JSON object), or the package (remote code)."""
+    try:
+        journal = importlib.import_module(f"{__package__}.save_journal")
+    except ImportError:
+        return None
+    folder = journal.pending_save_folder(name_or_path, subfolder)
+    if folder is None:
+        return None
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
+def config_after_completed_save(config, read_before: dict, name_or_path, subfolder="", **hub):
+    """The config of ``name_or_path/subfolder`` read again after :func:`finish_interrupted_save_of`
+    completed a save there, for a ``config`` built from the ``config.json`` the save replaced
+    (``read_before``, :func:`config_read_before_save_of`) and the caller's overrides
+    (``AutoModel*.from_pretrained(path, subfolder=..., hidden_dropout_prob=0.2)`` applies them to the
+    config ``AutoConfig`` read): those overrides are the fields where ``config`` differs from
+    ``read_before`` read by the same class, and they are applied to the new ``config.json`` (checked
+    as ``from_pretrained`` checks them). ``hub``: ``from_pretrained``'s other arguments of the files
+    (``revision``, ``cache_dir``, ...). ``config`` itself when ``config.json`` did not change.
+
+    Raises:
+        ValueError: an override the new config refuses, as ``from_pretrained`` raises it."""
+    import warnings
+
+    cls = type(config)
+    with warnings.catch_warnings():  # its warnings were given when AutoConfig read it
+        warnings.simplefilter("ignore")
+        before = cls.from_dict(dict(read_before)).to_dict()
+    missing = object()
+    overrides = {k: v for k, v in config.to_dict().items()
+                 if not k.startswith("_") and k != "transformers_version" and before.get(k, missing) != v}
+    fresh = cls.from_pretrained(name_or_path, subfolder=subfolder, **hub, **overrides)
+    fresh.name_or_path = config.name_or_path
+    return fresh
 
 
 def _references(refs) -> list[tuple[str, str]]:
@@ -1444,8 +1493,9 @@ class NeuroformerConfig(PreTrainedConfig):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """``PreTrainedConfig.from_pretrained``, after completing an interrupted save into a local
-        folder (:func:`finish_interrupted_save_of`), so ``config.json`` is never an older run's."""
-        finish_interrupted_save_of(pretrained_model_name_or_path)
+        folder (:func:`finish_interrupted_save_of`; ``subfolder=`` given: the save into that
+        subfolder, the folder read), so ``config.json`` is never an older run's."""
+        finish_interrupted_save_of(pretrained_model_name_or_path, kwargs.get("subfolder"))
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -1840,7 +1890,8 @@ class NeuroformerConfig(PreTrainedConfig):
 __all__ = ["NeuroformerConfig", "ImplausibleWindowWarning", "PLAUSIBLE_WINDOW_SECONDS", "milliseconds_hint",
            "normalize_modality", "checked_float", "checked_int", "checked_bool", "check_window_settings", "MODALITY_KEYS",
            "VIDEO_KEYS", "WINDOW_FIELDS",
-           "finish_interrupted_save_of", "auto_map_in_folder", "carried_auto_class", "carried_remote_code",
+           "finish_interrupted_save_of", "config_read_before_save_of", "config_after_completed_save",
+           "auto_map_in_folder", "carried_auto_class", "carried_remote_code",
            "saved_modalities_without_ignored_keys", "AUTO_MAP", "DECODER_AUTO_MAP", "auto_map_for_heads",
            "DECODING_TARGET_KEYS", "HL_GAUSS_KEYS", "SECONDS_FIELDS", "implausible_window_lengths",
            "refuse_narrow_seconds", "SPECIAL_TOKEN_IDS", "FIRST_UNIT_ID"]

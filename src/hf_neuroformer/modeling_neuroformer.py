@@ -41,6 +41,7 @@ from transformers.utils import ModelOutput
 from .binning import n_bins_covering, n_full_bins
 from .configuration_neuroformer import (CONTRASTIVE_MAX_LOGIT_SCALE, CONTRASTIVE_MAX_TEMPERATURE, NeuroformerConfig,
                                         auto_map_for_heads, carried_auto_class, carried_remote_code, checked_int,
+                                        config_after_completed_save, config_read_before_save_of,
                                         finish_interrupted_save_of)
 
 
@@ -1167,8 +1168,25 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """``PreTrainedModel.from_pretrained``, after completing an interrupted save into a local
         folder (:func:`~hf_neuroformer.configuration_neuroformer.finish_interrupted_save_of`), so
-        the weights and ``config.json`` read are those of one model, never a mix of two runs."""
-        finish_interrupted_save_of(pretrained_model_name_or_path)
+        the weights and ``config.json`` read are those of one model, never a mix of two runs. With
+        ``subfolder=``, the save completed is the one into that subfolder (the folder read).
+
+        ``AutoModel*.from_pretrained(path, subfolder=...)`` hands this a config that transformers'
+        ``AutoConfig`` read before any Neuroformer class ran: when this completes a save into the
+        subfolder, that config is the replaced ``config.json``'s, so it is read again from the new
+        one, with the overrides given to the Auto class
+        (:func:`~hf_neuroformer.configuration_neuroformer.config_after_completed_save`); without a
+        subfolder ``AutoConfig`` already completed the save (``NeuroformerConfig.from_dict``)."""
+        subfolder = kwargs.get("subfolder") or ""
+        config = kwargs.get("config")
+        read_before = None
+        if subfolder and kwargs.get("_from_auto") and isinstance(config, NeuroformerConfig):
+            read_before = config_read_before_save_of(pretrained_model_name_or_path, subfolder)
+        if finish_interrupted_save_of(pretrained_model_name_or_path, subfolder) and read_before is not None:
+            hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision")
+                   if k in kwargs}
+            kwargs["config"] = config_after_completed_save(config, read_before, pretrained_model_name_or_path,
+                                                           subfolder, **hub)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def push_to_hub(self, *args, **kwargs):

@@ -180,7 +180,8 @@ class NeuroformerProcessor(ProcessorMixin):
         ``neuroformer push`` uploads it). Hub arguments
         (``revision``, ``token``, ``cache_dir``, ``local_files_only``, ``trust_remote_code``...)
         are passed on. A save into a local folder killed after its commit is completed first
-        (:func:`~hf_neuroformer.save_journal.finish_interrupted_save`).
+        (:func:`~hf_neuroformer.save_journal.finish_interrupted_save`; with ``subfolder=``, the save
+        into that subfolder, the folder read).
 
         Raises:
             OSError: neither file exists there, or the tokenizer's ``vocab.json`` is missing.
@@ -195,7 +196,7 @@ class NeuroformerProcessor(ProcessorMixin):
 
         # a save killed after its commit: complete it as the config, model and tokenizer classes do,
         # before looking for the files still in its staging folder
-        finish_interrupted_save_of(pretrained_model_name_or_path)
+        finish_interrupted_save_of(pretrained_model_name_or_path, kwargs.get("subfolder"))
         hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision",
                                       "subfolder") if k in kwargs}
         has_processor_config = _file(pretrained_model_name_or_path, "processor_config.json", hub) is not None

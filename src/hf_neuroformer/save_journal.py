@@ -31,7 +31,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["SAVE_JOURNAL", "STAGING_PREFIX", "replace_files", "finish_interrupted_save", "fsync_path", "fsync_tree"]
+__all__ = ["SAVE_JOURNAL", "STAGING_PREFIX", "replace_files", "finish_interrupted_save", "finish_interrupted_save_of",
+           "pending_save_folder", "fsync_path", "fsync_tree"]
 
 #: The journal of a committed save whose files are still being moved into place.
 SAVE_JOURNAL = ".save-in-progress.json"
@@ -152,9 +153,32 @@ def finish_interrupted_save(folder) -> bool:
     return True
 
 
-def finish_interrupted_save_of(name_or_path) -> bool:
+def finish_interrupted_save_of(name_or_path, subfolder="") -> bool:
     """:func:`finish_interrupted_save` for a ``from_pretrained`` argument that is a local folder
-    (a Hub repo id or a missing path is left to ``from_pretrained``); True when a save was completed."""
-    if isinstance(name_or_path, (str, os.PathLike)) and os.path.isdir(name_or_path):
-        return finish_interrupted_save(name_or_path)
-    return False
+    (a Hub repo id or a missing path is left to ``from_pretrained``); True when a save was completed.
+
+    Args:
+        name_or_path: ``from_pretrained``'s ``pretrained_model_name_or_path``.
+        subfolder: ``from_pretrained``'s ``subfolder`` (``""`` or None: none): the folder read is
+            then ``name_or_path/subfolder``, where ``save_pretrained(name_or_path/subfolder)`` put
+            its journal, and that folder's save is the one completed (``name_or_path`` itself is
+            not read, so its own files are left alone). A ``subfolder`` that is no text, or that
+            names no folder there, is left to ``from_pretrained``.
+    """
+    folder = pending_save_folder(name_or_path, subfolder)
+    return finish_interrupted_save(folder) if folder is not None else False
+
+
+def pending_save_folder(name_or_path, subfolder="") -> "Path | None":
+    """The local folder ``name_or_path/subfolder`` (``name_or_path`` without a subfolder) that
+    ``from_pretrained(name_or_path, subfolder=subfolder)`` reads, when it holds the journal of an
+    interrupted save (:data:`SAVE_JOURNAL`); None otherwise (no such local folder, a Hub repo id,
+    no journal)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        return None
+    folder = Path(name_or_path)
+    if subfolder:
+        if not isinstance(subfolder, (str, os.PathLike)):
+            return None
+        folder = folder / subfolder
+    return folder if folder.is_dir() and (folder / SAVE_JOURNAL).is_file() else None

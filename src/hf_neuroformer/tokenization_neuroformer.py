@@ -256,7 +256,8 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """``PreTrainedTokenizer.from_pretrained``, after completing an interrupted save into a local
-        folder (:func:`~hf_neuroformer.configuration_neuroformer.finish_interrupted_save_of`).
+        folder (:func:`~hf_neuroformer.configuration_neuroformer.finish_interrupted_save_of`; with
+        ``subfolder=``, the save into that subfolder, the folder read).
 
         A ``max_window_length`` given here replaces the saved one and sets ``model_max_length`` with
         it (the saved ``model_max_length`` would otherwise come along and be refused as another
@@ -272,7 +273,7 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         installed = _installed_tokenizer_class(cls)
         if installed is not None:
             return installed.from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        finish_interrupted_save_of(pretrained_model_name_or_path)
+        finish_interrupted_save_of(pretrained_model_name_or_path, kwargs.get("subfolder"))
         if "max_window_length" in kwargs:
             kwargs.setdefault("model_max_length", kwargs["max_window_length"])
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
