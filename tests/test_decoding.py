@@ -293,6 +293,103 @@ def test_time_outside_the_plan_counts_only_stretches_that_hold_a_window(shared_d
         _warn_time_outside_plan(plan, rec, cfg, pretrained)
 
 
+class _StoppedMidTraining(Exception):
+    pass
+
+
+def _finetune_stopped_after_step_1(monkeypatch, out, pretrained, a2929, seen, **kwargs):
+    """``finetune(..., overwrite=True)`` into ``out`` with a TrainerCallback that raises when step 2
+    begins (step 1 evaluated and checkpointed, eval_steps=1), as a run killed mid-training; ``seen``
+    gets what ``out`` held then (file names, the unfinished-run record)."""
+    from transformers import TrainerCallback
+
+    import hf_neuroformer.finetuning as ft
+    from hf_neuroformer.training import UNFINISHED_FINETUNE
+
+    class StopAtStep2(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            if state.global_step >= 1:
+                seen["files"] = sorted(p.name for p in out.iterdir())
+                seen["record"] = json.loads((out / UNFINISHED_FINETUNE).read_text())
+                raise _StoppedMidTraining("stopped after step 1")
+
+    real_build = ft.build_trainer
+
+    def build_with_stop(*args, **kw):  # the real trainer, with one more callback
+        trainer = real_build(*args, **kw)
+        trainer.add_callback(StopAtStep2())
+        return trainer
+
+    monkeypatch.setattr(ft, "build_trainer", build_with_stop)
+    with pytest.raises(_StoppedMidTraining):
+        finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=3, eval_steps=1,
+                 batch_size=16, seed=1, overwrite=True, **kwargs)
+    monkeypatch.setattr(ft, "build_trainer", real_build)
+
+
+def test_finetune_overwrite_stopped_mid_training_keeps_the_older_decoder_and_says_whose_checkpoints_are_left(
+        a2929, pretrained, finetuned, tmp_path, monkeypatch):
+    """Break test: finetune(overwrite=True) into a folder holding a decoder, stopped after its first
+    step with its checkpoints kept (or killed outright, which leaves the same): the folder held the
+    older decoder beside the new run's checkpoints/checkpoint-1 and nothing said which was which;
+    load_decoder loaded the older decoder without a word. The run now writes finetune_unfinished.json
+    when training starts (the files already there, the checkpoints already there) and load_decoder
+    warns with it; stopped by an exception without keep_checkpoints, the run removes its checkpoints
+    and the record, leaving the folder byte for byte as it was; a finished run's save removes it."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.finetuning import load_decoder
+    from hf_neuroformer.training import UNFINISHED_FINETUNE, model_files_in
+
+    out = tmp_path / "decoder"
+    shutil.copytree(finetuned[0], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    old_weights = load_file(out / "model.safetensors")
+    seen = {}
+    _finetune_stopped_after_step_1(monkeypatch, out, pretrained, a2929, seen)
+    # mid-training: the older decoder whole, the record beside it naming it and the run
+    assert set(before) < set(seen["files"]) and UNFINISHED_FINETUNE in seen["files"]
+    assert seen["record"]["model_files_before"] == model_files_in(finetuned[0])
+    assert seen["record"]["checkpoints_before"] == [] and seen["record"]["run"] == "finetune"
+    assert seen["record"]["model_dir"] == str(pretrained.resolve())
+    # stopped: its checkpoints and its record removed, the older decoder untouched
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    _finetune_stopped_after_step_1(monkeypatch, out, pretrained, a2929, {}, keep_checkpoints=True)
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-1"]
+    assert {n: (out / n).read_bytes() for n in before} == before
+    with pytest.warns(UserWarning, match=r"a fine-tuning into .*decoder' \(started_utc .*, pid \d+, host .*\) has not "
+                                         r"saved its decoder \(finetune_unfinished.json is there.*the model files there "
+                                         r"are the ones saved before it, left whole; .*checkpoints' holds that run's 1 "
+                                         r"checkpoint \('checkpoint-1'\), not that model's"):
+        decoder, _, _ = load_decoder(out)
+    assert all(torch.equal(decoder.state_dict()[k], v) for k, v in old_weights.items())
+
+    # a run that ends saves its decoder and removes the record in the same transaction
+    finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=1, batch_size=16,
+             seed=1, overwrite=True)
+    assert not (out / UNFINISHED_FINETUNE).exists() and not (out / "checkpoints").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        load_decoder(out)
+
+
+def test_a_first_finetune_killed_mid_training_is_named_by_load_decoders_error(a2929, pretrained, tmp_path,
+                                                                              monkeypatch):
+    """A first fine-tuning into a new folder stopped with its checkpoints kept (as one killed outright):
+    load_decoder's "no config.json" error now says a run into it has not saved its decoder, and that
+    checkpoint-1 is that run's."""
+    from hf_neuroformer.finetuning import load_decoder
+
+    out = tmp_path / "new"
+    _finetune_stopped_after_step_1(monkeypatch, out, pretrained, a2929, {}, keep_checkpoints=True)
+    with pytest.raises(FileNotFoundError, match=r"has not saved its decoder .*: no model was saved there before it; "
+                                                r".* holds that run's 1 checkpoint \('checkpoint-1'\)"):
+        load_decoder(out)
+
+
 def test_finetune_refuses_a_folder_holding_an_interrupted_training_runs_checkpoints(a2929, pretrained, tmp_path):
     # a 'neuroformer train' into the folder stopped after its step-1 checkpoint (no model written yet):
     # finetune accepted the folder and removed checkpoints/ (Trainer's) when it ended, the resumable

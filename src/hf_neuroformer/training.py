@@ -488,6 +488,12 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
 
 #: The lock file a run holds in its output folder (:func:`output_dir_lock`): its pid and host.
 RUN_LOCK = ".neuroformer-run.lock"
+#: The record a fine-tuning (:func:`hf_neuroformer.finetuning.finetune`) writes into its output folder
+#: when its training starts: while it is there, the model files of the folder are those saved before
+#: that run, and Trainer's ``checkpoints/checkpoint-*`` folders that it does not list as older are
+#: that run's. :func:`save_atomically` removes it with the save of a model (any run's: the folder then
+#: holds that model), as part of the same transaction.
+UNFINISHED_FINETUNE = "finetune_unfinished.json"
 
 
 class OutputDirLockedError(FileExistsError):
@@ -675,7 +681,9 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         tables: file name -> text (CSV), written as given; a name of :data:`RUN_TABLES` that
             this call does not write is removed, as for the figures.
 
-    A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too.
+    A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too, and so is
+    the record of an unfinished fine-tuning (:data:`UNFINISHED_FINETUNE`), in the same transaction:
+    the folder then holds this model, not the one that record speaks of.
     """
     from .io.output_folder import missing_folders, remove_empty_folders
 
@@ -706,6 +714,8 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     stale_outputs = [name for name in RUN_FIGURES if name not in figures] + [
         name for name in RUN_TABLES if name not in (tables or {})] + [
         name for name in RUN_RECORDS if name not in extra_json]
+    if (out / UNFINISHED_FINETUNE).is_file():  # the record of a fine-tuning not yet saved: this save ends it
+        stale_outputs.append(UNFINISHED_FINETUNE)
     try:
         replace_files(out, tmp, remove=stale_outputs + stale_weights)
     except BaseException:
@@ -2884,7 +2894,7 @@ def _to_builtin(v):
 
 
 __all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "model_files_in", "OutputDirLockedError",
-           "RUN_LOCK", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
+           "RUN_LOCK", "UNFINISHED_FINETUNE", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
