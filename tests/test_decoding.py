@@ -360,12 +360,41 @@ def test_finetune_overwrite_stopped_mid_training_keeps_the_older_decoder_and_say
     _finetune_stopped_after_step_1(monkeypatch, out, pretrained, a2929, {}, keep_checkpoints=True)
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-1"]
     assert {n: (out / n).read_bytes() for n in before} == before
-    with pytest.warns(UserWarning, match=r"a fine-tuning into .*decoder' \(started_utc .*, pid \d+, host .*\) has not "
+    with pytest.warns(UserWarning, match=r"a fine-tuning into .*decoder' \(started 20.*, pid \d+, on host .*\) has not "
                                          r"saved its decoder \(finetune_unfinished.json is there.*the model files there "
                                          r"are the ones saved before it, left whole; .*checkpoints' holds that run's 1 "
                                          r"checkpoint \('checkpoint-1'\), not that model's"):
         decoder, _, _ = load_decoder(out)
     assert all(torch.equal(decoder.state_dict()[k], v) for k, v in old_weights.items())
+
+    # a decoder's save killed while moving its files: the record goes with the transaction, which
+    # load_decoder completes before it looks for the record
+    import os
+
+    from hf_neuroformer.save_journal import SAVE_JOURNAL
+    from hf_neuroformer.training import save_atomically
+
+    real_replace, moved = os.replace, []
+
+    def replace(src, dst):
+        if os.path.basename(os.path.dirname(src)).startswith(".tmp-save-"):
+            if moved:
+                raise _StoppedMidTraining("killed after the first file")
+            moved.append(os.path.basename(src))
+        return real_replace(src, dst)
+
+    tokenizer = nf.NeuroformerTokenizer.from_pretrained(out)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(_StoppedMidTraining):
+        save_atomically(out, decoder, tokenizer, {"metrics.json": json.loads((out / "metrics.json").read_text()),
+                                                  "decoding_report.json": {}}, overwrite=True,
+                        tables={"test_predictions.csv": (out / "test_predictions.csv").read_text()})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (out / SAVE_JOURNAL).is_file() and (out / UNFINISHED_FINETUNE).is_file()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        load_decoder(out)
+    assert not (out / UNFINISHED_FINETUNE).exists() and not (out / SAVE_JOURNAL).exists()
 
     # a run that ends saves its decoder and removes the record in the same transaction
     finetune(pretrained, a2929, [DecodingTarget("x", "regression")], output_dir=out, max_steps=1, batch_size=16,

@@ -2060,7 +2060,8 @@ def unfinished_finetune_note(folder, flag: str = "model_dir") -> Optional[str]:
     except (OSError, ValueError):
         record = {}
     record = record if isinstance(record, dict) else {}
-    when = ", ".join(f"{k} {record[k]}" for k in ("started_utc", "pid", "host") if k in record)
+    when = ", ".join(f"{label} {record[k]}" for k, label in (("started_utc", "started"), ("pid", "pid"), ("host", "on host"))
+                     if k in record)
     before = record.get("model_files_before")
     ckpt = Path(folder) / CHECKPOINT_DIR
     earlier = set(record.get("checkpoints_before") or [])
@@ -2097,13 +2098,16 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     """
     from .generation import _read_model_config, is_decoder_config
 
-    unfinished = unfinished_finetune_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
+    # asked after check_model_dir, which completes a save killed while moving its files: a decoder's save
+    # removes the record of its run in the same transaction
     try:
         d = check_model_dir(model_dir, flag, written_by="'neuroformer finetune'")  # not train's: a model is refused below
     except FileNotFoundError as e:
+        unfinished = unfinished_finetune_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
         if unfinished is None:
             raise
         raise FileNotFoundError(f"{e}; {unfinished}") from e
+    unfinished = unfinished_finetune_note(d, flag)
     if unfinished is not None:
         warnings.warn(unfinished, UserWarning, stacklevel=2)
     config = _read_model_config(d, flag)
