@@ -1331,3 +1331,37 @@ def test_run_ablation_variant_training_warnings_point_at_the_line_that_called_it
     ours = [w for w in got if "no validation windows" in str(w.message)]
     assert len(ours) == 2 and {(w.filename, w.lineno) for w in ours} == {(__file__, line)}, [
         (str(w.message)[:50], w.filename, w.lineno) for w in got]
+
+
+def test_inspection_modality_reading_warning_points_at_the_line_that_called_it():
+    """describe_recording counted each split's windows without a modality value with
+    windows_without_values_at, which read the track with modality_track's default stacklevel: a
+    circular series in degrees labelled 'rad' was warned of at modalities.py (besides the fit's
+    warning at the user's line). windows_without_values_at now takes a stacklevel; both point at
+    the line that called the public function."""
+    from hf_neuroformer.inspection import describe_recording
+    from hf_neuroformer.modalities import windows_without_values_at
+    from hf_neuroformer.recording import BehaviourSeries, SpikeRecording
+
+    t = np.arange(0.0, 20.0, 0.05)
+    spikes = np.arange(0.005, 20.0, 0.013)
+    rec = SpikeRecording(spike_times=spikes, unit_ids=np.arange(len(spikes)) % 2, unit_names=["a", "b"],
+                         time_domain=(0.0, 20.0),  # 5 degrees a sample, wrapped at 360: 'rad' by mistake
+                         behaviour={"hd": BehaviourSeries(t, (t * 100.0) % 360.0, "rad")})
+    cfg = small_config(split_block_length=2.0, modalities=[
+        {"name": "hd", "source": "behaviour:hd", "kind": "continuous", "normalization": "circular"}])
+    calls = {
+        "describe_recording": lambda: describe_recording(rec, cfg),
+        "windows_without_values_at": lambda: windows_without_values_at(rec, cfg, [1.0, 5.0, 30.0]),
+    }
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            out = call()
+        ours = [w for w in got if "beyond two turns" in str(w.message)]
+        # describe_recording: the fit's and each split's count's; windows_without_values_at: one
+        assert len(ours) == (4 if name == "describe_recording" else 1), (name, [str(w.message)[:60] for w in got])
+        assert {(w.filename, w.lineno) for w in ours} == {(__file__, call.__code__.co_firstlineno)}, (
+            name, [(w.filename, w.lineno) for w in ours])
+    # the count itself: the window at 30 s (past the recording) reads no sample
+    assert out == {"hd": 1}

@@ -271,7 +271,9 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
             "units_without_spikes": [str(u) for u in names[per_unit == 0]],
         }
         if config.modalities:  # windows that read only a modality's null token, as train counts them
-            splits[split]["n_windows_without_modality"] = windows_without_values_at(rec, config, starts, clips)
+            # its warnings (a circular series in degrees labelled 'rad') at describe_recording's caller, as the fit's
+            splits[split]["n_windows_without_modality"] = windows_without_values_at(rec, config, starts, clips,
+                                                                                    stacklevel=4)
     out["split_mode"] = plan.mode
     out["split_fractions"] = [float(f) for f in config.split_fractions]
     out["splits"] = splits

@@ -647,7 +647,8 @@ def windows_without_values(cols, mod: dict) -> int:
 
 
 def windows_without_values_at(recording: SpikeRecording, config, starts: Sequence[float],
-                              clip_starts: Optional[Sequence[float]] = None) -> Dict[str, int]:
+                              clip_starts: Optional[Sequence[float]] = None, *,
+                              stacklevel: int = 2) -> Dict[str, int]:
     """How many of the windows starting at ``starts`` (s; ``clip_starts`` as :func:`modality_columns`
     takes them) hold no value of each modality of ``config`` in their modality window: the count
     :func:`windows_without_values` gives for their :func:`modality_columns`, without tokenizing them
@@ -655,13 +656,22 @@ def windows_without_values_at(recording: SpikeRecording, config, starts: Sequenc
     training). A value is a sample or interval in (or overlapping) the span a window reads, with a
     finite value for a continuous modality; a frame on screen in it for video.
 
+    ``stacklevel`` (keyword-only int): where the warnings of reading a modality
+    (:func:`modality_track`'s, e.g. a circular series in degrees labelled ``'rad'``) point, as
+    ``warnings.warn`` takes it (2, the default: the caller of this function).
+
     Returns:
         modality name -> number of windows without a value.
+
+    Raises:
+        ValueError: as :func:`modality_track` (a source missing from the recording, ...), or
+            ``clip_starts`` without one value per window.
     """
     starts, bounds = _window_bounds(recording, starts, clip_starts)
     out: Dict[str, int] = {}
     for i, mod in enumerate(config.modalities or []):
-        track = modality_track(recording, mod, i)
+        # its warning at our caller's line (describe_recording passes its own caller's): it named this line
+        track = modality_track(recording, mod, i, stacklevel=stacklevel + 1)
         los, his = _read_spans(config, mod, starts, bounds)
         if track.kind == "frames":
             out[mod["name"]] = int(sum(len(track.frames_shown(lo, hi)) == 0 for lo, hi in zip(los, his)))
