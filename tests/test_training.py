@@ -1086,6 +1086,45 @@ def test_checkpoint_settings_this_version_does_not_know_are_named_not_dropped_si
     assert got == TrainingConfig(max_steps=300)
 
 
+def test_checkpoint_whose_training_settings_are_not_an_object_is_named_damaged(rec, finished_run, tmp_path):
+    """A real step-2 checkpoint whose trainer_state.json holds a "training" that is not a JSON
+    object (a list, a string: edited, or written by something else): checkpoint_training_config
+    ('neuroformer train --resume' reads it first) failed with a bare "'list' object has no attribute
+    'items'", and an empty list was read as no settings at all. Each is now refused naming the
+    file, the key and what was expected, as is a missing key and a stored setting TrainingConfig
+    refuses; check_resume and train(resume=True) say the same."""
+    import shutil
+
+    from hf_neuroformer.training import check_resume, checkpoint_training_config
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    path = out / "checkpoints" / "step-00000002" / "trainer_state.json"
+    good = json.loads(path.read_text())
+    assert checkpoint_training_config(out) == TrainingConfig(max_steps=2, batch_size=16, save_every=2)
+    tc = TrainingConfig(max_steps=3, batch_size=16, save_every=2)
+    where = re.escape(f"resume: {str(path)!r} is damaged: its \"training\" is ")
+    after = re.escape(", expected a JSON object of the run's training settings (name -> value); there is no older "
+                      "checkpoint to resume from, or start afresh with --overwrite")
+    for value, got in [([], 'a JSON array ([])'), (["max_steps", 2], 'a JSON array (["max_steps", 2])'),
+                       ("max_steps=2", 'a JSON string ("max_steps=2")'), (None, "a JSON null (null)"), (..., "missing")]:
+        state = {k: v for k, v in good.items() if k != "training"}
+        if value is not ...:
+            state["training"] = value
+        path.write_text(json.dumps(state))
+        for call in (lambda: checkpoint_training_config(out), lambda: check_resume(out, tc),
+                     lambda: train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)):
+            with pytest.raises(ValueError, match=where + re.escape(got) + after):
+                call()
+    path.write_text(json.dumps({**good, "training": {**good["training"], "max_steps": "300"}}))
+    with pytest.raises(ValueError, match=re.escape(f"resume: {str(path)!r} is damaged: its \"training\" holds a "
+                                                   "setting this version refuses (training.max_steps: expected an "
+                                                   "integer >= 1, got '300')")):
+        checkpoint_training_config(out)
+    path.write_text(json.dumps(good))  # and the checkpoint as written reads back
+    assert checkpoint_training_config(out).max_steps == 2
+
+
 def test_train_resume_names_checkpoint_settings_this_version_does_not_know_at_its_caller(rec, tmp_path):
     """train(resume=True) compared the checkpoint's stored training settings with this run's
     TrainingConfig fields only: one it does not know (a checkpoint of another version of the

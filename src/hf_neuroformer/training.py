@@ -1328,17 +1328,25 @@ def checkpoint_training_config(output_dir, *, stacklevel: int = 2,
     (keyword-only; 2: the caller of this function).
 
     Raises:
-        ValueError: the newest checkpoint's ``trainer_state.json`` is damaged, naming it.
+        ValueError: the newest checkpoint's ``trainer_state.json`` is damaged, naming it: not JSON,
+            no ``"step"``, its ``"training"`` missing or not a JSON object (a list, a string), or a
+            stored setting that :class:`TrainingConfig` refuses (the message names the file and
+            the setting).
     """
     found = _checkpoints(Path(output_dir) / CHECKPOINT_DIR)
     if not found or not (found[-1] / "trainer_state.json").is_file():  # missing: check_resume names it
         return None
-    stored = _trainer_state(found[-1]).get("training") or {}
+    stored = _trainer_state(found[-1])["training"]  # a JSON object: _trainer_state refuses anything else
     unknown = _unknown_training_settings(found[-1], stored)
     if unknown and warn_unknown:  # dropped silently before: the run went on with the defaults of what it could not read
         warnings.warn(unknown, UserWarning, stacklevel=stacklevel)
     names = {f.name for f in dataclasses.fields(TrainingConfig)}
-    return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
+    try:
+        return TrainingConfig(**{k: v for k, v in stored.items() if k in names})
+    except (TypeError, ValueError) as err:  # "training.max_steps: ..." named no file
+        path = found[-1] / "trainer_state.json"
+        raise ValueError(f"resume: {str(path)!r} is damaged: its \"training\" holds a setting this version refuses "
+                         f"({err}); {_fallback(found[-1])}, or {START_AFRESH}") from None
 
 
 def _unknown_training_settings(checkpoint, stored: dict) -> Optional[str]:
@@ -1374,6 +1382,8 @@ def _trainer_state(checkpoint: Path) -> dict:
         ValueError: the file is not a trainer state (cut short by a full disk or a copy, edited),
             naming it and the older checkpoint to fall back to; a bare ``JSONDecodeError``
             ("Expecting value: line 2 column 1") came out of ``neuroformer train --resume`` before.
+            Also when its ``"training"`` (the run's training settings) is missing or not a JSON
+            object (a list or a string: a bare ``AttributeError`` came out before), naming the key.
     """
     path = Path(checkpoint) / "trainer_state.json"
     try:
@@ -1382,7 +1392,29 @@ def _trainer_state(checkpoint: Path) -> dict:
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"resume: {str(path)!r} is damaged ({type(err).__name__}: {err}); {_fallback(Path(checkpoint))}, "
                          f"or {START_AFRESH}") from None
+    settings = state.get("training")  # train writes it in every checkpoint; resuming reads it
+    if not isinstance(settings, dict):
+        got = "missing" if "training" not in state else f"a JSON {_json_kind(settings)} ({_short_repr(settings)})"
+        raise ValueError(f"resume: {str(path)!r} is damaged: its \"training\" is {got}, expected a JSON object of "
+                         f"the run's training settings (name -> value); {_fallback(Path(checkpoint))}, or {START_AFRESH}")
     return state
+
+
+def _json_kind(value) -> str:
+    """The JSON name of the kind of ``value`` as ``json.loads`` returns it (``"array"`` for a list)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {list: "array", str: "string", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    """``json.dumps(value)``, cut to ``limit`` characters with "..." (a message quotes it)."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def model_is_from_checkpoint(output_dir, checkpoint) -> bool:
@@ -2898,4 +2930,4 @@ __all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", 
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
-           "check_resume", "RUNNING_LOSS_WEIGHT", "running_loss"]
+           "check_resume", "RUNNING_LOSS_WEIGHT", "running_loss", "checkpoint_training_config"]
