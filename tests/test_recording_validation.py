@@ -266,8 +266,8 @@ def test_unsorted_trials_error_says_how_to_sort():
     # 'expected finite values' where SpikeRecording (binning.not_finite_message) says 'expected finite times'
     ([0.3, np.nan, 0.1], [0, 0, 0], r"^spike_times: expected finite times, spike 1 \(in the order given\) is nan "
                                     r"\(1 non-finite in all\)$"),
-    ([0.3, 0.2, -0.1], [0, 0, 0], r"spike_times: expected times >= 0 s, spike 2 \(in the order given\) .*"
-                                  r"negative in all\); spike times are seconds on one session clock .*trial's event"),
+    ([0.3, 0.2, -0.1], [0, 0, 0], r"^spike_times: expected times >= 0 s, spike 2 \(in the order given\) is at -0.1 s "
+                                  r"\(1 negative in all\); spike times are seconds on one session clock .*trial's event"),
     ([0.1, 0.3, 0.2], [0, 1.5, 0], r"unit_ids: expected integer unit indices, got non-integer values \(spike 1 has 1.5"),
     # ids mixing numbers and a label: spike 0 was named, its id read as the text '0'
     ([0.1, 0.3, 0.2], [0, 1, "tt2_u1"], r"unit_ids: expected integer unit indices in \[0, n_units\), got dtype <U21 "
@@ -299,9 +299,34 @@ def test_none_for_a_mapping_field_is_none_and_a_non_mapping_is_named():
 
 def test_negative_times_in_a_recording_say_which_clock_is_expected():
     """Trial-aligned times (-0.5 s before each onset) were refused with 'expected times >= 0 s' alone."""
-    with pytest.raises(RecordingValidationError, match=r"spike 0 is at -0.5 s; spike times are seconds on one session "
-                                                       r"clock .*added back .*shifting by its first time"):
+    with pytest.raises(RecordingValidationError, match=r"spike 0 is at -0.5 s \(1 negative in all\); spike times are "
+                                                       r"seconds on one session clock .*added back .*shifting by its "
+                                                       r"first time"):
         SpikeRecording(np.array([-0.5, 0.2]), np.array([0, 0]))
+
+
+@pytest.mark.parametrize("times", [[0.3, -0.2, -0.1, 0.4], [0.3, np.nan, np.inf, 0.4]])
+def test_from_unsorted_and_the_constructor_word_a_bad_spike_time_alike(times):
+    """from_unsorted checks the times before it sorts them (to name the spike by its position in the
+    arrays given) and had its own wording: its negative-time message counted the negative spikes,
+    the constructor's (validate's) did not. Both now come from one helper: the same message, the
+    count in both, from_unsorted's spike index marked as in the order given."""
+    t = np.array(times)
+    with pytest.raises(RecordingValidationError) as given:
+        SpikeRecording.from_unsorted(t, np.zeros(4, dtype=int))
+    order = np.argsort(t, kind="stable")  # sorted as a caller would: the bad spikes move
+    with pytest.raises(RecordingValidationError) as built:
+        SpikeRecording(t[order], np.zeros(4, dtype=int))
+    if np.isnan(times[1]):
+        assert str(given.value) == ("spike_times: expected finite times, spike 1 (in the order given) is nan "
+                                    "(2 non-finite in all)")
+        assert str(built.value) == "spike_times: expected finite times, spike 2 is inf (2 non-finite in all)"
+    else:
+        hint = str(given.value).split("; ", 1)[1]
+        assert str(given.value) == ("spike_times: expected times >= 0 s, spike 1 (in the order given) is at -0.2 s "
+                                    f"(2 negative in all); {hint}")
+        assert str(built.value) == f"spike_times: expected times >= 0 s, spike 0 is at -0.2 s (2 negative in all); {hint}"
+        assert hint.startswith("spike times are seconds on one session clock")
 
 
 def test_multi_dimensional_spike_arrays_are_refused_not_flattened():

@@ -163,6 +163,23 @@ def _refuse_unflat(spike_times, unit_ids) -> None:
             )
 
 
+def _spike_time_problem(spike_times: np.ndarray, note: str = "") -> Optional[str]:
+    """The message of the first of the time rules of :func:`_spike_problem` that the 1-D float64
+    ``spike_times`` (s) break, None when they keep both: finite (``"spike_times: expected finite
+    times, spike k{note} is v (n non-finite in all)"``), then >= 0 s (``"spike_times: expected
+    times >= 0 s, spike k{note} is at v s (n negative in all); <how to fix>"``). ``note`` follows
+    the index (``" (in the order given)"``: :meth:`SpikeRecording.from_unsorted` checks the spikes
+    before it sorts them). The one wording of both, for validate and from_unsorted."""
+    bad = not_finite_message(spike_times, "spike_times", "spike", note)
+    if bad is not None:
+        return bad
+    neg = np.flatnonzero(spike_times < 0)
+    if neg.size:
+        return (f"spike_times: expected times >= 0 s, spike {neg[0]}{note} is at {spike_times[neg[0]]} s "
+                f"({neg.size} negative in all); {NEGATIVE_TIMES_HINT}")
+    return None
+
+
 def _spike_problem(spike_times: np.ndarray, unit_ids: np.ndarray, n_units: int,
                    time_domain: Optional[Tuple[float, float]] = None, time_support: Optional[np.ndarray] = None,
                    *, ascending: bool = False) -> Optional[str]:
@@ -192,12 +209,9 @@ def _spike_problem(spike_times: np.ndarray, unit_ids: np.ndarray, n_units: int,
         return f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
     if not st.size:
         return None
-    bad = not_finite_message(st, "spike_times", "spike")
+    bad = _spike_time_problem(st)
     if bad is not None:
         return bad
-    if (st < 0).any():
-        k = np.flatnonzero(st < 0)[0]
-        return f"spike_times: expected times >= 0 s, spike {k} is at {st[k]} s; {NEGATIVE_TIMES_HINT}"
     back = not_ascending_message(st, "spike_times", "spike") if ascending else None
     if back is not None:
         return back + "; sort them with SpikeRecording.from_unsorted(...)"
@@ -1282,15 +1296,10 @@ class SpikeRecording:
             raise RecordingValidationError(
                 f"spike_times and unit_ids: expected the same length, got {st.shape[0]} and {ui.shape[0]}"
             )
-        bad = not_finite_message(st, "spike_times", "spike", " (in the order given)")  # SpikeRecording's wording
+        # validate's wording (one helper), the spike named by its position in the arrays given
+        bad = _spike_time_problem(st, " (in the order given)")
         if bad is not None:
             raise RecordingValidationError(bad)
-        neg = np.flatnonzero(st < 0)
-        if neg.size:
-            raise RecordingValidationError(
-                f"spike_times: expected times >= 0 s, spike {neg[0]} (in the order given) is at {st[neg[0]]} s "
-                f"({neg.size} negative in all); {NEGATIVE_TIMES_HINT}"
-            )
         ui = _as_unit_indices(ui)
         order = np.lexsort((ui, st))
         return cls(spike_times=st[order], unit_ids=ui[order], **kwargs)
