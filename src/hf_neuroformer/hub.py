@@ -194,8 +194,14 @@ NO_HEADS_NOTE = ("This decoder cannot generate or score spikes: its\nnext-spike 
 
 
 class HubPushError(RuntimeError):
-    """A push to the Hub failed; the message names the step, the HTTP status and the server's
-    answer. The local model directory is never modified by a push."""
+    """A push to the Hub failed (a ``RuntimeError``, raised by :func:`push_to_hub` and
+    ``neuroformer push``); the message names the step (e.g. "checking the Hub token", "uploading the
+    model", "uploading the windows dataset"), the repository id, and why: the HTTP status and the server's answer (with how to log in
+    for a 401), no Hub token found, or the endpoint (``HF_ENDPOINT``) not reachable. The
+    original ``huggingface_hub`` / network exception is chained as ``__cause__``. The local model
+    directory is never modified by a push; the message says so, and what an earlier step of the same
+    push had already committed to the Hub.
+    """
 
 
 @dataclass

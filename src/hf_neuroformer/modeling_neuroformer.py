@@ -1709,6 +1709,12 @@ class NeuroformerModel(NeuroformerPreTrainedModel):
                 (:meth:`fuse_modalities`) run on the embedded current-window tokens before the
                 decoder layers; their attention weights are in ``modality_attentions``.
 
+        Returns:
+            :class:`NeuroformerModelOutput`: ``last_hidden_state`` ``(batch, seq_len, hidden_size)``
+            and ``past_hidden_state`` ``(batch, past_len, hidden_size)``, float32 for a
+            float32 model run without autocast, ``cache`` with
+            ``use_cache=True``, and the attentions / hidden states asked for.
+
         Raises:
             ValueError: if ids are not integer tensors (float, bool; unit ids int64 or int32) or fall outside the
                 vocabulary / dt range, the window grows past

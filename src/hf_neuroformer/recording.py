@@ -28,9 +28,18 @@ WINDOW_GRID = 1e-9
 
 
 class RecordingValidationError(ValueError):
-    """Raised when a recording's fields break an invariant.
+    """Raised when a recording's fields break an invariant (a ``ValueError``, so
+    ``except ValueError`` catches it).
 
-    The message names the field, the offending index or value, and what was expected.
+    The message names the field, the offending index or value, and what was expected, e.g.
+    ``spike_times: expected finite times, spike 1 (in the order given) is nan (1 non-finite in all)``.
+    Raised by the :class:`SpikeRecording` constructor and :meth:`SpikeRecording.validate` (which
+    also check its behaviour series, events and stimulus), by some checks of those parts' own
+    constructors (float32 / float16 times of a :class:`BehaviourSeries` or :class:`EventSeries`),
+    and by the readers of :mod:`hf_neuroformer.io` and :mod:`hf_neuroformer.events` for input that
+    cannot make a valid recording. Examples: spike times that are not finite float64 seconds,
+    a ``time_domain`` that does not contain every spike, ``unit_ids`` outside ``[0, n_units)``,
+    a trial with ``stop <= start``.
     """
 
 

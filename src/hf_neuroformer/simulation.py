@@ -901,7 +901,21 @@ def default_recording(seed: int = 0) -> SpikeRecording:
     """The built-in default data: a 16-unit coupled network with 4 assemblies, 140 s
     (see the module docstring); sized so the default training budget runs in about 1 min on
     2 idle CPU cores (the README's main job: 64 s in a fresh clone at 0e9d8fe). Split it with ``split_block_length=DEFAULT_RECORDING_SPLIT_BLOCK_LENGTH``
-    (10 s) for split fractions close to the config's."""
+    (10 s) for split fractions close to the config's.
+
+    Args:
+        seed: the simulation's seed (an integer >= 0, as :func:`simulate_coupled_network` takes it);
+            the same seed gives the same spikes.
+
+    Returns:
+        :class:`SpikeRecording` of session ``"simulated"``: 16 units ``unit0`` .. ``unit15``,
+        float64 spike times in s, ``time_domain`` ``(0.0, 140.0)``, no epochs, trials or behaviour
+        (the ground-truth coupling is in :func:`simulate_coupled_network`'s
+        :class:`SimulatedNetwork`, which this drops).
+
+    Raises:
+        ValueError: a ``seed`` that is not an integer >= 0, naming ``seed``.
+    """
     return simulate_coupled_network(duration=140.0, seed=seed).recording
 
 

@@ -46,12 +46,29 @@ def generated_source_session(session) -> Optional[str]:
     return m.group(1) if m else None
 
 class UnknownUnitError(ValueError):
-    """A unit that is not in the tokenizer's vocabulary."""
+    """A unit that is not in the tokenizer's vocabulary (a ``ValueError``, so ``except ValueError``
+    catches it).
+
+    Raised by :meth:`NeuroformerTokenizer.unit_token_ids` (and so by the processor and windowing) for
+    a recording unit missing from the vocabulary, naming the unit's index and token
+    (``"<session>/<unit>"``) and the call that fixes it, ``tokenizer.add_units(recording)``; by
+    :func:`~hf_neuroformer.generation.generate_spikes` and the other functions that read a trained
+    model with a recording, for a recording of other units than the model's, naming the model's
+    session(s) (a trained model has no embedding for new units); by token/id conversion
+    (``convert_tokens_to_ids``, ``convert_ids_to_tokens``) for a token not in the vocabulary or an
+    id outside ``[0, len(vocab))``; and by ``decode_window`` for a decoded id that names no unit.
+    """
 
 
 class TokenIdError(ValueError):
     """A token id that is not an integer (a float, a bool, text), or ids given in another shape than
-    one id or a 1-D sequence of ids."""
+    one id or a 1-D sequence of ids (a ``ValueError``).
+
+    Raised by the tokenizer's id conversions and ``decode_window`` before any id is looked up; the
+    message names the argument (and the index of the first bad element, e.g. ``input_ids[3]``), what
+    was expected (integer ids: Python or numpy integers, not bools; integer arrays of any int dtype)
+    and what was given (type and value, or an array's dtype / shape).
+    """
 
 
 def _is_token_id(x) -> bool:
