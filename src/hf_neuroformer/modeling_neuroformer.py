@@ -564,7 +564,8 @@ class NeuroformerModelOutput(ModelOutput):
             the last layer).
         attentions: decoder self-attention weights ``(batch, heads, seq_len, seq_len)`` per layer.
         cross_attentions: ``(batch, heads, seq_len, past_len)`` per layer.
-        past_attentions: past-encoder self-attention weights per layer.
+        past_attentions: past-encoder self-attention weights ``(batch, heads, past_len, past_len)``
+            per past-encoder layer.
         modality_attentions: ``(batch, heads, seq_len, 1 + n_modality_tokens)`` per modality
             stage layer (stages in block order), when ``output_attentions`` and the model has
             modalities.

@@ -573,7 +573,8 @@ class BehaviourSeries:
 
     Raises:
         RecordingValidationError: ``timestamps`` or ``values`` that are not real numbers (text,
-            complex); a ``unit`` that is not text; ``boolean`` not a bool, or True for values other
+            complex); ``timestamps`` held as float32 / float16 (naming ``BehaviourSeries.timestamps``);
+            a ``unit`` that is not text; ``boolean`` not a bool, or True for values other
             than 0 / 1. Shapes are checked by :meth:`SpikeRecording.validate`.
     """
 
@@ -731,7 +732,8 @@ class EventSeries:
         description: free text (where the events come from).
 
     Raises:
-        RecordingValidationError: ``times`` that are not real numbers (text, complex), naming
+        RecordingValidationError: ``times`` that are not real numbers (text, complex), or are held
+            as float32 / float16 (their rounding moves times across window and bin edges), naming
             ``EventSeries.times``; ``labels`` that mix text and numbers (:func:`check_label_types`).
     """
 
