@@ -153,3 +153,22 @@ def test_every_command_handler_has_a_short_docstring():
         assert doc, f"{name} has no docstring"
         assert 1 <= len(doc.splitlines()) <= 3, (name, doc)
         assert f"``neuroformer {name[4:].replace('_', '-')}``" in doc and "Raises" in doc, (name, doc)
+
+
+def test_submodules_named_after_import_package_are_imported_on_first_use():
+    """The README writes ``hf_neuroformer.training.train(...)`` and ``hf_neuroformer.metrics.load_metric``
+    after ``import hf_neuroformer``; without the package's ``__getattr__`` that raised AttributeError
+    for every submodule the package's own imports had not loaded. Run in a fresh interpreter, so that
+    other tests' imports do not set the attributes first."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hf_neuroformer as h\n"
+            "assert 'hf_neuroformer.training' not in sys.modules, 'training imported by the package itself'\n"
+            "print(h.training.train.__module__, h.metrics.__name__, h.likelihood.__name__)\n"
+            "try:\n    h.not_a_submodule\nexcept AttributeError as err:\n    print('refused:', err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "hf_neuroformer.training hf_neuroformer.metrics hf_neuroformer.likelihood"
+    assert lines[1] == "refused: module 'hf_neuroformer' has no attribute 'not_a_submodule'"

@@ -98,3 +98,19 @@ for _name in ("argument_checks", "cli"):
     if f"{__name__}.{_name}" in _sys.modules:
         globals()[_name] = _sys.modules[f"{__name__}.{_name}"]
 del _name
+
+
+def __getattr__(name):
+    """Import a submodule on first use, so that ``import hf_neuroformer`` is enough for
+    ``hf_neuroformer.training.train`` or ``hf_neuroformer.metrics.load_metric`` as the README writes
+    them (PEP 562); the package imports its heavier submodules only when one is named.
+
+    Raises:
+        AttributeError: ``name`` is neither a public name nor a submodule of the package.
+    """
+    import importlib
+    import importlib.util
+
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
