@@ -265,6 +265,8 @@ def _f(v):
 
 
 def render(out: dict) -> str:
+    from hf_neuroformer.recording import count_noun
+
     sim, rep = out["simulation"], out["connectivity"]
     tr, m = out["training"], out["model"]
     lines = [
@@ -272,14 +274,14 @@ def render(out: dict) -> str:
         "## Connectivity from attention (simulated hub network, issue 5)",
         "",
         f"`{out['command']}` ({out['date']}, {out['machine']['device']}"
-        + (f" {out['machine']['gpu']}" if out['machine']['gpu'] else f", {out['machine']['threads']} thread(s)")
+        + (f" {out['machine']['gpu']}" if out['machine']['gpu'] else f", {count_noun(out['machine']['threads'], 'thread')}")
         + "). Raw numbers: `benchmarks/connectivity.json`.",
         "",
         f"Data: {sim['kind']} network (brian2 LIF unless `hub-glm`), {sim['n_units']} units, "
         f"{len(sim['hub_units'])} hubs (units {sim['hub_units']}, {', '.join(f'{r:.1f}' for r in sim['hub_rates_hz'])} Hz), "
         f"{sim['n_hub_edges']} hub edges and {sim['n_weak_edges']} weak random edges, {sim['duration_s']:.0f} s simulated, "
         f"{sim['n_spikes']:,} spikes ({sim['mean_rate_hz']:.1f} Hz mean), seed {out['args']['seed']}. "
-        f"Model: {m['num_hidden_layers']} decoder + {m['num_past_layers']} past layer(s), hidden {m['hidden_size']}, "
+        f"Model: {m['num_hidden_layers']} decoder + {count_noun(m['num_past_layers'], 'past layer')}, hidden {m['hidden_size']}, "
         f"{m['num_attention_heads']} heads, {m['current_window'] * 1000:.0f} ms current / {m['past_window'] * 1000:.0f} ms past "
         f"window, {m['dt_resolution'] * 1000:.0f} ms dt bins; {tr['total_steps']} steps (test unit-id NLL "
         f"{_f(tr['test/id_nll'])} nats vs unigram {_f(tr['test/unigram_id_nll'])}). Attention aggregated over "

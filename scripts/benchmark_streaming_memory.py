@@ -93,6 +93,8 @@ def run_case(kind: str, units: int, rate: float, duration: float, steps: int, ba
 
 
 def _section(results, meta) -> str:
+    from hf_neuroformer.recording import count_noun
+
     by = {(r["kind"], r["scale"]): r for r in results}
     rows = []
     for kind, label in (("streamed", "streamed from the prepared directory"), ("in_memory", "in memory (for contrast)"),
@@ -111,7 +113,7 @@ def _section(results, meta) -> str:
         "",
         f"{meta['date']}, {meta['machine']}, torch {meta['torch']}, 1 thread per run, each run its own process. "
         f"Recording: {meta['units']} Poisson units at {meta['rate']} Hz; 1x = {meta['duration']:.0f} s "
-        f"({p1['n_spikes']:,} spikes, {sum(p1['n_windows'].values()):,} windows in {p1['n_shards']} shard(s) per split, "
+        f"({p1['n_spikes']:,} spikes, {sum(p1['n_windows'].values()):,} windows in {count_noun(p1['n_shards'], 'shard')} per split, "
         f"{p1['bytes_on_disk'] / 2**20:.0f} MiB of Parquet), 10x = {10 * meta['duration']:.0f} s "
         f"({p10['n_spikes']:,} spikes, {sum(p10['n_windows'].values()):,} windows, {p10['n_shards']} shards per split, "
         f"{p10['bytes_on_disk'] / 2**20:.0f} MiB). Model: hidden {MODEL['hidden_size']}, "

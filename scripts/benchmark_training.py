@@ -203,6 +203,8 @@ def _run_line(run: dict) -> str:
 
 
 def _section(results, meta) -> str:
+    from hf_neuroformer.recording import count_noun
+
     rows = []
     runs = {prec: case_run(res, meta) for prec, res in results.items()}
     for prec, res in results.items():
@@ -210,7 +212,7 @@ def _section(results, meta) -> str:
         tok, sps, step, rss = s["spike_tokens_per_s"], s["samples_per_s"], s["s_per_step"], s["peak_rss_mib"]
         when = f"on {runs[prec]['date'][:10]}" if runs[prec].get("date") else ", date not recorded"
         rows.append(
-            f"| this package, {prec} ({len(res['runs'])} runs{' ' if runs[prec].get('date') else ''}{when}; "
+            f"| this package, {prec} ({count_noun(len(res['runs']), 'run')}{' ' if runs[prec].get('date') else ''}{when}; "
             f"{CASES.get(prec, (0, 0, 6))[2]} past-encoder layers, "
             f"{res['runs'][0]['parameters'] / 1e6:.1f} M parameters) | {tok['median']:.0f} ({tok['min']:.0f}-{tok['max']:.0f}) "
             f"| {sps['median']:.2f} ({sps['min']:.2f}-{sps['max']:.2f}) "
