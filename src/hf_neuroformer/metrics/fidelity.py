@@ -500,9 +500,13 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
         when there are no trials.
 
     Raises:
-        FidelityInputError: ``bin_size`` or ``duration`` is not a positive number of seconds;
+        FidelityInputError: ``bin_size`` or ``duration`` is not a positive number of seconds, or
+            ``duration`` holds no whole bin of ``bin_size`` (an empty ``(0, n_units)`` PSTH was
+            returned: ``duration`` in ms with ``bin_size`` in s reads the other way round);
             ``trials`` not ``(n_trials, 2)``, or a row not finite or with stop <= start (as
-            :func:`usable_trials` refuses them).
+            :func:`usable_trials` refuses them); a trial whose PSTH span ``[start, start +
+            duration)`` reaches outside ``recording.time_domain`` (its unrecorded bins were counted
+            as silence), naming the first.
     """
     bin_size = _check_bin_size(bin_size)
     duration = _check_bin_size(duration, "duration")
@@ -510,6 +514,17 @@ def trial_psth(recording: SpikeRecording, trials: np.ndarray, bin_size: float, d
     # of them NaN, was half the rate) and an (n, 3) array was read as rows of two, without a word
     trials = np.zeros((0, 2)) if np.size(trials) == 0 else _trial_rows(trials)
     n_bins = n_full_bins(duration, bin_size)
+    if n_bins == 0:
+        raise FidelityInputError(f"duration: expected at least one bin of bin_size {bin_size:g} s, got {duration:g} s "
+                                 "(both are seconds)")
+    lo, hi = recording.time_domain
+    outside = np.flatnonzero((trials[:, 0] < lo - EDGE_TOLERANCE) | (trials[:, 0] + duration > hi + EDGE_TOLERANCE))
+    if outside.size:
+        i = int(outside[0])
+        raise FidelityInputError(
+            f"trials: expected every trial's PSTH span [start, start + duration) inside the recording's time_domain "
+            f"[{lo:g}, {hi:g}] s, trial {i} spans [{trials[i, 0]:g}, {trials[i, 0] + duration:g}) s "
+            f"(trials reaching outside: {outside.size} of {len(trials)}; their unrecorded time would be counted as silence)")
     counts = np.zeros((n_bins, recording.n_units), dtype=np.float64)
     if n_bins == 0 or len(trials) == 0:
         return counts
@@ -741,10 +756,18 @@ def snap_to_dt_bin_centres(recording: SpikeRecording, support, window_length: fl
         spikes (spikes outside every row are left out).
 
     Raises:
-        FidelityInputError: non-positive ``window_length`` / ``dt_resolution``, or a support row
-            whose length is not ``window_length``.
+        FidelityInputError: non-positive ``window_length`` / ``dt_resolution``; ``support`` that is not
+            at least one ``(n, 2)`` row of finite ``[start, stop)`` seconds, sorted and disjoint (a
+            recording's ``support`` is None when it has no ``time_support``; an ``(n, 3)`` array was
+            read as rows of two and ``None`` failed in numpy, naming no field), or a row whose length is
+            not ``window_length``.
     """
-    support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+    if support is None:
+        raise FidelityInputError("support: expected (n_windows, 2) [start, stop) s (a generated recording's "
+                                 "support), got None (a recording without time_support has none)")
+    support = _sorted_disjoint_rows(support, "support")
+    if len(support) == 0:
+        raise FidelityInputError("support: expected at least one [start, stop) window (s), got none")
     window_length, dt_resolution = _dt_grid(window_length, dt_resolution)
     mismatch = _row_length_mismatch(support, window_length)
     if mismatch:
