@@ -75,7 +75,7 @@ from scipy.special import gammaln
 from ..binning import bin_index, n_bins_covering, narrow_float_times_message, on_time_grid, window_ends
 from ..configuration_neuroformer import is_finite_number
 from ..argument_checks import narrow_float_seconds_message
-from ..recording import SpikeRecording
+from ..recording import SpikeRecording, count_noun, inside_one_interval
 
 
 #: The pseudo-count of :func:`poisson_rates_from_windows`: a unit silent in every fit window gets the
@@ -136,9 +136,21 @@ def _window_spikes(recording: SpikeRecording, starts: np.ndarray, window_length:
     """``(window index, spike index)`` of every spike in every window ``[s, round(s + W, 9))``
     (``s`` already on the 1 ns grid, see :func:`_starts`).
 
-    Windows may overlap (a spike is then listed once per window holding it).
+    Windows may overlap (a spike is then listed once per window holding it). A window not inside one
+    interval of ``recording.support`` raises :class:`BitsPerSpikeInputError`: its unrecorded time was
+    counted as silence (rates fitted on a window past the recording's end came out as the floor's).
     """
     ends = window_ends(starts, window_length)  # the tokenizer's 1 ns grid
+    outside = np.flatnonzero(~inside_one_interval(starts, ends, recording.support))
+    if outside.size:
+        i = int(outside[0])
+        support = recording.support
+        where = (f"{count_noun(len(support), 'interval')} of the recording's support, {support[0, 0]:g} to "
+                 f"{support[-1, 1]:g} s" if len(support) else "the recording has no support")
+        raise BitsPerSpikeInputError(
+            f"window_starts: expected windows inside the recorded time ({where}), window {i} "
+            f"[{starts[i]:g}, {ends[i]:g}) s is not (outside: {outside.size} of {len(starts)} windows); its unrecorded "
+            "time would be counted as silence")
     lo = np.searchsorted(recording.spike_times, starts, side="left")
     hi = np.searchsorted(recording.spike_times, ends, side="left")
     n = np.maximum(hi - lo, 0)
@@ -155,8 +167,8 @@ def window_spike_counts(recording: SpikeRecording, window_starts, window_length:
 
     Raises:
         BitsPerSpikeInputError: non-finite, non-1-D or float32 / float16 ``window_starts`` (as
-            :func:`hf_neuroformer.windows.window_starts_array` refuses them), or a non-positive
-            ``window_length``.
+            :func:`hf_neuroformer.windows.window_starts_array` refuses them), a window not inside one
+            interval of ``recording.support``, or a non-positive ``window_length``.
     """
     starts = _starts(window_starts)
     window_length = _positive(window_length, "window_length")
@@ -185,8 +197,9 @@ def poisson_rates_from_windows(recording: SpikeRecording, window_starts, window_
         ``(n_units,)`` float64 rates, Hz.
 
     Raises:
-        BitsPerSpikeInputError: no windows, bad ``window_starts`` (non-finite, not 1-D, or held as
-            float32 / float16) or ``window_length``, or a negative / non-finite ``floor_count``.
+        BitsPerSpikeInputError: no windows, bad ``window_starts`` (non-finite, not 1-D, held as
+            float32 / float16, or a window not inside one interval of ``recording.support``) or
+            ``window_length``, or a negative / non-finite ``floor_count``.
     """
     starts = _starts(window_starts)
     window_length = _positive(window_length, "window_length")
@@ -231,8 +244,8 @@ def homogeneous_poisson_log_likelihood(recording: SpikeRecording, window_starts,
 
     Raises:
         BitsPerSpikeInputError: ``rates_hz`` of the wrong length, negative or non-finite; bad
-            ``window_starts`` (non-finite, not 1-D, or held as float32 / float16), ``window_length``
-            or ``dt_resolution``.
+            ``window_starts`` (non-finite, not 1-D, held as float32 / float16, or a window not inside
+            one interval of ``recording.support``), ``window_length`` or ``dt_resolution``.
     """
     starts = _starts(window_starts)
     widths = dt_bin_widths(window_length, dt_resolution)
