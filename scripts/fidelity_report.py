@@ -207,7 +207,7 @@ def main(argv=None):
         results[mode]["generation_seconds"] = time.perf_counter() - t0
         results[mode]["n_capped_windows"] = g.generation_stats["n_capped_windows"]
         fig_path = bench / f"fidelity_steinmetz_{mode}.png"
-        plot_fidelity(rec, g, path=fig_path)
+        plot_fidelity(rec, g, path=fig_path, overwrite=True)  # the report's figures are made again
         figures[mode] = str(fig_path.relative_to(ROOT))
         print(f"[fidelity] {mode}: {g.n_spikes} spikes in {g.generation_stats['n_windows']} windows, "
               f"{results[mode]['generation_seconds']:.1f} s")

@@ -1323,7 +1323,7 @@ def cmd_evaluate(args) -> int:
         elif chosen["--bin-size"]:
             fig_bin, duration = args.bin_size, max(5.0, 2 * args.bin_size)  # at least 2 bins where the segment allows
         fig = plot_fidelity(real, generated, path=figure, bin_size=fig_bin, duration=duration,
-                            min_trial_coverage=args.min_trial_coverage)
+                            min_trial_coverage=args.min_trial_coverage, overwrite=True)  # vetted: _check_new_file
         title = fig.get_suptitle()
         what = "trial-aligned PSTHs" if "PSTH" in title else "binned rates over time"
         bins = title.split("; ", 1)[1] if "; " in title else ""  # e.g. 'PSTH over 28 trials, 10 ms bins'
@@ -1461,7 +1461,7 @@ def cmd_inspect(args) -> int:
         from .plotting import plot_recording
 
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
-        plot_recording(rec, config, path=args.figure)
+        plot_recording(rec, config, path=args.figure, overwrite=True)  # vetted: _check_new_file
         print(f"[neuroformer] wrote {args.figure}")
     return 0
 
@@ -1841,7 +1841,8 @@ def cmd_decode(args) -> int:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         plot_decoding(table["window_start_s"].to_numpy(), recorded, decoded,
                       [dict(t, unit=unit.get(t["name"], "")) for t in targets],
-                      split=args.split or "decoded", path=args.figure, unknown_classes=unseen)
+                      split=args.split or "decoded", path=args.figure, unknown_classes=unseen,
+                      overwrite=True)  # vetted: _check_new_file
         print(f"[neuroformer] wrote {args.figure} (decoded and recorded values over time; classification: the "
               "confusion matrix of the windows with a recorded class)")
     return 0
@@ -1944,7 +1945,7 @@ def cmd_embed(args) -> int:
                     period=360.0 if unit_is_degrees(unit) else 2 * np.pi, categorical=categorical,
                     title=f"{args.split} windows: 3D PCA of the neural embedding ({what})\n"
                           f"explained variance {ev[0]:.2f} / {ev[1]:.2f} / {ev[2]:.2f}",
-                    path=out)
+                    path=out, overwrite=True)  # vetted: _check_new_file
     print(f"[neuroformer] {count_noun(len(starts), f'{args.split} window')}, latents {latents.shape} ({what}); PCA "
           f"explained variance {ev[0]:.3f} / {ev[1]:.3f} / {ev[2]:.3f}; {count_noun(np.isnan(values).sum(), 'window')} "
           "without a "

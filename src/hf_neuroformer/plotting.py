@@ -3,8 +3,11 @@
 Every function builds a :class:`matplotlib.figure.Figure` on its own Agg canvas, so nothing
 touches pyplot's global state (no figure stays open, no backend is switched), and returns it.
 A figure is written to disk only when ``path`` is given, atomically (a temporary file in the
-same folder, then ``os.replace``), so a reader never sees a half-written file; a file already at
-``path`` is replaced, so a caller that must keep it checks first (the ``neuroformer`` commands do).
+same folder, then ``os.replace``), so a reader never sees a half-written file. A file already at
+``path`` is kept: the plotting functions refuse it (``FileExistsError``) unless given
+``overwrite=True`` (the ``neuroformer`` commands pass it once their ``--overwrite`` allowed it), and
+refuse a ``path`` that is a folder, whose folder is missing, or whose suffix matplotlib cannot write,
+before drawing (:func:`check_figure_path`).
 """
 
 from __future__ import annotations
@@ -39,15 +42,51 @@ class PlottingInputError(ValueError):
     """A bad argument to a plotting function; the message names the field."""
 
 
-def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
+def check_figure_path(path, overwrite: bool = False, field: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path` a figure can be written to, or an error naming ``field``.
+
+    Raises:
+        PlottingInputError: ``path`` is not a str / path, or its suffix names a format matplotlib
+            cannot write (``.xyz``: the error came after the figure was drawn and named no argument);
+            ``overwrite`` is not a bool.
+        IsADirectoryError: ``path`` is a folder (the OS error named the temporary file instead).
+        FileNotFoundError: ``path``'s folder does not exist.
+        FileExistsError: a file exists at ``path`` and ``overwrite`` is False.
+    """
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise PlottingInputError(f"{field}: expected a file path (str or Path), got {path!r}")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise PlottingInputError(f"overwrite: expected True or False, got {overwrite!r}")
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if fmt not in formats:
+        raise PlottingInputError(f"{field}: expected a file suffix matplotlib writes ({', '.join(sorted(formats))}), "
+                                 f"got {path.suffix!r} in {str(path)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{field}: expected a file to write the figure to, {str(path)!r} is a folder; name a "
+                                f"file in it (e.g. {str(path / 'figure.png')!r})")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{field}: the folder of {str(path)!r} is not an existing folder; create it first")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{field}: {str(path)!r} exists; pass overwrite=True to replace it, or another path")
+    return path
+
+
+def save_figure(fig: Figure, path, dpi: int = 120, *, overwrite: bool = True) -> Path:
     """Write ``fig`` to ``path`` atomically; the format comes from the suffix (default PNG).
 
-    Replaces an existing file (callers that must not overwrite check first, as the CLI does).
+    Replaces an existing file by default (callers that must not overwrite pass ``overwrite=False``,
+    as the plotting functions do unless given ``overwrite=True``).
 
     Returns:
         the path written.
+
+    Raises:
+        as :func:`check_figure_path`: a suffix matplotlib cannot write, a folder, a missing folder,
+        or (``overwrite=False``) an existing file.
     """
-    path = Path(path)
+    path = check_figure_path(path, overwrite)
     fmt = path.suffix.lstrip(".").lower() or "png"
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)
@@ -153,7 +192,7 @@ MAX_RATE_PANELS = 12
 
 def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, units: Sequence[int] | None = None,
                   n_units: int = 6, bin_size: float | None = None, duration: float = 5.0,
-                  min_trial_coverage: float = 0.95) -> Figure:
+                  min_trial_coverage: float = 0.95, overwrite: bool = False) -> Figure:
     """Recorded vs generated spikes: rasters and PSTH (or rate) overlays for a few units.
 
     Top: raster of the recorded spikes and raster of the generated spikes of the chosen units
@@ -175,8 +214,9 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     Args:
         real: the recorded spikes.
         generated: the generated spikes (its ``support`` rows are the generated windows).
-        path: when given, the figure is also written there (format from the suffix, atomic),
-            replacing a file already there (the commands refuse one without ``--overwrite`` first).
+        path: when given, the figure is also written there (format from the suffix, atomic); checked
+            before drawing (:func:`check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False: ``FileExistsError``).
         units: unit indices to show; default up to ``n_units`` units that fire in the rasters'
             stretch (so no raster row is empty in both panels): first those with recorded spikes
             there, then those with generated spikes only, each group ordered by recorded spikes
@@ -199,6 +239,8 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
         PlottingInputError: bad ``units``, ``n_units``, ``bin_size`` or ``duration``; more than
             :data:`MAX_FIDELITY_UNITS` units asked for.
     """
+    if path is not None:  # before drawing: a folder, a missing folder, a bad suffix or a file kept
+        path = check_figure_path(path, overwrite)
     _check_pair(real, generated)
     # one raster row (and, for the first ones, a rate panel) per unit: 60 units drew an 87-inch figure in
     # 7.5 s, and 2000 ran for over 10 min
@@ -295,12 +337,13 @@ def plot_fidelity(real: SpikeRecording, generated: SpikeRecording, path=None, un
     # ran off both edges of it, cut in the saved file: widen the figure to hold it
     fig.set_size_inches(max(width, 0.08 * len(title) + 0.4), fig.get_size_inches()[1])
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
 
 
 def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None = None,
-                         selection: str = "lowest validation loss", contrastive_loss_weight: float = 0.0) -> Figure:
+                         selection: str = "lowest validation loss", contrastive_loss_weight: float = 0.0,
+                         overwrite: bool = False) -> Figure:
     """Loss curves of a ``train`` run: what ``training_log.json`` holds, drawn.
 
     With a validation split: left, the running training loss (exponential moving average of the
@@ -319,8 +362,9 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
             either all of ``validation/loss``, ``validation/id_nll`` and ``validation/dt_nll``
             in every entry (a run with a validation split) or none of them in any (a run
             without). Other keys (``epoch``) are ignored.
-        path: when given, the figure is also written there (format from the suffix, atomic),
-            replacing a file already there (the commands refuse one without ``--overwrite`` first).
+        path: when given, the figure is also written there (format from the suffix, atomic); checked
+            before drawing (:func:`check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False: ``FileExistsError``).
         best_step: the step of the kept checkpoint (``metrics.json`` ``best_step``); None: no mark
             (``train`` passes None without a validation split, where no step was chosen).
         selection: how that step was chosen, for the legend.
@@ -336,6 +380,8 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
         PlottingInputError: ``log`` is empty, an entry lacks ``step`` or ``train_loss``, or some
             entries have validation keys and an entry lacks one of them (named).
     """
+    if path is not None:  # before drawing: a folder, a missing folder, a bad suffix or a file kept
+        path = check_figure_path(path, overwrite)
     base, val_keys = ("step", "train_loss"), ("validation/loss", "validation/id_nll", "validation/dt_nll")
     if not len(log):
         raise PlottingInputError("log: expected at least one entry (training_log.json is empty)")
@@ -393,7 +439,7 @@ def plot_training_curves(log: Sequence[dict], path=None, best_step: int | None =
     if notes:
         fig.suptitle("\n".join(notes), fontsize=8)
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
 
 
@@ -426,7 +472,7 @@ def _unrecorded_gaps(rec: SpikeRecording, start: float, stop: float) -> np.ndarr
 
 
 def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: float = 10.0,
-                   max_units: int = 40) -> Figure:
+                   max_units: int = 40, overwrite: bool = False) -> Figure:
     """What ``neuroformer inspect --figure`` draws: a raster, the firing rates and the spikes per
     training window against the model's token budget.
 
@@ -446,8 +492,9 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
         recording: the recording.
         config: :class:`~hf_neuroformer.configuration_neuroformer.NeuroformerConfig` of the
             windows; default ``NeuroformerConfig()``.
-        path: when given, the figure is also written there (format from the suffix, atomic),
-            replacing a file already there (the commands refuse one without ``--overwrite`` first).
+        path: when given, the figure is also written there (format from the suffix, atomic); checked
+            before drawing (:func:`check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False: ``FileExistsError``).
         stretch: raster length, s, > 0.
         max_units: units in the raster, an integer >= 1.
 
@@ -458,6 +505,8 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
         PlottingInputError: ``stretch`` not a positive number, ``max_units`` not an integer
             >= 1, or a recording without units or without support.
     """
+    if path is not None:  # before drawing: a folder, a missing folder, a bad suffix or a file kept
+        path = check_figure_path(path, overwrite)
     from .configuration_neuroformer import NeuroformerConfig
     from .inspection import split_window_counts
 
@@ -516,7 +565,7 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
                        loc="left")
         ax_w.legend(fontsize=7)
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
 
 
@@ -572,7 +621,7 @@ def _circular_low(recorded_range, k: int) -> float:
 
 def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.ndarray, targets: Sequence[dict],
                   metrics: dict | None = None, split: str = "test", path=None,
-                  unknown_classes: np.ndarray | None = None) -> Figure:
+                  unknown_classes: np.ndarray | None = None, overwrite: bool = False) -> Figure:
     """Decoded against recorded behaviour, one panel per target.
 
     Regression: the target over time, recorded (black) and decoded (colour), a line per
@@ -604,8 +653,9 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             or ``.../balanced_accuracy`` go into the panel titles when present (NaN as ``n/a``;
             R² is NaN where the recorded target is constant over the windows).
         split: the split the windows come from, for the titles.
-        path: when given, the figure is also written there (format from the suffix, atomic),
-            replacing a file already there (the commands refuse one without ``--overwrite`` first).
+        path: when given, the figure is also written there (format from the suffix, atomic); checked
+            before drawing (:func:`check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False: ``FileExistsError``).
         unknown_classes: optional ``(n, n_targets)`` bool, the windows whose recorded class is none
             of the decoder's classes (their ``labels`` are NaN): left out of the confusion matrix
             like the windows without a recorded class, but counted in its title.
@@ -617,6 +667,8 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         PlottingInputError: shapes that do not match ``targets``, an unknown target kind, or a
             ``recorded_range_deg`` other than ``[0, 360]`` / ``[-180, 180]``.
     """
+    if path is not None:  # before drawing: a folder, a missing folder, a bad suffix or a file kept
+        path = check_figure_path(path, overwrite)
     from sklearn.metrics import ConfusionMatrixDisplay
 
     from .decoding import target_label
@@ -717,11 +769,12 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
             raise PlottingInputError(f"targets[{k}].kind: expected regression, classification or circular, got {kind!r}")
         ax.set_title(title, fontsize=9)
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
 
 
-__all__ = ["PlottingInputError", "plot_decoding", "plot_fidelity", "plot_training_curves", "save_figure",
+__all__ = ["PlottingInputError", "check_figure_path", "plot_decoding", "plot_fidelity", "plot_recording",
+           "plot_training_curves", "save_figure",
            "UNIT_LABEL_CHARS", "AREA_LABEL_CHARS", "MAX_FIDELITY_UNITS", "MAX_RATE_PANELS", "MAX_LATENT_CATEGORIES",
            "plot_latents_3d"]
 
@@ -743,7 +796,7 @@ def latent_colours_are_categorical(values, circular: bool = False) -> bool:
 
 def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", circular: bool = False,
                     title: str = "", path=None, period: float = 2 * np.pi,
-                    categorical: bool | None = None) -> Figure:
+                    categorical: bool | None = None, overwrite: bool = False) -> Figure:
     """3D scatter of window latents (e.g. their first three principal components).
 
     Args:
@@ -753,8 +806,9 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
         label: colour-bar label (variable and unit).
         circular: use a cyclic colour map over ``[0, period)``; ``values`` are wrapped into it, so
             ``[-pi, pi)`` and ``[0, 2 pi)`` conventions give one colour per angle.
-        path: when given, the figure is also written there (format from the suffix, atomic),
-            replacing a file already there (the commands refuse one without ``--overwrite`` first).
+        path: when given, the figure is also written there (format from the suffix, atomic); checked
+            before drawing (:func:`check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False: ``FileExistsError``).
         period: the angle's period with ``circular``: ``2 pi`` for radians (default), 360 for
             degrees (with ``2 pi`` a degree colour bar stopped at 6.28 and every angle above it
             took the end colour).
@@ -767,6 +821,8 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
     Raises:
         PlottingInputError: ``coords`` not ``(n, 3)`` or ``values`` of another length.
     """
+    if path is not None:  # before drawing: a folder, a missing folder, a bad suffix or a file kept
+        path = check_figure_path(path, overwrite)
     coords = np.asarray(coords, dtype=float)
     values = np.asarray(values, dtype=float)
     if coords.ndim != 2 or coords.shape[1] != 3:
@@ -808,5 +864,5 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
     ax.set_zlabel("PC 3", labelpad=10)
     ax.set_title(title, fontsize=9)
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
