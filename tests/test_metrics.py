@@ -747,6 +747,18 @@ def test_snap_to_dt_bin_centres_matches_the_tokenizer():
         snap_to_dt_bin_centres(real, sup, 0.1, 0.0)
 
 
+def test_snap_to_dt_bin_centres_refuses_a_support_that_is_not_windows():
+    """A recording without time_support has ``support`` None (numpy's reshape error named no field), and
+    an (n, 3) array was read as rows of two: windows [1.0, 1.1), [1.2, 1.1) ... without a word."""
+    real = rec([(1.005, 0), (1.15, 1)], (0.0, 3.0))
+    for bad, expected in ((None, "got None"), (np.array([[1.0, 1.1, 1.2], [1.2, 1.3, 1.4]]), r"shape \(2, 3\)"),
+                          (np.zeros((0, 2)), "at least one"), ([[1.1, 1.2], [1.0, 1.1]], "sorted by start"),
+                          ([[1.0, np.nan]], "finite rows")):
+        with pytest.raises(FidelityInputError, match=r"^support: .*" + expected):
+            snap_to_dt_bin_centres(real, bad, 0.1, 0.03)
+    assert snap_to_dt_bin_centres(real, [[1.0, 1.1], [1.1, 1.2]], 0.1, 0.03).n_spikes == 2  # a list of rows works
+
+
 def test_isi_ks_floor_by_hand():
     """The floor is the KS statistic of the recorded ISIs against the recorded spikes moved to their
     dt-bin centres; a generator that reproduced every spike's bin scores exactly the floor, not 0."""
@@ -839,6 +851,21 @@ def test_trial_psth_refuses_trials_it_cannot_align_on():
             trial_psth(one, bad, 0.1, 0.3)
     for none in ([], np.zeros((0, 2))):
         np.testing.assert_array_equal(trial_psth(one, none, 0.1, 0.3), np.zeros((3, 3)))
+
+
+def test_trial_psth_refuses_a_duration_without_bins_and_trials_outside_the_recording():
+    """Break test: a duration shorter than one bin (0.5 "ms" beside 10 ms bins) returned an empty (0, n_units)
+    PSTH, and a trial past the recording's end (or a duration running past it) a PSTH of zeros there, read as
+    silence, without a word."""
+    one = SpikeRecording.from_unsorted([0.05, 1.05], [0, 0], unit_names=list(NAMES), time_domain=(0.0, 3.0))
+    with pytest.raises(FidelityInputError, match=r"^duration: expected at least one bin of bin_size 0.01 s, got 0.005 s"):
+        trial_psth(one, [[0.0, 1.0]], 0.01, 0.005)
+    with pytest.raises(FidelityInputError, match=r"^trials: .*trial 1 spans \[5, 5.3\) s \(trials reaching outside: 1 of 2;"):
+        trial_psth(one, [[0.0, 1.0], [5.0, 6.0]], 0.1, 0.3)
+    with pytest.raises(FidelityInputError, match=r"trial 0 spans \[2.5, 3.5\) s"):
+        trial_psth(one, [[2.5, 2.9]], 0.1, 1.0)
+    # a span ending exactly at the recording's end is inside
+    assert trial_psth(one, [[2.7, 3.0]], 0.1, 0.3).shape == (3, 3)
 
 
 def test_psth_without_usable_trials_is_nan_with_a_reason():
@@ -1048,6 +1075,24 @@ def test_poisson_rates_from_windows_by_hand():
             poisson_rates_from_windows(real, starts, 0.1, floor_count=bad)
 
 
+def test_poisson_null_refuses_windows_outside_the_recorded_time():
+    """Break test: a window past the recording's end (or in a gap of its time_support) was counted as an
+    exposure without spikes: rates fitted on [100, 100.1) s of a 1-s recording came out as the floor's
+    (5 Hz for every unit), and the null's log-likelihood scored unrecorded time, without a word."""
+    real = rec([(0.01, 0), (0.05, 0), (0.3, 1)], (0.0, 1.0))
+    with pytest.raises(BitsPerSpikeInputError, match=r"^window_starts: expected windows inside the recorded time "
+                                                     r"\(1 interval of the recording's support, 0 to 1 s\), window 1 "
+                                                     r"\[0.95, 1.05\) s is not \(outside: 1 of 2 windows\)"):
+        poisson_rates_from_windows(real, [0.0, 0.95], 0.1)
+    gaps = rec([(0.01, 0), (0.75, 1)], (0.0, 1.0), support=np.array([[0.0, 0.5], [0.7, 1.0]]))
+    for call in (lambda s: window_spike_counts(gaps, s, 0.1),
+                 lambda s: homogeneous_poisson_log_likelihood(gaps, s, 0.1, 0.02, np.ones(3))):
+        with pytest.raises(BitsPerSpikeInputError, match=r"window 0 \[0.55, 0.65\) s is not"):
+            call([0.55])
+    # windows ending exactly at an interval's end, and in the second interval, are inside
+    np.testing.assert_array_equal(window_spike_counts(gaps, [0.4, 0.7, 0.9], 0.1), [0, 1, 0])
+
+
 def test_bits_per_spike_by_hand():
     assert bits_per_spike([-3.0, -1.0], [-4.0, -2.5], [1, 2]) == pytest.approx(2.5 / (3 * math.log(2)))
     assert bits_per_spike([-4.0], [-4.0], [3]) == 0.0
@@ -1083,7 +1128,8 @@ def test_bits_per_spike_inputs_that_are_not_numbers_are_refused_by_name():
     # numbers of any numpy kind still work: a 0-d array, a float64 scalar, ints (float32 lengths are refused,
     # test_float32_window_lengths_are_refused)
     np.testing.assert_allclose(dt_bin_widths(np.array(0.1), np.float64(0.05)), [0.05, 0.05], rtol=1e-6)
-    np.testing.assert_array_equal(window_spike_counts(real, np.array([0, 1]), 1), [3, 0])
+    two = rec([(0.01, 0), (0.05, 1), (0.15, 0)], (0.0, 2.0))  # [1, 2) s lies inside it (not inside real)
+    np.testing.assert_array_equal(window_spike_counts(two, np.array([0, 1]), 1), [3, 0])
     assert bits_per_spike(np.array([-1], dtype=np.int64), [-2.0], np.array([1], dtype=np.uint8)) == \
         pytest.approx(1 / math.log(2))
 
@@ -1599,6 +1645,37 @@ def test_metric_modules_are_package_data():
 
 
 # --------------------------------------------------------------------------- figure
+def test_plot_paths_keep_an_existing_file_and_refuse_folders_and_suffixes_before_drawing(tmp_path):
+    """Break test: plot_fidelity(path=) replaced a file already there without a word, a folder as path failed
+    with the OS error naming a temporary '.<name>.<pid>.tmp', a missing folder said "pass make_parent=True"
+    (no plotting function takes it), and '.xyz' failed in matplotlib after the figure was drawn, naming no
+    argument. Each is now refused first, naming path; overwrite=True replaces the file."""
+    from hf_neuroformer.plotting import PlottingInputError, plot_fidelity, plot_recording
+
+    sup = np.array([[0.0, 1.0], [1.0, 2.0]])
+    real = rec([(0.1, 0), (0.5, 1), (1.2, 2)], (0.0, 2.0))
+    gen = rec([(0.2, 0), (1.5, 1)], (0.0, 2.0), sup)
+    kept = tmp_path / "fid.png"
+    kept.write_bytes(b"an earlier figure")
+    with pytest.raises(FileExistsError, match=r"^path: .*fid.png' exists; pass overwrite=True"):
+        plot_fidelity(real, gen, path=kept)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        plot_recording(real, path=kept)
+    assert kept.read_bytes() == b"an earlier figure"
+    with pytest.raises(IsADirectoryError, match=r"^path: expected a file .* is a folder"):
+        plot_fidelity(real, gen, path=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^path: the folder of .* create it first$"):
+        plot_fidelity(real, gen, path=tmp_path / "missing" / "fid.png")
+    with pytest.raises(PlottingInputError, match=r"^path: expected a file suffix matplotlib writes \(.*png.*\), got '.xyz'"):
+        plot_fidelity(real, gen, path=tmp_path / "fid.xyz")
+    with pytest.raises(PlottingInputError, match="^overwrite: expected True or False"):
+        plot_fidelity(real, gen, path=kept, overwrite="yes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fid.png"]  # nothing else written
+    plot_fidelity(real, gen, path=kept, overwrite=True)
+    assert kept.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fid.png"]  # no temporary file left
+
+
 def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
     import matplotlib.pyplot as plt
 
