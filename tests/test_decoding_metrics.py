@@ -62,6 +62,16 @@ def test_bad_inputs():
         decoding_metrics([], [], "circular")
 
 
+def test_counts_of_bad_windows_are_counted_in_correct_plurals():
+    """'(1 windows with NaN/inf)' and '(1 windows)': the counts read as the package's other messages do."""
+    with pytest.raises(DecodingMetricsInputError, match=r"\(1 window with NaN/inf\)"):
+        decoding_metrics([1.0, np.nan], [1.0, 2.0], "regression")
+    with pytest.raises(DecodingMetricsInputError, match=r"\(2 windows with NaN/inf\)"):
+        decoding_metrics([1.0, np.nan, np.inf], [1.0, 2.0, 3.0], "regression")
+    with pytest.raises(DecodingMetricsInputError, match=r"got \[1.5\] \(1 window\); pass class indices"):
+        decoding_metrics([0, 1.5, 1], [0, 1, 1], "classification")
+
+
 def test_degrees_non_integer_labels_and_constant_truth_are_not_scored_silently():
     deg = np.array([0.0, 90.0, 180.0, 270.0])
     # a 10 deg error in degrees would read as ~147 deg if taken for radians

@@ -41,7 +41,7 @@ from typing import Dict
 import numpy as np
 
 from ..argument_checks import KINDS
-from ..recording import as_real_numbers
+from ..recording import as_real_numbers, count_noun
 from .fidelity import _nearly_constant
 
 #: Target kinds :func:`decoding_metrics` accepts.
@@ -72,7 +72,7 @@ def _check_finite(name: str, a: np.ndarray) -> None:
         idx = int(np.flatnonzero(bad.reshape(len(a), -1).any(axis=1))[0])
         raise DecodingMetricsInputError(
             f"{name}: expected finite values, got {a.reshape(len(a), -1)[idx].tolist()} at window {idx} "
-            f"({int(bad.reshape(len(a), -1).any(axis=1).sum())} windows with NaN/inf); drop or mask them before scoring"
+            f"({count_noun(int(bad.reshape(len(a), -1).any(axis=1).sum()), 'window')} with NaN/inf); drop or mask them before scoring"
         )
 
 
@@ -216,7 +216,7 @@ def decoding_metrics(y_true, y_pred, kind: str) -> Dict[str, float]:
             if frac.any():
                 raise DecodingMetricsInputError(
                     f"{name}: expected whole-number class labels, got {a[frac][:3].tolist()} "
-                    f"({int(frac.sum())} windows); pass class indices, or class scores (n, n_classes) as y_pred"
+                    f"({count_noun(int(frac.sum()), 'window')}); pass class indices, or class scores (n, n_classes) as y_pred"
                 )
         y_true = y_true.astype(np.int64)
         y_pred = y_pred.astype(np.int64)
