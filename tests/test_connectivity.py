@@ -1324,6 +1324,22 @@ def test_baselines_refuse_segments_outside_the_recording_not_bin_them_as_silence
     np.testing.assert_allclose(inside, ccg_asymmetry(rec, 0.002, 5, [[0.0, 30.0], [30.0, t1]]))
 
 
+def test_correlation_refuses_too_few_bins_and_segments_of_three_columns():
+    """Break test: bin_size 10 (meant as 10 ms) over a 20-s recording gave a matrix of +1 / -1 from 2 bins,
+    and an (n, 3) segments array was reshaped into rows of two (other segments than meant), without a word."""
+    rec = simulate_coupled_network(n_units=4, duration=20.0, seed=2).recording
+    with pytest.raises(ValueError, match=r"^bin_size: expected at least 3 whole bins of 10 s in the segments, got 2 bins "
+                                         r".*bin_size is in seconds"):
+        correlation_connectivity(rec, 10)
+    assert correlation_connectivity(rec, 6.0).shape == (4, 4)  # 3 bins: defined
+    for fn, args in ((correlation_connectivity, (0.01,)), (ccg_asymmetry, (0.002, 5)), (binned_counts, (0.01,))):
+        with pytest.raises(ValueError, match=r"^segments: expected an \(n, 2\) array of \[start, stop\) s, got shape \(2, 3\)"):
+            fn(rec, *args, [[0.0, 5.0, 10.0], [10.0, 15.0, 20.0]])
+    # one [start, stop] pair as a flat list is still one segment
+    np.testing.assert_array_equal(correlation_connectivity(rec, 0.01, [0.0, 10.0]),
+                                  correlation_connectivity(rec, 0.01, [[0.0, 10.0]]))
+
+
 def test_auroc_and_auprc_are_the_mann_whitney_share_and_step_average_precision():
     """By hand: positives score 0.9, 0.4 (tie with a negative), negatives 0.8, 0.4, 0.1.
     AUROC = (pairs ranked right + 1/2 ties) / 6 = (3 + 1 + 0.5) / 6. Average precision ranks

@@ -351,7 +351,11 @@ def _segment_bins(recording: SpikeRecording, bin_size: float, segments=None):
             correlations by half their size, without a word."""
     if segments is None:
         segments = np.asarray([recording.time_domain], dtype=np.float64)
-    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    raw = np.asarray(segments, dtype=np.float64)
+    if raw.size and (raw.ndim != 2 or raw.shape[1] != 2) and raw.shape != (2,):
+        # reshape(-1, 2) read an (n, 3) array as rows of two: [[0, 5, 10]] x 2 became segments [0, 5], [10, 0] ...
+        raise ValueError(f"segments: expected an (n, 2) array of [start, stop) s, got shape {raw.shape}")
+    segments = raw.reshape(-1, 2)
     bad = ~(np.isfinite(segments).all(1) & (segments[:, 0] <= segments[:, 1]))
     if recording.time_domain is not None:
         t0, t1 = recording.time_domain
@@ -404,6 +408,10 @@ def _n_binned_segments(recording: SpikeRecording, bin_size: float, segments=None
     return len(_segment_bins(recording, bin_size, segments))
 
 
+#: Fewest bins :func:`correlation_connectivity` correlates over (as the binned fidelity metrics need).
+MIN_CORRELATION_BINS = 3
+
+
 def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, segments=None) -> np.ndarray:
     """Pearson correlation of binned spike counts, ``(n_units, n_units)`` float64, symmetric
     (undirected), diagonal 0; units without spikes get 0.
@@ -414,10 +422,16 @@ def correlation_connectivity(recording: SpikeRecording, bin_size: float = 0.01, 
         segments: ``(n, 2)`` float ``[start, stop)`` s to bin, inside the time domain (default the whole of it).
 
     Raises:
-        ValueError: as :func:`binned_counts`.
+        ValueError: as :func:`binned_counts`; fewer than :data:`MIN_CORRELATION_BINS` bins in
+            ``segments`` (over 2 bins every correlation is +1, -1 or 0 whatever the spikes: a
+            ``bin_size`` of 10, meant as 10 ms, gave that matrix over a 20-s recording without a word).
     """
     x = binned_counts(recording, bin_size, segments)
     nb = x.shape[0]
+    if nb < MIN_CORRELATION_BINS:
+        raise ValueError(f"bin_size: expected at least {MIN_CORRELATION_BINS} whole bins of {bin_size:g} s in the "
+                         f"segments, got {count_noun(nb, 'bin')} (a correlation over so few bins is +1, -1 or 0 "
+                         "whatever the spikes); bin_size is in seconds (0.01 for 10 ms)")
     mean = np.asarray(x.mean(0)).ravel()
     cov = (x.T @ x).toarray().astype(np.float64) / nb - np.outer(mean, mean)
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
