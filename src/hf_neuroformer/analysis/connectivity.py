@@ -1438,6 +1438,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
 __all__ = [
     "READOUTS",
     "MIN_UNITS_FOR_DIRECTION",
+    "MIN_CORRELATION_BINS",
     "LOW_DATA_RULE",
     "attention_connectivity",
     "binned_counts",
