@@ -795,6 +795,22 @@ def test_ablation_variants_start_from_paired_weights_and_several_seeds_give_mean
         assert said in capsys.readouterr().err
 
 
+def test_window_values_refuses_a_window_without_length_and_starts_that_are_not_seconds(a2929):
+    """Break test: window 0 (or -0.1) gave every window NaN, which reads as "no behaviour sampled there",
+    and NaN or 2-D starts went on into the search, without naming the argument."""
+    from hf_neuroformer.contrastive import window_values
+
+    starts = np.arange(710.0, 711.0, 0.1)
+    assert np.isfinite(window_values(a2929, "x", starts, 0.1)[0]).all()
+    for bad in (0, -0.1, float("nan"), None, "0.1"):
+        with pytest.raises(ValueError, match=r"^window: expected a positive finite number of seconds"):
+            window_values(a2929, "x", starts, bad)
+    for bad, said in ((np.array([710.0, np.nan]), r"shape \(2,\) with 1 non-finite"), (starts[:, None], r"shape \(10, 1\)"),
+                      (["a", "b"], "expected window starts in seconds, got dtype")):
+        with pytest.raises(ValueError, match=r"^starts: .*" + said):
+            window_values(a2929, "x", bad, 0.1)
+
+
 def test_color_by_a_column_of_a_2d_series_by_its_label(a2929):
     """Break test: --color-by position on an (n, 2) series (an NWB SpatialSeries of position)
     coloured by column 0 under the label 'position', saying nothing, and --color-by 'position[1]'

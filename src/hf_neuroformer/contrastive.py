@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .binning import on_time_grid, window_ends
-from .configuration_neuroformer import is_whole_number
+from .configuration_neuroformer import is_finite_number, is_whole_number
 from .decoding import DecodingTargetError, parse_target_label
 from .metrics.decoding import unit_is_degrees, warn_if_not_radians
 from .modeling_neuroformer import retrieval_top1
@@ -213,9 +213,17 @@ def window_values(recording, variable: str, starts, window: float):
     Raises:
         ValueError: naming the variable and listing what the recording has; a 2-D series without a
             column (``NAME[k]``), or a column it does not have; a trial column that is not numeric
-            (text labels have no colour scale).
+            (text labels have no colour scale); ``starts`` that are not a 1-D array of finite seconds,
+            or a ``window`` that is not a positive finite number of seconds (0 or a negative length
+            gave every window NaN, "undefined", without a word).
     """
-    starts = np.asarray(starts, dtype=np.float64)
+    if not (is_finite_number(window) and window > 0):
+        raise ValueError(f"window: expected a positive finite number of seconds, got {window!r}")
+    starts = as_real_numbers(starts, "starts", "window starts in seconds", "pass the window starts as float64 seconds",
+                             error=ValueError).astype(np.float64)
+    if starts.ndim != 1 or not np.isfinite(starts).all():
+        raise ValueError(f"starts: expected a 1-D array of finite window starts (s), got shape {starts.shape}"
+                         + ("" if starts.ndim != 1 else f" with {int((~np.isfinite(starts)).sum())} non-finite"))
     if not recording.behaviour and recording.trials is None:  # e.g. the built-in simulated recording
         raise ValueError(f"--color-by: {variable!r}: this recording has no behaviour series and no trials, so no "
                          "variable can colour its windows; embed a model trained on a recording that has them "
