@@ -747,6 +747,19 @@ def test_snap_to_dt_bin_centres_matches_the_tokenizer():
         snap_to_dt_bin_centres(real, sup, 0.1, 0.0)
 
 
+def test_support_segments_refuses_rows_it_would_merge_wrongly():
+    """Break test: rows out of order were merged into the previous one ([[1, 2], [0, 1]] came out as [[1, 2]],
+    a second of windows dropped), a NaN row was kept as a segment and an (n, 3) array failed in numpy's
+    reshape, naming no field."""
+    np.testing.assert_array_equal(support_segments([[0.0, 1.0], [1.0, 2.0], [3.0, 4.0]]), [[0.0, 2.0], [3.0, 4.0]])
+    assert support_segments(np.zeros((0, 2))).shape == (0, 2)
+    for bad, said in (([[1.0, 2.0], [0.0, 1.0]], r"rows sorted by start, row 1 \[0.0, 1.0\] starts before row 0"),
+                      ([[1.0, np.nan]], "finite rows with stop >= start, row 0"),
+                      ([[1.0, 2.0, 3.0]], r"an \(n, 2\) array .* got shape \(1, 3\)")):
+        with pytest.raises(FidelityInputError, match=r"^support: expected " + said):
+            support_segments(bad)
+
+
 def test_snap_to_dt_bin_centres_refuses_a_support_that_is_not_windows():
     """A recording without time_support has ``support`` None (numpy's reshape error named no field), and
     an (n, 3) array was read as rows of two: windows [1.0, 1.1), [1.2, 1.1) ... without a word."""

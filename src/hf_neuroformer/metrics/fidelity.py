@@ -202,8 +202,26 @@ def support_segments(support: np.ndarray, tolerance: float = EDGE_TOLERANCE) -> 
 
     Returns:
         ``(n_segments, 2)`` float64 seconds.
+
+    Raises:
+        FidelityInputError: ``support`` not ``(n, 2)`` (an ``(n, 3)`` array was read as rows of two), a
+            row not finite or with stop < start, or rows not sorted by start (a row starting before the
+            previous one was merged into it: ``[[1, 2], [0, 1]]`` came out as ``[[1, 2]]``, dropping
+            a second of windows without a word).
     """
-    support = np.asarray(support, dtype=np.float64).reshape(-1, 2)
+    raw = np.asarray(support, dtype=np.float64)
+    if raw.size and (raw.ndim != 2 or raw.shape[1] != 2):
+        raise FidelityInputError(f"support: expected an (n, 2) array of [start, stop) s, got shape {raw.shape}")
+    support = raw.reshape(-1, 2)
+    bad = np.flatnonzero(~np.isfinite(support).all(1) | (support[:, 1] < support[:, 0]))
+    if bad.size:
+        raise FidelityInputError(f"support: expected finite rows with stop >= start, row {bad[0]} is "
+                                 f"{support[bad[0]].tolist()}")
+    back = np.flatnonzero(np.diff(support[:, 0]) < 0)
+    if back.size:
+        i = int(back[0])
+        raise FidelityInputError(f"support: expected rows sorted by start, row {i + 1} {support[i + 1].tolist()} starts "
+                                 f"before row {i} {support[i].tolist()}")
     segs: list[list[float]] = []
     for a, b in support:
         if segs and a <= segs[-1][1] + tolerance:
