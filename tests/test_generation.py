@@ -59,6 +59,17 @@ def test_generated_recording_is_well_formed(setup):
     assert g.generation_stats["n_windows"] == len(starts)
 
 
+def test_use_cache_and_progress_that_are_not_true_or_false_are_refused_by_name(setup):
+    """Break test: use_cache="no" and progress="no" were truthy: the cached engine ran and the bar was drawn,
+    the opposite of what was asked, without a word (greedy was already refused so)."""
+    rec, tok, model, _, starts = setup
+    for flag in ("use_cache", "progress"):
+        for bad in ("no", None, 0):
+            with pytest.raises(ValueError, match=rf"^{flag}: expected True or False, got {bad!r}"):
+                nf.generate_spikes(model, tok, rec, starts[:1], **{"progress": False, flag: bad})
+    assert nf.generate_spikes(model, tok, rec, starts[:1], use_cache=np.bool_(False), progress=False).n_units == rec.n_units
+
+
 def test_greedy_is_deterministic_and_is_not_sampling(setup):
     # (was "..._and_time_ordered" and checked only g1 == g2, which two empty outputs, or a greedy
     # flag that was ignored along with the seed, also pass)

@@ -173,6 +173,16 @@ def test_window_outside_the_recorded_time_is_refused_not_scored_as_silence(small
         window_log_likelihoods(model, tok, rec, [10.0], past_clip_starts=[10.5])
 
 
+def test_flags_that_are_not_true_or_false_are_refused_by_name(small):
+    """Break test: progress="no" was truthy and drew the bar it asked to hide; check_modalities="no" checked them."""
+    rec, tok, model, _ = small
+    for flag in ("progress", "check_modalities"):
+        for bad in ("no", None, 1):
+            with pytest.raises(ValueError, match=rf"^{flag}: expected True or False, got {bad!r}"):
+                window_log_likelihoods(model, tok, rec, [10.0], **{flag: bad})
+    assert window_log_likelihoods(model, tok, rec, [10.0], progress=np.bool_(False))["n_spikes"].shape == (1,)
+
+
 def test_window_starts_that_are_not_one_list_are_refused_not_flattened(small):
     """A (n_trials, k) grid of starts (or a (n, 1) column) was flattened into one list of windows
     by window_log_likelihoods and the attention maps, while the processor and generate_spikes

@@ -406,6 +406,15 @@ def _past_dependencies(starts: np.ndarray, clips: Optional[np.ndarray], past_win
     return order, lo_w, hi_w, first_dep, levels
 
 
+def check_true_or_false(**flags) -> None:
+    """Raise ``ValueError`` naming the first of ``flags`` (name = value) that is not ``True`` / ``False``
+    (a numpy bool too): ``use_cache="no"`` or ``progress="no"`` were truthy, so the cache was used and the
+    bar shown, the opposite of what was asked, without a word."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name}: expected True or False, got {value!r}")
+
+
 def check_next_spike_model(model, flag: str = "model") -> None:
     """Refuse a model without the next-spike heads (unit id and dt) where spikes are generated or scored.
 
@@ -552,8 +561,8 @@ def generate_spikes(
             without trials, or another string; an
             unknown mode; a recording with a unit the model's vocabulary lacks (another session: names the
             model's sessions, see :func:`check_recording_units`); a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
-            not a number (text, a bool, None for the unit-id head's) or a ``greedy`` other than
-            True / False (see :class:`SamplingSettings`); a batch size or
+            not a number (text, a bool, None for the unit-id head's) or a ``greedy``, ``use_cache`` or
+            ``progress`` other than True / False (see :class:`SamplingSettings`); a batch size or
             ``num_samples`` below 1 or not an int (or numpy integer); a seed that is not an integer in [-2**63, 2**64) (the range
             of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
@@ -598,6 +607,7 @@ def generate_spikes(
     min_spikes = int(min_spikes)
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    check_true_or_false(use_cache=use_cache, progress=progress)
     if not is_whole_number(seed):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
     if not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]:
@@ -1557,6 +1567,7 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
+           "check_true_or_false",
            "check_next_spike_model", "units_absent",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "decode_window_rows", "generate_spikes", "generate_split", "generation_windows", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",

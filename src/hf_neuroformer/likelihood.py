@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .configuration_neuroformer import is_whole_number
-from .generation import allowed_token_mask, check_next_spike_model
+from .generation import allowed_token_mask, check_next_spike_model, check_true_or_false
 from .recording import SpikeRecording, check_is_recording
 from .processing_neuroformer import NeuroformerProcessor
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
@@ -94,7 +94,8 @@ def window_log_likelihoods(
             :meth:`hf_neuroformer.NeuroformerProcessor.tokenize`, which tokenizes the windows);
             a recording with a unit the model's vocabulary lacks (another session; see
             :func:`hf_neuroformer.generation.check_recording_units`);
-            a ``batch_size`` that is not an integer >= 1; a model whose weights hold NaN or infinite
+            a ``batch_size`` that is not an integer >= 1; a ``progress`` or ``check_modalities`` other than
+            True / False; a model whose weights hold NaN or infinite
             values (a diverged run).
         TypeError: a ``model``, ``tokenizer`` or ``recording`` of the wrong kind, as
             :func:`~hf_neuroformer.generation.generate_spikes` refuses them (the backbone
@@ -102,6 +103,7 @@ def window_log_likelihoods(
     """
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    check_true_or_false(progress=progress, check_modalities=check_modalities)
     check_next_spike_model(model)  # the backbone AutoModel loads failed at out.logits
     check_is_recording(recording)
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
