@@ -103,6 +103,30 @@ def test_classification_and_seeds(hd):
     assert (fb.predict(X) == 2).all() and "one class" in fb.info["note"]
 
 
+def test_fold_and_fit_settings_that_are_not_counts_are_refused_by_name():
+    """Break test: n_bins=0 failed with ZeroDivisionError ('integer modulo by zero'), blocked_folds with
+    n_splits 1 (or 0) cut 2 folds and gap -1 purged nothing, and ridge took seed "a", all without naming
+    the argument."""
+    X = np.random.default_rng(0).poisson(2.0, size=(10, 4)).astype(float)
+    y = np.random.default_rng(1).normal(size=10)
+    for bad in (0, -1, 1.5, None):
+        with pytest.raises(BaselineInputError, match=r"^n_bins: expected an integer >= 1"):
+            fit_baseline("ridge", X, y, "regression", n_bins=bad)
+    for bad in ("a", 1.5, None):
+        with pytest.raises(BaselineInputError, match=r"^seed: expected an integer"):
+            fit_baseline("ridge", X, y, "regression", seed=bad)
+    for fn in (blocked_folds, purge_gap):
+        for bad in (1, 0, 2.5):
+            with pytest.raises(BaselineInputError, match=r"^n_splits: expected an integer >= 2"):
+                fn(10, bad)
+        with pytest.raises(BaselineInputError, match=r"^gap: expected a whole number of windows >= 0"):
+            fn(10, 5, -1)
+    # fewer windows than folds: min(n_splits, n // 2) folds, each validated on its own block
+    folds = blocked_folds(5, 5)
+    assert [v.tolist() for _, v in folds] == [[0, 1], [2, 3, 4]]
+    assert fit_baseline("ridge", X[:5], y[:5], "regression").info["cv_gap_windows"] == 0
+
+
 def test_bad_input():
     X = np.ones((10, 4))
     with pytest.raises(BaselineInputError, match="name"):

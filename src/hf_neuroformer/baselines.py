@@ -212,13 +212,24 @@ def purge_gap(n: int, n_splits: int = 5, gap: int = 0) -> int:
     the folds are cut with it and the fitted baselines report it (``cv_gap_windows``).
 
     Raises:
-        BaselineInputError: fewer than 4 windows.
+        BaselineInputError: fewer than 4 windows; ``n_splits`` not an integer >= 2; ``gap`` not an
+            integer >= 0.
     """
+    _check_fold_args(n_splits, gap)
     edges = _fold_edges(n, n_splits)
-    g = max(int(gap), 0)
+    g = int(gap)
     while g and any(max(a - g, 0) + max(n - b - g, 0) < 2 for a, b in zip(edges[:-1], edges[1:])):
         g -= 1
     return g
+
+
+def _check_fold_args(n_splits, gap) -> None:
+    """``n_splits`` an integer >= 2 and ``gap`` an integer >= 0, or a :class:`BaselineInputError` naming the
+    argument: ``n_splits=1`` (or 0) cut 2 folds and ``gap=-1`` purged nothing, without a word."""
+    if not is_whole_number(n_splits) or n_splits < 2:
+        raise BaselineInputError(f"n_splits: expected an integer >= 2 (folds of cross-validation), got {n_splits!r}")
+    if not is_whole_number(gap) or gap < 0:
+        raise BaselineInputError(f"gap: expected a whole number of windows >= 0 (shared_bin_windows), got {gap!r}")
 
 
 def _fold_edges(n: int, n_splits: int) -> np.ndarray:
@@ -240,8 +251,10 @@ def blocked_folds(n: int, n_splits: int = 5, gap: int = 0) -> List[tuple]:
         list of ``(train_indices, validation_indices)`` int64 arrays.
 
     Raises:
-        BaselineInputError: fewer than 4 windows.
+        BaselineInputError: fewer than 4 windows; ``n_splits`` not an integer >= 2; ``gap`` not an
+            integer >= 0.
     """
+    _check_fold_args(n_splits, gap)
     edges = _fold_edges(n, n_splits)
     idx = np.arange(n)
     g = purge_gap(n, n_splits, gap)
@@ -525,7 +538,8 @@ def fit_baseline(name: str, X_train, y_train, kind: str, seed: int = 0, *, n_bin
 
     Raises:
         BaselineInputError: unknown name or kind, mismatched lengths, non-finite values, negative
-            counts, a feature width not divisible by ``n_bins``, fewer than 4 training windows, or
+            counts, ``n_bins`` not an integer >= 1 or not dividing the feature width, a ``seed`` that
+            is not an integer, fewer than 4 training windows, or
             class labels outside ``0 .. num_classes - 1`` or not real numbers (class names, complex numbers).
     """
     import torch
@@ -551,6 +565,11 @@ def _fit_baseline(name, X_train, y_train, kind, seed, *, n_bins, num_classes, ga
     y = np.asarray(y_train)
     if X.ndim != 2 or len(X) != len(y):
         raise BaselineInputError(f"X_train, y_train: expected (n, n_features) and (n,), got {X.shape} and {y.shape}")
+    if not is_whole_number(n_bins) or n_bins < 1:  # 0 failed with ZeroDivisionError ('integer modulo by zero')
+        raise BaselineInputError(f"n_bins: expected an integer >= 1 (1 + n_history_bins), got {n_bins!r}")
+    if not is_whole_number(seed):  # the MLP's and GRU's torch seed; ridge took seed="a" without a word
+        raise BaselineInputError(f"seed: expected an integer, got {seed!r}")
+    n_bins = int(n_bins)
     if X.shape[1] % n_bins:
         raise BaselineInputError(f"n_bins: {n_bins} does not divide the feature width {X.shape[1]}")
     if gap is None:
