@@ -1689,6 +1689,28 @@ def test_plot_paths_keep_an_existing_file_and_refuse_folders_and_suffixes_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fid.png"]  # no temporary file left
 
 
+def test_plot_decoding_and_latents_name_a_row_count_or_period_that_does_not_fit():
+    """Break test: 9 predictions for 10 windows failed in numpy's reshape ('cannot reshape array of size 9'),
+    naming no argument, and plot_latents_3d(circular=True, period=0) drew every window as undefined under a
+    numpy 'invalid value' warning."""
+    from hf_neuroformer.plotting import PlottingInputError, plot_decoding, plot_latents_3d
+
+    t = np.arange(10) * 0.1
+    target = [{"name": "x", "kind": "regression"}]
+    y = np.linspace(0.0, 1.0, 10)[:, None]
+    with pytest.raises(PlottingInputError, match=r"^predictions: expected one row per window \(10 window_start values\), "
+                                                 r"got shape \(9, 1\)"):
+        plot_decoding(t, y, y[:9], target)
+    with pytest.raises(PlottingInputError, match=r"^labels: expected one row per window .* got shape \(11,\)"):
+        plot_decoding(t, np.r_[y[:, 0], 1.0], y, target)
+    assert len(plot_decoding(t, y[:, 0], y[:, 0], target).axes) == 1  # one target as a flat array still draws
+    coords = np.random.default_rng(0).normal(size=(10, 3))
+    for bad in (0, -360.0, float("nan"), None):
+        with pytest.raises(PlottingInputError, match=r"^period: expected a positive finite number"):
+            plot_latents_3d(coords, np.linspace(0, 6, 10), circular=True, period=bad)
+    plot_latents_3d(coords, np.linspace(0, 6, 10), period=0)  # not circular: the period is not used
+
+
 def test_plot_fidelity_figure(steinmetz, variants, tmp_path):
     import matplotlib.pyplot as plt
 

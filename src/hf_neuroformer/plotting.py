@@ -675,6 +675,11 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
     from .metrics.decoding import wrap_angle
 
     t = np.asarray(window_start, dtype=np.float64)
+    for field, given in (("labels", labels), ("predictions", predictions)):
+        n_rows = len(np.asarray(given).reshape(-1)) if np.ndim(given) < 2 else np.shape(given)[0]
+        if n_rows != len(t):  # reshape(len(t), -1) failed in numpy ("cannot reshape array of size 9"), naming no field
+            raise PlottingInputError(f"{field}: expected one row per window ({len(t)} window_start values), got shape "
+                                     f"{np.shape(given)}")
     y = np.asarray(labels, dtype=np.float64).reshape(len(t), -1) if len(t) else np.zeros((0, len(targets)))
     p = np.asarray(predictions, dtype=np.float64).reshape(len(t), -1) if len(t) else np.zeros((0, len(targets)))
     if y.shape != (len(t), len(targets)) or p.shape != y.shape:
@@ -819,10 +824,15 @@ def plot_latents_3d(coords: np.ndarray, values: np.ndarray, label: str = "", cir
             such values got nearby colours and ticks that none of them takes.
 
     Raises:
-        PlottingInputError: ``coords`` not ``(n, 3)`` or ``values`` of another length.
+        PlottingInputError: ``coords`` not ``(n, 3)`` or ``values`` of another length; with
+            ``circular``, a ``period`` that is not a positive finite number (0 wrapped every angle to
+            NaN, drawn as "undefined" under a numpy warning).
     """
     if path is not None:  # before drawing: a folder, a missing folder, a bad suffix or a file kept
         path = check_figure_path(path, overwrite)
+    if circular and not (is_finite_number(period) and period > 0):
+        raise PlottingInputError(f"period: expected a positive finite number (2 pi for radians, 360 for degrees), "
+                                 f"got {period!r}")
     coords = np.asarray(coords, dtype=float)
     values = np.asarray(values, dtype=float)
     if coords.ndim != 2 or coords.shape[1] != 3:
