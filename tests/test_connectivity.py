@@ -1324,6 +1324,18 @@ def test_baselines_refuse_segments_outside_the_recording_not_bin_them_as_silence
     np.testing.assert_allclose(inside, ccg_asymmetry(rec, 0.002, 5, [[0.0, 30.0], [30.0, t1]]))
 
 
+def test_connectivity_figure_keeps_a_file_already_at_its_path(tmp_path):
+    """Break test: connectivity_figure(path=) replaced a file already there without a word (as the
+    plotting functions did); now refused unless overwrite=True."""
+    kept = tmp_path / "c.png"
+    kept.write_bytes(b"earlier")
+    with pytest.raises(FileExistsError, match=r"^path: .*c.png' exists; pass overwrite=True"):
+        connectivity_figure({"a": np.eye(3)}, path=kept)
+    assert kept.read_bytes() == b"earlier"
+    connectivity_figure({"a": np.eye(3)}, path=kept, overwrite=True)
+    assert kept.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_correlation_refuses_too_few_bins_and_segments_of_three_columns():
     """Break test: bin_size 10 (meant as 10 ms) over a 20-s recording gave a matrix of +1 / -1 from 2 bins,
     and an (n, 3) segments array was reshaped into rows of two (other segments than meant), without a word."""

@@ -384,6 +384,22 @@ def test_attention_map_says_when_the_frames_are_not_the_ones_the_model_was_train
             assert "contrast 0.8" in check["stimulus_description"]["model"]
 
 
+def test_visual_attention_figure_keeps_a_file_already_at_its_path(tmp_path):
+    """Break test: visual_attention_figure(path=) replaced a file already there without a word; now refused
+    unless overwrite=True."""
+    from hf_neuroformer.analysis.visual_attention import visual_attention_figure
+
+    frames = np.random.default_rng(0).normal(size=(2, 8, 8))
+    m = np.full((2, 8, 8), 1.0 / 128)
+    kept = tmp_path / "v.png"
+    kept.write_bytes(b"earlier")
+    with pytest.raises(FileExistsError, match=r"^path: .*v.png' exists; pass overwrite=True"):
+        visual_attention_figure({"raw": m}, frames, np.array([True, True]), path=kept)
+    assert kept.read_bytes() == b"earlier"
+    visual_attention_figure({"raw": m}, frames, np.array([True, True]), path=kept, overwrite=True)
+    assert kept.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_rows_are_labelled_when_the_first_frame_slot_is_padding():
     """Break test: 'attention-map --window-index K' on a window whose first frame slot is padding
     (the grating's first window in a trial) drew the raw and rollout rows without their labels: the

@@ -13,6 +13,7 @@ before drawing (:func:`check_figure_path`).
 from __future__ import annotations
 
 import io
+import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,7 @@ def check_figure_path(path, overwrite: bool = False, field: str = "path") -> Pat
         FileNotFoundError: ``path``'s folder does not exist.
         FileExistsError: a file exists at ``path`` and ``overwrite`` is False.
     """
-    if not isinstance(path, (str, Path)) or not str(path):
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise PlottingInputError(f"{field}: expected a file path (str or Path), got {path!r}")
     if not isinstance(overwrite, (bool, np.bool_)):
         raise PlottingInputError(f"overwrite: expected True or False, got {overwrite!r}")

@@ -823,7 +823,7 @@ MAX_NAMED_UNITS_IN_FIGURE = 24
 
 def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, title: str = "",
                         full_range: Sequence[str] = (), colorbar_labels: Optional[Dict[str, str]] = None,
-                        unit_names: Optional[Sequence[str]] = None):
+                        unit_names: Optional[Sequence[str]] = None, overwrite: bool = False):
     """Side-by-side heat maps (target rows x source columns), one per ``panels`` entry, each
     with its own colour range: the 1st-99th percentile of the off-diagonal values (symmetric
     around 0 when the matrix has both signs), except for the panels named in ``full_range``
@@ -841,7 +841,9 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         panels: panel title -> ``(n_units, n_units)`` matrix, target x source (any unit; the diagonal
             is not drawn).
         hub_units: indices of the hub units (ticks on the source axis).
-        path: where to write the PNG (``None``: not written).
+        path: where to write the PNG (``None``: not written); a file already there is refused
+            (``FileExistsError``) unless ``overwrite`` (see :func:`~hf_neuroformer.plotting.check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False).
         title: the figure's title.
         full_range: the panels drawn over their whole range (see above).
         colorbar_labels: panel title -> colour bar label.
@@ -944,7 +946,7 @@ def connectivity_figure(panels: Dict[str, np.ndarray], hub_units=(), path=None, 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
 
 
@@ -1428,7 +1430,7 @@ def _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_availab
               for m, (t, _) in panels.items()}
     connectivity_figure(
         {titles[m]: mats[m] for m in panels}, hub_units=net.hub_units, path=out / "connectivity.png",
-        unit_names=rec.unit_names,
+        unit_names=rec.unit_names, overwrite=True,  # run_connectivity decides whether its output may be replaced
         full_range=("truth",), title=f"{net.kind} network, {rec.n_units} units; matrices target x source",
         colorbar_labels={titles[m]: c for m, (_, c) in panels.items()},
     )

@@ -429,7 +429,7 @@ def draw_overlay(ax, frame: np.ndarray, map_: np.ndarray, vmin: float, vmax: flo
 
 def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, frame_mask: np.ndarray,
                             frame_times=None, title: str = "", path=None, row_labels=None, column_notes=None,
-                            uniform: Optional[np.ndarray] = None, field_of_view=None):
+                            uniform: Optional[np.ndarray] = None, field_of_view=None, overwrite: bool = False):
     """Overlay pixel maps on frames: one column per frame of the window, one row per ``maps``
     entry (readout), the map drawn as multiples of uniform attention over the real pixels, the
     frame as white edge lines with its bright side dotted (:func:`draw_overlay`).
@@ -441,7 +441,9 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
         frame_times: optional ``(num_frames,)`` onsets, s relative to the window start (without
             them, the first and last columns are titled oldest and latest: slots are in time order).
         title: the figure title (state the selection and the readouts there).
-        path: write the PNG atomically there when given.
+        path: write the PNG atomically there when given; a file already there is refused
+            (``FileExistsError``) unless ``overwrite`` (see :func:`~hf_neuroformer.plotting.check_figure_path`).
+        overwrite: replace a file already at ``path`` (default False).
         row_labels: optional labels per row (default: the readout names).
         column_notes: optional text per frame, added to the column titles.
         uniform: optional ``(num_frames, H, W)`` map of uniform attention that the maps are
@@ -521,7 +523,7 @@ def visual_attention_figure(maps: Dict[str, np.ndarray], frames: np.ndarray, fra
     if lines:
         fig.suptitle("\n".join(lines), fontsize=7, x=0.02, ha="left")
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, overwrite=overwrite)
     return fig
 
 
@@ -852,7 +854,7 @@ def run_attention_map(
         t.write_text(json.dumps(json_safe(report), indent=1))  # numpy scalars as plain numbers
         os.replace(t, side["json"])
         visual_attention_figure(pooled, background, bg_mask, bg_times, title=title, path=png, column_notes=notes,
-                                uniform=uniform, field_of_view=fov)
+                                uniform=uniform, field_of_view=fov, overwrite=True)  # run_attention_map decides whether png may be replaced
     finally:
         for t in tmp:
             if t.exists():
