@@ -500,6 +500,21 @@ TEST = [
 ]
 
 
+def test_token_baselines_refuse_ids_outside_their_tables_not_read_from_the_other_end():
+    """Break test: numpy's negative indexing counted token id -1 as the last vocabulary id and dt id -1 as the
+    last dt bin, in fit and in score, and a past token id >= vocab_size failed with numpy's IndexError."""
+    good = TokenBaselines(vocab_size=7, unit_token_ids=[3, 4, 5], num_dt_bins=4).fit(TRAIN)
+    for bad, said in (({"input_ids": [1, -1, 2], "dt_ids": [0, 1, 1], "past_input_ids": [1]}, "input_ids"),
+                      ({"input_ids": [1, 4, 2], "dt_ids": [0, -1, -1], "past_input_ids": [1]}, "dt_ids"),
+                      ({"input_ids": [1, 4, 2], "dt_ids": [0, 1, 1], "past_input_ids": [1, 9]}, "past_input_ids")):
+        with pytest.raises(ValueError, match=rf"^examples: expected {said} in \[0, "):
+            TokenBaselines(vocab_size=7, unit_token_ids=[3, 4, 5], num_dt_bins=4).fit([bad])
+        with pytest.raises(ValueError, match=rf"^{said}: "):
+            good.score([bad])
+    # a window without a past spike still reads "no previous spike"
+    assert good.score([{"input_ids": [1, 4, 2], "dt_ids": [0, 1, 1], "past_input_ids": [1]}])["n_spike_tokens"] == 1
+
+
 def test_token_baselines_by_hand():
     tb = TokenBaselines(vocab_size=7, unit_token_ids=[5, 3, 4, 3], num_dt_bins=4, alpha=1.0)
     with pytest.raises(RuntimeError, match="fit"):

@@ -28,12 +28,13 @@ from ..configuration_neuroformer import is_finite_number
 
 
 def _spike_pairs(examples: Iterable[dict], bos: int, eos: int, pad: int):
-    """Yield ``(previous_unit_or_-1, unit, dt_bin, previous_dt_bin_or_-1)`` for every spike
-    token of every window (the previous unit may be the past window's last; the previous dt bin
-    is the current window's previous spike's, -1 for its first spike)."""
+    """Yield ``(previous_unit_or_None, unit, dt_bin, previous_dt_bin_or_-1)`` for every spike
+    token of every window (the previous unit may be the past window's last, None where there is
+    none: -1 was also a token id a caller could pass; the previous dt bin is the current window's
+    previous spike's, -1 for its first spike)."""
     for ex in examples:
         past = [t for t in ex["past_input_ids"] if t not in (bos, eos, pad)]
-        prev = past[-1] if past else -1
+        prev = past[-1] if past else None
         prev_dt = -1
         for tok, dt in zip(ex["input_ids"], ex["dt_ids"]):
             if tok in (bos, pad):
@@ -82,8 +83,10 @@ class TokenBaselines:
                 stores them.
 
         Raises:
-            IndexError: a token id ``>= vocab_size`` or a dt id ``>= num_dt_bins`` (not checked
-                up front; numpy's indexing error).
+            ValueError: a spike's token id outside ``[0, vocab_size)`` or dt id outside
+                ``[0, num_dt_bins)``, or a past window's last token id outside ``[0, vocab_size)``,
+                naming the field and the id (a negative id was counted silently at the other end of the
+                tables, numpy's negative indexing; one too large failed with numpy's IndexError).
         """
         v = self.vocab_size
         self.uni = np.zeros(v)
@@ -91,8 +94,14 @@ class TokenBaselines:
         self.dt = np.zeros(self.num_dt_bins)
         self.dt_bi = np.zeros((self.num_dt_bins + 1, self.num_dt_bins))  # row num_dt_bins = window start
         for prev, tok, dt, prev_dt in _spike_pairs(examples, self.bos, self.eos, self.pad):
+            if not 0 <= tok < v:
+                raise ValueError(f"examples: expected input_ids in [0, {v}) (vocab_size), got token id {tok}")
+            if not 0 <= dt < self.num_dt_bins:
+                raise ValueError(f"examples: expected dt_ids in [0, {self.num_dt_bins}) (num_dt_bins), got dt id {dt}")
+            if prev is not None and not 0 <= prev < v:
+                raise ValueError(f"examples: expected past_input_ids in [0, {v}) (vocab_size), got token id {prev}")
             self.uni[tok] += 1
-            self.bi[prev if prev >= 0 else v, tok] += 1
+            self.bi[v if prev is None else prev, tok] += 1
             self.dt[dt] += 1
             self.dt_bi[prev_dt if prev_dt >= 0 else self.num_dt_bins, dt] += 1
         mask = np.zeros(v, dtype=bool)
@@ -121,18 +130,24 @@ class TokenBaselines:
 
         Raises:
             RuntimeError: :meth:`fit` was not called.
-            ValueError: a spike token that is not one of ``unit_token_ids``; a spike whose dt bin
-                is before the previous spike's in the same window (not the tokenizer's order).
+            ValueError: a spike token that is not one of ``unit_token_ids`` (a negative id included);
+                a dt id outside ``[0, num_dt_bins)`` or a past token id outside ``[0, vocab_size)``; a
+                spike whose dt bin is before the previous spike's in the same window (not the
+                tokenizer's order).
         """
         if not self.fitted:
             raise RuntimeError("TokenBaselines.score: call fit(train_examples) first")
         v = self.vocab_size
         n, s_uni, s_bi, s_dt, s_dt_bi = 0, 0.0, 0.0, 0.0, 0.0
         for prev, tok, dt, prev_dt in _spike_pairs(examples, self.bos, self.eos, self.pad):
-            if tok >= v or self.p_uni[tok] == 0:
+            if not 0 <= tok < v or self.p_uni[tok] == 0:  # a negative id was read from the other end
                 raise ValueError(f"input_ids: token {tok} is not one of the baseline's unit tokens")
+            if not 0 <= dt < self.num_dt_bins:
+                raise ValueError(f"dt_ids: expected dt ids in [0, {self.num_dt_bins}) (num_dt_bins), got {dt}")
+            if prev is not None and not 0 <= prev < v:
+                raise ValueError(f"past_input_ids: expected token ids in [0, {v}) (vocab_size), got {prev}")
             s_uni -= np.log(self.p_uni[tok])
-            s_bi -= np.log(self.p_bi[prev if prev >= 0 else v, tok])
+            s_bi -= np.log(self.p_bi[v if prev is None else prev, tok])
             s_dt -= np.log(self.p_dt[dt])
             p = self.p_dt_bi[prev_dt if prev_dt >= 0 else self.num_dt_bins, dt]
             if p == 0:
