@@ -1112,7 +1112,7 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub, tmp_pa
     """Break test: the card of a pushed decoder (``neuroformer finetune`` output) said "pretrained
     for next-spike prediction", "nats per spike token" and "baselines", filed its decoding
     metrics under the task ``next-spike-prediction``, listed the window counts ``<target>/n`` as
-    metrics and named the dataset after the repository (metrics.json has no recording)."""
+    metrics and named the dataset after the repository (metrics.json had no recording)."""
     from huggingface_hub import ModelCard
 
     d, _, _, _ = trained
@@ -1457,8 +1457,8 @@ def test_a_decoders_windows_dataset_is_refused_by_name(trained, decoder, loopbac
 
 
 def test_card_of_a_model_whose_vocabulary_spans_two_sessions_names_both(decoder, tmp_path):
-    """Break test: a decoder records no 'recording' in metrics.json, so its card takes the session
-    from the vocabulary; with the units of two sessions there (tokenizer.add_units and
+    """Break test: a decoder fine-tuned before finetune recorded its 'recording' in metrics.json has a card
+    that takes the session from the vocabulary; with the units of two sessions there (tokenizer.add_units and
     resize_token_embeddings, the README's way to a new session) it fell back to the repository's
     name: "Recording: session `my-decoder`", that name as the model-index dataset, and "One
     recording: the unit vocabulary is this recording's units". The card now names both sessions."""
@@ -1477,7 +1477,14 @@ def test_card_of_a_model_whose_vocabulary_spans_two_sessions_names_both(decoder,
     tok.save_pretrained(src)
     stage = tmp_path / "stage"
     stage.mkdir()
-    card = build_model_card(stage, "lab/my-decoder", save_for_hub(src, stage))
+    metrics = save_for_hub(src, stage)
+    # a decoder's metrics.json names its recording (its session): the card says it, and the vocabulary's two sessions
+    text = str(build_model_card(stage, "lab/my-decoder", metrics))
+    assert f"- Recording: `SpikeRecording(session='{session}'," in text
+    assert f"2 sessions ({session} 15, new-day 2 units)" in text
+    # one fine-tuned before finetune recorded it: the sessions come from the vocabulary
+    del metrics["recording"]
+    card = build_model_card(stage, "lab/my-decoder", metrics)
     text = str(card)
     assert "my-decoder`" not in text and "name: my-decoder\n      type" not in text
     assert f"- Recording: sessions `{session}`, `new-day` (the units of the tokenizer)." in text
@@ -1501,6 +1508,25 @@ def test_decoder_card_gives_the_parameter_count_and_no_unknown_time(decoder, tmp
     line = next(x for x in text.splitlines() if x.startswith("- Parameters:"))
     assert line.startswith(f"- Parameters: {n}; steps: 1 (kept: step ") and "?" not in line, line
     assert "training time" not in line, line
+
+
+def test_decoder_card_names_the_recording_it_was_fine_tuned_on(trained, decoder, tmp_path):
+    """Break test: finetune's metrics.json recorded no recording, so a decoder's card named only the
+    sessions of its vocabulary ("session `A2929-200711` (the units of the tokenizer)"): not the time
+    range nor the spikes it was fine-tuned on. finetune now records the recording's summary as train
+    does, and the card states it."""
+    from hf_neuroformer.hub import build_model_card, save_for_hub
+
+    _, _, rec, pretrain_metrics = trained
+    out, metrics = decoder
+    assert metrics["recording"] == repr(rec) == pretrain_metrics["recording"]  # the same summary as train's
+    assert json.loads((out / "metrics.json").read_text())["recording"] == repr(rec)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    text = str(build_model_card(stage, "lab/decoder", save_for_hub(out, stage)))
+    line = next(x for x in text.splitlines() if x.startswith("- Recording:"))
+    assert f"n_spikes={rec.n_spikes}," in line and "time_domain=(600.000, 960.000) s" in line, line
+    assert "session='A2929-200711'" in line and "(the units of the tokenizer)" not in line, line
 
 
 def test_card_of_a_folder_without_run_records_claims_no_run(trained, tmp_path):

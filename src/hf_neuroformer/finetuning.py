@@ -1500,7 +1500,9 @@ def finetune(
             scores; HL-Gauss targets whose training values crowd into a few bins,
             :func:`hl_gauss_crowded_notes`, or lie beyond a continued decoder's saved bins,
             :func:`hl_gauss_clipped_notes`; also warned about), ``load_report`` (missing / unexpected keys of the checkpoint
-        load), ``decoding_report`` (window counts and drops per split, target statistics).
+        load), ``decoding_report`` (window counts and drops per split, target statistics), ``recording``
+        (the ``repr`` of ``recording``, as ``train`` records it: session, units, spikes, time domain in s,
+        epochs, trials, behaviour series; shown on the model card).
 
     Raises:
         FileExistsError: ``output_dir`` holds a model, or a ``checkpoints`` folder that is not empty
@@ -1839,6 +1841,9 @@ def finetune(
                 config_overrides=config_overrides, load_report=load_report, decoding_report={k: v for k, v in report.items() if k != "split_plan"},
                 # the spikes this decoder was fine-tuned and scored on, for the commands that read it with a recording
                 split_spikes=split_spikes_digest(recording, plan),
+                # the recording's summary as train records it (session, units, spikes, time domain, epochs): the
+                # decoder's model card could not say what it was trained on
+                recording=repr(recording),
             )
             log = list(trainer.state.log_history)
             figure, tables = None, {}

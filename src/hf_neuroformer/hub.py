@@ -888,8 +888,9 @@ def build_model_card(
                             else (TASK_TYPE, TASK_NAME))
     training = json.loads((stage / "training_config.json").read_text()) if (stage / "training_config.json").is_file() else {}
     splits = json.loads((stage / "splits.json").read_text()) if (stage / "splits.json").is_file() else None
-    # the vocabulary's sessions: a decoder's metrics.json names no recording, and a vocabulary grown
-    # with another session's units (tokenizer.add_units) names several; never the repository's name
+    # the vocabulary's sessions where metrics.json names no recording (a decoder fine-tuned before finetune
+    # recorded it, a folder saved from Python), and a vocabulary grown with another session's units
+    # (tokenizer.add_units) names several; never the repository's name
     units = _units_by_session(stage)
     session = _session_of(metrics, default=", ".join(units) or repo_id.split("/")[-1])
     branch = revision if revision not in (None, "main") else None
