@@ -976,6 +976,106 @@ def test_remote_code_of_a_model_staged_for_a_subfolder_loads_from_there(trained,
     assert json.loads((tmp_path / "again-installed" / "config.json").read_text())["auto_map"] == AUTO_MAP
 
 
+def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, decoder, loopback_hub, tmp_path,
+                                                                      monkeypatch, capsys):
+    """Break test: ``save_for_hub(subfolder=)`` staged a model for a folder of a repository, but
+    ``push_to_hub`` and ``neuroformer push`` had no ``subfolder``: the user staged and uploaded by hand,
+    without a card, the clean-up of an earlier push's run files or the check for another model.
+    Two different models pushed into two folders of one repository (the API, then the CLI) load each
+    with its own weights through ``AutoModelForPreTraining(repo, subfolder=, trust_remote_code=True)``;
+    each folder has its card (loading with ``subfolder=``); the root README is written once (none was
+    there) and left as it is after; pushes into one folder (a decoder, then the model back) replace and
+    clean up that folder only, byte for byte leaving the other; another model's folder is refused by name."""
+    import shutil
+
+    from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
+    from safetensors.torch import load_file, save_file
+
+    from hf_neuroformer.hub import card_mark_state
+
+    d, _, _, _ = trained
+    first, second = d / "model", tmp_path / "second"
+    shutil.copytree(first, second)
+    weights = load_file(second / "model.safetensors")
+    weights["id_head.weight"] = weights["id_head.weight"] + 0.5
+    save_file(weights, second / "model.safetensors", metadata={"format": "pt"})
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    with pytest.raises(ValueError, match=r"^subfolder \(CLI: --subfolder\): 'a\.b' cannot hold"):
+        push_to_hub(first, "lab/multi", subfolder="a.b", **kw)
+    a = push_to_hub(first, "lab/multi", subfolder="runs/a", **kw)
+    assert a.subfolder == "runs/a" and "README.md" in a.files and "runs/a/README.md" in a.files
+    assert all(f == "README.md" or f.startswith("runs/a/") for f in a.files), a.files
+    root_card = loopback_hub.files("lab/multi")["README.md"]
+    assert card_mark_state(root_card.decode()) == "unedited"
+    assert "runs/a/" in root_card.decode() and "neuroformer" in ModelCard(root_card.decode()).data.tags
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", second, "--repo-id",
+                                      "lab/multi", "--subfolder", "b")
+    assert code == 0, err[-2000:]
+    assert "to lab/multi (folder 'b')" in out and "had no README.md at its root" not in out, out
+    assert ("load it with AutoModelForPreTraining.from_pretrained('lab/multi', subfolder='b', "
+            "trust_remote_code=True)") in out, out
+    files = loopback_hub.files("lab/multi")
+    assert files["README.md"] == root_card  # the second push left the root's README as it was
+    for sub, src in (("runs/a", first), ("b", second)):
+        card = files[f"{sub}/README.md"].decode()
+        assert f'AutoModelForPreTraining.from_pretrained("lab/multi", subfolder="{sub}", trust_remote_code=True)' \
+            in card, card
+        assert f"--include '{sub}/*' --local-dir multi`" in card and f"--model multi/{sub} ..." in card, card
+        assert files[f"{sub}/metrics.json"] == (src / "metrics.json").read_bytes()
+    # pulled where hf_neuroformer cannot be imported (in this process the installed classes would answer): the
+    # repository's remote code from each folder, with that folder's weights and tokenizer
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["hf_neuroformer"] = None
+        import torch
+        from transformers import AutoModelForPreTraining, AutoTokenizer
+        for i, sub in enumerate(("runs/a", "b")):
+            model = AutoModelForPreTraining.from_pretrained("lab/multi", subfolder=sub, trust_remote_code=True)
+            tok = AutoTokenizer.from_pretrained("lab/multi", subfolder=sub, trust_remote_code=True)
+            assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+            assert len(tok) == model.config.vocab_size
+            torch.save(model.state_dict(), {str(tmp_path)!r} + f"/pulled-{{i}}.pt")
+    """)
+    pulled = _run(script, loopback_hub.env())
+    assert pulled.returncode == 0, pulled.stderr[-3000:]
+    for i, src in enumerate((first, second)):
+        got = torch.load(tmp_path / f"pulled-{i}.pt")
+        want = load_file(src / "model.safetensors")
+        assert want.keys() <= got.keys() and all(torch.equal(got[k], v) for k, v in want.items()), src
+
+    # a decoder into runs/a: b untouched; then the model back into runs/a: the decoder's run files are gone
+    b_files = {k: v for k, v in files.items() if k.startswith("b/")}
+    dec = push_to_hub(decoder[0], "lab/multi", subfolder="runs/a", **kw)
+    files = loopback_hub.files("lab/multi")
+    assert "runs/a/decoding_report.json" in files and "runs/a/generation_config.json" not in files
+    assert {k: v for k, v in files.items() if k.startswith("b/")} == b_files
+    assert files["README.md"] == root_card and dec.kept == [] and dec.edited_cards == []
+    back = push_to_hub(first, "lab/multi", subfolder="runs/a", **kw)
+    files = loopback_hub.files("lab/multi")
+    assert not {"runs/a/decoding_report.json", "runs/a/test_predictions.csv"} & set(files), sorted(files)
+    assert {k: v for k, v in files.items() if k.startswith("b/")} == b_files and files["README.md"] == root_card
+    assert back.kept == [] and not back.unchanged
+
+    # a folder's card edited on the Hub is named by its path; another model's folder is refused, the root is not
+    api = HfApi(**kw)
+    text = files["b/README.md"].decode().replace("## Citation", "## Notes\n\n## Citation", 1)
+    api.create_commit("lab/multi", [CommitOperationAdd("b/README.md", text.encode()),
+                                    CommitOperationAdd("c/config.json", b'{"model_type": "bert"}'),
+                                    CommitOperationAdd("c/pytorch_model.bin", b"weights")], commit_message="others")
+    again = push_to_hub(second, "lab/multi", subfolder="b", **kw)
+    assert len(again.edited_cards) == 1 and "model card b/README.md of the model repository 'lab/multi' was edited" \
+        in again.edited_cards[0], again.edited_cards
+    with pytest.raises(ValueError, match=r"the folder 'c' of the model repository 'lab/multi' .* holds a model of "
+                                         r"another kind \(config.json model_type 'bert'\)"):
+        push_to_hub(first, "lab/multi", subfolder="c", **kw)
+    assert loopback_hub.files("lab/multi")["c/pytorch_model.bin"] == b"weights"
+    root = push_to_hub(first, "lab/multi", **kw)  # the weights in folders are no reason to refuse the root
+    # the models of the folders stay beside it (named as kept, as any file this push did not write)
+    assert root.replaced_readme is None and "b/model.safetensors" in root.kept and "c/config.json" in root.kept
+    assert all("/" in f for f in root.kept), root.kept
+    assert loopback_hub.files("lab/multi")["b/model.safetensors"] == b_files["b/model.safetensors"]
+
+
 def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub, monkeypatch, capsys):
     """Break test: ``--private`` with a repository that already exists and is public pushed the
     model into the public repository (``create_repo(exist_ok=True)`` keeps the visibility) and

@@ -2066,13 +2066,14 @@ def cmd_push(args) -> int:
     Hub, leaving the model directory as it is. Raises ValueError / FileNotFoundError naming the flag (a bad
     repository id, revision, license or model directory) or HubPushError (the Hub refused); status 2."""
     from .hub import auto_class_name, check_commit_message, check_license, check_model_dir, check_repo_id, \
-        check_revision, check_run_records, load_args, push_to_hub
+        check_revision, check_run_records, check_subfolder, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model, "--model")
     check_run_records(args.model)  # --data reads splits.json below
     check_repo_id(args.repo_id, "--repo-id")
     check_revision(args.revision, "--revision")
+    check_subfolder(args.subfolder, "--subfolder")
     check_license(args.license, "--license")
     check_commit_message(args.commit_message, "--commit-message")
     if (args.data is None) != (args.dataset_repo_id is None):
@@ -2102,6 +2103,7 @@ def cmd_push(args) -> int:
         args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
         license=args.license, data_description=args.provenance, recording=rec,
         dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards, replace_other=args.replace_other,
+        subfolder=args.subfolder,
     )
     from .recording import count_noun
 
@@ -2109,7 +2111,12 @@ def cmd_push(args) -> int:
         print(f"[neuroformer] {result.repo_id} already holds these {count_noun(len(result.files), 'file')}; no new commit "
               f"({result.commit_url})")
     else:
-        print(f"[neuroformer] pushed {count_noun(len(result.files), 'file')} to {result.repo_id}: {result.commit_url}")
+        into = f" (folder {args.subfolder!r})" if args.subfolder else ""
+        print(f"[neuroformer] pushed {count_noun(len(result.files), 'file')} to {result.repo_id}{into}: {result.commit_url}")
+        if args.subfolder and "README.md" in result.files:  # the root had no README: a short one was written
+            print(f"[neuroformer] {result.repo_id} had no README.md at its root: wrote one naming the folder "
+                  f"{args.subfolder!r} (the model card is {args.subfolder}/README.md); later pushes into other folders "
+                  "leave it as it is")
     for line in result.redacted:
         print(f"[neuroformer] local path not published: {line}")
     if result.kept:
@@ -2120,7 +2127,8 @@ def cmd_push(args) -> int:
         # on a branch (a new one starts from main's README) it is replaced there only: "of lab/x" read as main's
         branch = result.revision not in (None, "main")
         where = f" on branch {result.revision!r}" if branch else ""
-        print(f"[neuroformer] the README.md of {result.repo_id}{where} was not a model card of hf_neuroformer and is "
+        readme = f"{args.subfolder}/README.md" if args.subfolder else "README.md"
+        print(f"[neuroformer] the {readme} of {result.repo_id}{where} was not a model card of hf_neuroformer and is "
               f"replaced by the model card{' on that branch only (main and the other branches keep theirs)' if branch else ''}; "
               f"the earlier one stays in the repository's history (commit {result.replaced_readme})")
     for line in result.edited_cards:  # a card edited on the Hub since the last push went without a word
@@ -2132,7 +2140,8 @@ def cmd_push(args) -> int:
         print(f"[neuroformer] pushed the windows dataset to {result.dataset_repo_id}: {result.dataset_commit_url}")
     if result.dataset_repo_id:  # capped as prepare caps it: said as prepare says it
         _note_capped_shards(args.num_shards, result.dataset_windows)
-    print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained({load_args(result.repo_id, args.revision)})")
+    print(f"[neuroformer] load it with {auto_class_name(args.model)}.from_pretrained("
+          f"{load_args(result.repo_id, args.revision, subfolder=args.subfolder)})")
     if not (args.provenance or "").strip():  # the card was pushed without a word on the recording's source, and nothing said so
         licence = (" and its licence is 'other', naming none" if args.license == "other" else "")
         print(f"[neuroformer] note: no --provenance: the model card does not say where the recording comes from"
@@ -2949,6 +2958,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="push even into a repository holding another model (another config.json model_type, or "
                         "weights without a config.json) or a dataset that is not a Neuroformer windows dataset; "
                         "refused without it, since the push replaces it")
+    h.add_argument("--subfolder", default="",
+                   help="push the model into this folder of the repository (NAME or NAME/NAME; letters, digits, '_', "
+                        "'-'), to load with from_pretrained(REPO, subfolder=NAME, trust_remote_code=True); its card is "
+                        "NAME/README.md, and the checks and the clean-up of an earlier push's files stay in that folder; "
+                        "the root README.md is left as it is, or written (naming the folder) where there is none "
+                        "(default: the repository's root)")
     h.set_defaults(func=cmd_push)
     s = sub.add_parser("simulate", help="simulate a network with known wiring and write spikes + ground truth to NWB",
                        description="Simulates a spiking network with known directed wiring and writes its spikes and "

@@ -20,7 +20,9 @@ Everything goes through ``huggingface_hub`` (``HfApi.create_repo`` / ``upload_fo
   ``AutoModelForSequenceClassification``) works where ``hf_neuroformer`` is not installed (these
   files import only each other, ``torch``, ``numpy`` and ``transformers``; the model card names
   all four); a folder staged by :func:`save_for_hub` with ``subfolder=`` for a subfolder of a repository
-  has an ``auto_map`` that names that folder, since transformers reads remote code from the root;
+  has an ``auto_map`` that names that folder, since transformers reads remote code from the root
+  (``push_to_hub(subfolder=)`` / ``neuroformer push --subfolder`` push a model there, with its card as
+  ``SUBFOLDER/README.md``; the root's ``README.md`` is written only where there is none);
 - ``generation_config.json``: the sampling settings of
   :func:`hf_neuroformer.generation.generate_spikes` with the run's ``generation_temperature`` and
   ``generation_top_p`` (those of its test-split generation), for readers of the repository; not for a
@@ -238,6 +240,8 @@ class PushResult:
             by a version that did not mark its cards; for the dataset repository also a README that
             is not a card of this package), naming the repository, branch and the commit that holds
             it; a second push replaced a card the user had edited without a word. Empty otherwise.
+        subfolder: the folder of the repository the model was pushed into (``""``: its root);
+            ``replaced_readme`` and ``edited_cards`` then speak of ``SUBFOLDER/README.md``.
     """
 
     repo_id: str
@@ -254,6 +258,7 @@ class PushResult:
     replaced_readme: Optional[str] = None
     revision: Optional[str] = None
     edited_cards: List[str] = field(default_factory=list)
+    subfolder: str = ""
 
 
 #: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
@@ -847,6 +852,7 @@ def build_model_card(
     data_description: Optional[str] = None,
     revision: Optional[str] = None,
     hub_url: str = "https://huggingface.co",
+    subfolder: str = "",
 ):
     """A ``huggingface_hub.ModelCard`` for a staged model repository.
 
@@ -872,6 +878,12 @@ def build_model_card(
             ``revision=`` (``None`` or ``"main"``: not needed).
         hub_url: the Hub the card is pushed to, for its links (``push_to_hub`` passes its
             endpoint, so a card on a private Hub links there).
+        subfolder: the folder of the repository the model is pushed into (``""``: its root); the
+            card's loading code then passes ``subfolder=``, and its download command fetches that
+            folder only (``hf download REPO --include 'FOLDER/*'``) and names it as the model folder.
+
+    Raises:
+        ValueError: ``subfolder`` cannot hold a model's remote code (:func:`check_subfolder`).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -879,6 +891,7 @@ def build_model_card(
     from .configuration_neuroformer import is_whole_number
     from .decoding import target_label
 
+    check_subfolder(subfolder, "subfolder")
     stage = Path(stage_dir)
     config = json.loads((stage / "config.json").read_text())
     targets = [t for t in config.get("decoding_targets") or [] if isinstance(t, dict)]
@@ -1101,8 +1114,9 @@ def build_model_card(
         card_data,
         template_path=str(TEMPLATE_PATH),
         repo_id=repo_id,
-        load_args=load_args(repo_id, revision, quote='"'),
-        processor_code=_code_span("AutoProcessor.from_pretrained(" + load_args(repo_id, revision, quote='"') + ")"),
+        load_args=load_args(repo_id, revision, quote='"', subfolder=subfolder),
+        processor_code=_code_span("AutoProcessor.from_pretrained("
+                                  + load_args(repo_id, revision, quote='"', subfolder=subfolder) + ")"),
         auto_class=auto_class_name(stage),
         model_name=repo_id.split("/")[-1],
         package_version=__version__,
@@ -1123,7 +1137,9 @@ def build_model_card(
                            if decoder else PRETRAINING_DESCRIPTION),
         generation_note=(NO_HEADS_NOTE if not has_next_spike_heads(stage) else GENERATION_NOTE.format(
             download=_code_span(f"hf download {repo_id}" + (f" --revision {shlex.quote(branch)}" if branch else "")
-                                + f" --local-dir {repo_id.split('/')[-1]}"), folder=repo_id.split("/")[-1])),
+                                + (f" --include {shlex.quote(subfolder + '/*')}" if subfolder else "")
+                                + f" --local-dir {repo_id.split('/')[-1]}"),
+            folder=repo_id.split("/")[-1] + (f"/{subfolder}" if subfolder else ""))),
     )
 
 
@@ -1137,14 +1153,16 @@ def _interval(value):
     return None
 
 
-def load_args(repo_id: str, revision: Optional[str], quote: str = "'") -> str:
+def load_args(repo_id: str, revision: Optional[str], quote: str = "'", subfolder: str = "") -> str:
     """The arguments of ``from_pretrained`` that load a pushed model, e.g.
-    ``'lab/m', revision='dev', trust_remote_code=True`` (``revision`` only off ``main``), as Python
+    ``'lab/m', revision='dev', subfolder='run-1', trust_remote_code=True`` (``revision`` only off ``main``,
+    ``subfolder`` only for a model pushed into a folder of the repository), as Python
     string literals (``quote``: the quote they prefer; a branch name git allows may hold quotes,
     ``a"b``, which are escaped or met with the other quote rather than closing the string)."""
     lit = _py_str if quote == '"' else repr
     rev = f", revision={lit(revision)}" if revision not in (None, "main") else ""
-    return f"{lit(repo_id)}{rev}, trust_remote_code=True"
+    sub = f", subfolder={lit(subfolder)}" if subfolder else ""
+    return f"{lit(repo_id)}{rev}{sub}, trust_remote_code=True"
 
 
 def _py_str(text: str) -> str:
@@ -1300,10 +1318,14 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgp
                    ".joblib", ".keras")
 
 
-def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optional[str], info, model_dir) -> None:
+def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optional[str], info, model_dir,
+                            subfolder: str = "") -> None:
     """Refuse a push into a repository (branch ``revision``) that holds something else: a model
     repository whose ``config.json`` is another ``model_type`` (or that has weight files and no
     ``config.json``), a dataset repository with data files but no windows manifest of this package.
+    For a model, only the folder pushed into is looked at (``subfolder``; ``""``: the root): its own
+    ``config.json`` and the weight files directly in it, the files the push would replace (a model in
+    another folder of the repository is left as it is, so it is no reason to refuse).
     The commit would replace that model's config and weights (or delete that dataset's Parquet
     files: the windows upload deletes ``data/*.parquet``) with nothing said; they would survive only
     in the repository's history. ``replace_other=True`` (CLI ``--replace-other``) skips this."""
@@ -1313,14 +1335,20 @@ def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optiona
 
     files = {s.rfilename for s in (info.siblings or [])}
     where = f"the {repo_type} repository {repo_id!r} at {api.endpoint}" + (f" (branch {revision!r})" if revision else "")
+    prefix = f"{subfolder}/" if subfolder and repo_type == "model" else ""
+    if prefix:
+        where = f"the folder {subfolder!r} of {where}"
+    # the files directly in the folder pushed into (a root push read the weights of models in subfolders
+    # as weights without a config.json)
+    here = {f[len(prefix):] for f in files if f.startswith(prefix) and "/" not in f[len(prefix):]}
     found = ""
-    if repo_type == "model" and "config.json" in files:
+    if repo_type == "model" and "config.json" in here:
         with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as cache, \
                 _hub_errors("reading the model repository's config.json", repo_id, api, model_dir):
             # the endpoint the push goes to, named (HfApi.hf_hub_download builds the file's URL from the
             # endpoint read at import when the HfApi was made without one)
-            path = hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=cache, endpoint=api.endpoint,
-                                   token=api.token)
+            path = hf_hub_download(repo_id, "config.json", subfolder=subfolder or None, revision=revision,
+                                   cache_dir=cache, endpoint=api.endpoint, token=api.token)
             try:
                 model_type = json.loads(Path(path).read_text(encoding="utf-8")).get("model_type")
             except (ValueError, AttributeError):
@@ -1328,7 +1356,7 @@ def _check_not_another_repo(api, repo_id: str, repo_type: str, revision: Optiona
         if model_type != NeuroformerConfig.model_type:
             found = f"holds a model of another kind (config.json model_type {model_type!r})"
     elif repo_type == "model":
-        weights = sorted(f for f in files if f.lower().endswith(WEIGHT_SUFFIXES))
+        weights = sorted(prefix + f for f in here if f.lower().endswith(WEIGHT_SUFFIXES))
         if weights:
             found = f"holds model files without a Neuroformer config.json ({', '.join(weights[:5])})"
     elif "manifest.json" not in files:
@@ -1437,13 +1465,14 @@ def _branch_info(api, repo_id: str, repo_type: str, revision: Optional[str], mod
 
 
 def _check_target(api, repo_id: str, repo_type: str, revision: Optional[str], info, branch_exists: bool,
-                  private: bool, replace_other: bool, model_dir) -> None:
+                  private: bool, replace_other: bool, model_dir, subfolder: str = "") -> None:
     """The checks of an existing repository before a push writes to it (:func:`_check_private`,
-    and :func:`_check_not_another_repo` unless ``replace_other``), on branch ``revision`` or, when
-    that branch does not exist yet, on main."""
+    and :func:`_check_not_another_repo` unless ``replace_other``, in folder ``subfolder`` of a model
+    repository), on branch ``revision`` or, when that branch does not exist yet, on main."""
     _check_private(private, repo_id, repo_type, info, api)
     if not replace_other:
-        _check_not_another_repo(api, repo_id, repo_type, revision if branch_exists else None, info, model_dir)
+        _check_not_another_repo(api, repo_id, repo_type, revision if branch_exists else None, info, model_dir,
+                                subfolder if repo_type == "model" else "")
 
 
 #: the start of the last line of every card this package writes (:func:`mark_card`), followed by the
@@ -1487,26 +1516,53 @@ def save_card(card, path) -> None:
         f.write(mark_card(str(card)))
 
 
-def _replaced_card_note(api, repo_id: str, repo_type: str, info, revision: Optional[str], model_dir) -> Optional[str]:
+def _read_repo_text(api, repo_id: str, repo_type: str, info, path: str, model_dir) -> str:
+    """The text of file ``path`` of the repository at the commit of ``info`` (its bytes decoded as
+    they are: read_text's universal newlines turned a card's "\r\n", kept by :func:`save_card` and
+    hashed by :func:`mark_card`, into "\n", so an unedited card was taken for an edited one)."""
+    from huggingface_hub import hf_hub_download
+
+    with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as cache, \
+            _hub_errors(f"reading the {repo_type} repository's {path}", repo_id, api, model_dir):
+        local = hf_hub_download(repo_id, path, repo_type=repo_type, revision=info.sha, cache_dir=cache,
+                                endpoint=api.endpoint, token=api.token)
+        return Path(local).read_bytes().decode("utf-8", errors="replace")
+
+
+def _foreign_card_text(text: str) -> bool:
+    """Whether a ``README.md``'s text is not a card of this package: no mark (:func:`card_mark_state`)
+    and no ``neuroformer`` / ``hf_neuroformer`` tag in its metadata (the test of :func:`_foreign_readme`
+    for a README in a folder of a repository, whose metadata the Hub does not read)."""
+    from huggingface_hub import RepoCard
+
+    if card_mark_state(text) != "unmarked":
+        return False
+    try:
+        tags = RepoCard(text, ignore_metadata_errors=True).data.to_dict().get("tags") or []
+    except Exception:  # metadata that is no YAML mapping: not a card of this package
+        tags = []
+    return not {"neuroformer", "hf_neuroformer"} & set(tags if isinstance(tags, list) else [tags])
+
+
+def _replaced_card_note(api, repo_id: str, repo_type: str, info, revision: Optional[str], model_dir,
+                        path: str = "README.md") -> Optional[str]:
     """The line of :attr:`PushResult.edited_cards` for the ``README.md`` of the branch pushed to
-    (``info``: its ``repo_info``; main's for a branch this push creates, which starts from it),
+    (``info``: its ``repo_info``; main's for a branch this push creates, which starts from it;
+    ``path``: ``SUBFOLDER/README.md`` for a model pushed into a folder of the repository),
     or ``None`` when there is none or it is a card this package wrote, unedited
     (:func:`card_mark_state`). A model repository's README that is not a card of this package is
     said by :attr:`PushResult.replaced_readme` instead; a dataset repository's is said here."""
-    from huggingface_hub import hf_hub_download
-
-    if "README.md" not in {s.rfilename for s in (info.siblings or [])}:
+    if path not in {s.rfilename for s in (info.siblings or [])}:
         return None
-    foreign = _foreign_readme(info)
+    foreign = _foreign_readme(info) if path == "README.md" else None
     if foreign and repo_type == "model":
         return None
-    with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as cache, \
-            _hub_errors(f"reading the {repo_type} repository's README.md", repo_id, api, model_dir):
-        path = hf_hub_download(repo_id, "README.md", repo_type=repo_type, revision=info.sha, cache_dir=cache,
-                               endpoint=api.endpoint, token=api.token)
-        # the bytes as they are: read_text's universal newlines turned a card's "\r\n" (kept by save_card and hashed
-        # by mark_card) into "\n", so an unedited card was taken for an edited one
-        state = "foreign" if foreign else card_mark_state(Path(path).read_bytes().decode("utf-8", errors="replace"))
+    text = _read_repo_text(api, repo_id, repo_type, info, path, model_dir)
+    if foreign is None:
+        foreign = _foreign_card_text(text)
+        if foreign and repo_type == "model":
+            return None
+    state = "foreign" if foreign else card_mark_state(text)
     if state == "unedited":
         return None
     why = {"edited": "was edited after hf_neuroformer wrote it",
@@ -1515,7 +1571,7 @@ def _replaced_card_note(api, repo_id: str, repo_type: str, info, revision: Optio
            "foreign": "was not a dataset card of hf_neuroformer"}[state]
     branch = f" on branch {revision!r} (only there)" if revision not in (None, "main") else ""
     what = "model card" if repo_type == "model" else "dataset card"
-    return (f"the {what} README.md of the {repo_type} repository {repo_id!r}{branch} {why}, and is replaced by "
+    return (f"the {what} {path} of the {repo_type} repository {repo_id!r}{branch} {why}, and is replaced by "
             f"this push's card; it stays in the repository's history (commit {info.sha}): carry its edits over "
             "from there")
 
@@ -1547,6 +1603,7 @@ def push_to_hub(
     dataset_repo_id: Optional[str] = None,
     num_shards: int = 1,
     replace_other: bool = False,
+    subfolder: str = "",
 ) -> PushResult:
     """Push a ``neuroformer train`` directory to a Hub model repository, optionally with its
     windows as a dataset repository.
@@ -1594,13 +1651,30 @@ def push_to_hub(
             ``config.json`` is another ``model_type``, weight files without a ``config.json``, a
             dataset repository without this package's ``manifest.json``); refused by default
             (``ValueError``, before any upload), since the push would replace it.
+        subfolder: the folder of the model repository to push the model into (``NAME`` or
+            ``NAME/NAME...``, :func:`check_subfolder`); ``""`` (default): its root. The staged files
+            name the folder in their ``auto_map`` (:func:`save_for_hub`), so the model loads with
+            ``from_pretrained(repo_id, subfolder=..., trust_remote_code=True)``. Everything this push
+            writes, checks and cleans up lies in that folder: its model card is
+            ``SUBFOLDER/README.md`` (its loading code passes ``subfolder=``); an earlier push's run files
+            are deleted from that folder only; another model is looked for there only (a model in
+            another folder, or at the root, is left as it is and is no reason to refuse); an edited
+            or foreign ``SUBFOLDER/README.md`` is said as the root's is (``edited_cards``,
+            ``replaced_readme``), and ``kept`` lists the files of that folder only. The repository's
+            root ``README.md`` is left as it is, except where the branch has none: then this push writes
+            a short card there (the Hub reads a repository's metadata and page from the root's README
+            only) with the package's tags and ``license``, naming the folder this push fills and saying
+            that each folder holds its own card; later pushes into other folders leave it untouched
+            (edit it to list them), a push to the root replaces it by a model card.
+            The windows dataset (``dataset_repo_id``) still goes to its repository's root.
 
     Returns:
-        :class:`PushResult` (``kept``: files already in the repository that this push left there).
+        :class:`PushResult` (``kept``: files already in the repository, or in ``subfolder``, that
+        this push left there; ``files``: the paths written, from the repository's root).
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, branch name (``revision``), licence id, token (or
+        ValueError: a malformed repo id, ``subfolder``, branch name (``revision``), licence id, token (or
             ``token=False``) or commit message, cards whose
             metadata the Hub refuses,
             ``private`` with an existing public repository, a repository holding another model
@@ -1619,6 +1693,7 @@ def push_to_hub(
     src = check_model_dir(model_dir)
     check_repo_id(repo_id, "repo_id")
     check_revision(revision, "revision")
+    check_subfolder(subfolder, "subfolder (CLI: --subfolder)")
     check_license(license, "license (CLI: --license)")
     check_token(token, "token")
     if token is False:
@@ -1661,13 +1736,17 @@ def push_to_hub(
     dataset_unchanged = False
     dataset_windows: Dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="neuroformer-push-") as tmp:
-        stage = Path(tmp) / "model"
-        stage.mkdir()
+        # the repository's layout: the model's files in stage (its subfolder), uploaded from stage_root
+        stage_root = Path(tmp) / "model"
+        stage = stage_root / subfolder if subfolder else stage_root
+        stage.mkdir(parents=True)
+        prefix = f"{subfolder}/" if subfolder else ""
         redacted: List[str] = []
-        metrics = save_for_hub(src, stage, redacted)
+        metrics = save_for_hub(src, stage, redacted, subfolder=subfolder)
         card = build_model_card(stage, repo_id, metrics, license=license,
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
-                                data_description=data_description, revision=revision, hub_url=api.endpoint)
+                                data_description=data_description, revision=revision, hub_url=api.endpoint,
+                                subfolder=subfolder)
         save_card(card, stage / "README.md")  # marked: a later push tells an edited card (PushResult.edited_cards)
         # Order: every check that needs no windows comes before the windows dataset is built (it
         # loads the model and tokenises every window of the recording: most of a push's local work),
@@ -1682,7 +1761,6 @@ def push_to_hub(
             # or the first commit is sent); a push without windows finds it as soon as it writes
             with _hub_errors("checking the Hub token", repo_id, api, src):
                 api.whoami()
-        files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
         # Then every check (a commit id or tag as the branch, visibility, another model or dataset
         # there) on the repositories and branches that exist, before anything is created: a push
         # refused for its dataset repository left a new model repository (or a new branch of an
@@ -1703,7 +1781,14 @@ def push_to_hub(
         for rid, rtype in targets:
             found[rtype] = _branch_info(api, rid, rtype, revision, src, missing_ok=True)
             if found[rtype][0] is not None:
-                _check_target(api, rid, rtype, revision, *found[rtype], private, replace_other, src)
+                _check_target(api, rid, rtype, revision, *found[rtype], private, replace_other, src, subfolder)
+        if subfolder and "README.md" not in {s.rfilename for s in ((found["model"][0] and found["model"][0].siblings)
+                                                                    or [])}:
+            # the Hub shows the root's README only: a repository of models in folders had no page and no tags
+            save_card(_folder_index_card(repo_id, subfolder, revision, license), stage_root / "README.md")
+            with _hub_errors("validating the repository's root card", repo_id, api, src):
+                _validate_card(api, (stage_root / "README.md").read_text(), "model")
+        files = sorted(p.relative_to(stage_root).as_posix() for p in stage_root.rglob("*") if p.is_file())
         created: List[tuple] = []
         try:
             for rid, rtype in targets:
@@ -1717,7 +1802,8 @@ def push_to_hub(
                     if new_repo:
                         created[-1] = (rid, rtype, repo_info.sha, None)
                     else:  # made by someone else since it was read
-                        _check_target(api, rid, rtype, revision, repo_info, branch_exists, private, replace_other, src)
+                        _check_target(api, rid, rtype, revision, repo_info, branch_exists, private, replace_other, src,
+                                      subfolder)
                 if not branch_exists:
                     with _hub_errors(f"creating branch {revision!r}", rid, api, src):
                         api.create_branch(rid, branch=revision, repo_type=rtype, exist_ok=True)
@@ -1735,10 +1821,18 @@ def push_to_hub(
                 with _hub_errors("validating the dataset card", dataset_repo_id, api, src):
                     _validate_card(api, (dstage / "README.md").read_text(), "dataset")
             head_before = found["model"][0].sha  # a new branch starts at main's head
-            replaced_readme = head_before if _foreign_readme(found["model"][0]) else None
+            model_info = found["model"][0]
+            if not subfolder:
+                replaced_readme = head_before if _foreign_readme(model_info) else None
+            else:  # the folder's README (the Hub reads no metadata of it: its text is read)
+                replaced_readme = head_before if (f"{prefix}README.md" in {s.rfilename for s in (model_info.siblings or [])}
+                                                  and _foreign_card_text(_read_repo_text(
+                                                      api, repo_id, "model", model_info, f"{prefix}README.md", src))) \
+                    else None
             # a card the user edited on the Hub since the last push (or the dataset's) was replaced without a word
             edited_cards = [note for rid, rtype in targets if (note := _replaced_card_note(
-                api, rid, rtype, found[rtype][0], revision, src)) is not None]
+                api, rid, rtype, found[rtype][0], revision, src,
+                path=f"{prefix}README.md" if rtype == "model" else "README.md")) is not None]
             if dataset_repo_id is not None:
                 dataset_info = found["dataset"][0]
                 with _hub_errors("uploading the windows dataset", dataset_repo_id, api, src):
@@ -1756,9 +1850,11 @@ def push_to_hub(
                 # model (and an earlier push's generation_config.json does not fit a decoder without
                 # next-spike heads; an earlier push's processor_config.json, another model's split_mode and
                 # modalities): delete the ones this push does not overwrite
-                info = api.upload_folder(folder_path=stage, repo_id=repo_id, revision=revision,
+                # (in the folder pushed into only: the patterns name paths from the root)
+                info = api.upload_folder(folder_path=stage_root, repo_id=repo_id, revision=revision,
                                          commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
-                                         delete_patterns=[*RUN_FILES, "processor_config.json", GENERATION_CONFIG])
+                                         delete_patterns=[prefix + name for name in
+                                                          (*RUN_FILES, "processor_config.json", GENERATION_CONFIG)])
         except (Exception, KeyboardInterrupt) as err:  # Ctrl-C during the upload left the new repository too
             note = _delete_created(api, [c for c in created if not (dataset_result[0] and c[1] == "dataset")])
             if note and type(err) in (HubPushError, ValueError):  # said where the CLI prints the message
@@ -1771,12 +1867,32 @@ def push_to_hub(
             raise
         with _hub_errors("listing the model repository", repo_id, api, src,
                          already=f"the model was committed ({info.commit_url})"):
-            kept = sorted(set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"})
+            kept = sorted(f for f in set(api.list_repo_files(repo_id, revision=revision)) - set(files) - {".gitattributes"}
+                          if f.startswith(prefix))
     return PushResult(repo_id=repo_id, commit_url=info.commit_url, commit_oid=info.oid, files=files,
                       dataset_repo_id=dataset_result[0], dataset_commit_url=dataset_result[1],
                       dataset_unchanged=dataset_unchanged, dataset_windows=dataset_windows,
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept,
-                      replaced_readme=replaced_readme, revision=revision, edited_cards=edited_cards)
+                      replaced_readme=replaced_readme, revision=revision, edited_cards=edited_cards,
+                      subfolder=subfolder)
+
+
+def _folder_index_card(repo_id: str, subfolder: str, revision: Optional[str], license: str):
+    """The root ``README.md`` that :func:`push_to_hub` writes into a repository (branch) without one
+    when it pushes a model into ``subfolder``: the package's tags and ``library_name``, ``license``,
+    no ``model-index`` (the metrics are the folder's card's), and the folder and how to load it."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(library_name=MODEL_CARD_LIBRARY_NAME, license=license, tags=list(MODEL_CARD_TAGS))
+    name = repo_id.split("/")[-1]
+    body = (f"# {name}\n\n"
+            "Neuroformer models (the `hf_neuroformer` package) in folders of this repository; each folder holds a "
+            "model and its own model card (`FOLDER/README.md`), and loads with `subfolder=`.\n\n"
+            f"- `{subfolder}/`: `from_pretrained({load_args(repo_id, revision, quote=chr(34), subfolder=subfolder)})`, "
+            f"card: [{subfolder}/README.md]({subfolder}/README.md).\n\n"
+            "hf_neuroformer wrote this file when it pushed the first model into a folder of a repository without a "
+            "README.md; pushes into other folders leave it as it is (add them here).\n")
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
 def dataset_size_category(n: int) -> str:
