@@ -1009,6 +1009,9 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     assert card_mark_state(root_card.decode()) == "unedited"
     assert "runs/a/" in root_card.decode() and "neuroformer" in ModelCard(root_card.decode()).data.tags
     code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", second, "--repo-id",
+                                      "lab/multi", "--subfolder", "b/")
+    assert code == 2 and "--subfolder: 'b/' cannot hold a model's remote code; expected a folder" in err, err
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", second, "--repo-id",
                                       "lab/multi", "--subfolder", "b")
     assert code == 0, err[-2000:]
     assert "to lab/multi (folder 'b')" in out and "had no README.md at its root" not in out, out
