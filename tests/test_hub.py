@@ -1021,6 +1021,7 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     assert files["README.md"] == root_card  # the second push left the root's README as it was
     for sub, src in (("runs/a", first), ("b", second)):
         card = files[f"{sub}/README.md"].decode()
+        assert f"\n# multi/{sub}\n" in card and card_mark_state(card) == "unedited"  # the folder's card names it
         assert f'AutoModelForPreTraining.from_pretrained("lab/multi", subfolder="{sub}", trust_remote_code=True)' \
             in card, card
         assert f"--include '{sub}/*' --local-dir multi`" in card and f"--model multi/{sub} ..." in card, card

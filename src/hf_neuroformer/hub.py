@@ -880,7 +880,8 @@ def build_model_card(
             endpoint, so a card on a private Hub links there).
         subfolder: the folder of the repository the model is pushed into (``""``: its root); the
             card's loading code then passes ``subfolder=``, and its download command fetches that
-            folder only (``hf download REPO --include 'FOLDER/*'``) and names it as the model folder.
+            folder only (``hf download REPO --include 'FOLDER/*'``) and names it as the model folder; its
+            title and ``model-index`` name are ``NAME/FOLDER`` (every folder's card read ``NAME`` alone).
 
     Raises:
         ValueError: ``subfolder`` cannot hold a model's remote code (:func:`check_subfolder`).
@@ -919,7 +920,7 @@ def build_model_card(
             metric_value=value, dataset_revision=branch if datasets else None,
         ))
     card_data = ModelCardData(
-        model_name=repo_id.split("/")[-1],
+        model_name=repo_id.split("/")[-1] + (f"/{subfolder}" if subfolder else ""),  # a folder's card names it
         library_name=MODEL_CARD_LIBRARY_NAME,
         license=license,
         tags=list(MODEL_CARD_TAGS),
@@ -1118,7 +1119,7 @@ def build_model_card(
         processor_code=_code_span("AutoProcessor.from_pretrained("
                                   + load_args(repo_id, revision, quote='"', subfolder=subfolder) + ")"),
         auto_class=auto_class_name(stage),
-        model_name=repo_id.split("/")[-1],
+        model_name=repo_id.split("/")[-1] + (f"/{subfolder}" if subfolder else ""),
         package_version=__version__,
         data_section="\n".join(data_lines),
         training_section="\n".join(training_lines),
