@@ -1069,6 +1069,11 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     again = push_to_hub(second, "lab/multi", subfolder="b", **kw)
     assert len(again.edited_cards) == 1 and "model card b/README.md of the model repository 'lab/multi' was edited" \
         in again.edited_cards[0], again.edited_cards
+    # a folder's README of the user's own (no mark, no tag of the package) is said to be replaced, as the root's is
+    api.upload_file(path_or_fileobj=b"# Notes on run d\n", path_in_repo="d/README.md", repo_id="lab/multi")
+    head = api.repo_info("lab/multi").sha
+    own = push_to_hub(first, "lab/multi", subfolder="d", **kw)
+    assert own.replaced_readme == head and own.edited_cards == [] and own.kept == []
     with pytest.raises(ValueError, match=r"the folder 'c' of the model repository 'lab/multi' .* holds a model of "
                                          r"another kind \(config.json model_type 'bert'\)"):
         push_to_hub(first, "lab/multi", subfolder="c", **kw)
