@@ -2324,33 +2324,103 @@ def _cli_run(tmp_path, args, kill_at=0, timeout=180):
                           timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
 
 
-def test_an_overwrite_killed_midway_leaves_only_the_new_runs_checkpoints(finished_run, tmp_path):
-    """Break test: `train --overwrite` of a hidden-16 run's folder with a hidden-32 run, SIGKILLed at step 3,
-    left the old model.safetensors / config.json / metrics.json beside the new run's checkpoints, and
-    from_pretrained loaded the old model without a word (and --resume called it "a run stopped after its
-    last checkpoint, before writing its model"). The old run's outputs are now removed before the new run
-    writes anything; a file of the user's in the folder stays."""
+def test_an_overwrite_killed_midway_keeps_the_old_model_and_records_the_run(finished_run, tmp_path):
+    """Break test: `train --overwrite` of a hidden-16 run's folder with a hidden-32 run, SIGKILLed at step 3.
+    It first left the old model beside the new run's checkpoints without a word; then the old model was
+    deleted before the new run started, so a killed (or failed) overwrite lost the user's model. The old
+    model now stays whole until the new one is saved over it, and train_unfinished.json says which files
+    are whose: load_pretrained warns with it, and the run can be resumed; a file of the user's stays."""
     import shutil
     import signal
 
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.run_record import UNFINISHED_TRAIN
     from hf_neuroformer.training import CHECKPOINT_DIR, check_resume, model_files_in
 
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)  # hidden_size 16
+    old = {name: (out / name).read_bytes() for name in model_files_in(out)}
     assert json.loads((out / "config.json").read_text())["hidden_size"] == 16
     (out / "notes.txt").write_text("mine")
     killed = _cli_run(tmp_path, ["--config", str(_tiny_yaml(tmp_path / "h32.yaml", 32)), "--output-dir", str(out),
                                  "--max-steps", "50", "--batch-size", "16", "--save-every", "1", "--overwrite"],
                       kill_at=3)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert model_files_in(out) == []  # none of the hidden-16 model's files
-    assert not (out / "config.json").exists() and not (out / "metrics.json").exists()
-    assert [p.name for p in (out / CHECKPOINT_DIR).glob("step-*")] == ["step-00000003"]
+    assert {name: (out / name).read_bytes() for name in model_files_in(out)} == old  # the hidden-16 model, whole
+    assert [p.name for p in (out / CHECKPOINT_DIR).glob("step-*")] == ["step-00000003"]  # the old step-2 deleted
     assert (out / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT_DIR, "notes.txt", RUN_LOCK])  # the killed run's lock
-    with pytest.raises(OSError):  # no model to load, rather than the replaced one
-        nf.NeuroformerForPreTraining.from_pretrained(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*old, CHECKPOINT_DIR, "notes.txt", RUN_LOCK, UNFINISHED_TRAIN])
+    record = json.loads((out / UNFINISHED_TRAIN).read_text())
+    assert record["run"] == "train" and record["checkpoints_before"] == [] and record["model_files_before"] == list(old)
+    with pytest.warns(UserWarning, match=r"--model: a training run into .*run' \(started 20.*, pid \d+, on host .*\) "
+                                         r"has not saved its model \(train_unfinished.json is there.*the model files "
+                                         r"there are the ones saved before it, left whole; .*checkpoints' holds that "
+                                         r"run's 1 checkpoint \('step-00000003'\), not that model's\. Resume it"):
+        model, _, _ = load_pretrained(out)
+    assert model.config.hidden_size == 16
     assert check_resume(out, TrainingConfig(max_steps=4)) is None  # the hidden-32 run goes on from step 3
+
+
+def test_an_overwrite_stopped_after_its_first_step_keeps_the_old_model_until_its_resumed_run_saves(
+        rec, finished_run, tmp_path):
+    """train(overwrite=True) into a folder holding a finished run's model, stopped by its on_step_end
+    callback after step 1 (checkpointed, as a run killed there): the old model is byte for byte as it was
+    and loads with the same weights, beside train_unfinished.json naming the run and its checkpoint.
+    resume=True continues it (the record still counts step 1 as the run's while it trains) and its save
+    replaces the model and removes the record in one transaction. A run stopped before its first
+    checkpoint removes the record it wrote, leaving the old model alone."""
+    import os
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.run_record import UNFINISHED_TRAIN
+    from hf_neuroformer.training import CHECKPOINT_DIR, model_files_in
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    old = {name: (out / name).read_bytes() for name in model_files_in(out)}
+    old_weights = load_file(out / "model.safetensors")
+    cfg = nf.NeuroformerConfig(**TINY)
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=1, seed=7, generate_test=False)
+    seen = {}
+
+    def stop(step, loss):
+        seen["record"] = json.loads((out / UNFINISHED_TRAIN).read_text())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # before its first checkpoint: nothing of the run is left
+        train(rec, out, cfg, dataclasses.replace(tc, save_every=None), progress=False, overwrite=True, on_step_end=stop,
+              write_figures=False)
+    assert seen["record"]["run"] == "train" and seen["record"]["model_files_before"] == list(old)
+    assert {p.name for p in out.iterdir()} == {*old}  # the old run's checkpoints deleted, its model whole
+    assert {name: (out / name).read_bytes() for name in old} == old
+
+    with pytest.raises(KeyboardInterrupt):
+        train(rec, out, cfg, tc, progress=False, overwrite=True, on_step_end=stop, write_figures=False)
+    assert {name: (out / name).read_bytes() for name in model_files_in(out)} == old
+    assert [p.name for p in (out / CHECKPOINT_DIR).iterdir()] == ["step-00000001"]
+    record = json.loads((out / UNFINISHED_TRAIN).read_text())
+    assert record["run"] == "train" and record["pid"] == os.getpid()
+    assert record["checkpoints_before"] == [] and record["model_files_before"] == list(old)
+    with pytest.warns(UserWarning, match=r"has not saved its model .*holds that run's 1 checkpoint "
+                                         r"\('step-00000001'\), not that model's"):
+        model, _, _ = load_pretrained(out)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in old_weights.items())
+
+    seen.clear()
+    train(rec, out, cfg, tc, progress=False, resume=True, write_figures=False,
+          on_step_end=lambda step, loss: seen.setdefault("record", json.loads((out / UNFINISHED_TRAIN).read_text())))
+    assert seen["record"]["resumed_from"] == "step-00000001" and seen["record"]["checkpoints_before"] == []
+    assert not (out / UNFINISHED_TRAIN).exists()
+    assert json.loads((out / "metrics.json").read_text())["total_steps"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model, _, _ = load_pretrained(out)
+    new_weights = load_file(out / "model.safetensors")
+    assert any(not torch.equal(new_weights[k], v) for k, v in old_weights.items())
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in new_weights.items())
 
 
 RUN_LOCK = ".neuroformer-run.lock"  # named here, so that the tests run (and fail) on code without it

@@ -44,9 +44,7 @@ import math
 import numbers
 import os
 import shutil
-import socket
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -75,7 +73,7 @@ from .decoding import (
 )
 from .generation import (check_model_dir, check_recording_units, check_weight_shapes, quiet_loading,
                          refuse_missing_weights, units_absent, weights_not_loaded)
-from .jsonio import json_safe, write_atomic
+from .jsonio import json_safe
 from .metrics.bootstrap import resolve_block_s
 from .metrics.decoding import decoding_metrics
 from .modalities import is_event_modality, truncated_modality_tokens, truncated_tokens_text, windows_without_values
@@ -84,8 +82,9 @@ from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matc
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import check_is_recording, count_noun, first_few, inside_one_interval
-from .training import (UNFINISHED_FINETUNE, check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
-                       model_files_in, output_dir_lock, remove_checkpoint_folder, save_atomically)
+from .run_record import unfinished_run_note, write_unfinished_run
+from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
+                       output_dir_lock, remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
                       resolve_past_clip_starts, split_spikes_digest, tiling_windows, WINDOW_GRID, window_reach, window_starts_array,
                       window_starts_for_split)
@@ -1441,8 +1440,8 @@ def finetune(
             until the new decoder is saved over it in one transaction
             (:func:`~hf_neuroformer.training.save_atomically`), so a run that stops before then keeps
             it. When training starts, the run writes the record
-            :data:`~hf_neuroformer.training.UNFINISHED_FINETUNE` into ``output_dir``
-            (:func:`write_unfinished_finetune`: its start, pid and host, the model files already
+            :data:`~hf_neuroformer.run_record.UNFINISHED_FINETUNE` into ``output_dir``
+            (:func:`~hf_neuroformer.run_record.write_unfinished_run`: its start, pid and host, the model files already
             there, the ``checkpoint-*`` folders already in ``output_dir/checkpoints``); the save of the
             decoder removes it in the same transaction. A run stopped by an exception (Ctrl-C
             included) removes its checkpoints and the record, leaving the folder as it was (the record
@@ -1795,7 +1794,7 @@ def finetune(
             # a run killed from here on leaves its checkpoints beside the model saved there before it (kept whole
             # until save_atomically replaces it): this record says so, and which checkpoints are the run's
             if is_main_rank():  # the rank that holds the output folder's lock
-                record = write_unfinished_finetune(out, model_dir, ckpt)
+                record = write_unfinished_run(out, "finetune", model_dir=None if model_dir is None else str(Path(model_dir).resolve()))
             with transformers_progress_bars(progress):  # a "Writing model shards" bar at every checkpoint said nothing about training
                 trainer.train()
             best_step = _step_of(trainer.state.best_model_checkpoint) or trainer.state.global_step
@@ -1895,8 +1894,8 @@ def _remove_unfinished(ckpt: Path, created: Sequence[Path], keep_checkpoints: bo
     folder) other than Trainer's ``checkpoint-*``: ``train``'s resumable checkpoints there were
     deleted with the folder though no new model replaced them.
 
-    ``record``: the run's :data:`~hf_neuroformer.training.UNFINISHED_FINETUNE`
-    (:func:`write_unfinished_finetune`; None: not written yet), removed with its checkpoints; kept
+    ``record``: the run's :data:`~hf_neuroformer.run_record.UNFINISHED_FINETUNE`
+    (:func:`~hf_neuroformer.run_record.write_unfinished_run`; None: not written yet), removed with its checkpoints; kept
     with them (``keep_checkpoints``), it tells them from the model in the folder."""
     if not keep_checkpoints:
         if ckpt_before is None:
@@ -2030,57 +2029,6 @@ def finetune_training_settings(args, generative_loss_weight: float = 0.0, freeze
     }
 
 
-def write_unfinished_finetune(output_dir, model_dir, ckpt) -> Path:
-    """Write :data:`~hf_neuroformer.training.UNFINISHED_FINETUNE` into ``output_dir`` (atomically:
-    whole or absent) as a fine-tuning's training starts, and return its path. A JSON object:
-    ``run`` (``"finetune"``), ``started_utc`` (ISO 8601, seconds), ``pid`` and ``host`` of the run,
-    ``model_dir`` (the model fine-tuned, resolved; None from a config), ``model_files_before`` (the
-    model files already in ``output_dir``, :func:`~hf_neuroformer.training.model_files_in`: the
-    earlier model, left whole until the new decoder is saved over it) and ``checkpoints_before``
-    (the ``checkpoint-*`` folders already in ``ckpt``, an earlier run's: the others there are this
-    run's). :func:`~hf_neuroformer.training.save_atomically` removes it with the decoder's save;
-    :func:`finetune` removes it when it stops and removes its checkpoints; a killed run leaves it,
-    and :func:`load_decoder` / :func:`unfinished_finetune_note` report it."""
-    out, ckpt = Path(output_dir), Path(ckpt)
-    record = {"run": "finetune", "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "pid": os.getpid(), "host": socket.gethostname(),
-              "model_dir": None if model_dir is None else str(Path(model_dir).resolve()),
-              "model_files_before": model_files_in(out),
-              "checkpoints_before": sorted(p.name for p in ckpt.glob("checkpoint-*")) if ckpt.is_dir() else []}
-    return write_atomic(out / UNFINISHED_FINETUNE, json.dumps(record, indent=2))
-
-
-def unfinished_finetune_note(folder, flag: str = "model_dir") -> Optional[str]:
-    """The sentence that says ``folder`` holds the record of a fine-tuning that has not saved its
-    decoder (:data:`~hf_neuroformer.training.UNFINISHED_FINETUNE`, :func:`write_unfinished_finetune`:
-    still running, or killed): when it started (UTC), its pid and host, that the model files there
-    are the ones saved before it (or that none was), and which ``checkpoints/checkpoint-*`` folders
-    are that run's, not the model's. None when there is no such record. A record that cannot be
-    read (not JSON) is still reported, without those details."""
-    path = Path(folder) / UNFINISHED_FINETUNE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = {}
-    record = record if isinstance(record, dict) else {}
-    when = ", ".join(f"{label} {record[k]}" for k, label in (("started_utc", "started"), ("pid", "pid"), ("host", "on host"))
-                     if k in record)
-    before = record.get("model_files_before")
-    ckpt = Path(folder) / CHECKPOINT_DIR
-    earlier = set(record.get("checkpoints_before") or [])
-    runs = sorted((p.name for p in ckpt.glob("checkpoint-*") if p.name not in earlier), key=lambda n: (_step_of(n) or 0, n))
-    held = ("no model was saved there before it" if before == [] else
-            "the model files there are the ones saved before it, left whole")
-    return (f"{flag}: a fine-tuning into {str(folder)!r}{f' ({when})' if when else ''} has not saved its decoder "
-            f"({UNFINISHED_FINETUNE} is there: the run is still going, or it was stopped before its end): {held}"
-            + (f"; {str(ckpt)!r} holds that run's {count_noun(len(runs), 'checkpoint')} ({first_few(runs)}), not "
-               "that model's" if runs else "")
-            + f". Fine-tune into it again to replace them, or delete {UNFINISHED_FINETUNE} (and that run's "
-              "checkpoints) once that run is known to have ended")
-
-
 def load_decoder(model_dir, flag: str = "model_dir"):
     """Load ``(decoder, tokenizer, split_plan)`` from a directory written by ``neuroformer finetune``
     (the decoder in float32, whatever the dtype of its weights file).
@@ -2089,8 +2037,8 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     file (transformers would initialise a missing one at random and only log it).
 
     Warns:
-        UserWarning: the directory holds the record of a fine-tuning into it that has not saved
-            its decoder (:func:`unfinished_finetune_note`: still running, or killed): the decoder
+        UserWarning: the directory holds the record of a fine-tuning (or a ``train`` run) into it
+            that has not saved its model (:func:`~hf_neuroformer.run_record.unfinished_run_note`: still running, or killed): the decoder
             loaded is the one saved before that run, and the message names that run's checkpoints.
 
     Raises:
@@ -2108,11 +2056,11 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     try:
         d = check_model_dir(model_dir, flag, written_by="'neuroformer finetune'")  # not train's: a model is refused below
     except FileNotFoundError as e:
-        unfinished = unfinished_finetune_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
+        unfinished = unfinished_run_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
         if unfinished is None:
             raise
         raise FileNotFoundError(f"{e}; {unfinished}") from e
-    unfinished = unfinished_finetune_note(d, flag)
+    unfinished = unfinished_run_note(d, flag)
     if unfinished is not None:
         warnings.warn(unfinished, UserWarning, stacklevel=2)
     config = _read_model_config(d, flag)
@@ -2809,4 +2757,4 @@ __all__ = ["finetune", "decode_windows", "load_decoder", "split_of_windows", "wi
            # the trainer build_trainer makes, its callbacks and what they read and write
            "DecodingTrainer", "WeightAverage", "PretrainedAnchor", "WEIGHT_AVERAGE_FILE", "NEW_MODULE_PREFIXES",
            "HEAD_SHAPE_KEYS", "check_freeze_schedule", "check_training_args",
-           "saved_train_windows_used", "check_decoder_model", "write_unfinished_finetune", "unfinished_finetune_note"]
+           "saved_train_windows_used", "check_decoder_model"]

@@ -45,7 +45,7 @@ Two sources for each window's past window:
 from __future__ import annotations
 
 import contextlib
-
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -1199,8 +1199,15 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
             decoder without next-spike heads is refused (it can neither generate spikes nor score
             them).
 
+    Warns:
+        UserWarning: the directory holds the record of a ``train`` (or ``finetune``) run into it that
+            has not saved its model (:func:`~hf_neuroformer.run_record.unfinished_run_note`: still
+            running, or killed): the model loaded is the one saved before that run, and the message
+            names that run's checkpoints.
+
     Raises:
-        FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing.
+        FileNotFoundError: the directory, one of :data:`MODEL_DIR_FILES` or ``splits.json`` is missing
+            (with that record's sentence when it is there: a first run into the folder killed).
         ValueError: ``config.json`` is not a valid config, ``model.safetensors`` is damaged or
             holds weights of other shapes than ``config.json``'s model (:func:`check_weight_shapes`), the
             directory is a fine-tuned decoder without next-spike heads, or any fine-tuned decoder
@@ -1212,7 +1219,20 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
 
     from .windows import SplitPlan
 
-    d = check_model_dir(model_dir, flag)
+    from .run_record import unfinished_run_note
+
+    # asked after check_model_dir, which completes a save killed while moving its files (the save that removes
+    # the record of its run in the same transaction)
+    try:
+        d = check_model_dir(model_dir, flag)
+    except FileNotFoundError as e:
+        unfinished = unfinished_run_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
+        if unfinished is None:
+            raise
+        raise FileNotFoundError(f"{e}; {unfinished}") from e
+    unfinished = unfinished_run_note(d, flag)
+    if unfinished is not None:
+        warnings.warn(unfinished, UserWarning, stacklevel=2)
     config = _read_model_config(d, flag)
     if reads and is_decoder_config(config):  # before its weights are read: whatever they hold, it is a decoder
         raise ValueError(_decoder_refusal(d, config, flag, reads))

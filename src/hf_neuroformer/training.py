@@ -43,6 +43,7 @@ from .metrics.fidelity import spike_timing_f1_keys
 from .metrics.bootstrap import resolve_block_s
 from .modeling_neuroformer import NeuroformerForPreTraining
 from .recording import SpikeRecording, check_not_empty, count_noun, first_few
+from .run_record import UNFINISHED_FINETUNE, UNFINISHED_RECORDS, UNFINISHED_TRAIN, write_unfinished_run
 from .save_journal import SAVE_JOURNAL, STAGING_PREFIX, finish_interrupted_save, fsync_path, fsync_tree, replace_files
 from .tokenization_neuroformer import NeuroformerTokenizer
 from .modalities import events_in_no_window, fit_modalities, truncated_tokens_text, windows_without_values
@@ -488,12 +489,6 @@ def check_output_dir(output_dir, overwrite: bool = False) -> Path:
 
 #: The lock file a run holds in its output folder (:func:`output_dir_lock`): its pid and host.
 RUN_LOCK = ".neuroformer-run.lock"
-#: The record a fine-tuning (:func:`hf_neuroformer.finetuning.finetune`) writes into its output folder
-#: when its training starts: while it is there, the model files of the folder are those saved before
-#: that run, and Trainer's ``checkpoints/checkpoint-*`` folders that it does not list as older are
-#: that run's. :func:`save_atomically` removes it with the save of a model (any run's: the folder then
-#: holds that model), as part of the same transaction.
-UNFINISHED_FINETUNE = "finetune_unfinished.json"
 
 
 class OutputDirLockedError(FileExistsError):
@@ -681,9 +676,10 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         tables: file name -> text (CSV), written as given; a name of :data:`RUN_TABLES` that
             this call does not write is removed, as for the figures.
 
-    A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too, and so is
-    the record of an unfinished fine-tuning (:data:`UNFINISHED_FINETUNE`), in the same transaction:
-    the folder then holds this model, not the one that record speaks of.
+    A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too, and so are
+    the records of an unfinished run (:data:`~hf_neuroformer.run_record.UNFINISHED_TRAIN`,
+    :data:`~hf_neuroformer.run_record.UNFINISHED_FINETUNE`), in the same transaction: the folder
+    then holds this model, not the one such a record speaks of.
     """
     from .io.output_folder import missing_folders, remove_empty_folders
 
@@ -714,8 +710,8 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     stale_outputs = [name for name in RUN_FIGURES if name not in figures] + [
         name for name in RUN_TABLES if name not in (tables or {})] + [
         name for name in RUN_RECORDS if name not in extra_json]
-    if (out / UNFINISHED_FINETUNE).is_file():  # the record of a fine-tuning not yet saved: this save ends it
-        stale_outputs.append(UNFINISHED_FINETUNE)
+    # the record of a run not yet saved (this one's, or a killed one's): this save ends it
+    stale_outputs += [name for name in UNFINISHED_RECORDS.values() if (out / name).is_file()]
     try:
         replace_files(out, tmp, remove=stale_outputs + stale_weights)
     except BaseException:
@@ -727,14 +723,42 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         shutil.rmtree(stale, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _unfinished_train_record(output_dir, resumed_from: Optional[str] = None):
+    """Hold the record of an unfinished ``train`` run (:data:`~hf_neuroformer.run_record.UNFINISHED_TRAIN`,
+    :func:`~hf_neuroformer.run_record.write_unfinished_run`) in ``output_dir`` for the block, written
+    as training starts (main process). The save of the model (:func:`save_atomically`) removes it in
+    its transaction; a block left by an exception (Ctrl-C included) removes it when the run left no
+    checkpoint of its own (the folder then holds what it held before, less the checkpoints
+    ``--overwrite`` deleted), and keeps it beside the run's checkpoints, which it tells from the model.
+
+    ``resumed_from``: the checkpoint a resumed run continues from (recorded as such). Its
+    checkpoints and the older ones are not the run's, unless the record of the interrupted run it
+    resumes is there: the checkpoints that record counted as that run's stay counted as this one's.
+    """
+    from .run_record import read_unfinished_run, unfinished_run_checkpoints
+
+    out = Path(output_dir)
+    earlier = read_unfinished_run(out, "train") if resumed_from is not None else None
+    before = None  # the step-* folders there now
+    if earlier and isinstance(earlier.get("checkpoints_before"), list):
+        before = [n for n in earlier["checkpoints_before"] if isinstance(n, str)]
+    path = write_unfinished_run(out, "train", before, **({"resumed_from": resumed_from} if resumed_from is not None else {}))
+    try:
+        yield path
+    except BaseException:
+        if path.is_file() and not unfinished_run_checkpoints(out, "train"):
+            path.unlink(missing_ok=True)
+        raise
+
+
 def remove_model_files(output_dir) -> List[str]:
     """Delete the files of the model in ``output_dir`` (:func:`model_files_in`: the model, its
     tokenizer, records, figures and tables; nothing else of the folder) as one transaction under the
     save journal (:func:`hf_neuroformer.save_journal.replace_files` with nothing staged): a process
     killed meanwhile leaves all of them or, once the journal is committed, none (the next
-    ``from_pretrained`` or run into the folder completes the removal). ``train --overwrite`` calls
-    it before the new run writes anything, so a killed overwrite leaves only the new run's
-    checkpoints, never the old model beside them.
+    ``from_pretrained`` or run into the folder completes the removal). ``train --overwrite`` does
+    not call it: it keeps the old model whole until the new one is saved over it.
 
     Returns:
         The names of the files removed (empty when the folder holds no model).
@@ -1578,10 +1602,22 @@ def train(
             the resumable checkpoints in ``checkpoints/``.
         config: model and window settings (default :class:`NeuroformerConfig`).
         training: optimisation settings (default :class:`TrainingConfig`).
-        overwrite: replace a model (and earlier checkpoints) already in ``output_dir``: both are
-            removed before the new run writes anything (:func:`remove_model_files`), so a run
-            stopped before its end leaves its own checkpoints only, never the replaced model.
-            Files of the folder that are no model output are kept.
+        overwrite: replace a model (and earlier checkpoints) already in ``output_dir``. The
+            earlier checkpoints are deleted before training starts; the model (weights, config,
+            tokenizer files, ``metrics.json``, figures, tables) is left whole and untouched until
+            the new one is saved over it in one transaction (:func:`save_atomically`), so a run
+            that stops before then keeps it. Files of the folder that are no model output are kept.
+            When training starts, every run (with ``overwrite``, ``resume`` or neither) writes the
+            record :data:`~hf_neuroformer.run_record.UNFINISHED_TRAIN` into ``output_dir`` (main
+            process; :func:`~hf_neuroformer.run_record.write_unfinished_run`: its start, pid and
+            host, the model files already there, the checkpoints that are not its own); the save of
+            the model removes it in the same transaction. A run stopped by an exception (Ctrl-C
+            included) removes it when it wrote no checkpoint, and keeps it beside its checkpoints
+            otherwise (they stay resumable; ``resume`` continues the run and keeps counting them as
+            the run's); a run killed outright leaves it. While it is there,
+            :func:`~hf_neuroformer.generation.load_pretrained` (the commands' ``--model``) and
+            :func:`~hf_neuroformer.finetuning.load_decoder` warn that the model loaded is the
+            earlier one and name that run's checkpoints.
         progress: show the package's progress bars (on the main process): one over the steps,
             one over the batches of each validation pass and of the final validation and test
             passes (``evaluating``, below the step bar, not left on a terminal), and generation's
@@ -1712,7 +1748,8 @@ def train(
     from .progress import progress_bar as tqdm, transformers_progress_bars
     from transformers import get_cosine_schedule_with_warmup
 
-    with output_dir_lock(output_dir, "train"):
+    # run_stack: the record of this unfinished run (_unfinished_train_record), closed before the lock is released
+    with output_dir_lock(output_dir, "train"), contextlib.ExitStack() as run_stack:
         # metrics.json's total_time_s: from here (it began after the checks and the Accelerator's setup, though the
         # README called it the time of the whole call) to the figure taken as metrics.json is written
         t_start = time.time()
@@ -2138,9 +2175,10 @@ def train(
                     _discard_checkpoint(old)
                 # check_checkpoint_folder let only checkpoints and a file browser's files through
                 remove_checkpoint_folder(ckpt_root)
-            # then the replaced run's model: an overwrite killed before its end left it beside the new run's
-            # checkpoints, and from_pretrained / generate --model loaded it without a word
-            remove_model_files(output_dir)
+            # the replaced run's model stays whole until save_atomically replaces it (a run stopped before its
+            # end keeps it); the record below says that it is the earlier model, and which checkpoints are this run's
+        if main:
+            run_stack.enter_context(_unfinished_train_record(output_dir, last.name if resume else None))
         accelerator.wait_for_everyone()
 
         def save_checkpoint():
@@ -2926,7 +2964,7 @@ def _to_builtin(v):
 
 
 __all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "model_files_in", "OutputDirLockedError",
-           "RUN_LOCK", "UNFINISHED_FINETUNE", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
+           "RUN_LOCK", "UNFINISHED_FINETUNE", "UNFINISHED_TRAIN", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
            "check_checkpoint_folder", "check_checkpoints_not_a_file", "split_nll_intervals", "STATE_TRAINING_FIELDS",
