@@ -740,7 +740,7 @@ def _unfinished_train_record(output_dir, resumed_from: Optional[str] = None):
 
     out = Path(output_dir)
     earlier = read_unfinished_run(out, "train") if resumed_from is not None else None
-    before = None  # the step-* folders there now
+    before = None  # None: the step-* folders there now
     if earlier and isinstance(earlier.get("checkpoints_before"), list):
         before = [n for n in earlier["checkpoints_before"] if isinstance(n, str)]
     path = write_unfinished_run(out, "train", before, **({"resumed_from": resumed_from} if resumed_from is not None else {}))
@@ -2177,7 +2177,7 @@ def train(
                 remove_checkpoint_folder(ckpt_root)
             # the replaced run's model stays whole until save_atomically replaces it (a run stopped before its
             # end keeps it); the record below says that it is the earlier model, and which checkpoints are this run's
-        if main:
+        if main and is_main_rank():  # the process that saves the model, and holds the output folder's lock
             run_stack.enter_context(_unfinished_train_record(output_dir, last.name if resume else None))
         accelerator.wait_for_everyone()
 
