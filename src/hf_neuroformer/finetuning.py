@@ -42,7 +42,6 @@ import functools
 import json
 import math
 import numbers
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -82,7 +81,7 @@ from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matc
 from .plotting import plot_decoding
 from .progress import transformers_progress_bars
 from .recording import check_is_recording, count_noun, first_few, inside_one_interval
-from .run_record import unfinished_run_note, write_unfinished_run
+from .run_record import checked_model_dir_noting_unfinished_run, write_unfinished_run
 from .training import (check_checkpoint_folder, check_output_dir, draw_figure, end_with_launcher,
                        output_dir_lock, remove_checkpoint_folder, save_atomically)
 from .windows import (SPLITS, NeuroformerCollator, SplitPlan, collated_batches, column_values, keeps_training_mode, plan_splits, recorded_stretches,
@@ -2051,18 +2050,8 @@ def load_decoder(model_dir, flag: str = "model_dir"):
     """
     from .generation import _read_model_config, is_decoder_config
 
-    # asked after check_model_dir, which completes a save killed while moving its files: a decoder's save
-    # removes the record of its run in the same transaction
-    try:
-        d = check_model_dir(model_dir, flag, written_by="'neuroformer finetune'")  # not train's: a model is refused below
-    except FileNotFoundError as e:
-        unfinished = unfinished_run_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
-        if unfinished is None:
-            raise
-        raise FileNotFoundError(f"{e}; {unfinished}") from e
-    unfinished = unfinished_run_note(d, flag)
-    if unfinished is not None:
-        warnings.warn(unfinished, UserWarning, stacklevel=2)
+    # not train's writer: a pretrained model is refused below
+    d = checked_model_dir_noting_unfinished_run(model_dir, flag, written_by="'neuroformer finetune'")
     config = _read_model_config(d, flag)
     if not is_decoder_config(config):
         raise ValueError(f"{flag}: {str(d)!r} is not a fine-tuned decoder (its config.json has no decoding_targets); "

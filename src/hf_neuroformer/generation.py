@@ -45,7 +45,6 @@ Two sources for each window's past window:
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -1219,20 +1218,9 @@ def load_pretrained(model_dir, *, next_spike_heads: bool = True, flag: str = "--
 
     from .windows import SplitPlan
 
-    from .run_record import unfinished_run_note
+    from .run_record import checked_model_dir_noting_unfinished_run
 
-    # asked after check_model_dir, which completes a save killed while moving its files (the save that removes
-    # the record of its run in the same transaction)
-    try:
-        d = check_model_dir(model_dir, flag)
-    except FileNotFoundError as e:
-        unfinished = unfinished_run_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
-        if unfinished is None:
-            raise
-        raise FileNotFoundError(f"{e}; {unfinished}") from e
-    unfinished = unfinished_run_note(d, flag)
-    if unfinished is not None:
-        warnings.warn(unfinished, UserWarning, stacklevel=2)
+    d = checked_model_dir_noting_unfinished_run(model_dir, flag)
     config = _read_model_config(d, flag)
     if reads and is_decoder_config(config):  # before its weights are read: whatever they hold, it is a decoder
         raise ValueError(_decoder_refusal(d, config, flag, reads))

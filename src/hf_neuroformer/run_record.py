@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional
 from .jsonio import write_atomic
 from .recording import count_noun, first_few
 
-__all__ = ["UNFINISHED_TRAIN", "UNFINISHED_FINETUNE", "UNFINISHED_RECORDS", "write_unfinished_run",
+__all__ = ["UNFINISHED_TRAIN", "UNFINISHED_FINETUNE", "UNFINISHED_RECORDS", "write_unfinished_run", "checked_model_dir_noting_unfinished_run",
            "read_unfinished_run", "unfinished_run_checkpoints", "unfinished_run_note"]
 
 #: The record of a ``train`` run (:func:`~hf_neuroformer.training.train`) that has not saved its model;
@@ -158,3 +158,39 @@ def unfinished_run_note(folder, flag: str = "model_dir") -> Optional[str]:
                "that model's" if runs else "")
             + f". {way_out}")
     return " ".join(notes) if notes else None
+
+
+def checked_model_dir_noting_unfinished_run(model_dir, flag: str, stacklevel: int = 3, **check) -> Path:
+    """:func:`~hf_neuroformer.generation.check_model_dir` of ``model_dir`` (``check``: its keyword
+    arguments), then the record of an unfinished run (:func:`unfinished_run_note`): warned of when the
+    folder holds a model, added to the ``FileNotFoundError`` when it holds none yet. Asked after the
+    check, which completes a save killed while moving its files (the save that removes the record of
+    its run in the same transaction). Used by the package's loaders (``load_pretrained``,
+    ``load_decoder``).
+
+    Args:
+        model_dir: the model folder (str or path-like).
+        flag: the option or argument that named it, at the start of the messages.
+        stacklevel: passed to :func:`warnings.warn`: 3 points at the caller of the loader that calls this.
+
+    Returns:
+        The checked folder.
+
+    Raises:
+        FileNotFoundError: from ``check_model_dir``, with the record's sentence added when there is one.
+    """
+    import warnings
+
+    from .generation import check_model_dir
+
+    try:
+        d = check_model_dir(model_dir, flag, **check)
+    except FileNotFoundError as e:
+        unfinished = unfinished_run_note(model_dir, flag) if isinstance(model_dir, (str, os.PathLike)) else None
+        if unfinished is None:
+            raise
+        raise FileNotFoundError(f"{e}; {unfinished}") from e
+    unfinished = unfinished_run_note(d, flag)
+    if unfinished is not None:
+        warnings.warn(unfinished, UserWarning, stacklevel=stacklevel)
+    return d
