@@ -1026,8 +1026,37 @@ def test_a_time_split_refused_for_trials_with_gaps_names_the_trial_split():
     with pytest.raises(ValueError, match=r"^recording: its time support is 20 intervals .* none holds a window with "
                                          r"its past \(1.1 s\).*" + hint):
         plan_splits(binned, NeuroformerConfig(split_by="time"))
-    with pytest.raises(ValueError, match=r"^split_gap: the 20 intervals of the time support lie closer .*" + hint):
-        plan_splits(binned, NeuroformerConfig(current_window=0.05, past_window=0.1, split_gap=0.5, split_by="time"))
+    # split_gap 0.9 s: no 1.01-s trial holds the gap with a window with its past (0.15 s) on either side
+    with pytest.raises(ValueError, match=r"^split_gap: the 20 intervals of the time support lie closer .*too few of "
+                                         r"them hold a boundary between splits .*1.2 s.*smaller split_gap.*" + hint):
+        plan_splits(binned, NeuroformerConfig(current_window=0.05, past_window=0.1, split_gap=0.9, split_by="time"))
+
+
+def test_a_time_split_of_a_recording_with_brief_dropouts_cuts_inside_its_intervals():
+    """Break test: 60 s recorded in 10-s intervals with 50-ms dropouts between them (shorter than the
+    1-s split gap, which a boundary between splits may not lie in) were refused ('form only 1 group ...;
+    use a smaller split_gap (at least past_window, 1.0 s)', with split_gap already past_window). The
+    boundaries now lie inside intervals: every window with its past stays inside one interval and its
+    own split's segments, and the splits lie split_gap apart."""
+    sup = np.array([[10.0 * i + (0.05 if i else 0.0), 10.0 * (i + 1)] for i in range(6)])
+    t = np.concatenate([np.linspace(a + 0.01, b - 0.01, 50) for a, b in sup])
+    rec = SpikeRecording(t, np.arange(len(t)) % 3, time_domain=(0, 60), time_support=sup)
+    cfg = NeuroformerConfig(split_block_length=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fewer than 10 blocks: fractions approximate
+        plan = plan_splits(rec, cfg)
+    owners = []
+    for s in SPLITS:
+        starts, _ = window_starts_for_split(plan, s, cfg)
+        assert len(starts) > 0, s
+        lo, hi = starts - cfg.past_window, starts + cfg.current_window
+        assert all(np.any((sup[:, 0] <= a + 1e-9) & (b <= sup[:, 1] + 1e-9)) for a, b in zip(lo, hi)), s
+        seg = plan.segments[s]
+        assert all(np.any((seg[:, 0] <= a + 1e-9) & (b <= seg[:, 1] + 1e-9)) for a, b in zip(lo, hi)), s
+        owners.extend((a, b, s) for a, b in seg)
+    owners.sort()
+    for (_, b0, s0), (a1, _, s1) in zip(owners[:-1], owners[1:]):
+        assert s0 == s1 or a1 - b0 >= cfg.split_gap - 1e-9
 
 
 def test_a_time_split_of_intervals_that_all_read_just_short_of_a_window_takes_each_window():

@@ -624,13 +624,68 @@ def _counts_from_fractions(n: int, fractions: Sequence[float]) -> List[int]:
     return counts
 
 
+def _block_groups(edges, split_gap: float):
+    """The holes before each block of ``edges`` (``inf`` before the first, 0 between blocks cut from one
+    interval) and the groups of blocks that must go to one split: blocks whose hole is shorter than
+    ``split_gap`` (but not 0) cannot be separated by a split boundary."""
+    holes = [np.inf] + [a - pb for (a, _), (_, pb) in zip(edges[1:], edges[:-1])]
+    groups: List[List[int]] = []
+    for i, h in enumerate(holes):
+        if groups and 1e-9 <= h < split_gap - BIN_EDGE_SECONDS:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return holes, groups
+
+
+def _boundaries_inside_intervals(sup: np.ndarray, n_blocks: int, span: float, gap: float) -> List[float]:
+    """Times (s) at which to cut the intervals ``sup`` into about ``n_blocks`` blocks of equal recorded
+    time, each moved to the nearest time that leaves a window with its past (``span`` s) before it and
+    the split gap plus one after it inside its interval (and ``span + gap`` after an earlier cut in the
+    same interval); none where no interval is long enough."""
+    lengths = sup[:, 1] - sup[:, 0]
+    cum = np.concatenate([[0.0], np.cumsum(lengths)])
+    lo, hi = cum[:-1] + span, cum[1:] - span - gap  # where, in recorded time, a cut may lie in each interval
+    ok = np.flatnonzero(hi >= lo)
+    if not len(ok) or n_blocks < 2:
+        return []
+    cuts, last = [], None
+    for x in cum[-1] * np.arange(1, n_blocks) / n_blocks:
+        near = np.clip(x, lo[ok], hi[ok])
+        j = int(np.argmin(np.abs(near - x)))
+        i, y = int(ok[j]), float(near[j])
+        if last is not None and last[0] == i:
+            y = max(y, last[1] + span + gap)
+            if y > hi[i]:
+                continue
+        elif last is not None and last[1] >= y:
+            continue
+        cuts.append((i, y))
+        last = (i, y)
+    return [float(sup[i, 0] + y - cum[i]) for i, y in cuts]
+
+
+def _cut_intervals(sup: np.ndarray, cuts: Sequence[float]) -> List[tuple]:
+    """The intervals ``sup`` as blocks, each cut at the times ``cuts`` that lie inside it."""
+    cuts = np.sort(np.asarray(cuts, dtype=np.float64))
+    edges = []
+    for a, b in sup:
+        inner = cuts[(cuts > a) & (cuts < b)]
+        e = np.concatenate([[a], inner, [b]])
+        edges.extend(zip(e[:-1], e[1:]))
+    return edges
+
+
 def plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
                 stacklevel: int = 2) -> SplitPlan:
     """Assign contiguous blocks (or whole trials) of ``recording`` to the three splits.
 
     Trials when ``config.split_by`` is ``"trials"``, or ``"auto"`` with at least 3 trials;
     otherwise blocks of about ``config.split_block_length`` s with ``config.split_gap`` s left
-    out between blocks of different splits; ``config.split_fractions`` and ``config.split_seed``
+    out between blocks of different splits (a hole of the time support shorter than
+    ``split_gap`` never separates two splits; where such holes chain every interval into
+    fewer groups than splits, as brief dropouts do, the boundaries are placed inside intervals
+    instead, each at about ``split_block_length`` s of recorded time); ``config.split_fractions`` and ``config.split_seed``
     decide which block (or trial) goes where.
 
     Returns:
@@ -644,7 +699,9 @@ def plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
             is longer), or than one such window plus the split gap per split with a non-zero
             fraction (``past_window``, ``current_window`` or ``split_gap``: no block length helps);
             blocks too short for that (``split_block_length``); support intervals that lie closer
-            than ``split_gap``, or none of which holds a window with its past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
+            than ``split_gap`` (no boundary between splits lies in such a hole) where too few of them
+            are long enough to hold one inside (``split_gap`` with a window with its past on either
+            side), or none of which holds a window with its past; ``split_by="trials"`` with fewer than 3 trials or 3 groups of non-overlapping
             trials; ``split_stratify_by`` that is not a trial column, is NaN, None or pandas' NA for some trials, or is
             set for a time-block split.
 
@@ -850,13 +907,16 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
     # separated by a split boundary, so they form one group that goes to one split, as
     # overlapping trials do. A block must hold a window with its past, plus the gap when it
     # touches the block before it.
-    holes = [np.inf] + [a - pb for (a, _), (_, pb) in zip(edges[1:], edges[:-1])]
-    groups: List[List[int]] = []
-    for i, h in enumerate(holes):
-        if groups and 1e-9 <= h < config.split_gap - BIN_EDGE_SECONDS:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+    holes, groups = _block_groups(edges, config.split_gap)
+    if len(groups) < n_needed:
+        # every hole shorter than split_gap (a recording with brief dropouts): the blocks above, cut per interval,
+        # chained into fewer groups than splits and the recording was refused, although a boundary between splits
+        # fits inside a long enough interval. Cut the chained intervals at about split_block_length of recorded time
+        cuts = _boundaries_inside_intervals(sup, max(n_needed, int(round(total / config.split_block_length))),
+                                            span, config.split_gap)
+        if cuts:
+            edges = _cut_intervals(sup, cuts)
+            holes, groups = _block_groups(edges, config.split_gap)
     need = [span + (config.split_gap if h < 1e-9 else 0.0) for h in holes]
     bad = [i for i, ((a, b), n) in enumerate(zip(edges, need)) if b - a < n - BIN_EDGE_SECONDS]
     if bad:
@@ -881,11 +941,17 @@ def _plan_splits(recording: SpikeRecording, config: NeuroformerConfig, *,
             "Use a longer recording or shorter windows, or longer blocks (split_block_length)."
         )
     if len(groups) < n_needed:
+        # 'use a smaller split_gap (at least past_window)' was the advice also where split_gap was past_window
+        smaller = config.split_gap > config.past_window + BIN_EDGE_SECONDS
         raise ValueError(
             f"split_gap: the {len(sup)} intervals of the time support lie closer together than split_gap "
-            f"({config.split_gap} s), so they form only {count_noun(len(groups), 'group')} that can go to different splits, for "
-            f"{n_needed} splits with a non-zero fraction; use a smaller split_gap (at least past_window, "
-            f"{config.past_window} s){by_trials}"
+            f"({config.split_gap:g} s), and too few of them hold a boundary between splits (the split gap with a "
+            f"window with its past on either side: {2 * span + config.split_gap:g} s), so they form only "
+            f"{count_noun(len(groups), 'group')} that can go to different splits, for {n_needed} splits with a "
+            "non-zero fraction; use "
+            + (f"a smaller split_gap (at least past_window, {config.past_window:g} s)" if smaller else
+               "shorter windows (past_window, current_window; split_gap follows past_window when unset)")
+            + by_trials
         )
     n_blocks = len(groups)
     block_len = min(edges[g[-1]][1] - edges[g[0]][0] for g in groups)
