@@ -1230,3 +1230,23 @@ def test_prepare_says_how_many_spikes_lie_in_no_current_window_and_why(short_rec
                            "split_gap of 0.3 s between blocks of different splits") in line, line
     # every split's windows hold spikes: nothing to warn of
     assert not [w for w in recwarn if "0 spikes" in str(w.message)]
+
+
+def test_the_manifest_counts_each_splits_windows_without_spikes(tmp_path):
+    """Break test: windows holding no spike are kept (BOS, EOS) and trained on, but prepare counted them
+    nowhere unless a whole split was empty; a recording silent for stretches gave no word of it. The
+    manifest now counts them per split, as the shards hold them."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = np.sort(np.concatenate([rng.uniform(0, 12, 300), rng.uniform(18, 30, 300)]))  # silent 12-18 s
+    rec = nf.SpikeRecording(t, rng.integers(0, 3, t.size), time_domain=(0.0, 30.0))
+    cfg = nf.NeuroformerConfig(**{k: v for k, v in TINY.items() if k != "split_block_length"}, split_block_length=3.0)
+    manifest = prepare_windows(rec, tmp_path / "prep", cfg, num_shards=2, progress=False)
+    total = 0
+    for split in SPLITS:
+        n_spikes = load_prepared(tmp_path / "prep", split, streaming=False)["n_spikes"]
+        empty = sum(1 for n in n_spikes if n == 0)
+        assert manifest["splits"][split]["n_windows_without_spikes"] == empty < len(n_spikes)
+        total += empty
+    assert total >= 40  # the 6 silent seconds hold dozens of 0.1-s windows, wherever their blocks went

@@ -1953,8 +1953,9 @@ def prepare_windows(
     ``vocab.json`` + ``tokenizer_config.json`` (the tokenizer the ids refer to), ``splits.json``
     and ``manifest.json`` (format, recording, the token ids of its units, ``vocabulary``: the
     tokenizer's tokens in id order (:func:`vocabulary_tokens`; what the windows' ids name, checked
-    by streamed training and :func:`load_prepared`), per split: windows, spikes,
-    truncated spikes and the windows they were cut from (``n_truncated_spikes``,
+    by streamed training and :func:`load_prepared`), per split: windows, spikes, the windows that
+    hold no spike (``n_windows_without_spikes``: kept, a BOS and an EOS, which the model learns to
+    end at once; absent from a directory prepared before they were counted), truncated spikes and the windows they were cut from (``n_truncated_spikes``,
     ``n_truncated_windows``: current windows over ``max_window_length``; ``n_truncated_past_spikes``,
     ``n_truncated_past_windows``: past windows over ``max_past_length``; a directory prepared before
     the window counts has only the spike counts), the
@@ -2061,7 +2062,8 @@ def prepare_windows(
             starts, clips = all_starts[split]
             n = max(1, min(int(num_shards), len(starts)))
             # the windows cut, beside the spikes cut: a few windows that burst or many a little over the budget
-            entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_truncated_spikes": 0, "n_truncated_windows": 0,
+            entry = {"n_windows": int(len(starts)), "n_spikes": 0, "n_windows_without_spikes": 0,
+                     "n_truncated_spikes": 0, "n_truncated_windows": 0,
                      "n_truncated_past_spikes": 0, "n_truncated_past_windows": 0, "shards": []}
             # train: window k -> shard k mod n; validation, test: contiguous blocks (rows in time order in each)
             blocks = ([np.arange(k, len(starts), n) for k in range(n)] if split == "train" else
@@ -2080,6 +2082,9 @@ def prepare_windows(
                 name = f"data/{split}-{i:05d}-of-{n:05d}.parquet"
                 datasets.Dataset.from_dict(cols, features=features).to_parquet(str(tmp / name))
                 entry["n_spikes"] += int(sum(cols["n_spikes"]))
+                # kept and trained on (the model learns to end a window at once), but a split of mostly empty
+                # windows said nothing of it unless every window was empty (warn_splits_without_spikes)
+                entry["n_windows_without_spikes"] += int(np.count_nonzero(np.asarray(cols["n_spikes"]) == 0))
                 entry["n_truncated_spikes"] += int(sum(cols["n_truncated"]))
                 entry["n_truncated_past_spikes"] += int(sum(cols["n_past_truncated"]))
                 entry["n_truncated_windows"] += int(np.count_nonzero(np.asarray(cols["n_truncated"]) > 0))
