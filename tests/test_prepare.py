@@ -1250,3 +1250,22 @@ def test_the_manifest_counts_each_splits_windows_without_spikes(tmp_path):
         assert manifest["splits"][split]["n_windows_without_spikes"] == empty < len(n_spikes)
         total += empty
     assert total >= 40  # the 6 silent seconds hold dozens of 0.1-s windows, wherever their blocks went
+
+
+def test_load_prepared_refuses_a_tokenizer_with_other_window_settings(tiny_prepared):
+    """Break test: load_prepared(..., tokenizer=) checked only the vocabulary, so a tokenizer with the same
+    units but another dt_resolution (or current_window) was accepted and read each dt id of the windows
+    as another bin, without an error. Refused now, naming the field and both values."""
+
+    config = nf.NeuroformerConfig.from_pretrained(tiny_prepared)
+    units = json.loads((tiny_prepared / "manifest.json").read_text())["vocabulary"][3:]
+    other = nf.NeuroformerConfig(**{**TINY, "dt_resolution": TINY["dt_resolution"] / 2})
+    finer = NeuroformerTokenizer.from_config(other, unit_tokens=units)
+    assert finer.convert_ids_to_tokens(list(range(len(finer)))) == \
+        NeuroformerTokenizer.from_pretrained(tiny_prepared).convert_ids_to_tokens(list(range(len(finer))))
+    with pytest.raises(ValueError, match=rf"^tokenizer\.dt_resolution = {other.dt_resolution!r}, but "
+                                         rf"config\.dt_resolution = {config.dt_resolution!r}: .* the windows of "
+                                         r"prepared_dir .* config\.json"):
+        load_prepared(tiny_prepared, "validation", tokenizer=finer)
+    same = NeuroformerTokenizer.from_config(config, unit_tokens=units)
+    assert len(load_prepared(tiny_prepared, "validation", streaming=False, tokenizer=same)) > 0

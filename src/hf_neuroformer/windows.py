@@ -2341,6 +2341,10 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
         VocabularyMismatchError (a ValueError): ``tokenizer``'s vocabulary does not start with the
             windows' (another token at a recorded id, or fewer tokens), naming the first differing
             id and both tokens (or both lengths).
+        ValueError: a :class:`NeuroformerTokenizer` ``tokenizer`` whose window settings
+            (``current_window``, ``past_window``, ``dt_resolution``, ``max_window_length``,
+            ``max_past_length``) are not those of the directory's ``config.json`` (its dt ids would
+            name other bins), naming the field and both values.
     """
     import hashlib
     from pathlib import Path
@@ -2357,6 +2361,16 @@ def load_prepared(prepared_dir, split: str, streaming: bool = True, *, verify: b
             "use the tokenizer saved with the windows (NeuroformerTokenizer.from_pretrained of the prepared "
             "directory), or prepare the windows again with this tokenizer (prepare_windows(..., tokenizer=...))",
             stacklevel=2)
+        if isinstance(tokenizer, NeuroformerTokenizer) and (d / "config.json").is_file():
+            from .tokenization_neuroformer import check_tokenizer_windows
+
+            # a tokenizer of another current_window or dt_resolution with the same units passed the vocabulary
+            # check and read every dt id of these windows in other bins, without an error
+            check_tokenizer_windows(
+                tokenizer, NeuroformerConfig.from_pretrained(d),
+                f"the windows of {field} {str(d)!r} were cut with the settings of its config.json: use the tokenizer "
+                "saved with them (NeuroformerTokenizer.from_pretrained of the prepared directory), or prepare the "
+                "windows again with this tokenizer's settings")
     if verify:
         verify_prepared(d, [split], field=field)
     files = [str(d / s["path"]) for s in manifest["splits"][split]["shards"]]
