@@ -2054,7 +2054,7 @@ def test_trial_labels_of_windows_in_overlapping_trials_are_counted_in_a_warning(
     rec = dataclasses.replace(a2929, trials=trials, trial_info={"cond": np.arange(20) % 2},
                               epochs={}, epoch_intervals={})
     starts = np.array([671.5, 674.0, 675.5])  # in trial 0 only; in trials 0 and 1; in trial 1 only
-    with pytest.warns(UserWarning, match=r"target 'trial:cond': 1 of 3 windows start inside more than one trial .*"
+    with pytest.warns(UserWarning, match=r"target 'trial:cond': 1 of 3 windows starts inside more than one trial .*"
                                          r"the trial that starts last"):
         vals = target_values(rec, DecodingTarget("trial:cond", "classification"), starts, 0.1)
     np.testing.assert_array_equal(vals, [0, 1, 1])  # labels as before: the later trial's

@@ -2216,7 +2216,7 @@ def test_generated_windows_in_a_hole_of_the_real_time_support_are_refused(shared
     both = np.concatenate([ripple, hole])
     bad = generated_from(real, np.array([ripple[0, 0] + 0.01, hole[0, 0] + 0.01]), np.array([0, 1]), both)
     for fn in (compare_recordings, firing_rate_correlation, unit_id_f1):
-        with pytest.raises(FidelityInputError, match=r"generated.time_support: 1 of the 2 generated windows are not "
+        with pytest.raises(FidelityInputError, match=r"generated.time_support: 1 of the 2 generated windows is not "
                                                       r"inside the real recording's time support \(594 intervals\)"):
             fn(real, bad)
 

@@ -480,7 +480,7 @@ def test_windows_inside_overlapping_trials_are_counted_not_silently_clipped(shar
     row = train[i]
     assert abs(row["window_start"] - 1261.632234) < 1e-6 and abs(row["past_clip_start"] - 1260.232234) < 1e-6
     processor = nf.NeuroformerProcessor.from_config(tok, config, split_mode=plan.mode)
-    with pytest.warns(UserWarning, match=r"1 of 2 windows start inside more than one trial"):
+    with pytest.warns(UserWarning, match=r"1 of 2 windows starts inside more than one trial"):
         clipped = processor(rec, [row["window_start"], 1250.0])
     assert clipped["past_attention_mask"][0].sum() < len(row["past_input_ids"])  # clipped later than training
     exact = processor(rec, [row["window_start"]], [row["past_clip_start"]])

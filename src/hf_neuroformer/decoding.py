@@ -533,7 +533,9 @@ def target_values(recording, target: DecodingTarget, starts: np.ndarray, current
         # window may have been cut from (and its spikes belong as much to) an earlier, overlapping trial
         n_in = trials_holding(recording.trials, starts)
         if np.any(n_in > 1):
-            warnings.warn(f"target {target.label!r}: {int(np.sum(n_in > 1))} of {len(starts)} windows start inside "
+            n_many = int(np.sum(n_in > 1))
+            warnings.warn(f"target {target.label!r}: {n_many} of {len(starts)} windows "
+                          f"{'starts' if n_many == 1 else 'start'} inside "
                           "more than one trial (the recording's trials overlap); each takes the label of the trial "
                           "that starts last, which need not be the trial it was cut from: give trials that do not "
                           "overlap to decode a label per trial", UserWarning, stacklevel=stacklevel)

@@ -339,7 +339,7 @@ def check_windows_in_support(support: np.ndarray, starts: np.ndarray, window: fl
         raise ValueError(
             f"window_starts: index {i}, window [{s}, {float(window_ends(s, window))}) s, is not inside the recorded time "
             f"({count_noun(len(support), 'interval')} of the recording's time support, {support[0, 0]:g} to {support[-1, 1]:g} "
-            f"s); {out.size} of {len(starts)} windows are not: each current window must lie inside one interval")
+            f"s); {out.size} of {len(starts)} windows {'is' if out.size == 1 else 'are'} not: each current window must lie inside one interval")
 
 
 def check_pasts_recorded(recording: SpikeRecording, starts: np.ndarray, clips: Optional[np.ndarray],
@@ -513,7 +513,7 @@ def resolve_past_clip_starts(recording: SpikeRecording, starts: np.ndarray, past
         if many.size:
             i = int(many[0])
             warnings.warn(
-                f"past_clip_starts: {many.size} of {starts.size} windows start inside more than one trial "
+                f"past_clip_starts: {many.size} of {starts.size} windows {'starts' if many.size == 1 else 'start'} inside more than one trial "
                 f"(overlapping trials; first: window {i} at {starts[i]} s); their past is clipped at the latest "
                 "trial start, while training made windows of each of those trials clipped at its own start: to "
                 "score the windows of a split as training did, pass the clip starts "

@@ -97,7 +97,7 @@ def _check_pair(real: SpikeRecording, generated: SpikeRecording) -> None:
     if hole.size:
         i = int(hole[0])
         raise FidelityInputError(
-            f"generated.time_support: {hole.size} of the {len(gs)} generated windows are not inside the real "
+            f"generated.time_support: {hole.size} of the {len(gs)} generated windows {'is' if hole.size == 1 else 'are'} not inside the real "
             f"recording's time support ({len(real.support)} intervals), where it holds no spikes; window {i} is "
             f"[{gs[i, 0]:.4f}, {gs[i, 1]:.4f}) s; pass the recording (and --epoch) the spikes were generated from"
         )
