@@ -442,6 +442,33 @@ def test_nwb_frames_with_a_channel_axis_are_read_as_grey_levels_on_their_rate(tm
                                rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("rate", [0.0, float("nan")])
+def test_nwb_frames_on_a_rate_of_zero_or_nan_are_skipped_naming_the_rate(tmp_path, rate):
+    """An ImageSeries on a rate of 0 or NaN Hz gave NaN onsets, refused as "stimulus.frame_times:
+    expected finite times, frame 0 is nan" with advice to sort the frames, naming neither the series
+    nor its rate; it is skipped with a warning naming both (as a behaviour series is), the spikes read."""
+    import h5py
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import ImageSeries
+
+    from hf_neuroformer.io import read_nwb
+
+    nwb = NWBFile(session_description="movie", identifier="movie", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+    nwb.add_stimulus(ImageSeries(name="movie", data=np.zeros((5, 3, 2), np.uint8), starting_time=0.0, rate=30.0,
+                                 unit="n/a"))
+    with NWBHDF5IO(str(tmp_path / "m.nwb"), "w") as io:
+        io.write(nwb)
+    with h5py.File(tmp_path / "m.nwb", "a") as f:
+        f["stimulus/presentation/movie/starting_time"].attrs["rate"] = rate
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_nwb(tmp_path / "m.nwb")
+    assert rec.stimulus is None or rec.stimulus.frames is None
+    assert rec.n_spikes == 3
+    notes = [str(w.message) for w in caught if "movie" in str(w.message)]
+    assert notes == [f"stimulus: skipped 'movie' (5 frames): its rate is {rate!r}, expected a finite frame rate > 0 Hz"], notes
+
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):
     from hf_neuroformer.cli import main
     from hf_neuroformer.io import read_nwb

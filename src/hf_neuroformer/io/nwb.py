@@ -57,7 +57,8 @@ What :func:`read_nwb` maps where
   metres) and ``distance`` (metres) gives ``stimulus.field_of_view`` = ``2 atan(size / (2
   distance))`` per axis in degrees (eye facing the screen's centre); one that states a size
   without a usable distance is named in a warning and leaves it ``None``. Series with external files, and any other, are skipped
-  with a warning.
+  with a warning; so is a series without timestamps whose ``rate`` is not a finite number > 0 Hz
+  or whose ``starting_time`` is not finite (the warning names the field and counts its frames).
 * ``epochs`` rows -> ``epochs[name]`` where name is the row's tags joined by ``"_"`` (or the
   ``label`` / ``name`` column; ``"epoch{i}"`` when a row has none, or when the tags are only
   row numbers as pynapple writes them for unnamed intervals). Repeated names get
@@ -889,7 +890,15 @@ def _read_frames(nwb):
             if data.ndim != 3:
                 warnings.warn(f"stimulus: skipped {sname!r}: expected frames (n, height, width), got {data.shape}")
                 continue
-            if obj.timestamps is None:  # a float32 starting_time or rate, widened inside get_timestamps without a word
+            if obj.timestamps is None:
+                # a rate of 0 or NaN gave NaN onsets, refused as 'stimulus.frame_times: expected finite times, frame 0
+                # is nan' with advice to sort the frames, naming neither the series nor its rate: skipped here,
+                # named, as a behaviour series with such a rate is
+                bad = _bad_clock_field(obj)
+                if bad is not None:
+                    warnings.warn(f"stimulus: skipped {sname!r} ({len(data)} frames): its {bad}")
+                    continue
+                # a float32 starting_time or rate, widened inside get_timestamps without a word
                 widen_stored_times(obj.starting_time or 0.0, f"stimulus {sname!r} starting_time", "read_nwb")
                 widen_stored_rate(obj.rate, len(data), f"stimulus {sname!r} rate", "read_nwb")
             times = widen_stored_times(obj.get_timestamps(), f"stimulus {sname!r} timestamps", "read_nwb")
@@ -903,6 +912,20 @@ def _read_frames(nwb):
                       "with its frames in the file is read (external media are not); categorical stimuli come from "
                       "interval tables")
     return found
+
+
+def _bad_clock_field(ts) -> Optional[str]:
+    """``"<field> is <value>, expected ..."`` for the first of a timestamp-less series' ``rate`` (a
+    finite number > 0 Hz) and ``starting_time`` (finite s) that is not so, else None."""
+    for field, value, expected in (("rate", ts.rate, "a finite frame rate > 0 Hz"),
+                                   ("starting_time", ts.starting_time or 0.0, "a finite time in seconds")):
+        try:
+            ok = np.isfinite(float(value)) and (field != "rate" or float(value) > 0)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:  # np.float64(nan) as nan
+            return f"{field} is {value.item() if isinstance(value, np.generic) else value!r}, expected {expected}"
+    return None
 
 
 def _optical_field_of_view(obj, sname: str) -> Optional[Tuple[float, float]]:
