@@ -204,6 +204,30 @@ def test_a_skipped_float_label_column_names_the_column_that_labels_the_events(tm
                     "'condition' instead"], [str(w.message) for w in caught]
 
 
+def test_events_logged_twice_are_kept_and_counted():
+    """An event that repeats an earlier one exactly (a TTL logged twice) gave an event modality two
+    tokens where there was one, without a word: the readers keep it (ties are allowed) and count it;
+    two events of different labels at one time are no repeat, nor are the times of a stream
+    without repeats (no warning)."""
+    from hf_neuroformer.io import from_arrays
+
+    spikes, units = np.array([0.1, 0.5, 1.0, 1.5]), np.array([0, 1, 0, 1])
+    with pytest.warns(UserWarning) as caught:
+        rec = from_arrays(spikes, units, time_domain=(0.0, 2.0), events={
+            "ttl": [0.3, 0.2, 0.2, 0.2],
+            "licks": ([0.2, 0.2, 0.2, 0.4], ["left", "right", "left", "left"])})
+    notes = sorted(str(w.message) for w in caught)
+    assert np.array_equal(rec.events["ttl"].times, [0.2, 0.2, 0.2, 0.3])
+    assert list(rec.events["licks"].labels) == ["left", "right", "left", "left"]
+    assert notes == [
+        "from_arrays: events['licks'] (4 events): kept 1 event that repeats an earlier one's time and label exactly "
+        "(logged twice?); 4 kept",
+        "from_arrays: events['ttl'] (4 events): sorted 4 times that had 1 descending step; kept 2 events that repeat "
+        "an earlier one's time exactly (logged twice?); 4 kept"], notes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_arrays(spikes, units, time_domain=(0.0, 2.0), events={"licks": ([0.2, 0.2, 0.4], ["left", "right", "left"])})
+
 def test_foreign_nwb_events_unsorted_nan_and_outside_are_counted(tmp_path, sleep):
     """A file written by another tool: an interval table whose rows are unsorted with one NaN
     start, an NWB 2.9 EventsTable with a lick after the recording's end, an AnnotationSeries;

@@ -11,7 +11,12 @@ Policy for bad event times (issue 9, acceptance 4), in one place:
   repair instead, through :func:`clean_events`, and say what they did in one ``UserWarning`` per
   stream with the counts: NaN / infinite times are dropped, the rest are sorted (stable, labels
   follow their times), and events outside the time domain are dropped. Nothing is dropped
-  without a count.
+  without a count. Events that repeat an earlier one exactly (same time, and same label where the
+  stream is labelled) are kept, counted in that warning (an event logged twice?).
+* Window edges: a window reads the events in ``[start, end)`` of its span, as it reads spikes (both
+  on the 1 ns grid of window edges), so an event exactly at the edge between two windows is read by
+  the later one, and an event at a recording's ``time_domain`` stop lies outside it (dropped with a
+  count by the readers, refused by :class:`~hf_neuroformer.SpikeRecording`).
 """
 
 from __future__ import annotations
@@ -76,10 +81,28 @@ def as_event_series(name: str, value) -> EventSeries:
     return ev
 
 
+def _repeated_events(times: np.ndarray, labels: Optional[np.ndarray]) -> int:
+    """How many of the ascending ``times`` repeat an earlier event's time exactly, and its label
+    where ``labels`` are given (two events of different labels at one time are no repeat)."""
+    tied = np.flatnonzero(np.diff(times) == 0)
+    if not tied.size:
+        return 0
+    if labels is None:
+        return int(tied.size)
+    seen, n = set(), 0
+    for i in np.union1d(tied, tied + 1):
+        key = (float(times[i]), labels[i].item() if isinstance(labels[i], np.generic) else labels[i])
+        n += key in seen
+        seen.add(key)
+    return n
+
+
 def clean_events(events: Optional[Mapping[str, object]], time_domain: Optional[Tuple[float, float]],
                  source: str) -> Dict[str, EventSeries]:
     """Make event streams valid for a recording with ``time_domain``: drop non-finite times, sort,
-    drop events outside ``[start, stop)``; each repair is counted in a ``UserWarning``.
+    drop events outside ``[start, stop)``; each repair is counted in a ``UserWarning``, and so are
+    the events kept that repeat an earlier one exactly (same time, and same label in a labelled
+    stream: logged twice?; an event modality reads each of them).
 
     Args:
         events: name -> anything :func:`as_event_series` takes (or ``None``).
@@ -117,6 +140,12 @@ def clean_events(events: Optional[Mapping[str, object]], time_domain: Optional[T
                 notes.append(f"dropped {count_noun((~inside).sum(), 'event')} outside the time domain [{t0}, {t1}) s "
                              f"(first at {t[~inside][0]} s){clock}")
                 t, lab = t[inside], None if lab is None else lab[inside]
+        n_rep = _repeated_events(t, lab)
+        if n_rep:
+            # kept (ties are allowed: two events at one time), but an event logged twice gave an event
+            # modality two tokens where there was one, without a word
+            notes.append(f"kept {count_noun(n_rep, 'event')} that {'repeats' if n_rep == 1 else 'repeat'} an earlier "
+                         f"one's time{' and label' if lab is not None else ''} exactly (logged twice?)")
         if notes:
             warnings.warn(f"{source}: events[{name!r}] ({n0} events): " + "; ".join(notes) + f"; {len(t)} kept")
         out[str(name)] = EventSeries(t, lab, ev.description)
