@@ -469,6 +469,36 @@ def test_nwb_frames_on_a_rate_of_zero_or_nan_are_skipped_naming_the_rate(tmp_pat
     notes = [str(w.message) for w in caught if "movie" in str(w.message)]
     assert notes == [f"stimulus: skipped 'movie' (5 frames): its rate is {rate!r}, expected a finite frame rate > 0 Hz"], notes
 
+def test_nwb_frames_none_of_which_is_on_screen_in_the_recording_are_named_in_a_warning(tmp_path):
+    """Frames whose onsets lie past the spikes (milliseconds, another clock) were read without a
+    word, and no window could read one; they are kept and named in a warning. Frames that cover part
+    of the recording are read quietly (the windows without a frame are counted at training)."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import ImageSeries
+
+    from hf_neuroformer.io import read_nwb
+
+    def read(start):
+        nwb = NWBFile(session_description="m", identifier="m", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+        nwb.add_unit(spike_times=[0.1, 0.5, 0.9])
+        nwb.add_stimulus(ImageSeries(name="movie", data=np.zeros((5, 3, 2), np.uint8), starting_time=start, rate=10.0,
+                                     unit="n/a"))
+        path = tmp_path / f"m{start}.nwb"
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwb)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rec = read_nwb(path)
+        return rec, [str(w.message) for w in caught if str(w.message).startswith("stimulus")]
+
+    rec, notes = read(50.0)
+    assert len(rec.stimulus.frames) == 5
+    assert notes == [f"stimulus: none of the 5 frames in {tmp_path / 'm50.0.nwb'} is on screen inside the recording's "
+                     "time domain [0.1, 0.9) s (onsets 50 to 50.4 s); kept, but no window reads one: are the onsets in "
+                     "milliseconds, or on another clock than the spike times?"], notes
+    rec, notes = read(0.5)  # on screen from 0.5 s: part of the recording
+    assert len(rec.stimulus.frames) == 5 and notes == []
+
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):
     from hf_neuroformer.cli import main
     from hf_neuroformer.io import read_nwb
