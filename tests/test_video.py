@@ -721,6 +721,20 @@ def test_a_fractional_or_nan_frame_size_is_refused_naming_frame_shape():
         assert render_drifting_gratings(rec, params=GratingParams(frame_shape=shape)).stimulus.frames.shape[1:] == (8, 8)
 
 
+@pytest.mark.parametrize("field, value, expected", [
+    ("frame_rate", "60", "a finite number > 0 Hz"),
+    ("contrast", "0.8", r"a number in \[0, 1\]"),
+    ("contrast", float("nan"), r"a number in \[0, 1\]"),
+    ("spatial_frequency", None, "a finite number > 0 cycles/deg"),
+    ("frame_shape", 32, r"\(height, width\) whole numbers >= 1 px"),
+    ("field_of_view", "ab", r"\(height, width\) finite > 0 deg"),
+])
+def test_grating_params_that_are_no_numbers_are_refused_naming_the_field(field, value, expected):
+    """Text, None or a bare number where a pair belongs (a dict from JSON or a form) failed with
+    Python's "must be real number, not str" or "object of type 'int' has no len()", naming no field."""
+    with pytest.raises(ValueError, match=rf"^GratingParams\.{field}: expected {expected}, got {re.escape(repr(value))}$"):
+        GratingParams(**{field: value}).validate()
+
 def test_frames_that_float32_cannot_hold_are_refused_naming_the_dtype_or_frame():
     """Windows read frames as float32: complex frames lost their imaginary part (a numpy warning per
     window), object frames failed inside isfinite, float64 beyond float32's range became inf."""

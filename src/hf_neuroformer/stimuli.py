@@ -11,7 +11,6 @@ gives the sentence, and ``neuroformer render-gratings`` writes it into the NWB f
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import warnings
@@ -93,19 +92,25 @@ class GratingParams:
         Every number must be finite: an infinite frame rate failed in ``int()`` with an
         OverflowError traceback, and an infinite temporal frequency or phase drew NaN frames
         (refused only when the recording was built, naming ``stimulus.frames``, not the value)."""
-        fin = math.isfinite
+        # text or a bare number where a pair belongs failed with Python's "must be real number, not str" or
+        # "object of type 'int' has no len()", naming no field: each value is a finite real number first
+        fin = is_finite_number
+
+        def pair(v) -> bool:
+            return isinstance(v, (tuple, list, np.ndarray)) and np.ndim(v) == 1 and len(v) == 2
+
         checks = {"frame_rate": (fin(self.frame_rate) and self.frame_rate > 0, "a finite number > 0 Hz"),
                   "spatial_frequency": (fin(self.spatial_frequency) and self.spatial_frequency > 0,
                                         "a finite number > 0 cycles/deg"),
                   "temporal_frequency": (fin(self.temporal_frequency) and self.temporal_frequency >= 0,
                                          "a finite number >= 0 Hz"),
-                  "contrast": (0 <= self.contrast <= 1, "in [0, 1]"),
+                  "contrast": (fin(self.contrast) and 0 <= self.contrast <= 1, "a number in [0, 1]"),
                   "phase": (fin(self.phase), "a finite number of radians"),
                   # int() truncated 16.5 px to 16 while describe() (the NWB description) said 16.5, and
                   # failed on NaN with "cannot convert float NaN to integer", naming no field
-                  "frame_shape": (len(self.frame_shape) == 2 and all(_whole(v) and v >= 1 for v in self.frame_shape),
+                  "frame_shape": (pair(self.frame_shape) and all(_whole(v) and v >= 1 for v in self.frame_shape),
                                   "(height, width) whole numbers >= 1 px"),
-                  "field_of_view": (len(self.field_of_view) == 2 and all(fin(v) and v > 0 for v in self.field_of_view),
+                  "field_of_view": (pair(self.field_of_view) and all(fin(v) and v > 0 for v in self.field_of_view),
                                     "(height, width) finite > 0 deg")}
         for name, (ok, expected) in checks.items():
             if not ok:
