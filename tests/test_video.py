@@ -81,6 +81,11 @@ def test_colour_frames_in_memory_are_refused_saying_how_to_make_them_grey():
                                                        r"frames\[\.\.\., :3\]\.mean\(-1\)"):
         SpikeRecording(spike_times=np.array([0.05]), unit_ids=np.array([0]), time_domain=(0.0, 1.0),
                        stimulus=Stimulus(frames=rgb, frame_times=np.array([0.0, 0.1, 0.2])))
+    # grey frames with a channel axis of one (which read_nwb takes) named no cause either
+    with pytest.raises(RecordingValidationError, match=r"^stimulus\.frames: .*got shape \(3, 4, 4, 1\); grey frames with "
+                                                       r"a channel axis of one \(channels last\) are frames\[\.\.\., 0\]"):
+        SpikeRecording(spike_times=np.array([0.05]), unit_ids=np.array([0]), time_domain=(0.0, 1.0),
+                       stimulus=Stimulus(frames=rgb[..., :1], frame_times=np.array([0.0, 0.1, 0.2])))
 
 
 def test_frames_of_the_wrong_shape_or_missing_are_refused(allen_video):

@@ -1219,8 +1219,11 @@ class SpikeRecording:
         # a frame without pixels ((4, 0, 3)) was accepted, with nothing for a video modality to read
         if frames.ndim != 3 or 0 in frames.shape[1:]:
             # colour frames named no cause; read_nwb averages a colour series' channels, say how to do the same
+            # grey frames with a channel axis of one (n, H, W, 1), which read_nwb takes, named no cause either
             colour = ("; colour frames (channels last) can be made grey levels with frames[..., :3].mean(-1), "
-                      "as read_nwb does" if frames.ndim == 4 and frames.shape[-1] in (3, 4) else "")
+                      "as read_nwb does" if frames.ndim == 4 and frames.shape[-1] in (3, 4) else
+                      "; grey frames with a channel axis of one (channels last) are frames[..., 0], as read_nwb "
+                      "reads them" if frames.ndim == 4 and frames.shape[-1] == 1 else "")
             raise RecordingValidationError(f"stimulus.frames: expected (n_frames, height, width) grey levels with "
                                            f"height and width >= 1, got shape {frames.shape}{colour}")
         if stim.frame_times is None or len(stim.frame_times) != len(frames):
