@@ -503,6 +503,14 @@ def test_nwb_frames_none_of_which_is_on_screen_in_the_recording_are_named_in_a_w
                      "milliseconds, or on another clock than the spike times?"], notes
     rec, notes = read(0.5)  # on screen from 0.5 s: part of the recording
     assert len(rec.stimulus.frames) == 5 and notes == []
+    # from_arrays says the same of frames given in memory, at the caller's line
+    from hf_neuroformer.io import from_arrays
+
+    with pytest.warns(UserWarning, match=r"^stimulus: none of the 2 frames is on screen inside the recording's time "
+                                         r"domain \[0, 2\) s \(onsets 500 to 600 s\)") as caught:
+        rec = from_arrays([0.5, 1.5], [0, 0], time_domain=(0.0, 2.0),
+                          stimulus=Stimulus(frames=np.zeros((2, 3, 2)), frame_times=np.array([500.0, 600.0])))
+    assert len(rec.stimulus.frames) == 2 and caught[0].filename == __file__
 
 def test_render_gratings_cli_writes_frames_and_states_the_assumptions(shared_data, tmp_path, capsys):
     from hf_neuroformer.cli import main

@@ -22,7 +22,7 @@ from ..configuration_neuroformer import checked_float
 from .npz_fields import checked_drop, fields_from_npz, npz_field_keys, npz_members_of, npz_text_array
 from .permissions import check_output_file, check_output_folder, write_through_temporary
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
-                         file_names_without_whitespace, names_without_whitespace, refuse_narrow_float_times,
+                         file_names_without_whitespace, frames_on_screen, names_without_whitespace, refuse_narrow_float_times,
                          session_from_file, unnamed_units_message, widen_stored_times)
 
 #: spike times spanning more than this (one day, in seconds) are probably in milliseconds or
@@ -33,7 +33,8 @@ SLOW_SPAN_SECONDS = 3_600.0
 SLOW_RATE_HZ = 0.05
 
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings",
-           "SPAN_WARNING_SECONDS", "SLOW_SPAN_SECONDS", "SLOW_RATE_HZ", "warnings_at_caller", "warn_repeated_spikes_of"]
+           "SPAN_WARNING_SECONDS", "SLOW_SPAN_SECONDS", "SLOW_RATE_HZ", "warnings_at_caller", "warn_repeated_spikes_of",
+           "warn_frames_outside"]
 
 #: the folder of the package's modules: a warning attributed to a file in it points inside the package
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -107,6 +108,8 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
         UserWarning: spikes that repeat a spike time of the same unit exactly (a unit cannot fire
             twice at once: a sorter's double detection or a merge / export artefact), counted per
             unit; they are kept, each a token of its window, as the NWB and phy readers keep them.
+        UserWarning: when none of ``stimulus.frames`` is on screen inside the time domain
+            (:func:`warn_frames_outside`; kept).
         UserWarning: when the spike times span more than :data:`SPAN_WARNING_SECONDS` (a day), or
             more than an hour at a mean below :data:`SLOW_RATE_HZ` spikes/s per unit: times in
             milliseconds or sample ticks read as seconds (they are kept as given).
@@ -160,6 +163,8 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
             "keeps the ids as names), or pass unit_names= to keep the empty units without this warning",
             UserWarning, stacklevel=2,
         )
+    if rec.stimulus is not None and rec.stimulus.frames is not None:
+        warn_frames_outside(rec.stimulus.frame_times, rec.time_domain, stacklevel=2)
     if warn_repeated_spikes:
         warn_repeated_spikes_of(rec, "spike_times", "drop them before reading, e.g. df.drop_duplicates([time, unit]), "
                                 "to leave them out", stacklevel=2)
@@ -167,6 +172,21 @@ def from_arrays(spike_times, unit_ids, events=None, warn_repeated_spikes: bool =
         warn_if_not_seconds(rec, "spike_times", "divide them first (e.g. by 1000, or by the sampling rate in Hz)",
                             stacklevel=2)
     return rec
+
+
+def warn_frames_outside(frame_times, time_domain, where: str = "", stacklevel: int = 2) -> None:
+    """Warn (``UserWarning``) when none of the stimulus frames with onsets ``frame_times`` (s,
+    increasing) is on screen inside ``time_domain`` (``(start, stop)`` s): onsets in milliseconds,
+    or on another clock than the spikes. The frames are kept, but no window reads one (they were
+    kept without a word; a training split without a frame is refused later, far from the cause).
+    ``where``: the file, as `` in <path>``, or empty."""
+    ft = np.asarray(frame_times, dtype=np.float64)
+    lo, hi = time_domain
+    if len(ft) and not frames_on_screen(ft, np.array([[lo, hi]]), end_marker=False).any():
+        warnings.warn(f"stimulus: none of the {count_noun(len(ft), 'frame')}{where} is on screen inside the "
+                      f"recording's time domain [{lo:g}, {hi:g}) s (onsets {ft[0]:g} to {ft[-1]:g} s); kept, but no "
+                      "window reads one: are the onsets in milliseconds, or on another clock than the spike times?",
+                      UserWarning, stacklevel=stacklevel + 1)
 
 
 def _no_units_error(where: str) -> RecordingValidationError:

@@ -172,9 +172,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..recording import (BehaviourSeries, RecordingValidationError, SpikeRecording, Stimulus, as_field_of_view, count_noun,
-                         file_names_without_whitespace, first_few, frames_on_screen, session_from_file, session_values,
+                         file_names_without_whitespace, first_few, session_from_file, session_values,
                          unit_text, unnamed_units_message, widen_stored_rate, widen_stored_times)
-from .arrays import _no_time_domain_error, text_of, warn_if_not_seconds, warn_repeated_spikes, warnings_at_caller
+from .arrays import _no_time_domain_error, text_of, warn_frames_outside, warn_if_not_seconds, warn_repeated_spikes, \
+    warnings_at_caller
 from .nwb_events import read_events, write_events
 from .permissions import check_output_file, check_output_folder, write_through_temporary
 
@@ -665,18 +666,6 @@ def _warn_behaviour_outside(behaviour: Dict[str, BehaviourSeries], time_domain, 
         warnings.warn(f"behaviour: {len(outside)} series in {path} have no sample inside the recording's time domain "
                       f"[{lo:g}, {hi:g}) s ({shown}); kept, but no window reads a value from them: are their timestamps "
                       "in milliseconds, or on another clock than the spike times?", UserWarning, stacklevel=3)
-
-
-def _warn_frames_outside(frame_times: np.ndarray, time_domain, path) -> None:
-    """Warn when no stimulus frame is on screen inside ``time_domain`` (onsets in milliseconds, or on
-    another clock than the spikes): the frames are kept, but no window reads one (they were kept
-    without a word, as behaviour series were; a training split without a frame is refused later)."""
-    lo, hi = time_domain
-    if len(frame_times) and not frames_on_screen(frame_times, np.array([[lo, hi]]), end_marker=False).any():
-        warnings.warn(f"stimulus: none of the {count_noun(len(frame_times), 'frame')} in {path} is on screen inside "
-                      f"the recording's time domain [{lo:g}, {hi:g}) s (onsets {frame_times[0]:g} to "
-                      f"{frame_times[-1]:g} s); kept, but no window reads one: are the onsets in milliseconds, or on "
-                      "another clock than the spike times?", UserWarning, stacklevel=3)
 
 
 def _warn_intervals_outside_spikes(spike_times: np.ndarray, epochs: Dict[str, Tuple[float, float]],
@@ -1252,7 +1241,7 @@ def read_nwb(
     if time_domain is not None and not ours:
         _warn_behaviour_outside(behaviour, time_domain, path)
         if stim is not None and stim.frames is not None:
-            _warn_frames_outside(stim.frame_times, time_domain, path)
+            warn_frames_outside(stim.frame_times, time_domain, f" in {path}", stacklevel=3)
     rec = SpikeRecording.from_unsorted(
         spike_times,
         unit_ids,
