@@ -1181,7 +1181,7 @@ def test_non_finite_or_descending_times_get_one_wording_from_the_recording_and_t
                            events={"r": EventSeries(times)})
     with pytest.raises(RecordingValidationError, match=r"^behaviour\['x'\]\.timestamps: expected strictly increasing "
                                                        r"times, sample 2 \(10\.1 s\) does not come after sample 1 "
-                                                       r"\(10\.1 s\) \(1 such steps in all\)$"):
+                                                       r"\(10\.1 s\) \(1 such step in all\)$"):
         SpikeRecording(spike_times=np.array([1.0]), unit_ids=np.array([0]), time_domain=(0.0, 20.0),
                        behaviour={"x": BehaviourSeries(np.array([10.0, 10.1, 10.1]), np.zeros(3))})
 

@@ -208,8 +208,9 @@ def not_ascending_message(t, what: str, item: str, strictly: bool = False) -> Op
     if not back.size:
         return None
     i = back[0]
+    steps = "step" if back.size == 1 else "steps"  # "1 such steps" (count_noun is not imported: this module ships alone)
     if strictly:
         return (f"{what}: expected strictly increasing times, {item} {i + 1} ({t[i + 1]} s) does not come after "
-                f"{item} {i} ({t[i]} s) ({back.size} such steps in all)")
+                f"{item} {i} ({t[i]} s) ({back.size} such {steps} in all)")
     return (f"{what}: expected ascending times, {item} {i + 1} ({t[i + 1]} s) comes after {item} {i} ({t[i]} s) "
-            f"({back.size} descending steps in all)")
+            f"({back.size} descending {steps} in all)")
