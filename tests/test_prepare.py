@@ -75,7 +75,7 @@ def test_two_ranks_read_disjoint_shards_covering_the_split(prepared):
 def test_prepare_refuses_bad_requests(prepared, tmp_path):
     rec, out, _ = prepared
     before = (out / "manifest.json").read_bytes()
-    with pytest.raises(FileExistsError, match="--output: .* exists"):
+    with pytest.raises(FileExistsError, match="output_dir: .* exists"):
         prepare_windows(rec, out, progress=False)
     assert (out / "manifest.json").read_bytes() == before
     with pytest.raises(ValueError, match="num_shards: expected an integer >= 1"):
@@ -393,7 +393,7 @@ def test_overwrite_never_deletes_a_folder_prepare_did_not_write(shared_data, sho
         err = capsys.readouterr().err
         assert err.startswith("neuroformer prepare: error: --output:") and why in err and err.count("\n") == 1, err
     monkeypatch.chdir(sandbox)
-    with pytest.raises(FileExistsError, match="--output: 'keep' is not an earlier output of 'neuroformer prepare'"):
+    with pytest.raises(FileExistsError, match="output_dir: 'keep' is not an earlier output of 'neuroformer prepare'"):
         prepare_windows(short_rec, "keep", nf.NeuroformerConfig(**TINY), overwrite=True, progress=False)
     assert _files(sandbox) == before  # nothing deleted, no temporary folder left
     assert (sandbox / "afile").read_text() == "not a folder"
@@ -406,7 +406,7 @@ def test_overwrite_replaces_an_earlier_prepare_output_whole(short_rec, tmp_path)
     prepare_windows(short_rec, out, cfg, num_shards=3, progress=False)
     three = _files(out)
     assert "data/train-00002-of-00003.parquet" in three
-    with pytest.raises(FileExistsError, match="not empty.*--overwrite"):
+    with pytest.raises(FileExistsError, match=r"not empty.*overwrite=True to replace"):
         prepare_windows(short_rec, out, cfg, num_shards=2, progress=False)
     manifest = prepare_windows(short_rec, out, cfg, num_shards=2, overwrite=True, progress=False)
     assert _files(out) == [f.replace("of-00003", "of-00002") for f in three if "-00002-of-" not in f]

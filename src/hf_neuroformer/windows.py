@@ -2011,7 +2011,7 @@ def prepare_windows(
     if not isinstance(num_shards, (int, np.integer)) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
     spec = prepare_output_spec()
-    out = check_output_folder(output_dir, spec, overwrite=overwrite)
+    out = check_output_folder(output_dir, spec, overwrite=overwrite, flag="output_dir", overwrite_flag="overwrite=True")
     check_streamable_folder(out, "output_dir")
     check_not_empty(recording)
     config = config if config is not None else NeuroformerConfig()
@@ -2099,7 +2099,7 @@ def prepare_windows(
         tokenizer.save_pretrained(tmp)
         (tmp / "splits.json").write_text(json.dumps(plan.to_dict(), indent=2))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        check_output_folder(out, spec, overwrite=overwrite)  # again: it may have changed while we wrote
+        check_output_folder(out, spec, overwrite=overwrite, flag="output_dir", overwrite_flag="overwrite=True")  # again: it may have changed while we wrote
         move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

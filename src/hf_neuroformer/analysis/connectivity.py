@@ -1109,7 +1109,7 @@ def run_connectivity(
     from ..simulation import MissingGroundTruthError, read_network
     from ..windows import SPLITS, check_split_in_recording, tiling_windows
 
-    out = check_output_folder(output_dir, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # before any work
+    out = check_output_folder(output_dir, CONNECTIVITY_OUTPUT, overwrite=overwrite, flag="output_dir", overwrite_flag="overwrite=True")  # before any work
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split: expected one of {[*SPLITS, 'all']}, got {split!r}")
     check_pass_settings(batch_size=batch_size, max_windows=max_windows, device=device)
@@ -1232,7 +1232,7 @@ def run_connectivity(
         report = _write_scores_and_figure(out, mats, net, rec, att, starts, n_windows_available, segments, data_path,
                                           model_dir, split, bin_size, corr_bin_size, n_lags, glm_max_bins,
                                           model.config.current_window, spikes_check, label=label)
-        check_output_folder(final, CONNECTIVITY_OUTPUT, overwrite=overwrite)  # again: it may have changed meanwhile
+        check_output_folder(final, CONNECTIVITY_OUTPUT, overwrite=overwrite, flag="output_dir", overwrite_flag="overwrite=True")  # again: it may have changed meanwhile
         move_into_place(out, final)
     finally:
         shutil.rmtree(out, ignore_errors=True)

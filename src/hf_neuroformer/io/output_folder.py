@@ -121,12 +121,19 @@ def _first(items, n: int = 3) -> str:
     return first_few(sorted(items), n)
 
 
-def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: str = "--output") -> Path:
+def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: str = "--output",
+                        overwrite_flag: str = "--overwrite") -> Path:
     """Refuse an output folder that this command must not write or replace; call it before any
     work, and again just before :func:`move_into_place`.
 
     Accepted: a path that does not exist, an empty folder, and (only with ``overwrite``) an
     earlier output of the same command (see :class:`OutputFolderSpec`).
+
+    Args:
+        flag: the option or argument that named the folder, at the start of each message
+            (``"--output"`` on the command line, ``"output_dir"`` from Python).
+        overwrite_flag: how the messages name the permission to replace (``"--overwrite"``, or
+            ``"overwrite=True"`` from Python).
 
     Returns:
         ``Path(path)``.
@@ -154,21 +161,21 @@ def check_output_folder(path, spec: OutputFolderSpec, *, overwrite: bool, flag: 
         return out
     if not overwrite:
         raise FileExistsError(f"{flag}: {str(path)!r} exists and is not empty; choose another folder, or pass "
-                              f"--overwrite to replace an earlier output of 'neuroformer {spec.command}'")
+                              f"{overwrite_flag} to replace an earlier output of 'neuroformer {spec.command}'")
     model = [f for f in MODEL_MARKERS if (out / f).exists()] + [p.name for p in out.glob("checkpoint-*")]
     if model:
-        raise FileExistsError(f"{flag}: {str(path)!r} holds a model ({_first(model)}); --overwrite replaces only an "
+        raise FileExistsError(f"{flag}: {str(path)!r} holds a model ({_first(model)}); {overwrite_flag} replaces only an "
                               f"earlier output of 'neuroformer {spec.command}', so choose another folder")
     if not (out / spec.marker).is_file() or not spec.is_own(out):
         raise FileExistsError(f"{flag}: {str(path)!r} is not an earlier output of 'neuroformer {spec.command}' (no "
-                              f"{spec.marker} of it), and --overwrite replaces only that; choose another folder")
+                              f"{spec.marker} of it), and {overwrite_flag} replaces only that; choose another folder")
     foreign = [e for e in (p.relative_to(out).as_posix() for p in out.rglob("*"))
                if not any(fnmatch.fnmatchcase(e, q) and e.count("/") == q.count("/") for q in spec.patterns)]
     if spec.unlisted is not None:  # e.g. a Parquet file put into a prepared folder's data/: it matched data/*.parquet
         foreign += spec.unlisted(out)
     if foreign:
         raise FileExistsError(f"{flag}: {str(path)!r} holds files 'neuroformer {spec.command}' does not write "
-                              f"({_first(foreign)}), which --overwrite would delete; move them out or choose "
+                              f"({_first(foreign)}), which {overwrite_flag} would delete; move them out or choose "
                               "another folder")
     return out
 
