@@ -991,7 +991,7 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
     from safetensors.torch import load_file, save_file
 
-    from hf_neuroformer.hub import card_mark_state
+    from hf_neuroformer.hub import card_mark_state, kept_outside_model_folders
 
     d, _, _, _ = trained
     first, second = d / "model", tmp_path / "second"
@@ -1083,6 +1083,90 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     assert root.replaced_readme is None and "b/model.safetensors" in root.kept and "c/config.json" in root.kept
     assert all("/" in f for f in root.kept), root.kept
     assert loopback_hub.files("lab/multi")["b/model.safetensors"] == b_files["b/model.safetensors"]
+    # ... but as folders of models kept on purpose (each holds its own config.json), not as files to delete
+    assert root.kept_model_folders == ["b", "c", "d", "runs/a"] and kept_outside_model_folders(root) == []
+    api.upload_file(path_or_fileobj=b"{}", path_in_repo="notes/plot.json", repo_id="lab/multi")
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", first, "--repo-id", "lab/multi")
+    assert code == 0, err[-2000:]
+    assert ("4 folders of lab/multi holding a model of its own (config.json) were left as they were: b/, c/, d/, "
+            "runs/a/") in out, out
+    assert ("1 file already in lab/multi was not written by this push and stays there: notes/plot.json (delete them "
+            "on the Hub if they belong to another model)") in out, out
+    assert "b/model.safetensors" not in out, out
+
+
+def test_model_folders_of_names_the_topmost_folders_holding_a_config():
+    """The folders of models kept beside a push (``PushResult.kept_model_folders``): a folder with a
+    ``config.json`` of its own, the topmost of nested ones, below the folder pushed into only."""
+    from hf_neuroformer.hub import PushResult, kept_outside_model_folders, model_folders_of
+
+    files = ["a/config.json", "a/model.safetensors", "a/inner/config.json", "a/inner/x.bin", "runs/b/config.json",
+             "runs/b/README.md", "runs/notes.txt", "notebook.ipynb", "config.json"]
+    assert model_folders_of(files) == ["a", "runs/b"]
+    assert model_folders_of(files, "a") == ["a/inner"]  # the folder pushed into is not one of them
+    assert model_folders_of(["runs/notes.txt"]) == []
+    result = PushResult(repo_id="lab/x", commit_url="", commit_oid="", files=[], kept=files,
+                        kept_model_folders=model_folders_of(files))
+    assert kept_outside_model_folders(result) == ["runs/notes.txt", "notebook.ipynb", "config.json"]
+
+
+def test_push_of_a_folder_with_an_unfinished_run_is_refused_before_any_request(trained, loopback_hub, tmp_path,
+                                                                                monkeypatch, capsys):
+    """Break test: a folder where a ``train --overwrite`` run was killed holds the EARLIER model beside
+    that run's checkpoints and its record (``train_unfinished.json``); ``push_to_hub`` and ``neuroformer
+    push`` published the earlier model without a word (the loaders warn). Both refuse now, naming the
+    record and the way out, before any request (nothing uploaded, no repository made); with the record
+    deleted the earlier model is pushed."""
+    from hf_neuroformer.run_record import UNFINISHED_FINETUNE, UNFINISHED_TRAIN, write_unfinished_run
+
+    d, _, _, _ = trained
+    model_dir = tmp_path / "model"
+    shutil.copytree(d / "model", model_dir)
+    record = write_unfinished_run(model_dir, "train")
+    (model_dir / "checkpoints" / "step-99").mkdir(parents=True)  # the killed run's checkpoint
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    with pytest.raises(ValueError, match=r"^model_dir \(CLI: --model\): a training run into .* has not saved its "
+                                         r"model \(train_unfinished\.json is there.*step-99.*Resume it .*Nothing was "
+                                         r"uploaded.*delete train_unfinished\.json first$"):
+        push_to_hub(model_dir, "lab/unfinished", **kw)
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id",
+                                      "lab/unfinished")
+    assert code == 2 and "--model: a training run into" in err and "delete train_unfinished.json first" in err, err
+    # a fine-tuning's record too, both named when both are there
+    write_unfinished_run(model_dir, "finetune")
+    with pytest.raises(ValueError, match=r"a fine-tuning into .*delete train_unfinished\.json / "
+                                         r"finetune_unfinished\.json first$"):
+        push_to_hub(model_dir, "lab/unfinished", **kw)
+    assert loopback_hub.requests == []
+    with pytest.raises(KeyError):
+        loopback_hub.files("lab/unfinished")
+    # the way out the message gives: delete the records, and the earlier model (the one in the folder) goes up
+    record.unlink()
+    (model_dir / UNFINISHED_FINETUNE).unlink()
+    assert not (model_dir / UNFINISHED_TRAIN).exists()
+    pushed = push_to_hub(model_dir, "lab/unfinished", **kw)
+    assert loopback_hub.files("lab/unfinished")["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
+    assert not any("unfinished" in f or f.startswith("checkpoints/") for f in pushed.files), pushed.files
+
+
+def test_windows_dataset_with_a_subfolder_is_refused_before_any_request(trained, loopback_hub, monkeypatch, capsys):
+    """Break test: with ``subfolder`` the windows dataset still went to its repository's root, and its card
+    linked the model repository without the folder: two folder models sharing one dataset repository replaced
+    each other's windows. The combination is refused by both flags, before any request (and before the CLI
+    reads --data)."""
+    d, nwb, rec, _ = trained
+    kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
+    with pytest.raises(ValueError, match=r"^dataset_repo_id \(CLI: --dataset-repo-id\) with subfolder \(CLI: "
+                                         r"--subfolder\) 'runs/a': a windows dataset goes to the root of its "
+                                         r"repository.*nothing was uploaded$"):
+        push_to_hub(d / "model", "lab/sub-data", subfolder="runs/a", recording=rec, dataset_repo_id="lab/sub-windows",
+                    **kw)
+    code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", d / "model", "--repo-id",
+                                      "lab/sub-data", "--subfolder", "a", "--data", tmp_missing := "/nonexistent.nwb",
+                                      "--dataset-repo-id", "lab/sub-windows")
+    assert code == 2 and "--dataset-repo-id with --subfolder 'a': a windows dataset goes to the root" in err, err
+    assert tmp_missing not in err  # refused on the flags, before the recording was looked for
+    assert loopback_hub.requests == []
 
 
 def test_private_push_into_an_existing_public_repo_is_refused(trained, loopback_hub, monkeypatch, capsys):

@@ -2065,11 +2065,13 @@ def cmd_push(args) -> int:
     """``neuroformer push``: upload a trained --model (and optionally its windows dataset) to --repo-id on the
     Hub, leaving the model directory as it is. Raises ValueError / FileNotFoundError naming the flag (a bad
     repository id, revision, license or model directory) or HubPushError (the Hub refused); status 2."""
-    from .hub import auto_class_name, check_commit_message, check_license, check_model_dir, check_repo_id, \
-        check_revision, check_run_records, check_subfolder, load_args, push_to_hub
+    from .hub import auto_class_name, check_commit_message, check_dataset_with_subfolder, check_license, \
+        check_model_dir, check_repo_id, check_revision, check_run_records, check_subfolder, check_unfinished_run, \
+        kept_outside_model_folders, load_args, push_to_hub
 
     # fail on the arguments before loading anything or touching the network
     check_model_dir(args.model, "--model")
+    check_unfinished_run(args.model, "--model")  # a killed --overwrite run: its model files are the earlier model
     check_run_records(args.model)  # --data reads splits.json below
     check_repo_id(args.repo_id, "--repo-id")
     check_revision(args.revision, "--revision")
@@ -2084,6 +2086,7 @@ def cmd_push(args) -> int:
                              f"push the windows, or leave {flag} out")
     if args.dataset_repo_id is not None:
         check_repo_id(args.dataset_repo_id, "--dataset-repo-id")
+        check_dataset_with_subfolder(args.subfolder, "--dataset-repo-id", "--subfolder")  # before --data is read
     if args.num_shards < 1:
         raise ValueError(f"--num-shards: expected an integer >= 1, got {args.num_shards}")
     rec = _load_data(args.data, args.epoch) if args.data is not None else None
@@ -2119,10 +2122,16 @@ def cmd_push(args) -> int:
                   "leave it as it is")
     for line in result.redacted:
         print(f"[neuroformer] local path not published: {line}")
-    if result.kept:
-        were, stay = ("was", "stays") if len(result.kept) == 1 else ("were", "stay")
-        print(f"[neuroformer] {count_noun(len(result.kept), 'file')} already in {result.repo_id} {were} not written "
-              f"by this push and {stay} there: {', '.join(result.kept)} (delete them on the Hub if they belong to another model)")
+    if result.kept_model_folders:  # models kept in folders on purpose: no advice to delete them
+        print(f"[neuroformer] {count_noun(len(result.kept_model_folders), 'folder')} of {result.repo_id} holding a "
+              f"model of its own (config.json) {'was' if len(result.kept_model_folders) == 1 else 'were'} left as "
+              f"{'it was' if len(result.kept_model_folders) == 1 else 'they were'}: "
+              f"{', '.join(f + '/' for f in result.kept_model_folders)}")
+    stray = kept_outside_model_folders(result)
+    if stray:
+        were, stay = ("was", "stays") if len(stray) == 1 else ("were", "stay")
+        print(f"[neuroformer] {count_noun(len(stray), 'file')} already in {result.repo_id} {were} not written "
+              f"by this push and {stay} there: {', '.join(stray)} (delete them on the Hub if they belong to another model)")
     if result.replaced_readme:  # the user's own README (not a card of this package) went without a word
         # on a branch (a new one starts from main's README) it is replaced there only: "of lab/x" read as main's
         branch = result.revision not in (None, "main")
@@ -2952,7 +2961,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--commit-message", help="the Hub commit's message (default: \"Upload Neuroformer model (hf_neuroformer)\")")
     h.add_argument("--data", help="the recording the model was trained on, to push its windows as a dataset")
     h.add_argument("--epoch", help=EPOCH_HELP)
-    h.add_argument("--dataset-repo-id", help="dataset repository for the windows, NAMESPACE/NAME")
+    h.add_argument("--dataset-repo-id", help="dataset repository for the windows, NAMESPACE/NAME (not with --subfolder: the windows go to its root)")
     h.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
     h.add_argument("--replace-other", action="store_true",
                    help="push even into a repository holding another model (another config.json model_type, or "

@@ -242,6 +242,10 @@ class PushResult:
             it; a second push replaced a card the user had edited without a word. Empty otherwise.
         subfolder: the folder of the repository the model was pushed into (``""``: its root);
             ``replaced_readme`` and ``edited_cards`` then speak of ``SUBFOLDER/README.md``.
+        kept_model_folders: the folders below the one pushed into that hold a ``config.json`` of
+            their own among the ``kept`` files (paths from the repository's root, topmost only):
+            models kept in folders of the repository on purpose (``subfolder=`` pushes), whose files
+            are in ``kept`` too; :func:`kept_outside_model_folders` gives the other kept files.
     """
 
     repo_id: str
@@ -259,6 +263,24 @@ class PushResult:
     revision: Optional[str] = None
     edited_cards: List[str] = field(default_factory=list)
     subfolder: str = ""
+    kept_model_folders: List[str] = field(default_factory=list)
+
+
+def model_folders_of(files: List[str], subfolder: str = "") -> List[str]:
+    """The folders among ``files`` (repository paths) below ``subfolder`` (``""``: the root) that
+    hold a ``config.json`` of their own, topmost only (a folder inside another such folder is part
+    of it), sorted: the folders of models pushed into them (``push_to_hub(subfolder=)``)."""
+    prefix = f"{subfolder}/" if subfolder else ""
+    dirs = {f.rsplit("/", 1)[0] for f in files if f.endswith("/config.json") and f.startswith(prefix)}
+    dirs.discard(subfolder)
+    return sorted(d for d in dirs if not any(d.startswith(o + "/") for o in dirs))
+
+
+def kept_outside_model_folders(result: "PushResult") -> List[str]:
+    """The files of ``result.kept`` that lie in none of ``result.kept_model_folders``: the ones a
+    caller may want to delete (a notebook, a file of an older layout, another model's stray file),
+    while the models kept in folders are there on purpose."""
+    return [f for f in result.kept if not any(f.startswith(d + "/") for d in result.kept_model_folders)]
 
 
 #: the shape of a Hub licence id (``cc-by-4.0``, ``mit``, ``apache-2.0``, ``openrail++``, ``other``):
@@ -631,6 +653,31 @@ def check_run_records(model_dir) -> None:
         raise ValueError(f"model_dir (CLI: --model): {str(path)!r} {problem}; it is a record of the run that the model "
                          "card is built from and that is published with it: restore it (or delete it to push the "
                          "model without it); nothing was uploaded")
+
+
+def check_unfinished_run(model_dir, flag: str = "model_dir (CLI: --model)") -> None:
+    """Refuse a model directory that holds the record of a ``train`` / ``finetune`` run that has not
+    saved its model (:data:`~hf_neuroformer.run_record.UNFINISHED_RECORDS`, written by
+    :func:`~hf_neuroformer.run_record.write_unfinished_run`): a ``--overwrite`` run still going, or
+    killed before its end. The model files there are then the model saved before that run (its
+    checkpoints lie beside them), and a push would publish that earlier model as if it were the
+    run's. The loaders (:func:`~hf_neuroformer.generation.load_pretrained`,
+    :func:`~hf_neuroformer.finetuning.load_decoder`) warn with the same sentence
+    (:func:`~hf_neuroformer.run_record.unfinished_run_note`); a push, which publishes, refuses.
+
+    Raises:
+        ValueError: naming the record, the run (start, pid, host), its checkpoints and what to do
+            (resume or redo the run; or delete the record to push the earlier model); nothing is
+            uploaded.
+    """
+    from .run_record import UNFINISHED_RECORDS, unfinished_run_note
+
+    note = unfinished_run_note(model_dir, flag)
+    if note is None:
+        return
+    names = " / ".join(n for n in UNFINISHED_RECORDS.values() if (Path(model_dir) / n).is_file())
+    raise ValueError(f"{note}. Nothing was uploaded: pushing this folder now would publish the model saved before "
+                     f"that run as if it were the run's; to push that earlier model anyway, delete {names} first")
 
 
 # an absolute POSIX path (``/a/b``, not ``n/s``: no word character before the slash) or a Windows
@@ -1589,6 +1636,24 @@ def _foreign_readme(info) -> bool:
     return not {"neuroformer", "hf_neuroformer"} & tags
 
 
+def check_dataset_with_subfolder(subfolder: str, dataset_flag: str = "dataset_repo_id",
+                                 subfolder_flag: str = "subfolder") -> None:
+    """Refuse a windows dataset pushed with a model into a folder of its repository (``subfolder``
+    not ``""``): the dataset goes to the root of its own repository, where the windows of another
+    folder's model pushed to the same dataset repository would replace these (and its card would
+    link the model repository without naming the folder).
+
+    Raises:
+        ValueError: naming both flags and what to do instead; nothing is uploaded.
+    """
+    if subfolder:
+        raise ValueError(f"{dataset_flag} with {subfolder_flag} {subfolder!r}: a windows dataset goes to the root of "
+                         "its repository, where the windows of a model in another folder pushed to the same dataset "
+                         "repository would replace them, and windows datasets in folders are not supported yet; push "
+                         "the model into its folder without its windows, and the windows with a push of the model to "
+                         "the root of a repository of its own; nothing was uploaded")
+
+
 def push_to_hub(
     model_dir,
     repo_id: str,
@@ -1667,7 +1732,9 @@ def push_to_hub(
             only) with the package's tags and ``license``, naming the folder this push fills and saying
             that each folder holds its own card; later pushes into other folders leave it untouched
             (edit it to list them), a push to the root replaces it by a model card.
-            The windows dataset (``dataset_repo_id``) still goes to its repository's root.
+            A windows dataset (``dataset_repo_id``) with a ``subfolder`` is refused
+            (:func:`check_dataset_with_subfolder`): it would go to its repository's root, shared
+            by every folder's model pushed to it.
 
     Returns:
         :class:`PushResult` (``kept``: files already in the repository, or in ``subfolder``, that
@@ -1675,7 +1742,10 @@ def push_to_hub(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a model directory.
-        ValueError: a malformed repo id, ``subfolder``, branch name (``revision``), licence id, token (or
+        ValueError: a model directory holding the record of a run that has not saved its model
+            (:func:`check_unfinished_run`: its model files are the earlier model's), a windows dataset
+            with ``subfolder`` (:func:`check_dataset_with_subfolder`),
+            a malformed repo id, ``subfolder``, branch name (``revision``), licence id, token (or
             ``token=False``) or commit message, cards whose
             metadata the Hub refuses,
             ``private`` with an existing public repository, a repository holding another model
@@ -1692,6 +1762,7 @@ def push_to_hub(
             is left behind.
     """
     src = check_model_dir(model_dir)
+    check_unfinished_run(src)
     check_repo_id(repo_id, "repo_id")
     check_revision(revision, "revision")
     check_subfolder(subfolder, "subfolder (CLI: --subfolder)")
@@ -1708,6 +1779,8 @@ def push_to_hub(
         raise ValueError("recording and dataset_repo_id: give both to push the windows dataset, or neither")
     if dataset_repo_id is not None:
         check_repo_id(dataset_repo_id, "dataset_repo_id")
+        check_dataset_with_subfolder(subfolder, "dataset_repo_id (CLI: --dataset-repo-id)",
+                                     "subfolder (CLI: --subfolder)")
     if not isinstance(num_shards, int) or isinstance(num_shards, bool) or num_shards < 1:
         raise ValueError(f"num_shards: expected an integer >= 1, got {num_shards!r}")
     if dataset_repo_id is not None:
@@ -1875,7 +1948,7 @@ def push_to_hub(
                       dataset_unchanged=dataset_unchanged, dataset_windows=dataset_windows,
                       unchanged=info.oid == head_before, redacted=redacted, kept=kept,
                       replaced_readme=replaced_readme, revision=revision, edited_cards=edited_cards,
-                      subfolder=subfolder)
+                      subfolder=subfolder, kept_model_folders=model_folders_of(kept, subfolder))
 
 
 def _folder_index_card(repo_id: str, subfolder: str, revision: Optional[str], license: str):
@@ -2036,11 +2109,11 @@ __all__ = [
     "UNPUBLISHED_DATASET_TYPE", "TASK_TYPE", "MODEL_CARD_LIBRARY_NAME", "MODEL_CARD_TAGS", "TASK_NAME",
     "DECODING_TASK_TYPE", "DECODING_METRIC_NAMES", "METRIC_DIRECTIONS", "DECODING_METRIC_DIRECTIONS",
     "metric_direction", "PRETRAINING_DESCRIPTION", "PRETRAINING_RESULTS_NOTE",
-    "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "check_license", "check_repo_id", "check_subfolder", "check_token",
+    "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "model_folders_of", "kept_outside_model_folders", "check_license", "check_repo_id", "check_subfolder", "check_token",
     "check_revision", "DEFAULT_COMMIT_MESSAGE", "check_commit_message", "check_model_dir", "remote_code_registered",
-    "has_next_spike_heads", "save_for_hub", "RUN_RECORD_TYPES", "check_run_records", "redact_local_paths",
+    "has_next_spike_heads", "save_for_hub", "RUN_RECORD_TYPES", "check_run_records", "check_unfinished_run", "redact_local_paths",
     "model_class", "auto_class_name", "generation_defaults", "card_metrics", "is_reference_metric",
     "model_index_metrics", "undefined_card_metrics", "build_model_card", "load_args", "eval_results_to_metrics",
     "WEIGHT_SUFFIXES", "add_note", "CARD_MARK", "mark_card", "card_mark_state", "save_card", "push_to_hub",
-    "dataset_size_category", "check_window_recording", "write_window_dataset",
+    "dataset_size_category", "check_window_recording", "write_window_dataset", "check_dataset_with_subfolder",
 ]
