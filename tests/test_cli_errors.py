@@ -1620,3 +1620,21 @@ def test_finetune_into_a_folder_in_use_fails_at_once(models, capsys, tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_train_resume_without_checkpoints_opens_with_the_resume_flag(capsys, tmp_path):
+    """'train --resume' into a folder without checkpoints said 'resume: no checkpoint in ...': the
+    library's Python name, left as it was because the message names --resume further on. It now opens
+    with the flag, as every other refusal of a flag does; a message naming the flag in its opening
+    ('training.max_steps (--max-steps): ...') is still left alone."""
+    import argparse
+
+    err = err_of(capsys, "train", "--resume", "--output-dir", tmp_path / "run")
+    assert err.split(": error: ", 1)[1].startswith(f"--resume: no checkpoint in {str(tmp_path / 'run' / 'checkpoints')!r}"), err
+    assert not (tmp_path / "run").exists()
+    parser = cli.build_parser()
+    train_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    args = parser.parse_args(["train", "--max-steps", "0"])
+    named = "training.max_steps (--max-steps): expected an integer >= 1, got 0"
+    assert cli._name_the_flag(named, train_parser, args) == named
+

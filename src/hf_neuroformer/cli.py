@@ -3094,7 +3094,8 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args, given_on
     it is an option of ``parser``.
 
     Only names that are an option of ``parser`` (the command's subparser) or in :data:`_FIELD_FLAGS`
-    are replaced, and only when the message does not name the flag already; a ``training.`` field
+    are replaced, and only when the message does not name the flag already in its opening (before its
+    first ``": "``; ``resume: no checkpoint ... without --resume`` opens with ``--resume``); a ``training.`` field
     only when its flag was given (else the value came from the --config file, which the message
     names as it is). With ``given_only`` (the package's warnings), a name is replaced only where its
     option holds a value (not None): a reader's ``units: ...`` of a file's units table stays so under
@@ -3116,7 +3117,11 @@ def _name_the_flag(message: str, parser: argparse.ArgumentParser, args, given_on
         return message
     prefix, name = m.groups()
     flag = _FIELD_FLAGS.get(name) or flags.get(name)
-    if flag is None or flag.split("/")[0] in message:
+    # a message naming the flag in its opening ('training.max_steps (--max-steps): ...') keeps it; one naming it
+    # later only ('resume: no checkpoint in ...; a run ... is started again without --resume') still opens
+    # with the flag: 'resume: ...' was printed under train --resume as a field no option is called
+    head = message.split(": ", 1)[0]
+    if flag is None or flag.split("/")[0] in head:
         return message
     if prefix == "training." and getattr(args, name, None) is None:
         return message
