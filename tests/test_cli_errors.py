@@ -1638,3 +1638,20 @@ def test_train_resume_without_checkpoints_opens_with_the_resume_flag(capsys, tmp
     named = "training.max_steps (--max-steps): expected an integer >= 1, got 0"
     assert cli._name_the_flag(named, train_parser, args) == named
 
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--frame-rate", "0", "--frame-rate: expected a finite number > 0 Hz, got 0.0"),
+    ("--contrast", "2", "--contrast: expected in [0, 1], got 2.0"),
+    ("--temporal-frequency", "-1", "--temporal-frequency: expected a finite number >= 0 Hz, got -1.0"),
+    ("--width", "0", "--height/--width: expected (height, width) whole numbers >= 1 px, got (32, 0)"),
+    ("--fov-height", "nan", "--fov-height/--fov-width: expected (height, width) finite > 0 deg, got (nan, 64.0)"),
+])
+def test_render_gratings_numbers_are_refused_before_the_recording_is_read(capsys, tmp_path, shared_data, flag, value,
+                                                                          expected):
+    """render-gratings read the whole --data (about 20 s for allen_vcn_gratings) before refusing
+    --frame-rate 0 or --contrast 2. Now the numbers come first: with a recording that has no trials
+    (A2929), which reading it would refuse, the number is what is named, and nothing is written."""
+    out = tmp_path / "r.nwb"
+    err = err_of(capsys, "render-gratings", "--data", shared_data(A2929), "--output", out, flag, value)
+    assert err == f"neuroformer render-gratings: error: {expected}", err
+    assert not out.exists()

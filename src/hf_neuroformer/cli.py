@@ -2267,6 +2267,9 @@ def cmd_render_gratings(args) -> int:
     params = GratingParams(frame_rate=args.frame_rate, frame_shape=(args.height, args.width),
                            field_of_view=(args.fov_height, args.fov_width), spatial_frequency=args.spatial_frequency,
                            temporal_frequency=args.temporal_frequency, contrast=args.contrast)
+    # the numbers before the recording is read: --frame-rate 0 or --contrast 2 was refused only after
+    # reading --data (about 20 s for ../shared/data/allen_vcn_gratings)
+    params.validate()
     rec = _load_data(args.data, None, no_model_command="render-gratings")
     if rec.trials is None or len(rec.trials) == 0:  # "--column: ... (trial columns: [])" named a flag no value fixes
         raise ValueError(f"--data: {str(args.data)!r} has no trials; render-gratings draws each trial's grating from "
