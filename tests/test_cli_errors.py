@@ -1259,7 +1259,11 @@ def test_generate_sampling_flags_are_named_by_flag_before_the_model_is_read(tmp_
     the model and the recording had been read; the model directory here does not exist, so an
     error about it would mean the flags were checked too late."""
     missing = tmp_path / "no-model"
+    # '--temperature inf' was refused as 'expected a temperature > 0, got inf', which inf is
+    inf = "--temperature: expected a temperature > 0 and finite, got inf"
     for argv, flag in ((["--temperature", "0"], "--temperature:"), (["--top-p", "1.5"], "--top-p:"),
+                       (["--temperature", "inf"], inf), (["--dt-temperature", "-inf"], "--dt-temperature: expected a "
+                                                          "temperature > 0 and finite, got -inf"),
                        (["--dt-top-k", "-1"], "--dt-top-k:"), (["--seed", str(2 ** 64)], "--seed:")):
         err = err_of(capsys, "generate", "--model", missing, "--output", tmp_path / "g.nwb", *argv)
         assert err.startswith(f"neuroformer generate: error: {flag}"), err
@@ -1655,3 +1659,23 @@ def test_render_gratings_numbers_are_refused_before_the_recording_is_read(capsys
     err = err_of(capsys, "render-gratings", "--data", shared_data(A2929), "--output", out, flag, value)
     assert err == f"neuroformer render-gratings: error: {expected}", err
     assert not out.exists()
+
+
+def test_a_negative_value_in_scientific_or_infinite_form_is_a_value_not_a_flag(capsys, tmp_path):
+    """argparse takes a value starting with '-' for a flag unless it is a plain -1 or -0.5: '--bin-size
+    -1e-3' and '--temperature -inf' were answered 'argument --bin-size: expected one argument', as if the
+    value had been left out. They are values now, refused by the check that says what is expected; a
+    flag left without its value is still said to be one."""
+    missing = tmp_path / "missing.nwb"
+    err = err_of(capsys, "evaluate", "--generated", missing, "--bin-size", "-1e-3")
+    assert err == "neuroformer evaluate: error: --bin-size: expected a positive finite number of seconds, got -0.001"
+    err = err_of(capsys, "generate", "--model", tmp_path / "m", "--output", tmp_path / "g.nwb", "--temperature", "-INF")
+    assert err == "neuroformer generate: error: --temperature: expected a temperature > 0 and finite, got -inf"
+    for argv, expected in ((["train", "--seed", "-1e3", "--data", missing], "argument --seed: invalid int value: '-1e3'"),
+                           (["train", "--data", missing, "--max-steps"], "argument --max-steps: expected one argument"),
+                           (["train", "--max-steps", "-x"], "argument --max-steps: expected one argument")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.splitlines()[-1] == f"neuroformer train: error: {expected}", err
+    assert list(tmp_path.iterdir()) == []
