@@ -1671,6 +1671,11 @@ def test_a_negative_value_in_scientific_or_infinite_form_is_a_value_not_a_flag(c
     assert err == "neuroformer evaluate: error: --bin-size: expected a positive finite number of seconds, got -0.001"
     err = err_of(capsys, "generate", "--model", tmp_path / "m", "--output", tmp_path / "g.nwb", "--temperature", "-INF")
     assert err == "neuroformer generate: error: --temperature: expected a temperature > 0 and finite, got -inf"
+    # a comma list starting with a negative number too, as far as the check of its items
+    err = err_of(capsys, "ablate", "--config", tmp_path / "c.yaml", "--output", tmp_path / "a.md", "--seeds", "-1,2")
+    assert err == "neuroformer ablate: error: --seeds: expected integers >= 0 (as --seed), got '-1,2'"
+    err = err_of(capsys, "ablate", "--config", tmp_path / "c.yaml", "--output", tmp_path / "a.md", "--seeds", "-1,,2")
+    assert err.startswith("neuroformer ablate: error: --seeds: an empty item in '-1,,2'"), err
     for argv, expected in ((["train", "--seed", "-1e3", "--data", missing], "argument --seed: invalid int value: '-1e3'"),
                            (["train", "--data", missing, "--max-steps"], "argument --max-steps: expected one argument"),
                            (["train", "--max-steps", "-x"], "argument --max-steps: expected one argument")):

@@ -2556,11 +2556,12 @@ class _Parser(argparse.ArgumentParser):
         # argparse reads a value starting with '-' as a flag unless it is a plain -1 or -0.5: '--bin-size -1e-3',
         # '--temperature -inf' were answered 'argument --bin-size: expected one argument', as if no value
         # had been given, never reaching the check that names what the value should be. Every number
-        # float() reads is a value now (no flag of this command line looks like one)
+        # float() reads is a value now (no flag of this command line looks like one), and so is a comma list
+        # of them that starts with one ('--units -1,3', '--seeds -1,2': refused by their checks, by name)
         import re
 
-        self._negative_number_matcher = re.compile(r"^-(?:(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|inf|infinity|nan)$",
-                                                   re.IGNORECASE)
+        number = r"(?:(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|inf|infinity|nan)"
+        self._negative_number_matcher = re.compile(rf"^-{number}(?:,\s*(?:-?{number})?)*$", re.IGNORECASE)
         self._args_seen = None  # what parse_known_args was given, for error()
         self._reparsing = False
 
