@@ -1684,3 +1684,18 @@ def test_a_negative_value_in_scientific_or_infinite_form_is_a_value_not_a_flag(c
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and err.splitlines()[-1] == f"neuroformer train: error: {expected}", err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_runs_checkpoints_folder_as_model_names_the_run_folder(models, capsys, tmp_path):
+    """'--model runs/x/checkpoints' (where tab completion stops) was told only what the folder lacks
+    (config.json, weights, vocabulary), as any stray folder is; one checkpoint inside it already named
+    the run folder. The folder of checkpoints now names it too."""
+    d, _, _ = models
+    ckpts = d / "pre" / "checkpoints"
+    assert any((c / "trainer_state.json").is_file() for c in ckpts.iterdir())
+    err = err_of(capsys, "generate", "--model", ckpts, "--output", tmp_path / "g.nwb")
+    assert err.startswith(f"neuroformer generate: error: --model: {str(ckpts)!r} has no config.json"), err
+    assert err.endswith(f"it is the folder of a run's resumable training checkpoints (trainer_state.json in its "
+                        f"subfolders), not a model: pass the run folder {str((d / 'pre').resolve())!r}, where train / "
+                        "finetune write the model"), err
+    assert not (tmp_path / "g.nwb").exists()

@@ -1032,6 +1032,11 @@ def check_model_dir(model_dir, flag: str = "--model", weights: bool = True,
             interrupted += (f"; it is a resumable training checkpoint (trainer_state.json), not a model: pass the run "
                             f"folder{f' {str(run)!r}' if run is not None else ''}, where train / finetune write the "
                             "model (resume an interrupted run with train --resume)")
+        elif any((c / "trainer_state.json").is_file() for c in d.iterdir() if c.is_dir()):
+            # the run's checkpoints/ folder itself (tab completion stops there) was told only what it lacks
+            interrupted += (f"; it is the folder of a run's resumable training checkpoints (trainer_state.json in "
+                            f"its subfolders), not a model: pass the run folder {str(d.resolve().parent)!r}, where "
+                            "train / finetune write the model")
         raise FileNotFoundError(f"{flag}: {str(d)!r} has no {' and no '.join(missing)}; expected a directory written "
                                 f"by {written_by}{interrupted}")
     if weights:
