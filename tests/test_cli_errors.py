@@ -1699,3 +1699,27 @@ def test_a_runs_checkpoints_folder_as_model_names_the_run_folder(models, capsys,
                         f"subfolders), not a model: pass the run folder {str((d / 'pre').resolve())!r}, where train / "
                         "finetune write the model"), err
     assert not (tmp_path / "g.nwb").exists()
+
+
+def test_a_runs_config_json_or_training_config_json_as_config_says_what_it_is(models, capsys, tmp_path):
+    """'--config runs/x/config.json', to train again with a run's settings, was answered with a list of
+    unknown fields (architectures, dtype, model_type, ...), and training_config.json with every training
+    field: now the flag, what the file is and what to give instead, before anything is read or written."""
+    d, _, _ = models
+    for command in (["inspect", "--output", tmp_path / "i.json"], ["prepare", "--output", tmp_path / "p"],
+                    ["train", "--output-dir", tmp_path / "t"]):
+        err = err_of(capsys, *command, "--config", d / "pre" / "config.json")
+        assert err.split(": error: ", 1)[1].startswith(
+            f"--config: {str(d / 'pre' / 'config.json')!r} is a model's config.json (model_type 'neuroformer'), not a "
+            "config file: expected a YAML file of NeuroformerConfig fields"), err
+        assert "training_config.json beside it" in err, err
+    err = err_of(capsys, "inspect", "--config", d / "pre" / "training_config.json")
+    assert err.split(": error: ", 1)[1].startswith(
+        f"--config: {str(d / 'pre' / 'training_config.json')!r} is a run's training settings (training_config.json), "
+        "not a config file"), err
+    # a JSON file of config fields is still read as YAML (JSON is YAML): its unknown field is named as before
+    (tmp_path / "c.json").write_text('{"n_embd": 32}')
+    err = err_of(capsys, "inspect", "--config", tmp_path / "c.json")
+    assert err.endswith("c.json: unknown NeuroformerConfig field ['n_embd']; NeuroformerConfig's docstring lists the "
+                        "fields, and TrainingConfig's those of the 'training:' section"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]

@@ -348,6 +348,38 @@ _TRAIN_FLAG_LEAST = {"max_steps": 1, "max_epochs": 1, "batch_size": 1, "gradient
                      "save_every": 1, "seed": 0}
 
 
+
+def _load_config(path, **kwargs):
+    """:func:`~hf_neuroformer.training.load_yaml_config` of ``--config``, after refusing a file that a run
+    wrote: a model's ``config.json`` (``--config runs/x/config.json``, to train again with a run's
+    settings) or a run's ``training_config.json`` was answered with a list of unknown fields
+    (``architectures``, ``model_type``, ...; every training field) and no word on what the file is.
+
+    Raises:
+        ValueError: ``--config: ...`` naming the file, what it is and what to give instead.
+    """
+    from .training import load_yaml_config
+
+    p = Path(path)
+    if p.suffix.lower() == ".json" and p.is_file():
+        try:
+            raw = json.loads(p.read_text())
+        except (OSError, ValueError):  # not JSON after all: the YAML reader says what it is
+            raw = None
+        if isinstance(raw, dict) and raw.get("model_type") == "neuroformer":
+            raise ValueError(f"--config: {str(path)!r} is a model's config.json (model_type 'neuroformer'), not a config "
+                             "file: expected a YAML file of NeuroformerConfig fields with an optional 'training:' "
+                             "section, such as configs/default.yaml; to train with this model's settings, copy its "
+                             "fields except architectures, dtype, model_type, transformers_version and vocab_size into "
+                             "one (the run's training settings are in training_config.json beside it, to go under "
+                             "'training:')")
+        if isinstance(raw, dict) and p.name == "training_config.json":
+            raise ValueError(f"--config: {str(path)!r} is a run's training settings (training_config.json), not a config "
+                             "file: expected a YAML file of NeuroformerConfig fields with these settings under "
+                             "'training:', such as configs/default.yaml")
+    return load_yaml_config(path, **kwargs)
+
+
 def cmd_train(args) -> int:
     """``neuroformer train``: pretrain on --data (windows split by time blocks or trials), select on
     validation, score the test split once; writes the model, tokenizer, metrics.json, splits.json and logs
@@ -362,14 +394,14 @@ def cmd_train(args) -> int:
         check_training_seed(args.seed, "--seed")
     ci_block_s = _ci_block_s(args)  # before anything is read or written
     from .training import TrainingConfig, check_checkpoint_folder, check_checkpoints_not_a_file, check_output_dir, \
-        check_resume, checkpoint_training_config, config_over_prepared, load_yaml_config, train, unapplied_block_s_warning
+        check_resume, checkpoint_training_config, config_over_prepared, train, unapplied_block_s_warning
 
     given = ()  # the training fields that --config's training: section sets
     config_given = ()  # the model config fields that --config sets
     from_file_changed = {}  # resume: those that differ from the checkpoint's, (checkpoint, file)
     stored = None  # resume: the checkpoint's training settings
     if args.config:
-        config, training, given, config_given = load_yaml_config(args.config, training_fields=True,
+        config, training, given, config_given = _load_config(args.config, training_fields=True,
                                                                  config_fields=True)
         if args.data is not None and (Path(args.data) / "manifest.json").is_file():
             # a prepared directory: the fields the file leaves out keep the directory's values, not the
@@ -1367,7 +1399,6 @@ def cmd_prepare(args) -> int:
     """``neuroformer prepare``: cut --data into the windows of every split and write them as Parquet shards
     with manifest.json, config.json, the tokenizer and splits.json into the new --output, for streamed training.
     Raises ValueError / FileNotFoundError / FileExistsError naming the flag (:func:`main` prints it, status 2)."""
-    from .training import load_yaml_config
     from .io.output_folder import check_output_folder
     from .windows import check_preparable_config, check_streamable_folder, prepare_output_spec, prepare_windows
     from .recording import count_noun
@@ -1377,7 +1408,7 @@ def cmd_prepare(args) -> int:
     out = check_output_folder(args.output, prepare_output_spec(), overwrite=args.overwrite)
     check_streamable_folder(out, "--output")
     if args.config:
-        config, _, training_given = load_yaml_config(args.config, training_fields=True)
+        config, _, training_given = _load_config(args.config, training_fields=True)
         if training_given:
             import shlex
 
@@ -1434,7 +1465,6 @@ def cmd_inspect(args) -> int:
     when given. Raises ValueError / FileNotFoundError / FileExistsError naming the flag (status 2)."""
     from .inspection import describe_recording, format_description
     from .jsonio import write_json
-    from .training import load_yaml_config
 
     inputs = {"--data": args.data, "--config": args.config}
     if args.output is not None:
@@ -1449,7 +1479,7 @@ def cmd_inspect(args) -> int:
         _check_new_file(args.figure, "--figure", args.overwrite)
         if args.output is not None and Path(args.figure).resolve() == Path(args.output).resolve():
             raise ValueError(f"--figure: {args.figure!r} is also --output; name two files")
-    config = load_yaml_config(args.config)[0] if args.config else _default_config(args.data)
+    config = _load_config(args.config)[0] if args.config else _default_config(args.data)
     rec = _load_data(args.data, args.epoch, no_model_command="inspect")
     desc = describe_recording(rec, config)
     print(format_description(desc))
@@ -1985,7 +2015,6 @@ def cmd_ablate(args) -> int:
     from .ablation import ablation_markdown, check_contrastive_loss_weight, checkpoint_choice, run_ablation
     from .jsonio import write_atomic, write_json
     from .io.output_folder import check_file_name
-    from .training import load_yaml_config
 
     check_file_name(args.output, "--output")  # as a Path, "x.md/" lost its slash and x.md was written
     out = Path(args.output)
@@ -2004,7 +2033,7 @@ def cmd_ablate(args) -> int:
     # checked after the recording was read (nan, -1), or not at all (inf); named by its flag in main
     weight = ABLATE_CONTRASTIVE_WEIGHT if args.contrastive_loss_weight is None else args.contrastive_loss_weight
     check_contrastive_loss_weight(weight)
-    config, training = load_yaml_config(args.config)
+    config, training = _load_config(args.config)
     if args.contrastive_loss_weight is not None:  # it was dropped without a word where it does not apply
         if not config.modalities:
             raise ValueError(f"--contrastive-loss-weight: --config {str(args.config)!r} has no modality, so there is "
@@ -2558,8 +2587,6 @@ class _Parser(argparse.ArgumentParser):
         # had been given, never reaching the check that names what the value should be. Every number
         # float() reads is a value now (no flag of this command line looks like one), and so is a comma list
         # of them that starts with one ('--units -1,3', '--seeds -1,2': refused by their checks, by name)
-        import re
-
         number = r"(?:(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|inf|infinity|nan)"
         self._negative_number_matcher = re.compile(rf"^-{number}(?:,\s*(?:-?{number})?)*$", re.IGNORECASE)
         self._args_seen = None  # what parse_known_args was given, for error()
