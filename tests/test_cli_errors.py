@@ -1645,7 +1645,7 @@ def test_train_resume_without_checkpoints_opens_with_the_resume_flag(capsys, tmp
 
 @pytest.mark.parametrize("flag, value, expected", [
     ("--frame-rate", "0", "--frame-rate: expected a finite number > 0 Hz, got 0.0"),
-    ("--contrast", "2", "--contrast: expected in [0, 1], got 2.0"),
+    ("--contrast", "2", "--contrast: expected a number in [0, 1], got 2.0"),
     ("--temporal-frequency", "-1", "--temporal-frequency: expected a finite number >= 0 Hz, got -1.0"),
     ("--width", "0", "--height/--width: expected (height, width) whole numbers >= 1 px, got (32, 0)"),
     ("--fov-height", "nan", "--fov-height/--fov-width: expected (height, width) finite > 0 deg, got (nan, 64.0)"),
