@@ -1723,3 +1723,14 @@ def test_a_runs_config_json_or_training_config_json_as_config_says_what_it_is(mo
     assert err.endswith("c.json: unknown NeuroformerConfig field ['n_embd']; NeuroformerConfig's docstring lists the "
                         "fields, and TrainingConfig's those of the 'training:' section"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+def test_a_corrupt_parquet_data_file_says_what_it_should_be(capsys, tmp_path):
+    """'--data x.parquet' holding no Parquet gave pyarrow's "Parquet magic bytes not found ..." after the
+    flag: now what the file should be and that it is not readable as Parquet; nothing is written."""
+    (tmp_path / "x.parquet").write_text("not a table\n" * 4)
+    err = err_of(capsys, "prepare", "--data", tmp_path / "x.parquet", "--output", tmp_path / "p")
+    assert err.startswith(f"neuroformer prepare: error: --data: {tmp_path / 'x.parquet'}: expected a Parquet table "
+                          "with one row per spike (columns 'time', 'unit'), as pandas DataFrame.to_parquet or "
+                          "pyarrow write it; this file is not readable as Parquet"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.parquet"]

@@ -2019,6 +2019,24 @@ def test_a_parquet_table_of_float32_times_is_read_with_the_float32_warning(a2929
         from_dataframe(df, time_col="t")
 
 
+def test_a_parquet_file_pyarrow_cannot_read_says_what_it_should_be(tmp_path):
+    """A corrupt .parquet (text renamed x.parquet, or a real table cut short) gave pyarrow's own message
+    ("Parquet magic bytes not found in footer ...") without the file's expected content: now the file,
+    what it should hold and that it is not readable as Parquet."""
+    (tmp_path / "text.parquet").write_text("time,unit\n0.5,1\n")
+    pd.DataFrame({"time": np.arange(200.0), "unit": np.arange(200) % 3}).to_parquet(tmp_path / "whole.parquet")
+    whole = (tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    for name in ("text.parquet", "cut.parquet"):
+        with pytest.raises(RecordingValidationError) as info:
+            load_recording(tmp_path / name, time_col="t")
+        msg = str(info.value)
+        assert msg.startswith(f"{tmp_path / name}: expected a Parquet table with one row per spike (columns 't', "
+                              "'unit'), as pandas DataFrame.to_parquet or pyarrow write it; this file is not readable "
+                              "as Parquet, it is cut short or not Parquet at all (pyarrow: "), msg
+    assert load_recording(tmp_path / "whole.parquet").n_spikes == 200  # the whole file still reads
+
+
 def test_npz_session_key_with_slash_or_whitespace_is_made_a_token_session(a2929, tmp_path):
     """A .npz 'session' key holding '/' ("mouse1/day2") was kept, and since the tokenizer refuses a session
     holding '/' (f3ea51a) 'neuroformer prepare / train --data s.npz' stopped with a fix only Python can apply

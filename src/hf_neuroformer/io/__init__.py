@@ -201,7 +201,8 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         ValueError: the format is not supported (the message lists the supported formats).
         KeyError: ``epoch`` is not one of the recording's epochs (lists those that exist).
         RecordingValidationError: the data are invalid (see each reader); a ``.csv`` /
-            ``.parquet`` table that is empty or has no rows (no spike), a ``.csv`` that is not UTF-8 (names
+            ``.parquet`` table that is empty or has no rows (no spike), a ``.parquet`` that pyarrow cannot
+            read (not Parquet, or cut short), a ``.csv`` that is not UTF-8 (names
             the line and byte) or that pandas cannot parse. Every refusal of :func:`from_dataframe` for a
             table names its file (and for a ``.csv``, that its rows count from 0 below the header line).
     """
@@ -265,6 +266,7 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
         rec = read_steinmetz_spcount(path, **kwargs)
     elif suffix in (".csv", ".parquet"):
         import pandas as pd
+        from pyarrow import ArrowException
 
         df_kw = {k: kwargs.pop(k) for k in _DATAFRAME_KW if k in kwargs}
         try:
@@ -282,6 +284,12 @@ def load_recording(path, epoch: Optional[str] = None, **kwargs) -> SpikeRecordin
             except ValueError as e:
                 raise RecordingValidationError(str(e)) from None
             raise
+        except ArrowException as e:  # pyarrow's "Parquet magic bytes not found in footer ..." said not what to give
+            raise RecordingValidationError(
+                f"{path}: expected a Parquet table with one row per spike (columns {df_kw.get('time_col', 'time')!r}, "
+                f"{df_kw.get('unit_col', 'unit')!r}), as pandas DataFrame.to_parquet or pyarrow write it; this file "
+                f"is not readable as Parquet, it is cut short or not Parquet at all (pyarrow: {str(e).strip()})"
+            ) from None
         except pd.errors.ParserError as e:  # "Error tokenizing data. C error: Expected 2 fields in line 3, saw 3"
             raise RecordingValidationError(f"{path}: expected a comma-separated table with one row per spike, "
                                            f"pandas could not parse it ({str(e).strip()})") from None
