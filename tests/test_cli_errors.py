@@ -1734,3 +1734,19 @@ def test_a_corrupt_parquet_data_file_says_what_it_should_be(capsys, tmp_path):
                           "with one row per spike (columns 'time', 'unit'), as pandas DataFrame.to_parquet or "
                           "pyarrow write it; this file is not readable as Parquet"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.parquet"]
+
+
+def test_an_empty_config_file_is_refused_before_anything_is_written(capsys, tmp_path):
+    """'neuroformer train --config empty.yaml' (or .json) trained with the default settings as if no file had
+    been given: now refused naming --config, before an output folder is made."""
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "blank.yaml").write_text("\n   \n")
+    for name in ("empty.json", "blank.yaml"):
+        expected = (f"--config: {str(tmp_path / name)!r} is empty; expected a YAML file of NeuroformerConfig fields "
+                    "with an optional 'training:' section, such as configs/default.yaml (write '{}' in it to use the "
+                    "default settings)")
+        for command in (["train", "--output-dir", tmp_path / "t"],
+                        ["ablate", "--output", tmp_path / "a.md", "--work-dir", tmp_path / "w"]):
+            err = err_of(capsys, *command, "--config", tmp_path / name)
+            assert err == f"neuroformer {command[0]}: error: {expected}", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.yaml", "empty.json"]

@@ -749,6 +749,27 @@ def test_yaml_values_of_the_wrong_type_name_their_field(tmp_path):
     assert (cfg.hidden_act, cfg.split_fractions, cfg.hidden_dropout) == ("relu", [0.8, 0.1, 0.1], 0.0)
 
 
+def test_an_empty_config_file_is_refused_and_only_an_explicit_empty_one_is_the_defaults(tmp_path):
+    """An empty (or whitespace-only) config file was read as the default settings without a word, and a
+    document of 0 / false as an empty mapping: both refused; '{}' or a file of comments is the defaults."""
+    p = tmp_path / "c.yaml"
+    for text in ("", "  \n\t\n"):
+        p.write_text(text)
+        with pytest.raises(ValueError) as info:
+            load_yaml_config(p)
+        assert str(info.value) == (f"--config: {str(p)!r} is empty; expected a YAML file of NeuroformerConfig fields "
+                                   "with an optional 'training:' section, such as configs/default.yaml (write '{}' "
+                                   "in it to use the default settings)")
+    for text, kind in (("0\n", "int"), ("false\n", "bool"), ("''\n", "str")):
+        p.write_text(text)
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(p))}: expected a mapping of config fields, got {kind}$"):
+            load_yaml_config(p)
+    for text in ("{}\n", "# every field left at its default\n"):
+        p.write_text(text)
+        cfg, tc = load_yaml_config(p)
+        assert cfg.to_dict() == nf.NeuroformerConfig().to_dict() and tc == TrainingConfig()
+
+
 def test_yaml_numbers_in_exponent_notation_are_numbers(tmp_path):
     # PyYAML (YAML 1.1) reads 1e-3 and 1.0e5 as strings: 'learning_rate: 3e-4' was refused with
     # "expected a positive number, got '3e-4'", and a JSON config (JSON is YAML) with 1e-05 with

@@ -364,7 +364,8 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: the file is not valid YAML (names the line and column), a key is given
+        ValueError: the file is empty or holds only whitespace (a file of ``{}`` or of only comments
+            gives the default settings), the file is not valid YAML (names the line and column), a key is given
             twice in one mapping (e.g. two ``training:`` sections; names both lines), the document or its
             ``training:`` entry is not a mapping, or a key is not a known field (named, with the section it
             belongs in when it is a field of the other one, e.g. ``max_steps`` at the top level, or else the
@@ -381,7 +382,15 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         raise FileNotFoundError(f"--config: no such file {str(path)!r}")
     try:
         with open(path) as f:
-            raw = yaml.load(f, Loader=_unique_key_loader()) or {}
+            text = f.read()
+        if not text.strip():  # an empty file was read as the default settings, silently
+            raise ValueError(f"--config: {str(path)!r} is empty; expected a YAML file of NeuroformerConfig fields "
+                             "with an optional 'training:' section, such as configs/default.yaml (write '{}' in it "
+                             "to use the default settings)")
+        raw = yaml.load(text, Loader=_unique_key_loader())
+        # a document of only comments (or 'null') is the defaults; '0', 'false' or '""' is refused below as not a
+        # mapping (it was taken for an empty one)
+        raw = {} if raw is None else raw
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
