@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1750,3 +1751,37 @@ def test_an_empty_config_file_is_refused_before_anything_is_written(capsys, tmp_
             err = err_of(capsys, *command, "--config", tmp_path / name)
             assert err == f"neuroformer {command[0]}: error: {expected}", err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.yaml", "empty.json"]
+
+
+def test_ablate_refuses_a_work_dir_holding_a_model(models, capsys, tmp_path):
+    """'neuroformer ablate --work-dir runs/x' (a trained model's folder) trained the variants into subfolders
+    of that model's folder: refused naming --work-dir, with or without --overwrite, before anything is read
+    or written; run_ablation refuses it too (also with overwrite=True), before any variant trains."""
+    from hf_neuroformer.ablation import run_ablation
+
+    d, _, rec = models
+    before = sorted(p.relative_to(d).as_posix() for p in d.rglob("*"))
+    default = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+    expected = (f"--work-dir: {str(d / 'pre')!r} holds a model ('metrics.json', 'model.safetensors', "
+                "'training_config.json' and 1 more); the variants would train into subfolders of that model's folder: choose a folder of their "
+                f"own, e.g. {str(d / 'pre') + '-ablation'!r}")
+    for extra in ([], ["--overwrite"]):
+        err = err_of(capsys, "ablate", "--config", default, "--output", tmp_path / "a.md", "--work-dir", d / "pre",
+                     *extra)
+        assert err == f"neuroformer ablate: error: {expected}", err
+    with pytest.raises(FileExistsError) as info:
+        run_ablation(rec, tiny_config(), TrainingConfig(max_steps=1), work_dir=d / "pre", overwrite=True)
+    assert str(info.value) == "work_dir: " + expected.removeprefix("--work-dir: ")
+    assert sorted(p.relative_to(d).as_posix() for p in d.rglob("*")) == before and not any(tmp_path.iterdir())
+
+
+def test_check_work_dir_takes_a_runs_checkpoints_for_a_model_and_an_earlier_ablation_for_none(tmp_path):
+    from hf_neuroformer.ablation import check_work_dir
+
+    (tmp_path / "run" / "checkpoint-5").mkdir(parents=True)  # a run stopped before its model was written
+    with pytest.raises(FileExistsError, match=r"^work_dir: '.*run' holds a model \('checkpoint-5'\); "):
+        check_work_dir(tmp_path / "run")
+    (tmp_path / "abl" / "0-state-only").mkdir(parents=True)  # an earlier ablation: its models are in the variants
+    (tmp_path / "abl" / "0-state-only" / "model.safetensors").write_bytes(b"")
+    for ok in (tmp_path / "abl", tmp_path / "new", tmp_path):
+        check_work_dir(ok)

@@ -42,7 +42,7 @@ import numpy as np
 from .configuration_neuroformer import NeuroformerConfig, is_finite_number
 
 __all__ = ["ablation_variants", "check_contrastive_loss_weight", "checkpoint_choice", "check_same_windows",
-           "run_ablation", "ablation_markdown", "check_variant_folders", "variant_folder"]
+           "run_ablation", "ablation_markdown", "check_variant_folders", "check_work_dir", "variant_folder"]
 
 
 def _kind(mod: dict) -> str:
@@ -115,17 +115,47 @@ def variant_folder(work_dir, seeds, seed: int, index: int, name: str) -> Path:
     return Path(work_dir) / sub if len(seeds) == 1 else Path(work_dir) / f"seed-{seed}" / sub
 
 
+def check_work_dir(work_dir) -> None:
+    """Refuse a ``work_dir`` that holds a trained model (or a run's checkpoints): the variants were
+    trained into subfolders of that model's folder, mixed into it (and pushed or copied with it).
+
+    A model is recognised as the other commands recognise one: a file of
+    :data:`~hf_neuroformer.io.output_folder.MODEL_MARKERS` (``model.safetensors``, ``metrics.json``, ...)
+    or a ``checkpoint-*`` folder directly in ``work_dir``. A folder that does not exist, an empty one
+    and an earlier ablation's work dir (its models are in the variant subfolders) are accepted.
+
+    Raises:
+        FileExistsError: ``work_dir: '<path>' holds a model (...)``, naming up to three of the files
+            found and a folder of its own to give instead.
+    """
+    from .io.output_folder import MODEL_MARKERS
+    from .recording import first_few
+
+    d = Path(work_dir)
+    if not d.is_dir():
+        return
+    found = sorted([f for f in MODEL_MARKERS if (d / f).exists()] + [p.name for p in d.glob("checkpoint-*")])
+    if found:
+        raise FileExistsError(f"work_dir: {str(work_dir)!r} holds a model ({first_few(found)}); the variants would "
+                              "train into subfolders of that model's folder: choose a folder of their own, e.g. "
+                              f"{str(d) + '-ablation'!r}")
+
+
 def check_variant_folders(work_dir, seeds, variants, overwrite: bool) -> None:
     """:func:`~hf_neuroformer.training.check_output_dir` on every folder :func:`run_ablation` would
     write (:func:`variant_folder` of each seed and each of ``variants``, as
     :func:`ablation_variants` returns them).
 
     Raises:
+        FileExistsError: ``work_dir`` itself holds a model (a file of
+            :data:`~hf_neuroformer.io.output_folder.MODEL_MARKERS` or a ``checkpoint-*`` folder:
+            ``work_dir: ...``, whatever ``overwrite``), see :func:`check_work_dir`.
         FileExistsError / PermissionError: as :func:`~hf_neuroformer.training.check_output_dir`
             (``output_dir: ...``).
     """
     from .training import check_output_dir
 
+    check_work_dir(work_dir)
     for seed in seeds:
         for i, (name, _) in enumerate(variants):
             check_output_dir(variant_folder(work_dir, seeds, seed, i, name), overwrite)
@@ -223,6 +253,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
             is not in ``recording`` or has no value in the training split (checked before any
             variant trains: the spikes-only variants trained first, and the run failed only when
             the first variant with that modality began).
+        FileExistsError: ``work_dir`` holds a model (:func:`check_work_dir`, also with ``overwrite``),
+            before any variant trains.
     """
     from .modalities import fit_modalities
     from .training import train
@@ -251,6 +283,8 @@ def run_ablation(recording, config: NeuroformerConfig, training, work_dir=None, 
 
     if tmp is None and not overwrite:
         check_variant_folders(work_dir, seeds, variants, False)
+    elif tmp is None:  # overwrite replaces earlier variant folders, never a model's folder the variants go into
+        check_work_dir(work_dir)
     per_seed, plans, not_scored = {}, [], []
     try:
         for seed in seeds:

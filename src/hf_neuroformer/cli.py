@@ -2066,7 +2066,7 @@ def cmd_ablate(args) -> int:
         try:
             check_variant_folders(args.work_dir, run_seeds, variants, args.overwrite)
         except (FileExistsError, PermissionError) as err:
-            raise type(err)("--work-dir: " + str(err).removeprefix("output_dir: ")) from None
+            raise type(err)("--work-dir: " + str(err).removeprefix("output_dir: ").removeprefix("work_dir: ")) from None
     if out.suffix.lower() not in (".md", ".markdown"):  # --output abl.png wrote the markdown table into a .png
         raise ValueError(f"--output: this command writes a markdown table; expected a file name ending in .md, "
                          f"got {str(out)!r}")
