@@ -28,7 +28,7 @@ import torch
 
 import hf_neuroformer as nf
 from hf_neuroformer.generation import load_pretrained
-from hf_neuroformer.hub import HubPushError, card_metrics, model_index_metrics, push_to_hub
+from hf_neuroformer.hub import HubPushError, card_metrics, model_index_metrics, push_to_hub, save_for_hub
 from hf_neuroformer.io import load_recording
 from hf_neuroformer.training import TrainingConfig, train
 from hf_neuroformer.windows import NeuroformerCollator, build_window_datasets
@@ -143,8 +143,6 @@ def test_push_then_load_without_the_package(trained, loopback_hub, tmp_path, mon
     # a folder saved the transformers way, processor.save_pretrained (as Trainer(processing_class=processor) saves
     # its checkpoints): its tokenizer_config.json names the processor class, which AutoProcessor reads before
     # config.json's auto_map; staged as a push stages it, it was loaded without the package as the tokenizer
-    from hf_neuroformer.hub import save_for_hub
-
     saved = tmp_path / "processor-saved"
     shutil.copytree(model_dir, saved)
     nf.NeuroformerProcessor.from_pretrained(saved).save_pretrained(saved)
@@ -1090,8 +1088,8 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     assert code == 0, err[-2000:]
     assert ("4 folders of lab/multi holding a model of its own (config.json) were left as they were: b/, c/, d/, "
             "runs/a/") in out, out
-    assert ("1 file already in lab/multi was not written by this push and stays there: notes/plot.json (delete them "
-            "on the Hub if they belong to another model)") in out, out
+    assert ("1 file already in lab/multi was not written by this push and stays there: notes/plot.json (delete it "
+            "on the Hub if it belongs to another model)") in out, out
     assert "b/model.safetensors" not in out, out
 
 
@@ -1129,6 +1127,11 @@ def test_push_of_a_folder_with_an_unfinished_run_is_refused_before_any_request(t
                                          r"model \(train_unfinished\.json is there.*step-99.*Resume it .*Nothing was "
                                          r"uploaded.*delete train_unfinished\.json first$"):
         push_to_hub(model_dir, "lab/unfinished", **kw)
+    # staging it by hand (save_for_hub, then HfApi.upload_folder) published the earlier model the same way
+    with pytest.raises(ValueError) as staged:
+        save_for_hub(model_dir, tmp_path / "stage")
+    assert str(staged.value).startswith("model_dir (CLI: --model): a training run into "), staged.value
+    assert str(staged.value).endswith("delete train_unfinished.json first") and not (tmp_path / "stage").exists()
     code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", model_dir, "--repo-id",
                                       "lab/unfinished")
     assert code == 2 and "--model: a training run into" in err and "delete train_unfinished.json first" in err, err

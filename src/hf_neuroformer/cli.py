@@ -2158,9 +2158,11 @@ def cmd_push(args) -> int:
               f"{', '.join(f + '/' for f in result.kept_model_folders)}")
     stray = kept_outside_model_folders(result)
     if stray:
-        were, stay = ("was", "stays") if len(stray) == 1 else ("were", "stay")
+        were, stay, them, they = (("was", "stays", "it", "it belongs") if len(stray) == 1
+                                  else ("were", "stay", "them", "they belong"))
         print(f"[neuroformer] {count_noun(len(stray), 'file')} already in {result.repo_id} {were} not written "
-              f"by this push and {stay} there: {', '.join(stray)} (delete them on the Hub if they belong to another model)")
+              f"by this push and {stay} there: {', '.join(stray)} (delete {them} on the Hub if {they} to another "
+              "model)")
     if result.replaced_readme:  # the user's own README (not a card of this package) went without a word
         # on a branch (a new one starts from main's README) it is replaced there only: "of lab/x" read as main's
         branch = result.revision not in (None, "main")

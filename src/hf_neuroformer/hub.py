@@ -553,7 +553,9 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
             vocabulary size or window settings:
             :func:`~hf_neuroformer.tokenization_neuroformer.check_tokenizer_matches_config`),
             or a run record is damaged (:func:`check_run_records`), or ``subfolder`` cannot hold
-            remote code (:func:`check_subfolder`).
+            remote code (:func:`check_subfolder`), or the folder holds the record of a ``train`` /
+            ``finetune`` run that has not saved its model (:func:`check_unfinished_run`, the message
+            :func:`push_to_hub` gives); nothing is staged then.
     """
     import shutil
 
@@ -562,6 +564,8 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
 
     check_subfolder(subfolder, "subfolder")
     src = check_model_dir(model_dir)
+    # staged by hand and uploaded, a folder of a killed --overwrite run published the earlier model as push_to_hub would
+    check_unfinished_run(src)
     check_run_records(src)
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
