@@ -2290,3 +2290,61 @@ def test_a_hub_run_of_part_of_a_step_records_the_span_brian2_simulated():
     assert net.recording.time_domain[1] == pytest.approx(0.0102, abs=1e-12)
     assert net.params["duration"] == net.recording.time_domain[1]
     assert net.params["duration_requested"] == 0.0101
+
+
+def test_write_network_refuses_a_kind_rates_or_params_it_could_not_store(tmp_path):
+    """write_network wrote a kind of 5 (read back as 5), NaN base rates, and a parameter JSON cannot hold
+    as its text ('<object object at 0x...>'), which lost it. Each is refused, naming the field, before
+    anything is written: no file and no folder, even with make_parent. All rates NaN (how read_network
+    gives a file without base rates) is written without them and reads back the same."""
+    from dataclasses import replace
+
+    net = simulate_hub_glm(HubNetworkParams(n_units=6, n_hubs=1, targets_per_hub=2), duration=0.5, seed=0)
+    out = tmp_path / "new" / "net.nwb"
+    rates = net.base_rates.copy()
+    rates[2] = np.nan
+    odd = replace(net)
+    odd.params = {**net.params, "note": {"made_by": object()}}
+    for bad, match in (
+        (replace(net, kind=5), r"^network\.kind: expected the simulator's name as a non-empty string .*got int 5$"),
+        (replace(net, base_rates=rates), r"^network\.base_rates: expected finite rates >= 0 Hz.* got 1 rate NaN, "
+                                         r"infinite or negative \(first: unit 2 = nan\)"),
+        (replace(net, base_rates=-net.base_rates - 1), r"^network\.base_rates: .* got 6 rates NaN"),
+        (odd, r"^network\.params\['note'\]\['made_by'\]: expected a JSON value .* got object <object object at"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            write_network(bad, out, make_parent=True)
+        assert not (tmp_path / "new").exists()
+    # where the loss happened first: SimulatedNetwork turned the object into text when it was made
+    with pytest.raises(ValueError, match=r"^SimulatedNetwork\.params\['f'\]\[1\]: expected a JSON value .*got set"):
+        replace(net, params={"f": [1, {2}]})
+    with pytest.raises(ValueError, match=r"^SimulatedNetwork\.params: expected a dict .*got list"):
+        replace(net, params=[1])
+    unknown = replace(net, base_rates=np.full(6, np.nan))
+    back = read_network(write_network(unknown, tmp_path / "unknown.nwb"))
+    assert np.isnan(back.base_rates).all() and back.base_rates.shape == (6,)
+    assert back.kind == "hub-glm" and back.params == net.params
+
+
+def test_a_glm_simulation_too_long_for_memory_is_refused_naming_duration():
+    """simulate_coupled_network(duration=1e8) asked numpy for 1.46 TiB of drive noise and failed with a
+    bare MemoryError naming no argument; it is now refused before anything is drawn, with the estimate,
+    the machine's memory and the longest duration that fits (the CLI applies the same check by flag)."""
+    from hf_neuroformer.simulation import _check_glm_memory
+    from hf_neuroformer.stimuli import _memory_bytes
+
+    if _memory_bytes() is None:
+        pytest.skip("this OS does not give its physical memory (os.sysconf)")
+    with pytest.raises(ValueError, match=r"^duration: 1e\+08 s is 50,000,000,000 bins of 0\.002 s; the glm kind holds "
+                                         r"4 drives' noise for every bin up front, about 1490\.1 GiB with the wiring "
+                                         r"of 16 units, more than half of this machine's .* GiB of memory"):
+        simulate_coupled_network(duration=1e8)
+    with pytest.raises(ValueError, match=r"^n_units: 1000000 units need about 44707\.2 GiB for the dense"):
+        simulate_coupled_network(n_units=1_000_000, duration=1.0)
+    # with 1 MiB of memory: 1,000 bins of 4 drives (31 KiB) fit beside the 137 KiB of wiring, 100,000 (3.1 MiB)
+    # do not; the longest that fits is (0.5 MiB - wiring) / (8 bytes x 4 drives) = 12,000 bins, 24 s
+    _check_glm_memory(16, 4, 1_000, 2.0, 0.002, memory=2**20)
+    with pytest.raises(ValueError, match=r"^--duration: 200 s is 100,000 bins .* about 3\.2 MiB with the wiring of "
+                                         r"16 units, more than half of this machine's 1\.0 MiB of memory; simulate at "
+                                         r"most about 24 s per run"):
+        _check_glm_memory(16, 4, 100_000, 200.0, 0.002, memory=2**20, duration_flag="--duration")

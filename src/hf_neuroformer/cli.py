@@ -2226,8 +2226,8 @@ def cmd_simulate(args) -> int:
     import numpy as np
 
     from .recording import count_noun
-    from .simulation import HubNetworkParams, _whole_bins, simulate_coupled_network, simulate_hub_glm, \
-        simulate_hub_network, write_network
+    from .simulation import HubNetworkParams, _check_glm_memory, _whole_bins, simulate_coupled_network, \
+        simulate_hub_glm, simulate_hub_network, write_network
     from .stimuli import _memory_bytes
 
     out = Path(args.output)
@@ -2249,11 +2249,12 @@ def cmd_simulate(args) -> int:
         raise ValueError(f"--units: {args.units} units need about {dense / 2**30:.1f} GiB for the dense units x units "
                          f"wiring matrices, more than half of this machine's {mem / 2**30:.1f} GiB of memory; "
                          "simulate fewer units")
-    need = _whole_bins(args.duration, bin_size) * (args.units + 4) * 8 if args.kind == "glm" else 0
-    if mem is not None and need > mem // 2:
-        raise ValueError(f"--duration/--units: the glm kind draws {need / 2**30:.1f} GiB of random numbers up "
-                         f"front, more than half of this machine's {mem / 2**30:.1f} GiB; simulate less time or "
-                         "fewer units")
+    if args.kind == "glm":
+        # the estimate and bound simulate_coupled_network applies itself, named by flag (it counted n_bins x
+        # n_units uniforms, which the glm kind has drawn a block at a time since: 300 units over 3600 s were
+        # refused below 9 GiB of memory for 4.4 GiB they no longer take)
+        _check_glm_memory(args.units, min(4, args.units), _whole_bins(args.duration, bin_size), args.duration,
+                          bin_size, mem, units_flag="--units", duration_flag="--duration")
     if args.kind == "glm":
         net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed, progress=True)
     else:

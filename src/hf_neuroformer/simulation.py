@@ -72,8 +72,44 @@ class SimulatedNetwork:
             self.edge_kind = np.zeros(self.weights.shape, dtype=np.int8)
         self.edge_kind = np.asarray(self.edge_kind, dtype=np.int8)
         # as documented, a JSON-able dict: HubNetworkParams takes numpy integers (np.int64(20) units),
-        # which asdict kept, so json.dumps(network.params) failed (only write_network cleaned them)
+        # which asdict kept, so json.dumps(network.params) failed (only write_network cleaned them).
+        # A value JSON cannot hold (an object, a set, a function) was turned into its text
+        # ('<object object at 0x...>') and lost: it is refused, naming the key
+        _check_json_params(self.params, "SimulatedNetwork.params")
         self.params = json_safe(self.params)
+
+
+def _check_json_params(params, label: str) -> None:
+    """Refuse ``params`` unless it is a dict that JSON can hold without loss: values None, bool,
+    int, float, str (numpy scalars and arrays of those too), lists / tuples and dicts of them, at
+    any depth. :func:`~hf_neuroformer.jsonio.json_safe` turned anything else into its ``str``.
+
+    Raises:
+        ValueError: ``label: expected a dict`` or ``label['key']...: expected a JSON value ...``
+            naming the first such value by its path and type.
+    """
+    if not isinstance(params, dict):
+        raise ValueError(f"{label}: expected a dict of the simulator's parameters (JSON values), got "
+                         f"{type(params).__name__} {params!r:.80}")
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}[{k!r}]")
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biufU":
+                raise ValueError(f"{where}: expected a JSON value (a number, string, bool, None, or a list or dict "
+                                 f"of them), got a numpy array of dtype {value.dtype}; it would be stored as text "
+                                 "and lost")
+        elif not (value is None or isinstance(value, (bool, int, float, str, np.bool_, np.integer, np.floating, np.str_))):
+            raise ValueError(f"{where}: expected a JSON value (a number, string, bool, None, or a list or dict of "
+                             f"them), got {type(value).__name__} {value!r:.80}; it would be stored as its text and "
+                             "lost")
+
+    walk(params, label)
 
 
 def _whole_bins(duration: float, bin_size: float) -> int:
@@ -158,6 +194,51 @@ _BAR_BINS = 5000
 _GLM_CHUNK = 1000
 
 
+def _glm_memory_bytes(n_units: int, n_assemblies: int, n_bins: int) -> tuple:
+    """Bytes :func:`simulate_coupled_network` allocates before its first bin, as ``(wiring, per_duration)``:
+    ``wiring`` the dense ``(n_units, n_units)`` float64 matrices it holds while wiring the network (about
+    6 at once) and one block of uniforms (``_GLM_CHUNK x n_units``); ``per_duration`` the drives' noise,
+    one float64 per bin and assembly (``n_bins x n_assemblies``). The spikes come on top (unknown before
+    the run: about ``8 * 2`` bytes per spike)."""
+    wiring = 8 * (6 * n_units ** 2 + min(_GLM_CHUNK, n_bins) * n_units)
+    return wiring, 8 * n_bins * n_assemblies
+
+
+def _check_glm_memory(n_units: int, n_assemblies: int, n_bins: int, duration: float, bin_size: float,
+                      memory: Optional[int] = None, units_flag: str = "n_units",
+                      duration_flag: str = "duration") -> None:
+    """Refuse a glm simulation whose up-front arrays (:func:`_glm_memory_bytes`) need more than half of
+    this machine's physical memory (``memory`` bytes; default ``os.sysconf``, no check where the OS
+    does not say), the bound ``neuroformer simulate`` applies: 1e8 s failed in numpy's bare
+    MemoryError ("Unable to allocate 1.46 TiB"), naming no argument.
+
+    Raises:
+        ValueError: ``n_units: ...`` when the wiring alone is too large, else ``duration: ...``, each with
+            the estimate and the memory in GiB (``units_flag`` / ``duration_flag`` name them for the CLI).
+    """
+    if memory is None:
+        from .stimuli import _memory_bytes
+
+        memory = _memory_bytes()
+    if memory is None:
+        return
+    def size(b):
+        return f"{b / 2**30:.1f} GiB" if b >= 2**30 / 10 else f"{b / 2**20:.1f} MiB"
+
+    wiring, per_duration = _glm_memory_bytes(n_units, n_assemblies, n_bins)
+    half = memory // 2
+    have = f"more than half of this machine's {size(memory)} of memory"
+    if wiring > half:
+        raise ValueError(f"{units_flag}: {n_units} units need about {size(wiring)} for the dense units x units "
+                         f"wiring matrices, {have}; simulate fewer units")
+    if wiring + per_duration > half:
+        raise ValueError(f"{duration_flag}: {duration:g} s is {n_bins:,} bins of {bin_size:g} s; the glm kind holds "
+                         f"{n_assemblies} drives' noise for every bin up front, about {size(wiring + per_duration)} "
+                         f"with the wiring of {count_noun(n_units, 'unit')}, {have}; simulate at most about "
+                         f"{max(half - wiring, 0) / (8 * n_assemblies) * bin_size:.3g} s per run (several seeds "
+                         "or runs for more)")
+
+
 def simulate_coupled_network(
     n_units: int = 16,
     duration: float = 240.0,
@@ -198,9 +279,23 @@ def simulate_coupled_network(
         seed: RNG seed; the same seed gives the same spikes and weights.
         progress: show a bar of simulated seconds (``neuroformer simulate`` does).
 
+    Source: the model of this module's docstring, a coupled point-process GLM of the kind used for
+    population spike trains (Pillow et al. 2008, Nature 454:995), chosen here as the package's built-in
+    data; the paper's simulated-network experiment (Antoniades et al., ICLR 2024, arXiv 2311.00136) is
+    the hub kinds' (:func:`simulate_hub_network`).
+
     Returns:
-        :class:`SimulatedNetwork`, whose recording has ``time_domain=(0, n_bins * bin_size)``
-        (``n_bins`` = ``duration / bin_size`` rounded to the nearest integer, halves up) and session ``"simulated"``.
+        :class:`SimulatedNetwork` with ``kind="glm"``: ``recording`` of ``n_units`` units ``unit0``,
+        ``unit1``, ... with float64 spike times in s (each jittered uniformly within its bin), ``time_domain=(0,
+        n_bins * bin_size)`` (``n_bins`` = ``duration / bin_size`` rounded to the nearest integer, halves up)
+        and session ``"simulated"``; ``weights`` ``(n_units, n_units)`` float64, target x source, log-rate per
+        unit of synaptic trace (diagonal ``-refractory_strength``); ``base_rates`` ``(n_units,)`` float64, Hz;
+        no hubs (``edge_kind`` all 0); ``params`` the arguments and the simulated span (JSON values).
+
+    Memory: about ``8 * n_bins * n_assemblies`` bytes of drive noise (drawn up front) plus the wiring,
+    ``8 * 6 * n_units**2``; the spikes come on top (16 bytes each). A simulation whose up-front arrays
+    need more than half of the machine's physical memory is refused before anything is drawn (the
+    bound ``neuroformer simulate`` applies; not checked where ``os.sysconf`` does not give it).
 
     Raises:
         ValueError: naming the argument: ``n_units`` / ``n_assemblies`` not an integer >= 1, or
@@ -210,7 +305,9 @@ def simulate_coupled_network(
             ``coupling_strength``, ``refractory_strength``, ``drive_strength`` not finite, or
             ``coupling_strength`` / ``refractory_strength`` negative;
             ``base_rate_range`` not two finite rates with ``0 <= low <= high``, ``high > 0``; ``seed`` not an
-            integer >= 0 or None.
+            integer >= 0 or None; ``duration: ...`` (or ``n_units: ...`` when the wiring alone does not
+            fit) when the memory estimate above exceeds half of the machine's memory, with the estimate,
+            the memory and the longest duration that fits (1e8 s failed in numpy's bare MemoryError).
     """
     if n_assemblies is None and isinstance(n_units, numbers.Integral):
         n_assemblies = min(4, n_units)
@@ -218,6 +315,11 @@ def simulate_coupled_network(
                          drive_timescale=drive_timescale, connection_prob=connection_prob,
                          coupling_strength=coupling_strength, refractory_strength=refractory_strength,
                          drive_strength=drive_strength, base_rate_range=base_rate_range, seed=seed)
+    n_bins = _whole_bins(duration, bin_size)
+    if n_bins < 1:
+        raise ValueError(f"duration: expected at least one bin of {bin_size} s, got {duration} s")
+    # before the wiring is drawn: 1e8 s asked numpy for 1.46 TiB of drive noise (a bare MemoryError)
+    _check_glm_memory(n_units, max(int(n_assemblies), 1), n_bins, duration, bin_size)
     rng = np.random.default_rng(seed)
     conn = rng.random((n_units, n_units)) < connection_prob
     np.fill_diagonal(conn, False)
@@ -228,9 +330,6 @@ def simulate_coupled_network(
     loading = drive_strength * rng.uniform(0.7, 1.3, n_units)
     assembly = np.arange(n_units) % max(int(n_assemblies), 1)
 
-    n_bins = _whole_bins(duration, bin_size)
-    if n_bins < 1:
-        raise ValueError(f"duration: expected at least one bin of {bin_size} s, got {duration} s")
     decay = np.exp(-bin_size / tau)
     ou_a = np.exp(-bin_size / drive_timescale)
     ou_noise = rng.normal(0, np.sqrt(1 - ou_a**2), (n_bins, max(int(n_assemblies), 1)))
@@ -481,6 +580,11 @@ def simulate_hub_network(
     plus ``background_inputs`` independent Poisson spike trains per unit (brian2
     ``PoissonInput`` on v). ``W`` and the hubs come from :func:`hub_layout`.
 
+    Source: a network with hub units of known directed wiring, after the paper's simulated-network
+    experiment (Antoniades et al., ICLR 2024, arXiv 2311.00136), whose attention should recover the
+    hubs' connections; simulated with brian2 (Stimberg, Brette & Goodman 2019, eLife 8:e47314). The
+    parameters (:class:`HubNetworkParams`) are this package's, not the paper's.
+
     Args:
         params: :class:`HubNetworkParams`, or a dict of its fields (default: 300 units, 3 hubs).
         duration: simulated time, s. brian2 runs whole ``params.dt`` steps and a last partial
@@ -501,9 +605,13 @@ def simulate_hub_network(
             ``report``; ``neuroformer simulate`` does).
 
     Returns:
-        :class:`SimulatedNetwork` with ``kind="hub"``; ``weights`` in mV (current jumps);
-        ``base_rates`` = each unit's mean rate in the run, Hz. Spike times are brian2's (on the
-        ``dt`` grid).
+        :class:`SimulatedNetwork` with ``kind="hub"``: ``recording`` of ``n_units`` units (session
+        ``"simulated-hub"``, float64 spike times in s, brian2's, on the ``dt`` grid; ``time_domain``
+        ``(0, simulated span)``); ``weights`` ``(n_units, n_units)`` float64 target x source, in mV
+        (current jumps, diagonal 0); ``edge_kind`` ``(n_units, n_units)`` int8; ``hub_units``
+        ``(n_hubs,)`` int64; ``base_rates`` ``(n_units,)`` float64 = each unit's mean rate in the run, Hz.
+        Memory: brian2 holds every spike until the run ends (no estimate is made before it, the
+        rates being unknown); ``neuroformer simulate`` caps ``duration`` at :data:`MAX_CLI_DURATION`.
 
     Raises:
         TypeError: ``params`` is neither a :class:`HubNetworkParams`, a dict nor None.
@@ -631,9 +739,18 @@ def simulate_hub_glm(
     ``params["duration"]`` records the simulated span (the recording's ``time_domain`` end),
     ``params["duration_requested"]`` the requested value when they differ.
 
+    Source: the hub layout of the paper's simulated-network experiment (see :func:`simulate_hub_network`)
+    in the point-process GLM of the module docstring; a fast stand-in for the brian2 reference, not the
+    paper's simulator.
+
     Returns:
-        :class:`SimulatedNetwork` with ``kind="hub-glm"``; ``weights`` = the layout's ``W``
-        (same units as the LIF network, so both kinds have the same truth for a seed).
+        :class:`SimulatedNetwork` with ``kind="hub-glm"``: ``recording`` of ``n_units`` units (session
+        ``"simulated-hub-glm"``, float64 spike times in s, jittered within their ``glm_bin_size`` bins);
+        ``weights`` ``(n_units, n_units)`` float64 = the layout's ``W`` in mV (same units as the LIF
+        network, so both kinds have the same truth for a seed; diagonal 0); ``edge_kind`` int8 and
+        ``hub_units`` int64 as :func:`hub_layout`; ``base_rates`` ``(n_units,)`` float64, the drawn
+        ``rate_i`` in Hz. Memory: uniforms are drawn a block of bins at a time, so only the spikes grow
+        with ``duration`` (16 bytes each).
     """
     params = _hub_params(params)
     _check_duration(duration)
@@ -727,7 +844,11 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make
             (``network.weights: ...``): ``weights`` not ``(n_units, n_units)`` for the recording's
             units or not finite off the diagonal, ``edge_kind`` of another shape, with a value other
             than 0 / 1 / 2 or marking a zero weight (:func:`check_edge_kinds`), ``hub_units`` outside
-            ``[0, n_units)``, ``base_rates`` not ``(n_units,)``.
+            ``[0, n_units)``, ``base_rates`` not ``(n_units,)`` or with a rate that is not finite and
+            >= 0 Hz (``network.base_rates: ...``; all NaN, as :func:`read_network` gives a file without
+            them, is written without them), ``kind`` not a non-empty string (``network.kind: ...``),
+            ``params`` not a dict or holding a value JSON cannot hold, which would be stored as its
+            text (``network.params['key']: ...``). Nothing is written (no file, no folder) on any of these.
         MissingOutputFolderError: ``path``'s folder does not exist and ``make_parent`` is False (a
             ``FileNotFoundError``).
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -749,19 +870,35 @@ def write_network(network: SimulatedNetwork, path, overwrite: bool = False, make
     # ('neuroformer connectivity', after training on it), naming the file, not the network that made it
     _check_ground_truth(network.recording.n_units, network.weights, network.edge_kind, network.hub_units,
                         network.base_rates, {name: f"network.{name}" for name in _SCRATCH_NAMES})
-    check_output_folder(path, make_parent)  # before the ground truth is serialised
+    # the kind, the rates and the parameters were written whatever they held: a kind of 5 was read back as
+    # 5, NaN rates as NaN, and a parameter JSON cannot hold as its text ('<object object at 0x...>')
+    if not isinstance(network.kind, str) or not network.kind:
+        raise ValueError(f"network.kind: expected the simulator's name as a non-empty string (SimulatedNetwork.kind: "
+                         f"'glm', 'hub' or 'hub-glm'), got {type(network.kind).__name__} {network.kind!r}")
+    rates = np.asarray(network.base_rates, dtype=np.float64)
+    # every rate NaN is how read_network gives a file without base rates: written, as there, without them
+    rates_known = not np.isnan(rates).all()
+    bad = np.flatnonzero(~(np.isfinite(rates) & (rates >= 0))) if rates_known else np.zeros(0, np.int64)
+    if bad.size:
+        raise ValueError(f"network.base_rates: expected finite rates >= 0 Hz, one per unit (or all NaN: unknown, "
+                         f"not written), got {count_noun(bad.size, 'rate')} NaN, infinite or negative (first: unit {bad[0]} = "
+                         f"{rates[bad[0]]})")
+    _check_json_params(network.params, "network.params")
+    # json_safe: HubNetworkParams takes numpy integers (np.int64(300) units), which json.dumps refused
+    # after the whole simulation had run; serialised before the folder is checked (or created)
+    info = json.dumps(json_safe({"kind": network.kind, "params": network.params}))
+    check_output_folder(path, make_parent)
 
     g = GROUND_TRUTH_SCRATCH
-    # json_safe: HubNetworkParams takes numpy integers (np.int64(300) units), which json.dumps refused
-    # after the whole simulation had run
-    info = json.dumps(json_safe({"kind": network.kind, "params": network.params}))
     scratch = {
         "ground_truth_weights": (network.weights, g["ground_truth_weights"]),
         "ground_truth_edge_kind": (network.edge_kind, g["ground_truth_edge_kind"]),
         "ground_truth_hub_units": (network.hub_units, g["ground_truth_hub_units"]),
-        "ground_truth_base_rates": (np.asarray(network.base_rates, dtype=np.float64), g["ground_truth_base_rates"]),
+        "ground_truth_base_rates": (rates, g["ground_truth_base_rates"]),
         "ground_truth_info": (np.array([info]), g["ground_truth_info"]),
     }
+    if not rates_known:
+        del scratch["ground_truth_base_rates"]
     return write_nwb(network.recording, path, overwrite=overwrite, scratch=scratch, make_parent=make_parent,
                      description=f"simulated {network.kind} network written by hf_neuroformer (ground truth in scratch)")
 
