@@ -881,10 +881,12 @@ def test_prepare_prints_one_shard_in_the_singular(tmp_path, capsys, shared_data)
         line = next(ln for ln in stdout.splitlines() if ln.startswith(f"  {split} "))
         assert line.split() == [split, *count_noun(e["n_windows"], "window").split(),
                                 *count_noun(e["n_spikes"], "spike").split(), "1", "shard",
-                                *f"({e['n_truncated_spikes']} truncated in "
+                                *(f"({e['n_truncated_spikes']} truncated in "
                                  f"{count_noun(e['n_truncated_windows'], 'window')}, "
                                  f"{count_noun(e['n_truncated_past_spikes'], 'past-window spike')} left out of "
-                                 f"{count_noun(e['n_truncated_past_windows'], 'window')})".split()], line
+                                 f"{count_noun(e['n_truncated_past_windows'], 'window')}"
+                                 + (f"; {e['n_windows_without_spikes']} without a spike, kept"
+                                    if e["n_windows_without_spikes"] else "") + ")").split()], line
     assert " 1 shards" not in stdout, stdout
 
 

@@ -425,7 +425,8 @@ def test_evaluate_says_how_many_generated_windows_were_cut_at_the_spike_cap(tiny
                      str(d / "capped.json")]) == 0
     out = capsys.readouterr().out
     assert json.loads((d / "capped.json").read_text())["n_capped_generated_windows"] == n_capped
-    assert f"note: {n_capped} of the {n_windows} generated windows were cut by the spike cap (max_spikes 1)" in out, out
+    was = "was" if n_capped == 1 else "were"
+    assert f"note: {n_capped} of the {n_windows} generated windows {was} cut by the spike cap (max_spikes 1)" in out, out
     # a file that does not record it (written by write_nwb, not by generate): null, no note
     assert cli.main(["evaluate", "--real", str(d / "real.npz"), "--generated", str(d / "gen.nwb"), "--output",
                      str(d / "uncapped.json")]) == 0

@@ -1335,7 +1335,8 @@ def cmd_evaluate(args) -> int:
         print(f"  note: {', '.join(undefined)} undefined (NaN; null in the JSON): the default --bin-size {why}; "
               f"pass a --bin-size {fix} for them (the other metrics do not use it)")
     if capped:
-        print(f"  note: {capped} of the {settings.get('n_windows', '?')} generated windows were cut by the spike cap "
+        print(f"  note: {capped} of the {settings.get('n_windows', '?')} generated windows "
+              f"{'was' if capped == 1 else 'were'} cut by the spike cap "
               f"(max_spikes {settings.get('max_spikes')}), so the generated counts and rates are biased low in them "
               "(n_capped_generated_windows)")
     if out is not None:
@@ -1432,7 +1433,9 @@ def cmd_prepare(args) -> int:
               f"({entry['n_truncated_spikes']} truncated in "
               f"{count_noun(entry['n_truncated_windows'], 'window')}, "
               f"{count_noun(entry['n_truncated_past_spikes'], 'past-window spike')} left out of "
-              f"{count_noun(entry['n_truncated_past_windows'], 'window')})")
+              f"{count_noun(entry['n_truncated_past_windows'], 'window')}"
+              + (f"; {entry['n_windows_without_spikes']} without a spike, kept"
+                 if entry.get("n_windows_without_spikes") else "") + ")")
     print(_spikes_outside_windows_line(manifest, rec, config, json.loads((out / "splits.json").read_text())["mode"]))
     print(f"[neuroformer] wrote {out}/ (data/*.parquet, manifest.json, config.json, tokenizer, splits.json)")
     _note_capped_shards(args.num_shards, {s: e["n_windows"] for s, e in manifest["splits"].items()})
