@@ -1181,7 +1181,8 @@ class NeuroformerPreTrainedModel(PreTrainedModel):
         subfolder = kwargs.get("subfolder") or ""
         config = kwargs.get("config")
         read_before = None
-        if subfolder and kwargs.get("_from_auto") and isinstance(config, NeuroformerConfig):
+        # not only when kwargs holds _from_auto: transformers 5.23's Auto classes do not pass it on
+        if subfolder and isinstance(config, NeuroformerConfig):
             read_before = config_read_before_save_of(pretrained_model_name_or_path, subfolder)
         if finish_interrupted_save_of(pretrained_model_name_or_path, subfolder) and read_before is not None:
             hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision")
