@@ -387,6 +387,28 @@ def test_generate_output_and_max_spikes(models, capsys, tmp_path):
             generate_spikes(model, tok, rec, [700.0], max_spikes=bad, progress=False)
 
 
+def test_generate_refuses_a_batch_too_large_for_memory_before_reading_the_recording(models, capsys, tmp_path):
+    """--top-k 1000000 --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory: a
+    batch whose estimate exceeds half of the machine's memory is refused naming --batch-size, the
+    estimate and the largest batch that fits, before the recording is read (an absent --data is not
+    reached) and before any file is written."""
+    from hf_neuroformer.stimuli import _memory_bytes
+
+    if _memory_bytes() is None:
+        pytest.skip("this OS does not report its physical memory: nothing is checked")
+    d, _, _ = models
+    from hf_neuroformer.generation import generation_windows
+
+    model, _, plan = load_pretrained(d / "pre")
+    n = len(generation_windows(plan, "test", model.config)[0])
+    samples = cli.MAX_GENERATED_WINDOWS // n  # within the windows' limit: 10^6 rows, certainly too many at once
+    err = err_of(capsys, "generate", "--model", d / "pre", "--data", tmp_path / "absent.nwb", "--output",
+                 tmp_path / "g.nwb", "--top-k", 1000000, "--batch-size", 100000, "--num-samples", samples)
+    assert re.search(r"--batch-size: a batch of 100000 rows \(window x sample\) needs up to about [\d.]+ GiB .*more "
+                     r"than half of this machine's [\d.]+ GiB of memory; use a batch size of at most \d+$", err), err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_generate_refuses_more_windows_than_its_limit_before_reading_anything(models, capsys, tmp_path):
     """--num-samples 1000000 checked 10^6 output paths one by one (minutes, nothing printed) and would then
     have generated 1.6e8 windows: samples x windows of the split over cli.MAX_GENERATED_WINDOWS are refused

@@ -1078,3 +1078,35 @@ def test_a_split_plan_given_as_its_path_is_refused_naming_the_reader(setup, tmp_
             call(model, tok, rec, path, "test", progress=False)
         with pytest.raises(TypeError, match=r"^recording: expected a SpikeRecording, got str"):
             call(model, tok, path, plan, "test", progress=False)
+
+
+def test_a_batch_too_large_for_memory_is_refused_before_any_work(setup):
+    """--batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory: a batch whose
+    estimate (generation_row_bytes x rows) exceeds half of the machine's memory is refused naming
+    batch_size, the estimate and the largest batch that fits; a batch size above the rows the call
+    generates is charged only the rows there are, and a normal batch passes."""
+    from hf_neuroformer.generation import check_generation_batch_memory, generation_row_bytes
+    from hf_neuroformer.stimuli import _memory_bytes
+
+    rec, tok, model, _, starts = setup
+    cfg = model.config
+    per_row = generation_row_bytes(cfg)
+    assert per_row > 32 * (cfg.vocab_size + cfg.num_dt_bins)  # the logits alone are counted
+    if _memory_bytes() is not None:  # 10^8 rows of one window: certainly more than any machine (no forward run)
+        with pytest.raises(ValueError, match=r"^batch_size: a batch of 100000000 rows \(window x sample\) needs up to about "
+                                             r"[\d.]+ GiB .*more than half of this machine's [\d.]+ GiB of memory; use a "
+                                             r"batch size of at most \d+$"):
+            nf.generate_spikes(model, tok, rec, [float(starts[0])], num_samples=10**8, batch_size=10**8,
+                               progress=False)
+    # the bound, with the memory given: half of it holds 5 rows
+    mem = 10 * per_row
+    with pytest.raises(ValueError, match=r"^--batch-size: a batch of 6 rows .*; use a batch size of at most 5$"):
+        check_generation_batch_memory(cfg, 6, 100, memory=mem, flag="--batch-size")
+    check_generation_batch_memory(cfg, 5, 100, memory=mem)
+    check_generation_batch_memory(cfg, 10**6, 5, memory=mem)  # only 5 rows to generate
+    check_generation_batch_memory(cfg, 6, 100, memory=mem, device="meta")  # not host memory: not checked
+    with pytest.raises(ValueError, match=r"not even one row fits"):
+        check_generation_batch_memory(cfg, 1, 1, memory=per_row)
+    # a normal batch passes and generates
+    g = nf.generate_spikes(model, tok, rec, starts[:4], num_samples=2, batch_size=256, seed=0, progress=False)
+    assert [s.generation_stats["n_windows"] for s in g] == [4, 4]

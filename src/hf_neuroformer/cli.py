@@ -728,6 +728,16 @@ def cmd_generate(args) -> int:
                          f"sample is held in memory until written); pass --num-samples "
                          f"{max(1, MAX_GENERATED_WINDOWS // max(n_windows, 1))} or fewer per run, with other --seed "
                          "and --output")
+    from .generation import check_generation_batch_memory
+
+    # before the recording is read: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory
+    param = next(model.parameters())
+    try:
+        check_generation_batch_memory(model.config, args.batch_size, total, element_size=param.element_size(),
+                                      device=param.device, flag="--batch-size")
+    except ValueError:
+        show_held()
+        raise
     outputs = sample_output_paths(args.output, args.num_samples)
     from .recording import count_noun
 

@@ -60,7 +60,7 @@ from .binning import on_time_grid, past_starts, window_ends
 from .configuration_neuroformer import is_real_number, is_whole_number
 from .modeling_neuroformer import (NEXT_SPIKE_HEAD_MODULES, NextSpikeHeadsNotLoadedWarning,
                                   _additive_mask)
-from .recording import SpikeRecording, check_is_recording, first_few
+from .recording import SpikeRecording, check_is_recording, count_noun, first_few
 from .tokenization_neuroformer import NeuroformerTokenizer, check_tokenizer_matches_config
 from .windows import (NeuroformerCollator, and_epoch, check_pasts_recorded, check_windows_apart,
                       check_windows_in_support,
@@ -448,6 +448,70 @@ def max_spikes_limit(config) -> int:
 
 @keeps_training_mode
 @torch.no_grad()
+def generation_row_bytes(config, element_size: int = 4) -> int:
+    """Bytes one row (one window x repeat) of a :func:`generate_spikes` batch allocates, an estimate
+    from ``config`` alone (no model is built): the past encoder's activations of one layer (queries,
+    keys, values, output and MLP: ``max_past_length x (4 hidden_size + intermediate_size)``, plus
+    the attention scores ``num_attention_heads x max_past_length**2``); the same for the current
+    window (the uncached path re-runs it every step: ``max_window_length`` tokens attending to
+    themselves and to the past); the states kept over the whole window (the encoded past and the
+    KV cache: ``num_hidden_layers x 2 x (max_past_length + max_window_length) x hidden_size``),
+    all in ``element_size`` bytes (the model's dtype); the sampler's per-step float32 logits over
+    the vocabulary and the dt bins, counted 8 times (masked, filtered, sorted, their probabilities
+    and int64 sort indices); and the tokens (two int64 and one bool per position). Modality tokens
+    and the generated spikes (kept per sample until the call returns, about 16 bytes a spike) come
+    on top. It counts full windows and pasts, so it errs high: 200 rows of the default config with
+    full windows (150 units) took 290 MiB of peak memory on the CPU against 606 MiB estimated, and a
+    recording whose pasts are shorter than ``max_past_length`` takes less still."""
+    e = int(element_size)
+    past, cur = int(config.max_past_length) + 1, int(config.max_window_length) + 1
+    h, inter, heads = int(config.hidden_size), int(config.intermediate_size), int(config.num_attention_heads)
+    past_layer = past * (4 * h + inter) + heads * past * past
+    current_layer = cur * (4 * h + inter) + heads * cur * (cur + past)
+    kept = past * h + int(config.num_hidden_layers) * 2 * (past + cur) * h
+    logits = 8 * 4 * (int(config.vocab_size) + int(config.num_dt_bins))
+    return e * (past_layer + current_layer + kept) + logits + 17 * cur
+
+
+def check_generation_batch_memory(config, batch_size: int, n_rows: int, *, element_size: int = 4,
+                                  device="cpu", memory: Optional[int] = None, flag: str = "batch_size") -> None:
+    """Refuse, before any work, a :func:`generate_spikes` batch whose estimated memory
+    (``min(batch_size, n_rows) x`` :func:`generation_row_bytes`) exceeds half of this machine's
+    physical memory (``memory`` bytes; default ``os.sysconf``, no check where the OS does not
+    say), the bound ``neuroformer simulate`` applies. ``n_rows``: the rows the call generates
+    (windows x ``num_samples``), so a ``batch_size`` above them is charged only the rows there are.
+    Only a model in host memory (``device`` of type ``"cpu"``) is checked: a GPU's batch lives in
+    its own memory, and running out of it raises torch's ``OutOfMemoryError``. ``neuroformer
+    generate --batch-size 100000 --num-samples 1000`` was killed by the OS for lack of memory.
+
+    Raises:
+        ValueError: ``<flag>: ...`` (``batch_size``; ``--batch-size`` from the command line) with
+            the rows, the estimate and the memory in GiB, and the largest batch size that fits.
+    """
+    if torch.device(device).type != "cpu":
+        return
+    if memory is None:
+        from .stimuli import _memory_bytes
+
+        memory = _memory_bytes()
+    if memory is None:
+        return
+    rows = min(int(batch_size), max(int(n_rows), 1))
+    per_row = generation_row_bytes(config, element_size)
+    need, half = rows * per_row, int(memory) // 2
+    if need <= half:
+        return
+    fits = half // per_row
+    advice = (f"use a batch size of at most {fits}" if fits >= 1 else
+              "not even one row fits: the model's windows (max_past_length, max_window_length) or vocabulary are too "
+              "large for this machine")
+    raise ValueError(
+        f"{flag}: a batch of {count_noun(rows, 'row')} (window x sample) needs up to about {need / 2**30:.1f} GiB "
+        f"({per_row / 2**20:.2f} MiB a row: past and current activations, KV cache, logits over "
+        f"{count_noun(int(config.vocab_size), 'token')}), more than half of this machine's "
+        f"{int(memory) / 2**30:.1f} GiB of memory; {advice}")
+
+
 def generate_spikes(
     model,
     tokenizer: NeuroformerTokenizer,
@@ -495,7 +559,8 @@ def generate_spikes(
             the module docstring; ``"canonical"`` is the sampler whose probabilities
             :mod:`hf_neuroformer.likelihood` computes).
         num_samples: independent repeats of every window, generated in the same batches.
-        batch_size: rows (window x repeat) generated in parallel.
+        batch_size: rows (window x repeat) generated in parallel; their memory is estimated and a
+            batch that would take more than half of the machine's is refused (see Raises).
         temperature, top_k, top_p: unit-id head sampling (top_k 0 = off, top_p 1 = off; a top_k
             above the vocabulary keeps every token). Tokens tied with the top_k-th logit are all kept,
             as in transformers' ``TopKLogitsWarper``: with tied logits ``top_k=1`` is not greedy, it
@@ -562,7 +627,9 @@ def generate_spikes(
             model's sessions, see :func:`check_recording_units`); a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
             not a number (text, a bool, None for the unit-id head's) or a ``greedy``, ``use_cache`` or
             ``progress`` other than True / False (see :class:`SamplingSettings`); a batch size or
-            ``num_samples`` below 1 or not an int (or numpy integer); a seed that is not an integer in [-2**63, 2**64) (the range
+            ``num_samples`` below 1 or not an int (or numpy integer); a batch whose estimated memory
+            (:func:`check_generation_batch_memory`: ``min(batch_size, windows x num_samples)`` rows of
+            :func:`generation_row_bytes`) exceeds half of this machine's memory, for a model on the CPU; a seed that is not an integer in [-2**63, 2**64) (the range
             of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
             ``min_spikes`` outside 0 .. ``max_spikes``; conditioning on a modality the model was not trained with;
@@ -641,6 +708,10 @@ def generate_spikes(
     clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=tokenizer.past_window,
                                      current_window=w, stacklevel=4)
     check_pasts_recorded(recording, starts, clips, tokenizer.past_window, w)
+    # before anything is allocated: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory
+    check_generation_batch_memory(model.config, batch_size, len(starts) * num_samples,
+                                  element_size=next(model.parameters()).element_size(),
+                                  device=next(model.parameters()).device)
 
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
@@ -1581,7 +1652,7 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
            "check_true_or_false",
-           "check_next_spike_model", "units_absent",
+           "check_next_spike_model", "units_absent", "check_generation_batch_memory", "generation_row_bytes",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "decode_window_rows", "generate_spikes", "generate_split", "generation_windows", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch", "weight_files",
