@@ -446,8 +446,6 @@ def max_spikes_limit(config) -> int:
     return int(config.max_window_length) - 1
 
 
-@keeps_training_mode
-@torch.no_grad()
 def generation_row_bytes(config, element_size: int = 4) -> int:
     """Bytes one row (one window x repeat) of a :func:`generate_spikes` batch allocates, an estimate
     from ``config`` alone (no model is built): the past encoder's activations of one layer (queries,
@@ -512,6 +510,8 @@ def check_generation_batch_memory(config, batch_size: int, n_rows: int, *, eleme
         f"{int(memory) / 2**30:.1f} GiB of memory; {advice}")
 
 
+@keeps_training_mode
+@torch.no_grad()
 def generate_spikes(
     model,
     tokenizer: NeuroformerTokenizer,
