@@ -656,9 +656,30 @@ def test_a_recording_with_only_some_of_the_session_units_warns(setup):
     with pytest.warns(UserWarning, match=r"--data: this recording holds 4 of the 6 units the model was trained on in "
                                          r"session '.*'; 2 are missing \('.*/unit4', '.*/unit5'\)"):
         check_recording_units(tok, sub)
-    # the units present are all generation samples: the missing ones never appear
-    gen = nf.generate_spikes(model, tok, sub, starts[:10], seed=0, progress=False)
+    # the units present are all generation samples: the missing ones never appear. Called from Python, it
+    # warns too (it ran without a word: only the CLI warned), once, at this line; the CLI, which has warned
+    # through check_recording_units, passes warn_absent_units=False
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        gen = nf.generate_spikes(model, tok, sub, starts[:10], seed=0, progress=False)
+    missing = [w for w in seen if "units the model was trained on" in str(w.message)]
+    assert len(missing) == 1, [str(w.message) for w in seen]
+    assert re.match(r"recording: this recording holds 4 of the 6 units the model was trained on in session '.*'; 2 "
+                    r"are missing", str(missing[0].message)), missing[0].message
+    assert missing[0].filename == __file__, missing[0].filename
     assert gen.n_units == 4 and set(np.unique(gen.unit_ids)) <= set(range(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = nf.generate_spikes(model, tok, sub, starts[:10], seed=0, progress=False, warn_absent_units=False)
+        nf.generate_spikes(model, tok, rec, starts[:2], seed=0, progress=False)  # every unit: silent
+    assert np.array_equal(again.spike_times, gen.spike_times)
+    # a refused call does not warn first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^batch_size: "):
+            nf.generate_spikes(model, tok, sub, starts[:10], batch_size=0, progress=False)
+        with pytest.raises(ValueError, match=r"^warn_absent_units: expected True or False, got 'no'$"):
+            nf.generate_spikes(model, tok, sub, starts[:10], progress=False, warn_absent_units="no")
 
 
 def test_a_table_read_under_its_stem_names_the_old_session0_of_a_model(tmp_path):

@@ -785,3 +785,36 @@ def test_split_bits_per_spike_warnings_point_at_the_line_that_called_it(small):
     ours = [w for w in got if "the recorded time" in str(w.message)]
     assert len(ours) == 1 and (ours[0].filename, ours[0].lineno) == (__file__, line), [
         (str(w.message)[:60], w.filename, w.lineno) for w in got]
+
+
+def test_a_recording_with_only_some_of_the_model_units_warns_once_at_the_callers_line(small):
+    """window_log_likelihoods and split_bits_per_spike scored a recording holding only some of the model's
+    units of its session without a word (only the CLI warned, through check_recording_units): the missing
+    units are read as silent and their probability goes to the others. Each warns once, at the caller's
+    line; warn_absent_units=False (the CLI, which has warned) is silent, and gives the same numbers."""
+    import warnings
+
+    rec, tok, model, cfg = small
+    sub = rec.select_units(["unit0", "unit1", "unit2"])
+    assert sub.n_units == 3
+    starts = np.array([10.0, 10.1, 20.0])
+
+    def missing_warnings(call):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            out = call()
+        return out, [w for w in seen if "units the model was trained on" in str(w.message)]
+
+    ll, seen = missing_warnings(lambda: window_log_likelihoods(model, tok, sub, starts))
+    assert len(seen) == 1 and seen[0].filename == __file__, [(str(w.message), w.filename) for w in seen]
+    assert str(seen[0].message).startswith("recording: this recording holds 3 of the 4 units the model was trained on")
+    quiet, seen = missing_warnings(lambda: window_log_likelihoods(model, tok, sub, starts, warn_absent_units=False))
+    assert seen == [] and np.array_equal(quiet["log_likelihood"], ll["log_likelihood"])
+    _, seen = missing_warnings(lambda: window_log_likelihoods(model, tok, rec, starts))  # every unit: silent
+    assert seen == []
+    plan = plan_splits(rec, cfg)
+    _, seen = missing_warnings(lambda: split_bits_per_spike(model, tok, sub, plan, "test", progress=False))
+    assert len(seen) == 1 and seen[0].filename == __file__, [(str(w.message), w.filename) for w in seen]
+    _, seen = missing_warnings(lambda: split_bits_per_spike(model, tok, sub, plan, "test", progress=False,
+                                                            warn_absent_units=False))
+    assert seen == []

@@ -757,6 +757,7 @@ def cmd_generate(args) -> int:
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         dt_temperature=args.dt_temperature, dt_top_p=args.dt_top_p, dt_top_k=args.dt_top_k,
         max_spikes=args.max_spikes, greedy=args.greedy, num_samples=args.num_samples,
+        warn_absent_units=False,  # _check_units warned
     )
     samples = generated if isinstance(generated, list) else [generated]
     # for evaluate: the grid (ISI floor), which recorded spikes these windows came from, and how.
@@ -1329,7 +1330,8 @@ def cmd_evaluate(args) -> int:
         bps = split_bits_per_spike(model, tokenizer, real, plan, args.split, ci_block_s=ci_block_s,
                                    ci_block_s_option=CI_BLOCK_S_FLAG,
                                    check_modalities=False,  # _check_units checked --real's modalities
-                                   check_training_spikes=False)  # and its spikes (spikes_check): one warning
+                                   check_training_spikes=False,  # and its spikes (spikes_check): one warning
+                                   warn_absent_units=False)  # and its units
         metrics.update(_bits_per_spike_keys(bps, args.split))
         _print_bits_per_spike(bps, args.model, args.split)
     made = (f", {settings['split']} windows, {settings['mode'].replace('_', '-')} past{_decoding_text(settings)}, "

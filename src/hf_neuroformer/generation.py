@@ -536,6 +536,7 @@ def generate_spikes(
     use_cache: bool = True,
     conditioning: Optional[Mapping[str, object]] = None,
     progress: bool = True,
+    warn_absent_units: bool = True,
 ) -> Union[SpikeRecording, List[SpikeRecording]]:
     """Generate the spikes of the given current windows.
 
@@ -582,6 +583,9 @@ def generate_spikes(
             entry here raises: for a modality the model lacks, naming the ones it has; for one it
             has, saying to put the values into the recording.
         progress: show a tqdm bar.
+        warn_absent_units: warn when ``recording`` holds only some of the units the model knows of its
+            session (see Warns); False where the caller has warned already (``neuroformer generate``,
+            through :func:`check_recording_units`), so that it is said once.
 
     Returns:
         A :class:`SpikeRecording` (a list of ``num_samples`` when ``num_samples > 1``) with the
@@ -610,7 +614,11 @@ def generate_spikes(
             (every past would then come from the recording; windows that start at their past clip, a
             trial of one window, have none, and the warning says so); a modality of which none of
             the windows holds a value (all generated from its learned null token), naming it and
-            counting the windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`).
+            counting the windows (:func:`~hf_neuroformer.modalities.check_windows_read_modalities`); a
+            ``recording`` that holds only some of the units the model knows of its session (``warn_absent_units``:
+            only the units present are sampled, so the probability of the missing ones inflates their rates, and
+            the pasts lack their spikes; the warning of :func:`check_recording_units`, opening with ``recording:``),
+            once the arguments are accepted.
 
     Raises:
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
@@ -673,7 +681,7 @@ def generate_spikes(
     min_spikes = int(min_spikes)
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    check_true_or_false(use_cache=use_cache, progress=progress)
+    check_true_or_false(use_cache=use_cache, progress=progress, warn_absent_units=warn_absent_units)
     if not is_whole_number(seed):
         raise ValueError(f"seed: expected an integer, got {seed!r}")
     if not SEED_RANGE[0] <= int(seed) < SEED_RANGE[1]:
@@ -712,6 +720,8 @@ def generate_spikes(
     check_generation_batch_memory(model.config, batch_size, len(starts) * num_samples,
                                   element_size=next(model.parameters()).element_size(),
                                   device=next(model.parameters()).device)
+    if warn_absent_units:  # (the CLI warned through check_recording_units) at the caller's line, past the 2 wrappers
+        _warn_missing_units(tokenizer, recording, None, "recording", stacklevel=5)
 
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
@@ -1440,11 +1450,12 @@ def units_absent(tokenizer, recording) -> List[str]:
             and NeuroformerTokenizer.session_of(t) in sessions]
 
 
-def _warn_missing_units(tokenizer, recording, model_dir, flag: str) -> None:
+def _warn_missing_units(tokenizer, recording, model_dir, flag: str, stacklevel: int = 3) -> None:
     """Warn when a recording holds only some of the units the model knows of its session(s)
     (:func:`units_absent`): generation then samples only the units present (the unit-id head's
     probability of the others is spread over them, so their rates come out inflated), and every
-    past window lacks the missing units' spikes, while the model was trained with them."""
+    past window lacks the missing units' spikes, while the model was trained with them. ``stacklevel``
+    counts from this function (3: the caller of :func:`check_recording_units`)."""
     missing = units_absent(tokenizer, recording)
     if not missing:
         return
@@ -1458,7 +1469,7 @@ def _warn_missing_units(tokenizer, recording, model_dir, flag: str) -> None:
         "Generation samples only the units present (the probability the model gives the missing ones goes to "
         "the others, inflating their rates), scoring and decoding read them as silent, and every past window "
         "lacks their spikes; pass the recording with all its units to reproduce the model's conditions",
-        UserWarning, stacklevel=3)
+        UserWarning, stacklevel=stacklevel)
 
 
 def compare_with_training_spikes(recording: SpikeRecording, model_dir) -> dict:

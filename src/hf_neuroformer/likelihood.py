@@ -51,6 +51,7 @@ def window_log_likelihoods(
     progress: bool = False,
     check_modalities: bool = True,
     stacklevel: int = 2,
+    warn_absent_units: bool = True,
 ) -> Dict[str, np.ndarray]:
     """Log-probability (nats) of each recorded current window under the model (teacher-forced past).
 
@@ -76,12 +77,22 @@ def window_log_likelihoods(
             the caller has checked (``neuroformer evaluate``).
         stacklevel: where the warnings (past clips, modalities) point, as ``warnings.warn`` takes
             it (2: the caller of this function; a public function calling it passes 3).
+        warn_absent_units: warn when ``recording`` holds only some of the units the model knows of its
+            session (see Warns); False where the caller has warned already (``neuroformer evaluate
+            --model``, through :func:`hf_neuroformer.generation.check_recording_units`).
 
     Returns:
         dict of ``(n_windows,)`` arrays: ``log_likelihood`` (float64 nats; NaN for truncated
         windows), ``id_log_likelihood`` and ``dt_log_likelihood`` (its two parts),
         ``n_spikes`` (int64, spikes in the window) and ``truncated`` (bool, the window held
         more than ``max_window_length - 2`` spikes).
+
+    Warns:
+        UserWarning: ``recording`` holds only some of the units the model knows of its session
+            (``warn_absent_units``; the warning of :func:`hf_neuroformer.generation.check_recording_units`,
+            opening with ``recording:``): the missing units are read as silent in every past and current
+            window and their probability goes to the units present, so the log-likelihoods are not those of
+            the model's conditions. Said once the windows are accepted.
 
     Raises:
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
@@ -103,7 +114,7 @@ def window_log_likelihoods(
     """
     if not is_whole_number(batch_size) or batch_size < 1:  # the rule for counts passed to functions
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    check_true_or_false(progress=progress, check_modalities=check_modalities)
+    check_true_or_false(progress=progress, check_modalities=check_modalities, warn_absent_units=warn_absent_units)
     check_next_spike_model(model)  # the backbone AutoModel loads failed at out.logits
     check_is_recording(recording)
     processor = NeuroformerProcessor.from_config(tokenizer, model.config)  # checks the tokenizer against the model
@@ -119,6 +130,10 @@ def window_log_likelihoods(
     # caller and tokenize; counted from tokenize's caller (stacklevel + 1) they named torch's _contextlib.py
     cols = processor.tokenize(recording, starts, past_clip_starts, check_modalities=check_modalities,
                               refuse_unrecorded_past=True, stacklevel=stacklevel + 3)
+    if warn_absent_units:  # at the caller's line: past _warn_missing_units, us and the two decorators
+        from .generation import _warn_missing_units
+
+        _warn_missing_units(tokenizer, recording, None, "recording", stacklevel=stacklevel + 3)
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
     cfg = model.config
@@ -188,6 +203,7 @@ def split_bits_per_spike(
     ci_block_s_option: str = "ci_block_s=",
     check_modalities: bool = True,
     check_training_spikes: bool = True,
+    warn_absent_units: bool = True,
 ) -> Dict[str, float]:
     """Held-out bits per spike of the model against two homogeneous Poisson nulls.
 
@@ -238,6 +254,8 @@ def split_bits_per_spike(
             other spikes: a recording with the model's unit names that covers the split (e.g. a
             network re-simulated over the training file) was scored without a word. False where the
             caller has compared them (``neuroformer evaluate --model``), so that it warns once.
+        warn_absent_units: passed to :func:`window_log_likelihoods` (False where the caller has warned
+            of units missing from ``recording``: ``neuroformer evaluate --model``).
 
     Returns:
         dict with ``bits_per_spike`` (train-rate null), ``bits_per_spike_scored_rates_null``,
@@ -259,7 +277,8 @@ def split_bits_per_spike(
     Warns:
         UserWarning: ``recording`` has the model's units but not the spikes it was trained on in a
             split it covers (``check_training_spikes``; the warning of
-            :func:`~hf_neuroformer.generation.check_recording_units`).
+            :func:`~hf_neuroformer.generation.check_recording_units`); ``recording`` holds only some of
+            the model's units of its session (``warn_absent_units``, :func:`window_log_likelihoods`).
 
     Raises:
         ValueError: a tokenizer that does not match the model (see :func:`window_log_likelihoods`),
@@ -306,7 +325,8 @@ def split_bits_per_spike(
     ll = window_log_likelihoods(
         model, tokenizer, recording, starts, past_clip_starts=clips if plan.mode == "trials" else None,
         batch_size=batch_size, progress=progress, check_modalities=check_modalities,
-        stacklevel=3,  # its warnings (the recording's modalities): at our caller's line
+        stacklevel=3,  # its warnings (the recording's modalities, its units): at our caller's line
+        warn_absent_units=warn_absent_units,
     )
     keep = ~ll["truncated"]
     rates = poisson_rates_from_windows(recording, fit_starts, cfg.current_window, floor_count=NULL_FLOOR_COUNT)
