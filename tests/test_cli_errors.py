@@ -409,6 +409,30 @@ def test_generate_refuses_a_batch_too_large_for_memory_before_reading_the_record
     assert list(tmp_path.iterdir()) == []
 
 
+def test_generate_warns_once_of_a_recording_holding_only_some_of_the_model_units(models, capsys, tmp_path):
+    """generate_spikes now warns of a recording holding only some of the model's units itself (it ran without
+    a word from Python); the command, which warns through check_recording_units naming --data, passes
+    warn_absent_units=False, so the warning is printed once."""
+    from hf_neuroformer.generation import generation_windows
+    from hf_neuroformer.io import write_nwb
+
+    d, _, rec = models
+    model, _, plan = load_pretrained(d / "pre")
+    starts = generation_windows(plan, "test", model.config)[0]
+    lo, hi = plan.segments["test"][0][0], plan.segments["test"][-1][1]
+    sub = rec.select_units(list(rec.unit_names[1:])).restrict(max(lo - 5.0, rec.time_domain[0]), hi)
+    data = write_nwb(sub, tmp_path / "some_units.nwb")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        rc = cli.main([str(a) for a in ("generate", "--model", d / "pre", "--data", data, "--output",
+                                        tmp_path / "g.nwb", "--max-spikes", 2, "--batch-size", 512)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    missing = [str(w.message) for w in seen if "units the model" in str(w.message)]
+    assert len(starts) > 0 and len(missing) == 1, missing
+    assert re.match(r"--data: this recording holds \d+ of the \d+ units the model .* 1 is missing", missing[0]), missing
+
+
 def test_generate_refuses_more_windows_than_its_limit_before_reading_anything(models, capsys, tmp_path):
     """--num-samples 1000000 checked 10^6 output paths one by one (minutes, nothing printed) and would then
     have generated 1.6e8 windows: samples x windows of the split over cli.MAX_GENERATED_WINDOWS are refused

@@ -1465,7 +1465,8 @@ def _warn_missing_units(tokenizer, recording, model_dir, flag: str, stacklevel: 
     shown = first_few(missing, count_rest=False)
     warnings.warn(
         f"{flag}: this recording holds {len(present)} of the {len(present) + len(missing)} units {model} was "
-        f"trained on in session {', '.join(repr(x) for x in sessions)}; {len(missing)} are missing ({shown}). "
+        f"trained on in session {', '.join(repr(x) for x in sessions)}; {len(missing)} "
+        f"{'is' if len(missing) == 1 else 'are'} missing ({shown}). "
         "Generation samples only the units present (the probability the model gives the missing ones goes to "
         "the others, inflating their rates), scoring and decoding read them as silent, and every past window "
         "lacks their spikes; pass the recording with all its units to reproduce the model's conditions",
