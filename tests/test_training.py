@@ -2507,3 +2507,21 @@ def test_a_failed_run_removes_its_lock_and_the_folder_it_made(rec, tmp_path):
         assert lock.is_file()
         raise RuntimeError("stopped")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_test_generation_batch_too_large_for_memory_is_refused_before_training(rec, tmp_path):
+    """generate_spikes refuses a batch whose memory estimate exceeds half of the machine's: train, which
+    generates the test split after training, checks training.generation_batch_size before any step, so
+    that a run is not lost to the refusal at its end (pasts of max_past_length=20000 tokens: GiB a row)."""
+    from hf_neuroformer.stimuli import _memory_bytes
+
+    if _memory_bytes() is None:
+        pytest.skip("this OS does not report its physical memory: nothing is checked")
+    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=16,
+                               max_past_length=20000, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                               split_block_length=5.0)
+    with pytest.raises(ValueError, match=r"^training\.generation_batch_size: a batch of \d+ rows \(window x sample\) "
+                                         r"needs up to about [\d.]+ GiB .*; (use a batch size of at most \d+|not even one row fits.*)$"):
+        train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=8), progress=False,
+              write_figures=False)
+    assert not (tmp_path / "m").exists()

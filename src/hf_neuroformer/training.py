@@ -36,7 +36,7 @@ from safetensors import SafetensorError
 from .argument_checks import MAX_TRAINING_SEED, is_main_rank, tolerance_label
 from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
                                       saved_modalities_without_ignored_keys)
-from .generation import generate_spikes, generation_windows
+from .generation import check_generation_batch_memory, generate_spikes, generation_windows
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
 from .metrics.fidelity import spike_timing_f1_keys
@@ -178,7 +178,10 @@ class TrainingConfig:
             written as before; ``neuroformer generate`` and ``neuroformer evaluate`` score the
             model later.
         generation_temperature, generation_top_p: sampling for the test-split generation.
-        generation_batch_size: windows generated in parallel.
+        generation_batch_size: windows generated in parallel; with ``generate_test``, a batch whose
+            estimated memory exceeds half of the machine's is refused before the first step
+            (:func:`~hf_neuroformer.generation.check_generation_batch_memory`, which assumes full
+            pasts of ``max_past_length`` tokens), not after training.
         eval_batch_size: windows per evaluation batch.
         gradient_accumulation_steps: micro-batches accumulated (through Accelerate's
             ``accumulate``) per optimisation step. ``batch_size`` stays the number of windows per
@@ -2017,6 +2020,16 @@ def train(
         train_ds = dsets["train"]
         has_val = n_windows["validation"] > 0
         has_test = n_windows["test"] > 0
+        if has_test and training.generate_test and not streamed:
+            # the test generation after training is refused by generate_spikes when its batch cannot fit in
+            # memory: checked here, before any step, so that a run is not lost to it at the end (the tiling's
+            # warning of overlapping trials is given where the split is generated)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                n_gen = len(generation_windows(plan, "test", config)[0])
+            check_generation_batch_memory(config, training.generation_batch_size, n_gen,
+                                          element_size=next(model.parameters()).element_size(),
+                                          device=accelerator.device, flag="training.generation_batch_size")
         if n_windows["train"] == 0:
             raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
         if streamed and n_windows["train"] < world:
