@@ -764,25 +764,6 @@ def _unfinished_train_record(output_dir, resumed_from: Optional[str] = None):
         raise
 
 
-def remove_model_files(output_dir) -> List[str]:
-    """Delete the files of the model in ``output_dir`` (:func:`model_files_in`: the model, its
-    tokenizer, records, figures and tables; nothing else of the folder) as one transaction under the
-    save journal (:func:`hf_neuroformer.save_journal.replace_files` with nothing staged): a process
-    killed meanwhile leaves all of them or, once the journal is committed, none (the next
-    ``from_pretrained`` or run into the folder completes the removal). ``train --overwrite`` does
-    not call it: it keeps the old model whole until the new one is saved over it.
-
-    Returns:
-        The names of the files removed (empty when the folder holds no model).
-    """
-    out = Path(output_dir)
-    finish_interrupted_save(out)
-    found = model_files_in(out)
-    if found:
-        replace_files(out, tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out), remove=found)
-    return found
-
-
 def _json_default(o):
     if isinstance(o, (np.floating, np.integer)):
         return o.item()
@@ -2985,7 +2966,7 @@ def _to_builtin(v):
     return v
 
 
-__all__ = ["TrainingConfig", "load_yaml_config", "train", "remove_model_files", "model_files_in", "OutputDirLockedError",
+__all__ = ["TrainingConfig", "load_yaml_config", "train", "model_files_in", "OutputDirLockedError",
            "RUN_LOCK", "UNFINISHED_FINETUNE", "UNFINISHED_TRAIN", "output_dir_lock", "evaluate_token_nll", "check_output_dir", "save_atomically",
            "latest_checkpoint",
            "CHECKPOINT_FILES", "MODEL_FILES", "RUN_FIGURES", "RUN_TABLES", "RUN_RECORDS", "config_over_prepared",
