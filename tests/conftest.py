@@ -40,18 +40,32 @@ def shared_data():
     return shared_path
 
 
-def metrics_keys_the_readme_leaves_out(metrics: dict, section=("### `metrics.json`", "### Fidelity metrics"),
-                                       targets=()) -> list:
-    """The keys of a ``metrics.json`` dict that the README's `metrics.json` section (the text between
-    the two ``section`` markers; default: ``train``'s) does not name (in backticks). A ``split/name``
+def documentation_pages() -> list:
+    """The user documentation: ``README.md`` and every ``docs/*.md`` page, in that order."""
+    return [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+
+
+def documentation_text() -> str:
+    """The text of :func:`documentation_pages`, joined by blank lines: what a test looks a sentence
+    or figure up in, wherever the README or a docs page states it."""
+    return "\n\n".join(p.read_text() for p in documentation_pages())
+
+
+def metrics_keys_the_readme_leaves_out(metrics: dict, section=("## `metrics.json`", "## Fidelity metrics"),
+                                       targets=(), page="docs/metrics.md") -> list:
+    """The keys of a ``metrics.json`` dict that the documentation's `metrics.json` section (the text
+    between the two ``section`` markers of ``page``, a path from the repository's root; default:
+    ``train``'s, in ``docs/metrics.md``) does not name (in backticks). A ``split/name``
     key may be named by its split-free part, and a retrieval key ``test/retrieval/<name>/<key>`` by
     ``test/retrieval/<modality>/<key>``; with ``targets`` (a decoder's), ``split/<target>/<metric>``
     by ``<metric>`` or ``split/<target>/<metric>``, a ``<metric>_ci95`` (``_ci95_reason``) by
-    ``test/<target>/<metric>_ci95`` (``_ci95_reason``), a ``<name>_deg`` beside ``<name>_rad`` by ``_deg``."""
+    ``test/<target>/<metric>_ci95`` (``_ci95_reason``), a ``<name>_deg`` beside ``<name>_rad`` by ``_deg``.
+    A marker missing from the page raises ValueError (the section moved: the check must not pass on
+    nothing)."""
     import re
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    text = readme[readme.index(section[0]):readme.index(section[1])]
+    doc = (REPO_ROOT / page).read_text()
+    text = doc[doc.index(section[0]):doc.index(section[1])]
     named = set(re.findall(r"`([A-Za-z0-9_/\[\]<>.]+)`", text))
 
     def names(k):
@@ -73,8 +87,8 @@ def metrics_keys_the_readme_leaves_out(metrics: dict, section=("### `metrics.jso
 
 @pytest.fixture(scope="session")
 def readme_leaves_out():
-    """A callable ``readme_leaves_out(metrics) -> list`` of the keys the README's `metrics.json`
-    table does not explain; see :func:`metrics_keys_the_readme_leaves_out`."""
+    """A callable ``readme_leaves_out(metrics) -> list`` of the keys the `metrics.json` table of
+    ``docs/metrics.md`` does not explain; see :func:`metrics_keys_the_readme_leaves_out`."""
     return metrics_keys_the_readme_leaves_out
 
 

@@ -2,8 +2,8 @@
 
 Every module of the package (private modules, ``_name``, aside) is checked against the Sphinx roles
 (``:func:``, ``:class:``, ``:data:``, ``:meth:``, ``:attr:``, ``:exc:``) in the package's docstrings
-and the README, so that a name the docs present as API can be imported with ``from ... import *``,
-shows in ``help(module)`` and has a docstring.
+and the documentation (README.md, docs/*.md), so that a name the docs present as API can be imported
+with ``from ... import *``, shows in ``help(module)`` and has a docstring.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ MODULES = ["hf_neuroformer"] + sorted(
 
 @functools.lru_cache(maxsize=None)
 def _qualified_references() -> frozenset:
-    """Every dotted ``hf_neuroformer...`` path a Sphinx role names in the package or the README (when
-    the checkout has one)."""
+    """Every dotted ``hf_neuroformer...`` path a Sphinx role names in the package or the documentation
+    (the README and the ``docs/*.md`` pages, when the checkout has them)."""
     texts = [p.read_text() for p in ROOT.rglob("*.py")]
-    readme = ROOT.parents[1] / "README.md"
-    if readme.is_file():
-        texts.append(readme.read_text())
+    for page in [ROOT.parents[1] / "README.md", *sorted((ROOT.parents[1] / "docs").glob("*.md"))]:
+        if page.is_file():
+            texts.append(page.read_text())
     return frozenset(path for t in texts for path in re.findall(rf"{ROLE}(hf_neuroformer(?:\.\w+)+)", t))
 
 

@@ -1075,8 +1075,7 @@ def test_the_streamed_shuffle_is_local_and_the_readme_says_so(tiny_prepared):
     in time order, so an epoch's first windows come from the start of the recording (its first
     buffer x shards train windows), which the README's buffer paragraph did not say (nor how to mix
     more). Measured with training's own shuffle settings on a 2-shard directory, 16-window buffer."""
-    from pathlib import Path
-
+    from conftest import documentation_text
     from hf_neuroformer.training import _buffer_input_shards
 
     manifest = json.loads((tiny_prepared / "manifest.json").read_text())
@@ -1087,7 +1086,7 @@ def test_the_streamed_shuffle_is_local_and_the_readme_says_so(tiny_prepared):
     first = [row["window_start"] for _, row in zip(range(buffer), shuffled)]
     assert k == 2 and len(in_time) > 10 * buffer * k
     assert max(first) <= in_time[2 * buffer * k]  # the start of the recording only
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join(documentation_text().split())  # README.md and docs/*.md (docs/scaling.md states it)
     assert ("The shuffle is local: a shard is read in time order, so an epoch's first batches are drawn from the "
             "first buffer's worth of windows of the shard it starts with, the start of the recording") in readme
     assert "raise the buffer (`TrainingConfig(shuffle_buffer_size=...)`" in readme

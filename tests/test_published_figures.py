@@ -1,7 +1,7 @@
 """Every published figure against the record it comes from.
 
 The model card ``model_cards/neuroformer-a2929-wake.md``, the script-written sections of
-BENCHMARKS.md, the hand-written paragraphs that quote them and the README's figures are checked
+BENCHMARKS.md, the hand-written paragraphs that quote them and the figures of README.md and docs/ are checked
 against the JSON of their run in ``benchmarks/`` (rounded as printed), and the card's data
 figures and licence against the recording and ``../shared/data/README.md``. A rerun that changes a
 JSON without the text (or the text without the JSON) fails here. Files only: no training, no
@@ -15,6 +15,8 @@ import math
 import re
 import sys
 from pathlib import Path
+
+from conftest import documentation_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -344,13 +346,13 @@ def test_the_generation_and_fidelity_sections_and_their_readings_quote_their_jso
 
 
 def test_the_readme_s_data_table_gives_the_data_readme_s_units_and_licences(shared_data):
-    """Each recording of the README's data table has the unit count and licence that
-    ``../shared/data/README.md`` gives it."""
+    """Each recording of the data table (docs/data.md, once the README's) has the unit count and licence
+    that ``../shared/data/README.md`` gives it."""
     def rows(text, header):
         table = text.split(header + "\n")[1].split("\n\n")[0]
         return {r[0].strip("`"): r for r in (line.strip("| ").split(" | ") for line in table.splitlines()[1:])}
 
-    ours = rows((ROOT / "README.md").read_text(), "| folder | recording | licence / citation |")
+    ours = rows((ROOT / "docs" / "data.md").read_text(), "| folder | recording | licence / citation |")
     theirs = rows(shared_data("README.md").read_text(),
                   "| folder | what | units | time base | extra modalities | licence / citation |")
     assert len(ours) == 5 and set(ours) <= set(theirs)
@@ -365,7 +367,7 @@ def test_the_readme_quotes_the_recorded_benchmarks():
     """The README's figures from recorded runs: the streaming-memory growth, and from the A2929
     card's run its ISI KS floor, its step count and the gap between its two bits-per-spike nulls;
     and the card metadata it says a push writes."""
-    readme = (ROOT / "README.md").read_text()
+    readme = documentation_text()  # README.md and docs/*.md, wherever each figure is stated
     peak = {(r["kind"], r["scale"]): r["peak_rss_mib"] for r in _json("streaming_memory.json")["results"]}
     grow = {kind: peak[kind, "10x"] / peak[kind, "1x"] for kind in ("streamed", "in_memory")}
     assert _missing(readme, [f"peak grew {grow['streamed']:.2f}x streamed against {grow['in_memory']:.2f}x in memory"]) == []

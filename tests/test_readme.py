@@ -1,4 +1,4 @@
-"""The README's code names what exists: every name its Python blocks import, every
+"""The documentation's code names what exists (the README and every ``docs/*.md`` page): every name its Python blocks import, every
 ``hf_neuroformer.<module>.<name>`` and ``nf.<name>`` it mentions, the ``processor.`` / ``rec.``
 attributes it uses, and every ``neuroformer <command> --flag`` of its shell blocks and inline code
 (and ``<command> --flag`` in its prose and comments) is in the command's parser, with each value
@@ -7,6 +7,7 @@ written for a flag that has choices (``--mixed-precision no|bf16|fp16``) among t
 The blocks themselves are not run here (the first trains for minutes): they were run by hand, with
 fewer steps, as the README allows; this keeps a renamed function, module or flag from leaving the
 README behind without anyone noticing. Fast: it imports the package and builds the parser.
+Every relative link of those pages points to a file of the repository.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+from pathlib import Path
 
-from conftest import REPO_ROOT
+import pytest
+
+from conftest import REPO_ROOT, documentation_pages
 
 FLAG = r"--[a-z][a-z0-9-]*"
 # where a line of shell ends one command: &&, ||, ; and a pipe, a | with a space on at least one side
@@ -135,15 +139,62 @@ def _flag_problems(name: str, parser: argparse.ArgumentParser, command: str) -> 
     return problems
 
 
-def test_every_name_the_readme_uses_exists():
-    text = (REPO_ROOT / "README.md").read_text()
-    assert "```python" in text
+def _page_ids() -> list:
+    return [str(p.relative_to(REPO_ROOT)) for p in documentation_pages()]
+
+
+def test_the_documentation_pages_are_found():
+    # guard for the checks below, which run once per page: the README and the docs/ pages it moved to
+    pages = _page_ids()
+    assert pages[0] == "README.md" and len(pages) >= 10, pages
+    assert {"docs/cli.md", "docs/metrics.md", "docs/decoding.md", "docs/python_api.md"} <= set(pages), pages
+    assert "```python" in (REPO_ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("page", _page_ids())
+def test_every_name_the_readme_uses_exists(page):
+    text = (REPO_ROOT / page).read_text()
     assert python_name_problems(text) == []
 
 
-def test_every_command_and_flag_the_readme_shows_exists():
-    text = (REPO_ROOT / "README.md").read_text()
+@pytest.mark.parametrize("page", _page_ids())
+def test_every_command_and_flag_the_readme_shows_exists(page):
+    text = (REPO_ROOT / page).read_text()
     assert command_problems(text) == []
+
+
+def broken_links(page: Path) -> list:
+    """The relative Markdown links (``[text](target)``, ``#anchor`` and ``?query`` parts aside) of a
+    page whose target is not a file or folder of the repository (``http(s)://`` and ``mailto:``
+    links are not checked); one string per link."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks hold no links
+    text = re.sub(r"`[^`\n]*`", "", text)  # nor inline code
+    out = []
+    for target in re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+            continue
+        path = target.split("#")[0].split("?")[0]
+        if path and not (page.parent / path).exists():
+            out.append(f"{page.name}: {target}")
+    return out
+
+
+@pytest.mark.parametrize("page", _page_ids())
+def test_every_relative_link_of_the_documentation_resolves(page):
+    assert broken_links(REPO_ROOT / page) == []
+
+
+def test_the_link_check_finds_a_broken_link(tmp_path):
+    # not vacuous: a missing page, a missing anchor's page and a link out of the folder are reported;
+    # a page that exists, an anchor of this page, links to the web and links in code are not
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "here.md").write_text("x")
+    page = tmp_path / "README.md"
+    page.write_text("[a](docs/here.md) [b](docs/gone.md) [c](docs/gone.md#part) [d](#top) [e](../nowhere.md)\n"
+                    "[f](https://example.org/x.md) [g](docs/here.md \"title\") `[h](docs/code.md)`\n"
+                    "```\n[i](docs/block.md)\n```\n")
+    assert broken_links(page) == ["README.md: docs/gone.md", "README.md: docs/gone.md#part",
+                                  "README.md: ../nowhere.md"]
 
 
 def test_every_name_command_and_file_the_model_cards_show_exists():
