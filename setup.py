@@ -20,10 +20,10 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         # transformers 5.23+ requires 2.6 (below it, transformers turns PyTorch off and the package does
-        # not import: tried with 2.4.1); the whole suite passes on 2.6.0 (README, "Set-up")
+        # not import: tried with 2.4.1); the whole suite passes on 2.6.0 (docs/development.md)
         "torch>=2.6",
         # 5.23 is the first with activation_checkpointing_enable (training.activation_checkpointing);
-        # the suite passes on 5.23.0 and 5.24.0 (README, "Set-up")
+        # the suite passes on 5.23.0 and 5.24.0 (docs/development.md)
         "transformers>=5.23",
         "datasets>=5.1",  # 4.x: no max_buffer_input_shards; 5.0: the one-shard epoch-order test fails
         "accelerate>=1.3",  # unwrap_model(keep_torch_compile=...); 1.2 lacks it, 1.0 lacks dynamo_plugin
