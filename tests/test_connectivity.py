@@ -296,6 +296,10 @@ def test_brian2_lif_is_deterministic_per_seed_and_hubs_drive_targets():
     assert np.array_equal(a.recording.unit_ids, b.recording.unit_ids)
     assert not (a.recording.n_spikes == c.recording.n_spikes
                 and np.array_equal(a.recording.spike_times, c.recording.spike_times))
+    # the memory check's rate estimate (x its headroom) covers the run
+    from hf_neuroformer.simulation import _RATE_HEADROOM, _hub_unit_rates
+
+    assert a.recording.n_spikes / 2.0 <= _RATE_HEADROOM * sum(k * r for k, r in _hub_unit_rates("hub", p))
     # the hubs get the extra bias: they fire faster than the other units
     others = np.setdiff1d(np.arange(30), a.hub_units)
     assert a.base_rates[a.hub_units].mean() > a.base_rates[others].mean()
@@ -312,6 +316,10 @@ def test_brian2_lif_hub_edges_drive_their_targets_in_the_stored_direction():
     p = HubNetworkParams(n_units=20, n_hubs=2, targets_per_hub=5, hub_weight=60.0, random_prob=0.0)
     net = simulate_hub_network(p, duration=2.0, seed=2)
     a = ccg_asymmetry(net.recording, bin_size=0.001, n_lags=5)
+    from hf_neuroformer.simulation import _RATE_HEADROOM, _hub_unit_rates
+
+    # strong hub edges drive the targets: the memory check's rate estimate (x its headroom) still covers the run
+    assert net.recording.n_spikes / 2.0 <= _RATE_HEADROOM * sum(k * r for k, r in _hub_unit_rates("hub", p))
     tgt, hub = np.nonzero(net.edge_kind == 1)
     assert tgt.size == 10 and set(hub.tolist()) == set(net.hub_units.tolist())
     assert a[tgt, hub].mean() > 1.0, a[tgt, hub]
@@ -1608,6 +1616,25 @@ def test_simulate_too_many_units_for_this_machine_is_refused_naming_units(kind, 
     assert "GiB" in err and "more than half of this machine's" in err, err
 
 
+@pytest.mark.parametrize("kind", ["hub", "hub-glm"])
+def test_simulate_hub_spikes_too_many_for_this_machine_are_refused_naming_duration_and_units(kind, tmp_path, capsys):
+    """An hour of as many units as the wiring leaves room for: the spikes (about 8 Hz a unit at the least,
+    ~200 bytes each while sorted and written) are several times this machine's memory on any machine, so
+    it is refused before the run (brian2 or the hub GLM) with the estimate, naming --duration and --units."""
+    import math
+
+    from hf_neuroformer.stimuli import _memory_bytes
+
+    mem = _memory_bytes()
+    if mem is None:
+        pytest.skip("this OS does not give its physical memory (os.sysconf)")
+    units = math.isqrt(mem // 4 // 64)  # the wiring takes about a quarter of the memory
+    err = _simulate_refused(tmp_path, capsys, "--kind", kind, "--units", str(units), "--duration", "3600")
+    assert err.startswith(f"neuroformer simulate: error: --duration: 3600 s of {units} units ({kind}) is about "), err
+    assert "GiB with the wiring" in err and "more than half of this machine's" in err, err
+    assert err.endswith("or fewer --units"), err
+
+
 def test_simulate_hubs_that_leave_no_target_say_what_fits(tmp_path, capsys):
     # 'simulate --kind hub-glm --units 4 --hubs 3' leaves 1 non-hub unit for 3 hubs: not even one
     # target each fits, and the message gave no way forward (its hint was shown only for a largest
@@ -2330,7 +2357,7 @@ def test_a_glm_simulation_too_long_for_memory_is_refused_naming_duration():
     """simulate_coupled_network(duration=1e8) asked numpy for 1.46 TiB of drive noise and failed with a
     bare MemoryError naming no argument; it is now refused before anything is drawn, with the estimate,
     the machine's memory and the longest duration that fits (the CLI applies the same check by flag)."""
-    from hf_neuroformer.simulation import _check_glm_memory
+    from hf_neuroformer.simulation import _check_simulation_memory
     from hf_neuroformer.stimuli import _memory_bytes
 
     if _memory_bytes() is None:
@@ -2343,8 +2370,64 @@ def test_a_glm_simulation_too_long_for_memory_is_refused_naming_duration():
         simulate_coupled_network(n_units=1_000_000, duration=1.0)
     # with 1 MiB of memory: 1,000 bins of 4 drives (31 KiB) fit beside the 137 KiB of wiring, 100,000 (3.1 MiB)
     # do not; the longest that fits is (0.5 MiB - wiring) / (8 bytes x 4 drives) = 12,000 bins, 24 s
-    _check_glm_memory(16, 4, 1_000, 2.0, 0.002, memory=2**20)
+    _check_simulation_memory("glm", 16, 2.0, 0.002, n_assemblies=4, memory=2**20)
     with pytest.raises(ValueError, match=r"^--duration: 200 s is 100,000 bins .* about 3\.2 MiB with the wiring of "
                                          r"16 units, more than half of this machine's 1\.0 MiB of memory; simulate at "
                                          r"most about 24 s per run"):
-        _check_glm_memory(16, 4, 100_000, 200.0, 0.002, memory=2**20, duration_flag="--duration")
+        _check_simulation_memory("glm", 16, 200.0, 0.002, n_assemblies=4, memory=2**20, duration_flag="--duration")
+    # the wiring, the same check and message for every kind (the CLI's own copy of it said 6 x 8 x units^2 and
+    # left out the glm kinds' block of uniforms)
+    for kind in ("glm", "hub", "hub-glm"):
+        with pytest.raises(ValueError, match=r"^--units: 200 units need about (1\.8|3\.4) MiB for the dense units x "
+                                             r"units wiring matrices, more than half of this machine's 2\.0 MiB of "
+                                             r"memory; simulate fewer units$"):
+            _check_simulation_memory(kind, 200, 1.0, 0.001, params=HubNetworkParams(n_units=200), memory=2 * 2**20,
+                                     units_flag="--units")
+
+
+def test_hub_simulations_too_long_for_memory_are_refused_before_running():
+    """The hub kinds hold every spike until the run ends (brian2's monitor, the hub GLM's lists), and made no
+    estimate: a long duration of many units ran until the OS killed it. The spikes of rates estimated from
+    the parameters (with headroom) are checked before anything is drawn (before brian2 is imported), named
+    ``duration`` / ``n_units``, with the estimate and the longest duration that fits."""
+    import re
+
+    from hf_neuroformer.simulation import _check_simulation_memory, simulate_hub_glm, simulate_hub_network
+    from hf_neuroformer.stimuli import _memory_bytes
+
+    p = HubNetworkParams()  # 300 units, 3 hubs
+    if _memory_bytes() is not None:  # 1e12 s of 300 units: petabytes of spikes on any machine, refused at once
+        for kind, simulate in (("hub-glm", simulate_hub_glm), ("hub", simulate_hub_network)):
+            with pytest.raises(ValueError, match=rf"^duration: 1e\+12 s of 300 units \({kind}\) is about [\d,]+ spikes "
+                                                 r"at the estimated rates \([\d.]+ Hz a unit with 2x headroom\), "
+                                                 r"about [\d.]+ GiB with the wiring .* more than half of this "
+                                                 r"machine's [\d.]+ GiB of memory; .* or fewer n_units$"):
+                simulate(p, duration=1e12)
+    gib = 2**30
+    for kind, bin_size in (("hub-glm", p.glm_bin_size), ("hub", p.dt)):
+        # a normal request passes: the default network for an hour (the CLI's longest) in 16 GiB
+        _check_simulation_memory(kind, 300, 3600.0, bin_size, params=p, memory=16 * gib)
+        # the longest duration the message names is the bound: just under it passes, just over it is refused
+        with pytest.raises(ValueError, match=r"^--duration: 3600 s .* or fewer --units$") as e:
+            _check_simulation_memory(kind, 300, 3600.0, bin_size, params=p, memory=gib, units_flag="--units",
+                                     duration_flag="--duration")
+        longest = float(re.search(r"simulate at most about ([\d.e+]+) s per run", str(e.value)).group(1))
+        assert 10 < longest < 3600, str(e.value)
+        _check_simulation_memory(kind, 300, longest * 0.99, bin_size, params=p, memory=gib)
+        with pytest.raises(ValueError, match=r"^duration: "):
+            _check_simulation_memory(kind, 300, longest * 1.01, bin_size, params=p, memory=gib)
+
+
+@pytest.mark.parametrize("changes", [{}, {"glm_gain": 10.0}, {"glm_base_rate": 50.0}, {"random_prob": 0.3},
+                                     {"glm_base_rate": 2000.0, "glm_hub_rate": 2000.0}])
+def test_the_hub_glm_memory_estimate_covers_the_spikes_of_a_run(changes):
+    """The estimated rates x headroom are at least the rates simulated: the defaults, strong hub coupling, high
+    base rates, dense weak coupling (which runs away to the simulator's clip) and base rates beyond one spike a
+    bin (the self-inhibition holds them near 300 Hz). The brian2 kind's estimate is
+    checked in the LIF tests above, on their runs."""
+    from hf_neuroformer.simulation import _RATE_HEADROOM, _hub_unit_rates, simulate_hub_glm
+
+    p = HubNetworkParams(**changes)
+    net = simulate_hub_glm(p, duration=2.0, seed=1)
+    estimate = _RATE_HEADROOM * sum(count * rate for count, rate in _hub_unit_rates("hub-glm", p))
+    assert net.recording.n_spikes / 2.0 <= estimate, (net.recording.n_spikes / 2.0, estimate)

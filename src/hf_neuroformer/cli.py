@@ -2241,9 +2241,8 @@ def cmd_simulate(args) -> int:
     import numpy as np
 
     from .recording import count_noun
-    from .simulation import HubNetworkParams, _check_glm_memory, _whole_bins, simulate_coupled_network, \
+    from .simulation import HubNetworkParams, _check_simulation_memory, _whole_bins, simulate_coupled_network, \
         simulate_hub_glm, simulate_hub_network, write_network
-    from .stimuli import _memory_bytes
 
     out = Path(args.output)
     _check_new_file(args.output, "--output", args.overwrite, suffix=".nwb")
@@ -2255,33 +2254,23 @@ def cmd_simulate(args) -> int:
     # which the glm kind simulates as one bin, as its help says ("round it to whole bins")
     if args.kind != "hub" and _whole_bins(args.duration, bin_size) < 1:
         raise ValueError(f"--duration: expected at least one simulation bin ({bin_size:g} s), got {args.duration:g}")
-    mem = _memory_bytes()
-    # every kind holds several dense (units x units) float64 matrices while it wires the network
-    # (weights, signs, magnitudes, random draws: about 6 at once); --units 1000000 died in numpy's
-    # "Unable to allocate 7.28 TiB" (or the OOM killer)
-    dense = 6 * 8 * args.units ** 2
-    if mem is not None and dense > mem // 2:
-        raise ValueError(f"--units: {args.units} units need about {dense / 2**30:.1f} GiB for the dense units x units "
-                         f"wiring matrices, more than half of this machine's {mem / 2**30:.1f} GiB of memory; "
-                         "simulate fewer units")
-    if args.kind == "glm":
-        # the estimate and bound simulate_coupled_network applies itself, named by flag (it counted n_bins x
-        # n_units uniforms, which the glm kind has drawn a block at a time since: 300 units over 3600 s were
-        # refused below 9 GiB of memory for 4.4 GiB they no longer take)
-        _check_glm_memory(args.units, min(4, args.units), _whole_bins(args.duration, bin_size), args.duration,
-                          bin_size, mem, units_flag="--units", duration_flag="--duration")
-    if args.kind == "glm":
-        net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed, progress=True)
-    else:
+    params = None
+    if args.kind != "glm":
         params = HubNetworkParams(n_units=args.units, n_hubs=n_hubs)
         if args.targets_per_hub is not None:
             params.targets_per_hub = args.targets_per_hub
         params.validate()
-        if args.kind == "hub":
-            net = simulate_hub_network(params, duration=args.duration, seed=args.seed,
-                                       codegen_target=args.codegen or "numpy", progress=True)
-        else:
-            net = simulate_hub_glm(params, duration=args.duration, seed=args.seed, progress=True)
+    # the simulators' own memory check (the wiring: --units 1000000 died in numpy's "Unable to allocate
+    # 7.28 TiB"; the glm kind's drives; the hub kinds' spikes), named by flag, before brian2 is imported
+    _check_simulation_memory(args.kind, args.units, args.duration, bin_size, n_assemblies=min(4, args.units),
+                             params=params, units_flag="--units", duration_flag="--duration")
+    if args.kind == "glm":
+        net = simulate_coupled_network(n_units=args.units, duration=args.duration, seed=args.seed, progress=True)
+    elif args.kind == "hub":
+        net = simulate_hub_network(params, duration=args.duration, seed=args.seed,
+                                   codegen_target=args.codegen or "numpy", progress=True)
+    else:
+        net = simulate_hub_glm(params, duration=args.duration, seed=args.seed, progress=True)
     write_network(net, out, overwrite=args.overwrite, make_parent=True)  # check_writable_parent passed it
     rec = net.recording
     off = ~np.eye(rec.n_units, dtype=bool)  # the glm kind's diagonal is each unit's self-history, not an edge

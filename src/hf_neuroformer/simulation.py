@@ -194,27 +194,130 @@ _BAR_BINS = 5000
 _GLM_CHUNK = 1000
 
 
-def _glm_memory_bytes(n_units: int, n_assemblies: int, n_bins: int) -> tuple:
-    """Bytes :func:`simulate_coupled_network` allocates before its first bin, as ``(wiring, per_duration)``:
-    ``wiring`` the dense ``(n_units, n_units)`` float64 matrices it holds while wiring the network (about
-    6 at once) and one block of uniforms (``_GLM_CHUNK x n_units``); ``per_duration`` the drives' noise,
-    one float64 per bin and assembly (``n_bins x n_assemblies``). The spikes come on top (unknown before
-    the run: about ``8 * 2`` bytes per spike)."""
-    wiring = 8 * (6 * n_units ** 2 + min(_GLM_CHUNK, n_bins) * n_units)
-    return wiring, 8 * n_bins * n_assemblies
+def _wiring_memory_bytes(n_units: int, n_bins: int = 0) -> int:
+    """Bytes every kind holds while it wires a network of ``n_units``: the dense ``(n_units, n_units)``
+    float64 matrices (weights, signs, magnitudes, random draws: about 6 at once) plus, for the kinds that
+    draw uniforms a block of bins at a time (glm, hub-glm: ``n_bins`` > 0), one block of
+    ``min(_GLM_CHUNK, n_bins) x n_units`` float64."""
+    return 8 * (6 * n_units ** 2 + min(_GLM_CHUNK, n_bins) * n_units)
 
 
-def _check_glm_memory(n_units: int, n_assemblies: int, n_bins: int, duration: float, bin_size: float,
-                      memory: Optional[int] = None, units_flag: str = "n_units",
-                      duration_flag: str = "duration") -> None:
-    """Refuse a glm simulation whose up-front arrays (:func:`_glm_memory_bytes`) need more than half of
-    this machine's physical memory (``memory`` bytes; default ``os.sysconf``, no check where the OS
-    does not say), the bound ``neuroformer simulate`` applies: 1e8 s failed in numpy's bare
-    MemoryError ("Unable to allocate 1.46 TiB"), naming no argument.
+#: Peak bytes a spike of the hub kinds takes, measured with tracemalloc: simulate_hub_glm about 110-130
+#: (its lists of bins and units, their concatenation, the times, the sort order and the sorted copies),
+#: write_network about 165 beside the recording's 16; the estimate takes the larger, rounded up.
+_SPIKE_BYTES = 192
+
+#: Extra bytes per bin in which some unit fires: simulate_hub_glm keeps two small arrays for each
+#: (about 450 bytes measured; what a spike costs when the units fire about once per bin).
+_FIRING_BIN_BYTES = 512
+
+#: Factor on the estimated rates of the hub kinds (:func:`_hub_unit_rates`) in the memory estimate.
+_RATE_HEADROOM = 2.0
+
+#: Hz: the rate the estimate gives a LIF unit whose mean drive stays below threshold (it fires on the
+#: background's fluctuations: about 7 Hz for the default parameters).
+_LIF_FLOOR_RATE = 10.0
+
+
+def _hub_unit_rates(kind: str, params: "HubNetworkParams") -> tuple:
+    """Estimated firing rates (Hz) of a hub network's units, ``((count, rate), ...)`` for its hubs, its
+    hubs' targets and its other units, before :data:`_RATE_HEADROOM`: the memory estimate of
+    :func:`_check_simulation_memory`. From the parameters alone (the layout is not drawn), meant to err
+    high (the tests check it against runs); the recurrent excitation is followed to its fixed point (the
+    rates of the inputs raise the rates, from the base rates up: strong or dense coupling runs away to the
+    ceiling); the LIF kind leaves inhibition and refractoriness out.
+
+    ``"hub-glm"``: the mean base rate (``glm_base_rate``, hubs ``glm_hub_rate``) times the mean gain of the
+    input (Campbell's theorem: ``exp(sum of r_j tau_syn (e^g_j - 1))``, the weak edges at their mean gains, the
+    hub edges at their largest, the unit's own self-inhibition), at most the simulator's clip ``e^3`` and one
+    spike per bin.
+    ``"hub"`` (LIF): the noise-free rate ``1 / (refractory + tau_m ln((mu - v_reset) / (mu - v_threshold)))``
+    of a unit whose mean potential ``mu`` (rest, bias, background and the mean synaptic input) is raised by
+    one standard deviation of the background and the biases; at least :data:`_LIF_FLOOR_RATE` (units below
+    threshold fire on the fluctuations), at most ``1 / refractory``."""
+    n, n_hubs = params.n_units, params.n_hubs
+    n_targets = n_hubs * params.targets_per_hub if n_hubs else 0
+    n_other = n - n_hubs - n_targets
+    weak_inputs = params.random_prob * (n - 1)  # weak edges onto a unit, 80 % excitatory
+    glm = kind == "hub-glm"
+    if glm:
+        cap = 1.0 / params.glm_bin_size
+        base_hub, base = params.glm_hub_rate, params.glm_base_rate  # the mean of the drawn U(0.7, 1.3) x
+        # Campbell: an input spike train of rate r through gain g multiplies the mean rate by about
+        # exp(r tau_syn (e^g - 1)); weak edges: gain +-glm_gain * random_weight / hub_weight on average, 80 %
+        # excitatory; hub edges: up to 1.2 x hub_weight (exponents capped at 50: no inf, times a zero rate NaN)
+        g = min(params.glm_gain * params.random_weight / params.hub_weight, 50.0)
+        per_weak = weak_inputs * params.tau_syn * (0.8 * np.expm1(g) + 0.2 * np.expm1(-g))
+        per_hub = params.tau_syn * np.expm1(min(params.glm_gain * 1.2, 50.0))
+        per_self = params.tau_syn * np.expm1(-params.glm_refractory)  # the unit's own self-inhibition
+
+        def rate(r, log_gain):
+            # with the self-inhibition of the unit's own spikes at the rate x it leaves, at most one spike a
+            # bin: x = min(r exp(per_self x), cap), by bisection on [0, cap] (the right side falls as x grows)
+            r = r * np.exp(min(log_gain, 3.0))
+            low, high = 0.0, cap
+            for _ in range(60):
+                mid = (low + high) / 2
+                low, high = (mid, high) if mid < min(r * np.exp(per_self * mid), cap) else (low, mid)
+            return float(high)
+    else:
+        cap = 1.0 / max(params.refractory, params.dt)
+        background = params.background_inputs * params.background_rate * params.background_weight * params.tau_m
+        sd = np.sqrt(params.background_inputs * params.background_rate * params.background_weight ** 2
+                     * params.tau_m / 2 + params.bias_std ** 2)
+        mu = params.v_rest + params.bias_mean + background + sd
+        per_weak = 0.6 * weak_inputs * params.random_weight * params.tau_syn  # mV per Hz: net 0.6 x random_weight
+        per_hub = 1.2 * params.hub_weight * params.tau_syn
+
+        def rate(m):
+            if m <= params.v_threshold:
+                return _LIF_FLOOR_RATE
+            tonic = 1.0 / (params.refractory + params.tau_m * np.log((m - params.v_reset) / (m - params.v_threshold)))
+            return float(min(max(tonic, _LIF_FLOOR_RATE), cap))
+    hub, target, other = (base_hub, base, base) if glm else (_LIF_FLOOR_RATE,) * 3
+    for _ in range(200):  # from below to the least fixed point (or the ceiling); converges in tens of steps
+        mean_in = (n_hubs * hub + n_targets * target + n_other * other) / n
+        if glm:
+            new = (rate(base_hub, per_weak * mean_in), rate(base, per_weak * mean_in + per_hub * hub),
+                   rate(base, per_weak * mean_in))
+        else:
+            new = (rate(mu + params.hub_bias + per_weak * mean_in), rate(mu + per_weak * mean_in + per_hub * hub),
+                   rate(mu + per_weak * mean_in))
+        if np.allclose(new, (hub, target, other), rtol=1e-6, atol=0):
+            break
+        hub, target, other = new
+    return (n_hubs, hub), (n_targets, target), (n_other, other)
+
+
+def _memory_size(n_bytes: float) -> str:
+    """``n_bytes`` in GiB (MiB below 0.1 GiB), for the memory messages."""
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 / 10 else f"{n_bytes / 2**20:.1f} MiB"
+
+
+def _check_simulation_memory(kind: str, n_units: int, duration: float, bin_size: float, *, n_assemblies: int = 1,
+                             params: Optional["HubNetworkParams"] = None, memory: Optional[int] = None,
+                             units_flag: str = "n_units", duration_flag: str = "duration") -> None:
+    """Refuse a simulation whose memory estimate exceeds half of this machine's physical memory (``memory``
+    bytes; default ``os.sysconf``, no check where the OS does not say): the one check of
+    :func:`simulate_coupled_network`, :func:`simulate_hub_network`, :func:`simulate_hub_glm` and
+    ``neuroformer simulate``, run before anything is drawn (and, from the command, before brian2 is imported).
+
+    The estimate: the wiring (:func:`_wiring_memory_bytes`, every kind: --units 1000000 died in numpy's
+    "Unable to allocate 7.28 TiB"), plus for ``kind="glm"`` the drives' noise drawn up front (``8 x n_bins x
+    n_assemblies`` bytes: 1e8 s failed in numpy's bare MemoryError, "Unable to allocate 1.46 TiB"), for
+    ``"hub"`` / ``"hub-glm"`` the spikes (:func:`_hub_unit_rates` x :data:`_RATE_HEADROOM` x ``duration``
+    spikes of :data:`_SPIKE_BYTES`, plus :data:`_FIRING_BIN_BYTES` per firing bin of hub-glm).
+
+    Args:
+        kind: ``"glm"``, ``"hub"`` or ``"hub-glm"``.
+        n_units: units. duration: s. bin_size: the kind's bin (glm, hub-glm) or step (hub), s.
+        n_assemblies: the glm kind's drives. params: the hub kinds' :class:`HubNetworkParams` (required there).
+        units_flag / duration_flag: how the caller names ``n_units`` / ``duration`` (``--units`` /
+            ``--duration`` from the command).
 
     Raises:
-        ValueError: ``n_units: ...`` when the wiring alone is too large, else ``duration: ...``, each with
-            the estimate and the memory in GiB (``units_flag`` / ``duration_flag`` name them for the CLI).
+        ValueError: ``n_units: ...`` when the wiring alone is too large, else ``duration: ...`` (naming
+            ``n_units`` too for the hub kinds), each with the estimate, the memory and what fits.
     """
     if memory is None:
         from .stimuli import _memory_bytes
@@ -222,21 +325,33 @@ def _check_glm_memory(n_units: int, n_assemblies: int, n_bins: int, duration: fl
         memory = _memory_bytes()
     if memory is None:
         return
-    def size(b):
-        return f"{b / 2**30:.1f} GiB" if b >= 2**30 / 10 else f"{b / 2**20:.1f} MiB"
-
-    wiring, per_duration = _glm_memory_bytes(n_units, n_assemblies, n_bins)
+    n_bins = _whole_bins(duration, bin_size)
+    wiring = _wiring_memory_bytes(n_units, 0 if kind == "hub" else n_bins)
     half = memory // 2
-    have = f"more than half of this machine's {size(memory)} of memory"
+    have = f"more than half of this machine's {_memory_size(memory)} of memory"
     if wiring > half:
-        raise ValueError(f"{units_flag}: {n_units} units need about {size(wiring)} for the dense units x units "
+        raise ValueError(f"{units_flag}: {n_units} units need about {_memory_size(wiring)} for the dense units x units "
                          f"wiring matrices, {have}; simulate fewer units")
-    if wiring + per_duration > half:
-        raise ValueError(f"{duration_flag}: {duration:g} s is {n_bins:,} bins of {bin_size:g} s; the glm kind holds "
-                         f"{n_assemblies} drives' noise for every bin up front, about {size(wiring + per_duration)} "
-                         f"with the wiring of {count_noun(n_units, 'unit')}, {have}; simulate at most about "
-                         f"{max(half - wiring, 0) / (8 * n_assemblies) * bin_size:.3g} s per run (several seeds "
-                         "or runs for more)")
+    if kind == "glm":
+        per_duration = 8 * n_bins * n_assemblies
+        if wiring + per_duration > half:
+            raise ValueError(f"{duration_flag}: {duration:g} s is {n_bins:,} bins of {bin_size:g} s; the glm kind "
+                             f"holds {n_assemblies} drives' noise for every bin up front, about "
+                             f"{_memory_size(wiring + per_duration)} with the wiring of {count_noun(n_units, 'unit')}, "
+                             f"{have}; simulate at most about {max(half - wiring, 0) / (8 * n_assemblies) * bin_size:.3g}"
+                             " s per run (several seeds or runs for more)")
+        return
+    rate = _RATE_HEADROOM * sum(count * r for count, r in _hub_unit_rates(kind, params))  # Hz, all units
+    # bytes per simulated second: the spikes, and for hub-glm two small arrays per bin with a spike
+    per_second = _SPIKE_BYTES * rate + (_FIRING_BIN_BYTES * min(rate, 1.0 / bin_size) if kind == "hub-glm" else 0)
+    spikes = rate * duration
+    if wiring + per_second * duration > half:
+        raise ValueError(f"{duration_flag}: {duration:g} s of {count_noun(n_units, 'unit')} ({kind}) is about "
+                         f"{spikes:,.0f} spikes at the estimated rates ({rate / n_units:.3g} Hz a unit with "
+                         f"{_RATE_HEADROOM:g}x headroom), about {_memory_size(wiring + per_second * duration)} with "
+                         f"the wiring ({_SPIKE_BYTES} bytes a spike while they are sorted and written), {have}; "
+                         f"simulate at most about {max(half - wiring, 0) / per_second:.3g} s per run (several seeds "
+                         f"or runs for more) or fewer {units_flag}")
 
 
 def simulate_coupled_network(
@@ -319,7 +434,7 @@ def simulate_coupled_network(
     if n_bins < 1:
         raise ValueError(f"duration: expected at least one bin of {bin_size} s, got {duration} s")
     # before the wiring is drawn: 1e8 s asked numpy for 1.46 TiB of drive noise (a bare MemoryError)
-    _check_glm_memory(n_units, max(int(n_assemblies), 1), n_bins, duration, bin_size)
+    _check_simulation_memory("glm", n_units, duration, bin_size, n_assemblies=max(int(n_assemblies), 1))
     rng = np.random.default_rng(seed)
     conn = rng.random((n_units, n_units)) < connection_prob
     np.fill_diagonal(conn, False)
@@ -610,13 +725,19 @@ def simulate_hub_network(
         ``(0, simulated span)``); ``weights`` ``(n_units, n_units)`` float64 target x source, in mV
         (current jumps, diagonal 0); ``edge_kind`` ``(n_units, n_units)`` int8; ``hub_units``
         ``(n_hubs,)`` int64; ``base_rates`` ``(n_units,)`` float64 = each unit's mean rate in the run, Hz.
-        Memory: brian2 holds every spike until the run ends (no estimate is made before it, the
-        rates being unknown); ``neuroformer simulate`` caps ``duration`` at :data:`MAX_CLI_DURATION`.
+        Memory: brian2 holds every spike until the run ends. Before brian2 is imported, the wiring
+        (about ``48 * n_units**2`` bytes) and the spikes of rates estimated from ``params`` (with 2x
+        headroom, about 200 bytes a spike while they are sorted and written) are checked against half of
+        the machine's physical memory (not where ``os.sysconf`` does not give it); ``neuroformer
+        simulate`` also caps ``duration`` at :data:`MAX_CLI_DURATION`.
 
     Raises:
         TypeError: ``params`` is neither a :class:`HubNetworkParams`, a dict nor None.
         ValueError: bad ``params`` field (or a dict key that is none), non-positive ``duration`` or one shorter than a step
-            (``params.dt``), unknown ``codegen_target``, ``seed`` outside ``[0, 2**32 - 1]``.
+            (``params.dt``), unknown ``codegen_target``, ``seed`` outside ``[0, 2**32 - 1]``;
+            ``n_units: ...`` (the wiring) or ``duration: ...`` (the spikes) when the memory estimate above
+            exceeds half of the machine's memory, with the estimate, the memory and the longest duration
+            that fits.
         RuntimeError: the process has set another brian2 device than the runtime one
             (``brian2.set_device('cpp_standalone')``), before anything is drawn.
         ImportError: brian2 is not installed (``pip install brian2``).
@@ -632,6 +753,8 @@ def simulate_hub_network(
         # numpy's bare "Seed must be between 0 and 2**32 - 1" came from brian2.seed, after the layout was drawn
         raise ValueError(f"seed: expected an integer in [0, {MAX_BRIAN2_SEED}] (brian2.seed seeds numpy's legacy "
                          f"generator), got {seed!r}")
+    # before brian2 is imported: brian2 holds every spike until the run ends
+    _check_simulation_memory("hub", params.n_units, duration, params.dt, params=params)
     import brian2 as b2
     from brian2.devices.device import RuntimeDevice
 
@@ -735,7 +858,8 @@ def simulate_hub_glm(
 
     Args / Raises: as :func:`simulate_hub_network` (no brian2 needed; ``progress`` updates the bar
     every 5000 bins; ``seed`` any integer >= 0, or None for fresh entropy, recorded as None), and
-    ValueError when ``duration`` is shorter than one ``glm_bin_size`` bin. ``duration`` is rounded to whole bins:
+    ValueError when ``duration`` is shorter than one ``glm_bin_size`` bin, or (``n_units: ...`` / ``duration: ...``)
+    when the memory estimate below exceeds half of the machine's memory. ``duration`` is rounded to whole bins:
     ``params["duration"]`` records the simulated span (the recording's ``time_domain`` end),
     ``params["duration_requested"]`` the requested value when they differ.
 
@@ -750,7 +874,10 @@ def simulate_hub_glm(
         network, so both kinds have the same truth for a seed; diagonal 0); ``edge_kind`` int8 and
         ``hub_units`` int64 as :func:`hub_layout`; ``base_rates`` ``(n_units,)`` float64, the drawn
         ``rate_i`` in Hz. Memory: uniforms are drawn a block of bins at a time, so only the spikes grow
-        with ``duration`` (16 bytes each).
+        with ``duration`` (16 bytes each in the recording, about 130 at the run's peak, 200 with
+        :func:`write_network`). Before the layout is drawn, the wiring (about ``48 * n_units**2``
+        bytes) and the spikes of rates estimated from ``params`` (with 2x headroom) are checked against
+        half of the machine's physical memory (not where ``os.sysconf`` does not give it).
     """
     params = _hub_params(params)
     _check_duration(duration)
@@ -758,6 +885,11 @@ def simulate_hub_glm(
     # 1.5 failed inside numpy naming no argument
     if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
         raise ValueError(f"seed: expected an integer >= 0 (or None: fresh entropy), got {seed!r}")
+    bin_size = params.glm_bin_size
+    n_bins = _whole_bins(duration, bin_size)
+    if n_bins < 1:
+        raise ValueError(f"duration: expected at least one bin of {bin_size} s (glm_bin_size), got {duration} s")
+    _check_simulation_memory("hub-glm", params.n_units, duration, bin_size, params=params)  # before the layout
     rng = np.random.default_rng(seed)
     weights, kind, hubs = hub_layout(params, rng)
     n = params.n_units
@@ -766,10 +898,6 @@ def simulate_hub_glm(
     rate = np.full(n, params.glm_base_rate)
     rate[hubs] = params.glm_hub_rate
     rate *= rng.uniform(0.7, 1.3, n)
-    bin_size = params.glm_bin_size
-    n_bins = _whole_bins(duration, bin_size)
-    if n_bins < 1:
-        raise ValueError(f"duration: expected at least one bin of {bin_size} s (glm_bin_size), got {duration} s")
     decay = np.exp(-bin_size / params.tau_syn)
     trace = np.zeros(n)
     fired_bins, fired_units = [], []
