@@ -3038,7 +3038,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=600.0, help="simulated time, s, at most 3600 "
                    "(simulation.MAX_CLI_DURATION; default: %(default)s); the glm and hub-glm kinds round it to "
                    "whole bins, the hub kind up to whole dt steps, and record the simulated span as "
-                   "the duration")
+                   "the duration. A run whose memory estimate (the units x units wiring; the glm kind's drives, "
+                   "the hub kinds' spikes at rates estimated with 2x headroom) exceeds half of this machine's "
+                   "memory is refused before it starts, with the estimate and what fits")
     s.add_argument("--seed", type=int, default=0, help="seed of the wiring and the spikes (default: 0)")
     s.add_argument("--codegen", choices=["numpy", "cython"],
                    help="brian2 code generation target, --kind hub only (default: numpy)")
