@@ -263,3 +263,70 @@ def test_ci_runs_the_readmes_install_and_test_command():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     command = next(line for line in ci.splitlines() if "pytest" in line).strip()
     assert command.startswith("pip install") and f"```bash\n{command}\n```" in readme, command
+
+
+def readme_output_folders(text: str) -> dict:
+    """The folders a Markdown text's examples write a run into, each with the ``--config`` file that
+    run was given (``None``: none): ``neuroformer <command> ... --output-dir X`` of its bash blocks
+    (comments left out, ``\\`` continuations joined) and, in its Python blocks, ``train(rec, "X")``
+    and ``output_dir="X"``."""
+    folders = {}
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").split("\n"):
+            code = "" if line.lstrip().startswith("#") else line.split(" #")[0]
+            for command in re.split(COMMAND_END, code):
+                if command.strip().startswith("neuroformer ") and (out := re.search(r"--output-dir[ =]([^\s\[\]]+)", command)):
+                    config = re.search(r"--config[ =]([^\s\[\]]+)", command)
+                    folders.setdefault(out.group(1), set()).add(config.group(1) if config else None)
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        for folder in re.findall(r"(?<![\w.])train\(\s*\w+\s*,\s*[\"']([^\"']+)[\"']", block) + \
+                re.findall(r"output_dir\s*=\s*[\"']([^\"']+)[\"']", block):
+            folders.setdefault(folder, set()).add(None)
+    return folders
+
+
+def config_folder_clashes(readme: str, configs: dict) -> list:
+    """For ``configs`` (``{"configs/x.yaml": its text}``): the example configs whose header comment's
+    ``neuroformer train ... --output-dir X`` writes into a folder that another example config's header
+    also writes, or that ``readme`` (:func:`readme_output_folders`) writes with another config or none:
+    following the README and then the config is refused (or with ``--overwrite`` replaces the README's
+    model). One string per clash."""
+    written = readme_output_folders(readme)
+    headers = {}
+    for name, text in configs.items():
+        header = " ".join(line.lstrip("# ").rstrip("\\ ") for line in text.splitlines() if line.startswith("#"))
+        if out := re.search(r"neuroformer train .*?--output-dir[ =](\S+)", header):
+            headers.setdefault(out.group(1), []).append(name)
+    problems = [f"{', '.join(names)}: all write {folder}" for folder, names in headers.items() if len(names) > 1]
+    for folder, names in headers.items():
+        others = sorted(("no --config" if c is None else f"--config {c}") for c in written.get(folder, set()) - set(names))
+        problems += [f"{name}: writes {folder}, which the README writes with {' and '.join(others)}" for name in names
+                     if others]
+    return problems
+
+
+def test_each_example_config_writes_a_folder_of_its_own():
+    """configs/a2929_head_direction.yaml's command wrote runs/a2929, the folder of the README's Python
+    example (the model every later README command reads): following the README and then the config was
+    refused, or with --overwrite replaced that model. Each example config's header now names a folder
+    that no other config, and no README run of another config (or of none), writes."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    configs = {f"configs/{p.name}": p.read_text() for p in sorted((REPO_ROOT / "configs").glob("*.yaml"))}
+    assert sum("--output-dir" in text for text in configs.values()) >= 5 and readme_output_folders(readme)
+    assert config_folder_clashes(readme, configs) == []
+
+
+def test_the_folder_check_finds_a_config_writing_the_readmes_model_or_another_configs_folder():
+    readme = "\n".join(["```python", 'metrics = train(rec, "runs/m")', "```", "```bash",
+                        "neuroformer train --config configs/c.yaml --data x.nwb \\", "    --output-dir runs/c",
+                        "neuroformer finetune --model runs/m --output-dir runs/ft  # --output-dir runs/ignored",
+                        "```"])
+    assert readme_output_folders(readme) == {"runs/m": {None}, "runs/c": {"configs/c.yaml"}, "runs/ft": {None}}
+    header = "# a config\n#   neuroformer train --config {0} --data x.nwb \\\n#       --output-dir {1}\nhidden_size: 8\n"
+    configs = {"configs/a.yaml": header.format("configs/a.yaml", "runs/m"),
+               "configs/b.yaml": header.format("configs/b.yaml", "runs/shared"),
+               "configs/c.yaml": header.format("configs/c.yaml", "runs/c"),
+               "configs/d.yaml": header.format("configs/d.yaml", "runs/shared")}
+    assert config_folder_clashes(readme, configs) == [
+        "configs/b.yaml, configs/d.yaml: all write runs/shared",
+        "configs/a.yaml: writes runs/m, which the README writes with no --config"]
