@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     from hf_neuroformer.io import load_recording
     from hf_neuroformer.training import load_yaml_config
 
-    config, training = load_yaml_config(args.config)
+    config, training = load_yaml_config(args.config, field="--config")
     training = dataclasses.replace(training, max_steps=args.steps)
     rec = load_recording(args.data, epoch=args.epoch)
     t0 = time.time()

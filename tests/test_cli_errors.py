@@ -307,6 +307,29 @@ def test_yaml_errors_name_the_file(capsys, tmp_path):
     assert not (tmp_path / "t").exists()
 
 
+def test_every_config_file_error_opens_with_the_flag_and_the_file(capsys, tmp_path):
+    """load_yaml_config's errors opened with '--config' for some (missing, empty, a folder) and with the bare
+    path for the others (not valid YAML, not a mapping, an unknown key, a refused value): each now opens with
+    '--config: ' and the file, for every command that reads one; nothing is written."""
+    texts = {"syntax.yaml": ("hidden_size: [64\n", " is not valid YAML at line 2, column 1: expected ',' or ']'"),
+             "list.yaml": ("- hidden_size: 16\n", ": expected a mapping of config fields, got list"),
+             "unknown.yaml": ("hidden_sise: 16\n", ": unknown NeuroformerConfig field ['hidden_sise'] (did you mean "
+                                                   "'hidden_size' for 'hidden_sise'?)"),
+             "section.yaml": ("training:\n  max_step: 3\n", ": unknown training field ['max_step'] (did you mean "
+                                                            "'max_steps' for 'max_step'?)"),
+             "value.yaml": ("hidden_size: -4\n", " (top level): NeuroformerConfig.hidden_size: expected")}
+    for name, (text, _) in texts.items():
+        (tmp_path / name).write_text(text)
+    cases = [(tmp_path / name, f"--config: {str(tmp_path / name)!r}{says}") for name, (_, says) in texts.items()]
+    cases.append((tmp_path / "none.yaml", f"--config: no such file {str(tmp_path / 'none.yaml')!r}"))
+    for command in (["train", "--output-dir", tmp_path / "t"], ["prepare", "--output", tmp_path / "p"],
+                    ["inspect", "--output", tmp_path / "i.json"]):
+        for path, opening in cases:
+            err = err_of(capsys, *command, "--config", path)
+            assert err.split(": error: ", 1)[1].startswith(opening), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(texts)
+
+
 def test_a_refused_config_value_names_the_file_and_its_section(capsys, tmp_path):
     """A value NeuroformerConfig or TrainingConfig refuses was named by its field only
     ('NeuroformerConfig.hidden_size: expected an integer, got '32''), not by the --config file
@@ -317,9 +340,9 @@ def test_a_refused_config_value_names_the_file_and_its_section(capsys, tmp_path)
     section.write_text('training:\n  max_steps: "5"\n')
     for command, out in (("train", "--output-dir"), ("prepare", "--output")):
         err = err_of(capsys, command, "--config", top, out, tmp_path / "t")
-        assert f"error: {top} (top level): NeuroformerConfig.hidden_size: expected an integer, got '32'" in err, err
+        assert f"error: --config: {str(top)!r} (top level): NeuroformerConfig.hidden_size: expected an integer, got '32'" in err, err
     err = err_of(capsys, "train", "--config", section, "--output-dir", tmp_path / "t")
-    assert f"error: {section} (training: section): training.max_steps: expected an integer" in err, err
+    assert f"error: --config: {str(section)!r} (training: section): training.max_steps: expected an integer" in err, err
     assert not (tmp_path / "t").exists()
 
 
@@ -1767,7 +1790,7 @@ def test_a_runs_config_json_or_training_config_json_as_config_says_what_it_is(mo
     # a JSON file of config fields is still read as YAML (JSON is YAML): its unknown field is named as before
     (tmp_path / "c.json").write_text('{"n_embd": 32}')
     err = err_of(capsys, "inspect", "--config", tmp_path / "c.json")
-    assert err.endswith("c.json: unknown NeuroformerConfig field ['n_embd']; NeuroformerConfig's docstring lists the "
+    assert err.endswith(f"error: --config: {str(tmp_path / 'c.json')!r}: unknown NeuroformerConfig field ['n_embd']; NeuroformerConfig's docstring lists the "
                         "fields, and TrainingConfig's those of the 'training:' section"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
 

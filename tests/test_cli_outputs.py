@@ -184,7 +184,7 @@ def test_field_named_by_the_config_file_keeps_its_name(capsys, tmp_path, shared_
     cfg.write_text("hidden_size: 16\ntraining:\n  max_steps: 0\n")
     msg = err_of(capsys, "ablate", "--config", cfg, "--data", shared_data(A2929), "--output", tmp_path / "o.md")
     # the file and its section first (the config value refusals name the file), then the field by its own name
-    assert msg.startswith(f"{cfg} (training: section): training.max_steps: expected an integer >= 1"), msg
+    assert msg.startswith(f"--config: {str(cfg)!r} (training: section): training.max_steps: expected an integer >= 1"), msg
 
 
 @pytest.fixture(scope="module")

@@ -725,6 +725,40 @@ def test_yaml_rejects_generic_and_misspelled_keys(tmp_path):
             load_yaml_config(p)
 
 
+@pytest.mark.parametrize("field", [None, "config_path"])
+def test_every_yaml_config_error_names_the_argument_and_the_file(tmp_path, field):
+    """Some errors of load_yaml_config opened with '--config' (a flag the Python caller never gave) and the
+    others with the bare path: each now opens with ``field`` (``path``, the argument's name, by default; the
+    command line passes '--config') and the file."""
+    name = field or "path"
+    kw = {} if field is None else {"field": field}
+    p = tmp_path / "c.yaml"
+    missing = tmp_path / "none.yaml"
+    with pytest.raises(FileNotFoundError) as info:
+        load_yaml_config(missing, **kw)
+    assert str(info.value) == f"{name}: no such file {str(missing)!r}"
+    with pytest.raises(FileNotFoundError) as info:
+        load_yaml_config(tmp_path, **kw)
+    assert str(info.value) == f"{name}: {str(tmp_path)!r} is a folder; expected a YAML file such as configs/default.yaml"
+    for text, says in [
+        ("hidden_size: [64\n", " is not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>'"),
+        ("- hidden_size: 16\n- num_attention_heads: 2\n", ": expected a mapping of config fields, got list"),
+        ("hidden_sise: 16\n", ": unknown NeuroformerConfig field ['hidden_sise'] (did you mean 'hidden_size' for "
+                              "'hidden_sise'?); NeuroformerConfig's docstring lists the fields, and TrainingConfig's "
+                              "those of the 'training:' section"),
+        ("training: [5]\n", ": training: expected a mapping of training fields (e.g. 'training: {max_steps: 100}'), "
+                            "got list [5]"),
+        ("training:\n  max_steps: 0\n", " (training: section): training.max_steps: expected an integer >= 1, got 0"),
+    ]:
+        p.write_text(text)
+        with pytest.raises(ValueError) as info:
+            load_yaml_config(p, **kw)
+        assert str(info.value) == f"{name}: {str(p)!r}{says}", text
+    p.write_bytes(b"hidden_size: \xff\xfe\n")
+    with pytest.raises(ValueError, match=rf"^{name}: {re.escape(repr(str(p)))} is not a YAML text file \(.*utf-8"):
+        load_yaml_config(p, **kw)
+
+
 def test_yaml_values_of_the_wrong_type_name_their_field(tmp_path):
     # these failed with messages naming no field ("'float' object is not iterable", "could not
     # convert string to float: '.'", "foo" from the model after the data was read), or were taken
@@ -757,12 +791,12 @@ def test_an_empty_config_file_is_refused_and_only_an_explicit_empty_one_is_the_d
         p.write_text(text)
         with pytest.raises(ValueError) as info:
             load_yaml_config(p)
-        assert str(info.value) == (f"--config: {str(p)!r} is empty; expected a YAML file of NeuroformerConfig fields "
+        assert str(info.value) == (f"path: {str(p)!r} is empty; expected a YAML file of NeuroformerConfig fields "
                                    "with an optional 'training:' section, such as configs/default.yaml (write '{}' "
                                    "in it to use the default settings)")
     for text, kind in (("0\n", "int"), ("false\n", "bool"), ("''\n", "str")):
         p.write_text(text)
-        with pytest.raises(ValueError, match=rf"^{re.escape(str(p))}: expected a mapping of config fields, got {kind}$"):
+        with pytest.raises(ValueError, match=rf"^path: {re.escape(repr(str(p)))}: expected a mapping of config fields, got {kind}$"):
             load_yaml_config(p)
     for text in ("{}\n", "# every field left at its default\n"):
         p.write_text(text)
@@ -798,7 +832,7 @@ def test_yaml_key_given_twice_is_refused_not_the_first_dropped(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("hidden_size: 16\ntraining:\n  learning_rate: 0.01\n  batch_size: 8\nnum_attention_heads: 2\n"
                  "training:\n  max_steps: 5\n")
-    with pytest.raises(ValueError, match=r"c\.yaml: not valid YAML at line 6, column 1: key 'training' given twice "
+    with pytest.raises(ValueError, match=r"c\.yaml' is not valid YAML at line 6, column 1: key 'training' given twice "
                                          r"\(first at line 2\)"):
         load_yaml_config(p)
     p.write_text("training:\n  max_steps: 5\n  seed: 1\n  max_steps: 7\n")

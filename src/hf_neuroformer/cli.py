@@ -356,7 +356,8 @@ def _load_config(path, **kwargs):
     (``architectures``, ``model_type``, ...; every training field) and no word on what the file is.
 
     Raises:
-        ValueError: ``--config: ...`` naming the file, what it is and what to give instead.
+        ValueError: ``--config: ...`` naming the file, what it is and what to give instead; the
+            errors of :func:`~hf_neuroformer.training.load_yaml_config` open with ``--config`` too.
     """
     from .training import load_yaml_config
 
@@ -377,7 +378,7 @@ def _load_config(path, **kwargs):
             raise ValueError(f"--config: {str(path)!r} is a run's training settings (training_config.json), not a config "
                              "file: expected a YAML file of NeuroformerConfig fields with these settings under "
                              "'training:', such as configs/default.yaml")
-    return load_yaml_config(path, **kwargs)
+    return load_yaml_config(path, field="--config", **kwargs)
 
 
 def cmd_train(args) -> int:

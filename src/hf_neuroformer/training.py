@@ -353,7 +353,8 @@ def _in_config_file(err: ValueError, where: str) -> ValueError:
         return ValueError(f"{where}: {err}")
 
 
-def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool = False) -> Tuple:
+def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool = False,
+                     field: str = "path") -> Tuple:
     """Read a YAML config: top-level keys are :class:`NeuroformerConfig` fields, the optional
     ``training:`` mapping holds :class:`TrainingConfig` fields.
 
@@ -365,29 +366,36 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         file gives (a tuple, file order), which ``neuroformer train`` on a prepared directory
         applies over the directory's config (:func:`config_over_prepared`).
 
+    Every error opens with ``field`` and then the file's path (``"--config"`` from the command line,
+    ``neuroformer train --config FILE``; by default ``"path"``, this argument's name), e.g.
+    ``path: 'my.yaml': unknown training field ['max_step'] ...``.
+
     Raises:
-        FileNotFoundError: if the file does not exist.
+        FileNotFoundError: the file does not exist, or ``path`` is a folder.
+        OSError: the file cannot be opened or read (e.g. :class:`PermissionError`), of the same class,
+            with the system's reason.
         ValueError: the file is empty or holds only whitespace (a file of ``{}`` or of only comments
             gives the default settings), the file is not valid YAML (names the line and column), a key is given
             twice in one mapping (e.g. two ``training:`` sections; names both lines), the document or its
             ``training:`` entry is not a mapping, or a key is not a known field (named, with the section it
             belongs in when it is a field of the other one, e.g. ``max_steps`` at the top level, or else the
             closest field name); a value that :class:`NeuroformerConfig` or :class:`TrainingConfig`
-            refuses (their message, after the file's path and ``(top level)`` or
+            refuses (their message, after ``field``, the file's path and ``(top level)`` or
             ``(training: section)``).
     """
     import yaml
 
     path = Path(path)
+    where_file = f"{field}: {str(path)!r}"  # every error opens with the argument (--config) and then the file
     if path.is_dir():
-        raise FileNotFoundError(f"--config: {str(path)!r} is a folder; expected a YAML file such as configs/default.yaml")
+        raise FileNotFoundError(f"{where_file} is a folder; expected a YAML file such as configs/default.yaml")
     if not path.is_file():
-        raise FileNotFoundError(f"--config: no such file {str(path)!r}")
+        raise FileNotFoundError(f"{field}: no such file {str(path)!r}")
     try:
         with open(path) as f:
             text = f.read()
         if not text.strip():  # an empty file was read as the default settings, silently
-            raise ValueError(f"--config: {str(path)!r} is empty; expected a YAML file of NeuroformerConfig fields "
+            raise ValueError(f"{where_file} is empty; expected a YAML file of NeuroformerConfig fields "
                              "with an optional 'training:' section, such as configs/default.yaml (write '{}' in it "
                              "to use the default settings)")
         raw = yaml.load(text, Loader=_unique_key_loader())
@@ -398,15 +406,17 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise ValueError(f"{where_file} is not valid YAML{where}: {problem}") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a YAML text file ({err})") from None
+        raise ValueError(f"{where_file} is not a YAML text file ({err})") from None
+    except OSError as err:  # unreadable (permissions): the system's reason after the argument and the file
+        raise type(err)(f"{where_file} cannot be read ({err.strerror or err})") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of config fields, got {type(raw).__name__}")
+        raise ValueError(f"{where_file}: expected a mapping of config fields, got {type(raw).__name__}")
     train_raw = raw.pop("training", {})
     train_raw = {} if train_raw is None else train_raw
     if not isinstance(train_raw, dict):
-        raise ValueError(f"{path}: training: expected a mapping of training fields (e.g. 'training: {{max_steps: "
+        raise ValueError(f"{where_file}: training: expected a mapping of training fields (e.g. 'training: {{max_steps: "
                          f"100}}'), got {type(train_raw).__name__} {train_raw!r}")
     import inspect
 
@@ -420,7 +430,7 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
         # called an unknown NeuroformerConfig field without a word on where it belongs
         hints = _placement_hints(unknown, known_model | {"training"}, known_train,
                                  "a training field: put it under 'training:'")
-        raise ValueError(f"{path}: unknown NeuroformerConfig {'field' if len(unknown) == 1 else 'fields'} {unknown}"
+        raise ValueError(f"{where_file}: unknown NeuroformerConfig {'field' if len(unknown) == 1 else 'fields'} {unknown}"
                          + (f" ({'; '.join(hints)})" if hints else "")
                          + "; NeuroformerConfig's docstring lists the fields, and TrainingConfig's those of "
                            "the 'training:' section")
@@ -428,7 +438,7 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
     if unknown:
         hints = _placement_hints(unknown, known_train, known_model,
                                  "a NeuroformerConfig field: put it at the top level, not under 'training:'")
-        raise ValueError(f"{path}: unknown training {'field' if len(unknown) == 1 else 'fields'} {unknown}"
+        raise ValueError(f"{where_file}: unknown training {'field' if len(unknown) == 1 else 'fields'} {unknown}"
                          + (f" ({'; '.join(hints)})" if hints else "")
                          + f"; known: {sorted(known_train)}")
     # a refused value named the field but not the file it came from ('NeuroformerConfig.hidden_size:
@@ -436,11 +446,11 @@ def load_yaml_config(path, *, training_fields: bool = False, config_fields: bool
     try:
         config = NeuroformerConfig(**raw)
     except ValueError as err:
-        raise _in_config_file(err, f"{path} (top level)") from None
+        raise _in_config_file(err, f"{where_file} (top level)") from None
     try:
         training = TrainingConfig(**train_raw)
     except ValueError as err:
-        raise _in_config_file(err, f"{path} (training: section)") from None
+        raise _in_config_file(err, f"{where_file} (training: section)") from None
     return (config, training) + ((tuple(train_raw),) if training_fields else ()) + \
         ((tuple(raw),) if config_fields else ())
 
