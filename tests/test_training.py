@@ -1180,6 +1180,75 @@ def test_checkpoint_whose_training_settings_are_not_an_object_is_named_damaged(r
     assert checkpoint_training_config(out).max_steps == 2
 
 
+def test_a_checkpoint_with_a_damaged_run_record_is_refused_naming_the_file_and_the_key(rec, finished_run, tmp_path,
+                                                                                       capsys):
+    """A real step-2 checkpoint whose trainer_state.json run record is damaged (edited, or written by
+    something else): a resumed run read it with bare state[key], so a missing "epoch" or a "log" that is
+    no list came out as a KeyError / TypeError naming no file, and "training_stretches" holding a number
+    or a string "to_step" only when the resumed run ended, after its last step. check_resume,
+    train(resume=True) and checkpoint_training_config (read first by 'neuroformer train --resume') now
+    refuse each before anything is trained or written, naming the file, the key, what it holds and
+    what to do."""
+    import shutil
+
+    from hf_neuroformer.cli import main
+    from hf_neuroformer.training import check_resume, checkpoint_training_config
+
+    out = tmp_path / "m"
+    shutil.copytree(finished_run, out)
+    path = out / "checkpoints" / "step-00000002" / "trainer_state.json"
+    good = json.loads(path.read_text())
+    stretch, = good["training_stretches"]
+    assert (stretch["from_step"], stretch["to_step"], good["step"]) == (1, 2, 2)
+    old, ckpt = _files(out), _files(path.parent)
+    tc = TrainingConfig(max_steps=3, batch_size=16, save_every=2)
+    todo = ("; fix the file (there is no older checkpoint to resume from), or start afresh with --overwrite "
+            "(overwrite=True) or another --output-dir, without --resume (resume=False)")
+    cases = [
+        ({"training_stretches": "1-2"}, '"training_stretches" is a JSON string ("1-2"), expected a JSON array of the '
+                                       "stretches of steps the run trained (objects)"),
+        ({"training_stretches": [5]}, '"training_stretches"[0] is a JSON number (5), expected a JSON object '
+                                      "(from_step, to_step, mixed_precision, ...)"),
+        ({"training_stretches": [{**stretch, "to_step": "2"}]},
+         '"training_stretches"[0]["to_step"] is a JSON string ("2"), expected a whole number >= 1'),
+        ({"training_stretches": [{k: v for k, v in stretch.items() if k != "mixed_precision"}]},
+         '"training_stretches"[0]["mixed_precision"] is missing, expected a JSON string (no, bf16 or fp16)'),
+        ({"training_stretches": [{**stretch, "to_step": 1}]},
+         '"training_stretches" cover steps 1-1, expected stretches one after another from step 1 to the '
+         "checkpoint's step 2"),
+        ({"training_stretches": [{**stretch, "to_step": 1}, {**stretch, "from_step": 3, "to_step": 2}]},
+         '"training_stretches" cover steps 1-1, 3-2, expected'),
+        ({"epoch": ...}, '"epoch" is missing, expected a whole number >= 0'),
+        ({"log": {"step": 2}}, '"log" is a JSON object ({"step": 2}), expected a JSON array of the training log\'s '
+                               'entries, each an object with a whole "step" >= 1'),
+        ({"best_step": True}, '"best_step" is a JSON boolean (true), expected a whole number >= 0'),
+        ({"train_time_s": -1.0}, '"train_time_s" is a JSON number (-1.0), expected a number of seconds >= 0'),
+        ({"fingerprint": None}, '"fingerprint" is a JSON null (null), expected a JSON object'),
+    ]
+    for change, says in cases:
+        state = {k: v for k, v in {**good, **change}.items() if v is not ...}
+        path.write_text(json.dumps(state))
+        expected = re.escape(f"resume: {str(path)!r} is damaged: its {says}") + ".*" + re.escape(todo) + "$"
+        for call in (lambda: check_resume(out, tc), lambda: checkpoint_training_config(out),
+                     lambda: train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)):
+            with pytest.raises(ValueError, match=expected):
+                call()
+    # the command line: the same, with the flags alone
+    assert main(["train", "--resume", "--output-dir", str(out), "--max-steps", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"neuroformer train: error: --resume: {str(path)!r} is damaged: its {cases[-1][1]} (the run's model "
+                   "config, data and launch); fix the file (there is no older checkpoint to resume from), or start "
+                   "afresh with --overwrite or another --output-dir, without --resume"), err
+    # nothing written: the model folder as it was, the checkpoint's other files too
+    assert _files(out) == old and sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002"]
+    assert _files(path.parent) == {**ckpt, "trainer_state.json": path.read_bytes()}
+    # null or no stretches (a checkpoint written before they were kept), null losses: not damage
+    for change in ({"training_stretches": None}, {"training_stretches": ...}, {"best_validation_loss": None,
+                                                                                "first_nonfinite_step": None}):
+        path.write_text(json.dumps({k: v for k, v in {**good, **change}.items() if v is not ...}))
+        assert check_resume(out, tc) is None
+
+
 def test_train_resume_names_checkpoint_settings_this_version_does_not_know_at_its_caller(rec, tmp_path):
     """train(resume=True) compared the checkpoint's stored training settings with this run's
     TrainingConfig fields only: one it does not know (a checkpoint of another version of the

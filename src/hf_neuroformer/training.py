@@ -1410,7 +1410,9 @@ def _trainer_state(checkpoint: Path) -> dict:
             naming it and the older checkpoint to fall back to; a bare ``JSONDecodeError``
             ("Expecting value: line 2 column 1") came out of ``neuroformer train --resume`` before.
             Also when its ``"training"`` (the run's training settings) is missing or not a JSON
-            object (a list or a string: a bare ``AttributeError`` came out before), naming the key.
+            object (a list or a string: a bare ``AttributeError`` came out before), naming the key,
+            and when a value of its run record is missing or not what train wrote
+            (:func:`_check_run_record`), naming the key.
     """
     path = Path(checkpoint) / "trainer_state.json"
     try:
@@ -1424,7 +1426,91 @@ def _trainer_state(checkpoint: Path) -> dict:
         got = "missing" if "training" not in state else f"a JSON {_json_kind(settings)} ({_short_repr(settings)})"
         raise ValueError(f"resume: {str(path)!r} is damaged: its \"training\" is {got}, expected a JSON object of "
                          f"the run's training settings (name -> value); {_fallback(Path(checkpoint))}, or {START_AFRESH}")
+    _check_run_record(state, Path(checkpoint))
     return state
+
+
+def _is_whole(value, least: int = 0) -> bool:
+    """Whether ``value`` (read from JSON) is a whole number >= ``least`` (a JSON true is not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _is_number(value) -> bool:
+    """Whether ``value`` (read from JSON) is a number, NaN and infinities included (a JSON true is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: The run record of a checkpoint's ``trainer_state.json`` that a resumed run carries on (the loop's
+#: position, the log, the selection, the time): key -> (whether a checkpoint may lack it or hold null,
+#: the test of a value, what was expected). ``training_stretches`` is checked by :func:`_check_run_record`.
+_RUN_RECORD = {
+    "epoch": (False, _is_whole, "a whole number >= 0"),
+    "micro_batches_done_in_epoch": (False, _is_whole, "a whole number >= 0"),
+    "best_step": (False, _is_whole, "a whole number >= 0"),
+    "best_validation_loss": (True, _is_number, "a number or null"),
+    "running_loss": (True, _is_number, "a number or null"),
+    "train_time_s": (False, lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0"),
+    "first_nonfinite_step": (True, lambda v: _is_whole(v, 1), "a whole number >= 1 or null"),
+    "n_train_windows_unused": (True, _is_whole, "a whole number >= 0"),
+    "log": (False, lambda v: isinstance(v, list) and all(isinstance(e, dict) and _is_whole(e.get("step"), 1)
+                                                         for e in v),
+            "a JSON array of the training log's entries, each an object with a whole \"step\" >= 1"),
+    "fingerprint": (False, lambda v: isinstance(v, dict), "a JSON object (the run's model config, data and launch)"),
+}
+
+
+def _check_run_record(state: dict, checkpoint: Path) -> None:
+    """Refuse a checkpoint whose ``trainer_state.json`` (``state``, read) holds a run record that train
+    did not write: a key of :data:`_RUN_RECORD` missing or of another kind, or ``training_stretches``
+    (missing or null in a checkpoint written before they were kept) not a JSON array of objects with
+    a whole ``from_step`` / ``to_step`` and a ``mixed_precision`` that tile steps 1 to the checkpoint's
+    step in order. A resumed run read them with bare ``state[key]``: a damaged one came out as a
+    ``KeyError`` / ``TypeError`` naming no file, the stretches only when the resumed run ended, after
+    its last step (or after its next checkpoint's).
+
+    Raises:
+        ValueError: ``resume: '<checkpoint>/trainer_state.json' is damaged: its "<key>" ...``, what
+            it holds and what was expected, and what to do: fix the file, resume from the older
+            checkpoint (named) where there is one, or start afresh without resume.
+    """
+    path = checkpoint / "trainer_state.json"
+    older = _fallback(checkpoint)
+    todo = (f"fix the file, {older}," if older.startswith("move") else f"fix the file ({older}),") + \
+        f" or {START_AFRESH}, without --resume (resume=False)"
+
+    def refuse(key: str, value, expected: str, present: bool = True):
+        got = f"a JSON {_json_kind(value)} ({_short_repr(value)})" if present else "missing"
+        raise ValueError(f"resume: {str(path)!r} is damaged: its {key} is {got}, expected {expected}; {todo}")
+
+    for key, (optional, valid, expected) in _RUN_RECORD.items():
+        if key not in state:
+            if not optional:
+                refuse(f'"{key}"', None, expected, present=False)
+        elif not ((optional and state[key] is None) or valid(state[key])):
+            refuse(f'"{key}"', state[key], expected)
+    stretches = state.get("training_stretches")
+    if not stretches:  # a checkpoint written before they were kept: its steps ran with its own settings
+        return
+    if not isinstance(stretches, list):
+        refuse('"training_stretches"', stretches, "a JSON array of the stretches of steps the run trained (objects)")
+    step = int(state["step"])
+    after = 0  # the last step of the stretches before
+    for i, stretch in enumerate(stretches):
+        key = f'"training_stretches"[{i}]'
+        if not isinstance(stretch, dict):
+            refuse(key, stretch, "a JSON object (from_step, to_step, mixed_precision, ...)")
+        for name, expected in (("from_step", "a whole number >= 1"), ("to_step", "a whole number >= 1"),
+                               ("mixed_precision", "a JSON string (no, bf16 or fp16)")):
+            value = stretch.get(name)
+            if not (isinstance(value, str) if name == "mixed_precision" else _is_whole(value, 1)):
+                refuse(f'{key}["{name}"]', value, expected, present=name in stretch)
+        if stretch["from_step"] != after + 1 or stretch["to_step"] < stretch["from_step"] or \
+                (i == len(stretches) - 1 and stretch["to_step"] != step):
+            spans = ", ".join(f"{r.get('from_step')}-{r.get('to_step')}" for r in stretches if isinstance(r, dict))
+            raise ValueError(f"resume: {str(path)!r} is damaged: its \"training_stretches\" cover steps {spans}, "
+                             f"expected stretches one after another from step 1 to the checkpoint's step {step}; "
+                             f"{todo}")
+        after = stretch["to_step"]
 
 
 def _json_kind(value) -> str:
