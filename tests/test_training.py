@@ -1186,13 +1186,12 @@ def test_a_checkpoint_with_a_damaged_run_record_is_refused_naming_the_file_and_t
     something else): a resumed run read it with bare state[key], so a missing "epoch" or a "log" that is
     no list came out as a KeyError / TypeError naming no file, and "training_stretches" holding a number
     or a string "to_step" only when the resumed run ended, after its last step. check_resume,
-    train(resume=True) and checkpoint_training_config (read first by 'neuroformer train --resume') now
-    refuse each before anything is trained or written, naming the file, the key, what it holds and
-    what to do."""
+    train(resume=True) and 'neuroformer train --resume' now refuse each before anything is trained or
+    written, naming the file, the key, what it holds and what to do."""
     import shutil
 
     from hf_neuroformer.cli import main
-    from hf_neuroformer.training import check_resume, checkpoint_training_config
+    from hf_neuroformer.training import check_resume
 
     out = tmp_path / "m"
     shutil.copytree(finished_run, out)
@@ -1229,7 +1228,7 @@ def test_a_checkpoint_with_a_damaged_run_record_is_refused_naming_the_file_and_t
         state = {k: v for k, v in {**good, **change}.items() if v is not ...}
         path.write_text(json.dumps(state))
         expected = re.escape(f"resume: {str(path)!r} is damaged: its {says}") + ".*" + re.escape(todo) + "$"
-        for call in (lambda: check_resume(out, tc), lambda: checkpoint_training_config(out),
+        for call in (lambda: check_resume(out, tc),
                      lambda: train(rec, out, nf.NeuroformerConfig(**TINY), tc, progress=False, resume=True)):
             with pytest.raises(ValueError, match=expected):
                 call()

@@ -1410,9 +1410,8 @@ def _trainer_state(checkpoint: Path) -> dict:
             naming it and the older checkpoint to fall back to; a bare ``JSONDecodeError``
             ("Expecting value: line 2 column 1") came out of ``neuroformer train --resume`` before.
             Also when its ``"training"`` (the run's training settings) is missing or not a JSON
-            object (a list or a string: a bare ``AttributeError`` came out before), naming the key,
-            and when a value of its run record is missing or not what train wrote
-            (:func:`_check_run_record`), naming the key.
+            object (a list or a string: a bare ``AttributeError`` came out before), naming the key.
+            (Its run record, which a resume carries on, is checked by :func:`check_resume`.)
     """
     path = Path(checkpoint) / "trainer_state.json"
     try:
@@ -1426,7 +1425,6 @@ def _trainer_state(checkpoint: Path) -> dict:
         got = "missing" if "training" not in state else f"a JSON {_json_kind(settings)} ({_short_repr(settings)})"
         raise ValueError(f"resume: {str(path)!r} is damaged: its \"training\" is {got}, expected a JSON object of "
                          f"the run's training settings (name -> value); {_fallback(Path(checkpoint))}, or {START_AFRESH}")
-    _check_run_record(state, Path(checkpoint))
     return state
 
 
@@ -1588,7 +1586,8 @@ def check_resume(output_dir, training: "TrainingConfig", config: Optional[Neurof
             holds a finished model: it cannot be extended, only trained afresh), or its newest
             checkpoint lacks one of :data:`CHECKPOINT_FILES` (naming the older one to fall back to).
         ValueError: if ``training.max_steps`` is below the newest checkpoint's step, or its
-            ``trainer_state.json`` is damaged (naming the older checkpoint to fall back to); with
+            ``trainer_state.json`` is damaged (naming the older checkpoint to fall back to; a value of
+            its run record, :func:`_check_run_record`, also naming the key); with
             nothing to do, a ``config`` whose fields differ from the checkpoint's (naming the first).
     """
     out = check_output_dir(output_dir, overwrite=True)  # completes an interrupted save
@@ -1614,6 +1613,7 @@ def check_resume(output_dir, training: "TrainingConfig", config: Optional[Neurof
             f"resume: the newest checkpoint {str(last)!r} lacks {', '.join(lacking)} (damaged, or copied in part); "
             f"{_fallback(last)}, or {START_AFRESH}")
     state = _trainer_state(last)
+    _check_run_record(state, last)  # what a resume carries on: a damaged value came out as a bare KeyError / TypeError
     step = int(state["step"])
     if training.max_steps < step:
         raise ValueError(
