@@ -1662,6 +1662,29 @@ def test_read_npz_names_a_missing_or_malformed_member_of_the_other_fields(tmp_pa
         read_npz(tmp_path / "e.npz")
 
 
+
+def test_read_npz_names_members_it_leaves_out_with_what_they_need(tmp_path):
+    """behaviour_0_timestamps / behaviour_0_values without behaviour_names were counted as read by their
+    names alone and left out without a word (the recording had no behaviour); a typo such as unit_name
+    was named only as an 'ignored key'. Both are named, with what would read them."""
+    base = dict(spike_times=np.array([0.1, 0.2, 0.4]), unit_ids=np.array([0, 1, 0]))
+    ts = np.array([0.0, 0.2, 0.4])
+    np.savez(tmp_path / "b.npz", **base, behaviour_0_timestamps=ts, behaviour_0_values=np.sin(ts),
+             unit_name=np.array(["a", "b"]), trial_info_0=np.arange(3))
+    with pytest.warns(UserWarning) as caught:
+        rec = read_npz(tmp_path / "b.npz")
+    assert rec.behaviour == {} and rec.unit_names == ["unit0", "unit1"]
+    (msg,) = [str(w.message) for w in caught if "not read" in str(w.message)]
+    assert msg.startswith("read_npz: 4 keys of ") and "b.npz not read, left out of the recording: " \
+        "['behaviour_0_timestamps', 'behaviour_0_values', 'trial_info_0', 'unit_name']" in msg
+    assert "'unit_name': did you mean 'unit_names'?" in msg
+    assert "'behaviour_0_timestamps', 'behaviour_0_values': read only for the entries 'behaviour_names' lists" in msg
+    assert "'trial_info_0': read only for the entries 'trial_info_names' lists" in msg
+    # a complete write_npz file reads without the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_npz(write_npz(rec, tmp_path / "whole.npz"))
+
 # ------------------------------------------------------------------------------ conftest helper
 def test_shared_path_fails_never_skips(monkeypatch, tmp_path):
     """A missing recording fails the test, with or without CI=true (outside CI it was skipped, so

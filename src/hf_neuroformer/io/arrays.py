@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_neuroformer import checked_float
-from .npz_fields import checked_drop, fields_from_npz, npz_field_keys, npz_members_of, npz_text_array
+from .npz_fields import (READ_NPZ_SPIKE_KEYS, checked_drop, fields_from_npz, npz_members_of, npz_text_array,
+                         unread_npz_keys_hint)
 from .permissions import check_output_file, check_output_folder, write_through_temporary
 from ..recording import (NEGATIVE_TIMES_HINT, RecordingValidationError, SpikeRecording, Stimulus, count_noun,
                          file_names_without_whitespace, frames_on_screen, names_without_whitespace, refuse_narrow_float_times,
@@ -269,8 +270,10 @@ def read_npz(path, **kwargs) -> SpikeRecording:
     ``session=`` given is kept). The other fields :func:`write_npz` stores (time support, epochs,
     epoch intervals, trials and ``trial_info``, behaviour, events, stimulus, ``session_info``) are read
     from their keys (listed in :mod:`hf_neuroformer.io.npz_fields`) when present; a file without
-    them (an older ``write_npz`` file, or :func:`numpy.savez` output) reads without them. Other keys
-    are ignored with a warning.
+    them (an older ``write_npz`` file, or :func:`numpy.savez` output) reads without them. Any other
+    key, and a numbered key whose entry its list does not name (``behaviour_0_values`` without
+    ``behaviour_names``), is left out with a warning that names it, says what it would need and
+    suggests the key it is close to (``unit_name``: ``unit_names``).
     The file is read with ``allow_pickle=False``. ``spike_times`` (and ``time_domain``) stored as float32 / float16 are
     widened to float64 with a warning naming their rounding (the file holds no more precision;
     :class:`SpikeRecording` refuses such times from a caller).
@@ -352,16 +355,24 @@ def read_npz(path, **kwargs) -> SpikeRecording:
             fields["session"] = session_from_file(text_of(ses.reshape(-1)[0]), path.stem)
         # the time support, epochs, trials, behaviour, events, stimulus and session values write_npz stores
         # (files without those keys, older ones too, read as before)
+        read = set()  # the members the other fields' reader reads: any other is said, not dropped without a word
+
+        def member(key):
+            read.add(key)
+            return _npz_member(z, key, path)
+
         try:
-            fields.update(fields_from_npz(lambda key: _npz_member(z, key, path), keys, path))
+            fields.update(fields_from_npz(member, keys, path))
         except RecordingValidationError as e:  # a BehaviourSeries / EventSeries / Stimulus refusal named no file
             if str(path) in str(e):
                 raise
             raise RecordingValidationError(f"{e} (reading {path})") from e
-        extra = keys - {"spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session",
-                        *npz_field_keys(keys)}
+        # a numbered member whose entry no *_names key lists (behaviour_0_values without behaviour_names) was
+        # counted as read by its name alone and left out without a word
+        extra = keys - set(READ_NPZ_SPIKE_KEYS) - read
         if extra:
-            warnings.warn(f"read_npz: ignored keys {sorted(extra)} in {path}")
+            warnings.warn(f"read_npz: {count_noun(len(extra), 'key')} of {path} not read, left out of the recording: "
+                          f"{sorted(extra)[:8]}{' ...' if len(extra) > 8 else ''} ({unread_npz_keys_hint(extra)})")
     # "session0" for every file without the key gave two animals' files the same unit tokens, so a model
     # trained on one took the other for its own units (a warning about other spikes at most)
     fields.setdefault("session", names_without_whitespace([path.stem])[0][0])

@@ -46,6 +46,7 @@ key                               shape, dtype, unit
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -54,7 +55,8 @@ import numpy as np
 from ..recording import (BehaviourSeries, EventSeries, RecordingValidationError, SpikeRecording, Stimulus,
                          widen_stored_times)
 
-__all__ = ["DROPPABLE_FIELDS", "npz_members_of", "fields_from_npz", "npz_field_keys", "checked_drop", "npz_text_array"]
+__all__ = ["DROPPABLE_FIELDS", "npz_members_of", "fields_from_npz", "npz_field_keys", "checked_drop", "npz_text_array",
+           "READ_NPZ_SPIKE_KEYS", "unread_npz_keys_hint"]
 
 #: the :class:`SpikeRecording` fields :func:`~hf_neuroformer.io.write_npz` may be told to leave out
 #: (``drop=``); the spikes, units, time domain and session are always written
@@ -216,6 +218,50 @@ def npz_field_keys(keys: Iterable[str]) -> List[str]:
     numbered = re.compile(r"(epoch_intervals|trial_info)_\d+|behaviour_\d+_(timestamps|values)|event_\d+_(times|labels)"
                           r"|stimulus_(" + "|".join(_STIMULUS_ATTRIBUTES) + ")")
     return [k for k in keys if k in _STATIC_KEYS or numbered.fullmatch(k)]
+
+
+#: the keys :func:`~hf_neuroformer.io.read_npz` reads itself (the spikes, units, time domain and
+#: session); the other fields' keys are those of the module docstring
+READ_NPZ_SPIKE_KEYS = ("spike_times", "unit_ids", "unit_names", "unit_areas", "time_domain", "session")
+
+_NUMBERED_KEY = re.compile(r"(epoch_intervals|trial_info)_(\d+)|(behaviour|event)_(\d+)_\w+|stimulus_\w+")
+# the numbered keys' family -> the key listing its entries, in whose order the numbers count
+_LISTED_BY = {"epoch_intervals": "epoch_intervals_names", "trial_info": "trial_info_names",
+              "behaviour": "behaviour_names", "event": "event_names"}
+
+
+def unread_npz_keys_hint(unread: Iterable[str]) -> str:
+    """Why :func:`~hf_neuroformer.io.read_npz` left the members ``unread`` of a ``.npz`` file
+    unread, and what it reads instead (str, for its warning): a key of a numbered family
+    (``behaviour_0_values``) whose entry the family's ``*_names`` key does not list (that key is
+    missing, or lists fewer entries), a ``stimulus_*`` key that ``stimulus_fields`` does not list,
+    and for any other key the known keys it is close to (``'unit_name'``: ``'unit_names'``). Each
+    numbered member is read only for an entry its list names; without the list it was left out
+    with only "ignored keys" said."""
+    import difflib
+
+    known = list(READ_NPZ_SPIKE_KEYS) + list(_STATIC_KEYS)
+    notes, families = [], {}
+    for key in sorted(unread):
+        m = _NUMBERED_KEY.fullmatch(key)
+        if m is None:
+            close = difflib.get_close_matches(key, known, n=2, cutoff=0.75)
+            if close:
+                notes.append(f"{key!r}: did you mean {' or '.join(map(repr, close))}?")
+            continue
+        family = "stimulus" if key.startswith("stimulus_") else (m.group(1) or m.group(3))
+        families.setdefault(family, []).append(key)
+    for family, keys in families.items():
+        listed = "stimulus_fields" if family == "stimulus" else _LISTED_BY[family]
+        which = "the attributes" if family == "stimulus" else "the entries"
+        by = "" if family == "stimulus" else ", numbered from 0 in its order"
+        notes.append(f"{', '.join(map(repr, keys[:4]))}{' ...' if len(keys) > 4 else ''}: read only for {which} "
+                     f"{listed!r} lists{by}")
+    known_text = ("the keys read are spike_times, unit_ids, unit_names, unit_areas, time_domain, session and the "
+                  "other fields' keys listed in hf_neuroformer.io.npz_fields (write_npz writes them from a "
+                  "SpikeRecording), e.g. behaviour as behaviour_names, behaviour_units, behaviour_boolean and "
+                  "behaviour_<i>_timestamps / behaviour_<i>_values")
+    return "; ".join(notes + [known_text])
 
 
 def fields_from_npz(member: Callable[[str], np.ndarray], keys, path: Path) -> dict:
