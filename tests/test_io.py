@@ -2478,6 +2478,25 @@ def test_table_columns_that_are_not_read_are_named(tmp_path):
         from_dataframe(df[["time", "unit"]])
 
 
+def test_table_of_several_sessions_or_of_units_numbered_per_shank_is_refused_not_merged(tmp_path):
+    """A table with a session column of two values was read as one session (their spikes on one clock,
+    unit 3 of each session one unit), and one whose cluster ids restart per shank merged cluster 0 of every
+    shank; the column was named only as 'not read'. Both are refused naming the column and the fix; a
+    session column of one value, and a shank column under which every label is in one shank, still read."""
+    df = pd.DataFrame({"time": [0.1, 0.2, 0.3, 0.4], "unit": [0, 1, 0, 1], "Session": ["m1 d1", "m1 d1", "m1 d2", "m1 d2"]})
+    df.to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(RecordingValidationError, match=r"two\.csv: Session: expected one session per table, the column "
+                       r"holds 2 values \('m1 d1', 'm1 d2'\).*Save each session as its own file"):
+        load_recording(tmp_path / "two.csv")
+    df["shank"] = [1, 1, 2, 2]
+    with pytest.raises(RecordingValidationError, match=r"^shank: the unit label 0 occurs in 2 of its values \('1', "
+                       r"'2'; 2 labels in all\).*df\['unit'\] = df\['shank'\]\.astype\(str\) \+ '/'"):
+        from_dataframe(df.drop(columns="Session"), session="a")
+    df["unit"] = [0, 1, 2, 3]  # labels distinct across shanks, one session: read, the columns named as not read
+    with pytest.warns(UserWarning, match=r"2 columns not read: \['Session', 'shank'\]"):
+        rec = from_dataframe(df.assign(Session="m1 d1"), session="a")
+    assert rec.n_units == 4 and rec.n_spikes == 4
+
 @pytest.mark.parametrize("how", ["arrays", "npz", "dataframe"])
 def test_empty_spikes_without_unit_names_are_refused(tmp_path, how):
     # from_arrays([], []) and a .npz of empty arrays gave a recording of 0 units and no time domain without a

@@ -35,7 +35,7 @@ SLOW_RATE_HZ = 0.05
 
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings",
            "SPAN_WARNING_SECONDS", "SLOW_SPAN_SECONDS", "SLOW_RATE_HZ", "warnings_at_caller", "warn_repeated_spikes_of",
-           "warn_frames_outside"]
+           "warn_frames_outside", "SESSION_COLUMNS", "UNIT_GROUP_COLUMNS"]
 
 #: the folder of the package's modules: a warning attributed to a file in it points inside the package
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -500,6 +500,53 @@ def write_npz(recording: SpikeRecording, path, overwrite: bool = False, *, make_
     return write_through_temporary(path, write, ".tmp.npz", make_parent=make_parent, overwrite=overwrite)
 
 
+#: column names (compared without case) of a table of spikes that name the session a spike belongs to:
+#: several sessions in one table are several clocks and unit sets, not one recording
+SESSION_COLUMNS = ("session", "session_id", "subject", "subject_id", "animal", "mouse", "rat", "recording")
+#: column names (compared without case) of the group a unit label is counted in: sorters number
+#: clusters per shank / tetrode / probe, so one label in two groups is two units
+UNIT_GROUP_COLUMNS = ("probe", "probe_id", "shank", "tetrode", "electrode_group", "channel_group", "group_id")
+
+
+def _refuse_merged_groups(df, columns, unit_col: str) -> None:
+    """Refuse a table of spikes whose unread ``columns`` say that it is not one recording of
+    distinct unit labels: a :data:`SESSION_COLUMNS` column holding more than one value (its
+    sessions' spikes would be laid on one clock and their unit labels merged), or a
+    :data:`UNIT_GROUP_COLUMNS` column under which one unit label occurs in more than one group
+    (cluster 3 of shank 1 and cluster 3 of shank 2 would be one unit). Both were read as one
+    session, the column named only as 'not read'.
+
+    Raises:
+        RecordingValidationError: naming the column, its values, a unit label it splits (for a
+            group column) and the fix.
+    """
+    for c in columns:
+        name = str(c).strip().lower()
+        values = df[c].dropna().unique()
+        if len(values) < 2:
+            continue
+        shown = ", ".join(repr(v) for v in sorted(map(str, values))[:5]) + (", ..." if len(values) > 5 else "")
+        if name in SESSION_COLUMNS:
+            raise RecordingValidationError(
+                f"{c}: expected one session per table, the column holds {len(values)} values ({shown}); read as one "
+                f"recording their spikes would lie on one clock and units of the same label would be one unit. Save "
+                f"each session as its own file (e.g. for s, part in df.groupby({str(c)!r}): "
+                f"part.to_csv(f'{{s}}.csv', index=False)) and read each, or drop the column if it is one session")
+        if name in UNIT_GROUP_COLUMNS:
+            groups_per_unit = df.groupby(unit_col, sort=True)[c].nunique()
+            split = groups_per_unit[groups_per_unit > 1]
+            if split.size:
+                label = split.index[0]
+                label = label.item() if isinstance(label, np.generic) else label  # 0, not np.int64(0)
+                where = sorted(map(str, df.loc[df[unit_col] == split.index[0], c].dropna().unique()))[:4]
+                raise RecordingValidationError(
+                    f"{c}: the unit label {label!r} occurs in {len(where) if len(where) < 4 else 'several'} of its "
+                    f"values ({', '.join(map(repr, where))}; {count_noun(split.size, 'label')} in all): units are "
+                    f"numbered per {c}, and read by the label alone they would be one unit. Make the labels distinct "
+                    f"first, e.g. df[{unit_col!r}] = df[{c!r}].astype(str) + '/' + df[{unit_col!r}].astype(str), and "
+                    "save the table again")
+
+
 @warnings_at_caller
 def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs) -> SpikeRecording:
     """Build a recording from a table with one row per spike.
@@ -526,7 +573,10 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
             ``"Unnamed: <n>"`` (a pandas index saved to CSV) is skipped without a warning.
 
     Raises:
-        RecordingValidationError: a column is missing (names it and lists the columns; the only column's
+        RecordingValidationError: a column named as a session (:data:`SESSION_COLUMNS`: ``session``,
+            ``subject``, ``animal``, ...) holds more than one value, or one named as a group units are
+            numbered in (:data:`UNIT_GROUP_COLUMNS`: ``shank``, ``probe``, ``tetrode``, ...) holds one
+            unit label in two groups (the column, values and fix named); a column is missing (names it and lists the columns; the only column's
             name holding ``;`` or a tab gets a hint at the separator, any other table the two columns it needs
             and ``time_col`` / ``unit_col``) or has
             missing values, the time column holds something other than numbers (names the first
@@ -635,6 +685,7 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     # pandas' saved index ("Unnamed: 0") is no data; any other column (an area, an amplitude, a trial) was
     # dropped without a word
     extra = [str(c) for c in df.columns if c not in (time_col, unit_col) and not str(c).startswith("Unnamed: ")]
+    _refuse_merged_groups(df, [c for c in df.columns if str(c) in extra], unit_col)
     if extra:
         warnings.warn(f"{count_noun(len(extra), 'column')} not read: {extra[:8]}{' ...' if len(extra) > 8 else ''}; only "
                       f"{time_col!r} (spike times) and {unit_col!r} (unit labels) are. Pass per-unit areas as "
