@@ -85,6 +85,27 @@ def test_summary_names_epochs_targets_and_rates(shared_data):
     assert re.search(r"range \S+ to \S+ radian \[--target ry\]", lines["ry"]), lines["ry"]
 
 
+
+def test_the_units_brain_areas_are_said_per_area_and_per_unit(shared_data):
+    """The areas read from an NWB file (A2929: 7 head-direction units in adn, 8 in ca1) were said
+    nowhere by inspect, text or JSON; a recording without areas gets no line."""
+    from hf_neuroformer.simulation import default_recording
+
+    rec = quiet(load_recording, shared_data(A2929))
+    desc = describe_recording(rec)
+    counts = np.bincount(rec.unit_ids, minlength=rec.n_units)
+    expected = {a: (sum(1 for u in rec.unit_areas if u == a), int(sum(c for u, c in zip(rec.unit_areas, counts) if u == a)))
+                for a in set(rec.unit_areas)}
+    assert {e["area"]: (e["n_units"], e["n_spikes"]) for e in desc["areas"]} == expected
+    assert sorted((a, n) for a, (n, _) in expected.items()) == [("adn", 7), ("ca1", 8)]
+    assert desc["unit_area"] == dict(zip(rec.unit_names, rec.unit_areas))
+    line = next(ln for ln in format_description(desc).splitlines() if ln.startswith("areas"))
+    assert f"adn 7 units ({expected['adn'][1]} spikes)" in line and f"ca1 8 units ({expected['ca1'][1]} spikes)" in line
+    json.dumps(desc["areas"])
+    plain = quiet(default_recording)
+    assert not any(a for a in plain.unit_areas)
+    assert "areas" not in format_description(describe_recording(plain)).split("\nwindows")[0]
+
 def test_trial_columns_show_labels_ranges_and_missing_values(shared_data):
     desc = describe_recording(quiet(load_recording, shared_data(ZHENG)))
     cols = {c["name"]: c for c in desc["trials"]["columns"]}

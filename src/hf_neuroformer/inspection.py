@@ -297,6 +297,17 @@ def _windows(rec: SpikeRecording, config: NeuroformerConfig) -> dict:
     return out
 
 
+def _areas(rec: SpikeRecording, counts: np.ndarray) -> List[dict]:
+    """Per brain area of ``rec.unit_areas``, in the order of first appearance: ``area`` (``""`` for
+    units without one), ``n_units`` and ``n_spikes`` (``counts``: spikes per unit)."""
+    out: Dict[str, dict] = {}
+    for area, n in zip(rec.unit_areas, counts.tolist()):
+        entry = out.setdefault(area, {"area": area, "n_units": 0, "n_spikes": 0})
+        entry["n_units"] += 1
+        entry["n_spikes"] += int(n)
+    return list(out.values())
+
+
 def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerConfig] = None) -> dict:
     """Summary of what ``recording`` holds, as a JSON-ready dict.
 
@@ -349,6 +360,10 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
         ``windows["n_events_in_no_window"]`` (modality name -> events no window of any split reads,
         :func:`~hf_neuroformer.modalities.events_in_no_window`), as ``train`` writes it to ``metrics.json``.
 
+        Brain areas (read from the file: an NWB units table's ``location`` / electrode group,
+        ``.npz`` ``unit_areas``; no model reads them): ``unit_area`` (name -> area, ``""`` where
+        unknown) and ``areas`` (per area, in order of first appearance: ``area``, ``n_units``,
+        ``n_spikes``; one entry ``""`` when no unit has an area).
         Unit presence: ``unit_presence_ratio`` (name -> fraction in [0, 1] of
         ``PRESENCE_BINS`` = 100 equal bins over the support with a spike, see
         :func:`presence_ratio`; NaN for an empty support) and ``presence_ratio``: ``n_bins``,
@@ -410,6 +425,8 @@ def describe_recording(recording: SpikeRecording, config: Optional[NeuroformerCo
                            "population": rec.n_spikes / duration if duration > 0 else float("nan")},
         "unit_firing_rate_hz": dict(zip(rec.unit_names, rates.tolist())),
         "unit_presence_ratio": dict(zip(rec.unit_names, presence.tolist())),
+        "unit_area": dict(zip(rec.unit_names, rec.unit_areas)),
+        "areas": _areas(rec, counts),
         "presence_ratio": {"n_bins": PRESENCE_BINS, "bin_s": duration / PRESENCE_BINS, "threshold": PRESENCE_THRESHOLD,
                            "median": float(np.median(presence)) if presence.size else float("nan"),
                            "units_below": [rec.unit_names[i] for i in low]},
@@ -452,6 +469,11 @@ def format_description(desc: dict) -> str:
                                                      if desc["n_support_intervals"] > 1 else ")") if td else ""))
     lines.append(f"firing rate per unit: median {fr['median']:.2f} Hz (min {fr['min']:.2f}, max {fr['max']:.2f}); "
                  f"population {fr['population']:.1f} spikes/s")
+    areas = desc.get("areas") or []
+    if any(a["area"] for a in areas):  # the areas an NWB file's electrodes name were read, and said nowhere
+        lines.append("areas (from the file; no model reads them): " + ", ".join(
+            f"{a['area'] or '(none)'} {count_noun(a['n_units'], 'unit')} ({count_noun(a['n_spikes'], 'spike')})"
+            for a in areas))
     if desc.get("session_info"):
         lines.append("session values (one for the whole session, from the file; no model reads them): "
                      + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
