@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from hf_neuroformer.io import (
+    SUPPORTED_FORMATS,
     from_arrays,
     from_binned_counts,
     from_dataframe,
@@ -466,6 +467,18 @@ def _allen_copy(shared_data, tmp_path, ii=None, labels=None, st=None):
     np.save(d / "stim_label.npy", np.load(src / "stim_label.npy") if labels is None else labels)
     return d
 
+
+def test_allen_folder_without_its_labels_names_the_file_and_what_it_holds(shared_data, tmp_path):
+    """A folder of spike_times.npy and ii_spike_times.npy (the format list wrote stim_label.npy as optional)
+    was refused as 'Allen gratings file not found: .../stim_label.npy', naming neither the three files the
+    reader needs nor what the missing one holds."""
+    d = _allen_copy(shared_data, tmp_path)
+    (d / "stim_label.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"^Allen gratings folder .*allen: no stim_label\.npy \(expected all of "
+                       r"spike_times\.npy, ii_spike_times\.npy and stim_label\.npy; stim_label\.npy: the grating "
+                       r"orientation of each trial, degrees"):
+        load_recording(d)
+    assert "folder with spike_times.npy + ii_spike_times.npy + stim_label.npy: Allen gratings" in SUPPORTED_FORMATS
 
 @pytest.mark.parametrize("shift, msg", [(-5, r"spike 58 is indexed by 0 blocks \(no block\); 5 spikes are in no block"),
                                         (3, r"spike 63 is indexed by 2 blocks \(\[0, 82\], \[0, 83\]\)")])

@@ -61,7 +61,7 @@ SUPPORTED_FORMATS = (
     ".nwb (NWB units table)",
     ".npz (spike_times, unit_ids[, unit_names, unit_areas, time_domain, session, and the other fields write_npz stores])",
     ".mat (MATLAB v7.3 / HDF5 with sp_count: binned counts, trials x bins x units)",
-    "folder with spike_times.npy + ii_spike_times.npy (+ stim_label.npy): Allen gratings",
+    "folder with spike_times.npy + ii_spike_times.npy + stim_label.npy: Allen gratings",
     ".csv / .parquet (one row per spike: columns time, unit)",
     "folder with spikes.mat + trajectory.videoPositionTracking: nelpy linear track",
     "folder with params.py + spike_times.npy (+ spike_clusters.npy, cluster_group.tsv): Kilosort / Phy",

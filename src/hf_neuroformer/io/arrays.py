@@ -742,9 +742,17 @@ def read_allen_gratings(
     """
     folder = Path(folder)
     files = {k: folder / f"{k}.npy" for k in ("spike_times", "ii_spike_times", "stim_label")}
-    for f in files.values():
-        if not f.exists():
-            raise FileNotFoundError(f"Allen gratings file not found: {f}")
+    # "Allen gratings file not found: .../stim_label.npy" said neither that the folder needs all three files
+    # nor what the missing one holds (the format list wrote stim_label.npy as optional)
+    what = {"spike_times": "every spike's time from its trial's onset, s, float64 (n_spikes,)",
+            "ii_spike_times": "[start, stop) indices into spike_times per trial and unit, int (n_trials, n_units, 2)",
+            "stim_label": "the grating orientation of each trial, degrees, numeric (n_trials,)"}
+    missing = [k for k, f in files.items() if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Allen gratings folder {folder}: no {' or '.join(f'{k}.npy' for k in missing)} (expected all of "
+            f"spike_times.npy, ii_spike_times.npy and stim_label.npy; "
+            + "; ".join(f"{k}.npy: {what[k]}" for k in missing) + ")")
     # inf passed ('>= 0') and made every spike time NaN ('spike_times: expected finite values'), text failed
     # with "'>' not supported", and True was taken as 1 s
     trial_duration = checked_float("trial_duration", trial_duration, "a finite number of seconds > 0",
