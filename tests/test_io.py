@@ -1271,6 +1271,23 @@ def test_nwb_with_empty_units_table(tmp_path):
     assert "empty units table" in str(err.value)
 
 
+def test_nwb_whose_units_lie_in_a_processing_module_names_where_they_are(tmp_path):
+    """A file whose sort was written into a processing module, not nwbfile.units, was refused with 'has no
+    units table' alone; the refusal names the tables it holds elsewhere and how to read them."""
+    from pynwb.misc import Units
+
+    nwb = _nwbfile()
+    units = Units(name="sorted_units")
+    for k in range(3):
+        units.add_unit(spike_times=[0.1 * (k + 1), 0.5])
+    nwb.create_processing_module("ecephys", "sort").add(units)
+    path = _write(nwb, tmp_path / "module_units.nwb")
+    with pytest.raises(RecordingValidationError, match=r"has no units table; it holds 1 Units table elsewhere, which "
+                       r"read_nwb does not read: 'processing/ecephys/sorted_units' \(3 units\) \(NWB keeps the sorted "
+                       r"units in nwbfile\.units"):
+        load_recording(path)
+
+
 @pytest.mark.parametrize("bad, what", [(np.nan, "finite values"), (np.inf, "finite values"),
                                        (-0.5, "times >= 0 s")])
 def test_nwb_bad_spike_time_names_the_unit_and_its_index(tmp_path, bad, what):

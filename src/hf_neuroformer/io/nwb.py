@@ -457,13 +457,43 @@ def _check_spike_times_index(ends: np.ndarray, counts: np.ndarray, n_times: int,
             f"{int(ends[-1])}: {what}")
 
 
+def _container_place(obj) -> str:
+    """``obj``'s place in its NWB file, e.g. ``processing/ecephys/sorted_units``: the names from
+    the file down, a processing module's under ``processing/``."""
+    from pynwb import ProcessingModule
+
+    parts = []
+    while obj is not None and getattr(obj, "parent", None) is not None:
+        parts.append(obj.name)
+        if isinstance(obj, ProcessingModule):
+            parts.append("processing")
+        obj = obj.parent
+    return "/".join(reversed(parts))
+
+
+def _units_elsewhere(nwb, units) -> str:
+    """``"; it holds ... elsewhere ..."``: the Units tables of ``nwb`` other than ``units``
+    (``nwbfile.units``), named by place and rows, for the refusal of a file whose
+    ``nwbfile.units`` is missing or empty (a pipeline that wrote its sort into a processing
+    module was told only 'no units table'); ``""`` when there are none."""
+    from pynwb.misc import Units
+
+    others = [o for o in nwb.objects.values() if isinstance(o, Units) and o is not units]
+    if not others:
+        return ""
+    shown = ", ".join(f"{_container_place(o)!r} ({count_noun(len(o), 'unit')})" for o in others[:4])
+    return (f"; it holds {count_noun(len(others), 'Units table')} elsewhere, which read_nwb does not read: {shown} (NWB "
+            "keeps the sorted units in nwbfile.units: write them there, or read their spike_times with pynwb and pass "
+            "them to hf_neuroformer.io.from_arrays)")
+
+
 def _read_units(nwb, path) -> Tuple[np.ndarray, np.ndarray, List[str], List[str]]:
     units = nwb.units
     if units is None or len(units) == 0:
         what = "has no units table" if units is None else "has an empty units table (0 rows)"
         raise RecordingValidationError(
             f"units: expected an NWB units table (nwbfile.units) with a spike_times column and at "
-            f"least one unit; {path} {what}"
+            f"least one unit; {path} {what}{_units_elsewhere(nwb, units)}"
         )
     if "spike_times" not in units.colnames:
         raise RecordingValidationError(
@@ -1045,7 +1075,8 @@ def read_nwb(
     Raises:
         FileNotFoundError: ``path`` does not exist.
         RecordingValidationError: the file is not HDF5 or not readable as NWB (the message names
-            the file); the file has no units table, an empty one, or no
+            the file); the file has no units table or an empty one (Units tables held elsewhere in
+            the file, e.g. in a processing module, are named with how to read them), or no
             ``spike_times`` column, or a ``spike_times_index`` that does not split the spike times
             into one run per unit (offsets decreasing, or the last not the number of spike times),
             or an ``electrodes`` row (the areas' source) outside the electrodes table, or a unit whose ``unit_name`` / ``name`` is empty (message
