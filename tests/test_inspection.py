@@ -618,6 +618,20 @@ def test_short_durations_are_not_rounded_to_a_tenth():
     assert text.splitlines()[0] == "session session0: 1 unit (0 without spikes), 1 spike, 0.05 s (0.000-0.050 s)"
 
 
+def test_a_recording_of_one_spike_time_is_described_without_a_numpy_warning():
+    """A file of one spike (no time domain: it spans no time) printed numpy's 'divide by zero' warning
+    from the presence-ratio note and 'below about inf Hz'; the note is left out for bins of 0 s."""
+    import warnings
+
+    from hf_neuroformer.io.arrays import from_arrays
+
+    rec = from_arrays(np.array([0.0]), np.array([0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        text = format_description(describe_recording(rec))
+    assert "inf Hz" not in text and "a short recording" not in text
+    assert "training would refuse this recording" in text
+
 def test_longest_silence_runs_across_touching_intervals_of_the_support():
     """A support of touching intervals (a generated recording's tiled windows, [0, 1), [1, 2), ...)
     is one stretch of recorded time: a 2.5-s silence across three of them was reported as at most

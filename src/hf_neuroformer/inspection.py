@@ -485,7 +485,8 @@ def format_description(desc: dict) -> str:
                      f"{pr['median']:.2f}; " + (f"{len(below)} of {desc['n_units']} units below {pr['threshold']:g}: "
                                                 + _named(below, desc["unit_presence_ratio"]) if below
                                                 else f"no unit below {pr['threshold']:g}"))
-        if below and pr["bin_s"] < SHORT_PRESENCE_BIN_S:
+        # (a recording of one spike time spans no time: bins of 0 s gave numpy's divide-by-zero warning and "inf Hz")
+        if below and 0 < pr["bin_s"] < SHORT_PRESENCE_BIN_S:
             # drift shows over minutes (SpikeInterface bins by 60 s); bins of a short recording mostly measure the rate
             # a steady (Poisson) unit of rate r misses a bin with probability exp(-r * bin_s): it falls below the
             # threshold without drifting when r < -ln(1 - threshold) / bin_s (2.3 / bin_s at 0.9), not 1 / bin_s
