@@ -2130,6 +2130,19 @@ def test_npz_arrays_that_break_the_recording_are_refused_naming_the_file(a2929, 
         read_npz(tmp_path / "bad ids.npz")
 
 
+def test_negative_unit_ids_are_refused_with_how_to_keep_them_as_labels(tmp_path):
+    """Negative ids (-1 for unsorted spikes, or a sorter's labels around 0) in a .npz were refused as
+    'expected indices in [0, n) (one per unit name)' though no name was given; the refusal counts them
+    and says how to keep them as labels."""
+    np.savez(tmp_path / "neg.npz", spike_times=np.array([0.1, 0.2, 0.3]), unit_ids=np.array([-1, 2, -1]))
+    with pytest.raises(RecordingValidationError, match=r"^unit_ids: expected indices in \[0, 3\) \(one per unit name\), "
+                       r"spike 0 has unit index -1 \(2 negative in all\); unit ids are indices from 0: .*np\.unique\("
+                       r"unit_ids, return_inverse=True\).*a \.csv / \.parquet of columns time and unit"):
+        read_npz(tmp_path / "neg.npz")
+    # the table the refusal names reads the same labels as names
+    rec = from_dataframe(pd.DataFrame({"time": [0.1, 0.2, 0.3], "unit": [-1, 2, -1]}), session="s")
+    assert rec.unit_names == ["unit-1", "unit2"] and rec.n_spikes == 3
+
 def test_steinmetz_session_accuracy_is_kept_not_warned_about(shared_data):
     """The subset's one-value dataset `accuracy` (the mouse's fraction of correct trials) was
     skipped with "not one value per trial" on every command that read the file; it is the

@@ -227,8 +227,15 @@ def _spike_problem(spike_times: np.ndarray, unit_ids: np.ndarray, n_units: int,
     out = (ui < 0) | (ui >= n_units)
     if out.any():
         k = np.flatnonzero(out)[0]
+        negative = int(np.sum(ui < 0))
+        # a negative id (a label such as -1 for unsorted spikes, or ids of a sorter counted around 0) was told only
+        # '(one per unit name)', with n_units implied from the largest id when no unit names were given
+        hint = (f" ({negative} negative in all); unit ids are indices from 0: map other labels to 0..n-1 first "
+                "(np.unique(unit_ids, return_inverse=True)), or give the spikes as a table (hf_neuroformer.io.from_dataframe, "
+                "or a .csv / .parquet of columns time and unit for --data), which keeps each label as the unit's name"
+                if ui[k] < 0 else "")
         return (f"unit_ids: expected indices in [0, {n_units}) (one per unit name), spike {k} has unit index "
-                f"{ui[k]}")
+                f"{ui[k]}{hint}")
     if time_domain is not None:
         lo, hi = st.min(), st.max()
         if lo < time_domain[0] or hi >= time_domain[1]:
