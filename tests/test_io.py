@@ -2521,6 +2521,23 @@ def test_table_columns_that_are_not_read_are_named(tmp_path):
         from_dataframe(df[["time", "unit"]])
 
 
+def test_a_table_area_column_of_one_value_per_unit_gives_the_units_areas(tmp_path):
+    """A spike table's area column (one value per unit) was named as 'not read' and the areas lost to a
+    --data user; it is read as unit_areas. A column giving a unit two areas is named and not read."""
+    df = pd.DataFrame({"time": [0.1, 0.2, 0.3, 0.4], "unit": ["b", "a", "c", "b"],
+                       "Region": ["CA3", "CA1", None, "CA3"], "amplitude": [1.0, 2.0, 3.0, 4.0]})
+    df.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.warns(UserWarning, match=r"^1 column not read: \['amplitude'\]") as caught:
+        rec = load_recording(tmp_path / "s.csv")
+    assert rec.unit_names == ["a", "b", "c"] and rec.unit_areas == ["CA1", "CA3", ""]
+    assert not any("Region" in str(w.message) for w in caught)
+    df.loc[3, "Region"] = "DG"
+    with pytest.warns(UserWarning, match=r"Region: not read as the units' brain areas: unit 'b' has 2 values "
+                      r"\('CA3', 'DG'; 1 unit with more than one\)"):
+        rec = from_dataframe(df, session="s")
+    assert rec.unit_areas == ["", "", ""]
+    assert from_dataframe(df, session="s", unit_areas=["x", "y", "z"]).unit_areas == ["x", "y", "z"]
+
 def test_table_of_several_sessions_or_of_units_numbered_per_shank_is_refused_not_merged(tmp_path):
     """A table with a session column of two values was read as one session (their spikes on one clock,
     unit 3 of each session one unit), and one whose cluster ids restart per shank merged cluster 0 of every

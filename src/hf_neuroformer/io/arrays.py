@@ -35,7 +35,7 @@ SLOW_RATE_HZ = 0.05
 
 __all__ = ["from_arrays", "read_npz", "write_npz", "from_dataframe", "read_allen_gratings",
            "SPAN_WARNING_SECONDS", "SLOW_SPAN_SECONDS", "SLOW_RATE_HZ", "warnings_at_caller", "warn_repeated_spikes_of",
-           "warn_frames_outside", "SESSION_COLUMNS", "UNIT_GROUP_COLUMNS"]
+           "warn_frames_outside", "SESSION_COLUMNS", "UNIT_GROUP_COLUMNS", "AREA_COLUMNS"]
 
 #: the folder of the package's modules: a warning attributed to a file in it points inside the package
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -547,6 +547,32 @@ def _refuse_merged_groups(df, columns, unit_col: str) -> None:
                     "save the table again")
 
 
+#: column names (compared without case) of a table of spikes read as each unit's brain area
+#: (``unit_areas``) when they give every unit one area
+AREA_COLUMNS = ("area", "brain_area", "region", "brain_region", "location")
+
+
+def _unit_areas_of(column, codes: np.ndarray, n_units: int, names, col) -> "list | None":
+    """Each unit's area (``""`` where its rows hold none) from the per-spike ``column``
+    (``codes``: each row's unit index), or None with a ``UserWarning`` naming a unit whose rows
+    hold two areas (the column is then not read)."""
+    import pandas as pd
+
+    text = column.map(lambda v: "" if pd.isna(v) else str(v).strip())
+    per_unit = pd.DataFrame({"k": codes, "a": text.to_numpy()}).query("a != ''").groupby("k")["a"].unique()
+    two = [(k, a) for k, a in per_unit.items() if len(a) > 1]
+    if two:
+        k, a = two[0]
+        warnings.warn(f"{col}: not read as the units' brain areas: unit {names[k]!r} has {len(a)} values "
+                      f"({', '.join(map(repr, sorted(a)[:3]))}; {count_noun(len(two), 'unit')} with more than one), "
+                      "one area per unit expected", UserWarning, stacklevel=3)
+        return None
+    areas = [""] * n_units
+    for k, a in per_unit.items():
+        areas[int(k)] = str(a[0])
+    return areas
+
+
 @warnings_at_caller
 def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs) -> SpikeRecording:
     """Build a recording from a table with one row per spike.
@@ -568,8 +594,12 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
         ``(n_rows,)`` int64 (the index of each row's label among the sorted labels), sorted by
         time, then unit index.
 
+    A column named as a brain area (:data:`AREA_COLUMNS`: ``area``, ``region``, ``location``, ...,
+    compared without case) that gives each unit one value (blank rows aside) is read as
+    ``unit_areas`` (``""`` for a unit without one), unless ``unit_areas=`` is given.
+
     Warns:
-        UserWarning: the table has other columns (named, counted): they are not read; a column
+        UserWarning: an area column that gives a unit two values (named; not read); the table has other columns (named, counted): they are not read; a column
             ``"Unnamed: <n>"`` (a pandas index saved to CSV) is skipped without a warning.
 
     Raises:
@@ -686,10 +716,18 @@ def from_dataframe(df, time_col: str = "time", unit_col: str = "unit", **kwargs)
     # dropped without a word
     extra = [str(c) for c in df.columns if c not in (time_col, unit_col) and not str(c).startswith("Unnamed: ")]
     _refuse_merged_groups(df, [c for c in df.columns if str(c) in extra], unit_col)
+    # a brain area per spike (one per unit) was named as 'not read', its areas lost for a --data user
+    area_col = next((c for c in df.columns if str(c) in extra and str(c).strip().lower() in AREA_COLUMNS), None)
+    if area_col is not None and "unit_areas" not in kwargs:
+        areas = _unit_areas_of(df[area_col], codes, len(names), [str(n) for n in names], area_col)
+        if areas is not None:
+            kwargs["unit_areas"] = areas
+            extra.remove(str(area_col))
     if extra:
         warnings.warn(f"{count_noun(len(extra), 'column')} not read: {extra[:8]}{' ...' if len(extra) > 8 else ''}; only "
-                      f"{time_col!r} (spike times) and {unit_col!r} (unit labels) are. Pass per-unit areas as "
-                      "unit_areas=, trials as trials=, behaviour as behaviour= (see SpikeRecording)",
+                      f"{time_col!r} (spike times), {unit_col!r} (unit labels) and a brain area column of one value per "
+                      "unit ('area', 'region', 'location') are. In Python, pass trials as trials=, behaviour as "
+                      "behaviour= (see SpikeRecording)",
                       UserWarning, stacklevel=2)
     return from_arrays(times, codes.astype(np.int64), **kwargs)
 
