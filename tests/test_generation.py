@@ -1131,3 +1131,30 @@ def test_a_batch_too_large_for_memory_is_refused_before_any_work(setup):
     # a normal batch passes and generates
     g = nf.generate_spikes(model, tok, rec, starts[:4], num_samples=2, batch_size=256, seed=0, progress=False)
     assert [s.generation_stats["n_windows"] for s in g] == [4, 4]
+
+
+def test_warnings_name_the_callers_line_from_every_entry_point(setup):
+    """The warnings of generate_spikes counted the frames of one entry point: called as
+    model.generate_spikes(...) they named the line of modeling_neuroformer.py that forwards the call,
+    and through generate_split a line of generation.py. From each entry point they name this file."""
+    from hf_neuroformer import SpikeRecording
+
+    rec, tok, model, plan, starts = setup
+    keep = rec.unit_ids < 4  # a recording of some of the session's units warns
+    sub = SpikeRecording.from_unsorted(rec.spike_times[keep], rec.unit_ids[keep], unit_names=list(rec.unit_names[:4]),
+                                       time_domain=rec.time_domain, session=rec.session)
+    apart = [float(starts[0]), float(starts[0]) + 1.0]  # windows whose pasts reach no other window: free-running warns
+    calls = {
+        "generate_spikes": lambda: nf.generate_spikes(model, tok, sub, apart, mode="free_running", progress=False),
+        "model.generate_spikes": lambda: model.generate_spikes(tok, sub, apart, mode="free_running", progress=False),
+        "generate_split": lambda: generate_split(model, tok, sub, plan, "test", progress=False, max_spikes=2),
+    }
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            call()
+        texts = [str(w.message) for w in seen]
+        assert any("units the model was trained on" in t for t in texts), (name, texts)
+        if name != "generate_split":
+            assert any("no two windows touch" in t for t in texts), (name, texts)
+        assert [w.filename for w in seen] == [__file__] * len(seen), (name, [(w.filename, w.lineno) for w in seen])

@@ -45,6 +45,7 @@ Two sources for each window's past window:
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -440,6 +441,37 @@ def check_next_spike_model(model, flag: str = "model") -> None:
                "NeuroformerForBehaviorDecoding": "it predicts behaviour, not spikes"})
 
 
+def _is_entry_frame(frame) -> bool:
+    """Whether ``frame`` is one of the frames a public call of :func:`generate_spikes` passes through
+    before its body: torch.no_grad's wrapper (``torch.utils._contextlib``), :func:`keeps_training_mode`'s
+    wrapper, the model's ``generate_spikes`` method (this package's modeling file, or a copy of it loaded
+    as Hub remote code) and :func:`generate_split`."""
+    code = frame.f_code
+    module = frame.f_globals.get("__name__", "")
+    qualname = getattr(code, "co_qualname", code.co_name)
+    return (module == "torch.utils._contextlib"
+            or (module == "hf_neuroformer.windows" and qualname == "keeps_training_mode.<locals>.wrapper")
+            or (code.co_name == "generate_spikes" and Path(code.co_filename).name == "modeling_neuroformer.py")
+            or code is generate_split.__code__)
+
+
+def _frames_to_caller() -> int:
+    """How many frames above the function that calls this one lies the line that called the public entry
+    point (:func:`generate_spikes`, ``model.generate_spikes`` or :func:`generate_split`): the frames of
+    :func:`_is_entry_frame` are passed over, so ``warnings.warn(..., stacklevel=1 + _frames_to_caller())``
+    in that function names the user's line whichever entry point was called. Fixed stacklevels counted
+    one entry point's wrappers: a warning of ``model.generate_spikes(...)`` named the line of
+    ``modeling_neuroformer.py`` that forwards the call, and one of :func:`generate_split` a line of this
+    file. A caller inside the package (``neuroformer generate``, ``train``'s test generation) is named
+    as any other caller: its own line."""
+    frame = sys._getframe(1)
+    n = 0
+    while frame.f_back is not None and _is_entry_frame(frame.f_back):
+        frame = frame.f_back
+        n += 1
+    return n + 1
+
+
 def max_spikes_limit(config) -> int:
     """The most spikes :func:`generate_spikes` may put in a window, and its default
     ``max_spikes``: ``config.max_window_length - 1``."""
@@ -618,7 +650,8 @@ def generate_spikes(
             ``recording`` that holds only some of the units the model knows of its session (``warn_absent_units``:
             only the units present are sampled, so the probability of the missing ones inflates their rates, and
             the pasts lack their spikes; the warning of :func:`check_recording_units`, opening with ``recording:``),
-            once the arguments are accepted.
+            once the arguments are accepted. Each names the line that made the call, whether it called this
+            function, ``model.generate_spikes`` or :func:`generate_split` (:func:`_frames_to_caller`).
 
     Raises:
         ValueError: a tokenizer that does not match the model (``len(tokenizer)`` against
@@ -651,6 +684,9 @@ def generate_spikes(
     from .progress import progress_bar as tqdm
 
     t_start = time.perf_counter()
+    # frames from here to the caller's line: the warnings below name it whichever entry point was called
+    # (model.generate_spikes's named modeling_neuroformer.py, generate_split's a line of this file)
+    up = _frames_to_caller()
     check_next_spike_model(model)
     check_is_recording(recording)
     settings = SamplingSettings(temperature, top_k, top_p, dt_temperature, dt_top_k, dt_top_p, greedy)
@@ -712,16 +748,16 @@ def generate_spikes(
               "split, config) (hf_neuroformer.generation): it leaves out the windows that overlap"
               if past_clip_starts is not None else ""))
     # "trials" / "auto" / seconds, resolved and checked as the processor and window_log_likelihoods do (warnings at
-    # the caller's line: past this function and its torch.no_grad and keeps_training_mode wrappers)
+    # the caller's line: past this function and its entry points, _frames_to_caller)
     clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=tokenizer.past_window,
-                                     current_window=w, stacklevel=4)
+                                     current_window=w, stacklevel=1 + up)
     check_pasts_recorded(recording, starts, clips, tokenizer.past_window, w)
     # before anything is allocated: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory
     check_generation_batch_memory(model.config, batch_size, len(starts) * num_samples,
                                   element_size=next(model.parameters()).element_size(),
                                   device=next(model.parameters()).device)
-    if warn_absent_units:  # (the CLI warned through check_recording_units) at the caller's line, past the 2 wrappers
-        _warn_missing_units(tokenizer, recording, None, "recording", stacklevel=5)
+    if warn_absent_units:  # (the CLI warned through check_recording_units) at the caller's line
+        _warn_missing_units(tokenizer, recording, None, "recording", stacklevel=2 + up)
 
     model.eval()  # the caller's mode comes back on exit (keeps_training_mode)
     device = next(model.parameters()).device
@@ -738,16 +774,16 @@ def generate_spikes(
 
         # its warnings (a circular series in degrees) at the caller's line, as check_windows_read_modalities' below:
         # they named this line
-        mod_cols = modality_columns(recording, cfg, starts, clips, stacklevel=5)
+        mod_cols = modality_columns(recording, cfg, starts, clips, stacklevel=2 + up)
         # windows generated from the null token alone, not conditioned on the modality
         mod_empty = {m["name"]: windows_without_values(mod_cols, m) for m in cfg.modalities}
         # none of the windows holds a value of a modality: warned of, naming it (the processor's warning), at the
-        # caller's line (stacklevel 5: this function, then its torch.no_grad and keeps_training_mode wrappers)
+        # caller's line (past this function and its entry points)
         from .modalities import check_windows_read_modalities
 
         # (not an event modality: windows of one's choosing between sparse events are normal; n_events_in_no_window
         # counts the events they miss)
-        check_windows_read_modalities(cfg, {"": mod_cols}, stacklevel=5, events=False)
+        check_windows_read_modalities(cfg, {"": mod_cols}, stacklevel=2 + up, events=False)
         # tokens (video: frames) beyond max_tokens / num_frames, dropped earliest first: counted, as training counts them
         mod_trunc = {m["name"]: truncated_modality_tokens(mod_cols, m) for m in cfg.modalities}
         # events between the first window's start and the last window's end that no window reads (generate_split
@@ -833,9 +869,9 @@ def generate_spikes(
                 "mode='free_running': no window's past window reaches into another window (no two windows touch "
                 f"or lie less than past_window apart), so {past}, as in teacher-forced mode; give contiguous "
                 "windows to chain them",
-                # the caller's line, past the torch.no_grad and keeps_training_mode wrappers (2 named
-                # torch/utils/_contextlib.py as the warning's source)
-                stacklevel=4,
+                # the caller's line, past the entry points (2 named torch/utils/_contextlib.py, the
+                # torch.no_grad wrapper, as the warning's source)
+                stacklevel=1 + up,
             )
         # windows in levels (_past_dependencies): a window waits for every earlier window its past window
         # overlaps and reads their generated spikes there, and recorded spikes only where no window of this
@@ -1556,6 +1592,8 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     window reads, so no window was conditioned on them: a trial's end shorter than a window, a window
     left out for overlapping another; :func:`~hf_neuroformer.modalities.events_in_no_window`).
 
+    Its warnings, and those of :func:`generate_spikes` under it, name the caller's line.
+
     Raises:
         ValueError: if the split's segments do not lie inside the recording (a different
             recording than the one the model was trained on), or the split has no windows.
@@ -1566,7 +1604,8 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
     from .windows import check_split_in_recording
 
     check_split_in_recording(plan, split, recording)
-    starts, clips = (generation_windows(plan, split, model.config, stacklevel=3) if windows is None
+    # its warning at the caller's line (a caller of the package: its own line); 2 + frames from here
+    starts, clips = (generation_windows(plan, split, model.config, stacklevel=2 + _frames_to_caller()) if windows is None
                      else windows)
     if len(starts) == 0:
         raise ValueError(f"split {split!r}: no windows")
