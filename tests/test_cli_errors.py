@@ -425,11 +425,41 @@ def test_generate_refuses_a_batch_too_large_for_memory_before_reading_the_record
     model, _, plan = load_pretrained(d / "pre")
     n = len(generation_windows(plan, "test", model.config)[0])
     samples = cli.MAX_GENERATED_WINDOWS // n  # within the windows' limit: 10^6 rows, certainly too many at once
+    # (charged pasts of BOS alone before the recording is read, the least any recording gives: 10^6 rows of
+    # the current window and logits alone are still about 100 GiB)
     err = err_of(capsys, "generate", "--model", d / "pre", "--data", tmp_path / "absent.nwb", "--output",
-                 tmp_path / "g.nwb", "--top-k", 1000000, "--batch-size", 100000, "--num-samples", samples)
-    assert re.search(r"--batch-size: a batch of 100000 rows \(window x sample\) needs up to about [\d.]+ GiB .*more "
-                     r"than half of this machine's [\d.]+ GiB of memory; use a batch size of at most \d+$", err), err
+                 tmp_path / "g.nwb", "--top-k", 1000000, "--batch-size", 1000000, "--num-samples", samples)
+    assert re.search(rf"--batch-size: a batch of {n * samples} rows \(window x sample\) needs up to about [\d.]+ GiB "
+                     r"\([\d.]+ MiB a row: pasts of up to 1 token, .*more than half of this machine's [\d.]+ GiB of "
+                     r"memory; use a batch size of at most \d+$", err), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_charges_the_recordings_pasts_not_max_past_length(models, capsys, tmp_path):
+    """A model with max_past_length 200000 (about 300 GiB a row at full pasts) was refused by generate
+    whatever the recording: the batch is charged the longest past of the split's windows in this recording,
+    read once the recording is, so it generates; the refusal of a batch that does not fit stays."""
+    import json
+    import shutil
+
+    from hf_neuroformer.generation import generation_row_bytes
+
+    d, nwb, _ = models
+    long = tmp_path / "long_past"
+    shutil.copytree(d / "pre", long)
+    for name in ("config.json", "tokenizer_config.json"):
+        cfg = json.loads((long / name).read_text())
+        key = "max_past_length" if "max_past_length" in cfg else None
+        assert key, (name, sorted(cfg))
+        cfg[key] = 200_000
+        (long / name).write_text(json.dumps(cfg))
+    model, _, _ = load_pretrained(long)
+    assert generation_row_bytes(model.config) > 2**38  # at full pasts: refused on any machine under 512 GiB
+    out = tmp_path / "g.nwb"
+    rc = cli.main([str(a) for a in ("generate", "--model", long, "--data", nwb, "--epoch", "wake", "--output", out,
+                                    "--max-spikes", 2, "--batch-size", 64)])
+    assert rc == 0, capsys.readouterr().err
+    assert out.is_file()
 
 
 def test_generate_warns_once_of_a_recording_holding_only_some_of_the_model_units(models, capsys, tmp_path):

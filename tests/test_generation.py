@@ -1158,3 +1158,70 @@ def test_warnings_name_the_callers_line_from_every_entry_point(setup):
         if name != "generate_split":
             assert any("no two windows touch" in t for t in texts), (name, texts)
         assert [w.filename for w in seen] == [__file__] * len(seen), (name, [(w.filename, w.lineno) for w in seen])
+
+
+def test_the_memory_check_charges_the_longest_past_of_the_windows_not_max_past_length(setup):
+    """The batch estimate charged every row a full past of max_past_length tokens, so a model with a long
+    max_past_length (200000: about 600 GiB a row) was refused on any recording, even one whose pasts hold
+    a few spikes. It charges the longest past the windows can have (longest_generation_past: exact when
+    teacher-forced, recorded spikes plus max_spikes per overlapped window when free-running), and still
+    refuses a batch that does not fit."""
+    from hf_neuroformer.generation import (check_generation_batch_memory, generation_row_bytes,
+                                           longest_generation_past)
+    from hf_neuroformer.stimuli import _memory_bytes
+    from hf_neuroformer.windows import tokenize_windows
+
+    rec, tok, model, plan, starts = setup
+    # exact on the fixture's own model: the longest tokenized past (BOS and spikes), truncation included
+    cols = tokenize_windows(rec, tok, starts)
+    assert longest_generation_past(tok, rec, starts) == max(len(p) for p in cols["past_input_ids"]) < 40
+    quiet = starts[[int(np.argmin([len(p) for p in cols["past_input_ids"]]))]]
+    assert longest_generation_past(tok, rec, quiet) == min(len(p) for p in cols["past_input_ids"])
+    # pasts truncated to max_past_length (6 tokens: BOS and the latest 5 spikes)
+    short = nf.NeuroformerTokenizer.from_config(nf.NeuroformerConfig(**{**model.config.to_dict(), "max_past_length": 6}))
+    short.add_units(rec)
+    cut = tokenize_windows(rec, short, starts)
+    assert max(cut["n_past_truncated"]) > 0 and longest_generation_past(short, rec, starts) == 6
+    # free-running: an upper bound of what the generated pasts held
+    chain = starts[:6]
+    g = nf.generate_spikes(model, tok, rec, chain, mode="free_running", max_spikes=3, progress=False)
+    st = g.generation_stats
+    held = 1 + max(r + n - t for r, n, t in zip(st["n_past_recorded"], st["n_past_generated"], st["n_past_truncated"]))
+    bound = longest_generation_past(tok, rec, chain, mode="free_running", max_spikes=3)
+    assert held <= bound <= longest_generation_past(tok, rec, chain, mode="free_running") == 40
+    with pytest.raises(ValueError, match=r"^mode: expected one of"):
+        longest_generation_past(tok, rec, chain, mode="free")
+
+    # a model with max_past_length 200000 on the same recording
+    big = nf.NeuroformerConfig(**{**model.config.to_dict(), "max_past_length": 200_000})
+    big_tok = nf.NeuroformerTokenizer.from_config(big)
+    big_tok.add_units(rec)
+    big.vocab_size = len(big_tok)
+    torch.manual_seed(0)
+    big_model = nf.NeuroformerForPreTraining(big).eval()
+    past = longest_generation_past(big_tok, rec, starts[:3])
+    assert 1 <= past < 100
+    full, short = generation_row_bytes(big), generation_row_bytes(big, past_length=past)
+    assert full > 2**38 and short < 2**22  # > 256 GiB a row at full pasts, < 4 MiB at these
+    mem = 20 * short
+    with pytest.raises(ValueError, match=r"^batch_size: a batch of 1 row \(window x sample\) needs up to about "
+                                         r"[\d.]+ GiB \([\d.]+ MiB a row: pasts of up to 200000 tokens "
+                                         r"\(max_past_length\), .*not even one row fits"):
+        check_generation_batch_memory(big, 1, 3, memory=mem)
+    check_generation_batch_memory(big, 3, 3, memory=mem, past_length=past)
+    with pytest.raises(ValueError, match=rf"^batch_size: a batch of 11 rows .*pasts of up to {past} tokens, .*use a "
+                                         r"batch size of at most 10$"):
+        check_generation_batch_memory(big, 11, 100, memory=mem, past_length=past)
+    for bad in (0, 200_001, 2.5, "8"):
+        with pytest.raises(ValueError, match=r"^past_length: expected an integer in 1\.\.200000"):
+            generation_row_bytes(big, past_length=bad)
+    # end to end: generated (refused before, on any machine with less than a terabyte), in both modes
+    g = nf.generate_spikes(big_model, big_tok, rec, starts[:3], progress=False)
+    assert g.generation_stats["n_past_truncated"] == [0, 0, 0]
+    nf.generate_spikes(big_model, big_tok, rec, starts[:3], mode="free_running", progress=False)
+    if _memory_bytes() is not None:  # real over-use is still refused, charged these pasts
+        one = longest_generation_past(big_tok, rec, starts[:1])
+        with pytest.raises(ValueError, match=rf"^batch_size: a batch of 100000000 rows .*pasts of up to {one} "
+                                             r"tokens?, "):
+            nf.generate_spikes(big_model, big_tok, rec, starts[:1], num_samples=10**8, batch_size=10**8,
+                               progress=False)

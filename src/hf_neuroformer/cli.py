@@ -731,11 +731,14 @@ def cmd_generate(args) -> int:
                          "and --output")
     from .generation import check_generation_batch_memory
 
-    # before the recording is read: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory
+    # before the recording is read: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory.
+    # Charged pasts of BOS alone here, the least any recording gives (what this refuses no recording fits); the
+    # pasts' real length is charged once the recording is read, below (full pasts refused a model with a long
+    # max_past_length whatever the recording)
     param = next(model.parameters())
     try:
         check_generation_batch_memory(model.config, args.batch_size, total, element_size=param.element_size(),
-                                      device=param.device, flag="--batch-size")
+                                      device=param.device, flag="--batch-size", past_length=1)
     except ValueError:
         show_held()
         raise
@@ -753,6 +756,14 @@ def cmd_generate(args) -> int:
     _check_units(tokenizer, rec, args, config=model.config)
     check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
     show_held()
+    from .generation import longest_generation_past
+
+    # the batch with the longest past these windows can have (generate_spikes checks the same, naming batch_size)
+    check_generation_batch_memory(
+        model.config, args.batch_size, total, element_size=param.element_size(), device=param.device,
+        flag="--batch-size", past_length=longest_generation_past(
+            tokenizer, rec, windows[0], windows[1] if plan.mode == "trials" else None, mode=args.mode,
+            max_spikes=args.max_spikes))
     generated = generate_split(
         model, tokenizer, rec, plan, args.split, windows=windows, mode=args.mode, order=args.order, batch_size=args.batch_size,
         seed=args.seed, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,

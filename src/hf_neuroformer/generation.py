@@ -478,23 +478,43 @@ def max_spikes_limit(config) -> int:
     return int(config.max_window_length) - 1
 
 
-def generation_row_bytes(config, element_size: int = 4) -> int:
+def _past_length_of(config, past_length) -> int:
+    """``past_length`` checked (an integer in 1 .. ``config.max_past_length``); None: the latter."""
+    top = int(config.max_past_length)
+    if past_length is None:
+        return top
+    if not is_whole_number(past_length) or not 1 <= past_length <= top:
+        raise ValueError(f"past_length: expected an integer in 1..{top} (max_past_length: the tokens of a past "
+                         f"window, BOS and spikes), got {past_length!r}")
+    return int(past_length)
+
+
+def generation_row_bytes(config, element_size: int = 4, past_length: Optional[int] = None) -> int:
     """Bytes one row (one window x repeat) of a :func:`generate_spikes` batch allocates, an estimate
     from ``config`` alone (no model is built): the past encoder's activations of one layer (queries,
-    keys, values, output and MLP: ``max_past_length x (4 hidden_size + intermediate_size)``, plus
-    the attention scores ``num_attention_heads x max_past_length**2``); the same for the current
-    window (the uncached path re-runs it every step: ``max_window_length`` tokens attending to
-    themselves and to the past); the states kept over the whole window (the encoded past and the
-    KV cache: ``num_hidden_layers x 2 x (max_past_length + max_window_length) x hidden_size``),
-    all in ``element_size`` bytes (the model's dtype); the sampler's per-step float32 logits over
-    the vocabulary and the dt bins, counted 8 times (masked, filtered, sorted, their probabilities
-    and int64 sort indices); and the tokens (two int64 and one bool per position). Modality tokens
-    and the generated spikes (kept per sample until the call returns, about 16 bytes a spike) come
-    on top. It counts full windows and pasts, so it errs high: 200 rows of the default config with
-    full windows (150 units) took 290 MiB of peak memory on the CPU against 606 MiB estimated, and a
-    recording whose pasts are shorter than ``max_past_length`` takes less still."""
+    keys, values, output and MLP: ``P x (4 hidden_size + intermediate_size)``, plus the attention
+    scores ``num_attention_heads x P**2``); the same for the current window (the uncached path
+    re-runs it every step: ``max_window_length`` tokens attending to themselves and to the past);
+    the states kept over the whole window (the encoded past and the KV cache:
+    ``num_hidden_layers x 2 x (P + max_window_length) x hidden_size``), all in ``element_size``
+    bytes (the model's dtype); the sampler's per-step float32 logits over the vocabulary and the dt
+    bins, counted 8 times (masked, filtered, sorted, their probabilities and int64 sort indices);
+    and the tokens (two int64 and one bool per position). Modality tokens and the generated spikes
+    (kept per sample until the call returns, about 16 bytes a spike) come on top.
+
+    ``P`` is one more than ``past_length``, the tokens (BOS and spikes) of the longest past window
+    of the batch: the collator pads a batch's pasts to its longest, so no row holds more. Default
+    (None): ``config.max_past_length``, full pasts, the bound for any recording, which refused a model
+    with a long ``max_past_length`` on recordings whose pasts are short;
+    :func:`longest_generation_past` gives the length for known windows. It counts full current
+    windows, so it errs high: 200 rows of the default config with full windows (150 units) took
+    290 MiB of peak memory on the CPU against 606 MiB estimated.
+
+    Raises:
+        ValueError: ``past_length`` not an integer in 1 .. ``config.max_past_length``.
+    """
     e = int(element_size)
-    past, cur = int(config.max_past_length) + 1, int(config.max_window_length) + 1
+    past, cur = _past_length_of(config, past_length) + 1, int(config.max_window_length) + 1
     h, inter, heads = int(config.hidden_size), int(config.intermediate_size), int(config.num_attention_heads)
     past_layer = past * (4 * h + inter) + heads * past * past
     current_layer = cur * (4 * h + inter) + heads * cur * (cur + past)
@@ -503,21 +523,80 @@ def generation_row_bytes(config, element_size: int = 4) -> int:
     return e * (past_layer + current_layer + kept) + logits + 17 * cur
 
 
+def longest_generation_past(tokenizer: NeuroformerTokenizer, recording: SpikeRecording, window_starts,
+                            past_clip_starts: Optional[np.ndarray] = None, *, mode: str = "teacher_forced",
+                            max_spikes: Optional[int] = None) -> int:
+    """The most tokens (BOS and spikes) a past window of a :func:`generate_spikes` call can hold, the
+    ``past_length`` of :func:`generation_row_bytes`: ``1 + min(n, max_past_length - 1)`` (the tokenizer
+    keeps the latest ``max_past_length - 1`` past spikes), ``n`` the largest over the windows of:
+
+    * ``"teacher_forced"``: the recorded spikes in the window's past window (from its past clip on), the
+      past the tokenizer reads (exact);
+    * ``"free_running"``: those recorded spikes, plus ``max_spikes`` for every window of the call that the
+      past window overlaps (a window generates at most ``max_spikes`` spikes). An upper bound: recorded
+      spikes in time a window covers are replaced by the generated ones, not added to them.
+
+    Args:
+        tokenizer: the model's tokenizer (its ``past_window``, ``current_window`` and ``max_past_length``).
+        recording: the recording the pasts are read from.
+        window_starts: ``(n_windows,)`` float64 current-window starts, s, non-overlapping (as
+            :func:`generate_spikes` has checked them).
+        past_clip_starts: ``(n_windows,)`` float64 past clips, s (NaN: none), or None (no clip); the
+            resolved clips, not ``"trials"`` / ``"auto"``. Without them the count is of the whole past
+            windows, which can only be more.
+        mode: ``"teacher_forced"`` or ``"free_running"``.
+        max_spikes: the most spikes a window generates (None: ``max_window_length - 1``, the default of
+            :func:`generate_spikes`); read in free-running mode only.
+
+    Returns:
+        An int in 1 .. ``max_past_length`` (1, BOS alone, for no window).
+
+    Raises:
+        ValueError: an unknown ``mode``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    if starts.size == 0:
+        return 1
+    lo = np.asarray(past_starts(starts, tokenizer.past_window), dtype=np.float64)
+    clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64).reshape(-1)
+    if clips is not None:  # on the 1 ns grid, as the tokenizer and generate_spikes' counts put them
+        c = on_time_grid(clips)
+        lo = np.where(np.isnan(c), lo, np.maximum(lo, c))
+    # spikes in [clipped past start, window start on the grid): generate_spikes' n_past_recorded
+    n = np.maximum(np.searchsorted(recording.spike_times, on_time_grid(starts))
+                   - np.searchsorted(recording.spike_times, lo), 0)
+    if mode == "free_running":
+        cap = int(tokenizer.max_window_length) - 1 if max_spikes is None else int(max_spikes)
+        order, _, _, first_dep, _ = _past_dependencies(starts, clips, tokenizer.past_window,
+                                                       tokenizer.current_window)
+        overlapped = np.empty(len(starts), dtype=np.int64)
+        overlapped[order] = np.arange(len(starts)) - first_dep  # earlier windows each past overlaps
+        n = n + overlapped * cap
+    return 1 + int(min(int(n.max()), int(tokenizer.max_past_length) - 1))
+
+
 def check_generation_batch_memory(config, batch_size: int, n_rows: int, *, element_size: int = 4,
-                                  device="cpu", memory: Optional[int] = None, flag: str = "batch_size") -> None:
+                                  device="cpu", memory: Optional[int] = None, flag: str = "batch_size",
+                                  past_length: Optional[int] = None) -> None:
     """Refuse, before any work, a :func:`generate_spikes` batch whose estimated memory
     (``min(batch_size, n_rows) x`` :func:`generation_row_bytes`) exceeds half of this machine's
     physical memory (``memory`` bytes; default ``os.sysconf``, no check where the OS does not
     say), the bound ``neuroformer simulate`` applies. ``n_rows``: the rows the call generates
     (windows x ``num_samples``), so a ``batch_size`` above them is charged only the rows there are.
-    Only a model in host memory (``device`` of type ``"cpu"``) is checked: a GPU's batch lives in
-    its own memory, and running out of it raises torch's ``OutOfMemoryError``. ``neuroformer
-    generate --batch-size 100000 --num-samples 1000`` was killed by the OS for lack of memory.
+    ``past_length``: the tokens of the longest past window (:func:`longest_generation_past`; None:
+    ``max_past_length``, full pasts, for windows not yet known). Only a model in host memory
+    (``device`` of type ``"cpu"``) is checked: a GPU's batch lives in its own memory, and running
+    out of it raises torch's ``OutOfMemoryError``. ``neuroformer generate --batch-size 100000
+    --num-samples 1000`` was killed by the OS for lack of memory.
 
     Raises:
         ValueError: ``<flag>: ...`` (``batch_size``; ``--batch-size`` from the command line) with
-            the rows, the estimate and the memory in GiB, and the largest batch size that fits.
+            the rows, the estimate and the memory in GiB, the past length it assumed, and the largest
+            batch size that fits; ``past_length: ...`` for one outside 1 .. ``max_past_length``.
     """
+    past = _past_length_of(config, past_length)
     if torch.device(device).type != "cpu":
         return
     if memory is None:
@@ -527,7 +606,7 @@ def check_generation_batch_memory(config, batch_size: int, n_rows: int, *, eleme
     if memory is None:
         return
     rows = min(int(batch_size), max(int(n_rows), 1))
-    per_row = generation_row_bytes(config, element_size)
+    per_row = generation_row_bytes(config, element_size, past)
     need, half = rows * per_row, int(memory) // 2
     if need <= half:
         return
@@ -535,9 +614,11 @@ def check_generation_batch_memory(config, batch_size: int, n_rows: int, *, eleme
     advice = (f"use a batch size of at most {fits}" if fits >= 1 else
               "not even one row fits: the model's windows (max_past_length, max_window_length) or vocabulary are too "
               "large for this machine")
+    pasts = (f"pasts of up to {count_noun(past, 'token')}" + (" (max_past_length)" if past_length is None else "")
+             + ", ")
     raise ValueError(
         f"{flag}: a batch of {count_noun(rows, 'row')} (window x sample) needs up to about {need / 2**30:.1f} GiB "
-        f"({per_row / 2**20:.2f} MiB a row: past and current activations, KV cache, logits over "
+        f"({per_row / 2**20:.2f} MiB a row: {pasts}past and current activations, KV cache, logits over "
         f"{count_noun(int(config.vocab_size), 'token')}), more than half of this machine's "
         f"{int(memory) / 2**30:.1f} GiB of memory; {advice}")
 
@@ -670,7 +751,8 @@ def generate_spikes(
             ``progress`` other than True / False (see :class:`SamplingSettings`); a batch size or
             ``num_samples`` below 1 or not an int (or numpy integer); a batch whose estimated memory
             (:func:`check_generation_batch_memory`: ``min(batch_size, windows x num_samples)`` rows of
-            :func:`generation_row_bytes`) exceeds half of this machine's memory, for a model on the CPU; a seed that is not an integer in [-2**63, 2**64) (the range
+            :func:`generation_row_bytes`, whose pasts are charged the longest these windows can have,
+            :func:`longest_generation_past`) exceeds half of this machine's memory, for a model on the CPU; a seed that is not an integer in [-2**63, 2**64) (the range
             of ``torch.Generator.manual_seed``); ``max_spikes`` / ``min_spikes`` not an integer
             (a fraction is refused, not cut), ``max_spikes`` below 1 or beyond the model's window,
             ``min_spikes`` outside 0 .. ``max_spikes``; conditioning on a modality the model was not trained with;
@@ -752,10 +834,14 @@ def generate_spikes(
     clips = resolve_past_clip_starts(recording, starts, past_clip_starts, past_window=tokenizer.past_window,
                                      current_window=w, stacklevel=1 + up)
     check_pasts_recorded(recording, starts, clips, tokenizer.past_window, w)
-    # before anything is allocated: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory
+    # before anything is allocated: --batch-size 100000 --num-samples 1000 was killed by the OS for lack of memory.
+    # Charged the longest past these windows can have, not max_past_length: a model with a long max_past_length
+    # was refused on a recording whose pasts are short
     check_generation_batch_memory(model.config, batch_size, len(starts) * num_samples,
                                   element_size=next(model.parameters()).element_size(),
-                                  device=next(model.parameters()).device)
+                                  device=next(model.parameters()).device,
+                                  past_length=longest_generation_past(tokenizer, recording, starts, clips, mode=mode,
+                                                                      max_spikes=max_spikes))
     if warn_absent_units:  # (the CLI warned through check_recording_units) at the caller's line
         _warn_missing_units(tokenizer, recording, None, "recording", stacklevel=2 + up)
 
@@ -1704,6 +1790,7 @@ def read_grid_scratch(scratch: Mapping[str, np.ndarray]) -> Optional[tuple]:
 __all__ = ["GRID_SCRATCH", "MODES", "NEXT_SPIKE_HEADS", "ORDERS", "SamplingSettings", "check_model_dir",
            "check_true_or_false",
            "check_next_spike_model", "units_absent", "check_generation_batch_memory", "generation_row_bytes",
+           "longest_generation_past",
            "SETTINGS_SCRATCH", "SOURCE_SCRATCH", "check_recording_units", "refuse_foreign_units", "compare_with_training_spikes", "decode_window_rows", "generate_spikes", "generate_split", "generation_windows", "grid_scratch",
            "is_decoder_config", "load_pretrained", "max_spikes_limit", "read_grid_scratch", "read_settings_scratch", "sample_window_tokens",
            "settings_scratch", "source_matches", "source_scratch", "weight_files",

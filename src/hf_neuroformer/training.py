@@ -36,7 +36,8 @@ from safetensors import SafetensorError
 from .argument_checks import MAX_TRAINING_SEED, is_main_rank, tolerance_label
 from .configuration_neuroformer import (NeuroformerConfig, checked_bool, checked_float, checked_int,
                                       saved_modalities_without_ignored_keys)
-from .generation import check_generation_batch_memory, generate_spikes, generation_windows
+from .generation import (check_generation_batch_memory, generate_spikes, generation_windows,
+                         longest_generation_past)
 from .jsonio import json_safe
 from .metrics import TokenBaselines, compare_recordings
 from .metrics.fidelity import spike_timing_f1_keys
@@ -180,8 +181,9 @@ class TrainingConfig:
         generation_temperature, generation_top_p: sampling for the test-split generation.
         generation_batch_size: windows generated in parallel; with ``generate_test``, a batch whose
             estimated memory exceeds half of the machine's is refused before the first step
-            (:func:`~hf_neuroformer.generation.check_generation_batch_memory`, which assumes full
-            pasts of ``max_past_length`` tokens), not after training.
+            (:func:`~hf_neuroformer.generation.check_generation_batch_memory`, charged the longest
+            past of the test windows, :func:`~hf_neuroformer.generation.longest_generation_past`), not
+            after training.
         eval_batch_size: windows per evaluation batch.
         gradient_accumulation_steps: micro-batches accumulated (through Accelerate's
             ``accumulate``) per optimisation step. ``batch_size`` stays the number of windows per
@@ -2103,10 +2105,15 @@ def train(
             # warning of overlapping trials is given where the split is generated)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                n_gen = len(generation_windows(plan, "test", config)[0])
-            check_generation_batch_memory(config, training.generation_batch_size, n_gen,
+                gen_starts, gen_clips = generation_windows(plan, "test", config)
+            # charged the longest past of the test windows (teacher-forced, from this recording), as generate_spikes
+            # charges it: full pasts refused a model with a long max_past_length on a recording of short pasts
+            check_generation_batch_memory(config, training.generation_batch_size, len(gen_starts),
                                           element_size=next(model.parameters()).element_size(),
-                                          device=accelerator.device, flag="training.generation_batch_size")
+                                          device=accelerator.device, flag="training.generation_batch_size",
+                                          past_length=longest_generation_past(
+                                              tokenizer, recording, gen_starts,
+                                              gen_clips if plan.mode == "trials" else None))
         if n_windows["train"] == 0:
             raise ValueError("split_fractions: the train split has no windows; give it a non-zero fraction")
         if streamed and n_windows["train"] < world:
