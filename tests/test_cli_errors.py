@@ -462,6 +462,32 @@ def test_generate_charges_the_recordings_pasts_not_max_past_length(models, capsy
     assert out.is_file()
 
 
+def test_evaluate_with_model_refuses_a_real_without_its_train_split_before_the_metrics(models, capsys, tmp_path):
+    """evaluate --model scores the --split windows against a Poisson null fitted on the train windows: a --real
+    that holds the generated windows but not the train split was refused only after the fidelity metrics, and
+    as 'recording: the train windows ...', naming no flag. It is refused naming --real before any metric, and
+    nothing is written; without --model the same --real is scored."""
+    from hf_neuroformer.io import write_nwb
+
+    d, nwb, rec = models
+    gen = tmp_path / "g.nwb"
+    assert cli.main([str(a) for a in ("generate", "--model", d / "pre", "--data", nwb, "--epoch", "wake", "--output",
+                                      gen, "--max-spikes", 2, "--batch-size", 512)]) == 0
+    capsys.readouterr()
+    _, _, plan = load_pretrained(d / "pre")
+    lo, hi = plan.segments["test"][0][0], plan.segments["test"][-1][1]
+    assert plan.segments["train"][:, 0].min() < lo - 5.0 or plan.segments["train"][:, 1].max() > hi
+    real = write_nwb(rec.restrict(max(lo - 5.0, rec.time_domain[0]), hi), tmp_path / "test_part.nwb")
+    out = tmp_path / "e.json"
+    err = err_of(capsys, "evaluate", "--real", real, "--generated", gen, "--model", d / "pre", "--output", out)
+    assert re.search(r"error: --real: the train windows of this model span \[[\d.]+, [\d.]+\] s but the recording "
+                     r"covers \[[\d.]+, [\d.]+\] s; pass the recording \(and --epoch\) the model was trained on$", err), err
+    assert not out.exists() and not out.with_suffix(".png").exists()
+    rc = cli.main([str(a) for a in ("evaluate", "--real", real, "--generated", gen, "--output", out, "--no-figures")])
+    assert rc == 0, capsys.readouterr().err
+    assert out.is_file()
+
+
 def test_generate_warns_once_of_a_recording_holding_only_some_of_the_model_units(models, capsys, tmp_path):
     """generate_spikes now warns of a recording holding only some of the model's units itself (it ran without
     a word from Python); the command, which warns through check_recording_units naming --data, passes
@@ -982,6 +1008,8 @@ def test_simulate_numbers_name_their_flag(capsys, tmp_path, argv, expected):
     ["simulate", "--kind", "glm", "--units", "5", "--duration", "1"],
     ["render-gratings", "--data", "missing-folder"],
     ["generate", "--model", "no-model"],
+    # named as given: with several samples the refusal named 'x-sample0.txt', a file no one asked for
+    ["generate", "--model", "no-model", "--num-samples", "2"],
 ])
 def test_nwb_writers_refuse_other_file_names(capsys, tmp_path, argv):
     # simulate --output x.txt wrote an NWB file named .txt (break test); refused before any work

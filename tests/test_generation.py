@@ -1225,3 +1225,20 @@ def test_the_memory_check_charges_the_longest_past_of_the_windows_not_max_past_l
                                              r"tokens?, "):
             nf.generate_spikes(big_model, big_tok, rec, starts[:1], num_samples=10**8, batch_size=10**8,
                                progress=False)
+
+
+def test_a_temperature_of_zero_is_refused_naming_greedy_decoding(setup):
+    """A temperature of 0 means greedy decoding in other samplers; here it is refused (the logits would be
+    divided by 0), and the refusal now says where greedy decoding is. Other bad temperatures get no hint."""
+    rec, tok, model, _, starts = setup
+    for name in ("temperature", "dt_temperature"):
+        for zero in (0, 0.0, np.float32(0)):
+            with pytest.raises(ValueError, match=rf"^{name}: expected a temperature > 0 and finite, got 0(\.0)?; for the "
+                                                 r"most likely unit and dt at every step \(greedy decoding, what a "
+                                                 r"temperature of 0 means in other samplers\) pass --greedy "
+                                                 r"\(greedy=True\)$"):
+                nf.generate_spikes(model, tok, rec, starts[:1], progress=False, **{name: zero})
+    with pytest.raises(ValueError, match=r"^temperature: expected a temperature > 0 and finite, got -1$"):
+        nf.generate_spikes(model, tok, rec, starts[:1], progress=False, temperature=-1)
+    g = nf.generate_spikes(model, tok, rec, starts[:2], progress=False, greedy=True)  # the way it names
+    assert g.generation_stats["n_windows"] == 2

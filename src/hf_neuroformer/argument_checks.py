@@ -272,7 +272,10 @@ def check_sampling_ranges(temperature, top_k, top_p, dt_temperature=None, dt_top
     for name in ("temperature", "dt_temperature"):
         v = values[name]
         if v is not None and not (is_finite_number(v) and v > 0):
-            raise ValueError(f"{name}: expected a temperature > 0 and finite, got {v}")  # '> 0, got inf' read as no error
+            # '> 0, got inf' read as no error; 0, greedy decoding in other samplers, is told where greedy is
+            raise ValueError(f"{name}: expected a temperature > 0 and finite, got {v}" + (
+                "; for the most likely unit and dt at every step (greedy decoding, what a temperature of 0 means in "
+                "other samplers) pass --greedy (greedy=True)" if is_finite_number(v) and v == 0 else ""))
     for name in ("top_p", "dt_top_p"):
         v = values[name]
         if v is not None and not (0 < v <= 1):

@@ -614,6 +614,9 @@ def _check_sample_outputs(output, num_samples: int, overwrite: bool, data) -> No
 
     check_file_name(output, "--output")  # "x.nwb/" (Path drops the slash): the sample files are named from it
     out = Path(output)
+    if out.suffix.lower() != ".nwb":  # named as given: the refusal named 'noext-sample0', a file no one asked for
+        raise ValueError(f"--output: this command writes NWB; expected a file name ending in .nwb, got {str(output)!r} "
+                         f"(with --num-samples {num_samples}, the files are named from it: <stem>-sample<r>.nwb)")
     # the same folder and suffix for every file: one check of the name, the suffix and the folder
     _check_new_file(str(sample_output_paths(output, 2)[0]), "--output", True, suffix=".nwb")
     names = [f"{out.stem}-sample{r}{out.suffix}" for r in range(num_samples)]
@@ -1258,6 +1261,13 @@ def cmd_evaluate(args) -> int:
                       "recording with itself (perfect scores); pass the file 'neuroformer generate --output' wrote as "
                       "--generated", UserWarning, stacklevel=2)
     spikes_check = _check_units(tokenizer, real, args, flag="--real", config=model.config) if args.model else None
+    if args.model:
+        from .windows import check_split_in_recording
+
+        # bits per spike scores the --split windows against a Poisson null fitted on the train windows: a --real
+        # that does not cover them was refused after the fidelity metrics, naming 'recording:' for --real
+        for split in dict.fromkeys((args.split, "train")):
+            check_split_in_recording(plan, split, real, flag="--real")
     grid, source = _generator_grid(scratch, model)
     if args.real is None and list(real.unit_names) != list(generated.unit_names):
         # the pair check below would only say the unit lists differ; where they differ is said too (with as
