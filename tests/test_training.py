@@ -2614,16 +2614,26 @@ def test_a_failed_run_removes_its_lock_and_the_folder_it_made(rec, tmp_path):
 def test_a_test_generation_batch_too_large_for_memory_is_refused_before_training(rec, tmp_path):
     """generate_spikes refuses a batch whose memory estimate exceeds half of the machine's: train, which
     generates the test split after training, checks training.generation_batch_size before any step, so
-    that a run is not lost to the refusal at its end (pasts of max_past_length=20000 tokens: GiB a row)."""
+    that a run is not lost to the refusal at its end (current windows of max_window_length=20000 tokens: GiB
+    a row). The pasts are charged the longest of the test windows in this recording, not max_past_length: a
+    max_past_length of 20000 (GiB a row at full pasts) was refused on this recording, whose pasts hold a few
+    spikes, and now trains."""
     from hf_neuroformer.stimuli import _memory_bytes
 
     if _memory_bytes() is None:
         pytest.skip("this OS does not report its physical memory: nothing is checked")
-    cfg = nf.NeuroformerConfig(current_window=0.1, past_window=0.3, dt_resolution=0.02, max_window_length=16,
-                               max_past_length=20000, hidden_size=16, num_attention_heads=2, intermediate_size=32,
-                               split_block_length=5.0)
+    small = dict(current_window=0.1, past_window=0.3, dt_resolution=0.02, hidden_size=16, num_attention_heads=2,
+                 intermediate_size=32, split_block_length=5.0)
+    cfg = nf.NeuroformerConfig(**small, max_window_length=20000, max_past_length=32)
     with pytest.raises(ValueError, match=r"^training\.generation_batch_size: a batch of \d+ rows \(window x sample\) "
                                          r"needs up to about [\d.]+ GiB .*; (use a batch size of at most \d+|not even one row fits.*)$"):
         train(rec, tmp_path / "m", cfg, TrainingConfig(max_steps=1, batch_size=8), progress=False,
               write_figures=False)
     assert not (tmp_path / "m").exists()
+    from hf_neuroformer.generation import generation_row_bytes
+
+    long_past = nf.NeuroformerConfig(**small, max_window_length=16, max_past_length=20000)
+    assert 256 * generation_row_bytes(long_past) > _memory_bytes()  # refused at full pasts
+    train(rec, tmp_path / "p", long_past, TrainingConfig(max_steps=1, batch_size=8), progress=False,
+          write_figures=False)
+    assert "test/id_f1" in json.loads((tmp_path / "p" / "metrics.json").read_text())  # the test split was generated
