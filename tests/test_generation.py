@@ -1191,6 +1191,10 @@ def test_the_memory_check_charges_the_longest_past_of_the_windows_not_max_past_l
     assert held <= bound <= longest_generation_past(tok, rec, chain, mode="free_running") == 40
     with pytest.raises(ValueError, match=r"^mode: expected one of"):
         longest_generation_past(tok, rec, chain, mode="free")
+    with pytest.raises(ValueError, match=r"^window_starts: expected finite times, s; window 1 starts at nan$"):
+        longest_generation_past(tok, rec, [chain[0], np.nan])
+    with pytest.raises(ValueError, match=r"^past_clip_starts: expected one clip per window \(6\), got 2$"):
+        longest_generation_past(tok, rec, chain, chain[:2])
 
     # a model with max_past_length 200000 on the same recording
     big = nf.NeuroformerConfig(**{**model.config.to_dict(), "max_past_length": 200_000})

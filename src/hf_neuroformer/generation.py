@@ -552,15 +552,21 @@ def longest_generation_past(tokenizer: NeuroformerTokenizer, recording: SpikeRec
         An int in 1 .. ``max_past_length`` (1, BOS alone, for no window).
 
     Raises:
-        ValueError: an unknown ``mode``.
+        ValueError: an unknown ``mode``; window starts that are not finite (a NaN start counted no spike,
+            too few for a bound); past clips of another length than the windows.
     """
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     starts = np.asarray(window_starts, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(starts)):
+        bad = int(np.flatnonzero(~np.isfinite(starts))[0])
+        raise ValueError(f"window_starts: expected finite times, s; window {bad} starts at {starts[bad]}")
     if starts.size == 0:
         return 1
     lo = np.asarray(past_starts(starts, tokenizer.past_window), dtype=np.float64)
     clips = None if past_clip_starts is None else np.asarray(past_clip_starts, dtype=np.float64).reshape(-1)
+    if clips is not None and clips.shape != starts.shape:
+        raise ValueError(f"past_clip_starts: expected one clip per window ({len(starts)}), got {len(clips)}")
     if clips is not None:  # on the 1 ns grid, as the tokenizer and generate_spikes' counts put them
         c = on_time_grid(clips)
         lo = np.where(np.isnan(c), lo, np.maximum(lo, c))
