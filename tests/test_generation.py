@@ -1246,3 +1246,20 @@ def test_a_temperature_of_zero_is_refused_naming_greedy_decoding(setup):
         nf.generate_spikes(model, tok, rec, starts[:1], progress=False, temperature=-1)
     g = nf.generate_spikes(model, tok, rec, starts[:2], progress=False, greedy=True)  # the way it names
     assert g.generation_stats["n_windows"] == 2
+
+
+def test_generate_split_refuses_windows_and_clips_it_takes_from_the_plan_naming_them(setup):
+    """generate_split(..., past_clip_starts="auto") failed with Python's "got multiple values for keyword
+    argument 'past_clip_starts'", a windows= 1-tuple with "not enough values to unpack" and a list of starts
+    with "object of type 'float' has no len()": each is refused naming the argument and what it takes."""
+    rec, tok, model, plan, _ = setup
+    for name, value in (("past_clip_starts", "auto"), ("window_starts", [5.0])):
+        with pytest.raises(ValueError, match=rf"^{name}: generate_split takes the windows and their past clips from "
+                                             r"the plan .*pass windows=\(starts, clips\)"):
+            generate_split(model, tok, rec, plan, "test", progress=False, **{name: value})
+    starts, clips = nf.generation.generation_windows(plan, "test", model.config)
+    for bad, what in (((starts,), "tuple of length 1"), (list(starts), "list of length"), (starts, "ndarray")):
+        with pytest.raises(ValueError, match=rf"^windows: expected the pair \(starts, clips\) .*got {what}"):
+            generate_split(model, tok, rec, plan, "test", windows=bad, progress=False)
+    g = generate_split(model, tok, rec, plan, "test", windows=(starts[:3], clips[:3]), max_spikes=1, progress=False)
+    assert g.generation_stats["n_windows"] == 3

@@ -1688,13 +1688,25 @@ def generate_split(model, tokenizer, recording: SpikeRecording, plan, split: str
 
     Raises:
         ValueError: if the split's segments do not lie inside the recording (a different
-            recording than the one the model was trained on), or the split has no windows.
+            recording than the one the model was trained on), or the split has no windows;
+            ``windows`` other than a ``(starts, clips)`` pair; ``window_starts`` or
+            ``past_clip_starts`` among the keyword arguments (the plan gives them).
         TypeError: ``plan`` not a :class:`~hf_neuroformer.windows.SplitPlan` (a ``splits.json`` path:
             read it with ``SplitPlan.read``), or ``recording`` not a :class:`SpikeRecording`.
     """
     from .modalities import events_in_no_window
     from .windows import check_split_in_recording
 
+    for name in ("window_starts", "past_clip_starts"):  # failed as "got multiple values for keyword argument"
+        if name in kwargs:
+            raise ValueError(f"{name}: generate_split takes the windows and their past clips from the plan (the trial "
+                             "starts in trial mode); pass windows=(starts, clips) as generation_windows(plan, split, "
+                             "config) returns them, or call generate_spikes for windows and clips of your own")
+    if windows is not None and not (isinstance(windows, tuple) and len(windows) == 2):
+        # a 1-tuple failed with "not enough values to unpack", a list of starts with "object of type 'float' has no len()"
+        raise ValueError(f"windows: expected the pair (starts, clips) that generation_windows(plan, split, config) "
+                         f"returns, got {type(windows).__name__}"
+                         + (f" of length {len(windows)}" if isinstance(windows, (tuple, list)) else ""))
     check_split_in_recording(plan, split, recording)
     # its warning at the caller's line (a caller of the package: its own line); 2 + frames from here
     starts, clips = (generation_windows(plan, split, model.config, stacklevel=2 + _frames_to_caller()) if windows is None
