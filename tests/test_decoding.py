@@ -4809,3 +4809,54 @@ def test_a_boolean_behaviour_series_keeps_false_and_true_as_its_classes(a2929, p
         build_decoding_datasets(never, tok, cfg, None, [DecodingTarget("right", "classification")])
     with pytest.raises(RecordingValidationError, match=r"BehaviourSeries.values: boolean=True expects values 0 / 1"):
         BehaviourSeries(x.timestamps, x.values, boolean=True)
+
+
+def test_a_path_given_as_the_recording_is_refused_naming_load_recording(pretrained, shared_data, tmp_path):
+    """Break test: finetune(model, "rec.nwb", ...) and build_decoding_datasets with a path failed with
+    AttributeError "'str' object has no attribute 'behaviour'"; both now say to read it with
+    load_recording, before anything is written."""
+    path = str(shared_data(A2929))
+    hint = r"recording: expected a SpikeRecording, got str; read the file with hf_neuroformer.io.load_recording\("
+    with pytest.raises(TypeError, match=hint):
+        finetune(pretrained, path, [DecodingTarget("ry", "circular")], output_dir=tmp_path / "o", max_steps=1)
+    assert not (tmp_path / "o").exists()
+    tok = nf.NeuroformerTokenizer.from_pretrained(pretrained)
+    cfg = nf.NeuroformerConfig.from_pretrained(pretrained)
+    with pytest.raises(TypeError, match=hint):
+        build_decoding_datasets(path, tok, cfg, None, [DecodingTarget("ry", "circular")])
+
+
+def test_continuing_a_decoder_with_its_targets_in_another_order_gives_its_order(finetuned, a2929, tmp_path):
+    """Break test: a decoder of ry, x continued with x, ry was refused as "fine-tuned for [ry, x], not
+    for [x, ry] ... give the same targets to continue", which they were; its heads are read in its
+    own order, and the message now says so and gives that order as flags."""
+    out, _ = finetuned
+    ry, x = DecodingTarget("ry", "circular"), DecodingTarget("x", "regression")
+    with pytest.raises(ValueError, match=r"fine-tuned for \[\('ry', 'circular'\), \('x', 'regression'\)\], in that "
+                                         r"order.*another order.*\(--target ry,x --kind circular,regression\)"):
+        finetune(out, a2929, [x, ry], output_dir=tmp_path / "o", max_steps=1)
+    with pytest.raises(ValueError, match=r"not for \[\('x', 'regression'\)\]; fine-tune the pretrained model"):
+        finetune(out, a2929, [x], output_dir=tmp_path / "o", max_steps=1)
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_continuing_a_decoder_with_another_regression_loss_names_the_flag(finetuned, shared_data, tmp_path,
+                                                                             capsys):
+    """Break test: `finetune --model DECODER --regression-loss hl_gauss` over an MSE head opened its error
+    with "targets:", no flag of the command; it names --regression-loss. --help said "(plan 9: 64)"
+    of --num-bins as if that were its default: it says the flag is required with hl_gauss."""
+    from hf_neuroformer import cli
+
+    out, _ = finetuned
+    argv = ["finetune", "--model", str(out), "--data", str(shared_data(A2929)), "--epoch", "wake",
+            "--target", "ry,x", "--kind", "circular,regression", "--regression-loss", "hl_gauss",
+            "--output-dir", str(tmp_path / "o")]
+    assert cli.main(argv) == 2
+    assert "--num-bins: needed with --regression-loss hl_gauss" in capsys.readouterr().err
+    assert cli.main(argv + ["--num-bins", "8", "--hl-gauss-sigma-ratio", "0.75"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --regression-loss: " in err and "head for 'x' was trained with loss='mse'" in err, err
+    assert not (tmp_path / "o").exists()
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["finetune"].format_help().split())
+    for flag in ("--num-bins K", "--hl-gauss-sigma-ratio R"):
+        assert f"{flag} required with --regression-loss hl_gauss (no default)" in help_text, flag

@@ -2911,9 +2911,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "it, predicting the expected bin centre (DecodingTarget(loss='hl_gauss'); plan 9 of "
                         "BENCHMARKS.md); hl_gauss is refused without a regression target (default: %(default)s)")
     f.add_argument("--num-bins", type=int, metavar="K",
-                   help="with --regression-loss hl_gauss: value bins, an integer >= 2 (plan 9: 64)")
+                   help="required with --regression-loss hl_gauss (no default): value bins, an integer >= 2 "
+                        "(plan 9: 64)")
     f.add_argument("--hl-gauss-sigma-ratio", type=float, metavar="R",
-                   help="with --regression-loss hl_gauss: the Gaussian's sigma in bin widths, > 0 (plan 9: 0.75)")
+                   help="required with --regression-loss hl_gauss (no default): the Gaussian's sigma in bin widths, "
+                        "> 0 (plan 9: 0.75)")
     f.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
                    help="classification targets: cross-entropy weighted by n / (k * n_c) over the training windows "
                         "(scikit-learn's 'balanced', as the baselines), or unweighted (default: %(default)s)")

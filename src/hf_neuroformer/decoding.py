@@ -693,6 +693,8 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
         train ``"class_counts"`` for classification, and ``report["split_plan"]``.
 
     Raises:
+        TypeError: ``recording`` is not a :class:`~hf_neuroformer.recording.SpikeRecording` (a path:
+            the message says to read it with :func:`hf_neuroformer.io.load_recording`).
         DecodingTargetError: a target missing from the recording (the message lists the
             available ones), a target that the config also reads as an input modality, fewer than 2
             classes in train, no or duplicate target names, two targets reading the same column of one
@@ -709,6 +711,9 @@ def build_decoding_datasets(recording, tokenizer, config, plan, targets: Sequenc
     """
     import datasets
 
+    from .recording import check_is_recording
+
+    check_is_recording(recording)  # a path failed as "'str' object has no attribute 'behaviour'"
     targets = list(targets)
     if not targets:
         raise DecodingTargetError("targets: expected at least one DecodingTarget")

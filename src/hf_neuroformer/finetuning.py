@@ -999,7 +999,9 @@ def _check_same_regression_loss(before: Sequence[dict], targets: Sequence[Decodi
         had, now = (old.get("loss", "mse"), old.get("num_bins")), (t.loss, t.num_bins)
         if had != now:
             raise ValueError(
-                f"targets: {str(model_dir)!r} is a fine-tuned decoder whose head for {t.label!r} was trained with "
+                # named by --regression-loss on the command line ("targets:" named no flag of the command)
+                f"targets (CLI: --regression-loss): {str(model_dir)!r} is a fine-tuned decoder whose head for "
+                f"{t.label!r} was trained with "
                 f"{said(*had)}; {said(*now)} would need another head, so its trained one could not be loaded. "
                 "Fine-tune the pretrained model it came from (neuroformer train output) with this loss, or pass "
                 "--from-scratch (from_scratch=True)")
@@ -1508,7 +1510,11 @@ def finetune(
         ValueError: ``output_dir`` is ``model_dir`` (overwrite or not: the input checkpoint is kept).
         FileNotFoundError: ``model_dir`` is not a folder holding config.json, model.safetensors (not
             needed with ``from_scratch``), vocab.json and tokenizer_config.json.
-        TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``.
+        TypeError: ``targets`` is not a list (or tuple) of ``DecodingTarget``, or ``recording`` is not a
+            :class:`~hf_neuroformer.recording.SpikeRecording` (a path: the message says to read it with
+            :func:`hf_neuroformer.io.load_recording`; before anything but the lock is written).
+        ValueError: ``model_dir`` is a decoder fine-tuned for other targets than ``targets``, or for the
+            same ones in another order (its heads are read in its order; the message gives that order).
         ValueError: ``recording`` has units that ``model_dir``'s vocabulary lacks (names them and
             the model's session), or every target's ``weight`` is 0.
         ValueError: ``model_dir``'s tokenizer does not match its ``config.json``
@@ -1571,6 +1577,8 @@ def finetune(
                               training_args.get("lr_scheduler_kwargs"))
         check_training_args(training_args)
         ci_block_s, block_s_asked = resolve_block_s(ci_block_s)
+        # a path given as the recording failed as "'str' object has no attribute 'behaviour'" from expand_columns
+        check_is_recording(recording)
         targets = check_targets(targets)
         # a 2-D series without a column: one target per column (position[0], position[1]), as the
         # command decodes it; every later step (the decoder's targets, the datasets, select_on) sees these
@@ -1601,6 +1609,14 @@ def finetune(
             if before and before != wanted and not from_scratch:
                 # its heads are shaped for other targets: loading them fails deep inside transformers (from
                 # scratch nothing is loaded: its architecture, tokenizer and splits serve any targets)
+                if sorted(before) == sorted(wanted):
+                    # head i is the i-th target's: the same targets in another order were told to "give the same
+                    # targets", which they were
+                    raise ValueError(
+                        f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, in that order, and its "
+                        f"heads are read in that order; the same targets were given in another order ({wanted}); give "
+                        f"them in the decoder's order to continue fine-tuning it (--target "
+                        f"{','.join(label for label, _ in before)} --kind {','.join(kind for _, kind in before)})")
                 raise ValueError(
                     f"model_dir: {str(model_dir)!r} is a decoder fine-tuned for {before}, not for {wanted}; fine-tune the "
                     "pretrained model it came from (neuroformer train output) for new targets, give the same targets "
