@@ -4860,3 +4860,19 @@ def test_cli_continuing_a_decoder_with_another_regression_loss_names_the_flag(fi
     help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["finetune"].format_help().split())
     for flag in ("--num-bins K", "--hl-gauss-sigma-ratio R"):
         assert f"{flag} required with --regression-loss hl_gauss (no default)" in help_text, flag
+
+
+def test_windows_tiling_refuses_a_path_and_a_mode_it_does_not_know(finetuned, a2929, shared_data, steinmetz):
+    """Break test: windows_tiling("rec.nwb", config) failed with AttributeError (no attribute 'support'),
+    and mode "trial" (for "trials") tiled the recorded time as "time" does, ignoring the trials."""
+    from hf_neuroformer.finetuning import load_decoder, windows_tiling
+
+    model, _, _ = load_decoder(finetuned[0])
+    with pytest.raises(TypeError, match=r"recording: expected a SpikeRecording, got str; read the file with "
+                                        r"hf_neuroformer.io.load_recording"):
+        windows_tiling(str(shared_data(A2929)), model.config)
+    for bad in ("trial", "Time", None):
+        with pytest.raises(ValueError, match=r"mode: expected 'time' or 'trials' \(the decoder's split plan mode"):
+            windows_tiling(steinmetz, model.config, bad)
+    starts, clips = windows_tiling(steinmetz, model.config, "trials")  # one window per trial and more
+    assert len(starts) >= len(steinmetz.trials) and np.isfinite(clips).all()

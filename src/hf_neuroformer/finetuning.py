@@ -2099,8 +2099,14 @@ def windows_tiling(recording, config: NeuroformerConfig, mode: str = "time", *, 
     the rest are ``use``-d; ``stacklevel`` as for ``warnings.warn`` called here).
 
     Raises:
-        ValueError: trial mode on a recording without trials.
+        TypeError: ``recording`` is not a :class:`~hf_neuroformer.recording.SpikeRecording` (a path:
+            the message says to read it with :func:`hf_neuroformer.io.load_recording`).
+        ValueError: ``mode`` is neither ``"time"`` nor ``"trials"`` (a decoder's ``plan.mode``); trial
+            mode on a recording without trials.
     """
+    check_is_recording(recording)  # a path failed as "'str' object has no attribute 'support'"
+    if mode not in ("time", "trials"):  # "trial" tiled the recorded time, as "time" does, without a word
+        raise ValueError(f"mode: expected 'time' or 'trials' (the decoder's split plan mode, plan.mode), got {mode!r}")
     if mode == "trials":
         if recording.trials is None or len(recording.trials) == 0:
             raise ValueError("the decoder was fine-tuned on trials (splits.json mode 'trials'), but this recording "
