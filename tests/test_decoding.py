@@ -30,6 +30,7 @@ from hf_neuroformer.decoding import (
     build_decoding_datasets,
     expand_columns,
     fraction_of_train,
+    infer_kind,
     kind_problem,
     target_dicts,
     target_values,
@@ -4876,3 +4877,27 @@ def test_windows_tiling_refuses_a_path_and_a_mode_it_does_not_know(finetuned, a2
             windows_tiling(steinmetz, model.config, bad)
     starts, clips = windows_tiling(steinmetz, model.config, "trials")  # one window per trial and more
     assert len(starts) >= len(steinmetz.trials) and np.isfinite(clips).all()
+
+
+def test_cli_finetune_without_data_says_the_simulated_recording_has_nothing_to_decode(pretrained, tmp_path, capsys):
+    """Break test: `finetune --model M --target ry` without --data (its --help: "default: built-in simulated")
+    simulated the default recording for 20 s, then said "--target 'ry': not in this recording; available
+    targets: []" (or blamed the units): that recording has no behaviour at all. It is refused by --data,
+    after the model's check and before anything is read; --help says so. A recording without any target
+    says "none" rather than "[]"."""
+    from hf_neuroformer import cli
+
+    out = tmp_path / "o"
+    assert cli.main(["finetune", "--model", str(pretrained), "--target", "ry", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: --data: not given, and the built-in simulated recording read without it holds no behaviour" in err
+    assert not out.exists()
+    assert cli.main(["finetune", "--model", str(tmp_path / "none"), "--target", "ry", "--output-dir", str(out)]) == 2
+    assert "--model: " in capsys.readouterr().err  # the model is checked first
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["finetune"].format_help().split())
+    assert "--data DATA the recording with the behaviour to decode (not given: the built-in simulated recording, " \
+           "which holds no behaviour, so finetune refuses it)" in help_text
+    bare = nf.SpikeRecording(np.array([0.5, 1.0]), np.array([0, 1]))
+    with pytest.raises(DecodingTargetError, match=r"target 'ry': not in this recording; available targets: none, the "
+                                                  r"recording holds no behaviour series and no trial columns"):
+        infer_kind(bare, "ry")

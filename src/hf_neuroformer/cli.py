@@ -1636,6 +1636,12 @@ def cmd_finetune(args) -> int:
         raise ValueError(f"--set: {err}") from None
     check_output_not_model(args.output_dir, args.model, {"output_dir": "--output-dir", "model_dir": "--model"}.get)
     check_finetune_output_dir(args.output_dir, args.overwrite)  # fail before loading anything
+    if args.data is None:  # after the model's and --output-dir's checks, before 20 s of simulation
+        # default_recording holds no behaviour, trials or epochs: refused as "--target 'x': not in this recording;
+        # available targets: []" once simulated (or, for a model of another recording, as other units)
+        raise ValueError("--data: not given, and the built-in simulated recording read without it holds no "
+                         "behaviour series and no trial columns, so it has nothing to decode; pass --data, the "
+                         "recording whose behaviour --target names")
     rec = _load_data(args.data, args.epoch)
     _check_units(NeuroformerTokenizer.from_pretrained(args.model), rec, args, config=base)
     print(f"[neuroformer] data: {rec}")
@@ -2867,7 +2873,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
     f.add_argument("--from-scratch", action="store_true",
                    help="same architecture, tokenizer and splits as --model, random weights (baseline for few-shot)")
-    f.add_argument("--data", help="the recording with the behaviour (default: built-in simulated)")
+    f.add_argument("--data", help="the recording with the behaviour to decode (not given: the built-in simulated "
+                                  "recording, which holds no behaviour, so finetune refuses it)")
     f.add_argument("--epoch", help="restrict to this named epoch / interval (e.g. wake)")
     f.add_argument("--target", required=True, action="append",
                    help="behaviour variable(s) to decode, comma-separated (or --target repeated); trial columns as "

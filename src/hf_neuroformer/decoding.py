@@ -227,9 +227,13 @@ def _missing(recording, target: DecodingTarget) -> DecodingTargetError:
                 f"--epoch {name} (load_recording(..., epoch={name!r}))")
     else:
         what = ""
+    available = available_targets(recording)
+    # "available targets: []" sent the user looking for a misspelling in a recording with nothing to decode
+    listed = (f"available targets: {available}" if available else
+              "available targets: none, the recording holds no behaviour series and no trial columns")
     return DecodingTargetError(
         f"target {name!r}: {'not a decodable variable of this recording' + what if what else 'not in this recording'}; "
-        f"available targets: {available_targets(recording)} (behaviour series by name, trial columns as 'trial:<column>')"
+        f"{listed} (behaviour series by name, trial columns as 'trial:<column>')"
     )
 
 
