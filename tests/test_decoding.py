@@ -4901,3 +4901,26 @@ def test_cli_finetune_without_data_says_the_simulated_recording_has_nothing_to_d
     with pytest.raises(DecodingTargetError, match=r"target 'ry': not in this recording; available targets: none, the "
                                                   r"recording holds no behaviour series and no trial columns"):
         infer_kind(bare, "ry")
+
+
+def test_a_decoder_saved_from_a_trainer_loop_is_told_how_to_write_its_split_plan(finetuned, a2929, pretrained,
+                                                                                 tmp_path):
+    """Break test of the README's own Trainer loop: trainer.save_model and tokenizer.save_pretrained give
+    a folder without splits.json, and load_decoder (neuroformer decode) said only that it is missing.
+    The message now says how to write it; written that way, the decoder loads with that plan."""
+    import shutil
+
+    from hf_neuroformer.finetuning import load_decoder
+
+    saved = tmp_path / "mine"
+    shutil.copytree(finetuned[0], saved)
+    (saved / "splits.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"splits.json' is missing; .*json.dump\(report\['split_plan'\], "
+                                                r"open\(<dir>/splits.json, 'w'\)\) with the report of "
+                                                r"build_decoding_datasets"):
+        load_decoder(saved)
+    _, report = _x_windows(a2929, pretrained)
+    with open(saved / "splits.json", "w") as f:
+        json.dump(report["split_plan"], f)
+    _, _, plan = load_decoder(saved)
+    assert plan.to_dict() == report["split_plan"]

@@ -2074,8 +2074,13 @@ def load_decoder(model_dir, flag: str = "model_dir"):
                          "fine-tune it first: neuroformer finetune --model DIR --data PATH --target NAME")
     plan_file = d / "splits.json"
     if not plan_file.is_file():
+        # a decoder saved from the README's own Trainer loop (trainer.save_model) has none: say how to give it one
         raise FileNotFoundError(f"{flag}: {str(plan_file)!r} is missing; it records the windows the decoder was "
-                                "fine-tuned and tested on")
+                                "fine-tuned and tested on ('neuroformer finetune' writes it); a decoder saved from a "
+                                "Trainer loop of your own needs the split plan it was fine-tuned with written there: "
+                                "json.dump(report['split_plan'], open(<dir>/splits.json, 'w')) with the report of "
+                                "build_decoding_datasets (or a copy of the pretrained model's splits.json when that "
+                                "was the plan)")
     with quiet_loading():  # the loading report is judged below instead of printed
         model, info = NeuroformerForBehaviorDecoding.from_pretrained(d, config=config, output_loading_info=True,
                                                                      ignore_mismatched_sizes=True, dtype=torch.float32)
