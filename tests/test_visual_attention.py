@@ -771,3 +771,33 @@ def test_maps_refuse_a_path_a_decoder_or_a_processor_naming_the_argument(trained
                                          r"the file")):
         with pytest.raises(TypeError, match=message):
             visual_attention_maps(*args, starts[:2], past_clip_starts=clips[:2])
+
+
+def test_chosen_windows_without_a_spike_token_name_the_choice_that_can_change_it(trained, allen_video, tmp_path):
+    """A window (--window-index) without a spike token of the selection was refused by pool_windows as
+    "units: the selected units have no spike token ...; choose other units or more windows": it named
+    --units for the population, where none was given, and advised more windows for one --window-index."""
+    from hf_neuroformer.analysis.visual_attention import run_attention_map
+    from hf_neuroformer.generation import load_pretrained
+    from hf_neuroformer.io import write_nwb
+    from hf_neuroformer.windows import tiling_windows
+
+    model, _, plan = load_pretrained(trained[0])
+    start = tiling_windows(plan, "test", model.config)[0][3]
+    t, u = allen_video.spike_times, allen_video.unit_ids
+    inside = (t >= start - 1e-9) & (t < start + model.config.current_window + 1e-9)
+    quiet = int(np.setdiff1d(np.arange(allen_video.n_units), u[inside])[0])  # a unit silent in window 3
+    png = tmp_path / "att.png"
+    data = tmp_path / "v.nwb"
+    write_nwb(allen_video, data)
+    with pytest.raises(ValueError, match=rf"^units: \[{quiet}\] have no spike token in window 3 of the test split; "
+                                         r"choose other --units or another --window-index$"):
+        run_attention_map(trained[0], data, png, units=[quiet], window_index=3, max_windows=12)
+    # the population, with window 3's spikes taken out of the recording
+    empty = tmp_path / "empty.nwb"
+    write_nwb(replace(allen_video, spike_times=t[~inside], unit_ids=u[~inside]), empty)
+    with pytest.warns(UserWarning):  # not the spikes the model was trained on
+        with pytest.raises(ValueError, match=r"^window_index: no unit has a spike token in window 3 of the test "
+                                             r"split, so no query attends to the video; choose another --window-index$"):
+            run_attention_map(trained[0], empty, png, window_index=3, max_windows=12)
+    assert not list(tmp_path.glob("att*"))

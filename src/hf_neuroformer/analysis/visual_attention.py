@@ -669,8 +669,10 @@ def run_attention_map(
             (not an integer >= 0: before any work; past the split's windows: after reading them);
             a split without windows (naming ``--split``); chosen windows none of which has a frame
             on screen (naming ``--data``; a window without one, of a video shorter than the
-            recording, has no query and is counted in ``n_windows_without_frames``); units without
-            spikes; a model whose weights are not finite (a diverged run).
+            recording, has no query and is counted in ``n_windows_without_frames``); chosen windows
+            with a frame on screen that hold no spike token of ``units`` (naming ``units``) or, for
+            the population, of any unit (naming ``window_index``, else ``split``); a model whose
+            weights are not finite (a diverged run).
     """
     from ..generation import check_recording_units, load_pretrained
     from ..modalities import check_recording_modalities
@@ -766,6 +768,17 @@ def run_attention_map(
                          f"{w1:g}) s from its start (the frames' onsets run from {ft[0]:g} to {ft[-1]:g} s), so no "
                          "spike token attended to the video; choose windows the video covers (--window-index, "
                          "--split, --max-windows), or pass the recording with the frames the model was trained on")
+    if res["n_queries"].sum() == 0:
+        # pool_windows' "units: the selected units have no spike token ...; choose other units or more windows"
+        # blamed --units when none was given (the population) and advised more windows for one --window-index
+        n_framed = starts.size - n_no_frame
+        where = (f"window {window_index} of the {split} split" if window_index is not None else
+                 f"the {count_noun(n_framed, f'{split} window')} with a frame on screen")
+        other = "another --window-index" if window_index is not None else "more windows (--max-windows, --split)"
+        if units is not None:
+            raise ValueError(f"units: {list(units)} have no spike token in {where}; choose other --units or {other}")
+        raise ValueError(f"{'window_index' if window_index is not None else 'split'}: no unit has a spike token in "
+                         f"{where}, so no query attends to the video; choose {other}")
     pooled = {r: pool_windows(res[f"maps_{r}"], res["n_queries"]) for r in READOUTS}
     if window_index is not None:
         background, bg_mask, bg_times = res["frames"][0], fm[0], res["frame_times"][0]
