@@ -2039,10 +2039,13 @@ def test_estimates_that_measured_nothing_score_null_with_a_reason_not_chance(tmp
     net = simulate_hub_glm(HubNetworkParams(n_units=8, n_hubs=1, targets_per_hub=3), duration=8.0, seed=0)
     nwb = write_network(net, tmp_path / "hub.nwb")
     model = _untrained_model_dir(net.recording, tmp_path / "model")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # 'only 0 of the recording's 8 units have query rows'
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         assert main(["connectivity", "--model", str(model), "--data", str(nwb), "--output", str(tmp_path / "c"),
                      "--max-windows", "1"]) == 0
+    # it said 'only 0 of the recording's 8 units have query rows in these 1 windows'
+    assert any("only 0 of the recording's 8 units have query rows in this window (the others fire no spike in it, "
+               in str(w.message) for w in caught), [str(w.message) for w in caught]
     printed = capsys.readouterr().out
     report = json.loads((tmp_path / "c" / "scores.json").read_text())
     assert report["n_query_rows"] == 0
@@ -2431,3 +2434,19 @@ def test_the_hub_glm_memory_estimate_covers_the_spikes_of_a_run(changes):
     net = simulate_hub_glm(p, duration=2.0, seed=1)
     estimate = _RATE_HEADROOM * sum(count * rate for count, rate in _hub_unit_rates("hub-glm", p))
     assert net.recording.n_spikes / 2.0 <= estimate, (net.recording.n_spikes / 2.0, estimate)
+
+
+def test_a_baseline_over_one_firing_unit_says_1_unit_fires():
+    """The reason of an unmeasured baseline said '1 of the 8 units fire' (count_noun's plurals)."""
+    from hf_neuroformer.analysis.connectivity import _unmeasured_reasons
+    from hf_neuroformer.recording import SpikeRecording
+
+    rec = SpikeRecording(spike_times=np.array([0.1, 0.5, 2.5]), unit_ids=np.array([2, 2, 3]),
+                         unit_names=[f"u{i}" for i in range(8)], time_domain=(0.0, 3.0))
+    att = {"n_queries": np.zeros(8), "n_windows": 1}
+    got = _unmeasured_reasons(["correlation", "ccg_asymmetry", "glm"], rec, att, np.array([[0.0, 1.0]]), None)
+    assert got == {"correlation": "1 of the 8 units fires in the analysed 1 s; a pair needs 2",
+                   "ccg_asymmetry": "1 of the 8 units fires in the analysed 1 s; a pair needs 2",
+                   "glm": "1 of the 8 units fires in the span the GLM fits; a pair needs 2"}
+    none = _unmeasured_reasons(["correlation"], rec, att, np.array([[1.0, 2.0]]), None)
+    assert none == {"correlation": "0 of the 8 units fire in the analysed 1 s; a pair needs 2"}

@@ -302,8 +302,11 @@ def attention_connectivity(
     if n >= MIN_UNITS_FOR_DIRECTION and k < 3:
         # the row means are over the k queried rows: with 2, an excess A on [i, j] (B on [j, i]) became
         # attention[i, j] - attention[j, i] = (B - A) / (n - 1), reversed as on a 2-unit network
-        warnings.warn(f"{windows_label}: only {k} of the recording's {n} units have query rows in these {len(starts)} "
-                      "windows (the others fire no spike in them, or none after an earlier unit token); double "
+        # 'only 1 of ... units have query rows in these 1 windows' (count_noun's plurals)
+        these = "this window" if len(starts) == 1 else f"these {len(starts)} windows"
+        warnings.warn(f"{windows_label}: only {k} of the recording's {n} units {'has' if k == 1 else 'have'} query "
+                      f"rows in {these} (the others fire no spike in {'it' if len(starts) == 1 else 'them'}, or none "
+                      "after an earlier unit token); double "
                       f"centring over {count_noun(k, 'row')} "
                       + ("reverses the direction between them" if k == 2 else "leaves no pair to compare")
                       + f": {more_windows}", UserWarning, stacklevel=3)
@@ -1293,9 +1296,12 @@ def _unmeasured_reasons(names, rec: SpikeRecording, att, segments, glm_until: Op
                                  f"{count_noun(att['n_windows'], 'window')}: "
                                  "double centring over one row leaves every entry 0")
         elif name in ("correlation", "ccg_asymmetry") and firing < 2:
-            reasons[name] = f"{firing} of the {n} units fire in the analysed {span_s:g} s; a pair needs 2"
+            # '1 of the 8 units fire'
+            reasons[name] = f"{firing} of the {n} units {'fires' if firing == 1 else 'fire'} in the analysed " \
+                            f"{span_s:g} s; a pair needs 2"
         elif name == "glm" and glm_firing < 2:
-            reasons[name] = f"{glm_firing} of the {n} units fire in the span the GLM fits; a pair needs 2"
+            reasons[name] = f"{glm_firing} of the {n} units {'fires' if glm_firing == 1 else 'fire'} in the span " \
+                            "the GLM fits; a pair needs 2"
     return reasons
 
 
