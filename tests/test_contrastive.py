@@ -1215,6 +1215,10 @@ def test_a_batch_size_that_is_not_a_whole_number_is_refused_by_name(a2929):
             evaluate_retrieval(model, rows, coll, batch_size=bad)
     assert window_latents(model, rows, coll, batch_size=3).shape == (4, 32)  # a batch of 3, then 1
     assert evaluate_retrieval(model, rows, coll, batch_size=2)["head_direction"]["group_size"] == 2
+    # the 4 windows form one group of 4, not of 32 (training's default over a short test split) or 10**9
+    for big in (32, 10**9):
+        r = evaluate_retrieval(model, rows, coll, batch_size=big)["head_direction"]
+        assert r["group_size"] == 4 and r["n_windows"] + r["n_windows_without_tokens"] == 4, r
 
 
 def test_a_learnable_temperature_at_the_allowed_minimum_gets_a_gradient(batch):
