@@ -2450,3 +2450,28 @@ def test_a_baseline_over_one_firing_unit_says_1_unit_fires():
                    "glm": "1 of the 8 units fires in the span the GLM fits; a pair needs 2"}
     none = _unmeasured_reasons(["correlation"], rec, att, np.array([[1.0, 2.0]]), None)
     assert none == {"correlation": "0 of the 8 units fire in the analysed 1 s; a pair needs 2"}
+
+
+def test_ccg_lags_beyond_the_longest_segment_add_nothing_and_take_no_time():
+    """n_lags=10**6 looped over a million lags that pair no two bins of a segment (minutes for 3 units
+    over 10 s); the lags past a segment's length add nothing, so only the expected count (n_lags x
+    rates) changes with n_lags there."""
+    import time
+
+    from hf_neuroformer.recording import SpikeRecording
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 1.0, 300))
+    rec = SpikeRecording(spike_times=t, unit_ids=rng.integers(0, 3, 300), unit_names=["a", "b", "c"],
+                         time_domain=(0.0, 1.0))
+    whole = ccg_asymmetry(rec, bin_size=0.01, n_lags=99)  # 100 bins: lags 1..99 pair every two bins
+    t0 = time.perf_counter()
+    huge = ccg_asymmetry(rec, bin_size=0.01, n_lags=10**6)
+    assert time.perf_counter() - t0 < 5.0
+    assert np.abs(whole).max() > 0
+    np.testing.assert_allclose(huge * 10**6, whole * 99, rtol=1e-9, atol=1e-12)
+    # two segments: a lag never pairs bins across them, however long
+    seg = [[0.0, 0.4], [0.5, 1.0]]  # 40 and 50 bins
+    two = ccg_asymmetry(rec, bin_size=0.01, n_lags=10**6, segments=seg)
+    np.testing.assert_allclose(two * 10**6, ccg_asymmetry(rec, bin_size=0.01, n_lags=49, segments=seg) * 49,
+                               rtol=1e-9, atol=1e-12)

@@ -466,7 +466,10 @@ def ccg_asymmetry(recording: SpikeRecording, bin_size: float = 0.002, n_lags: in
     # by construction (counting them made every entry larger by the share of gap bins)
     nb = x.shape[0] - n_lags * _n_binned_segments(recording, bin_size, segments)
     fwd = np.zeros((n, n))
-    for k in range(1, n_lags + 1):
+    # a lag of a segment's length or more pairs no two bins of one segment (the gaps keep segments apart):
+    # n_lags=10**6 ran a million sparse products of nothing, minutes for a 3-unit, 10-s recording
+    longest = max(nb_seg for _, nb_seg in _segment_bins(recording, bin_size, segments))
+    for k in range(1, min(n_lags, longest - 1) + 1):
         fwd += (x[k:].T @ x[:-k]).toarray()  # [i, j]: spikes of i k bins after spikes of j
     counts = np.asarray(x.sum(0)).ravel()
     exp = n_lags * np.outer(counts, counts) / nb
