@@ -2703,3 +2703,44 @@ def test_a_marked_card_with_crlf_line_breaks_is_not_taken_for_an_edited_one(loop
         api.upload_file(path_or_fileobj=edited.encode(), path_in_repo="README.md", repo_id="lab/crlf", repo_type=rtype)
         note = _replaced_card_note(api, "lab/crlf", rtype, api.repo_info("lab/crlf", repo_type=rtype), None, tmp_path)
         assert note is not None and "was edited after hf_neuroformer wrote it" in note, note
+
+
+def test_an_offline_load_names_a_file_the_cache_lacks_not_a_repository_without_it(trained, loopback_hub, tmp_path,
+                                                                                  monkeypatch):
+    """``from_pretrained(repo, local_files_only=True)`` after a first download that fetched only the
+    config (as ``AutoModelForPreTraining`` alone does) said "no vocab.json ... expected the tokenizer
+    files saved with the model", of a repository that holds them; and with nothing cached, "neither
+    processor_config.json nor config.json". Offline, the message now says the file is not in the
+    cache and how to fetch it; online the same loads go through and then load offline."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    d, *_ = trained
+    _point_this_process_at(loopback_hub, monkeypatch)
+    api = HfApi(endpoint=loopback_hub.url, token="hf_loopback_token")
+    api.create_repo("user/offline")
+    api.upload_folder(folder_path=str(d / "model"), repo_id="user/offline",
+                      allow_patterns=["config.json", "vocab.json", "tokenizer_config.json", "splits.json"])
+    cache = str(tmp_path / "cache")
+    hf_hub_download("user/offline", "config.json", cache_dir=cache)  # the first download fetched the config alone
+    offline = {"cache_dir": cache, "local_files_only": True}
+    for load in (nf.NeuroformerProcessor.from_pretrained, nf.NeuroformerTokenizer.from_pretrained):
+        with pytest.raises(OSError, match=r"^user/offline: vocab\.json is not in the local cache, and this load is "
+                                          r"offline \(local_files_only=True\).*hf download user/offline$"):
+            load("user/offline", **offline)
+    with pytest.raises(OSError, match=r"^user/offline: config\.json is not in the local cache"):
+        nf.NeuroformerProcessor.from_pretrained("user/offline", cache_dir=str(tmp_path / "empty"),
+                                                local_files_only=True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # HF_HUB_OFFLINE=1, read at import
+    with pytest.raises(OSError, match=r"vocab\.json is not in the local cache, and this load is offline "
+                                      r"\(HF_HUB_OFFLINE=1\)"):
+        nf.NeuroformerTokenizer.from_pretrained("user/offline", cache_dir=cache)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    online = nf.NeuroformerProcessor.from_pretrained("user/offline", cache_dir=cache)
+    again = nf.NeuroformerProcessor.from_pretrained("user/offline", **offline)
+    assert again.tokenizer.get_vocab() == online.tokenizer.get_vocab() and len(online.tokenizer) == 18
+    # a local folder without vocab.json keeps the message about the folder, offline or not
+    local = tmp_path / "no_vocab"
+    shutil.copytree(d / "model", local)
+    (local / "vocab.json").unlink()
+    with pytest.raises(OSError, match="no vocab.json .*tokenizer.save_pretrained"):
+        nf.NeuroformerProcessor.from_pretrained(local, local_files_only=True)

@@ -37,7 +37,7 @@ from transformers.utils import cached_file
 
 from .modalities import check_windows_read_modalities, modality_column_names, truncated_tokens_text
 from .recording import SpikeRecording, check_is_recording, first_few
-from .tokenization_neuroformer import NeuroformerTokenizer
+from .tokenization_neuroformer import NeuroformerTokenizer, not_in_cache_message
 from .windows import (NeuroformerCollator, check_pasts_recorded, resolve_past_clip_starts, tokenize_windows,
                       window_starts_array)
 
@@ -184,7 +184,10 @@ class NeuroformerProcessor(ProcessorMixin):
         into that subfolder, the folder read).
 
         Raises:
-            OSError: neither file exists there, or the tokenizer's ``vocab.json`` is missing.
+            OSError: neither file exists there, or the tokenizer's ``vocab.json`` is missing; offline
+                (``local_files_only=True`` or ``HF_HUB_OFFLINE=1``) with a repository id, such a file
+                not in the cache is named as that, with how to fetch it
+                (:func:`~hf_neuroformer.tokenization_neuroformer.not_in_cache_message`).
             ValueError: the tokenizer does not match ``config.json`` (vocabulary size or window
                 settings).
 
@@ -201,10 +204,17 @@ class NeuroformerProcessor(ProcessorMixin):
                                       "subfolder") if k in kwargs}
         has_processor_config = _file(pretrained_model_name_or_path, "processor_config.json", hub) is not None
         config_file = _file(pretrained_model_name_or_path, "config.json", hub)
+        offline = hub.get("local_files_only", False)
         if not has_processor_config and config_file is None:
+            uncached = not_in_cache_message(pretrained_model_name_or_path, "config.json", offline)
+            if uncached is not None:
+                raise OSError(uncached)
             raise OSError(f"{pretrained_model_name_or_path}: neither processor_config.json nor config.json; "
                           "expected a neuroformer train / finetune directory or a saved NeuroformerProcessor")
         if _file(pretrained_model_name_or_path, "vocab.json", hub) is None:
+            uncached = not_in_cache_message(pretrained_model_name_or_path, "vocab.json", offline)
+            if uncached is not None:
+                raise OSError(uncached)
             # without it the tokenizer would load with the specials only and default windows
             raise OSError(f"{pretrained_model_name_or_path}: no vocab.json (the tokenizer's unit vocabulary); "
                           "expected the tokenizer files saved with the model (tokenizer.save_pretrained)")

@@ -303,9 +303,15 @@ class NeuroformerTokenizer(PreTrainedTokenizer):
         the model was trained with, without a word.
 
         Raises:
-            OSError: naming the folder (or repo id) and ``vocab.json``.
+            OSError: naming the folder (or repo id) and ``vocab.json``; offline
+                (``local_files_only=True`` or ``HF_HUB_OFFLINE=1``) with a repo id, saying it is not in
+                the cache and how to fetch it (:func:`not_in_cache_message`).
         """
         if resolved_vocab_files.get("vocab_file") is None and kwargs.get("vocab_file") is None:
+            uncached = not_in_cache_message(pretrained_model_name_or_path, VOCAB_FILES_NAMES["vocab_file"],
+                                            kwargs.get("local_files_only", False))
+            if uncached is not None:
+                raise OSError(uncached)
             raise OSError(
                 f"{pretrained_model_name_or_path}: no {VOCAB_FILES_NAMES['vocab_file']} (the tokenizer's unit "
                 "vocabulary); expected the tokenizer files saved with the model (tokenizer.save_pretrained), or "
@@ -1215,8 +1221,38 @@ def check_tokenizer_windows(tokenizer: NeuroformerTokenizer, config, fix: str) -
                          f"windows with its own settings, so they would not be the config's; {fix}")
 
 
+def not_in_cache_message(path_or_repo, filename: str, local_files_only: bool = False) -> Optional[str]:
+    """Why ``filename`` was not found in ``path_or_repo``, where an offline load could not look for it.
+
+    ``from_pretrained(repo_id, local_files_only=True)`` (or with ``HF_HUB_OFFLINE=1``) reads only the
+    files an earlier download left in the cache; a file that load never fetched (the tokenizer's
+    ``vocab.json`` after ``AutoModelForPreTraining`` alone downloaded the weights and config) is then
+    missing although the repository holds it, and "no vocab.json" read as a repository without one.
+
+    Args:
+        path_or_repo: what ``from_pretrained`` was given (a local folder or a Hub repository id).
+        filename: the file looked for (e.g. ``"vocab.json"``).
+        local_files_only: the ``local_files_only`` the load was given.
+
+    Returns:
+        None where ``path_or_repo`` is a local folder or the load was online (the file is then
+        missing from the folder or repository itself); else the message: it names the file, the
+        repository and how to fetch it (load once online with the same ``cache_dir``, or
+        ``hf download``).
+    """
+    from huggingface_hub import is_offline_mode
+
+    if os.path.isdir(str(path_or_repo)) or not (local_files_only or is_offline_mode()):
+        return None
+    # transformers passes local_files_only=True itself in offline mode: name the setting the user made
+    how = "HF_HUB_OFFLINE=1" if is_offline_mode() else "local_files_only=True"
+    return (f"{path_or_repo}: {filename} is not in the local cache, and this load is offline ({how}): it reads "
+            "only the files an earlier download cached, and no earlier load fetched this one; load it once "
+            f"online (with the same cache_dir), or download the repository first: hf download {path_or_repo}")
+
+
 __all__ = ["NeuroformerTokenizer", "UnknownUnitError", "check_tokenizer_matches_config", "check_tokenizer_windows",
-           "window_field_mismatch", "generated_source_session",
+           "window_field_mismatch", "generated_source_session", "not_in_cache_message",
            "NeuroformerProcessorNeedsPackage"]
 
 
