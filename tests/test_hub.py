@@ -2744,3 +2744,22 @@ def test_an_offline_load_names_a_file_the_cache_lacks_not_a_repository_without_i
     (local / "vocab.json").unlink()
     with pytest.raises(OSError, match="no vocab.json .*tokenizer.save_pretrained"):
         nf.NeuroformerProcessor.from_pretrained(local, local_files_only=True)
+
+
+def test_card_says_the_installed_tokenizer_loads_where_the_package_is_imported(trained, tmp_path):
+    """The card said that with ``hf_neuroformer`` imported the installed config and model classes load
+    the repository, "(the tokenizer still comes from this repository's file)": ``AutoTokenizer`` with
+    ``trust_remote_code=True`` returns the installed ``NeuroformerTokenizer`` there. Checked on a
+    staged repository (its remote code and ``auto_map``) in this process, where the package is imported."""
+    from transformers import AutoTokenizer
+
+    from hf_neuroformer.hub import build_model_card
+
+    d, _, _, metrics = trained
+    stage = tmp_path / "stage"
+    save_for_hub(d / "model", stage)
+    text = " ".join(build_model_card(stage, "lab/tok", metrics).text.split())
+    assert "its installed config, model and tokenizer classes are used instead" in text
+    assert "still comes from this repository" not in text
+    tokenizer = AutoTokenizer.from_pretrained(stage, trust_remote_code=True)
+    assert type(tokenizer) is nf.NeuroformerTokenizer, type(tokenizer).__module__
