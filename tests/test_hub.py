@@ -1311,10 +1311,16 @@ def test_decoder_card_describes_a_decoder(trained, decoder, loopback_hub, tmp_pa
     metrics and named the dataset after the repository (metrics.json had no recording)."""
     from huggingface_hub import ModelCard
 
+    from hf_neuroformer import cli
+
     d, _, _, _ = trained
     out, metrics = decoder
     kw = dict(endpoint=loopback_hub.url, token="hf_loopback_token")
     push_to_hub(out, "lab/decoder-card", **kw)
+    # 'neuroformer push --help' said --model is a 'neuroformer train' directory; a decoder goes up, its windows not
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["push"].format_help().split())
+    assert "or a decoder written by 'neuroformer finetune'" in help_text
+    assert "(a pretrained model's; a decoder's windows are refused)" in help_text
     card = ModelCard(loopback_hub.files("lab/decoder-card")["README.md"].decode())
     results = card.data.eval_results
     assert {r.task_type for r in results} == {"behaviour-decoding"}

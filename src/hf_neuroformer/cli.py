@@ -3027,7 +3027,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Uploads through huggingface_hub to HF_ENDPOINT (default huggingface.co) with "
                                    "the saved login or HF_TOKEN. The model directory is not modified. Example: "
                                    "neuroformer push --model runs/rec --repo-id my-lab/neuroformer-rec")
-    h.add_argument("--model", required=True, help="directory written by 'neuroformer train'")
+    h.add_argument("--model", required=True, help="directory written by 'neuroformer train', or a decoder "
+                                                   "written by 'neuroformer finetune'")
     h.add_argument("--repo-id", required=True, help="model repository, NAMESPACE/NAME (created if missing)")
     h.add_argument("--private", action="store_true", help="create the repositories as private (an existing public repository is refused, not made private)")
     h.add_argument("--revision", help="branch to commit to (created if missing; default main)")
@@ -3036,7 +3037,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "checks it before anything is uploaded (default: %(default)s)")
     h.add_argument("--provenance", help="where the recording comes from (lab, paper, licence), for the model card")
     h.add_argument("--commit-message", help="the Hub commit's message (default: \"Upload Neuroformer model (hf_neuroformer)\")")
-    h.add_argument("--data", help="the recording the model was trained on, to push its windows as a dataset")
+    h.add_argument("--data", help="the recording the model was trained on, to push its windows as a dataset "
+                                  "(a pretrained model's; a decoder's windows are refused)")
     h.add_argument("--epoch", help=EPOCH_HELP)
     h.add_argument("--dataset-repo-id", help="dataset repository for the windows, NAMESPACE/NAME (not with --subfolder: the windows go to its root)")
     h.add_argument("--num-shards", type=int, default=1, help="Parquet shards per split (default: %(default)s)")
