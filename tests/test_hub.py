@@ -2769,3 +2769,29 @@ def test_card_says_the_installed_tokenizer_loads_where_the_package_is_imported(t
     assert "still comes from this repository" not in text
     tokenizer = AutoTokenizer.from_pretrained(stage, trust_remote_code=True)
     assert type(tokenizer) is nf.NeuroformerTokenizer, type(tokenizer).__module__
+
+
+def test_card_says_past_window_truncation_counts_windows_not_dropped_spikes(trained, tmp_path):
+    """The card's data section said "Truncated spikes (beyond the block size): 0 (past window: 20052)"
+    of a run whose splits hold 32116 spikes: ``n_truncated_past_spikes`` counts a past spike once per
+    window that reads it, which the card did not say, so it read as most of the data dropped."""
+    from hf_neuroformer.hub import build_model_card, truncation_line
+
+    d, _, _, metrics = trained
+    text = " ".join(build_model_card(d / "model", "lab/trunc", metrics).text.split())
+    assert "beyond the block size" not in text
+    past = metrics["n_truncated_past_spikes"]
+    windows = metrics["n_truncated_past_windows_by_split"]
+    assert past > 0 and windows["train"] > 0, (past, windows)  # the tiny run's 128-token past budget cuts
+    assert (f"- Spikes left out of current windows holding more than max_window_length (64) - 2 spikes: "
+            f"{metrics['n_truncated_spikes']}. Past-window spikes left out of past windows holding more than "
+            f"max_past_length (128) - 1: {past} in {windows['train']} train windows, {windows['validation']} "
+            f"validation windows, {windows['test']} test windows, counted once per window that reads them") in text
+    # a count of one window is singular; without the per-split counts (an older run) the totals stand alone
+    assert truncation_line({"n_truncated_spikes": 3, "n_truncated_windows_by_split": {"train": 1, "test": 0}},
+                           {"max_window_length": 8}) == (
+        "- Spikes left out of current windows holding more than max_window_length (8) - 2 spikes: 3 in 1 train "
+        "window, 0 test windows.")
+    assert truncation_line({"n_truncated_spikes": 0, "n_truncated_past_spikes": 0}, {}).endswith(
+        "max_past_length - 1: 0, counted once per window that reads them (a spike lies in the "
+        "past of many windows), not spikes dropped from the data.")

@@ -522,6 +522,42 @@ def has_next_spike_heads(model_dir) -> bool:
     return needed <= modules
 
 
+def truncation_line(metrics: dict, config: dict) -> str:
+    """The model card's line on the spikes the windows left out, from ``metrics.json``.
+
+    ``n_truncated_past_spikes`` counts a past-window spike once per window that reads it (a spike lies
+    in the past of up to past_window / stride windows), so it can approach the recording's spike
+    count; the card gave it bare, "Truncated spikes (beyond the block size): 0 (past window:
+    20052)", which read as 20052 of a 32116-spike recording's spikes dropped. The line says how it is
+    counted, with the windows cut per split (``n_truncated_past_windows_by_split``) where recorded.
+
+    Args:
+        metrics: a run's ``metrics.json`` (``n_truncated_spikes``; ``n_truncated_past_spikes``,
+            ``n_truncated_windows_by_split``, ``n_truncated_past_windows_by_split`` when present).
+        config: its ``config.json`` (``max_window_length``, ``max_past_length`` when present).
+
+    Returns:
+        One Markdown list item (``"- ..."``).
+    """
+    def per_split(key):
+        counts = metrics.get(key)
+        if not isinstance(counts, dict):
+            return ""
+        return " in " + ", ".join(f"{n} {s} window{'' if n == 1 else 's'}" for s, n in counts.items())
+
+    def setting(name):  # "max_past_length (128)", or the bare name where config.json lacks it
+        return f"{name} ({config[name]})" if config.get(name) is not None else name
+
+    line = (f"- Spikes left out of current windows holding more than {setting('max_window_length')} - 2 spikes: "
+            f"{metrics['n_truncated_spikes']}{per_split('n_truncated_windows_by_split') if metrics['n_truncated_spikes'] else ''}.")
+    past = metrics.get("n_truncated_past_spikes")
+    if past is not None:
+        line += (f" Past-window spikes left out of past windows holding more than {setting('max_past_length')} - 1: "
+                 f"{past}{per_split('n_truncated_past_windows_by_split') if past else ''}, counted once per window "
+                 "that reads them (a spike lies in the past of many windows), not spikes dropped from the data.")
+    return line
+
+
 def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
                  subfolder: str = "") -> Dict[str, object]:
     """Write the files of a model repository (model, tokenizer, remote code, run records,
@@ -1041,8 +1077,7 @@ def build_model_card(
             data_lines.append(f"- {s}: {metrics[f'n_{s}_windows']} windows, "
                               f"{metrics.get('n_spikes_by_split', {}).get(s, '?')} spikes.")
     if "n_truncated_spikes" in metrics:
-        data_lines.append(f"- Truncated spikes (beyond the block size): {metrics['n_truncated_spikes']} "
-                          f"(past window: {metrics.get('n_truncated_past_spikes', '?')}).")
+        data_lines.append(truncation_line(metrics, config))
     for m in config.get("modalities") or []:
         extra = (f", {m['num_frames']} frames of {m['frame_shape'][0]}x{m['frame_shape'][1]} px, patches "
                  f"{'x'.join(str(v) for v in m['patch_size'])}" if m.get("kind") == "video" else "")
@@ -2112,7 +2147,7 @@ __all__ = [
     "GENERATION_CONFIG", "CARD_FIGURES", "RUN_FILES", "TEMPLATE_PATH", "METRIC_NAMES", "BASELINE_METRICS",
     "UNPUBLISHED_DATASET_TYPE", "TASK_TYPE", "MODEL_CARD_LIBRARY_NAME", "MODEL_CARD_TAGS", "TASK_NAME",
     "DECODING_TASK_TYPE", "DECODING_METRIC_NAMES", "METRIC_DIRECTIONS", "DECODING_METRIC_DIRECTIONS",
-    "metric_direction", "PRETRAINING_DESCRIPTION", "PRETRAINING_RESULTS_NOTE",
+    "metric_direction", "truncation_line", "PRETRAINING_DESCRIPTION", "PRETRAINING_RESULTS_NOTE",
     "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "model_folders_of", "kept_outside_model_folders", "check_license", "check_repo_id", "check_subfolder", "check_token",
     "check_revision", "DEFAULT_COMMIT_MESSAGE", "check_commit_message", "check_model_dir", "remote_code_registered",
     "has_next_spike_heads", "save_for_hub", "RUN_RECORD_TYPES", "check_run_records", "check_unfinished_run", "redact_local_paths",
