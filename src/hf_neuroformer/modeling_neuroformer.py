@@ -2606,7 +2606,7 @@ def _generation_module():
     except ImportError as e:
         raise ImportError(
             "model.generate_spikes needs the hf_neuroformer package (this model was loaded as Hub remote code); "
-            "pip install hf_neuroformer, or use the model's forward pass directly"
+            "install hf_neuroformer (the version the model card names), or use the model's forward pass directly"
         ) from e
 
 

@@ -564,7 +564,7 @@ def plot_recording(recording: SpikeRecording, config=None, path=None, stretch: f
         cut = int(np.sum(np.maximum(n - cap, 0)))
         ax_w.set_title(f"{n.size} training windows; {cut} of {int(n.sum())} spikes over the budget", fontsize=9,
                        loc="left")
-        ax_w.legend(fontsize=7)
+        ax_w.legend(fontsize=7, loc="upper right")  # "best" searched every bar: slow, and matplotlib warned
     if path is not None:
         save_figure(fig, path, overwrite=overwrite)
     return fig
