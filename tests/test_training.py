@@ -1036,6 +1036,28 @@ def _train_until_interrupted_at_step_2(rec, out, cfg, tc):
         train(rec, out, cfg, tc, progress=False, on_step_end=interrupt, write_figures=False)
 
 
+def test_an_interrupted_run_says_whether_it_can_be_resumed(rec, tmp_path):
+    """Ctrl-C (timeout -s INT) printed a bare 'neuroformer train: interrupted': whether the run had
+    left a checkpoint to --resume from was left to a look into the folder. The KeyboardInterrupt
+    now carries a note (the CLI prints it after 'interrupted') naming the newest checkpoint, or
+    saying that there is none."""
+    cfg = nf.NeuroformerConfig(**TINY)
+    for save_every, expected in ((2, r"checkpoints are kept in .*checkpoints.* \(newest step-00000002\).*--resume "
+                                     r"continues"), (None, r"wrote no checkpoint, so there is nothing to --resume")):
+        out = tmp_path / f"m{save_every}"
+        tc = TrainingConfig(max_steps=4, batch_size=16, save_every=save_every, generate_test=False)
+
+        def interrupt(step, loss):
+            if step == 2:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt) as err:
+            train(rec, out, cfg, tc, progress=False, on_step_end=interrupt, write_figures=False)
+        notes = getattr(err.value, "__notes__", [])
+        assert len(notes) == 1 and re.search(expected, notes[0]), notes
+        assert (out / "train_unfinished.json").is_file() == (save_every is not None)
+
+
 def test_resume_on_other_data_is_refused(rec, tmp_path):
     # same units (same vocabulary, same config) but other spikes: resuming used to train the steps
     # after the checkpoint on the other recording and write a model claiming to be trained on it

@@ -770,9 +770,19 @@ def _unfinished_train_record(output_dir, resumed_from: Optional[str] = None):
     path = write_unfinished_run(out, "train", before, **({"resumed_from": resumed_from} if resumed_from is not None else {}))
     try:
         yield path
-    except BaseException:
-        if path.is_file() and not unfinished_run_checkpoints(out, "train"):
+    except BaseException as err:
+        own = unfinished_run_checkpoints(out, "train") if path.is_file() else []
+        if path.is_file() and not own:
             path.unlink(missing_ok=True)
+        if isinstance(err, KeyboardInterrupt):
+            # Ctrl-C (or timeout -s INT) printed a bare "interrupted": whether the run can be continued
+            # was left to a look into the folder
+            from .hub import add_note
+
+            done = [p.name for p in _checkpoints(out / "checkpoints") if p.name in own] if own else []
+            add_note(err, f"its checkpoints are kept in {str(out / 'checkpoints')!r} (newest {done[-1]}) with the "
+                          f"record {path.name}: the same command with --resume continues the run from there" if done else
+                          "it wrote no checkpoint, so there is nothing to --resume (checkpoints: --save-every N)")
         raise
 
 
