@@ -1036,6 +1036,26 @@ def _train_until_interrupted_at_step_2(rec, out, cfg, tc):
         train(rec, out, cfg, tc, progress=False, on_step_end=interrupt, write_figures=False)
 
 
+def test_a_batch_size_over_the_train_split_is_warned_of_with_the_steps_it_leaves(rec, tmp_path):
+    """batch_size 5000 on a split of 950 training windows made steps of 950 windows, one per epoch,
+    so max_epochs capped the run at 12 steps whatever max_steps said, and metrics.json still said
+    micro_batch_size 5000: now warned, naming the windows of the split and the cap."""
+    cfg = nf.NeuroformerConfig(**TINY)
+    tc = TrainingConfig(max_steps=5, max_epochs=2, batch_size=4096, generate_test=False)
+    with pytest.warns(UserWarning, match=r"training\.batch_size: 4096 windows per step, but the train split has (\d+) "
+                                         r"windows: every step takes all of them .*max_epochs 2 caps the run at 2 steps "
+                                         r"\(not max_steps 5\)") as record:
+        m = train(rec, tmp_path / "m", cfg, tc, progress=False, write_figures=False)
+    found = [re.search(r"train split has (\d+) windows", str(w.message)) for w in record]
+    assert int(next(f for f in found if f).group(1)) == m["n_train_windows"] < 4096
+    assert m["total_steps"] == 2
+    with warnings.catch_warnings():  # a batch the split fills: no such warning
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="(?!training.batch_size)")
+        train(rec, tmp_path / "m2", cfg, dataclasses.replace(tc, batch_size=16, max_steps=1), progress=False,
+              write_figures=False)
+
+
 def test_an_interrupted_run_says_whether_it_can_be_resumed(rec, tmp_path):
     """Ctrl-C (timeout -s INT) printed a bare 'neuroformer train: interrupted': whether the run had
     left a checkpoint to --resume from was left to a look into the folder. The KeyboardInterrupt

@@ -2170,6 +2170,15 @@ def train(
         n_unused = 0  # streamed: windows left on some processes when another ran out (this process)
         steps_per_epoch = math.ceil(micro_batches_per_epoch / ga)
         total_steps = int(min(training.max_steps, training.max_epochs * steps_per_epoch))
+        if main and training.batch_size > n_windows["train"]:
+            # the steps took the whole split, fewer windows than asked, and max_epochs then capped the run at
+            # that many steps: metrics.json said micro_batch_size 5000 for steps of 950 windows, without a word
+            cap = (f", so max_epochs {training.max_epochs} caps the run at {count_noun(total_steps, 'step')} (not "
+                   f"max_steps {training.max_steps})" if total_steps < training.max_steps else "")
+            warnings.warn(f"training.batch_size: {training.batch_size} windows per step, but the train split has "
+                          f"{count_noun(n_windows['train'], 'window')}: every step takes all of them (one epoch per "
+                          f"step){cap}; a batch_size up to {n_windows['train']} gives steps of the size asked",
+                          UserWarning, stacklevel=stacklevel)
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(training.warmup_ratio * total_steps), total_steps)
         accelerator.register_for_checkpointing(scheduler)
         eval_every = training.eval_every or steps_per_epoch
