@@ -1076,6 +1076,20 @@ def test_an_interrupted_run_says_whether_it_can_be_resumed(rec, tmp_path):
         notes = getattr(err.value, "__notes__", [])
         assert len(notes) == 1 and re.search(expected, notes[0]), notes
         assert (out / "train_unfinished.json").is_file() == (save_every is not None)
+    # a finished run extended, stopped before a checkpoint of its own: the one it resumed from is there to resume from
+    tc = TrainingConfig(max_steps=2, batch_size=16, save_every=2, generate_test=False)
+    train(rec, tmp_path / "f", cfg, tc, progress=False, write_figures=False)
+
+    def interrupt_at_3(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as err:
+        train(rec, tmp_path / "f", cfg, dataclasses.replace(tc, max_steps=4), progress=False, on_step_end=interrupt_at_3,
+              write_figures=False, resume=True)
+    notes = getattr(err.value, "__notes__", [])
+    assert len(notes) == 1 and re.search(r"no checkpoint of its own; step-00000002 in .* is kept.*--resume continues",
+                                          notes[0]), notes
 
 
 def test_resume_on_other_data_is_refused(rec, tmp_path):

@@ -779,10 +779,17 @@ def _unfinished_train_record(output_dir, resumed_from: Optional[str] = None):
             # was left to a look into the folder
             from .hub import add_note
 
-            done = [p.name for p in _checkpoints(out / "checkpoints") if p.name in own] if own else []
-            add_note(err, f"its checkpoints are kept in {str(out / 'checkpoints')!r} (newest {done[-1]}) with the "
-                          f"record {path.name}: the same command with --resume continues the run from there" if done else
-                          "it wrote no checkpoint, so there is nothing to --resume (checkpoints: --save-every N)")
+            there = [p.name for p in _checkpoints(out / "checkpoints")] if (out / "checkpoints").is_dir() else []
+            done = [n for n in there if n in own]
+            if done:
+                note = (f"its checkpoints are kept in {str(out / 'checkpoints')!r} (newest {done[-1]}) with the record "
+                        f"{path.name}: the same command with --resume continues the run from there")
+            elif there:  # a resumed run stopped before a checkpoint of its own: the one it resumed from is there
+                note = (f"it wrote no checkpoint of its own; {there[-1]} in {str(out / 'checkpoints')!r} is kept, and "
+                        "the same command with --resume continues from it")
+            else:
+                note = "it wrote no checkpoint, so there is nothing to --resume (checkpoints: --save-every N)"
+            add_note(err, note)
         raise
 
 
