@@ -2275,7 +2275,7 @@ def train(
                 scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
                 if main:
                     print(f"[neuroformer] resume: {', '.join(f'{k} {a} -> {b}' for k, (a, b) in extended.items())}: "
-                          f"the learning rate follows the schedule of a {total_steps}-step run from step {state['step']}")
+                          f"the learning rate follows the schedule of a run of {total_steps} steps from step {state['step']}")
             step, epoch, done_in_epoch = state["step"], state["epoch"], state["micro_batches_done_in_epoch"]
             log, best_step, running, time_before = state["log"], state["best_step"], state["running_loss"], state["train_time_s"]
             first_nonfinite_step = state.get("first_nonfinite_step")
