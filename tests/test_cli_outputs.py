@@ -276,8 +276,52 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, shared_data):
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
-    assert "Traceback" not in err and "\nneuroformer train: interrupted\n" in err, err[-2000:]
+    # since 1f6478ae the line carries the note of the checkpoint to --resume from, here none
+    assert "Traceback" not in err and "\nneuroformer train: interrupted; it wrote no checkpoint" in err, err[-2000:]
     assert not out.exists()
+
+
+def test_sigterm_takes_the_ctrl_c_path_with_the_resume_note_and_exit_143(tmp_path, shared_data):
+    """SIGTERM (``kill``, ``timeout``, SLURM before its SIGKILL) ended `train` at once, silently, with
+    no word of the checkpoint to --resume from and the run record left as a killed run leaves it.
+    It now takes Ctrl-C's path: the clean-up and the note naming the newest checkpoint and --resume,
+    'terminated (SIGTERM)' and exit status 143 (128 + 15); --resume then completes the run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("current_window: 0.1\npast_window: 1.0\nmax_past_length: 128\nhidden_size: 16\n"
+                   "num_attention_heads: 2\nnum_hidden_layers: 1\nintermediate_size: 32\n"
+                   "training:\n  max_steps: 100000\n  max_epochs: 1000\n")
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "hf_neuroformer.cli", "train", "--config", str(cfg), "--data",
+           str(shared_data(A2929)), "--epoch", "wake", "--output-dir", str(out), "--save-every", "1"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    # a checkpoint is written to a temporary folder and renamed: a step-* folder is a whole one
+    while p.poll() is None and not list((out / "checkpoints").glob("step-*")):
+        time.sleep(0.05)
+    assert p.poll() is None, p.communicate()[1][-2000:]
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and "\nneuroformer train: terminated (SIGTERM); " in err, err[-2000:]
+    kept = sorted(d.name for d in (out / "checkpoints").glob("step-*"))
+    assert kept and f"(newest {kept[-1]})" in err and "with --resume continues the run" in err, err[-2000:]
+    record = out / "train_unfinished.json"  # kept beside the run's checkpoints, as after Ctrl-C
+    assert record.is_file() and f"record {record.name}" in err, sorted(x.name for x in out.iterdir())
+    assert json.loads(record.read_text())["pid"] == p.pid
+    assert not (out / "config.json").exists()  # no model: the run did not end
+    step = int(kept[-1].split("-")[1])
+    done = subprocess.run(cmd + ["--resume", "--max-steps", str(step + 1)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "config.json").is_file() and not record.exists()
 
 
 def test_evaluate_output_png_names_output_not_the_figure_never_given(capsys, tmp_path):

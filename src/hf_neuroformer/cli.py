@@ -60,6 +60,8 @@ import io
 import os
 import re
 import dataclasses
+import signal
+import threading
 import json
 import warnings
 import sys
@@ -3241,14 +3243,67 @@ def _is_refusal(err: Exception) -> bool:
             or (hub is not None and isinstance(err, hub.HubPushError)))
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread of the ``neuroformer`` command by SIGTERM (``kill``, ``timeout``,
+    a scheduler such as SLURM before its SIGKILL, a launcher stopping its workers): a
+    :class:`KeyboardInterrupt`, so the clean-up a Ctrl-C runs (the record of an unfinished ``train``
+    run and the note of the checkpoint to ``--resume`` from, a ``finetune`` folder removed, ...) runs
+    the same. :func:`main` prints ``terminated (SIGTERM)`` and returns 143 (128 + 15)."""
+
+    def __init__(self):
+        super().__init__("terminated (SIGTERM)")
+
+
+def _raise_terminated(signum, frame):
+    # a second SIGTERM during the clean-up gets the handler there was before (by default: the process
+    # ends at once), so a clean-up that cannot finish never makes `kill` or a launcher wait on it
+    signal.signal(signal.SIGTERM, _raise_terminated.previous)
+    raise Terminated()
+
+
+_raise_terminated.previous = signal.SIG_DFL
+
+
+def _catch_sigterm():
+    """Install :func:`_raise_terminated` for SIGTERM; returns the handler to restore, or None when
+    nothing was installed: off the main thread (an in-process caller's thread; Python runs handlers
+    in the main thread only) or where SIGTERM is ignored (the starter chose so; kept)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN:
+        return None
+    previous = signal.SIG_DFL if previous is None else previous  # None: set outside Python; default then
+    _raise_terminated.previous = previous
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return previous
+
+
 def main(argv=None) -> int:
     """``neuroformer [ARGS]``: the command's exit status. Output into a pipe its reader closed
     (``neuroformer inspect --data rec.nwb | head -3``) ends quietly with status 141, as a Unix
-    tool killed by SIGPIPE does, not with a BrokenPipeError traceback."""
+    tool killed by SIGPIPE does, not with a BrokenPipeError traceback.
+
+    Ctrl-C (SIGINT) prints ``neuroformer CMD: interrupted`` and returns 130; SIGTERM (``kill``,
+    ``timeout``, SLURM before its SIGKILL) takes the same path, with its clean-up (a ``train`` run
+    says whether and from which checkpoint ``--resume`` continues it), prints ``neuroformer CMD:
+    terminated (SIGTERM)`` and returns 143 (128 + 15). The SIGTERM handler (:class:`Terminated`
+    raised in the main thread) is installed for the call only and the previous one restored after
+    it; importing the package or calling the library from Python installs none. A second SIGTERM
+    during the clean-up gets the previous handler (by default it ends the process at once).
+
+    Under ``torchrun`` / ``accelerate launch``, the launcher sends SIGTERM to the other workers
+    when one fails, then SIGKILL after its grace period (torch elastic: 30 s): each worker runs its
+    clean-up and exits with 143. A worker blocked inside a collective runs Python's handler only once
+    the call returns; if it does not return, the launcher's SIGKILL ends it as before, so the handler
+    never makes the launch hang."""
+    previous = _catch_sigterm()
     try:
         try:
             return _main(argv)
         finally:  # output that fit the buffer meets the closed pipe here, not at exit ("Exception ignored")
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             if sys.stdout is not None:  # None when the process started with its stdout closed (cmd >&-)
                 sys.stdout.flush()
     except BrokenPipeError:
@@ -3305,15 +3360,17 @@ def _main(argv=None) -> int:
     except KeyboardInterrupt as err:  # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
         # and what was undone (push: the empty repository it had created was deleted again)
         notes = "".join(f"; {n}" for n in getattr(err, "__notes__", ()))
-        print(f"\nneuroformer {args.command}: interrupted{notes}", file=sys.stderr)
-        return 130
+        term = isinstance(err, Terminated)  # SIGTERM: the same clean-up, its own word and status
+        print(f"\nneuroformer {args.command}: {'terminated (SIGTERM)' if term else 'interrupted'}{notes}",
+              file=sys.stderr)
+        return 143 if term else 130
     finally:
         warnings.formatwarning = plain
         warnings.showwarning = shown
 
 
 # the console script and the helpers the docs name; the cmd_* handlers are reached through main
-__all__ = ["config_setting", "main", "sample_output_paths"]
+__all__ = ["Terminated", "config_setting", "main", "sample_output_paths"]
 
 
 if __name__ == "__main__":
