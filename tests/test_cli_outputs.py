@@ -324,6 +324,19 @@ def test_sigterm_takes_the_ctrl_c_path_with_the_resume_note_and_exit_143(tmp_pat
     assert (out / "config.json").is_file() and not record.exists()
 
 
+def test_the_sigterm_handler_is_the_commands_alone(capsys, tmp_path):
+    """cli.main installs its SIGTERM handler for the call only: an in-process caller's handler is
+    back after a refusal, and importing the package installed none (pytest's process has imported
+    it; SIGTERM there is Python's default unless the starter set another)."""
+    import signal
+
+    mine = signal.getsignal(signal.SIGTERM)
+    assert mine is not cli._raise_terminated
+    err_of(capsys, "evaluate", "--generated", tmp_path / "missing.nwb", "--output", tmp_path / "e.png")
+    assert signal.getsignal(signal.SIGTERM) is mine
+    assert str(cli.Terminated()) == "terminated (SIGTERM)" and isinstance(cli.Terminated(), KeyboardInterrupt)
+
+
 def test_evaluate_output_png_names_output_not_the_figure_never_given(capsys, tmp_path):
     # `evaluate --output eval.png` (no --figure) said "--figure: 'eval.png' is also the --output JSON
     # file; pass another --figure path", blaming a flag the user never gave
