@@ -424,6 +424,18 @@ def test_whole_number_settings_given_as_floats_sample_or_are_refused_by_name(set
             nf.generate_spikes(model, tok, rec, starts[:2], num_samples=value, progress=False)
 
 
+def test_greedy_with_several_samples_is_refused_naming_both(setup):
+    """Break test: ``generate_spikes(greedy=True, num_samples=2)`` returned two identical recordings
+    without a word, while ``neuroformer generate --greedy --num-samples 2`` refused; one greedy
+    sample is still generated."""
+    rec, tok, model, _, starts = setup
+    with pytest.raises(ValueError, match=r"^num_samples: greedy decoding \(greedy=True\) gives the same spikes in "
+                                         r"every sample, so num_samples=2 would return 2 identical recordings"):
+        nf.generate_spikes(model, tok, rec, starts[:1], greedy=True, num_samples=2, progress=False)
+    one = nf.generate_spikes(model, tok, rec, starts[:1], greedy=True, num_samples=np.int64(1), progress=False)
+    assert isinstance(one, nf.SpikeRecording)
+
+
 def test_window_and_option_checks_name_the_field(setup):
     rec, tok, model, _, starts = setup
     lo, hi = rec.time_domain

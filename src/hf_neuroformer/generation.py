@@ -755,7 +755,8 @@ def generate_spikes(
             model's sessions, see :func:`check_recording_units`); a temperature <= 0; a top-p outside (0, 1]; a sampling setting that is
             not a number (text, a bool, None for the unit-id head's) or a ``greedy``, ``use_cache`` or
             ``progress`` other than True / False (see :class:`SamplingSettings`); a batch size or
-            ``num_samples`` below 1 or not an int (or numpy integer); a batch whose estimated memory
+            ``num_samples`` below 1 or not an int (or numpy integer); ``num_samples`` above 1 with
+            ``greedy=True`` (every sample would be the same spikes); a batch whose estimated memory
             (:func:`check_generation_batch_memory`: ``min(batch_size, windows x num_samples)`` rows of
             :func:`generation_row_bytes`, whose pasts are charged the longest these windows can have,
             :func:`longest_generation_past`) exceeds half of this machine's memory, for a model on the CPU; a seed that is not an integer in [-2**63, 2**64) (the range
@@ -793,6 +794,10 @@ def generate_spikes(
     if not is_whole_number(num_samples) or num_samples < 1:
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples!r}")
     num_samples = int(num_samples)
+    if settings.greedy and num_samples > 1:  # greedy decoding draws nothing: every sample would be the same spikes
+        raise ValueError(f"num_samples: greedy decoding (greedy=True) gives the same spikes in every sample, so "
+                         f"num_samples={num_samples} would return {num_samples} identical recordings; pass "
+                         "greedy=False to sample, or num_samples=1")
     cfg = model.config
     limit = max_spikes_limit(cfg)
     # int() cut max_spikes=2.7 to 2 without a word (the rule for counts: whole numbers only)
