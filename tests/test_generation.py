@@ -648,6 +648,45 @@ def test_no_window_starts_is_an_error_as_for_the_processor(shared_data):
     assert g.generation_stats["n_windows"] == 1 and g.n_units == rec.n_units
 
 
+def test_a_recording_with_only_some_units_is_not_said_to_have_the_model_units(setup, tmp_path):
+    """Break test: ``neuroformer embed`` on a recording of 4 of the model's 6 units warned "holds 4 of
+    the 6 units", then "this recording has the units of the model ... but not the spikes", which
+    contradicted it. The second warning now says how many of the model's units it holds; a recording
+    of all of them keeps the old wording."""
+    import json
+    import warnings
+
+    from hf_neuroformer.generation import check_recording_units
+    from hf_neuroformer.windows import split_spikes_digest
+
+    rec, tok, _, plan, _ = setup
+    (tmp_path / "splits.json").write_text(json.dumps(plan.to_dict()))
+    (tmp_path / "metrics.json").write_text(json.dumps({"split_spikes": split_spikes_digest(rec, plan)}))
+
+    def said(recording):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            out = check_recording_units(tok, recording, tmp_path, flag="--data")
+        return out, [str(w.message) for w in seen]
+
+    out, seen = said(rec)
+    assert out["status"] == "same spikes" and seen == [], seen
+    out, seen = said(rec.select_units([0, 1, 2, 3]))
+    assert out["status"] == "other spikes" and len(seen) == 2, seen
+    assert seen[0].startswith("--data: this recording holds 4 of the 6 units"), seen[0]
+    assert seen[1].startswith(f"--data: of the 6 units of its session the model {str(tmp_path)!r} was trained on, "
+                              "this recording holds 4, and not the spikes it was trained on, in its "), seen[1]
+    assert not any("has the units of the model" in m for m in seen), seen
+    t = rec.spike_times.copy()
+    t[len(t) // 2] += 1e-4  # all the units, one spike moved
+    moved = nf.SpikeRecording.from_unsorted(t, rec.unit_ids, unit_names=list(rec.unit_names),
+                                            time_domain=rec.time_domain, session=rec.session)
+    out, seen = said(moved)
+    assert out["status"] == "other spikes" and len(seen) == 1, seen
+    assert seen[0].startswith(f"--data: this recording has the units of the model {str(tmp_path)!r} but not the "
+                              "spikes"), seen[0]
+
+
 def test_a_recording_with_only_some_of_the_session_units_warns(setup):
     """A recording holding some of the units the model knows of its session (noisy units dropped
     from the file) was accepted without a word: generation samples only the units present, so the

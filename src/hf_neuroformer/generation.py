@@ -1519,7 +1519,7 @@ def check_recording_units(tokenizer, recording, model_dir=None, flag: str = "--d
     foreign = [t for t in tokens if t not in vocab]
     if not foreign:
         _warn_missing_units(tokenizer, recording, model_dir, flag)
-        return None if model_dir is None else warn_other_training_spikes(recording, model_dir, flag)
+        return None if model_dir is None else warn_other_training_spikes(recording, model_dir, flag, tokenizer)
     specials = set(tokenizer.all_special_tokens)
     known = [t for t in vocab if t not in specials]
     sessions = sorted({NeuroformerTokenizer.session_of(t) for t in known if "/" in t})
@@ -1624,16 +1624,25 @@ def compare_with_training_spikes(recording: SpikeRecording, model_dir) -> dict:
     return compare_split_spikes(recording, plan, stored)
 
 
-def warn_other_training_spikes(recording: SpikeRecording, model_dir, flag: str) -> dict:
+def warn_other_training_spikes(recording: SpikeRecording, model_dir, flag: str, tokenizer=None) -> dict:
     """The ``split_spikes`` check of :func:`check_recording_units` (see there), and of
     :func:`hf_neuroformer.likelihood.split_bits_per_spike`: ``recording`` compared with the
     fingerprint of the training spikes in ``model_dir``'s ``metrics.json``
     (:func:`compare_with_training_spikes`).
 
+    ``tokenizer`` (the model's :class:`NeuroformerTokenizer`; default None) lets the warning say
+    whether the recording holds all the units the model knows of its session(s)
+    (:func:`units_absent`): without it, or with all of them, it says the recording "has the units of
+    the model"; with only some, it says how many of them it holds (the spikes of a recording lacking
+    units differ from the training spikes for that reason alone).
+
     Warns:
         UserWarning: ``"<flag>: this recording has the units of the model ... but not the spikes it
-            was trained on, in its <split> split (...)"`` when a split it covers differs; the warning
-            points at the caller of the function that called this one.
+            was trained on, in its <split> split (...)"`` when a split it covers differs, or, for a
+            recording holding only some of the model's units, ``"<flag>: of the 15 units of its
+            session the model ... was trained on, this recording holds 10, and not the spikes it was
+            trained on, in its <split> split (...)"``; the warning points at the caller of the function
+            that called this one.
 
     Returns:
         :func:`compare_with_training_spikes`'s dict.
@@ -1642,12 +1651,18 @@ def warn_other_training_spikes(recording: SpikeRecording, model_dir, flag: str) 
     if result["status"] == "other spikes":
         counts = "; ".join(f"{s}: {a} here, {b} at training" + (" (same count, other times or units)" if a == b else "")
                            for s, (a, b) in result["n_spikes"].items())
-        warnings.warn(
-            f"{flag}: this recording has the units of the model {str(model_dir)!r} but not the spikes it was trained "
-            f"on, in its {' / '.join(result['splits_differing'])} split ({counts}), as when a file is re-simulated "
-            "or re-exported over the training file. Results on it are not results on the model's own data; pass "
-            "the recording the model was trained on to reproduce them",
-            UserWarning, stacklevel=3)
+        missing = units_absent(tokenizer, recording) if tokenizer is not None else []
+        where = f"in its {' / '.join(result['splits_differing'])} split ({counts})"
+        if missing:  # it said "has the units of the model" right after the warning that it holds only some of them
+            n_here = len(tokenizer.recording_unit_tokens(recording))
+            said = (f"{flag}: of the {n_here + len(missing)} units of its session the model {str(model_dir)!r} was "
+                    f"trained on, this recording holds {n_here}, and not the spikes it was trained on, {where}, as "
+                    "when units are left out of the training file")
+        else:
+            said = (f"{flag}: this recording has the units of the model {str(model_dir)!r} but not the spikes it was "
+                    f"trained on, {where}, as when a file is re-simulated or re-exported over the training file")
+        warnings.warn(said + ". Results on it are not results on the model's own data; pass the recording the model "
+                      "was trained on to reproduce them", UserWarning, stacklevel=3)
     return result
 
 

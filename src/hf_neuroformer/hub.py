@@ -2034,7 +2034,7 @@ def check_window_recording(model_dir, recording):
             cover the model's splits, or it has other spikes in them than the model's record of
             its training spikes (``split_spikes`` in ``metrics.json``).
     """
-    from .generation import check_recording_units, compare_with_training_spikes, load_pretrained
+    from .generation import check_recording_units, compare_with_training_spikes, load_pretrained, units_absent
     from .windows import SPLITS, check_split_in_recording
 
     model, tokenizer, plan = load_pretrained(model_dir)
@@ -2045,8 +2045,13 @@ def check_window_recording(model_dir, recording):
     # would be a false statement in public: refused, where the other commands only warn
     same = compare_with_training_spikes(recording, model_dir)
     if same["status"] == "other spikes":
+        # "it has the units of the model" followed the warning that it holds only some of them
+        missing = units_absent(tokenizer, recording)
+        units = (f"it holds {len(tokenizer.recording_unit_tokens(recording))} of the model {str(model_dir)!r}'s units "
+                 f"of its session, not all {len(tokenizer.recording_unit_tokens(recording)) + len(missing)}, and"
+                 if missing else f"it has the units of the model {str(model_dir)!r} but")
         raise ValueError(
-            f"recording: it has the units of the model {str(model_dir)!r} but other spikes in its "
+            f"recording: {units} other spikes in its "
             f"{' / '.join(same['splits_differing'])} split than the model was trained on (re-simulated or "
             "re-exported?); pass the recording the model was trained on, whose windows the dataset card describes"
         )

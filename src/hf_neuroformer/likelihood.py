@@ -313,7 +313,7 @@ def split_bits_per_spike(
     if check_training_spikes and model_dir and Path(model_dir).is_dir():
         from .generation import warn_other_training_spikes
 
-        warn_other_training_spikes(recording, model_dir, "recording")
+        warn_other_training_spikes(recording, model_dir, "recording", tokenizer)
     cfg = model.config
     # non-overlapping windows (one per stretch of overlapping trials), so that every spike is scored once, on the
     # windows train scores
