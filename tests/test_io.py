@@ -2867,3 +2867,17 @@ def test_csv_refusals_name_the_file_the_line_of_a_bad_byte_and_the_separator(tmp
     # the hint is from_dataframe's own, for a table read by the caller too
     with pytest.raises(RecordingValidationError, match=r"^time: .*holds ';'"):
         from_dataframe(pd.read_csv(tmp_path / "semi.csv"))
+
+
+def test_read_nwb_scratch_of_a_third_party_file_shows_no_raw_pynwb_warning(shared_data):
+    """Break test: 'neuroformer evaluate --generated' on the Zheng NWB printed pynwb's own
+    "OpticalSeries 'StimulusPresentation_encoding': Either external_file or data must be specified"
+    with pynwb's file path, from read_nwb_scratch's read of the whole file (read_nwb says what it
+    skips in its own words). Only the scratch space is read there: pynwb's and hdmf's warnings are
+    not shown; the file's (empty) scratch space is still read."""
+    from hf_neuroformer.io.nwb import read_nwb_scratch
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert read_nwb_scratch(shared_data(ZHENG)) == {}
+    assert [(w.filename, str(w.message)) for w in seen] == []
