@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hf_neuroformer.io import load_recording, read_phy
+from hf_neuroformer.io import from_arrays, load_recording, read_phy
 from hf_neuroformer.recording import RecordingValidationError, SpikeRecording
 
 from tiny_configs import quiet
@@ -54,9 +54,14 @@ def test_phy_folder_gives_the_sorted_spikes_back_without_noise_clusters(a2929, t
         rec = load_recording(folder)
     noise = [k for k in range(a2929.n_units) if k % 3 == 2]
     n_noise_spikes = int(np.isin(a2929.unit_ids, noise).sum())
+    # the 'mua' clusters are kept, and (they were kept without a word while 'noise' ones were counted) counted too
+    mua = [k for k in range(a2929.n_units) if k % 3 == 1]
+    n_mua_spikes = int(np.isin(a2929.unit_ids, mua).sum())
     assert [str(m.message) for m in w] == [
         f"read_phy: left out {len(noise)} clusters labelled 'noise' ({n_noise_spikes} spikes; exclude_groups=() "
-        "keeps them)"]
+        "keeps them)",
+        f"read_phy: kept {len(mua)} clusters labelled 'mua' (multi-unit activity: each may hold the spikes of several "
+        f"neurons; {n_mua_spikes} spikes); exclude_groups=('noise', 'mua') leaves them out"]
     kept = [k for k in range(a2929.n_units) if k % 3 != 2]
     assert rec.unit_names == [str(3 * k + 5) for k in kept]
     assert rec.session == "mouse_12"  # the folder's name, whitespace replaced (a unit token holds none)
@@ -91,9 +96,11 @@ def test_a_label_that_differs_from_an_excluded_group_only_in_case_is_named(a2929
     with pytest.warns(UserWarning) as caught:
         rec = read_phy(folder)
     assert rec.n_units == a2929.n_units
-    assert [str(w.message) for w in caught] == [
+    assert [str(w.message) for w in caught][:1] == [
         f"read_phy: kept {n_noise} clusters labelled 'Noise' ({n_spikes} spikes), though exclude_groups names 'noise': "
         "labels are compared exactly; add 'Noise' to exclude_groups to leave them out"]
+    assert len(caught) == 2 and str(caught[1].message).startswith("read_phy: kept "), [str(w.message) for w in caught]
+    assert "labelled 'mua' (multi-unit activity" in str(caught[1].message)
     with pytest.warns(UserWarning, match=r"kept \d+ clusters labelled 'mua' .*names 'MUA'"):
         read_phy(folder, exclude_groups=("MUA", "Noise"))
 
@@ -643,3 +650,24 @@ def test_a_missing_raw_data_file_is_named_with_the_end_taken_from_the_last_spike
         _write_phy(folder, a2929)
         (folder / "temp_wh.dat").unlink()
         read_phy(folder, exclude_groups=(), time_domain=(0.0, 2 * end))
+
+
+def test_mua_clusters_are_kept_and_counted_in_one_warning(tmp_path):
+    """Break test: 'noise' clusters were left out and counted, 'mua' ones kept without a word. They are
+    kept (the usual default), counted in the same way, one cluster said in the singular; leaving
+    them out, or exclude_groups=() (every cluster asked for), says nothing of them."""
+    rec = from_arrays(np.array([0.01, 0.02, 0.03, 0.05, 0.07]), np.array([0, 1, 1, 2, 2]), session="s")
+    folder = _write_phy(tmp_path / "ks", rec)  # clusters 5 good, 8 mua (2 spikes), 11 noise (2 spikes)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = read_phy(folder)
+    assert got.unit_names == ["5", "8"]
+    assert [str(w.message) for w in seen] == [
+        "read_phy: left out 1 cluster labelled 'noise' (2 spikes; exclude_groups=() keeps them)",
+        "read_phy: kept 1 cluster labelled 'mua' (multi-unit activity: each may hold the spikes of several neurons; "
+        "2 spikes); exclude_groups=('noise', 'mua') leaves them out"]
+    for groups, units in ((("noise", "mua"), ["5"]), ((), ["5", "8", "11"])):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert read_phy(folder, exclude_groups=groups).unit_names == units
+        assert not any("kept 1 cluster labelled 'mua'" in str(w.message) for w in seen), [str(w.message) for w in seen]

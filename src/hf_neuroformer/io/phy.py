@@ -353,6 +353,9 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
             ``("noise",)``, as Phy's own exports do; ``()`` keeps every cluster. Clusters without
             a ``group`` label (no curation file, or a blank label) are kept, and so are those whose
             label differs from an excluded one only in case (``"Noise"``), named in a warning.
+            Clusters labelled ``mua`` (multi-unit activity) are kept by default, and counted in a
+            warning (not under ``()``, which asks for every cluster); ``("noise", "mua")`` leaves
+            them out too.
         session: session name; default :func:`default_phy_session` (the folder's name, with its parent's
             in front when the name is one a sorter gives every output, such as ``kilosort4``).
         time_domain: ``(start, stop)`` in seconds, holding every kept spike (the recording's
@@ -371,7 +374,8 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
     Warns:
         UserWarning: the number of clusters and spikes left out by ``exclude_groups`` (per
             group), and of those kept whose label differs from an excluded group only in case
-            (``"Noise"`` for ``"noise"``), of spikes whose cluster no cluster table lists (left out, as Phy and
+            (``"Noise"`` for ``"noise"``), of clusters labelled ``mua`` kept (with their spikes;
+            not when ``exclude_groups`` is empty or names ``mua`` in any case), of spikes whose cluster no cluster table lists (left out, as Phy and
             spikeinterface do), naming the tables, and of listed clusters without spikes
             (left out: Phy keeps the ids of clusters merged away in its tables); spikes that
             repeat a sample of the same cluster (kept), per cluster; a raw data file shorter than
@@ -522,6 +526,14 @@ def read_phy(folder, *, exclude_groups: Iterable[str] = ("noise",), session: Opt
         warnings.warn(f"read_phy: kept {count_noun(hit.sum(), 'cluster')} labelled {label!r} ({count_noun(counts[hit].sum(), 'spike')}), "
                       f"though exclude_groups names {meant[0]!r}: labels are compared exactly; add {label!r} to "
                       "exclude_groups to leave them out")
+    # 'mua' clusters were kept without a word while 'noise' ones were counted: kept (the usual default, as
+    # Phy's exports and spikeinterface keep them), and counted the same way, since each may mix several neurons
+    hit = quality == "mua"
+    # (an exclude_groups of 'MUA' is warned of above; exclude_groups=() asked for every cluster)
+    if hit.any() and groups and "mua" not in folded:
+        warnings.warn(f"read_phy: kept {count_noun(hit.sum(), 'cluster')} labelled 'mua' (multi-unit activity: each "
+                      f"may hold the spikes of several neurons; {count_noun(counts[hit].sum(), 'spike')}); "
+                      f"exclude_groups={(*groups, 'mua')!r} leaves them out")
     if not keep.any():
         raise RecordingValidationError(f"read_phy: every cluster of {folder} is labelled one of {groups} "
                                        "(exclude_groups); no unit is left")
