@@ -741,6 +741,13 @@ def test_window_dataset_of_other_spikes_is_refused(trained, tmp_path):
     with pytest.raises(ValueError, match=r"other spikes in its validation split than the model was trained on"):
         write_window_dataset(d / "model", moved, tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+    # a recording of only some of the model's units was said to have "the units of the model", right after the
+    # warning that it holds only some of them
+    with pytest.warns(UserWarning, match=r"holds \d+ of the \d+ units"), \
+            pytest.raises(ValueError, match=rf"^recording: it holds {rec.n_units - 1} of the model .*'s units of its "
+                                            rf"session, not all {rec.n_units}, and other spikes in its "):
+        write_window_dataset(d / "model", rec.select_units(list(rec.unit_names[1:])), tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
     other_session = nf.SpikeRecording.from_unsorted(rec.spike_times, rec.unit_ids, unit_names=list(rec.unit_names),
                                                     time_domain=rec.time_domain, session="another")
     with pytest.raises(ValueError, match=r"^recording: this recording's units are not the ones the model was "
