@@ -4879,6 +4879,44 @@ def test_windows_tiling_refuses_a_path_and_a_mode_it_does_not_know(finetuned, a2
     assert len(starts) >= len(steinmetz.trials) and np.isfinite(clips).all()
 
 
+def test_cli_decode_without_data_refuses_a_decoder_of_other_units_before_simulating(finetuned, tmp_path, capsys):
+    """Break test: `decode --model D --output x.csv` without --data, D fine-tuned on A2929, simulated
+    the built-in recording for some 20 s before refusing it on its units. The built-in recording's
+    units are known without simulating it (default_recording_units, checked against a short
+    simulation here), so the refusal comes at once (well under the simulation's time), names --data,
+    the decoder's units and the recording it was fine-tuned on (metrics.json's 'recording'), and
+    writes nothing. A decoder that knows the built-in units (fine-tuned on it with behaviour added in
+    Python) is not refused by this check."""
+    import time
+
+    from hf_neuroformer import cli
+    from hf_neuroformer.simulation import default_recording_units, simulate_coupled_network
+
+    session, names = default_recording_units()
+    short = simulate_coupled_network(duration=1.0, seed=0).recording  # default_recording's units, 140 s simulated
+    assert (session, names) == (short.session, list(short.unit_names)) and len(names) == 16
+    d, out = finetuned[0], tmp_path / "x.csv"
+    start = time.perf_counter()
+    assert cli.main(["decode", "--model", str(d), "--output", str(out)]) == 2
+    assert time.perf_counter() - start < 10  # the simulation alone took about 20 s
+    err = capsys.readouterr().err
+    recorded = json.loads((d / "metrics.json").read_text())["recording"]
+    n_units = sum(1 for t in nf.NeuroformerTokenizer.from_pretrained(d).get_vocab() if "/" in t)
+    assert ("error: --data: not given, so the built-in simulated recording (session 'simulated', 16 units unit0 .. "
+            f"unit15) would be decoded, but the decoder {str(d)!r} was fine-tuned on other units ({n_units} units of "
+            "session 'A2929-200711'") in err
+    assert f"pass --data, the recording it was fine-tuned on ({recorded}) (or one with the same units)" in err
+    assert not out.exists()
+    tok = nf.NeuroformerTokenizer()
+    tok.add_units([tok.unit_token(session, n) for n in names])
+    assert cli._refuse_builtin_units(tok, tmp_path / "no metrics") is None
+    tok = nf.NeuroformerTokenizer()
+    tok.add_units([tok.unit_token(session, n) for n in names[:-1]])  # one built-in unit unknown: refused
+    with pytest.raises(ValueError, match=r"--data: not given.*\(15 units of session 'simulated'\).*fine-tuned on "
+                                         r"\(or one with the same units\)$"):
+        cli._refuse_builtin_units(tok, tmp_path / "no metrics")
+
+
 def test_cli_finetune_without_data_says_the_simulated_recording_has_nothing_to_decode(pretrained, tmp_path, capsys):
     """Break test: `finetune --model M --target ry` without --data (its --help: "default: built-in simulated")
     simulated the default recording for 20 s, then said "--target 'ry': not in this recording; available

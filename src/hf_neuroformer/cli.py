@@ -1734,6 +1734,38 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def _refuse_builtin_units(tokenizer, model_dir) -> None:
+    """``decode`` without ``--data``: refuse at once a decoder that lacks a unit of the built-in
+    simulated recording (:func:`~hf_neuroformer.simulation.default_recording_units`, known without
+    simulating it): the refusal came from :func:`_check_units` after some 20 s of simulation. A
+    decoder fine-tuned on the built-in recording (with behaviour added in Python) knows its units
+    and goes on.
+
+    Raises:
+        ValueError: opening with ``--data``, naming the decoder's units and the recording it was
+            fine-tuned on where its ``metrics.json`` records it (``recording``).
+    """
+    from .finetuning import saved_metric
+    from .recording import count_noun
+    from .simulation import default_recording_units
+    from .tokenization_neuroformer import NeuroformerTokenizer
+
+    session, names = default_recording_units()
+    vocab = tokenizer.get_vocab()
+    if all(tokenizer.unit_token(session, n) in vocab for n in names):
+        return
+    specials = set(tokenizer.all_special_tokens)
+    known = [t for t in vocab if t not in specials]
+    sessions = sorted({NeuroformerTokenizer.session_of(t) for t in known if "/" in t})
+    recording = saved_metric(model_dir, "recording")
+    fine_tuned_on = f" ({recording})" if isinstance(recording, str) and recording.strip() else ""
+    raise ValueError(
+        f"--data: not given, so the built-in simulated recording (session {session!r}, {count_noun(len(names), 'unit')} "
+        f"{names[0]} .. {names[-1]}) would be decoded, but the decoder {str(model_dir)!r} was fine-tuned on other units "
+        f"({count_noun(len(known), 'unit')} of session {', '.join(repr(x) for x in sessions) or '(none)'}) and reads "
+        f"only those; pass --data, the recording it was fine-tuned on{fine_tuned_on} (or one with the same units)")
+
+
 def cmd_decode(args) -> int:
     """``neuroformer decode``: run a fine-tuned decoder --model over windows tiling --data (its --epoch or a
     split) and write one CSV row per window to --output (and a figure to --figure); prints the scores.
@@ -1763,6 +1795,8 @@ def cmd_decode(args) -> int:
         if Path(args.figure).resolve() == out.resolve():
             raise ValueError("--figure: the same file as --output; expected another file name")
     model, tokenizer, plan = load_decoder(args.model, "--model")
+    if args.data is None:  # before the ~20 s of simulating the built-in recording
+        _refuse_builtin_units(tokenizer, args.model)
     from .analysis._batches import check_finite_weights
 
     # a diverged decoder's NaN predictions were written to the CSV, then scoring blamed the data

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import asdict, dataclass, field, fields
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -354,6 +354,16 @@ def _check_simulation_memory(kind: str, n_units: int, duration: float, bin_size:
                          f"or runs for more) or fewer {units_flag}")
 
 
+#: The session of :func:`simulate_coupled_network`'s recordings, and the units of :func:`default_recording`.
+_COUPLED_SESSION = "simulated"
+_DEFAULT_N_UNITS = 16
+
+
+def _unit_names(n: int) -> List[str]:
+    """``["unit0", ..., "unit<n-1>"]``: the unit names of the simulated recordings."""
+    return [f"unit{i}" for i in range(n)]
+
+
 def simulate_coupled_network(
     n_units: int = 16,
     duration: float = 240.0,
@@ -482,9 +492,9 @@ def simulate_coupled_network(
     rec = SpikeRecording.from_unsorted(
         times,
         u,
-        unit_names=[f"unit{i}" for i in range(n_units)],
+        unit_names=_unit_names(n_units),
         time_domain=(0.0, float(n_bins * bin_size)),
-        session="simulated",
+        session=_COUPLED_SESSION,
     )
     # recorded like the hub kinds' parameters (write_network keeps them in the file, connectivity's
     # scores.json reports them): without them a glm file said n_units, duration and seed null
@@ -1181,7 +1191,15 @@ def default_recording(seed: int = 0) -> SpikeRecording:
     Raises:
         ValueError: a ``seed`` that is not an integer >= 0, naming ``seed``.
     """
-    return simulate_coupled_network(duration=140.0, seed=seed).recording
+    return simulate_coupled_network(n_units=_DEFAULT_N_UNITS, duration=140.0, seed=seed).recording
+
+
+def default_recording_units() -> Tuple[str, List[str]]:
+    """``(session, unit_names)`` of :func:`default_recording` without simulating it (which takes
+    about 20 s on a CPU core): ``("simulated", ["unit0", ..., "unit15"])``, the same for every
+    seed. ``neuroformer decode`` without ``--data`` compares them with the decoder's units before
+    simulating, so a decoder fine-tuned on another recording is refused at once."""
+    return _COUPLED_SESSION, _unit_names(_DEFAULT_N_UNITS)
 
 
 __all__ = [
@@ -1190,6 +1208,7 @@ __all__ = [
     "SimulatedNetwork",
     "simulate_coupled_network",
     "default_recording",
+    "default_recording_units",
     "HubNetworkParams",
     "hub_layout",
     "simulate_hub_network",
