@@ -4917,6 +4917,31 @@ def test_cli_decode_without_data_refuses_a_decoder_of_other_units_before_simulat
         cli._refuse_builtin_units(tok, tmp_path / "no metrics")
 
 
+def test_tiny_scores_print_without_a_minus_zero_in_decode_finetune_and_figure_titles(capsys):
+    """Break test: a tiny R² printed as "-0.000 [95% CI -0.000, 0.000]" in decode's scores and the
+    decoding figure's title (3 decimals), and finetune's listing printed -0.0 as "-0.0000". One
+    formatter, recording.score_text, now writes 0 and -0.0 as 0.000 and a value below 0.001 in size
+    (not 0) with its significant digits, which finetune's listing already did with 4."""
+    from hf_neuroformer import cli
+    from hf_neuroformer.plotting import plot_decoding
+    from hf_neuroformer.recording import score_text
+
+    assert [score_text(v) for v in (0.0, -0.0, -2.1e-4, 2.1e-5, 7.3e-4, 0.4123, -0.0123, float("nan"))] == \
+        ["0.000", "0.000", "-0.00021", "2.1e-05", "0.00073", "0.412", "-0.012", "nan"]
+    assert score_text(np.float32(-0.0), decimals=4) == "0.0000" and score_text(1e-9, 4, 4) == "1e-09"
+    with pytest.raises(TypeError, match=r"^value: expected a real number, got None$"):
+        score_text(None)
+    cli._print_metrics({"test/x/r2": -2.1e-4, "test/x/r2_ci95": [-0.0, 3.25e-5], "fraction": 1e-9, "lr": -0.0})
+    out = capsys.readouterr().out
+    assert "-0.00021  95% CI [0.0000, 3.25e-05]" in out and "1e-09" in out and "-0.0000" not in out
+    fig = plot_decoding(np.arange(3.0), np.array([[1.0], [2.0], [3.0]]), np.array([[2.0], [2.0], [2.0]]),
+                        [{"name": "x", "kind": "regression"}], metrics={"test/x/r2": -0.0})
+    assert fig.axes[0].get_title().endswith("; R² 0.000")
+    fig = plot_decoding(np.arange(3.0), np.array([[1.0], [2.0], [3.0]]), np.array([[2.0], [2.0], [2.0]]),
+                        [{"name": "x", "kind": "regression"}], metrics={"test/x/r2": -2.1e-4})
+    assert fig.axes[0].get_title().endswith("; R² -0.00021")
+
+
 def test_cli_finetune_without_data_says_the_simulated_recording_has_nothing_to_decode(pretrained, tmp_path, capsys):
     """Break test: `finetune --model M --target ry` without --data (its --help: "default: built-in simulated")
     simulated the default recording for 20 s, then said "--target 'ry': not in this recording; available

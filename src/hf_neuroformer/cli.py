@@ -320,8 +320,11 @@ def _says_refusal() -> bool:
 
 def _figure(v: float) -> str:
     """``v`` with 4 decimals, or 4 significant digits when it is below 0.001 in size and not 0
-    (``finetune --fraction 1e-9`` was printed as ``fraction 0.0000``)."""
-    return f"{v:.4g}" if v != 0 and abs(v) < 1e-3 else f"{v:.4f}"
+    (``finetune --fraction 1e-9`` was printed as ``fraction 0.0000``); -0.0 as ``0.0000``
+    (:func:`~hf_neuroformer.recording.score_text`)."""
+    from .recording import score_text
+
+    return score_text(v, decimals=4, significant=4)
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -1838,7 +1841,7 @@ def cmd_decode(args) -> int:
                                  train_used_s=saved_train_windows_used(args.model))  # beyond --fraction: train_unused
     write_atomic(out, table.to_csv(index=False), make_parent=True)  # a new folder passed check_writable_parent
     other = isinstance(spikes_check, dict) and spikes_check.get("status") == "other spikes"
-    from .recording import count_noun
+    from .recording import count_noun, score_text
 
     print(f"[neuroformer] decoded {count_noun(len(table), 'window')} of {cfg.current_window} s tiling {where} "
           f"({info['n_truncated_windows']} with spikes beyond the token budget, cut)")
@@ -1915,9 +1918,10 @@ def cmd_decode(args) -> int:
             if missing:
                 about = f"\n    {missing}" + about
 
-            def score(k, v):
+            def score(k, v):  # a tiny R² printed as "-0.000 [95% CI -0.000, 0.000]"
                 ci = cis.get(k, {}).get("interval")
-                return f"{k} {v:.3f}" + ("" if ci is None else f" [95% CI {ci[0]:.3f}, {ci[1]:.3f}]")
+                return f"{k} {score_text(v)}" + ("" if ci is None else
+                                                 f" [95% CI {score_text(ci[0])}, {score_text(ci[1])}]")
 
             print(f"  {label} on the {int(rows.sum())} {name} windows with a recorded value: "
                   + ", ".join(score(k, v) for k, v in shown.items()) + left_out + about)

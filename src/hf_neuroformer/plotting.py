@@ -33,7 +33,7 @@ from .metrics.fidelity import (
     trial_psth,
     usable_trials,
 )
-from .recording import SpikeRecording, unit_or_not_recorded
+from .recording import SpikeRecording, score_text, unit_or_not_recorded
 
 REAL_COLOR = "black"
 GENERATED_COLOR = "tab:orange"
@@ -704,13 +704,13 @@ def plot_decoding(window_start: np.ndarray, labels: np.ndarray, predictions: np.
         ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
         decoded = np.isfinite(p[:, k])  # time series: every decoded window, the recorded line broken where NaN
         score = ""
-        for key, label, fmt in (("r2", "R²", "{:.3f}"), ("mean_angular_error_deg", "mean angular error", "{:.1f}°"),
-                                ("balanced_accuracy", "balanced accuracy", "{:.3f}")):
+        for key, label, fmt in (("r2", "R²", score_text), ("mean_angular_error_deg", "mean angular error", "{:.1f}°".format),
+                                ("balanced_accuracy", "balanced accuracy", score_text)):
             v = metrics.get(f"{split}/{name}/{key}")
             if v is not None and np.isnan(v):  # undefined: say so ("R² nan" read as a failed run)
                 score = f"; {label} n/a" + (" (constant recorded target)" if key == "r2" else "")
             elif v is not None:
-                score = f"; {label} {fmt.format(v)}"
+                score = f"; {label} {fmt(v)}"
         n_shown = int(ok.sum()) if kind == "classification" else int(decoded.sum())
         recorded_note = "" if kind == "classification" or ok.sum() == n_shown else (
             f", {int(ok.sum())} with a recorded value")

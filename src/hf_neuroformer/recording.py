@@ -253,6 +253,27 @@ def count_noun(count: int, noun: str) -> str:
     return f"{int(count)} {noun}{'' if int(count) == 1 else 's'}"
 
 
+def score_text(value: float, decimals: int = 3, significant: int = 2) -> str:
+    """A score (R², accuracy, an interval's bound, ...) as printed and drawn: ``decimals`` decimals
+    (``"0.412"``); a value that is not 0 but smaller in size than 0.001 with
+    ``significant`` significant digits (``2.1e-4`` -> ``"0.00021"``, ``-2.1e-5`` -> ``"-2.1e-05"``)
+    rather than a bare ``"0.000"`` or ``"-0.000"``; 0 and -0.0 as ``"0.000"`` (no minus sign); NaN
+    and infinities as Python writes them (``"nan"``, ``"inf"``).
+
+    Raises:
+        TypeError: ``value`` is not a real number (``float`` accepts it), naming ``value``.
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"value: expected a real number, got {value!r}") from None
+    if v == 0:
+        return f"{0.0:.{decimals}f}"
+    if abs(v) < 1e-3:
+        return f"{v:.{significant}g}"
+    return f"{v:.{decimals}f}"
+
+
 # said where a file gives a behaviour series no unit (A2929's position x, y, z), in figures and printouts
 UNIT_NOT_RECORDED = "unit not recorded"
 
@@ -1899,4 +1920,4 @@ __all__ = ["SpikeRecording", "BehaviourSeries", "EventSeries", "Stimulus", "Reco
            "refuse_narrow_float_times", "widen_stored_times", "widen_stored_rate",
            "names_without_whitespace", "spaced_names_message",
            "WINDOW_GRID", "MAX_IMPLIED_SILENT_UNITS", "unnamed_units_message", "file_names_without_whitespace",
-           "session_from_file", "unit_text", "inside_one_interval", "frame_ends", "frames_on_screen"]
+           "session_from_file", "unit_text", "score_text", "inside_one_interval", "frame_ends", "frames_on_screen"]
