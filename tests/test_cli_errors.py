@@ -1912,3 +1912,36 @@ def test_check_work_dir_takes_a_runs_checkpoints_for_a_model_and_an_earlier_abla
     (tmp_path / "abl" / "0-state-only" / "model.safetensors").write_bytes(b"")
     for ok in (tmp_path / "abl", tmp_path / "new", tmp_path):
         check_work_dir(ok)
+
+
+def test_decode_figure_help_names_the_formats_its_check_takes_and_pgf_without_tex_is_refused(capsys, tmp_path):
+    """Break test: ``decode --figure``'s help listed "PNG, PDF, SVG", while its check takes every format
+    matplotlib lists (.eps, .jpg, .tif, .webp, ...), and ``.pgf`` among them: without xelatex that figure
+    failed with matplotlib's RuntimeError after the CSV was written. The help now says the suffix picks
+    any format matplotlib writes and each suffix it names is taken; ``.pgf`` is refused, naming --figure,
+    before anything is read (by the library's check_figure_path too) where the TeX program is missing."""
+    from matplotlib import rcParams
+
+    from hf_neuroformer.plotting import PlottingInputError, check_figure_path
+
+    decode = cli.build_parser()._subparsers._group_actions[0].choices["decode"]
+    help_text = next(a.help for a in decode._actions if a.dest == "figure")
+    named = re.findall(r"\.([a-z]+)\b", help_text)
+    assert {"png", "pdf", "svg", "eps", "jpg", "tif", "webp"} <= set(named), help_text
+    assert "another matplotlib writes" in help_text, help_text
+    for fmt in named:
+        cli._check_figure_file(tmp_path / f"f.{fmt}", "--figure")  # each one the help names is taken
+    with pytest.raises(ValueError, match=r"^--figure: expected a figure file name ending in an image format"):
+        cli._check_figure_file(tmp_path / "f.xyz", "--figure")
+    tex = rcParams["pgf.texsystem"]
+    if shutil.which(tex) is None:
+        err = err_of(capsys, "decode", "--model", tmp_path / "no model", "--output", tmp_path / "d.csv", "--figure",
+                     tmp_path / "d.pgf")
+        assert f"--figure: {str(tmp_path / 'd.pgf')!r}: matplotlib writes .pgf through {tex}, which is not installed " \
+               "here; expected another figure format" in err, err
+        with pytest.raises(PlottingInputError, match=r"^path: .*\.pgf through"):
+            check_figure_path(tmp_path / "d.pgf")
+    else:  # written where TeX is there
+        cli._check_figure_file(tmp_path / "d.pgf", "--figure")
+        assert check_figure_path(tmp_path / "d.pgf") == tmp_path / "d.pgf"
+    assert not (tmp_path / "d.csv").exists()

@@ -979,13 +979,22 @@ def _check_figure_file(path, flag: str) -> None:
     """Refuse a figure file name whose suffix is not a format matplotlib writes (``.png``,
     ``.pdf``, ``.svg``, ...), before any work: the figure is written last, so ``--figure x.json``
     failed with matplotlib's "Format 'json' is not supported" (no flag named) after the metrics
-    were computed and the other outputs written."""
+    were computed and the other outputs written. ``.pgf`` is refused where matplotlib's TeX program
+    (``rcParams["pgf.texsystem"]``, xelatex) is not installed: matplotlib lists the format, but
+    writing it failed at the end, after ``decode`` had written its CSV."""
+    import shutil
+
+    from matplotlib import rcParams
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()
-    if Path(path).suffix.lstrip(".").lower() not in formats:
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in formats:
         raise ValueError(f"{flag}: expected a figure file name ending in an image format matplotlib writes "
                          f"(.png, .pdf, .svg, ...: {', '.join(sorted(formats))}), got {str(path)!r}")
+    if fmt == "pgf" and shutil.which(rcParams["pgf.texsystem"]) is None:
+        raise ValueError(f"{flag}: {str(path)!r}: matplotlib writes .pgf through {rcParams['pgf.texsystem']}, which is "
+                         "not installed here; expected another figure format (.pdf, .svg, .png, ...)")
 
 
 def _check_not_an_input(path, flag: str, inputs: dict) -> None:
@@ -2997,7 +3006,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decode only the decoder's windows of this split (default: windows tiling the whole "
                          "recording or --epoch, each labelled with the decoder's split it lies in)")
     dc.add_argument("--output", required=True, help="CSV: one row per window")
-    dc.add_argument("--figure", help="also draw the decoded (and recorded) values over time (PNG, PDF, SVG)")
+    dc.add_argument("--figure", help="also draw the decoded (and recorded) values over time; its suffix picks the "
+                                     "format: .png, .pdf, .svg or another matplotlib writes (.eps, .jpg, .tif, "
+                                     ".webp, ...)")
     dc.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
     dc.add_argument("--ci-block-s", type=float, metavar="S",
                     help="the scores (of the decoded windows in the decoder's test split, or outside all its "

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -48,7 +50,8 @@ def check_figure_path(path, overwrite: bool = False, field: str = "path") -> Pat
 
     Raises:
         PlottingInputError: ``path`` is not a str / path, or its suffix names a format matplotlib
-            cannot write (``.xyz``: the error came after the figure was drawn and named no argument);
+            cannot write (``.xyz``: the error came after the figure was drawn and named no argument)
+            or is ``.pgf`` without matplotlib's TeX program (``rcParams["pgf.texsystem"]``) installed;
             ``overwrite`` is not a bool.
         IsADirectoryError: ``path`` is a folder (the OS error named the temporary file instead).
         FileNotFoundError: ``path``'s folder does not exist.
@@ -64,6 +67,9 @@ def check_figure_path(path, overwrite: bool = False, field: str = "path") -> Pat
     if fmt not in formats:
         raise PlottingInputError(f"{field}: expected a file suffix matplotlib writes ({', '.join(sorted(formats))}), "
                                  f"got {path.suffix!r} in {str(path)!r}")
+    if fmt == "pgf" and shutil.which(rcParams["pgf.texsystem"]) is None:  # listed, but failed once drawn
+        raise PlottingInputError(f"{field}: {str(path)!r}: matplotlib writes .pgf through {rcParams['pgf.texsystem']}, "
+                                 "which is not installed here; expected another figure format (.pdf, .svg, .png, ...)")
     if path.is_dir():
         raise IsADirectoryError(f"{field}: expected a file to write the figure to, {str(path)!r} is a folder; name a "
                                 f"file in it (e.g. {str(path / 'figure.png')!r})")
