@@ -3948,7 +3948,7 @@ def test_cli_decode_prints_test_scores_with_block_bootstrap_intervals(finetuned,
     ref = decoding_intervals(table[["ry_predicted", "x_predicted"]].to_numpy(), table[["ry", "x"]].to_numpy(),
                              targets, table["window_start_s"].to_numpy(), plan, ci_block_s=2.0)
     for name in ("r2", "pearson_r"):
-        found = re.search(rf"{name} (-?[\d.]+) \[95% CI (-?[\d.]+), (-?[\d.]+)\]", line)
+        found = re.search(rf"{name} (-?[\d.]+(?:e-\d+)?) \[95% CI (-?[\d.]+(?:e-\d+)?), (-?[\d.]+(?:e-\d+)?)\]", line)
         assert found, line
         point, lo, hi = map(float, found.groups())
         assert lo <= point <= hi
@@ -4016,7 +4016,7 @@ def test_cli_decode_takes_the_block_length_the_decoder_was_finetuned_with(a2929,
     text = capsys.readouterr().out
     line = next(x for x in text.splitlines() if x.strip().startswith("x on the "))
     for name in ("r2", "pearson_r"):
-        found = re.search(rf"{name} (-?[\d.]+) \[95% CI (-?[\d.]+), (-?[\d.]+)\]", line)
+        found = re.search(rf"{name} (-?[\d.]+(?:e-\d+)?) \[95% CI (-?[\d.]+(?:e-\d+)?), (-?[\d.]+(?:e-\d+)?)\]", line)
         assert found, line
         assert [float(found.group(2)), float(found.group(3))] == pytest.approx(m[f"test/x/{name}_ci95"], abs=1.5e-3)
     assert "consecutive 2 s of window starts" in text
@@ -4154,7 +4154,7 @@ def test_cli_decode_scores_another_recordings_windows_with_block_bootstrap_inter
     assert set(lines) == {"ry", "x"}, text
     for label, key in (("ry", "mean_angular_error_deg"), ("x", "r2")):
         assert "other (outside the decoder's splits) windows" in lines[label]
-        found = re.search(key + r" (-?[\d.]+) \[95% CI (-?[\d.]+), (-?[\d.]+)\]", lines[label])
+        found = re.search(key + r" (-?[\d.]+(?:e-\d+)?) \[95% CI (-?[\d.]+(?:e-\d+)?), (-?[\d.]+(?:e-\d+)?)\]", lines[label])
         assert found and float(found[2]) <= float(found[1]) <= float(found[3]) and float(found[2]) < float(found[3])
     blocks = [int(n) for n in re.findall(r"block bootstrap over (\d+) blocks, consecutive 10 s of window starts in each "
                                          r"time segment decoded here", text)]
