@@ -1945,3 +1945,22 @@ def test_decode_figure_help_names_the_formats_its_check_takes_and_pgf_without_te
         cli._check_figure_file(tmp_path / "d.pgf", "--figure")
         assert check_figure_path(tmp_path / "d.pgf") == tmp_path / "d.pgf"
     assert not (tmp_path / "d.csv").exists()
+
+
+@pytest.mark.parametrize("command, verb", [("generate", "generated from"), ("embed", "embedded")])
+def test_no_data_with_a_model_of_other_units_is_refused_before_simulating(models, tmp_path, capsys, command, verb):
+    """`generate` / `embed` without --data on a model trained on A2929 simulated the built-in recording
+    (about 20 s) and only then refused its units; the built-in units are known without simulating, so the
+    refusal comes at once, names --data and the recording the model was trained on, and writes nothing."""
+    import time
+
+    d, _, _ = models
+    out = tmp_path / ("gen.nwb" if command == "generate" else "emb.png")
+    start = time.perf_counter()
+    extra = ["--color-by", "ry"] if command == "embed" else []
+    last = err_of(capsys, command, "--model", d / "pre", "--output", out, *extra)
+    assert time.perf_counter() - start < 10  # the simulation alone took about 20 s
+    assert (f"error: --data: not given, so the built-in simulated recording (session 'simulated', 16 units unit0 .. "
+            f"unit15) would be {verb}, but the model {str(d / 'pre')!r} was trained on other units (") in last, last
+    assert "pass --data, the recording it was trained on (" in last and last.endswith("(or one with the same units)")
+    assert not out.exists()

@@ -760,6 +760,8 @@ def cmd_generate(args) -> int:
     # a diverged run's NaN weights failed inside torch.multinomial, with a traceback
     check_finite_weights(model, args.model, gives="every spike probability it gives",
                          learning_rate_option=_learning_rate_option(model.config))
+    if args.data is None:  # before the ~20 s of simulating the built-in recording
+        _refuse_builtin_units(tokenizer, args.model, what="model", trained="trained", verb="generated from")
     rec = _load_data(args.data, args.epoch)
     _check_units(tokenizer, rec, args, config=model.config)
     check_split_in_recording(plan, args.split, rec, flag="--data")  # named 'recording ... (and epoch)'
@@ -1746,16 +1748,18 @@ def cmd_finetune(args) -> int:
     return 0
 
 
-def _refuse_builtin_units(tokenizer, model_dir) -> None:
-    """``decode`` without ``--data``: refuse at once a decoder that lacks a unit of the built-in
+def _refuse_builtin_units(tokenizer, model_dir, what: str = "decoder", trained: str = "fine-tuned",
+                          verb: str = "decoded", flag: str = "--data") -> None:
+    """``decode`` (and ``generate``, ``embed``, ``evaluate --model``) without ``--data`` / ``--real``: refuse
+    at once a model (``what``: "decoder", "model") that lacks a unit of the built-in
     simulated recording (:func:`~hf_neuroformer.simulation.default_recording_units`, known without
     simulating it): the refusal came from :func:`_check_units` after some 20 s of simulation. A
     decoder fine-tuned on the built-in recording (with behaviour added in Python) knows its units
     and goes on.
 
     Raises:
-        ValueError: opening with ``--data``, naming the decoder's units and the recording it was
-            fine-tuned on where its ``metrics.json`` records it (``recording``).
+        ValueError: opening with ``flag``, naming the model's units and the recording it was
+            trained / fine-tuned on where its ``metrics.json`` records it (``recording``).
     """
     from .finetuning import saved_metric
     from .recording import count_noun
@@ -1772,10 +1776,10 @@ def _refuse_builtin_units(tokenizer, model_dir) -> None:
     recording = saved_metric(model_dir, "recording")
     fine_tuned_on = f" ({recording})" if isinstance(recording, str) and recording.strip() else ""
     raise ValueError(
-        f"--data: not given, so the built-in simulated recording (session {session!r}, {count_noun(len(names), 'unit')} "
-        f"{names[0]} .. {names[-1]}) would be decoded, but the decoder {str(model_dir)!r} was fine-tuned on other units "
+        f"{flag}: not given, so the built-in simulated recording (session {session!r}, {count_noun(len(names), 'unit')} "
+        f"{names[0]} .. {names[-1]}) would be {verb}, but the {what} {str(model_dir)!r} was {trained} on other units "
         f"({count_noun(len(known), 'unit')} of session {', '.join(repr(x) for x in sessions) or '(none)'}) and reads "
-        f"only those; pass --data, the recording it was fine-tuned on{fine_tuned_on} (or one with the same units)")
+        f"only those; pass {flag}, the recording it was {trained} on{fine_tuned_on} (or one with the same units)")
 
 
 def cmd_decode(args) -> int:
@@ -2015,6 +2019,8 @@ def cmd_embed(args) -> int:
                          + f" {'or ' if args.projected else ''}take the {width}-D latents themselves from "
                            "hf_neuroformer.contrastive.window_latents")
     config = model.config
+    if args.data is None:  # before the ~20 s of simulating the built-in recording
+        _refuse_builtin_units(tokenizer, args.model, what="model", trained="trained", verb="embedded")
     rec = _load_data(args.data, args.epoch)
     spikes_check = _check_units(tokenizer, rec, args, config=config)  # and every modality the windows read
     check_split_in_recording(plan, args.split, rec, flag="--data")
