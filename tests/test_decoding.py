@@ -522,6 +522,10 @@ def test_every_key_of_a_decoders_metrics_json_is_named_in_the_readme(finetuned, 
     section = ("- **`metrics.json`**: `test/<target>/<metric>`", "- **Baselines**")
     missing = readme_leaves_out(on_disk, section, targets=("ry", "x"), page="docs/decoding.md")
     assert not missing, missing
+    # the weights these metrics score (push compares it with the folder's weights), in the returned metrics too
+    from hf_neuroformer.generation import tensors_sha256
+
+    assert on_disk["weights_tensors_sha256"] == finetuned[1]["weights_tensors_sha256"] == tensors_sha256(out)
 
 
 def test_finetune_with_unconcatenated_eval_batches_writes_the_same_test_results(finetuned, a2929, pretrained,

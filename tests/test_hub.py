@@ -1686,7 +1686,7 @@ def test_card_of_a_model_whose_vocabulary_spans_two_sessions_names_both(decoder,
     tok.save_pretrained(src)
     stage = tmp_path / "stage"
     stage.mkdir()
-    metrics = save_for_hub(src, stage)
+    metrics = save_for_hub(src, stage, allow_stale_metrics=True)  # resized: its metrics score the earlier weights
     # a decoder's metrics.json names its recording (its session): the card says it, and the vocabulary's two sessions
     text = str(build_model_card(stage, "lab/my-decoder", metrics))
     assert f"- Recording: `SpikeRecording(session='{session}'," in text
@@ -2802,3 +2802,58 @@ def test_card_says_past_window_truncation_counts_windows_not_dropped_spikes(trai
     assert truncation_line({"n_truncated_spikes": 0, "n_truncated_past_spikes": 0}, {}).endswith(
         "max_past_length - 1: 0, counted once per window that reads them (a spike lies in the "
         "past of many windows), not spikes dropped from the data.")
+
+
+def test_a_push_refuses_metrics_of_other_weights(trained, loopback_hub, tmp_path, monkeypatch, capsys):
+    """Break test: weights saved with save_pretrained (after some training of one's own) into the folder
+    that 'neuroformer train' wrote were pushed with a card showing the run's metrics.json results as
+    theirs: nothing tied metrics.json to the weights. The run records their tensors' digest; push
+    refuses other weights before any request, unless --allow-stale-metrics, whose card says the results are
+    of earlier weights and keeps them out of the model-index. The same weights saved in shards pass; a
+    metrics.json of a run older than the key is pushed as before, with a warning."""
+    from huggingface_hub import ModelCard
+
+    from hf_neuroformer.generation import tensors_sha256
+    from hf_neuroformer.hub import STALE_METRICS_NOTE, metrics_weights_state
+
+    d, _, _, metrics = trained
+    assert metrics["weights_tensors_sha256"] == tensors_sha256(d / "model")
+    src = tmp_path / "trained-on"
+    shutil.copytree(d / "model", src)
+    model = nf.NeuroformerForPreTraining.from_pretrained(src)
+    with torch.no_grad():  # one more step of someone's own training, as far as the weights tell
+        next(model.parameters()).add_(0.01)
+    model.save_pretrained(src)
+    n_requests = len(loopback_hub.requests)
+    code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", src, "--repo-id", "lab/stale")
+    assert code != 0 and f"{str(src)!r}: its metrics.json scores other weights than its model.safetensors" in err, err
+    assert "nothing was uploaded" in err and "--allow-stale-metrics" in err, err
+    assert len(loopback_hub.requests) == n_requests, "refused before any request"
+
+    code, _, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", src, "--repo-id", "lab/stale",
+                                    "--allow-stale-metrics")
+    assert code == 0, err[-3000:]
+    files = loopback_hub.files("lab/stale")
+    assert json.loads(files["metrics.json"]).keys() == json.loads((src / "metrics.json").read_text()).keys()
+    text = files["README.md"].decode()
+    assert STALE_METRICS_NOTE in text and "holds no results: they are of earlier weights" in text
+    assert not ModelCard(text).data.eval_results, "results of earlier weights credited to these in the model-index"
+
+    # the trained weights saved in shards: the same tensors, so the run's metrics are theirs
+    sharded = tmp_path / "sharded"
+    shutil.copytree(d / "model", sharded)
+    (sharded / "model.safetensors").unlink()
+    nf.NeuroformerForPreTraining.from_pretrained(d / "model").save_pretrained(sharded, max_shard_size="50KB")
+    assert len(list(sharded.glob("model-*-of-*.safetensors"))) > 1
+    assert metrics_weights_state(sharded, metrics) == "match"
+
+    # a metrics.json written before the key: staged as before, with one warning
+    old = tmp_path / "old-run"
+    shutil.copytree(d / "model", old)
+    record = json.loads((old / "metrics.json").read_text())
+    del record["weights_tensors_sha256"]
+    (old / "metrics.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"old-run'.*records no weights_tensors_sha256.* not checked") as caught:
+        staged = save_for_hub(old, tmp_path / "old-stage")
+    assert sum("weights_tensors_sha256" in str(w.message) for w in caught) == 1
+    assert staged.keys() == record.keys() and card_metrics(staged)

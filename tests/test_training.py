@@ -2055,6 +2055,16 @@ def test_every_key_of_metrics_json_is_explained_in_the_readme(finished_run, read
     assert not missing, f"metrics.json keys the README does not explain: {missing}"
 
 
+def test_metrics_json_records_the_tensors_of_the_weights_it_scored(finished_run):
+    """Break test: nothing tied metrics.json to the weights beside it, so 'neuroformer push' of a
+    folder whose weights were saved over after the run showed the run's results as theirs. The run
+    records the digest of the weights it saved (generation.tensors_sha256 of model.safetensors)."""
+    from hf_neuroformer.generation import tensors_sha256
+
+    recorded = json.loads((finished_run / "metrics.json").read_text())["weights_tensors_sha256"]
+    assert recorded == tensors_sha256(finished_run) and len(recorded) == 64
+
+
 def test_a_save_removes_the_run_records_of_another_kind_of_run(rec, tmp_path):
     """Break test: 'neuroformer train --overwrite' into a folder holding a decoder (finetune output)
     kept its decoding_report.json beside the new pretrained model, and 'neuroformer push' uploads

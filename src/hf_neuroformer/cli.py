@@ -2233,7 +2233,7 @@ def cmd_push(args) -> int:
         args.model, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message,
         license=args.license, data_description=args.provenance, recording=rec,
         dataset_repo_id=args.dataset_repo_id, num_shards=args.num_shards, replace_other=args.replace_other,
-        subfolder=args.subfolder,
+        subfolder=args.subfolder, allow_stale_metrics=args.allow_stale_metrics,
     )
     from .recording import count_noun
 
@@ -3103,6 +3103,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="push even into a repository holding another model (another config.json model_type, or "
                         "weights without a config.json) or a dataset that is not a Neuroformer windows dataset; "
                         "refused without it, since the push replaces it")
+    h.add_argument("--allow-stale-metrics", action="store_true",
+                   help="push even when --model's weights are not the ones its metrics.json scored (changed since "
+                        "the run: weights_tensors_sha256 differs); the card then says its results are of earlier weights. "
+                        "Refused without it")
     h.add_argument("--subfolder", default="",
                    help="push the model into this folder of the repository (NAME or NAME/NAME; letters, digits, '_', "
                         "'-'), to load with from_pretrained(REPO, subfolder=NAME, trust_remote_code=True); its card is "

@@ -558,8 +558,35 @@ def truncation_line(metrics: dict, config: dict) -> str:
     return line
 
 
+#: The ``metrics.json`` key holding the fingerprint of the weights the run scored:
+#: :func:`~hf_neuroformer.generation.tensors_sha256` of the weights as saved (each tensor's name, dtype, shape and
+#: bytes, so the same weights saved whole or in shards give the same digest).
+WEIGHTS_SHA256_KEY = "weights_tensors_sha256"
+
+
+def metrics_weights_state(model_dir, metrics: Dict[str, object]) -> str:
+    """Whether ``metrics`` (the folder's ``metrics.json``) scores the weights now in ``model_dir``:
+    ``"match"`` (its :data:`WEIGHTS_SHA256_KEY` equals :func:`~hf_neuroformer.generation.tensors_sha256` of the
+    folder's weights),
+    ``"stale"`` (it differs: the weights were changed after the run scored them, e.g. by a
+    ``save_pretrained`` into the folder), or ``"unrecorded"`` (no metrics, or a ``metrics.json`` of a
+    run older than the key)."""
+    recorded = metrics.get(WEIGHTS_SHA256_KEY) if isinstance(metrics, dict) else None
+    if not metrics or recorded is None:
+        return "unrecorded"
+    from .generation import tensors_sha256
+
+    return "match" if recorded == tensors_sha256(model_dir, "model_dir") else "stale"
+
+
+#: The model card's words for results of earlier weights (``allow_stale_metrics=True``, ``--allow-stale-metrics``).
+STALE_METRICS_NOTE = ("**These results are of earlier weights, not of the weights in this repository**: the weights "
+                      "were changed after the run scored them (`metrics.json` `weights_tensors_sha256` differs from "
+                      "`model.safetensors`), and they were pushed without being scored again.")
+
+
 def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
-                 subfolder: str = "") -> Dict[str, object]:
+                 subfolder: str = "", allow_stale_metrics: bool = False) -> Dict[str, object]:
     """Write the files of a model repository (model, tokenizer, remote code, run records,
     generation defaults) into ``stage_dir``; the model card is written by :func:`push_to_hub`.
     Absolute local paths in the staged JSON files are replaced by their last component
@@ -579,6 +606,12 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     have a file named configuration_neuroformer.py"). Such a stage loads with ``subfolder=`` only (a
     repository, or a local folder holding it in that subfolder), not as a folder of its own.
 
+    ``metrics.json`` must score the folder's weights (:func:`metrics_weights_state`): where its
+    ``weights_tensors_sha256`` differs from the weights' (:func:`metrics_weights_state`: they were changed after the run,
+    e.g. by a ``save_pretrained`` into the folder) the push is refused unless ``allow_stale_metrics``; then
+    the card says the results are of earlier weights (:data:`STALE_METRICS_NOTE`). A ``metrics.json``
+    without the key (a run older than it) is staged as before, with a warning that it cannot be checked.
+
     Returns:
         the staged ``metrics.json`` as a dict (empty if the run has none).
 
@@ -591,7 +624,8 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
             or a run record is damaged (:func:`check_run_records`), or ``subfolder`` cannot hold
             remote code (:func:`check_subfolder`), or the folder holds the record of a ``train`` /
             ``finetune`` run that has not saved its model (:func:`check_unfinished_run`, the message
-            :func:`push_to_hub` gives); nothing is staged then.
+            :func:`push_to_hub` gives), or ``metrics.json`` scores other weights than the folder's
+            (without ``allow_stale_metrics``); nothing is staged then.
     """
     import shutil
 
@@ -603,6 +637,7 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     # staged by hand and uploaded, a folder of a killed --overwrite run published the earlier model as push_to_hub would
     check_unfinished_run(src)
     check_run_records(src)
+    check_metrics_weights(src, allow_stale_metrics)
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
     with quiet_loading():  # the loading report is judged here instead of printed
@@ -651,6 +686,38 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     if redacted is not None:
         redacted.extend(found)
     return json.loads((stage / "metrics.json").read_text()) if (stage / "metrics.json").is_file() else {}
+
+
+def check_metrics_weights(model_dir, allow_stale_metrics: bool = False, warn: bool = True) -> str:
+    """Refuse a folder whose ``metrics.json`` scores other weights than its own (see :func:`save_for_hub`);
+    return :func:`metrics_weights_state`. A ``metrics.json`` without ``weights_tensors_sha256`` gets a one-line warning
+    (``warn``; :func:`push_to_hub` checks first without it, :func:`save_for_hub` then warns).
+
+    Raises:
+        ValueError: the recorded ``weights_tensors_sha256`` differs from the folder's weights and
+            ``allow_stale_metrics`` is false (the message names the folder and what to do).
+    """
+    import warnings
+
+    from .generation import tensors_sha256
+
+    src = Path(model_dir)
+    path = src / "metrics.json"
+    metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    state = metrics_weights_state(src, metrics)
+    if state == "stale" and not allow_stale_metrics:
+        raise ValueError(f"model_dir (CLI: --model): {str(src)!r}: its metrics.json scores other weights than its "
+                         f"model.safetensors ({WEIGHTS_SHA256_KEY} {str(metrics[WEIGHTS_SHA256_KEY])[:12]}... recorded, "
+                         f"{tensors_sha256(src, 'model_dir')[:12]}... now: the weights were changed after the run, e.g. by a "
+                         "save_pretrained into this folder), so the card would show results of earlier weights as this "
+                         "model's; nothing was uploaded. Score these weights again (a 'neuroformer train' / 'finetune' "
+                         "run writes a metrics.json of the weights it saves), save them into a folder of their own "
+                         "without this metrics.json, or pass allow_stale_metrics=True (CLI: --allow-stale-metrics) "
+                         "to push them with a card saying that the results are of earlier weights")
+    if state == "unrecorded" and metrics and warn:
+        warnings.warn(f"model_dir: {str(src)!r}: its metrics.json records no {WEIGHTS_SHA256_KEY} (a run older than "
+                      "the key), so whether its results are of these weights is not checked", stacklevel=3)
+    return state
 
 
 def _stage_without_processor_class(path, staged) -> None:
@@ -940,6 +1007,7 @@ def build_model_card(
     revision: Optional[str] = None,
     hub_url: str = "https://huggingface.co",
     subfolder: str = "",
+    stale_metrics: bool = False,
 ):
     """A ``huggingface_hub.ModelCard`` for a staged model repository.
 
@@ -969,6 +1037,9 @@ def build_model_card(
             card's loading code then passes ``subfolder=``, and its download command fetches that
             folder only (``hf download REPO --include 'FOLDER/*'``) and names it as the model folder; its
             title and ``model-index`` name are ``NAME/FOLDER`` (every folder's card read ``NAME`` alone).
+        stale_metrics: ``metrics`` scores earlier weights than the staged ones (:func:`metrics_weights_state`
+            ``"stale"``, pushed with ``allow_stale_metrics``): the card says so above its results
+            (:data:`STALE_METRICS_NOTE`) and its ``model-index`` holds none of them.
 
     Raises:
         ValueError: ``subfolder`` cannot hold a model's remote code (:func:`check_subfolder`).
@@ -999,7 +1070,8 @@ def build_model_card(
     dataset_type = datasets[0] if datasets else UNPUBLISHED_DATASET_TYPE.format(session=session)
 
     results = []
-    for key, value in model_index_metrics(metrics).items():
+    # results of earlier weights (stale_metrics) stay out of the metadata a leaderboard reads as this model's
+    for key, value in ({} if stale_metrics else model_index_metrics(metrics)).items():
         split, _, name = key.partition("/")
         results.append(EvalResult(
             task_type=task_type, task_name=task_name, dataset_type=dataset_type, dataset_name=session,
@@ -1160,7 +1232,9 @@ def build_model_card(
         rows += ["", f"Reference levels, not results of this model ({', '.join(kinds)}); the `model-index` metadata "
                  "leaves them out; \"better\" is the direction of the measure, so the model beats a level when "
                  "its own figure lies that way of it:", "", *reference_rows]
-    if model_index_metrics(metrics):
+    if stale_metrics and model_index_metrics(metrics):
+        rows += ["", "The `model-index` metadata holds no results: they are of earlier weights."]
+    elif model_index_metrics(metrics):
         rows += ["", "The `model-index` metadata holds the defined metrics of this model's table, on the dataset "
                  + (f"`{datasets[0]}` (the windows on the Hub)." if datasets else
                     f"`{dataset_type}`: the windows are not on the Hub, so it names no Hub dataset.")]
@@ -1179,6 +1253,8 @@ def build_model_card(
     if len(rows) == 2:
         rows = ["No test or validation metrics in metrics.json." if metrics else
                 "No metrics.json in the model directory: this card states no results."]
+    if stale_metrics:  # pushed with allow_stale_metrics: said above the table, not only in a note below it
+        rows = [STALE_METRICS_NOTE, "", *rows]
     if isinstance(metrics.get("test/generation"), str):
         # a run streamed from prepared windows (or diverged) generates nothing: the card lacked the generation
         # metrics and the figure without saying why
@@ -1709,6 +1785,7 @@ def push_to_hub(
     num_shards: int = 1,
     replace_other: bool = False,
     subfolder: str = "",
+    allow_stale_metrics: bool = False,
 ) -> PushResult:
     """Push a ``neuroformer train`` directory to a Hub model repository, optionally with its
     windows as a dataset repository.
@@ -1774,6 +1851,9 @@ def push_to_hub(
             A windows dataset (``dataset_repo_id``) with a ``subfolder`` is refused
             (:func:`check_dataset_with_subfolder`): it would go to its repository's root, shared
             by every folder's model pushed to it.
+        allow_stale_metrics: push even a folder whose ``metrics.json`` scores other weights than its
+            own (``weights_tensors_sha256``, :func:`check_metrics_weights`); its card then says the results are of
+            earlier weights. Refused by default (``ValueError``, before any request).
 
     Returns:
         :class:`PushResult` (``kept``: files already in the repository, or in ``subfolder``, that
@@ -1802,6 +1882,7 @@ def push_to_hub(
     """
     src = check_model_dir(model_dir)
     check_unfinished_run(src)
+    weights_state = check_metrics_weights(src, allow_stale_metrics, warn=False)  # before any request; save_for_hub warns
     check_repo_id(repo_id, "repo_id")
     check_revision(revision, "revision")
     check_subfolder(subfolder, "subfolder (CLI: --subfolder)")
@@ -1855,8 +1936,9 @@ def push_to_hub(
         stage.mkdir(parents=True)
         prefix = f"{subfolder}/" if subfolder else ""
         redacted: List[str] = []
-        metrics = save_for_hub(src, stage, redacted, subfolder=subfolder)
+        metrics = save_for_hub(src, stage, redacted, subfolder=subfolder, allow_stale_metrics=allow_stale_metrics)
         card = build_model_card(stage, repo_id, metrics, license=license,
+                                stale_metrics=weights_state == "stale",
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision, hub_url=api.endpoint,
                                 subfolder=subfolder)
@@ -2155,7 +2237,7 @@ __all__ = [
     "metric_direction", "truncation_line", "PRETRAINING_DESCRIPTION", "PRETRAINING_RESULTS_NOTE",
     "GENERATION_NOTE", "NO_HEADS_NOTE", "HubPushError", "PushResult", "model_folders_of", "kept_outside_model_folders", "check_license", "check_repo_id", "check_subfolder", "check_token",
     "check_revision", "DEFAULT_COMMIT_MESSAGE", "check_commit_message", "check_model_dir", "remote_code_registered",
-    "has_next_spike_heads", "save_for_hub", "RUN_RECORD_TYPES", "check_run_records", "check_unfinished_run", "redact_local_paths",
+    "has_next_spike_heads", "save_for_hub", "WEIGHTS_SHA256_KEY", "metrics_weights_state", "check_metrics_weights", "STALE_METRICS_NOTE", "RUN_RECORD_TYPES", "check_run_records", "check_unfinished_run", "redact_local_paths",
     "model_class", "auto_class_name", "generation_defaults", "card_metrics", "is_reference_metric",
     "model_index_metrics", "undefined_card_metrics", "build_model_card", "load_args", "eval_results_to_metrics",
     "WEIGHT_SUFFIXES", "add_note", "CARD_MARK", "mark_card", "card_mark_state", "save_card", "push_to_hub",

@@ -700,6 +700,11 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
         tables: file name -> text (CSV), written as given; a name of :data:`RUN_TABLES` that
             this call does not write is removed, as for the figures.
 
+    A ``"metrics.json"`` dict of ``extra_json`` gets ``weights_tensors_sha256``: the fingerprint of the weights
+    as written here (:func:`hf_neuroformer.generation.tensors_sha256` of the staged files),
+    set in that dict too, so the metrics a run returns equal the file; ``neuroformer push`` compares it
+    with the folder's weights, so a card cannot show these metrics for weights saved there later.
+
     A JSON record of :data:`RUN_RECORDS` that ``extra_json`` does not write is removed too, and so are
     the records of an unfinished run (:data:`~hf_neuroformer.run_record.UNFINISHED_TRAIN`,
     :data:`~hf_neuroformer.run_record.UNFINISHED_FINETUNE`), in the same transaction: the folder
@@ -715,6 +720,11 @@ def save_atomically(output_dir, model, tokenizer, extra_json: Dict[str, object],
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if isinstance(extra_json.get("metrics.json"), dict):  # which weights these metrics score: the bytes written
+            from .generation import tensors_sha256
+            from .hub import WEIGHTS_SHA256_KEY
+
+            extra_json["metrics.json"][WEIGHTS_SHA256_KEY] = tensors_sha256(tmp, "output_dir")
         for name, obj in extra_json.items():  # strict JSON: an undefined metric (NaN) is written as null
             with open(tmp / name, "w") as f:
                 json.dump(json_safe(obj), f, indent=2, allow_nan=False)
