@@ -649,7 +649,7 @@ def test_a_second_push_with_new_weights_is_what_the_next_pull_loads(trained, loo
     weights = load_file(model_dir / "model.safetensors")
     weights["id_head.weight"] = weights["id_head.weight"] + 0.5
     save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
-    second = push_to_hub(model_dir, "lab/twice", **kw)
+    second = push_to_hub(model_dir, "lab/twice", allow_stale_metrics=True, **kw)  # its metrics.json: the old weights'
     assert second.commit_oid != first.commit_oid and not second.unchanged
     new = nf.NeuroformerForPreTraining.from_pretrained("lab/twice", **cache).state_dict()
     torch.testing.assert_close(new["id_head.weight"], old["id_head.weight"] + 0.5)
@@ -1016,8 +1016,9 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", second, "--repo-id",
                                       "lab/multi", "--subfolder", "b/")
     assert code == 2 and "--subfolder: 'b/' cannot hold a model's remote code; expected a folder" in err, err
+    # (second's metrics.json scores the first's weights)
     code, out, err = _push_in_process(loopback_hub, monkeypatch, capsys, "--model", second, "--repo-id",
-                                      "lab/multi", "--subfolder", "b")
+                                      "lab/multi", "--subfolder", "b", "--allow-stale-metrics")
     assert code == 0, err[-2000:]
     assert "to lab/multi (folder 'b')" in out and "had no README.md at its root" not in out, out
     assert ("load it with AutoModelForPreTraining.from_pretrained('lab/multi', subfolder='b', "
@@ -1071,7 +1072,7 @@ def test_push_into_subfolders_keeps_each_model_and_card_in_its_folder(trained, d
     api.create_commit("lab/multi", [CommitOperationAdd("b/README.md", text.encode()),
                                     CommitOperationAdd("c/config.json", b'{"model_type": "bert"}'),
                                     CommitOperationAdd("c/pytorch_model.bin", b"weights")], commit_message="others")
-    again = push_to_hub(second, "lab/multi", subfolder="b", **kw)
+    again = push_to_hub(second, "lab/multi", subfolder="b", allow_stale_metrics=True, **kw)
     assert len(again.edited_cards) == 1 and "model card b/README.md of the model repository 'lab/multi' was edited" \
         in again.edited_cards[0], again.edited_cards
     # a folder's README of the user's own (no mark, no tag of the package) is said to be replaced, as the root's is

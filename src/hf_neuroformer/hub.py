@@ -637,7 +637,6 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     # staged by hand and uploaded, a folder of a killed --overwrite run published the earlier model as push_to_hub would
     check_unfinished_run(src)
     check_run_records(src)
-    check_metrics_weights(src, allow_stale_metrics)
     stage = Path(stage_dir)
     heads = has_next_spike_heads(src)
     with quiet_loading():  # the loading report is judged here instead of printed
@@ -648,6 +647,8 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     refuse_missing_weights(weights_not_loaded(info), f"model_dir (CLI: --model): {str(src)!r}: its weights file",
                            f"{type(model).__name__}'s", "the directory of one 'neuroformer train' / 'finetune' run "
                            "with this code version; nothing was uploaded", consequence="they would be pushed at random")
+    # after the weights' own checks (a file lacking weights is named as such, not as other weights)
+    check_metrics_weights(src, allow_stale_metrics)
     tokenizer = NeuroformerTokenizer.from_pretrained(src)
     try:  # files of two runs, or a tokenizer grown without the model: ids the model has no embedding for
         check_tokenizer_matches_config(tokenizer, model.config)
@@ -688,10 +689,9 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     return json.loads((stage / "metrics.json").read_text()) if (stage / "metrics.json").is_file() else {}
 
 
-def check_metrics_weights(model_dir, allow_stale_metrics: bool = False, warn: bool = True) -> str:
+def check_metrics_weights(model_dir, allow_stale_metrics: bool = False) -> str:
     """Refuse a folder whose ``metrics.json`` scores other weights than its own (see :func:`save_for_hub`);
-    return :func:`metrics_weights_state`. A ``metrics.json`` without ``weights_tensors_sha256`` gets a one-line warning
-    (``warn``; :func:`push_to_hub` checks first without it, :func:`save_for_hub` then warns).
+    return :func:`metrics_weights_state`. A ``metrics.json`` without ``weights_tensors_sha256`` gets a one-line warning.
 
     Raises:
         ValueError: the recorded ``weights_tensors_sha256`` differs from the folder's weights and
@@ -714,7 +714,7 @@ def check_metrics_weights(model_dir, allow_stale_metrics: bool = False, warn: bo
                          "run writes a metrics.json of the weights it saves), save them into a folder of their own "
                          "without this metrics.json, or pass allow_stale_metrics=True (CLI: --allow-stale-metrics) "
                          "to push them with a card saying that the results are of earlier weights")
-    if state == "unrecorded" and metrics and warn:
+    if state == "unrecorded" and metrics:
         warnings.warn(f"model_dir: {str(src)!r}: its metrics.json records no {WEIGHTS_SHA256_KEY} (a run older than "
                       "the key), so whether its results are of these weights is not checked", stacklevel=3)
     return state
@@ -1853,7 +1853,7 @@ def push_to_hub(
             by every folder's model pushed to it.
         allow_stale_metrics: push even a folder whose ``metrics.json`` scores other weights than its
             own (``weights_tensors_sha256``, :func:`check_metrics_weights`); its card then says the results are of
-            earlier weights. Refused by default (``ValueError``, before any request).
+            earlier weights. Refused by default (``ValueError``, by :func:`save_for_hub`, before any request).
 
     Returns:
         :class:`PushResult` (``kept``: files already in the repository, or in ``subfolder``, that
@@ -1882,7 +1882,6 @@ def push_to_hub(
     """
     src = check_model_dir(model_dir)
     check_unfinished_run(src)
-    weights_state = check_metrics_weights(src, allow_stale_metrics, warn=False)  # before any request; save_for_hub warns
     check_repo_id(repo_id, "repo_id")
     check_revision(revision, "revision")
     check_subfolder(subfolder, "subfolder (CLI: --subfolder)")
@@ -1938,7 +1937,7 @@ def push_to_hub(
         redacted: List[str] = []
         metrics = save_for_hub(src, stage, redacted, subfolder=subfolder, allow_stale_metrics=allow_stale_metrics)
         card = build_model_card(stage, repo_id, metrics, license=license,
-                                stale_metrics=weights_state == "stale",
+                                stale_metrics=metrics_weights_state(src, metrics) == "stale",
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision, hub_url=api.endpoint,
                                 subfolder=subfolder)
