@@ -607,7 +607,7 @@ def save_for_hub(model_dir, stage_dir, redacted: Optional[List[str]] = None, *,
     repository, or a local folder holding it in that subfolder), not as a folder of its own.
 
     ``metrics.json`` must score the folder's weights (:func:`metrics_weights_state`): where its
-    ``weights_tensors_sha256`` differs from the weights' (:func:`metrics_weights_state`: they were changed after the run,
+    ``weights_tensors_sha256`` differs from the digest of its weights (they were changed after the run,
     e.g. by a ``save_pretrained`` into the folder) the push is refused unless ``allow_stale_metrics``; then
     the card says the results are of earlier weights (:data:`STALE_METRICS_NOTE`). A ``metrics.json``
     without the key (a run older than it) is staged as before, with a warning that it cannot be checked.
