@@ -1082,5 +1082,8 @@ def test_from_pretrained_with_a_subfolder_completes_an_interrupted_save_into_it(
         assert model.config.hidden_size == 48 and model.config.hidden_dropout == 0.25
         assert all(torch.equal(v, new.state_dict()[k]) for k, v in model.state_dict().items())
     assert not (sub / SAVE_JOURNAL).exists() and not list(sub.glob(".tmp-save-*"))
-    assert json.loads((sub / "metrics.json").read_text()) == {"run": "new"}
+    from hf_neuroformer.generation import tensors_sha256
+
+    # save_atomically adds the digest of the weights it wrote (weights_tensors_sha256): the new model's
+    assert json.loads((sub / "metrics.json").read_text()) == {"run": "new", "weights_tensors_sha256": tensors_sha256(sub)}
     assert sorted(p.name for p in root.iterdir()) == ["sub"]  # the root itself is left alone
