@@ -1937,7 +1937,8 @@ def push_to_hub(
         redacted: List[str] = []
         metrics = save_for_hub(src, stage, redacted, subfolder=subfolder, allow_stale_metrics=allow_stale_metrics)
         card = build_model_card(stage, repo_id, metrics, license=license,
-                                stale_metrics=metrics_weights_state(src, metrics) == "stale",
+                                # save_for_hub refused stale metrics unless allowed: only then read the weights again
+                                stale_metrics=allow_stale_metrics and metrics_weights_state(src, metrics) == "stale",
                                 datasets=[dataset_repo_id] if dataset_repo_id else None,
                                 data_description=data_description, revision=revision, hub_url=api.endpoint,
                                 subfolder=subfolder)
